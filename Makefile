@@ -1,0 +1,34 @@
+# Two commands on a fresh machine with only Python:
+#   make demo   run a bundled model on a bundled input stream, print latency
+#   make test   run every test
+PY ?= python3
+VENV := .venv
+VPY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint bench clean venv
+
+$(STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(VPY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
+	$(VPY) -c "import edgernn, numba, onnx, onnxruntime, torch, serial" 
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: $(STAMP)
+	$(VPY) -m edgernn.demo
+
+test: $(STAMP)
+	$(VPY) -m ruff check .
+	$(VPY) -m pytest -q
+
+lint: $(STAMP)
+	$(VPY) -m ruff check .
+
+bench: $(STAMP)
+	$(VPY) bench/step_latency.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache
