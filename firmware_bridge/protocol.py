@@ -129,7 +129,8 @@ class Frame(NamedTuple):
         if self.encoding == Encoding.I16:
             (scale,) = _SCALE.unpack_from(self.payload)
             q = np.frombuffer(self.payload, "<i2", offset=4)
-            return (q.astype(np.float32) * np.float32(scale)).astype(np.float32)
+            with np.errstate(over="ignore"):  # a huge scale gives inf, as in C
+                return (q.astype(np.float32) * np.float32(scale)).astype(np.float32)
         return None
 
 
