@@ -1,0 +1,113 @@
+"""Keras models (``.keras`` Keras 3 zips, ``.h5`` Keras 2 files) -> :class:`edgernn.Model`.
+
+Reads the stored config and weights with ``h5py``; TensorFlow is not needed.
+Supported layers are those of :data:`LAYERS`: a Sequential model, or a
+functional model whose layers form a chain. Recurrent layers may be stateful
+or not (an edgernn stream always carries its state; ``reset()`` it where Keras
+would start afresh). A recurrent layer with ``return_sequences=False`` gives
+the model's output at the last step, so only per-step layers (Dense,
+activations, dropout) may follow it; the converted model outputs one row per
+step and the last row is Keras' output.
+
+>>> from converters import from_keras
+>>> model = from_keras("model.keras")               # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import edgernn
+from edgernn.errors import ModelFormatError, UnsupportedOpError
+
+from .activation import convert_activation, convert_relu, convert_softmax
+from .bidirectional import convert_bidirectional
+from .common import ConvertContext
+from .dense import convert_dense
+from .embedding import convert_embedding
+from .gru import convert_gru
+from .identity import convert_identity
+from .lstm import convert_lstm
+from .reader import read_keras
+from .rnn import convert_simple_rnn
+
+#: Keras class name -> converter ``(KerasLayer, ConvertContext) -> [edgernn layer, ...]``
+LAYERS = {
+    "InputLayer": convert_identity,
+    "Dropout": convert_identity,
+    "SpatialDropout1D": convert_identity,
+    "GaussianNoise": convert_identity,
+    "GaussianDropout": convert_identity,
+    "Dense": convert_dense,
+    "Activation": convert_activation,
+    "ReLU": convert_relu,
+    "LeakyReLU": convert_relu,
+    "Softmax": convert_softmax,
+    "Embedding": convert_embedding,
+    "SimpleRNN": convert_simple_rnn,
+    "LSTM": convert_lstm,
+    "GRU": convert_gru,
+    "Bidirectional": convert_bidirectional,
+}
+
+_PER_STEP = {"Dense", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
+             "SpatialDropout1D", "GaussianNoise", "GaussianDropout"}
+_RECURRENT = {"SimpleRNN", "LSTM", "GRU", "Bidirectional"}
+
+__all__ = ["from_keras", "LAYERS"]
+
+
+def from_keras(path) -> edgernn.Model:
+    """Convert a Keras model file.
+
+    Parameters
+    ----------
+    path : str or Path
+        A ``.keras`` file (Keras 3) or an ``.h5`` file holding a whole model
+        (config and weights; Keras 2 or Keras 3 legacy H5).
+
+    Returns
+    -------
+    edgernn.Model
+        Float32; ``provenance`` records the source file's SHA-256, the Keras
+        version and whether the output is the last step only.
+
+    Raises
+    ------
+    UnsupportedOpError
+        For a layer class or option edgernn cannot run (names layer and class).
+    ModelFormatError
+        For an unreadable file or weights that do not match the config.
+    """
+    kf = read_keras(path)
+    try:
+        major = int(str(kf.keras_version).split(".")[0])
+    except ValueError:
+        major = 3 if kf.fmt == "keras" else 2
+    ctx = ConvertContext(keras_major=major, fmt=kf.fmt)
+    out, last_step_from = [], None
+    for layer in kf.layers:
+        conv = LAYERS.get(layer.class_name)
+        if conv is None:
+            raise UnsupportedOpError(f"layer {layer.name!r} of class {layer.class_name!r} is "
+                                     f"not supported; supported classes: {sorted(LAYERS)}")
+        if last_step_from is not None and layer.class_name not in _PER_STEP:
+            raise UnsupportedOpError(
+                f"layer {layer.name!r} ({layer.class_name}) follows {last_step_from!r}, which "
+                f"has return_sequences=False; only per-step layers {sorted(_PER_STEP)} may "
+                f"follow such a layer")
+        try:
+            out.extend(conv(layer, ctx))
+        except ValueError as exc:
+            if isinstance(exc, ModelFormatError):
+                raise
+            raise ModelFormatError(f"layer {layer.name!r} ({layer.class_name}): {exc}") from exc
+        inner = layer.config.get("layer", {}).get("config", {}) if layer.class_name == \
+            "Bidirectional" else layer.config
+        if layer.class_name in _RECURRENT and not inner.get("return_sequences", False):
+            last_step_from = layer.name
+    provenance = {"source": "keras", "file": Path(path).name, "sha256": kf.sha256,
+                  "format": kf.fmt, "keras_version": kf.keras_version,
+                  "converter": "converters.keras", "edgernn_version": edgernn.__version__,
+                  "output": "last_step" if last_step_from else "every_step"}
+    return edgernn.Model(out, provenance=provenance)
