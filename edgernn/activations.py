@@ -1,0 +1,111 @@
+"""Activation functions: names, parameters and their integer codes.
+
+An activation is named as in Keras/ONNX and may carry two parameters ``alpha``
+and ``beta`` (defaults from the ONNX operator spec):
+
+==================  ==============================================  ============
+name                y =                                             defaults
+==================  ==============================================  ============
+linear              x
+relu                max(x, 0)
+tanh                tanh(x)
+sigmoid             1 / (1 + exp(-x))
+softmax             exp(x - max x) / sum exp(x - max x)  (vector)
+leaky_relu          x if x >= 0 else alpha * x                      alpha=0.01
+elu                 x if x >= 0 else alpha * (exp(x) - 1)           alpha=1.0
+hard_sigmoid        clip(alpha * x + beta, 0, 1)                    0.2, 0.5
+softsign            x / (1 + |x|)
+softplus            log(1 + exp(x))
+affine              alpha * x + beta                                1.0, 0.0
+thresholded_relu    x if x > alpha else 0                           alpha=1.0
+scaled_tanh         alpha * tanh(beta * x)                          1.0, 1.0
+==================  ==============================================  ============
+
+Keras 3's ``hard_sigmoid`` is ``alpha=1/6, beta=0.5``; Keras 2's and ONNX's is
+``0.2, 0.5``: converters pass the parameters explicitly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Codes used in the engine's op table. Stable: they are not stored in files.
+LINEAR = 0
+RELU = 1
+TANH = 2
+SIGMOID = 3
+SOFTMAX = 4
+LEAKY_RELU = 5
+ELU = 6
+HARD_SIGMOID = 7
+SOFTSIGN = 8
+SOFTPLUS = 9
+AFFINE = 10
+THRESHOLDED_RELU = 11
+SCALED_TANH = 12
+
+#: name -> (code, default alpha, default beta)
+ACTIVATIONS: dict[str, tuple[int, float, float]] = {
+    "linear": (LINEAR, 0.0, 0.0),
+    "relu": (RELU, 0.0, 0.0),
+    "tanh": (TANH, 0.0, 0.0),
+    "sigmoid": (SIGMOID, 0.0, 0.0),
+    "softmax": (SOFTMAX, 0.0, 0.0),
+    "leaky_relu": (LEAKY_RELU, 0.01, 0.0),
+    "elu": (ELU, 1.0, 0.0),
+    "hard_sigmoid": (HARD_SIGMOID, 0.2, 0.5),
+    "softsign": (SOFTSIGN, 0.0, 0.0),
+    "softplus": (SOFTPLUS, 0.0, 0.0),
+    "affine": (AFFINE, 1.0, 0.0),
+    "thresholded_relu": (THRESHOLDED_RELU, 1.0, 0.0),
+    "scaled_tanh": (SCALED_TANH, 1.0, 1.0),
+}
+
+_ALIASES = {None: "linear", "identity": "linear", "none": "linear", "logistic": "sigmoid",
+            "leakyrelu": "leaky_relu", "hardsigmoid": "hard_sigmoid",
+            "thresholdedrelu": "thresholded_relu", "scaledtanh": "scaled_tanh"}
+
+
+@dataclass(frozen=True)
+class Activation:
+    """An elementwise (or, for softmax, vector) activation; also usable as a layer.
+
+    Parameters
+    ----------
+    name : str
+        One of :data:`ACTIVATIONS` (case-insensitive; ``None``/"identity" mean linear).
+    alpha, beta : float, optional
+        Parameters; the defaults of the table above when omitted.
+    """
+
+    name: str
+    alpha: float | None = None
+    beta: float | None = None
+
+    def __post_init__(self):
+        key = self.name.lower() if isinstance(self.name, str) else self.name
+        key = _ALIASES.get(key, key)
+        if key not in ACTIVATIONS:
+            raise ValueError(
+                f"unknown activation {self.name!r}; expected one of {sorted(ACTIVATIONS)}")
+        _, a0, b0 = ACTIVATIONS[key]
+        object.__setattr__(self, "name", key)
+        object.__setattr__(self, "alpha", float(a0 if self.alpha is None else self.alpha))
+        object.__setattr__(self, "beta", float(b0 if self.beta is None else self.beta))
+
+    @property
+    def code(self) -> int:
+        """The engine's integer code for this activation."""
+        return ACTIVATIONS[self.name][0]
+
+    def to_config(self) -> dict:
+        return {"name": self.name, "alpha": self.alpha, "beta": self.beta}
+
+
+def as_activation(spec) -> Activation:
+    """Normalise ``None``, a name or an :class:`Activation` to an :class:`Activation`."""
+    if isinstance(spec, Activation):
+        return spec
+    if isinstance(spec, dict):
+        return Activation(**spec)
+    return Activation(spec)

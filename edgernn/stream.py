@@ -1,0 +1,393 @@
+"""Streams: a model's state, stepped one timestep (or one sequence) at a time.
+
+A :class:`Stream` owns one float32 state arena; the model's packed weights are
+shared by all its streams. ``step`` is one native call that allocates nothing
+when ``out=`` is given; ``run`` loops over time in native code; both give the
+same results bit for bit. :class:`StreamBatch` steps ``n`` independent streams
+in one native call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import engine
+from .errors import StreamError
+from .kernels.optable import S_NONFINITE
+from .layers import Bidirectional
+
+_F32 = np.dtype(np.float32)
+
+
+@dataclass(frozen=True, eq=False)
+class StreamState:
+    """A copy of a stream's recurrent state (h, and c for LSTM, per layer).
+
+    Attributes
+    ----------
+    names : tuple of str     e.g. ``("0.h", "0.c", "1.h")``
+    arrays : tuple of float32[hidden_size] arrays, in the same order
+    """
+
+    names: tuple
+    arrays: tuple
+
+    def copy(self) -> StreamState:
+        return StreamState(self.names, tuple(a.copy() for a in self.arrays))
+
+    @property
+    def shapes(self):
+        return tuple(a.shape for a in self.arrays)
+
+
+def _describe(a) -> str:
+    if isinstance(a, np.ndarray):
+        return f"{a.dtype} array of shape {a.shape}"
+    return type(a).__name__
+
+
+def _check_vec(a, n: int, what: str, writeable: bool = False) -> None:
+    if (type(a) is not np.ndarray or a.dtype is not _F32 or a.ndim != 1 or a.shape[0] != n
+            or not a.flags.c_contiguous or (writeable and not a.flags.writeable)):
+        if type(a) is np.ndarray and a.dtype == _F32 and a.shape == (n,):
+            if not a.flags.c_contiguous:
+                raise StreamError(f"{what}: expected a C-contiguous float32 array of shape "
+                                  f"({n},), got a strided view")
+            if writeable and not a.flags.writeable:
+                raise StreamError(f"{what}: the array is read-only")
+            return
+        raise StreamError(f"{what}: expected float32 array of shape ({n},), got {_describe(a)}")
+
+
+def _check_array(a, shape: tuple, what: str) -> np.ndarray:
+    if not isinstance(a, np.ndarray) or a.dtype != _F32 or a.shape != shape:
+        shp = ", ".join("T" if s is None else str(s) for s in shape)
+        raise StreamError(f"{what}: expected float32 array of shape ({shp}), got {_describe(a)}")
+    return np.ascontiguousarray(a)
+
+
+class _Part:
+    """One segment of a model: a packed plan and its state arena."""
+
+    def __init__(self, plan, n=None):
+        self.plan = plan
+        self.S = plan.new_arena(n)
+
+
+class Stream:
+    """One stream of a :class:`edgernn.Model`: its state and the step/run API.
+
+    Create with :meth:`edgernn.Model.stream`.
+    """
+
+    def __init__(self, model, math: str = "fast"):
+        self.model = model
+        self._segments = []
+        for seg in model._segments(math):
+            if isinstance(seg, tuple):
+                self._segments.append(("bi", seg[0], _Part(seg[1]), _Part(seg[2])))
+            else:
+                self._segments.append(("ops", None, _Part(seg), None))
+        self._streamable = len(self._segments) == 1 and self._segments[0][0] == "ops"
+        part = self._segments[0][2]
+        self._P, self._W, self._S = part.plan.P, part.plan.W, part.S
+        self._ni, self._no = model.input_size, model.output_size
+        self._tokens = model.num_tokens
+        self._xbuf = np.zeros(self._ni, np.float32)
+        self._step = engine.native("step") if self._streamable else None
+
+    # --- stepping ---------------------------------------------------------
+    def step(self, x, out=None) -> np.ndarray:
+        """Advance one timestep.
+
+        Parameters
+        ----------
+        x : float32[input_size], or int[1] / int token id for Embedding models
+        out : float32[output_size], optional
+            Written in place and returned; with it, ``step`` allocates nothing.
+
+        Returns
+        -------
+        float32[output_size]
+        """
+        if self._step is None:
+            raise StreamError("step() is not available for a model with a Bidirectional "
+                              "layer: it needs the whole sequence; use run(xs)")
+        if self._tokens:
+            x = self._token_input(x)
+        else:
+            _check_vec(x, self._ni, "step: x")
+        if out is None:
+            out = np.empty(self._no, np.float32)
+        else:
+            _check_vec(out, self._no, "step: out", writeable=True)
+        if self._step(self._P, self._W, self._S, x, out):
+            raise StreamError(f"step: token id out of range [0, {self._tokens})")
+        return out
+
+    def _token_input(self, x):
+        tok = x
+        if isinstance(x, np.ndarray):
+            if x.shape not in ((1,), ()) or x.dtype.kind not in "iuf":
+                raise StreamError(f"step: expected a token id (int array of shape (1,)), "
+                                  f"got {_describe(x)}")
+            tok = x.reshape(-1)[0]
+        if not (0 <= tok < self._tokens) or int(tok) != tok:
+            raise StreamError(f"step: token id {tok!r} out of range [0, {self._tokens})")
+        self._xbuf[0] = tok
+        return self._xbuf
+
+    def run(self, xs) -> np.ndarray:
+        """Run a whole sequence from the current state (which it updates).
+
+        Parameters
+        ----------
+        xs : float32[T, input_size], or int[T] token ids for Embedding models
+
+        Returns
+        -------
+        float32[T, output_size] (one row for a final ``return_sequences=False``
+        Bidirectional layer)
+        """
+        xs = self._seq_input(xs)
+        cur = xs
+        for kind, layer, a, b in self._segments:
+            if kind == "ops":
+                cur = self._run_part(a, cur)
+            else:
+                cur = self._run_bidirectional(layer, a, b, cur)
+        return cur
+
+    def _seq_input(self, xs):
+        if self._tokens:
+            arr = np.asarray(xs)
+            if arr.ndim != 1 or arr.dtype.kind not in "iu":
+                raise StreamError(f"run: expected int token ids of shape (T,), got "
+                                  f"{_describe(arr)}")
+            if arr.size and (arr.min() < 0 or arr.max() >= self._tokens):
+                raise StreamError(f"run: token ids must lie in [0, {self._tokens}), got "
+                                  f"[{arr.min()}, {arr.max()}]")
+            return arr.astype(np.float32).reshape(-1, 1)
+        if not isinstance(xs, np.ndarray) or xs.ndim != 2:
+            raise StreamError(f"run: expected float32 array of shape (T, {self._ni}), "
+                              f"got {_describe(xs)}")
+        return _check_array(xs, (xs.shape[0], self._ni), "run: xs")
+
+    @staticmethod
+    def _run_part(part, xs):
+        ys = np.empty((xs.shape[0], part.plan.output_size), np.float32)
+        rc = engine.native("run")(part.plan.P, part.plan.W, part.S, xs, ys)
+        if rc:
+            raise StreamError(f"run: token id out of range at step {-rc - 1}")
+        return ys
+
+    def _run_bidirectional(self, layer, fwd, bwd, xs):
+        yf = self._run_part(fwd, xs)
+        yb = self._run_part(bwd, np.ascontiguousarray(xs[::-1]))[::-1]
+        if not layer.return_sequences:
+            yf, yb = yf[-1:], yb[:1]
+        if layer.merge_mode == "concat":
+            out = np.concatenate([yf, yb], axis=1)
+        elif layer.merge_mode == "sum":
+            out = yf + yb
+        elif layer.merge_mode == "mul":
+            out = yf * yb
+        else:
+            out = (yf + yb) * np.float32(0.5)
+        return np.ascontiguousarray(out, dtype=np.float32)
+
+    def generate(self, first_input, steps: int, feedback: str = "output") -> np.ndarray:
+        """Autoregressive one-to-many decoding from the current state.
+
+        Parameters
+        ----------
+        first_input : float32[input_size], or a token id (``feedback="argmax"``)
+        steps : int
+            Number of outputs to produce.
+        feedback : "output" or "argmax"
+            "output": each output is the next input (needs output_size ==
+            input_size). "argmax": the index of each output's largest value is
+            the next input token (needs an Embedding first layer).
+
+        Returns
+        -------
+        float32[steps, output_size]
+        """
+        if self._step is None:
+            raise StreamError("generate() needs a step-able model (no Bidirectional layer)")
+        steps = int(steps)
+        if steps < 0:
+            raise StreamError(f"generate: steps must be >= 0, got {steps}")
+        if feedback == "output":
+            if self._tokens or self._ni != self._no:
+                raise StreamError(f"generate(feedback='output') needs output_size == "
+                                  f"input_size and float inputs; this model maps "
+                                  f"{self._ni} -> {self._no}"
+                                  f"{' from token ids' if self._tokens else ''}")
+            x0 = np.array(first_input, dtype=np.float32, copy=True).reshape(-1)
+            _check_vec(x0, self._ni, "generate: first_input")
+            mode = 0
+        elif feedback == "argmax":
+            if not self._tokens:
+                raise StreamError("generate(feedback='argmax') needs a model whose first "
+                                  "layer is an Embedding")
+            if self._no > self._tokens:
+                raise StreamError(f"generate(feedback='argmax'): output_size {self._no} "
+                                  f"exceeds the vocabulary of {self._tokens} tokens")
+            x0 = self._token_input(first_input).copy()
+            mode = 1
+        else:
+            raise StreamError(f"generate: feedback must be 'output' or 'argmax', "
+                              f"got {feedback!r}")
+        ys = np.empty((steps, self._no), np.float32)
+        engine.native("generate")(self._P, self._W, self._S, x0, ys, mode)
+        return ys
+
+    # --- state ----------------------------------------------------------------
+    def _spans(self):
+        for _, _, *parts in self._segments:
+            for part in parts:
+                if part is not None:
+                    for name, off, n in part.plan.state_spans:
+                        yield part.S, name, off, n
+
+    def reset(self) -> None:
+        """Zero the recurrent state (and the non-finite counter)."""
+        for _, _, *parts in self._segments:
+            for part in parts:
+                if part is not None:
+                    part.S[:] = 0.0
+
+    def get_state(self) -> StreamState:
+        """A copy of the recurrent state (see :class:`StreamState`)."""
+        names, arrays = [], []
+        for S, name, off, n in self._spans():
+            names.append(name)
+            arrays.append(S[off:off + n].copy())
+        return StreamState(tuple(names), tuple(arrays))
+
+    def set_state(self, state: StreamState) -> None:
+        """Load a state taken from this stream or one of a compatible model.
+
+        Compatible: the same number of state vectors with the same lengths, in
+        order (an encoder's final state into a decoder of the same shape).
+        """
+        spans = list(self._spans())
+        if not isinstance(state, StreamState):
+            raise StreamError(f"set_state: expected a StreamState, got {type(state).__name__}")
+        want = tuple((n,) for _, _, _, n in spans)
+        if state.shapes != want:
+            raise StreamError(f"set_state: this stream's state has shapes {want}, "
+                              f"the given state has {state.shapes}")
+        for (S, _, off, n), a in zip(spans, state.arrays, strict=True):
+            S[off:off + n] = a
+
+    @property
+    def nonfinite_steps(self) -> int:
+        """How many times a layer's new state was non-finite (and was reset to zero)."""
+        return int(sum(p.S[S_NONFINITE] for _, _, *ps in self._segments for p in ps
+                       if p is not None))
+
+
+class StreamBatch:
+    """``n`` independent streams of one model, stepped together in one native call.
+
+    Create with :meth:`edgernn.Model.streams`. Row ``s`` of every array is stream ``s``.
+    """
+
+    def __init__(self, model, n: int, math: str = "fast"):
+        n = int(n)
+        if n < 1:
+            raise StreamError(f"streams: expected n >= 1, got {n}")
+        if not model.streamable:
+            raise StreamError("streams() needs a step-able model (no Bidirectional layer)")
+        plan = model._segments(math)[0]
+        self.model, self.n = model, n
+        self._P, self._W = plan.P, plan.W
+        self._S = plan.new_arena(n)
+        self._plan = plan
+        self._ni, self._no, self._tokens = model.input_size, model.output_size, model.num_tokens
+        self._step = engine.native("step_batch")
+
+    def step(self, X, out=None) -> np.ndarray:
+        """One timestep for every stream: X float32[n, input_size] -> float32[n, output_size]."""
+        X = self._input(X)
+        if out is None:
+            out = np.empty((self.n, self._no), np.float32)
+        elif (type(out) is not np.ndarray or out.dtype is not _F32
+              or out.shape != (self.n, self._no)
+              or not out.flags.c_contiguous or not out.flags.writeable):
+            raise StreamError(f"step: out: expected writeable C-contiguous float32 array of "
+                              f"shape ({self.n}, {self._no}), got {_describe(out)}")
+        rc = self._step(self._P, self._W, self._S, X, out)
+        if rc:
+            raise StreamError(f"step: token id out of range in stream {-rc - 1}")
+        return out
+
+    def _input(self, X):
+        if self._tokens:
+            arr = np.asarray(X)
+            if arr.shape not in ((self.n,), (self.n, 1)) or arr.dtype.kind not in "iu":
+                raise StreamError(f"step: expected {self.n} token ids, got {_describe(arr)}")
+            if arr.min() < 0 or arr.max() >= self._tokens:
+                raise StreamError(f"step: token ids must lie in [0, {self._tokens})")
+            return arr.astype(np.float32).reshape(self.n, 1)
+        if (type(X) is np.ndarray and X.dtype is _F32 and X.shape == (self.n, self._ni)
+                and X.flags.c_contiguous):
+            return X
+        return _check_array(X, (self.n, self._ni), "step: X")
+
+    def run(self, XS) -> np.ndarray:
+        """T timesteps of every stream: float32[T, n, input_size] -> float32[T, n, output_size]."""
+        if self._tokens:
+            raise StreamError("StreamBatch.run takes float inputs; step token models one "
+                              "timestep at a time")
+        if not isinstance(XS, np.ndarray) or XS.ndim != 3:
+            raise StreamError(f"run: expected float32 array of shape (T, {self.n}, "
+                              f"{self._ni}), got {_describe(XS)}")
+        XS = _check_array(XS, (XS.shape[0], self.n, self._ni), "run: XS")
+        YS = np.empty((XS.shape[0], self.n, self._no), np.float32)
+        engine.native("run_batch")(self._P, self._W, self._S, XS, YS)
+        return YS
+
+    def reset(self, i: int | None = None) -> None:
+        """Zero the state of stream ``i`` (all streams when ``i`` is None)."""
+        if i is None:
+            self._S[:] = 0.0
+        else:
+            self._S[self._index(i)] = 0.0
+
+    def _index(self, i) -> int:
+        i = int(i)
+        if not 0 <= i < self.n:
+            raise StreamError(f"stream index {i} out of range [0, {self.n})")
+        return i
+
+    def get_state(self, i: int) -> StreamState:
+        """A copy of stream ``i``'s recurrent state."""
+        S = self._S[self._index(i)]
+        spans = self._plan.state_spans
+        return StreamState(tuple(s[0] for s in spans),
+                           tuple(S[off:off + n].copy() for _, off, n in spans))
+
+    def set_state(self, i: int, state: StreamState) -> None:
+        """Load ``state`` into stream ``i`` (shapes must match, see :meth:`Stream.set_state`)."""
+        S = self._S[self._index(i)]
+        spans = self._plan.state_spans
+        want = tuple((n,) for _, _, n in spans)
+        if not isinstance(state, StreamState) or state.shapes != want:
+            got = state.shapes if isinstance(state, StreamState) else type(state).__name__
+            raise StreamError(f"set_state: expected state shapes {want}, got {got}")
+        for (_, off, n), a in zip(spans, state.arrays, strict=True):
+            S[off:off + n] = a
+
+    @property
+    def nonfinite_steps(self) -> np.ndarray:
+        """Per stream: how many times a layer's state became non-finite (then reset)."""
+        return self._S[:, S_NONFINITE].astype(np.int64)
+
+
+def is_bidirectional(layer) -> bool:
+    return isinstance(layer, Bidirectional)
