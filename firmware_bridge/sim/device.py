@@ -77,6 +77,8 @@ class Device:
              "mismatched", "answered_corrupted", "duplicates", "unexpected", "lost_at_unplug",
              "missing", "unplugs", "handshakes", "acks", "errors", "heartbeats"), 0)
         self.last_error: str | None = None
+        self.on_listen = None  # called with the URL once listening
+        self._matched_at_handshake = 0
 
     # -------------------------------------------------------------- sending
     def _sample(self, k: int, x: np.ndarray, now_ns: int) -> None:
@@ -164,6 +166,7 @@ class Device:
     def _begin_streaming(self, now_ns: int) -> None:
         self.state = "streaming"
         self.c["handshakes"] += 1
+        self._matched_at_handshake = self.c["matched"]
         for sid in range(self.streams):
             if self.oracle[sid] is not None:
                 self.oracle[sid].reset()
@@ -256,6 +259,8 @@ class Device:
         self.state, self.start_ns, self.k, self.block, self.block_at = "waiting", None, 0, None, 0
         self.waiting_acks: set[int] = set()
         self.t.plug()
+        if self.on_listen is not None:
+            self.on_listen(self.t.url)
         give_up = clock() + int(connect_timeout * 1e9)
         drain_until = None
         try:
@@ -302,6 +307,7 @@ class Device:
                    and c["matched"] > 0)
         elapsed = (time.perf_counter_ns() - self.start_ns) / 1e9 if self.start_ns else 0.0
         c["elapsed_s"] = round(elapsed, 3)
+        c["matched_after_last_handshake"] = c["matched"] - self._matched_at_handshake
         c["latency_us"] = {"p50": q[0], "p90": q[1], "p99": q[2], "p99.9": q[3],
                            "max": float(lat.max()) if lat.size else float("nan")}
         c["last_error"] = self.last_error
