@@ -208,8 +208,8 @@ def _read_array(zf, key, meta, path) -> np.ndarray:
         if version != (1, 0):
             raise ValueError(f"npy version {version}, expected (1, 0)")
         hshape, fortran, hdtype = np.lib.format.read_array_header_1_0(buf)
-    except (ValueError, SyntaxError, TypeError, KeyError) as exc:
-        raise _fail(path, f"array {key!r}: bad .npy header: {exc}") from exc
+    except Exception as exc:  # numpy's header parser raises tokenize/ast errors too
+        raise _fail(path, f"array {key!r}: bad .npy header: {exc!r}") from exc
     if hdtype.hasobject or hdtype != dtype or fortran or tuple(hshape) != shape:
         raise _fail(path, f"array {key!r}: manifest says {dtype.name}{list(shape)}, "
                           f"the file holds {hdtype}{list(hshape)}"

@@ -111,7 +111,7 @@ class Model:
         Parameters
         ----------
         math : "fast" or "exact"
-            Rational tanh/sigmoid (max abs error < 2e-7, vectorised) or libm's.
+            Rational tanh/sigmoid (max abs error < 3e-7, vectorised) or libm's.
         """
         return Stream(self, math)
 

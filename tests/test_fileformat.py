@@ -1,0 +1,176 @@
+"""The .ernn file: round trips, and every kind of damage gives only ModelFormatError."""
+
+import io
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import edgernn
+from edgernn.fileformat import FORMAT_VERSION
+
+
+def _model(rng):
+    r = lambda *s: (rng.standard_normal(s) * 0.3).astype(np.float32)  # noqa: E731
+    return edgernn.Model([
+        edgernn.Embedding(r(11, 4)),
+        edgernn.LSTM(r(32, 4), r(32, 8), r(32), None, peephole=r(3, 8), cell_clip=3.0),
+        edgernn.Bidirectional(edgernn.GRU(r(18, 8), r(18, 6), linear_before_reset=False),
+                              edgernn.GRU(r(18, 8), r(18, 6)), "sum"),
+        edgernn.Dense(r(5, 6), r(5), edgernn.Activation("leaky_relu", 0.2)),
+        edgernn.Activation("softmax"),
+    ], provenance={"source": "unit-test", "source_sha256": "ab" * 32})
+
+
+@pytest.fixture
+def saved(tmp_path, rng):
+    model = _model(rng)
+    path = tmp_path / "m.ernn"
+    model.save(path)
+    return model, path
+
+
+def test_round_trip_gives_identical_outputs(saved):
+    model, path = saved
+    loaded = edgernn.load(path)
+    ids = np.arange(40) % 11
+    np.testing.assert_array_equal(loaded.stream().run(ids), model.stream().run(ids))
+    assert loaded.provenance == model.provenance
+    man = edgernn.read_manifest(path)
+    assert man["format_version"] == "%d.%d" % FORMAT_VERSION
+    assert [entry["type"] for entry in man["layers"]] == [
+        "Embedding", "LSTM", "Bidirectional", "Dense", "Activation"]
+    with zipfile.ZipFile(path) as zf:
+        assert not any(n.endswith(".pkl") for n in zf.namelist())
+
+
+def _rewrite(path, out, change):
+    """Copy the zip at ``path`` to ``out`` applying ``change(name, data) -> data | None``."""
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = change(info.filename, zin.read(info))
+            if data is not None:
+                zout.writestr(info.filename, data)
+
+
+def _edit_manifest(fn):
+    def change(name, data):
+        if name != "manifest.json":
+            return data
+        man = json.loads(data)
+        fn(man)
+        return json.dumps(man)
+    return change
+
+
+def _set(path_keys, value):
+    def fn(man):
+        obj = man
+        for k in path_keys[:-1]:
+            obj = obj[k]
+        obj[path_keys[-1]] = value
+    return _edit_manifest(fn)
+
+
+def _first_array(man):
+    return sorted(man["arrays"])[0]
+
+
+MANIFEST_EDITS = {
+    "newer_major": (_set(["format_version"], "2.0"), "newer than this edgernn supports"),
+    "bad_version": (_set(["format_version"], "one"), "MAJOR.MINOR"),
+    "wrong_format": (_set(["format"], "onnx"), "manifest format"),
+    "no_layers": (_set(["layers"], []), "no layers"),
+    "layers_not_list": (_set(["layers"], {"a": 1}), "expected list"),
+    "unknown_layer": (_set(["layers", 0, "type"], "Conv9D"), "unknown layer type"),
+    "bad_activation": (_set(["layers", 3, "config", "activation", "name"], "swish"),
+                       "unknown activation"),
+    "bad_lstm_config": (_set(["layers", 1, "config", "cell_clip"], -1), "cell_clip"),
+    "sizes": (_set(["model", "output_size"], 7), "model sizes"),
+    "layer_size": (_set(["layers", 1, "output_size"], 9), "output_size"),
+    "huge_shape": (lambda n, d: _set(["arrays", "0.weight", "shape"], [2**30, 2**30])(n, d),
+                   "too large|shape"),
+    "shape_type": (_set(["arrays", "0.weight", "shape"], "11x4"), "shape"),
+    "dtype": (_set(["arrays", "0.weight", "dtype"], "object"), "dtype"),
+    "sha": (_set(["arrays", "0.weight", "sha256"], "0" * 64), "SHA-256 mismatch"),
+    "missing_ref": (_set(["layers", 1, "arrays", "weight_ih"], "nope"), "unknown array"),
+    "provenance": (_set(["provenance"], [1, 2]), "provenance"),
+    "model_missing": (_edit_manifest(lambda m: m.pop("model")), "lacks 'model'"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(MANIFEST_EDITS))
+def test_manifest_tampering_is_rejected(saved, tmp_path, case):
+    _, path = saved
+    change, match = MANIFEST_EDITS[case]
+    bad = tmp_path / "bad.ernn"
+    _rewrite(path, bad, change)
+    with pytest.raises(edgernn.ModelFormatError, match=match):
+        edgernn.load(bad)
+
+
+def test_array_tampering_is_rejected(saved, tmp_path):
+    _, path = saved
+    cases = {
+        "flip": lambda d: d[:-1] + bytes([d[-1] ^ 1]),
+        "truncate": lambda d: d[:-4],
+        "extend": lambda d: d + b"\0" * 4,
+        "header": lambda d: d[:10] + b"X" + d[11:],
+        "shape": lambda d: d.replace(b"(11, 4)", b"(4, 11)"),
+        "fortran": lambda d: d.replace(b"False", b"True "),
+    }
+    for name, fn in cases.items():
+        bad = tmp_path / f"{name}.ernn"
+        _rewrite(path, bad, lambda n, d, fn=fn: fn(d) if n == "arrays/0.weight.npy" else d)
+        with pytest.raises(edgernn.ModelFormatError):
+            edgernn.load(bad)
+    for what, fn in {"missing": lambda n, d: None if n == "arrays/1.peephole.npy" else d,
+                     "no_manifest": lambda n, d: None if n == "manifest.json" else d}.items():
+        bad = tmp_path / f"{what}.ernn"
+        _rewrite(path, bad, fn)
+        with pytest.raises(edgernn.ModelFormatError, match="missing|no manifest"):
+            edgernn.load(bad)
+    extra = tmp_path / "extra.ernn"
+    _rewrite(path, extra, lambda n, d: d)
+    with zipfile.ZipFile(extra, "a") as zf:
+        zf.writestr("arrays/evil.pkl", b"cos\nsystem\n")
+    with pytest.raises(edgernn.ModelFormatError, match="unexpected entries"):
+        edgernn.load(extra)
+
+
+def test_every_truncation_and_byte_flip_gives_only_model_format_error(saved, tmp_path):
+    _, path = saved
+    raw = path.read_bytes()
+    rng = np.random.default_rng(0)
+    cuts = sorted(set(rng.integers(0, len(raw), 60).tolist()) | {0, 1, 22, len(raw) - 1})
+    flips = rng.integers(0, len(raw), 150).tolist()
+    bad = tmp_path / "bad.ernn"
+    outcomes = 0
+    for cut in cuts:
+        bad.write_bytes(raw[:cut])
+        with pytest.raises(edgernn.ModelFormatError):
+            edgernn.load(bad)
+    for pos in flips:
+        data = bytearray(raw)
+        data[pos] ^= 0x5A
+        bad.write_bytes(bytes(data))
+        try:
+            edgernn.load(bad)  # a flip in slack bytes (zip comments, padding) may be harmless
+        except edgernn.ModelFormatError:
+            outcomes += 1
+    assert outcomes > len(flips) * 0.8
+    bad.write_bytes(b"not a zip at all")
+    with pytest.raises(edgernn.ModelFormatError, match="zip"):
+        edgernn.load(bad)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("manifest.json", b"{" * 100_000)
+    bad.write_bytes(buf.getvalue())
+    with pytest.raises(edgernn.ModelFormatError, match="JSON"):
+        edgernn.load(bad)
+
+
+def test_missing_file_is_file_not_found(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        edgernn.load(tmp_path / "nope.ernn")

@@ -1,0 +1,203 @@
+"""Stream semantics: step == run bit for bit, state snapshots, batches, generate, errors."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import edgernn
+from tests import naive
+
+
+def _r(rng, *shape, scale=0.3):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _lstm_gru_model(rng, i=10, h=24, o=6):
+    return edgernn.Model([
+        edgernn.LSTM(_r(rng, 4 * h, i), _r(rng, 4 * h, h), _r(rng, 4 * h), _r(rng, 4 * h)),
+        edgernn.GRU(_r(rng, 3 * h, h), _r(rng, 3 * h, h), _r(rng, 3 * h), _r(rng, 3 * h)),
+        edgernn.RNN(_r(rng, h, h), _r(rng, h, h)),
+        edgernn.Dense(_r(rng, o, h), _r(rng, o), "softmax")])
+
+
+def test_step_equals_run_bit_for_bit(rng):
+    model = _lstm_gru_model(rng)
+    xs = _r(rng, 500, 10, scale=1)
+    ys = model.stream().run(xs)
+    s = model.stream()
+    out = np.empty(6, np.float32)
+    stepped = np.stack([s.step(x, out=out).copy() for x in xs])
+    np.testing.assert_array_equal(stepped, ys)
+    s2 = model.stream()
+    np.testing.assert_array_equal(np.stack([s2.step(x) for x in xs]), ys)
+
+
+def test_run_in_chunks_equals_one_run(rng):
+    model = _lstm_gru_model(rng)
+    xs = _r(rng, 300, 10, scale=1)
+    s = model.stream()
+    parts = [s.run(xs[a:b]) for a, b in ((0, 1), (1, 128), (128, 300))]
+    np.testing.assert_array_equal(np.concatenate(parts), model.stream().run(xs))
+
+
+def test_state_snapshot_round_trips(rng):
+    model = _lstm_gru_model(rng)
+    xs = _r(rng, 200, 10, scale=1)
+    s = model.stream()
+    s.run(xs[:100])
+    snap = s.get_state()
+    assert snap.names == ("0.h", "0.c", "1.h", "2.h")
+    tail = s.run(xs[100:])
+    s.run(xs)  # move on
+    s.set_state(snap)
+    np.testing.assert_array_equal(s.run(xs[100:]), tail)
+    other = model.stream()
+    other.set_state(snap.copy())
+    np.testing.assert_array_equal(other.run(xs[100:]), tail)
+    s.reset()
+    np.testing.assert_array_equal(s.run(xs), model.stream().run(xs))
+
+
+def test_state_hands_over_between_compatible_models(rng):
+    """An encoder's final state seeds a decoder whose state has the same shapes."""
+    enc = edgernn.Model([edgernn.LSTM(_r(rng, 32, 5), _r(rng, 32, 8))])
+    dec = edgernn.Model([edgernn.LSTM(_r(rng, 32, 3), _r(rng, 32, 8)), edgernn.Dense(_r(rng, 3, 8))])
+    se = enc.stream()
+    se.run(_r(rng, 40, 5, scale=1))
+    state = se.get_state()
+    sd = dec.stream()
+    sd.set_state(state)
+    x = _r(rng, 1, 3)
+    h, c = state.arrays
+    st = {"h": h.astype(np.float64), "c": c.astype(np.float64)}
+    ref = dec.layers[1].weight @ naive.step(dec.layers[0], x[0].astype(np.float64), st)
+    np.testing.assert_allclose(sd.step(x[0]), ref, atol=1e-5)
+    bad = edgernn.Model([edgernn.GRU(_r(rng, 24, 3), _r(rng, 24, 8))]).stream()
+    with pytest.raises(edgernn.StreamError, match="shapes"):
+        bad.set_state(state)
+
+
+def test_batch_of_streams_equals_single_streams(rng):
+    model = _lstm_gru_model(rng)
+    n, T = 5, 120
+    XS = _r(rng, T, n, 10, scale=1)
+    batch = model.streams(n)
+    stepped = np.stack([batch.step(XS[t]).copy() for t in range(T)])
+    for i in range(n):
+        np.testing.assert_array_equal(stepped[:, i], model.stream().run(XS[:, i].copy()))
+    batch.reset(2)
+    single = model.stream()
+    single.run(XS[:, 3].copy())
+    np.testing.assert_array_equal(batch.get_state(3).arrays[0], single.get_state().arrays[0])
+    assert not batch.get_state(2).arrays[0].any()
+    batch.reset()
+    np.testing.assert_array_equal(batch.run(XS), stepped)
+    with pytest.raises(edgernn.StreamError, match="out of range"):
+        batch.reset(n)
+
+
+def test_generate_matches_python_loop(rng):
+    model = edgernn.Model([edgernn.GRU(_r(rng, 48, 4), _r(rng, 48, 16)),
+                           edgernn.Dense(_r(rng, 4, 16), activation="tanh")])
+    x0 = _r(rng, 4, scale=1)
+    got = model.stream().generate(x0, 50)
+    s, x, ref = model.stream(), x0, []
+    for _ in range(50):
+        x = s.step(x)
+        ref.append(x)
+    np.testing.assert_array_equal(got, np.stack(ref))
+
+
+def test_generate_argmax_feeds_tokens_through_embedding(rng):
+    model = edgernn.Model([edgernn.Embedding(_r(rng, 12, 6, scale=1)),
+                           edgernn.LSTM(_r(rng, 40, 6), _r(rng, 40, 10)),
+                           edgernn.Dense(_r(rng, 12, 10, scale=2))])
+    got = model.stream().generate(3, 30, feedback="argmax")
+    s, tok, ref = model.stream(), 3, []
+    for _ in range(30):
+        y = s.step(np.array([tok]))
+        ref.append(y)
+        tok = int(np.argmax(y))
+    np.testing.assert_array_equal(got, np.stack(ref))
+    with pytest.raises(edgernn.StreamError, match="output_size == input_size"):
+        model.stream().generate(3, 5)
+
+
+@pytest.mark.parametrize("bad,match", [
+    (np.zeros(9, np.float32), r"shape \(10,\), got float32 array of shape \(9,\)"),
+    (np.zeros(10, np.float64), r"expected float32 array of shape \(10,\), got float64"),
+    (np.zeros((1, 10), np.float32), r"shape \(1, 10\)"),
+    ([0.0] * 10, "got list"),
+    (np.zeros(20, np.float32)[::2], "strided"),
+])
+def test_step_rejects_wrong_input(rng, bad, match):
+    s = _lstm_gru_model(rng).stream()
+    with pytest.raises(ValueError, match=match):
+        s.step(bad)
+
+
+def test_step_rejects_bad_out_and_tokens(rng):
+    s = _lstm_gru_model(rng).stream()
+    with pytest.raises(ValueError, match="out"):
+        s.step(np.zeros(10, np.float32), out=np.zeros(5, np.float32))
+    ro = np.zeros(6, np.float32)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        s.step(np.zeros(10, np.float32), out=ro)
+    emb = edgernn.Model([edgernn.Embedding(_r(rng, 5, 3))]).stream()
+    with pytest.raises(ValueError, match=r"out of range \[0, 5\)"):
+        emb.step(np.array([5]))
+    with pytest.raises(ValueError, match="token ids"):
+        emb.run(np.array([1, 2, 7]))
+
+
+def test_nonfinite_state_is_counted_and_reset(rng):
+    model = edgernn.Model([edgernn.LSTM(_r(rng, 16, 3), _r(rng, 16, 4))])
+    s = model.stream()
+    s.step(np.ones(3, np.float32))
+    y = s.step(np.array([np.nan, 0, 0], np.float32))
+    assert np.isnan(y).all()
+    assert s.nonfinite_steps == 1
+    assert all(np.all(a == 0) for a in s.get_state().arrays)
+    y = s.step(np.ones(3, np.float32))
+    assert np.isfinite(y).all()
+    fresh = model.stream()
+    np.testing.assert_array_equal(y, fresh.step(np.ones(3, np.float32)))
+
+
+def test_step_with_out_allocates_nothing(rng):
+    model = _lstm_gru_model(rng)
+    s = model.stream()
+    x, out = _r(rng, 10), np.empty(6, np.float32)
+    for _ in range(100):
+        s.step(x, out=out)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        for _ in range(20000):
+            s.step(x, out=out)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    grown = [d for d in after.compare_to(before, "lineno")
+             if d.size_diff > 0 and "edgernn" in str(d.traceback)]
+    assert not grown, grown[:3]
+
+
+def test_model_rejects_mismatched_layers(rng):
+    with pytest.raises(edgernn.ModelFormatError, match="expects input size 7"):
+        edgernn.Model([edgernn.Dense(_r(rng, 5, 3)), edgernn.Dense(_r(rng, 2, 7))])
+    with pytest.raises(ValueError, match=r"weight_hh: expected shape \(32, 8\)"):
+        edgernn.LSTM(_r(rng, 32, 3), _r(rng, 24, 8))
+    with pytest.raises(ValueError, match="unknown activation"):
+        edgernn.Dense(_r(rng, 2, 2), activation="swish")
+    with pytest.raises(edgernn.ModelFormatError, match="first layer"):
+        edgernn.Model([edgernn.Dense(_r(rng, 3, 3)), edgernn.Embedding(_r(rng, 4, 3))])
+
+
+def test_describe_reports_gate_ratio(rng):
+    text = _lstm_gru_model(rng).describe()
+    assert "LSTM" in text and "GRU" in text and "MISMATCH" not in text
+    lstm_params = 4 * (24 * 10 + 24 * 24 + 2 * 24)
+    assert f"{lstm_params} ok" in text
