@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_protocol import COBS_EXAMPLES
 
 from firmware_bridge import protocol as p
+from tests.test_protocol import COBS_EXAMPLES
 
 C_DIR = Path(p.__file__).parent / "c"
 CC = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")

@@ -4,8 +4,9 @@
         --duration 10 --corrupt 0.01 --garbage 0.01 --unplug-at 4
     edgernn bridge --port /tmp/edgernn-dev --model m.ernn
 
-Prints "device at URL" once listening, then a JSON report (to stdout, or
-``--report``); exits 0 if every RESULT was right and none is missing, else 1.
+Prints "device at URL" to stderr once listening, then a JSON report (to stdout,
+or ``--report``); exits 0 if every RESULT was right and none is missing, 1 if
+not, 2 if no host answered the handshake within ``--connect-timeout``.
 """
 
 from __future__ import annotations
@@ -61,7 +62,11 @@ def main(argv: list[str] | None = None) -> int:
                  unplug_for=args.unplug_for, reset_on_gap=args.reset_on_gap,
                  window=args.window, seed=args.seed)
     dev.on_listen = lambda url: print(f"device at {url}", file=sys.stderr, flush=True)
-    report = dev.run(connect_timeout=args.connect_timeout)
+    try:
+        report = dev.run(connect_timeout=args.connect_timeout)
+    except TimeoutError as e:
+        print(f"firmware_bridge.sim: {e}", file=sys.stderr)
+        return 2
     text = json.dumps(report, indent=1, default=float)
     if args.report:
         with open(args.report, "w") as f:
