@@ -38,7 +38,7 @@ def test_round_trip_gives_identical_outputs(saved):
     np.testing.assert_array_equal(loaded.stream().run(ids), model.stream().run(ids))
     assert loaded.provenance == model.provenance
     man = edgernn.read_manifest(path)
-    assert man["format_version"] == "%d.%d" % FORMAT_VERSION
+    assert man["format_version"] == "{}.{}".format(*FORMAT_VERSION)
     assert [entry["type"] for entry in man["layers"]] == [
         "Embedding", "LSTM", "Bidirectional", "Dense", "Activation"]
     with zipfile.ZipFile(path) as zf:

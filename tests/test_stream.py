@@ -62,7 +62,8 @@ def test_state_snapshot_round_trips(rng):
 def test_state_hands_over_between_compatible_models(rng):
     """An encoder's final state seeds a decoder whose state has the same shapes."""
     enc = edgernn.Model([edgernn.LSTM(_r(rng, 32, 5), _r(rng, 32, 8))])
-    dec = edgernn.Model([edgernn.LSTM(_r(rng, 32, 3), _r(rng, 32, 8)), edgernn.Dense(_r(rng, 3, 8))])
+    dec = edgernn.Model([edgernn.LSTM(_r(rng, 32, 3), _r(rng, 32, 8)),
+                         edgernn.Dense(_r(rng, 3, 8))])
     se = enc.stream()
     se.run(_r(rng, 40, 5, scale=1))
     state = se.get_state()
