@@ -1,0 +1,189 @@
+"""LiteRT / TFLite flatbuffers (``.tflite``) -> :class:`edgernn.Model`.
+
+Reads the flatbuffer with the schema that ships with ``ai-edge-litert``
+(imported lazily). The main subgraph must be a chain from one float input
+``[1, T, I]`` (``T == 1``: a streaming model called once per step) to one
+output. Recurrent layers come as the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``
+(state in variable tensors), as ``WHILE`` loops (Keras RNN/LSTM/GRU; state in
+resource variables when stateful) or as cells unrolled by Keras
+``unroll=True`` (state read and assigned through resource variables); see
+:data:`OPS` for the rest. A ``STRIDED_SLICE`` taking the last step of a
+sequence makes the model's output the last row of ``Stream.run``.
+
+>>> from converters import from_tflite
+>>> model = from_tflite("model.tflite")             # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+import edgernn
+from edgernn.errors import ModelFormatError, UnsupportedOpError
+
+from .cells import _ancestors, find_cell, recognise_cell
+from .fused_lstm import convert_fused_lstm
+from .schema import read_tflite
+from .simple_ops import (
+    convert_activation,
+    convert_fully_connected,
+    convert_reshape,
+    last_step_slice,
+)
+from .while_loop import convert_while
+
+#: per-step op -> converter ``(subgraph, op) -> [edgernn layer, ...]``
+OPS = {
+    "FULLY_CONNECTED": convert_fully_connected,
+    "UNIDIRECTIONAL_SEQUENCE_LSTM": lambda sg, op: [convert_fused_lstm(sg, op)],
+    "LOGISTIC": convert_activation,
+    "TANH": convert_activation,
+    "RELU": convert_activation,
+    "SOFTMAX": convert_activation,
+    "LEAKY_RELU": convert_activation,
+    "RESHAPE": convert_reshape,
+    "SQUEEZE": convert_reshape,
+    "EXPAND_DIMS": convert_reshape,
+    "UNPACK": convert_reshape,
+    "STRIDED_SLICE": lambda sg, op: [],
+}
+#: handled with the recurrent layer they belong to
+STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
+SUPPORTED = sorted([*OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells"])
+
+__all__ = ["from_tflite", "OPS"]
+
+
+def from_tflite(path) -> edgernn.Model:
+    """Convert a ``.tflite`` file (float32 models).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    edgernn.Model
+        ``provenance`` records the file's SHA-256, whether the source model
+        is streaming (input ``[1, 1, I]``) and whether its output is the last
+        step only.
+
+    Raises
+    ------
+    UnsupportedOpError
+        Naming the operator (and subgraph) edgernn cannot run, and what is supported.
+    ModelFormatError
+        If the file is not a TFLite flatbuffer or its graph is not a chain.
+    """
+    path = Path(path)
+    buf = path.read_bytes()
+    model = read_tflite(buf)
+    sg = model.subgraphs[0]
+    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+        raise UnsupportedOpError(f"main subgraph has {len(sg.inputs)} inputs and "
+                                 f"{len(sg.outputs)} outputs; supported: one of each")
+    inp = sg.tensors[sg.inputs[0]]
+    if not inp.is_float or len(inp.shape) != 3 or inp.shape[0] != 1:
+        raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}"
+                                 f"{list(inp.shape)}; supported: float32[1, T, I]")
+    _check_variable_inits(model)
+    units = _units(model, sg)
+    cur, layers, last_step = {sg.inputs[0]}, [], False
+    for pos in sorted(units):
+        kind, op, payload = units[pos]
+        if not cur & set(_data_inputs(kind, op, payload)):
+            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} does not take the "
+                                     f"previous layer's output; only chains of ops are "
+                                     f"supported ({', '.join(SUPPORTED)})")
+        if kind == "cell":
+            layers.append(payload[0])
+            cur = {payload[1]}
+        elif kind == "while":
+            layers.append(payload[0])
+            cur = payload[1]
+        else:
+            if op.name == "STRIDED_SLICE":
+                last_step |= last_step_slice(sg, op) and inp.shape[1] != 1
+            layers.extend(OPS[op.name](sg, op))
+            cur = {op.outputs[0]}
+    if sg.outputs[0] not in cur:
+        raise ModelFormatError(f"output {sg.tensors[sg.outputs[0]].name!r} is not the end of "
+                               f"the chain of ops")
+    provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
+                  "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
+                  "streaming": inp.shape[1] == 1,
+                  "output": "last_step" if last_step else "every_step"}
+    return edgernn.Model(layers, provenance=provenance)
+
+
+def _data_inputs(kind, op, payload):
+    if kind == "cell":
+        return [payload[2]]
+    if kind == "while":
+        return [op.inputs[payload[2]]]
+    return op.inputs[:1]
+
+
+def _units(model, sg) -> dict:
+    """Op position -> ("op" | "cell" | "while", op, payload), cells' ops folded in."""
+    units, used = {}, set()
+    for op in sg.ops:
+        if op.name == "WHILE":
+            layer, x_pos, h_outputs, _ = convert_while(model, sg, op)
+            units[op.index] = ("while", op, (layer, h_outputs, x_pos))
+    for reads, assigned in _unrolled_state_groups(sg):
+        ops, x = find_cell(sg, reads, assigned)
+        layer, _, h_out = recognise_cell(sg, ops, x, reads, assigned)
+        units[ops[0].index] = ("cell", ops[0], (layer, h_out, x))
+        used |= {o.index for o in ops}
+    for op in sg.ops:
+        if op.index in used or op.index in units or op.name in STATE_OPS:
+            continue
+        if op.name not in OPS:
+            raise UnsupportedOpError(f"operator {op.name} (index {op.index}) in subgraph "
+                                     f"{sg.name!r} is not supported; supported: "
+                                     f"{', '.join(SUPPORTED)}")
+        units[op.index] = ("op", op, None)
+    return units
+
+
+def _unrolled_state_groups(sg):
+    """[(read tensors, assigned tensors)] per unrolled cell; a WHILE's state excluded."""
+    handle_of = {}
+    for op in sg.ops:
+        if op.name == "VAR_HANDLE":
+            handle_of[op.outputs[0]] = op.opt("SharedName", b"") or op.outputs[0]
+    reads, assigns = {}, {}
+    for op in sg.ops:
+        if op.name == "READ_VARIABLE":
+            if any(c.name == "WHILE" for c in sg.consumers.get(op.outputs[0], [])):
+                continue
+            reads[handle_of.get(op.inputs[0], op.inputs[0])] = op.outputs[0]
+        elif op.name == "ASSIGN_VARIABLE":
+            assigns[handle_of.get(op.inputs[0], op.inputs[0])] = op.inputs[1]
+    vars_ = [v for v in reads if v in assigns]
+    anc = {v: _ancestors(sg, [assigns[v]]) for v in vars_}
+    read_op = {v: sg.producer[reads[v]].index for v in vars_}
+    groups = []
+    for v in vars_:
+        for g in groups:
+            if all(read_op[v] in anc[u] and read_op[u] in anc[v] for u in g):
+                g.append(v)
+                break
+        else:
+            groups.append([v])
+    return [([reads[v] for v in g], [assigns[v] for v in g]) for g in groups]
+
+
+def _check_variable_inits(model):
+    """Resource variables must start at zero, as an edgernn stream does."""
+    for sg in model.subgraphs:
+        for op in sg.ops:
+            if op.name == "ASSIGN_VARIABLE":
+                init = sg.const(op.inputs[1])
+                if init is not None and np.any(init):
+                    raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} initialises a "
+                                             f"state variable to non-zero values; edgernn "
+                                             f"streams start from zero")

@@ -1,0 +1,83 @@
+"""A small numpy evaluator for the float ops of a recurrent cell.
+
+Used to check, on random inputs, that a recognised cell (unrolled by Keras or
+inside a ``WHILE`` body) computes what the edgernn layer built from its
+weights computes. Covers only the ops such cells are made of.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgernn.errors import UnsupportedOpError
+
+
+def _sigmoid(v):
+    return 1.0 / (1.0 + np.exp(-v))
+
+
+#: TFLite ActivationFunctionType -> function
+FUSED = {0: lambda v: v, 1: lambda v: np.maximum(v, 0), 2: lambda v: np.clip(v, -1, 1),
+         3: lambda v: np.clip(v, 0, 6), 4: np.tanh}
+_UNARY = {"LOGISTIC": _sigmoid, "TANH": np.tanh, "RELU": lambda v: np.maximum(v, 0)}
+_BINARY = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply}
+
+
+def fused(op, v):
+    code = op.opt("FusedActivationFunction", 0)
+    if code not in FUSED:
+        raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
+                                 f"supported: NONE, RELU, RELU_N1_TO_1, RELU6, TANH")
+    return FUSED[code](v)
+
+
+def evaluate(sg, ops, feeds: dict) -> dict:
+    """Run ``ops`` of subgraph ``sg`` in float64 from ``feeds`` {tensor: array}; all values."""
+    env = dict(feeds)
+
+    def get(t):
+        if t in env:
+            return env[t]
+        c = sg.const(t)
+        if c is None:
+            raise UnsupportedOpError(f"cell input tensor {sg.tensors[t].name!r} is neither a "
+                                     f"state, the step input nor a constant")
+        return c.astype(np.float64) if c.dtype.kind == "f" else c
+
+    for op in ops:
+        n = op.name
+        if n == "FULLY_CONNECTED":
+            w = get(op.inputs[1])
+            y = get(op.inputs[0]).reshape(-1, w.shape[1]) @ w.T
+            if len(op.inputs) > 2 and op.inputs[2] >= 0:
+                y = y + get(op.inputs[2])
+            env[op.outputs[0]] = fused(op, y)
+        elif n in _BINARY:
+            env[op.outputs[0]] = fused(op, _BINARY[n](get(op.inputs[0]), get(op.inputs[1])))
+        elif n in _UNARY:
+            env[op.outputs[0]] = _UNARY[n](get(op.inputs[0]))
+        elif n == "SPLIT":
+            axis = int(get(op.inputs[0]))
+            for t, v in zip(op.outputs, np.split(get(op.inputs[1]), len(op.outputs), axis),
+                            strict=True):
+                env[t] = v
+        elif n == "SPLIT_V":
+            v, sizes, axis = get(op.inputs[0]), get(op.inputs[1]), int(get(op.inputs[2]))
+            sizes = [int(s) for s in sizes]
+            if -1 in sizes:
+                sizes[sizes.index(-1)] = v.shape[axis] - (sum(sizes) + 1)
+            for t, part in zip(op.outputs, np.split(v, np.cumsum(sizes)[:-1], axis),
+                               strict=True):
+                env[t] = part
+        elif n == "RESHAPE":
+            shape = [d for d in sg.tensors[op.outputs[0]].shape]
+            env[op.outputs[0]] = get(op.inputs[0]).reshape(shape)
+        elif n == "CONCATENATION":
+            vals = [get(t) for t in op.inputs]
+            env[op.outputs[0]] = fused(op, np.concatenate(vals, op.opt("Axis", -1)))
+        else:
+            raise UnsupportedOpError(f"{op} inside a recurrent cell is not supported; "
+                                     f"supported: FULLY_CONNECTED, {', '.join(_BINARY)}, "
+                                     f"{', '.join(_UNARY)}, SPLIT, SPLIT_V, RESHAPE, "
+                                     f"CONCATENATION")
+    return env

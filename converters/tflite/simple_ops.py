@@ -1,0 +1,87 @@
+"""Per-step ops: FULLY_CONNECTED, activations, and shape ops that keep the features.
+
+Each converter takes (subgraph, op) and returns a list of edgernn layers
+(empty for shape ops that leave the per-step feature vector as it is).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import edgernn
+from edgernn.errors import UnsupportedOpError
+
+_FUSED = {0: "linear", 1: "relu", 4: "tanh"}
+
+
+def _fused(op):
+    code = op.opt("FusedActivationFunction", 0)
+    if code not in _FUSED:
+        raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
+                                 f"supported: NONE (0), RELU (1), TANH (4)")
+    return _FUSED[code]
+
+
+def convert_fully_connected(sg, op):
+    """weight float32[out, in] (TFLite's layout is already nn.Linear's), bias float32[out]."""
+    w_t = sg.tensors[op.inputs[1]]
+    if w_t.data is None:
+        raise UnsupportedOpError(f"{op}: weights {w_t.name!r} are not a constant")
+    if w_t.type_code != 0:
+        raise UnsupportedOpError(f"{op}: {np.dtype(w_t.dtype).name} weights {w_t.name!r} are "
+                                 f"not supported yet (quantised models arrive with the "
+                                 f"quantisation issue); supported: float32")
+    b = sg.const(op.inputs[2]) if len(op.inputs) > 2 else None
+    return [edgernn.Dense(w_t.data, b, activation=_fused(op))]
+
+
+def convert_activation(sg, op):
+    """LOGISTIC, TANH, RELU, SOFTMAX (beta 1), LEAKY_RELU."""
+    if op.name == "SOFTMAX" and op.opt("Beta", 1.0) != 1.0:
+        raise UnsupportedOpError(f"{op}: softmax beta {op.opt('Beta')!r} is not supported; "
+                                 f"supported: 1.0")
+    if op.name == "LEAKY_RELU":
+        return [edgernn.Activation("leaky_relu", alpha=op.opt("Alpha", 0.2))]
+    name = {"LOGISTIC": "sigmoid", "TANH": "tanh", "RELU": "relu", "SOFTMAX": "softmax"}
+    return [edgernn.Activation(name[op.name])]
+
+
+def convert_reshape(sg, op):
+    """RESHAPE, SQUEEZE, EXPAND_DIMS, UNPACK of a size-1 axis: features unchanged."""
+    src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
+    if len(op.outputs) != 1 or not src or not dst or src[-1] != dst[-1]:
+        raise UnsupportedOpError(f"{op}: reshapes {list(src)} to "
+                                 f"{[list(sg.tensors[t].shape) for t in op.outputs]}; only "
+                                 f"reshapes that keep the last (feature) axis are supported")
+    return []
+
+
+def last_step_slice(sg, op):
+    """STRIDED_SLICE: True if it picks the last timestep and keeps all features."""
+    src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
+    begin, end, strides = (sg.const(t) for t in op.inputs[1:4])
+    if begin is None or end is None or not src or not dst or src[-1] != dst[-1]:
+        raise UnsupportedOpError(f"{op}: slices {list(src)} to {list(dst)}; only a slice "
+                                 f"keeping the feature axis whole is supported")
+    bm, em, sm = (op.opt(n, 0) for n in ("BeginMask", "EndMask", "ShrinkAxisMask"))
+    last = True
+    n = len(src)
+    for ax in range(n - 1):
+        b = 0 if bm >> ax & 1 else int(begin[ax])
+        if strides is not None and int(strides[ax]) != 1:
+            raise UnsupportedOpError(f"{op}: stride {int(strides[ax])} on axis {ax}")
+        if not sm >> ax & 1:
+            e = src[ax] if em >> ax & 1 else int(end[ax])
+            if src[ax] > 0 and (e if e >= 0 else e + src[ax]) - (b if b >= 0 else
+                                                                   b + src[ax]) != 1:
+                raise UnsupportedOpError(f"{op}: keeps more than one step on axis {ax} of "
+                                         f"{list(src)}; supported: picking one step")
+        last &= b == -1 or (src[ax] > 0 and b == src[ax] - 1)
+    feat_b = 0 if bm >> (n - 1) & 1 else int(begin[n - 1])
+    feat_e = src[-1] if em >> (n - 1) & 1 else int(end[n - 1])
+    if feat_b != 0 or feat_e not in (src[-1], 0) and feat_e < src[-1]:
+        raise UnsupportedOpError(f"{op}: slices the feature axis [{feat_b}:{feat_e}]")
+    if not last:
+        raise UnsupportedOpError(f"{op}: picks a step other than the last; supported: the "
+                                 f"last step (return_sequences=False)")
+    return True
