@@ -53,7 +53,7 @@ OPS = {
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
 SUPPORTED = sorted([*OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells"])
 
-__all__ = ["from_tflite", "OPS"]
+__all__ = ["from_tflite", "read_tflite", "OPS"]
 
 
 def from_tflite(path) -> edgernn.Model:

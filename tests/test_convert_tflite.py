@@ -1,0 +1,173 @@
+"""converters.tflite against LiteRT itself.
+
+References: the committed ``tests/data/tflite/*.npz`` outputs (LiteRT's
+``Interpreter`` at fixture time, ``tests/data/make_tflite_fixtures.py``),
+``ai_edge_litert.interpreter.Interpreter`` run live here on the committed
+``.tflite`` files with fresh inputs, and the PyTorch weights the bench nets
+were made from (``bench/models/*_torch.npz``). Float parity: 1e-5 absolute.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ai_edge_litert.interpreter import Interpreter
+
+import edgernn
+from converters import from_tflite
+from converters.tflite import cells, read_tflite
+from edgernn.errors import ModelFormatError, UnsupportedOpError
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT / "tests" / "data" / "tflite"
+BENCH = ROOT / "bench" / "models"
+TOL = 1e-5
+CASES = sorted(p.stem for p in DATA.glob("*.npz"))
+STREAM_CASES = [c for c in CASES if str(np.load(DATA / f"{c}.npz")["mode"]) == "stream"]
+
+
+def _litert_stream(path, xs):
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    i_idx = it.get_input_details()[0]["index"]
+    o_idx = it.get_output_details()[0]["index"]
+    ys = []
+    for x in xs:
+        it.set_tensor(i_idx, x.reshape(1, 1, -1))
+        it.invoke()
+        ys.append(it.get_tensor(o_idx).reshape(-1).copy())
+    return np.stack(ys)
+
+
+def _litert_sequence(path, xs):
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], xs[None])
+    it.invoke()
+    y = it.get_tensor(it.get_output_details()[0]["index"])
+    return y.reshape(-1, y.shape[-1])
+
+
+def test_fixtures_present():
+    assert len(CASES) >= 12 and len(STREAM_CASES) >= 9, CASES
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_from_tflite_matches_committed_litert_outputs(case):
+    ref = np.load(DATA / f"{case}.npz")
+    model = from_tflite(DATA / f"{case}.tflite")
+    ys = model.stream().run(ref["x"])
+    np.testing.assert_allclose(ys[-ref["y"].shape[0]:], ref["y"], rtol=0, atol=TOL)
+    assert model.provenance["streaming"] == (str(ref["mode"]) == "stream")
+
+
+@pytest.mark.parametrize("case", STREAM_CASES)
+def test_from_tflite_step_equals_run_and_live_litert(case):
+    path = DATA / f"{case}.tflite"
+    model = from_tflite(path)
+    xs = np.random.default_rng(123).standard_normal((1000, model.input_size)).astype(np.float32)
+    s = model.stream()
+    stepped = np.stack([s.step(x) for x in xs])
+    np.testing.assert_array_equal(stepped, model.stream().run(xs))
+    np.testing.assert_allclose(stepped, _litert_stream(path, xs), rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("case", sorted(set(CASES) - set(STREAM_CASES)))
+def test_from_tflite_sequence_model_matches_live_litert(case):
+    path = DATA / f"{case}.tflite"
+    model = from_tflite(path)
+    T = np.load(DATA / f"{case}.npz")["x"].shape[0]
+    for seed in range(3):
+        xs = np.random.default_rng(seed).standard_normal((T, model.input_size))
+        xs = xs.astype(np.float32)
+        ref = _litert_sequence(path, xs)
+        ys = model.stream().run(xs)
+        np.testing.assert_allclose(ys[-ref.shape[0]:], ref, rtol=0, atol=TOL)
+
+
+@pytest.mark.parametrize("case", ["lstm_fused_stack", "gru_unroll_reset_before", "rnn_while"])
+def test_from_tflite_save_load_same_outputs(case, tmp_path):
+    ref = np.load(DATA / f"{case}.npz")
+    model = from_tflite(DATA / f"{case}.tflite")
+    model.save(tmp_path / "m.ernn")
+    loaded = edgernn.load(tmp_path / "m.ernn")
+    s = loaded.stream()
+    stepped = np.stack([s.step(x) for x in ref["x"]])
+    np.testing.assert_array_equal(stepped, model.stream().run(ref["x"]))
+    assert loaded.provenance["sha256"] == model.provenance["sha256"]
+
+
+# --- the bench nets: weights land where PyTorch had them -----------------------
+
+@pytest.mark.parametrize("name", ["S", "M", "L"])
+def test_from_tflite_bench_net_has_the_torch_weights(name):
+    model = from_tflite(BENCH / f"{name}_f32.tflite")
+    sd = np.load(BENCH / f"{name}_torch.npz")
+    rnns = [layer for layer in model.layers if isinstance(layer, (edgernn.LSTM, edgernn.GRU))]
+    assert len(rnns) == (2 if name == "L" else 1)
+    for k, layer in enumerate(rnns):
+        np.testing.assert_array_equal(layer.weight_ih, sd[f"rnn.weight_ih_l{k}"])
+        np.testing.assert_array_equal(layer.weight_hh, sd[f"rnn.weight_hh_l{k}"])
+        b_ih, b_hh = sd[f"rnn.bias_ih_l{k}"], sd[f"rnn.bias_hh_l{k}"]
+        if isinstance(layer, edgernn.GRU):  # n-gate recurrent bias must stay apart
+            np.testing.assert_allclose(layer.bias_ih, b_ih, rtol=0, atol=1e-7)
+            np.testing.assert_allclose(layer.bias_hh, b_hh, rtol=0, atol=1e-7)
+        else:
+            total = layer.bias_ih + (0 if layer.bias_hh is None else layer.bias_hh)
+            np.testing.assert_allclose(total, b_ih + b_hh, rtol=0, atol=1e-6)
+    dense = [layer for layer in model.layers if isinstance(layer, edgernn.Dense)][-1]
+    np.testing.assert_array_equal(dense.weight, sd["linear.weight"])
+
+
+@pytest.mark.parametrize("name", ["S", "M", "L"])
+def test_from_tflite_bench_net_streams_like_litert(name):
+    path = BENCH / f"{name}_f32.tflite"
+    model = from_tflite(path)
+    xs = np.random.default_rng(5).standard_normal((100, model.input_size)).astype(np.float32)
+    np.testing.assert_allclose(model.stream().run(xs), _litert_stream(path, xs), rtol=0,
+                               atol=TOL)
+
+
+# --- what is not supported says so --------------------------------------------
+
+def test_from_tflite_int8_fused_lstm_raises():
+    for path in (DATA / "lstm_fused_drq.tflite", BENCH / "L_drq.tflite"):
+        with pytest.raises(UnsupportedOpError, match=r"UNIDIRECTIONAL_SEQUENCE_LSTM.*int8 "
+                                                     r"LSTM arrives with the quantisation"):
+            from_tflite(path)
+
+
+def test_from_tflite_int8_while_gru_raises_naming_the_fc():
+    with pytest.raises(UnsupportedOpError, match=r"FULLY_CONNECTED \(operator \d+\).*int8"):
+        from_tflite(BENCH / "M_drq.tflite")
+
+
+def test_from_tflite_unknown_op_names_op_and_supported_list():
+    with pytest.raises(UnsupportedOpError, match=r"CONV_2D \(index \d+\).*'main'.*supported: "
+                                                 r".*UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        from_tflite(DATA / "unsupported_conv.tflite")
+
+
+def test_from_tflite_rejects_non_tflite_bytes(tmp_path):
+    p = tmp_path / "x.tflite"
+    p.write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelFormatError, match="TFL3"):
+        from_tflite(p)
+
+
+def test_cell_check_rejects_weights_that_do_not_match_the_ops():
+    """The numeric check of a recognised cell fails for a wrong gate order."""
+    sg_model = read_tflite((DATA / "gru_unroll.tflite").read_bytes())
+    sg = sg_model.subgraphs[0]
+    reads = [op.outputs[0] for op in sg.ops if op.name == "READ_VARIABLE"]
+    assigned = [op.inputs[1] for op in sg.ops if op.name == "ASSIGN_VARIABLE"]
+    ops, x = cells.find_cell(sg, reads, assigned)
+    good, _, _ = cells.recognise_cell(sg, ops, x, reads, assigned)
+    H = good.hidden_size
+    swap = np.r_[H:2 * H, 0:H, 2 * H:3 * H]  # r and z exchanged
+    bad = edgernn.GRU(good.weight_ih[swap], good.weight_hh[swap], good.bias_ih[swap],
+                      good.bias_hh[swap])
+    with pytest.raises(UnsupportedOpError, match="compute something else"):
+        cells.verify_cell(sg, ops, x, reads, assigned, bad, 0, "test cell")
