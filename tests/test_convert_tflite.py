@@ -150,6 +150,17 @@ def test_from_tflite_unknown_op_names_op_and_supported_list():
         from_tflite(DATA / "unsupported_conv.tflite")
 
 
+@pytest.mark.parametrize(("case", "persists"), [("lstm_fused", True), ("gru_while", True),
+                                                ("lstm_unroll", True), ("gru_seq", False)])
+def test_from_tflite_records_whether_state_persists(case, persists):
+    assert from_tflite(DATA / f"{case}.tflite").provenance["state_persists"] is persists
+
+
+def test_from_tflite_bidirectional_raises_naming_the_reverse_op():
+    with pytest.raises(UnsupportedOpError, match=r"REVERSE_V2 \(index \d+\)"):
+        from_tflite(DATA / "unsupported_bidirectional.tflite")
+
+
 def test_from_tflite_rejects_non_tflite_bytes(tmp_path):
     p = tmp_path / "x.tflite"
     p.write_bytes(b"\x00" * 64)

@@ -24,7 +24,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .cells import _ancestors, find_cell, recognise_cell
-from .fused_lstm import convert_fused_lstm
+from .fused_lstm import convert_fused_lstm, state_persists
 from .schema import read_tflite
 from .simple_ops import (
     convert_activation,
@@ -67,8 +67,11 @@ def from_tflite(path) -> edgernn.Model:
     -------
     edgernn.Model
         ``provenance`` records the file's SHA-256, whether the source model
-        is streaming (input ``[1, 1, I]``) and whether its output is the last
-        step only.
+        is streaming (input ``[1, 1, I]``), whether its output is the last
+        step only, and ``state_persists``: False when some recurrent layer
+        of the source starts from zero at every ``invoke`` (a non-stateful
+        Keras GRU/RNN loop); an edgernn stream always carries its state, so
+        call ``Stream.reset()`` where LiteRT would start afresh.
 
     Raises
     ------
@@ -90,7 +93,7 @@ def from_tflite(path) -> edgernn.Model:
                                  f"{list(inp.shape)}; supported: float32[1, T, I]")
     _check_variable_inits(model)
     units = _units(model, sg)
-    cur, layers, last_step = {sg.inputs[0]}, [], False
+    cur, layers, last_step, persists = {sg.inputs[0]}, [], False, True
     for pos in sorted(units):
         kind, op, payload = units[pos]
         if not cur & set(_data_inputs(kind, op, payload)):
@@ -102,8 +105,10 @@ def from_tflite(path) -> edgernn.Model:
             cur = {payload[1]}
         elif kind == "while":
             layers.append(payload[0])
-            cur = payload[1]
+            cur, persists = payload[1], persists and payload[3]
         else:
+            if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                persists &= state_persists(sg, op)
             if op.name == "STRIDED_SLICE":
                 last_step |= last_step_slice(sg, op) and inp.shape[1] != 1
             layers.extend(OPS[op.name](sg, op))
@@ -113,7 +118,7 @@ def from_tflite(path) -> edgernn.Model:
                                f"the chain of ops")
     provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
-                  "streaming": inp.shape[1] == 1,
+                  "streaming": inp.shape[1] == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
     return edgernn.Model(layers, provenance=provenance)
 
@@ -131,8 +136,8 @@ def _units(model, sg) -> dict:
     units, used = {}, set()
     for op in sg.ops:
         if op.name == "WHILE":
-            layer, x_pos, h_outputs, _ = convert_while(model, sg, op)
-            units[op.index] = ("while", op, (layer, h_outputs, x_pos))
+            layer, x_pos, h_outputs, persists = convert_while(model, sg, op)
+            units[op.index] = ("while", op, (layer, h_outputs, x_pos, persists))
     for reads, assigned in _unrolled_state_groups(sg):
         ops, x = find_cell(sg, reads, assigned)
         layer, _, h_out = recognise_cell(sg, ops, x, reads, assigned)

@@ -19,6 +19,12 @@ _ACT = {0: None, 1: "relu", 4: "tanh"}
 INT8_MESSAGE = "int8 LSTM arrives with the quantisation issue"
 
 
+def state_persists(sg, op) -> bool:
+    """True when both state inputs are variable tensors (kept across ``invoke``)."""
+    ins = op.inputs + [-1] * (24 - len(op.inputs))
+    return all(ins[i] >= 0 and sg.tensors[ins[i]].is_variable for i in (18, 19))
+
+
 def convert_fused_lstm(sg, op):
     """The edgernn LSTM for ``op``; raises UnsupportedOpError for what it cannot express."""
     ins = op.inputs + [-1] * (24 - len(op.inputs))

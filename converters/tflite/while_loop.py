@@ -14,13 +14,18 @@ import numpy as np
 
 from edgernn.errors import UnsupportedOpError
 
-from .cells import find_cell, recognise_cell
+from .cells import _ancestors, find_cell, recognise_cell
 
-_BOOKKEEPING = {"ADD", "GATHER", "RESHAPE", "DYNAMIC_UPDATE_SLICE", "EXPAND_DIMS"}
+_BOOKKEEPING = {"ADD", "GATHER", "RESHAPE", "CONCATENATION", "SLICE", "DYNAMIC_UPDATE_SLICE",
+                "EXPAND_DIMS"}
 
 
 def convert_while(model, sg, op):
-    """Returns (layer, x position, {output tensors carrying h}, state positions)."""
+    """Returns (layer, x position, {output tensors carrying h}, state persists).
+
+    The state persists across ``invoke`` calls when it is read from (and
+    assigned back to) a resource variable: a Keras ``stateful=True`` layer.
+    """
     body = model.subgraphs[op.opt("BodySubgraphIndex")]
     bi, bo = body.inputs, body.outputs
     if len(bi) != len(op.inputs) or len(bo) != len(op.outputs):
@@ -52,10 +57,18 @@ def convert_while(model, sg, op):
                                  f"the gathered step input")
     layer, h_in, h_out = recognise_cell(body, ops, x, s_in, s_out)
     cell = {o.index for o in ops}
+    ints = [bo[k] for k, i in enumerate(bi) if not body.tensors[i].is_float]
+    writes = _ancestors(body, [bo[k] for k in accs])
+    counting = _ancestors(body, ints)
     for o in body.ops:
-        if o.index not in cell and o.name not in _BOOKKEEPING:
-            raise UnsupportedOpError(f"{o} in loop body {body.name!r} is not part of the "
-                                     f"recognised {type(layer).__name__} cell")
+        if o.index not in cell and not (o.name in _BOOKKEEPING and
+                                        o.index in writes | counting | {gathers[0].index}):
+            raise UnsupportedOpError(f"{o} in loop body {body.name!r} is neither part of the "
+                                     f"recognised {type(layer).__name__} cell nor loop "
+                                     f"bookkeeping ({', '.join(sorted(_BOOKKEEPING))})")
+    if accs and not any(h_out in body.ops[i].inputs for i in writes):
+        raise UnsupportedOpError(f"{op}: the output sequence of body {body.name!r} is not "
+                                 f"written from the cell's new state")
     k_h = states[s_in.index(h_in)]
     for k in states:
         init = sg.const(op.inputs[k])
@@ -63,4 +76,6 @@ def convert_while(model, sg, op):
             raise UnsupportedOpError(f"{op}: initial state {sg.tensors[op.inputs[k]].name!r} "
                                      f"is non-zero; edgernn streams start from zero")
     h_outputs = {op.outputs[k_h]} | {op.outputs[k] for k in accs}
-    return layer, xs[0], h_outputs, states
+    persists = all(sg.producer.get(op.inputs[k]) is not None and
+                   sg.producer[op.inputs[k]].name == "READ_VARIABLE" for k in states)
+    return layer, xs[0], h_outputs, persists

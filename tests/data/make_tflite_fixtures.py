@@ -88,6 +88,11 @@ def _stream_cases():
         "gru_unroll": [L.GRU(8, stateful=True, unroll=True), L.Dense(2)],
         "gru_unroll_reset_before": [L.GRU(6, stateful=True, unroll=True, reset_after=False),
                                     L.Dense(2, activation="tanh")],
+        "gru_while_stack": [L.GRU(8, stateful=True, return_sequences=True),
+                            L.GRU(4, stateful=True), L.Dense(2)],
+        "lstm_unroll_stack": [L.LSTM(6, stateful=True, unroll=True, return_sequences=True),
+                              L.LSTM(4, stateful=True, unroll=True), L.Dense(2)],
+        "rnn_unroll": [L.SimpleRNN(5, stateful=True, unroll=True), L.Dense(2)],
     }
 
 
@@ -120,6 +125,10 @@ def main():
     K.utils.set_random_seed(7)
     model = K.Sequential([K.Input(batch_shape=(1, 4, I)), L.Conv1D(2, 2), L.Flatten()])
     (OUT / "unsupported_conv.tflite").write_bytes(_convert(model))
+    # A Bidirectional LSTM (a reversed second LSTM): not supported.
+    K.utils.set_random_seed(9)
+    model = K.Sequential([K.Input(batch_shape=(1, 4, I)), L.Bidirectional(L.LSTM(4))])
+    (OUT / "unsupported_bidirectional.tflite").write_bytes(_convert(model))
     # Dynamic-range quantised fused LSTM: int8 weights (the converter quantises
     # tensors of 1024 elements and more), not yet supported.
     K.utils.set_random_seed(8)
