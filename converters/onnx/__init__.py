@@ -1,0 +1,243 @@
+"""ONNX models -> :class:`edgernn.Model`.
+
+The graph is walked once, symbolically (see :mod:`converters.onnx.values`):
+recurrent nodes (LSTM, GRU, RNN), Gemm/MatMul(+Add), activations and embedding
+lookups become a chain of edgernn layers; the shape plumbing exporters put
+around them (Transpose, Squeeze, Reshape, Slice, Gather, Concat, Shape chains
+that build zero states, ...) is tracked and checked, never guessed at.
+Anything else raises :class:`edgernn.UnsupportedOpError` naming the node. The
+op table is :data:`converters.onnx.registry.OPS`.
+
+Graph inputs: exactly one data input (float ``[T, B, F]``-like, or integer
+token ids before an embedding); graph inputs reaching a recurrent node's
+``initial_h``/``initial_c`` are *state inputs* and graph outputs coming from
+``Y_h``/``Y_c`` are *state outputs*: they map onto the stream's state, so a
+one-step export ``x, h0[, c0] -> y, hn[, cn]`` streams with ``Stream.step``
+(the stream carries what ONNX Runtime would be fed back).
+
+The mapping is stored JSON-able in ``model.provenance["onnx_io"]`` (it
+survives ``save``/``load``); :func:`run_like_onnx` uses it to answer a feed
+dict like ONNX Runtime would (batch rows, layouts, ``sequence_lens``, initial
+states, ``Y_h``/``Y_c``), one stream per batch row. Non-zero constant
+``initial_h``/``initial_c`` are returned by :func:`initial_state` (also set as
+``model.initial_state``); pass it to ``Stream.set_state`` before running.
+
+>>> model = from_onnx("lstm.onnx")                     # doctest: +SKIP
+>>> s = model.stream(); ys = s.run(xs)                 # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import deque
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+import edgernn
+from edgernn.errors import ModelFormatError, UnsupportedOpError
+
+from .context import Context, node_desc
+from .registry import NO_FOLD, OPS, SHAPE_ARITH
+from .runner import initial_state, run_like_onnx
+from .values import Const, Opaque, Seq, ShapeOf, StateIn, StateOut
+
+__all__ = ["from_onnx", "run_like_onnx", "initial_state", "OPS"]
+
+_RECURRENT = {"LSTM", "GRU", "RNN"}
+
+
+def _load(model):
+    if isinstance(model, onnx.ModelProto):
+        data = model.SerializeToString()
+        return model, data, getattr(model.graph, "name", "") or "<ModelProto>"
+    path = Path(model)
+    try:
+        data = path.read_bytes()
+        return onnx.load_from_string(data), data, path.name
+    except OSError as exc:
+        raise ModelFormatError(f"cannot read ONNX file {str(path)!r}: {exc}") from exc
+    except Exception as exc:  # protobuf DecodeError and friends
+        raise ModelFormatError(f"{str(path)!r} is not an ONNX model: {exc}") from exc
+
+
+def _classify(graph, names) -> dict:
+    """Per graph input: "state" if it reaches a recurrent node's input 4, 5 or 6
+    (sequence_lens, initial_h, initial_c), else "data"."""
+    users: dict[str, list] = {}
+    for node in graph.node:
+        for i, n in enumerate(node.input):
+            users.setdefault(n, []).append((node, i))
+    out = {}
+    for name in names:
+        hits, seen, todo = set(), {name}, deque([name])
+        while todo:
+            for node, i in users.get(todo.popleft(), ()):
+                if node.op_type in _RECURRENT:
+                    hits.add("state" if i >= 4 else "data")
+                elif node.op_type not in ("Shape", "Size"):
+                    for o in node.output:
+                        if o not in seen:
+                            seen.add(o)
+                            todo.append(o)
+        if len(hits) > 1:
+            raise UnsupportedOpError(f"graph input {name!r} is used both as data and as "
+                                     f"recurrent state")
+        out[name] = hits.pop() if hits else "data"
+    return out
+
+
+def _dims(vi) -> tuple:
+    t = vi.type.tensor_type
+    return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
+                 for d in t.shape.dim), t.elem_type
+
+
+def _constant(ctx, node):
+    at = ctx.attrs(node)
+    if "value" in at:
+        return numpy_helper.to_array(at["value"])
+    for k, dt in (("value_float", np.float32), ("value_floats", np.float32),
+                  ("value_int", np.int64), ("value_ints", np.int64)):
+        if k in at:
+            return np.array(at[k], dt)
+    raise ctx.unsupported(node, f"Constant with attributes {sorted(at)}")
+
+
+def _fold(ctx, node, opset_imports):
+    """Evaluate a node whose inputs are all constant with ONNX's reference evaluator."""
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {n: ctx.env[n].value for n in node.input if n}
+    g = helper.make_graph([node], "fold",
+                          [helper.make_tensor_value_info(n, 0, None) for n in feeds],
+                          [helper.make_tensor_value_info(o, 0, None) for o in node.output if o])
+    m = helper.make_model(g, opset_imports=opset_imports)
+    try:
+        res = ReferenceEvaluator(m).run(None, feeds)
+    except Exception as exc:
+        raise ctx.unsupported(node, f"could not evaluate its constant inputs ({exc})") from exc
+    return [Const(np.asarray(r)) for r in res]
+
+
+def from_onnx(model, *, constants=None) -> edgernn.Model:
+    """Convert an ONNX model.
+
+    Parameters
+    ----------
+    model : str, Path or onnx.ModelProto
+    constants : dict of name -> array, optional
+        Graph inputs to treat as initializers (e.g. ``W``/``R``/``B`` fed as inputs
+        in the ONNX backend tests).
+
+    Returns
+    -------
+    edgernn.Model
+        float32; ``provenance`` holds source file, SHA-256, converter, opset and
+        ``onnx_io`` (the graph I/O mapping); ``model.initial_state`` is a
+        StreamState or None.
+
+    Raises
+    ------
+    UnsupportedOpError
+        An op, attribute or graph shape edgernn cannot run (names the node).
+    ModelFormatError
+        An unreadable or inconsistent model.
+    """
+    proto, raw, fname = _load(model)
+    graph = proto.graph
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
+    ctx = Context(opset, OPS)
+    for t in graph.initializer:
+        ctx.env[t.name] = Const(numpy_helper.to_array(t))
+    constants = dict(constants or {})
+    inputs = [vi for vi in graph.input if vi.name not in ctx.env]
+    unknown = set(constants) - {vi.name for vi in inputs}
+    if unknown:
+        raise ModelFormatError(f"constants: {sorted(unknown)} are not graph inputs; graph "
+                               f"inputs are {[vi.name for vi in inputs]}")
+    for name, arr in constants.items():
+        ctx.env[name] = Const(np.asarray(arr))
+    inputs = [vi for vi in inputs if vi.name not in constants]
+    kinds = _classify(graph, [vi.name for vi in inputs])
+    data = [vi for vi in inputs if kinds[vi.name] == "data"]
+    if len(data) != 1:
+        raise UnsupportedOpError(f"expected exactly one data graph input besides recurrent "
+                                 f"state inputs, got {[vi.name for vi in data]}")
+    for vi in inputs:
+        shape, et = _dims(vi)
+        if kinds[vi.name] == "state":
+            ctx.env[vi.name] = StateIn(vi.name, shape, tuple(range(len(shape))))
+            continue
+        tokens = et not in (1, 10, 11, 16)
+        if not shape or (not tokens and shape[-1] is None):
+            raise ModelFormatError(f"data input {vi.name!r} needs a static feature size, got "
+                                   f"shape {shape}")
+        axes = tuple(f"?{k}" for k in range(len(shape) - (0 if tokens else 1)))
+        ctx.env[vi.name] = Seq(axes + (() if tokens else ("F",)), shape, 0, tokens=tokens)
+    for node in graph.node:
+        _convert_node(ctx, node, proto.opset_import)
+    return _finish(ctx, graph, data[0].name, fname, raw, proto)
+
+
+def _convert_node(ctx, node, opset_imports):
+    if node.domain not in ("", "ai.onnx"):
+        raise ctx.unsupported(node, f"custom domain {node.domain!r}")
+    ins = [ctx.value(n) for n in node.input]
+    for n, v in zip(node.input, ins, strict=True):
+        if isinstance(v, Opaque):
+            raise ctx.unsupported(node, f"uses {n!r} from {v.producer}, which edgernn does "
+                                        f"not model")
+    present = [v for v in ins if v is not None]
+    if node.op_type == "Constant":
+        outs = [Const(_constant(ctx, node))]
+    elif present and all(isinstance(v, Const) for v in present) and \
+            node.op_type not in NO_FOLD:
+        outs = _fold(ctx, node, opset_imports)
+    elif node.op_type in SHAPE_ARITH and any(isinstance(v, ShapeOf) for v in present) and \
+            all(isinstance(v, (Const, ShapeOf)) for v in present):
+        outs = [ShapeOf()]
+    else:
+        handler = OPS.get(node.op_type)
+        if handler is None:
+            raise ctx.unsupported(node, f"op type {node.op_type!r} is not supported")
+        outs = handler(ctx, node, ins)
+    for k, name in enumerate(node.output):
+        if name:
+            ctx.env[name] = outs[k] if k < len(outs) else Opaque(node_desc(node))
+
+
+def _finish(ctx, graph, data_name, fname, raw, proto):
+    if not ctx.layers:
+        raise UnsupportedOpError("the graph holds no layer edgernn can run (no recurrent, "
+                                 "Gemm/MatMul, embedding or activation node on the data path)")
+    last = False
+    for out in graph.output:
+        v = ctx.env.get(out.name)
+        if isinstance(v, Seq):
+            if v.pos != len(ctx.layers):
+                raise UnsupportedOpError(f"graph output {out.name!r} is the output of an "
+                                         f"intermediate layer; only the last layer's output "
+                                         f"(and recurrent states) can be graph outputs")
+            last |= v.last
+            ctx.io["outputs"][out.name] = {"kind": "seq", "axes": list(ctx.labels(v)),
+                                           "sizes": list(v.sizes), "last": v.last}
+        elif isinstance(v, StateOut):
+            ctx.io["outputs"][out.name] = {"kind": "state", "axes": list(v.axes),
+                                           "parts": list(v.parts), "hidden": v.hidden}
+        else:
+            raise UnsupportedOpError(f"graph output {out.name!r} is a {type(v).__name__} "
+                                     f"value, not data or recurrent state")
+    seq = ctx.env[data_name]
+    ctx.io["data"] = {"name": data_name, "axes": [ctx.label(a) for a in seq.axes],
+                      "tokens": seq.tokens}
+    prov = {"source": "onnx", "source_file": fname,
+            "source_sha256": hashlib.sha256(raw).hexdigest(),
+            "converter": f"edgernn {edgernn.__version__} (converters.onnx)",
+            "opset": ctx.opset, "producer": f"{proto.producer_name} {proto.producer_version}"
+            .strip(), "output": "last_step" if last else "every_step", "onnx_io": ctx.io}
+    model = edgernn.Model(ctx.layers, provenance=prov)
+    model.initial_state = initial_state(model) if ctx.io["init_state"] else None
+    return model

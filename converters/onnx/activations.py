@@ -1,0 +1,113 @@
+"""Activation ops (Relu, Tanh, Sigmoid, Softmax, LeakyRelu, Elu, HardSigmoid,
+Softsign, Softplus, ThresholdedRelu) and the ``activations`` attribute of the
+recurrent ops.
+
+A per-step activation right after a Gemm/MatMul(+Add) folds into that
+:class:`edgernn.Dense`; elsewhere it becomes an :class:`edgernn.Activation` layer.
+"""
+
+from __future__ import annotations
+
+import edgernn
+
+from .values import Seq
+
+#: ONNX activation name (lower case) -> (edgernn name, takes alpha, takes beta)
+ONNX_ACTIVATIONS = {
+    "relu": ("relu", False, False),
+    "tanh": ("tanh", False, False),
+    "sigmoid": ("sigmoid", False, False),
+    "affine": ("affine", True, True),
+    "leakyrelu": ("leaky_relu", True, False),
+    "thresholdedrelu": ("thresholded_relu", True, False),
+    "scaledtanh": ("scaled_tanh", True, True),
+    "hardsigmoid": ("hard_sigmoid", True, True),
+    "elu": ("elu", True, False),
+    "softsign": ("softsign", False, False),
+    "softplus": ("softplus", False, False),
+}
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else str(v)
+
+
+def rnn_activations(ctx, node, at, per_dir: int, nd: int, defaults) -> list:
+    """The ``activations`` attribute as ``nd`` tuples of ``per_dir`` Activations.
+
+    ``activation_alpha``/``activation_beta`` are consumed in order by the
+    activations that take the parameter (as ONNX Runtime does); the others use
+    the operator defaults.
+    """
+    names = [_s(a) for a in at.get("activations", [])] or list(defaults) * nd
+    if len(names) != per_dir * nd:
+        raise ctx.bad(node, f"activations: expected {per_dir * nd} names, got {names}")
+    alphas = list(at.get("activation_alpha", []))
+    betas = list(at.get("activation_beta", []))
+    acts = []
+    for name in names:
+        key = name.lower()
+        if key not in ONNX_ACTIVATIONS:
+            raise ctx.unsupported(node, f"activation {name!r} is not supported; supported "
+                                        f"activations: {sorted(ONNX_ACTIVATIONS)}")
+        ename, ua, ub = ONNX_ACTIVATIONS[key]
+        alpha = alphas.pop(0) if ua and alphas else None
+        beta = betas.pop(0) if ub and betas else None
+        acts.append(edgernn.Activation(ename, alpha, beta))
+    if alphas or betas:
+        raise ctx.bad(node, f"activation_alpha/beta have unused values {alphas} {betas} for "
+                            f"activations {names}")
+    return [tuple(acts[d * per_dir:(d + 1) * per_dir]) for d in range(nd)]
+
+
+def apply_activation(ctx, node, seq: Seq, act: edgernn.Activation) -> Seq:
+    """Fold ``act`` into the preceding Dense or append it as a layer."""
+    if seq.tokens:
+        raise ctx.unsupported(node, "an activation on token ids")
+    prev = ctx.layers[-1] if ctx.layers else None
+    if seq.dense_open and isinstance(prev, edgernn.Dense):
+        ctx.layers[-1] = edgernn.Dense(prev.weight, prev.bias, act)
+    elif prev is None:
+        raise ctx.unsupported(node, "an activation cannot be the model's first layer")
+    else:
+        ctx.append(act)
+    return Seq(seq.axes, seq.sizes, len(ctx.layers), last=seq.last)
+
+
+def _elementwise(name, attrs=()):
+    def convert(ctx, node, ins):
+        at = ctx.check_attrs(node, attrs)
+        seq = ctx.as_seq(node, ins[0])
+        act = edgernn.Activation(name, at.get("alpha"), at.get("beta"))
+        return [apply_activation(ctx, node, seq, act)]
+    convert.__doc__ = f"ONNX activation op -> edgernn {name!r}."
+    return convert
+
+
+def convert_softmax(ctx, node, ins):
+    """Softmax over the feature axis (the last one) only."""
+    at = ctx.check_attrs(node, ("axis",))
+    seq = ctx.as_seq(node, ins[0])
+    n = len(seq.axes)
+    axis = int(at.get("axis", -1 if ctx.opset >= 13 else 1))
+    labels = ctx.labels(seq)
+    if axis % n != n - 1 or labels[-1] != "F":
+        raise ctx.unsupported(node, f"Softmax over axis {axis} of a rank-{n} tensor; only "
+                                    f"the last (feature) axis is supported")
+    if any(lab == "D" and s != 1 for lab, s in zip(labels, seq.sizes, strict=True)):
+        raise ctx.unsupported(node, "Softmax over each direction of a bidirectional output")
+    return [apply_activation(ctx, node, seq, edgernn.Activation("softmax"))]
+
+
+OPS = {
+    "Relu": _elementwise("relu"),
+    "Tanh": _elementwise("tanh"),
+    "Sigmoid": _elementwise("sigmoid"),
+    "LeakyRelu": _elementwise("leaky_relu", ("alpha",)),
+    "Elu": _elementwise("elu", ("alpha",)),
+    "HardSigmoid": _elementwise("hard_sigmoid", ("alpha", "beta")),
+    "Softsign": _elementwise("softsign"),
+    "Softplus": _elementwise("softplus"),
+    "ThresholdedRelu": _elementwise("thresholded_relu", ("alpha",)),
+    "Softmax": convert_softmax,
+}

@@ -1,0 +1,31 @@
+"""The one table of ONNX op converters: op type -> ``handler(ctx, node, inputs)``.
+
+A handler gets the :class:`~converters.onnx.context.Context`, the NodeProto
+and the symbolic values of its inputs (None for an omitted optional input),
+and returns the symbolic values of its outputs in order.
+"""
+
+from __future__ import annotations
+
+from .activations import OPS as _ACTIVATION_OPS
+from .gemm import OPS as _GEMM_OPS
+from .gru import convert_gru
+from .lstm import convert_lstm
+from .rnn import convert_rnn
+from .shape_ops import OPS as _SHAPE_OPS
+
+OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
+OPS.update(_GEMM_OPS)
+OPS.update(_ACTIVATION_OPS)
+OPS.update(_SHAPE_OPS)
+
+#: ops computed on runtime shapes only (Shape chains building zero states)
+SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
+                         "Reshape", "Mul", "Add", "Sub", "Div", "Equal", "Where", "Identity",
+                         "Range", "Max", "Min", "ReduceProd"})
+
+#: ops that are never folded even with constant inputs
+NO_FOLD = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
+                     "Bernoulli", "Multinomial"})
+
+__all__ = ["OPS", "SHAPE_ARITH", "NO_FOLD"]

@@ -1,0 +1,169 @@
+"""Run a converted model the way ONNX Runtime runs its source graph.
+
+:func:`run_like_onnx` takes the ONNX graph's feed dict and returns its output
+dict, computed by the converted edgernn model (one stream per batch row), using
+the I/O mapping ``model.provenance["onnx_io"]`` written by ``from_onnx``. It is
+what a test or a user needs to check a conversion against ONNX Runtime, and
+shows how graph state inputs/outputs map onto ``Stream.get_state/set_state``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgernn.errors import ModelFormatError, UnsupportedOpError
+from edgernn.stream import StreamState
+
+
+def _io(model) -> dict:
+    io = getattr(model, "provenance", {}).get("onnx_io")
+    if not io:
+        raise ModelFormatError("this model was not converted from ONNX (no onnx_io in its "
+                               "provenance)")
+    return io
+
+
+def initial_state(model, batch: int = 0, feeds=None) -> StreamState:
+    """The stream state the source graph starts from for batch row ``batch``.
+
+    Parameters
+    ----------
+    model : edgernn.Model converted by ``from_onnx``
+    batch : int
+        Row of the batch axis of ``initial_h``/``initial_c`` (and state inputs).
+    feeds : dict, optional
+        Values of state graph inputs (``h0``, ``c0`` ...); missing ones are zero.
+
+    Returns
+    -------
+    StreamState
+        Zeros, overwritten by constant ``initial_h``/``initial_c`` and by state
+        inputs found in ``feeds``. Use with ``Stream.set_state``.
+    """
+    io = _io(model)
+    names = model.stream().get_state().names
+    arrays = {n: None for n in names}
+    sizes = dict(zip(names, (a.shape[0] for a in model.stream().get_state().arrays),
+                     strict=True))
+    for name, rows in io["init_state"].items():
+        rows = np.asarray(rows, np.float32)
+        arrays[name] = rows[batch if rows.shape[0] > 1 else 0]
+    for rec in io["state_inputs"]:
+        if feeds is None or rec["input"] not in feeds:
+            continue
+        a = np.asarray(feeds[rec["input"]], np.float32)
+        index = tuple(batch if i == "B" else slice(None) if i == "F" else i
+                      for i in rec["index"])
+        arrays[rec["state"]] = a[index]
+    return StreamState(tuple(names), tuple(
+        np.ascontiguousarray(arrays[n] if arrays[n] is not None else np.zeros(sizes[n]),
+                             np.float32) for n in names))
+
+
+def _data(io, x):
+    """The data feed as float32[B, T, F] (or int[B, T] tokens) and a reshaper."""
+    labels = io["data"]["axes"]
+    tokens = io["data"]["tokens"]
+    lead = labels if tokens else labels[:-1]
+    if "T" not in lead and "B" not in lead and not io["onestep"]:
+        flat = x.reshape((1, -1) + x.shape[len(lead):])
+        return flat, x.shape[:len(lead)]
+    for k, lab in enumerate(lead):
+        if lab not in ("T", "B") and x.shape[k] != 1:
+            raise ModelFormatError(f"data axis {k} ({lab!r}) must have size 1, got {x.shape}")
+    t = x.shape[lead.index("T")] if "T" in lead else 1
+    b = x.shape[lead.index("B")] if "B" in lead else 1
+    order = [lead.index("B")] if "B" in lead else []
+    order += [lead.index("T")] if "T" in lead else []
+    order += [k for k in range(len(lead)) if lab_not_tb(lead[k])]
+    order += list(range(len(lead), x.ndim))
+    return np.transpose(x, order).reshape((b, t) + x.shape[len(lead):]), None
+
+
+def lab_not_tb(lab) -> bool:
+    return lab not in ("T", "B")
+
+
+def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
+    """Answer an ONNX feed dict with the converted model.
+
+    Parameters
+    ----------
+    model : edgernn.Model converted by ``from_onnx`` (or loaded from its file)
+    feeds : dict of graph input name -> array
+        The data input (``[T, B, F]`` or whatever layout the graph takes), and
+        optionally state inputs and ``sequence_lens``.
+    math : "fast" or "exact"
+        Passed to ``Model.stream`` (rational or libm tanh/sigmoid).
+
+    Returns
+    -------
+    dict of graph output name -> float32 array, shaped as the ONNX graph's.
+    """
+    io = _io(model)
+    x = np.asarray(feeds[io["data"]["name"]])
+    xs, flat_shape = _data(io, x)
+    xs = xs if io["data"]["tokens"] else xs.astype(np.float32)
+    nb, nt = xs.shape[:2]
+    lens = [nt] * nb
+    sl = io["sequence_lens"]
+    if sl:
+        vals = sl.get("values") or np.asarray(feeds[sl["input"]]).tolist()
+        lens = [int(v) for v in vals]
+        if min(lens) < nt and max(sl["layers"]) != len(model.layers) - 1:
+            raise UnsupportedOpError("sequence_lens shorter than the sequence with layers after "
+                                     "the recurrent node: ONNX feeds them the zero padding")
+    ys, states = [], []
+    for b in range(nb):
+        s = model.stream(math)
+        s.set_state(initial_state(model, b, feeds))
+        y = np.zeros((nt, model.output_size), np.float32)
+        if lens[b] > 0:
+            y[:lens[b]] = s.run(np.ascontiguousarray(xs[b, :lens[b]]))
+        ys.append(y)
+        st = s.get_state()
+        states.append(dict(zip(st.names, st.arrays, strict=True)))
+    ys = np.stack(ys)
+    out = {}
+    for name, rec in io["outputs"].items():
+        if rec["kind"] == "state":
+            out[name] = _state_output(rec, states)
+        elif flat_shape is not None:
+            out[name] = ys.reshape(flat_shape + (ys.shape[-1],))
+        else:
+            out[name] = _seq_output(rec, ys)
+    return out
+
+
+def _arrange(base, have: str, labels) -> np.ndarray:
+    """Transpose ``base`` (axes named by the letters of ``have``) into ``labels``
+    order, inserting unit axes for labels it lacks and dropping unit axes it
+    has that ``labels`` lack."""
+    for k in range(len(have) - 1, -1, -1):
+        if have[k] not in labels:
+            base = base.reshape(base.shape[:k] + base.shape[k + 1:]) \
+                if base.shape[k] == 1 else None
+            if base is None:
+                raise ModelFormatError(f"an output drops axis {have[k]!r} of size > 1")
+            have = have[:k] + have[k + 1:]
+    base = np.transpose(base, [have.index(lab) for lab in labels if lab in have])
+    shape = []
+    it = iter(base.shape)
+    for lab in labels:
+        shape.append(next(it) if lab in have else 1)
+    return np.ascontiguousarray(base.reshape(shape), np.float32)
+
+
+def _seq_output(rec, ys) -> np.ndarray:
+    labels = rec["axes"]
+    d = rec["sizes"][labels.index("D")] if "D" in labels else 1
+    nb, nt, fo = ys.shape
+    base = ys.reshape(nb, nt, d, fo // d)
+    if rec["last"] or "T" not in labels:
+        base = base[:, -1:]
+    return _arrange(base, "BTDF", labels)
+
+
+def _state_output(rec, states) -> np.ndarray:
+    base = np.stack([np.stack([st[p] for p in rec["parts"]]) for st in states], axis=1)
+    return _arrange(base, "RBF", rec["axes"])
