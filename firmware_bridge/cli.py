@@ -26,6 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="reset a stream's state when its sequence numbers skip")
     parser.add_argument("--queue", type=int, default=4096,
                         help="receive queue bound in frames; beyond it the oldest are dropped")
+    parser.add_argument("--threaded", action="store_true",
+                        help="step in a consumer thread fed by the receive queue instead of "
+                             "in the reader thread (decouples reads from slow models)")
     parser.add_argument("--stats-interval", type=float, default=1.0,
                         help="seconds between live statistics lines (0: none)")
     parser.add_argument("--duration", type=float, default=None,
@@ -74,8 +77,9 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise EdgeRNNError("edgernn bridge needs pyserial: pip install 'edgernn[bridge]'") from e
     model = edgernn.load(args.model)
-    link = Link(args.port, baudrate=args.baud, rx_capacity=args.queue).open()
-    bridge = Bridge(link, model, reset_on_gap=args.reset_on_gap)
+    link = Link(args.port, baudrate=args.baud, rx_capacity=args.queue)
+    bridge = Bridge(link, model, reset_on_gap=args.reset_on_gap, inline=not args.threaded)
+    link.open()
     tty = sys.stderr.isatty()
 
     def tick(s: dict) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -116,7 +117,7 @@ def test_bridge_control_frames(model):
     assert (got[8].kind, got[8].seq, got[8].timestamp) == (p.Kind.HEARTBEAT, 55, 77)
 
 
-def _run_pair(transport, model, bridge_model=None, **device_kw):
+def _run_pair(transport, model, bridge_model=None, inline=True, **device_kw):
     """Device (oracle ``model``) and Bridge (``bridge_model``) on ``transport``."""
     dev = Device(transport, channels=model.input_size, model=model, **device_kw)
     report = {}
@@ -127,9 +128,10 @@ def _run_pair(transport, model, bridge_model=None, **device_kw):
     t.start()
     while not urls and t.is_alive():
         t.join(0.01)
-    link = Link(urls[0], backoff_initial=0.02, backoff_max=0.2).open()
-    bridge = Bridge(link, bridge_model or model,
+    link = Link(urls[0], backoff_initial=0.02, backoff_max=0.2)
+    bridge = Bridge(link, bridge_model or model, inline=inline,
                     reset_on_gap=device_kw.get("reset_on_gap", False))
+    link.open()
     stop = threading.Event()
     bt = threading.Thread(target=bridge.serve, kwargs={"stop": stop}, daemon=True)
     bt.start()
@@ -158,10 +160,10 @@ def test_bridge_over_pty_2khz_10s_with_corruption_and_garbage(tmp_path, model):
     assert report["ok"]
 
 
-@pytest.mark.parametrize("kind", ["pty", "socket"])
-def test_bridge_recovers_after_unplug_and_replug(tmp_path, model, kind):
+@pytest.mark.parametrize("kind, inline", [("pty", True), ("socket", False)])
+def test_bridge_recovers_after_unplug_and_replug(tmp_path, model, kind, inline):
     transport = PtyTransport(str(tmp_path / "tty")) if kind == "pty" else TcpTransport(0)
-    report, stats, dev = _run_pair(transport, model, rate=1000, duration=2.5,
+    report, stats, dev = _run_pair(transport, model, inline=inline, rate=1000, duration=2.5,
                                    unplug_at=[0.8], unplug_for=0.3, reset_on_gap=True)
     assert report["unplugs"] == 1 and report["handshakes"] == 2, report
     assert stats["reconnects"] >= 1 and stats["disconnects"] >= 1
@@ -174,3 +176,44 @@ def test_device_oracle_catches_a_wrong_model(tmp_path, model):
     report, _, _ = _run_pair(PtyTransport(str(tmp_path / "tty")), model,
                              bridge_model=make_model(seed=9), rate=1000, duration=0.5)
     assert report["mismatched"] == report["intact"] > 0 and not report["ok"]
+
+
+def test_bridge_queue_mode_over_loop_counts_overflow_as_gaps(model):
+    # loop:// echoes the RESULTs back: the bridge counts them as unexpected, answers none
+    link = Link("loop://", rx_capacity=8)
+    bridge = Bridge(link, model, inline=False)
+    link.open()
+    try:
+        x = np.zeros(16, np.float32)
+        link.send(b"".join(p.encode_sample(0, i, x) for i in range(20)))
+        assert _wait_for(lambda: link.stats.frames_in == 20)
+        assert bridge.poll(1.0) == 8  # the 12 oldest were dropped (drop-oldest)
+        s = bridge.stats()
+        assert s["overflows"] == 12 and s["results"] == 8 and s["gaps"] == 0
+        assert _wait_for(lambda: bridge.poll(0.05) == 0 and bridge.stats()["unexpected"] == 8)
+    finally:
+        link.close()
+
+
+def test_link_callback_errors_are_counted_not_fatal():
+    calls = []
+
+    def broken(frames):
+        calls.append(len(frames))
+        raise RuntimeError("boom")
+
+    with Link("loop://", on_frames=broken) as link:
+        link.send(p.encode_sample(0, 0, [1.0]))
+        assert _wait_for(lambda: link.stats.callback_errors == 1)
+        link.send(p.encode_sample(0, 1, [1.0]))
+        assert _wait_for(lambda: link.stats.callback_errors == 2)
+        assert "on_frames raised RuntimeError: boom" in link.last_error and calls == [1, 1]
+
+
+def _wait_for(cond, timeout=5.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
