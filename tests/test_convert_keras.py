@@ -142,6 +142,8 @@ def _k3_cases(k):
         "bidir_concat_last": ([L.Bidirectional(L.LSTM(4)), L.Dense(2)], 50),
         "dense_activation_dropout": ([L.Dense(6), L.Activation("tanh"), L.Dropout(0.5),
                                       L.LeakyReLU(), L.LSTM(4), L.Dense(3), L.Softmax()], 100),
+        "time_distributed": ([L.LSTM(4, return_sequences=True),
+                              L.TimeDistributed(L.Dense(2, activation="sigmoid"))], 100),
         "stack_no_bias": ([L.LSTM(4, use_bias=False, return_sequences=True),
                            L.GRU(3, use_bias=False, return_sequences=True),
                            L.Dense(2, use_bias=False), L.ReLU()], 100),
@@ -159,7 +161,7 @@ def _k3_model(keras, layers, seed, inp=None):
 
 CASES3 = ["lstm_1000", "gru_reset_after", "gru_reset_before", "simplernn_relu",
           "lstm_hard_sigmoid", "bidir_ave", "bidir_mul", "bidir_concat_last",
-          "dense_activation_dropout", "stack_no_bias"]
+          "dense_activation_dropout", "stack_no_bias", "time_distributed"]
 
 
 @pytest.mark.parametrize("case", CASES3)

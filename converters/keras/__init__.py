@@ -30,7 +30,11 @@ from .identity import convert_identity
 from .lstm import convert_lstm
 from .reader import read_keras
 from .rnn import convert_simple_rnn
+from .time_distributed import convert_time_distributed
 
+_PER_STEP_CLASSES = ("Dense", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
+                     "SpatialDropout1D", "GaussianNoise", "GaussianDropout")
+_PER_STEP = {*_PER_STEP_CLASSES, "TimeDistributed"}
 #: Keras class name -> converter ``(KerasLayer, ConvertContext) -> [edgernn layer, ...]``
 LAYERS = {
     "InputLayer": convert_identity,
@@ -49,9 +53,9 @@ LAYERS = {
     "GRU": convert_gru,
     "Bidirectional": convert_bidirectional,
 }
+LAYERS["TimeDistributed"] = lambda layer, ctx: convert_time_distributed(
+    layer, ctx, {k: LAYERS[k] for k in _PER_STEP_CLASSES})
 
-_PER_STEP = {"Dense", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
-             "SpatialDropout1D", "GaussianNoise", "GaussianDropout"}
 _RECURRENT = {"SimpleRNN", "LSTM", "GRU", "Bidirectional"}
 
 __all__ = ["from_keras", "LAYERS"]
