@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -192,3 +193,16 @@ def test_values_f32_and_i16_roundtrip():
 def test_encoder_errors_name_expected_and_received(call, match):
     with pytest.raises(FrameError, match=match):
         call()
+
+
+def test_docs_worked_examples_decode_and_reencode():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "protocol.md").read_text()
+    wires = [bytes.fromhex(line[len("wire:"):]) for line in doc.splitlines()
+             if line.startswith("wire:")]
+    assert len(wires) == 5
+    frames = [p.decode_frame(w) for w in wires]
+    assert [p.encode_frame(f) for f in frames] == wires
+    assert frames[0].values.tolist() == [1.0, -2.0] and frames[0].seq == 0x0102
+    assert frames[1].values.tolist() == [0.25, 0.5, -1.0, 4.0]
+    assert frames[3].payload == b"\x02hi" and frames[3].kind == p.Kind.ACK
+    np.testing.assert_allclose(frames[4].values, [0.5, -1.0, 0.25, 0.0], atol=1e-4)

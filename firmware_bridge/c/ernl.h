@@ -25,7 +25,10 @@
  *     if (ernl_decoder_push(&dec, byte, &frame)) handle(&frame);
  *
  * Memory: ernl_decoder holds one bounded chunk buffer (ERNL_MAX_ENCODED bytes)
- * and counters; ernl_frame holds ERNL_MAX_PAYLOAD bytes. Nothing is allocated.
+ * and counters; ernl_frame holds ERNL_MAX_PAYLOAD bytes. Nothing is allocated;
+ * ernl_encode and ernl_encode_f32 use ERNL_MAX_RAW bytes of stack. A device may
+ * define a smaller ERNL_MAX_PAYLOAD (e.g. -DERNL_MAX_PAYLOAD=64) to save RAM:
+ * it then rejects longer frames as "payload"/"oversize", as the protocol allows.
  * Every function is reentrant for distinct objects; the library keeps no globals.
  * Floats are IEEE-754 binary32 (checked at compile time); byte order is explicit,
  * so the code is correct on little- and big-endian CPUs.
