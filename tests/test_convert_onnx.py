@@ -4,6 +4,7 @@ Runtime on random graphs, streaming exports and rejected constructs."""
 from __future__ import annotations
 
 import os
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,8 @@ import pytest
 from onnx import numpy_helper
 
 from converters.onnx import from_onnx, run_like_onnx
+
+from .naive_onnx import ort_run, recurrent_model
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CONFORMANCE = SHARED / "conformance" / "onnx-node"
@@ -61,3 +64,84 @@ def test_onnx_backend_node_case_matches_expected_outputs(case):
         np.testing.assert_allclose(got[name], want, rtol=1e-3, atol=1e-7, err_msg=name)
         assert np.abs(got[name] - want).max() <= 1e-5, name
         assert np.abs(fast[name] - want).max() <= 1e-5, name
+
+
+# --- differential tests against ONNX Runtime ------------------------------------
+
+CASES = [
+    ("LSTM", {}, {}),
+    ("LSTM", {"clip": 0.7}, {"scale": 1.5}),
+    ("LSTM", {"activations": ["HardSigmoid", "ScaledTanh", "Affine"],
+              "activation_alpha": [0.3, 0.8, 1.3], "activation_beta": [0.4, 1.2, -0.1]}, {}),
+    ("LSTM", {"activations": ["Sigmoid", "Softsign", "Elu"],
+              "activation_alpha": [0.7]}, {}),
+    ("LSTM", {"input_forget": 1}, {}),
+    ("LSTM", {}, {"peephole": True, "init": "const"}),
+    ("LSTM", {}, {"direction": "reverse", "peephole": True}),
+    ("LSTM", {"clip": 1.0}, {"direction": "bidirectional", "peephole": True, "init": "input"}),
+    ("LSTM", {}, {"seq_lens": True, "direction": "bidirectional"}),
+    ("GRU", {}, {}),
+    ("GRU", {"linear_before_reset": 1}, {"init": "const"}),
+    ("GRU", {"clip": 0.5, "linear_before_reset": 1}, {"scale": 1.5}),
+    ("GRU", {"activations": ["HardSigmoid", "LeakyRelu", "Sigmoid", "Softplus"],
+             "activation_alpha": [0.25, 0.1], "activation_beta": [0.45]},
+     {"direction": "bidirectional"}),
+    ("GRU", {"linear_before_reset": 1}, {"direction": "reverse", "seq_lens": True}),
+    ("GRU", {}, {"init": "input", "seq_lens": True}),
+    ("RNN", {}, {}),
+    ("RNN", {"activations": ["Relu"], "clip": 0.8}, {"scale": 1.0}),
+    ("RNN", {"activations": ["LeakyRelu", "ThresholdedRelu"], "activation_alpha": [0.2, 0.1]},
+     {"direction": "bidirectional", "init": "const"}),
+    ("RNN", {"activations": ["Affine"], "activation_alpha": [0.5],
+             "activation_beta": [0.1]}, {"direction": "reverse"}),
+    ("RNN", {"activations": ["Softsign"]}, {"seq_lens": True, "init": "input"}),
+]
+
+
+def _feeds(model, rng, t, n):
+    feeds = {}
+    for vi in model.graph.input:
+        dims = [d.dim_value or {"T": t, "N": n}[d.dim_param]
+                for d in vi.type.tensor_type.shape.dim]
+        if vi.name == "seq_lens":
+            feeds[vi.name] = rng.integers(1, t + 1, size=n).astype(np.int32)
+            feeds[vi.name][0] = t
+        else:
+            feeds[vi.name] = rng.standard_normal(dims).astype(np.float32)
+    return feeds
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+@pytest.mark.parametrize("op,attrs,kw", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_recurrent_node_matches_onnxruntime(op, attrs, kw, layout):
+    seed = zlib.crc32(f"{op}{attrs}{kw}".encode())
+    ref = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, **kw)
+    ours = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, layout=layout, **kw)
+    rng = np.random.default_rng(seed + 1)
+    t, n = 37, 3
+    feeds = _feeds(ref, rng, t, n)
+    want = ort_run(ref, feeds)
+    if layout:
+        feeds = {k: (v.swapaxes(0, 1) if v.ndim == 3 else v) for k, v in feeds.items()}
+    got = run_like_onnx(from_onnx(ours), feeds)
+    for name, w in want.items():
+        g = got[name]
+        if layout:
+            g = g.transpose(1, 2, 0, 3) if name == "Y" else g.swapaxes(0, 1)
+        assert g.shape == w.shape, name
+        assert np.abs(g - w).max() <= 1e-5, (name, np.abs(g - w).max())
+
+
+@pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
+def test_recurrent_node_matches_onnxruntime_over_1000_steps(op):
+    rng = np.random.default_rng(7)
+    model = recurrent_model(op, rng, hidden=8, inputs=5, scale=0.3, peephole=op == "LSTM",
+                            attrs={"linear_before_reset": 1} if op == "GRU" else {})
+    feeds = _feeds(model, rng, 1000, 1)
+    want = ort_run(model, feeds)
+    converted = from_onnx(model)
+    got = run_like_onnx(converted, feeds)
+    for name, w in want.items():
+        assert np.abs(got[name] - w).max() <= 1e-5, name
+    ys = converted.stream().run(feeds["X"][:, 0])
+    np.testing.assert_array_equal(ys, got["Y"][:, 0, 0])
