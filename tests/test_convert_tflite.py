@@ -161,6 +161,11 @@ def test_from_tflite_bidirectional_raises_naming_the_reverse_op():
         from_tflite(DATA / "unsupported_bidirectional.tflite")
 
 
+def test_from_tflite_unrolled_fixed_sequence_raises_naming_unpack():
+    with pytest.raises(UnsupportedOpError, match=r"UNPACK \(operator \d+\).*stateful=True"):
+        from_tflite(DATA / "unsupported_unroll_sequence.tflite")
+
+
 def test_from_tflite_rejects_non_tflite_bytes(tmp_path):
     p = tmp_path / "x.tflite"
     p.write_bytes(b"\x00" * 64)

@@ -150,6 +150,8 @@ def _units(model, sg) -> dict:
             raise UnsupportedOpError(f"operator {op.name} (index {op.index}) in subgraph "
                                      f"{sg.name!r} is not supported; supported: "
                                      f"{', '.join(SUPPORTED)}")
+        if OPS[op.name] is convert_reshape:
+            convert_reshape(sg, op)  # a shape op that splits time fails here, first
         units[op.index] = ("op", op, None)
     return units
 

@@ -49,6 +49,11 @@ def convert_activation(sg, op):
 def convert_reshape(sg, op):
     """RESHAPE, SQUEEZE, EXPAND_DIMS, UNPACK of a size-1 axis: features unchanged."""
     src, dst = sg.tensors[op.inputs[0]].shape, sg.tensors[op.outputs[0]].shape
+    if op.name == "UNPACK" and len(op.outputs) > 1:
+        raise UnsupportedOpError(f"{op}: splits the input into {len(op.outputs)} steps, a "
+                                 f"layer unrolled over a fixed-length sequence (Keras "
+                                 f"unroll=True without stateful=True); supported: unrolled "
+                                 f"layers with stateful=True and input shape (1, 1, I)")
     if len(op.outputs) != 1 or not src or not dst or src[-1] != dst[-1]:
         raise UnsupportedOpError(f"{op}: reshapes {list(src)} to "
                                  f"{[list(sg.tensors[t].shape) for t in op.outputs]}; only "

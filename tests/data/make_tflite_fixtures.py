@@ -129,6 +129,11 @@ def main():
     K.utils.set_random_seed(9)
     model = K.Sequential([K.Input(batch_shape=(1, 4, I)), L.Bidirectional(L.LSTM(4))])
     (OUT / "unsupported_bidirectional.tflite").write_bytes(_convert(model))
+    # An LSTM unrolled over a fixed sequence, not stateful: not supported.
+    K.utils.set_random_seed(10)
+    model = K.Sequential([K.Input(batch_shape=(1, 3, I)), L.LSTM(4, unroll=True)])
+    _randomise(model, 10)
+    (OUT / "unsupported_unroll_sequence.tflite").write_bytes(_convert(model))
     # Dynamic-range quantised fused LSTM: int8 weights (the converter quantises
     # tensors of 1024 elements and more), not yet supported.
     K.utils.set_random_seed(8)
