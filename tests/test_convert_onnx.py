@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-from onnx import numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 import edgernn
 from converters.onnx import from_onnx, initial_state, run_like_onnx
@@ -266,3 +266,92 @@ def test_convert_save_load_stream_gives_onnxruntime_outputs(tmp_path):
     ys = np.stack([s.step(xt) for xt in x[:, 0]])
     assert np.abs(ys - want["Y"][:, 0, 0]).max() <= 1e-5
     assert np.abs(s.get_state().arrays[0] - want["Y_h"][0, 0]).max() <= 1e-5
+
+
+# --- constructs that must be refused ------------------------------------------------
+
+def _with_head(op="LSTM", nodes=(), inits=(), out="out", **kw):
+    """A recurrent node whose Y is squeezed to [T, B, H] and fed to ``nodes``."""
+    m = recurrent_model(op, np.random.default_rng(0), outputs=("Y",), **kw)
+    g = m.graph
+    g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "ax1"))
+    g.node.append(helper.make_node("Squeeze", ["Y", "ax1"], ["Ys"], name="squeeze_y"))
+    g.node.extend(nodes)
+    g.initializer.extend(numpy_helper.from_array(np.asarray(a), n) for n, a in inits)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
+    return m
+
+
+W4 = np.ones((4, 4), np.float32)
+REFUSED = {
+    "unknown_op": ([helper.make_node("LogSoftmax", ["Ys"], ["out"], name="head")], [], "head",
+                   "LogSoftmax"),
+    "l2_norm": ([helper.make_node("ReduceL2", ["Ys"], ["n"], name="l2", keepdims=1),
+                 helper.make_node("Div", ["Ys", "n"], ["out"], name="div")], [], "l2",
+                "L2-normalisation"),
+    "residual": ([helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
+                  helper.make_node("Add", ["m", "Ys"], ["out"], name="res")], [("w", W4)],
+                 "res", "residual"),
+    "feature_slice": ([helper.make_node("Slice", ["Ys", "s0", "s1", "s2"], ["out"],
+                                        name="cut")],
+                      [("s0", [0]), ("s1", [2]), ("s2", [2])], "cut", "axis 2"),
+    "middle_step": ([helper.make_node("Gather", ["Ys", "i3"], ["out"], name="pick", axis=0)],
+                    [("i3", np.array(3))], "pick", "last time step"),
+    "softmax_time": ([helper.make_node("Softmax", ["Ys"], ["out"], name="sm", axis=0)], [],
+                     "sm", "feature"),
+    "first_layer_output": ([helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
+                            helper.make_node("Relu", ["Ys"], ["out"], name="relu")],
+                           [("w", W4)], "relu", "branches"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(REFUSED))
+def test_unsupported_construct_raises_naming_the_node(case):
+    nodes, inits, node_name, words = REFUSED[case]
+    m = _with_head(nodes=nodes, inits=inits)
+    with pytest.raises(edgernn.UnsupportedOpError) as err:
+        from_onnx(m)
+    msg = str(err.value)
+    assert repr(node_name) in msg and words in msg, msg
+
+
+@pytest.mark.parametrize("attrs,words", [
+    ({"layout": 2}, "layout=2"),
+    ({"activations": ["Sigmoid", "Gelu", "Tanh"]}, "'Gelu'"),
+    ({"foo": 1}, "'foo'"),
+    ({"clip": 1.0, "input_forget": 2}, "input_forget=2"),
+])
+def test_unsupported_recurrent_attribute_raises_naming_the_node(attrs, words):
+    m = recurrent_model("LSTM", np.random.default_rng(0), attrs=attrs, outputs=("Y",))
+    m.graph.node[0].name = "lstm_7"
+    with pytest.raises(edgernn.UnsupportedOpError) as err:
+        from_onnx(m)
+    assert "'lstm_7'" in str(err.value) and words in str(err.value), str(err.value)
+
+
+def test_unknown_direction_raises_naming_the_node():
+    m = recurrent_model("RNN", np.random.default_rng(0), direction="sideways", outputs=("Y",))
+    m.graph.node[0].name = "rnn_2"
+    with pytest.raises(edgernn.UnsupportedOpError, match="rnn_2.*sideways"):
+        from_onnx(m)
+
+
+def test_weights_fed_as_graph_inputs_are_refused_naming_the_node():
+    m = recurrent_model("GRU", np.random.default_rng(0), outputs=("Y",))
+    w = m.graph.initializer[0]
+    m.graph.input.append(helper.make_tensor_value_info(w.name, TensorProto.FLOAT, w.dims))
+    del m.graph.initializer[0]
+    m.graph.node[0].name = "gru_1"
+    with pytest.raises(edgernn.UnsupportedOpError, match="gru_1.*initializers"):
+        from_onnx(m)
+
+
+def test_reverse_direction_runs_whole_sequences_and_refuses_step():
+    m = recurrent_model("GRU", np.random.default_rng(0), direction="reverse", outputs=("Y",))
+    model = from_onnx(m)
+    assert not model.streamable
+    with pytest.raises(edgernn.StreamError):
+        model.stream().step(np.zeros(3, np.float32))
+    x = np.random.default_rng(1).standard_normal((20, 1, 3)).astype(np.float32)
+    assert np.abs(model.stream().run(x[:, 0]) - ort_run(m, {"X": x})["Y"][:, 0, 0]).max() <= 1e-5

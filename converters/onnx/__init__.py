@@ -40,7 +40,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .context import Context, node_desc
-from .registry import NO_FOLD, OPS, SHAPE_ARITH
+from .registry import NO_FOLD, OPS, REFUSED, SHAPE_ARITH
 from .runner import initial_state, run_like_onnx
 from .values import Const, Opaque, Seq, ShapeOf, StateIn, StateOut
 
@@ -65,7 +65,8 @@ def _load(model):
 
 def _classify(graph, names) -> dict:
     """Per graph input: "state" if it reaches a recurrent node's input 4, 5 or 6
-    (sequence_lens, initial_h, initial_c), else "data"."""
+    (sequence_lens, initial_h, initial_c), "weight" for inputs 1, 2, 3 or 7
+    (W, R, B, P), else "data"."""
     users: dict[str, list] = {}
     for node in graph.node:
         for i, n in enumerate(node.input):
@@ -76,7 +77,7 @@ def _classify(graph, names) -> dict:
         while todo:
             for node, i in users.get(todo.popleft(), ()):
                 if node.op_type in _RECURRENT:
-                    hits.add("state" if i >= 4 else "data")
+                    hits.add("data" if i == 0 else "state" if i in (4, 5, 6) else "weight")
                 elif node.op_type not in ("Shape", "Size"):
                     for o in node.output:
                         if o not in seen:
@@ -149,7 +150,7 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     proto, raw, fname = _load(model)
     graph = proto.graph
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    ctx = Context(opset, OPS)
+    ctx = Context(opset, set(OPS) - REFUSED)
     for t in graph.initializer:
         ctx.env[t.name] = Const(numpy_helper.to_array(t))
     constants = dict(constants or {})
@@ -170,6 +171,10 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
         shape, et = _dims(vi)
         if kinds[vi.name] == "state":
             ctx.env[vi.name] = StateIn(vi.name, shape, tuple(range(len(shape))))
+            continue
+        if kinds[vi.name] == "weight":
+            ctx.env[vi.name] = Opaque(f"graph input {vi.name!r} (weights must be initializers "
+                                      f"or given with constants=)")
             continue
         tokens = et not in (1, 10, 11, 16)
         if not shape or (not tokens and shape[-1] is None):

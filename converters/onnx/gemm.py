@@ -92,9 +92,10 @@ def convert_gemm(ctx, node, ins):
 
 def convert_l2_norm(ctx, node, ins):
     """L2-normalisation heads (ReduceL2, LpNormalization, Div by a norm)."""
-    raise ctx.unsupported(node, "the edgernn runtime has no L2-normalisation layer (ReduceL2 "
-                                "/ LpNormalization / Div by a norm); cut the head off the "
-                                "graph and normalise outside")
+    raise ctx.unsupported(node, f"{node.op_type} of the data: the edgernn runtime has no "
+                                f"L2-normalisation or division layer (ReduceL2 / "
+                                f"LpNormalization / Div by a norm); cut the head off the "
+                                f"graph and normalise outside")
 
 
 OPS = {

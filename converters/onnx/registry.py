@@ -19,6 +19,9 @@ OPS.update(_GEMM_OPS)
 OPS.update(_ACTIVATION_OPS)
 OPS.update(_SHAPE_OPS)
 
+#: ops in the table only to refuse them with a specific message
+REFUSED = frozenset({"ReduceL2", "LpNormalization", "Div"})
+
 #: ops computed on runtime shapes only (Shape chains building zero states)
 SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
                          "Reshape", "Mul", "Add", "Sub", "Div", "Equal", "Where", "Identity",
@@ -28,4 +31,4 @@ SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "C
 NO_FOLD = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Bernoulli", "Multinomial"})
 
-__all__ = ["OPS", "SHAPE_ARITH", "NO_FOLD"]
+__all__ = ["OPS", "REFUSED", "SHAPE_ARITH", "NO_FOLD"]
