@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgernn.errors import EdgeRNNError
 from firmware_bridge import protocol as p
 from firmware_bridge.link import Link
 
@@ -36,7 +37,8 @@ _NATIVE_F32 = np.dtype("<f4") if sys.byteorder == "little" else None
 @dataclass
 class _Slot:
     stream: object  # edgernn.Stream
-    out: np.ndarray
+    x: np.ndarray    # float32[input_size], the step's input, written in place
+    out: np.ndarray  # float32[output_size], the step's output, written in place
     last_seq: int | None = None
     rate_hz: int | None = None
 
@@ -69,7 +71,7 @@ class Bridge:
         self.reset_on_gap = reset_on_gap
         self.slots: dict[int, _Slot] = {}
         self.counts = dict.fromkeys(
-            ("samples", "results", "frames_out", "gaps", "gap_resets", "bad_samples",
+            ("samples", "results", "frames_out", "gaps", "gap_resets", "bad_samples", "step_errors",
              "controls", "acks_in", "errors_in", "errors_out", "heartbeats", "unexpected"), 0)
         self.last_device_error: str | None = None
         self._lat = np.zeros(_LATENCY_WINDOW, np.int64)
@@ -80,7 +82,8 @@ class Bridge:
     def _slot(self, stream_id: int) -> _Slot:
         slot = self.slots.get(stream_id)
         if slot is None:
-            slot = _Slot(self.model.stream(), np.zeros(self.model.output_size, np.float32))
+            slot = _Slot(self.model.stream(), np.zeros(self.model.input_size, np.float32),
+                         np.zeros(self.model.output_size, np.float32))
             self.slots[stream_id] = slot
         return slot
 
@@ -109,8 +112,15 @@ class Bridge:
                         slot.stream.reset()
                         counts["gap_resets"] += 1
                 slot.last_seq = f.seq
+                slot.x[:] = x  # an aligned, writable, contiguous input whatever the payload
                 t0 = time.perf_counter_ns()
-                y = slot.stream.step(x, out=slot.out)
+                try:
+                    y = slot.stream.step(slot.x, out=slot.out)
+                except EdgeRNNError as e:
+                    counts["step_errors"] += 1
+                    out.append(self._error(f, p.ErrorCode.STEP_FAILED,
+                                           f"stream {f.stream_id}: step failed: {e}"))
+                    continue
                 self._lat[self._lat_n & (_LATENCY_WINDOW - 1)] = time.perf_counter_ns() - t0
                 self._lat_n += 1
                 out.append(p.pack(head(p.PROTOCOL_VERSION, p.Kind.RESULT, f.stream_id,
@@ -225,6 +235,7 @@ class Bridge:
             "disconnects": link.disconnects,
             "tx_dropped": link.tx_dropped,
             "callback_errors": link.callback_errors,
+            "last_error": self.link.last_error,
             "streams": len(self.slots),
             "step_us": {"p50": pct[0], "p90": pct[1], "p99": pct[2], "p99.9": pct[3],
                         "max": float(lat.max()) if lat.size else float("nan"),

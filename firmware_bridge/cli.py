@@ -40,6 +40,7 @@ def _live_line(s: dict) -> str:
     return (f"in {s['frames_in']} out {s['frames_out']} results {s['results']} "
             f"crc {s['bad_crc']} framing {s['bad_framing']} gaps {s['gaps']} "
             f"overflows {s['overflows']} reconnects {s['reconnects']} "
+            f"errors {s['step_errors'] + s['callback_errors']} "
             f"step p50 {s['step_us']['p50']:.1f} us p99 {s['step_us']['p99']:.1f} us")
 
 
@@ -52,7 +53,8 @@ def summary(s: dict) -> str:
         ("samples / results", f"{s['samples']} / {s['results']}"),
         ("bad CRC / framing", f"{s['bad_crc']} / {s['bad_framing']} {s['rejected']}"),
         ("sequence gaps", f"{s['gaps']} (state resets {s['gap_resets']})"),
-        ("bad samples", str(s["bad_samples"])),
+        ("bad samples / step errors", f"{s['bad_samples']} / {s['step_errors']}"),
+        ("internal errors", f"{s['callback_errors']} {s['last_error'] or ''}"),
         ("queue overflows", str(s["overflows"])),
         ("disconnects / reconnects", f"{s['disconnects']} / {s['reconnects']}"),
         ("writes dropped", str(s["tx_dropped"])),

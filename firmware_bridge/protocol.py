@@ -84,6 +84,7 @@ class ErrorCode(enum.IntEnum):
     BAD_KIND = 2
     BAD_CONTROL = 3
     BAD_PAYLOAD = 4
+    STEP_FAILED = 5
 
 
 _KINDS = {k.value: k for k in Kind}

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from edgernn.errors import StreamError
 from firmware_bridge import protocol as p
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.link import Link
@@ -81,6 +82,23 @@ def test_bridge_rejects_wrong_sample_size_with_clear_error(model):
     assert got[0].payload[1:].decode() == "stream 3: expected 16 values, got 3 values"
     assert b"got a RAW payload" in got[1].payload
     assert b.stats()["bad_samples"] == 2 and b.stats()["results"] == 0
+
+
+def test_bridge_answers_a_failing_step_with_an_error_frame():
+    class Refusing:  # a model whose stream refuses every step, as a broken runtime would
+        input_size, output_size = 2, 1
+
+        def stream(self):
+            return self
+
+        def step(self, x, out=None):
+            raise StreamError(f"step: refused {x.tolist()!r}")
+
+    b = Bridge(Link("loop://"), Refusing())
+    (got,) = replies(b, [p.encode_sample(1, 4, [1.0, 2.0])])
+    assert got.kind == p.Kind.ERROR and got.payload[0] == p.ErrorCode.STEP_FAILED
+    assert got.payload[1:] == b"stream 1: step failed: step: refused [1.0, 2.0]"
+    assert b.stats()["step_errors"] == 1 and b.stats()["results"] == 0
 
 
 def test_bridge_accepts_i16_samples(model):
