@@ -18,15 +18,20 @@ CC = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
 REASONS_IN_C_ORDER = p.REJECT_REASONS
 
 
-@pytest.fixture(scope="module")
-def tool(tmp_path_factory):
+def _build(tmp_path_factory, *defines):
     if CC is None:
         pytest.skip("no C compiler (cc, gcc or clang) on PATH: C codec not cross-checked")
     exe = tmp_path_factory.mktemp("ernl") / "ernl_tool"
     cmd = [CC, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-O2",
-           "-o", str(exe), str(C_DIR / "ernl.c"), str(C_DIR / "ernl_tool.c")]
+           *defines, "-o", str(exe), str(C_DIR / "ernl.c"), str(C_DIR / "ernl_tool.c")]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, f"{' '.join(cmd)} failed:\n{done.stderr}"
+    return exe
+
+
+@pytest.fixture(scope="module")
+def tool(tmp_path_factory):
+    exe = _build(tmp_path_factory)
 
     def run(*args, data=b"", check=True):
         out = subprocess.run([str(exe), *args], input=data, capture_output=True, timeout=20)
@@ -165,3 +170,12 @@ def test_c_encode_f32_equals_python_encode_sample(tool):
     refused = tool("sample", "0", "0", "0", *["1.0"] * 257, check=False)
     assert refused.returncode == 1 and b"refused 257" in refused.stderr
 
+
+
+def test_c_with_a_small_max_payload_rejects_longer_frames(tmp_path_factory):
+    exe = _build(tmp_path_factory, "-DERNL_MAX_PAYLOAD=64")
+    fits, too_long = p.encode_sample(1, 1, np.ones(16)), p.encode_sample(1, 2, np.ones(17))
+    out = subprocess.run([str(exe), "decode"], input=fits + too_long + fits,
+                         capture_output=True, timeout=20).stdout
+    frames, _, rejected = _parse_decode(out)
+    assert [f.seq for f in frames] == [1, 1] and rejected == {"oversize": 1}
