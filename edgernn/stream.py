@@ -112,20 +112,40 @@ class Stream:
         -------
         float32[output_size]
         """
+        if self._tokens or self._step is None:
+            return self._step_slow(x, out)
+        if out is None:
+            out = np.empty(self._no, np.float32)
+        try:
+            rc = self._step(self._P, self._W, self._S, x, out)
+        except TypeError:
+            rc = engine.BAD_SHAPE
+        if rc:
+            self._step_error(x, out, rc)
+        return out
+
+    def _step_slow(self, x, out):
         if self._step is None:
             raise StreamError("step() is not available for a model with a Bidirectional "
                               "layer: it needs the whole sequence; use run(xs)")
-        if self._tokens:
-            x = self._token_input(x)
-        else:
-            _check_vec(x, self._ni, "step: x")
+        x = self._token_input(x)
         if out is None:
             out = np.empty(self._no, np.float32)
-        else:
-            _check_vec(out, self._no, "step: out", writeable=True)
-        if self._step(self._P, self._W, self._S, x, out):
-            raise StreamError(f"step: token id out of range [0, {self._tokens})")
+        try:
+            rc = self._step(self._P, self._W, self._S, x, out)
+        except TypeError:
+            rc = engine.BAD_SHAPE
+        if rc:
+            self._step_error(x, out, rc)
         return out
+
+    def _step_error(self, x, out, rc):
+        _check_vec(x, self._ni, "step: x")
+        _check_vec(out, self._no, "step: out", writeable=True)
+        if rc == engine.BAD_SHAPE:
+            raise StreamError(f"step: expected x float32 ({self._ni},) and out float32 "
+                              f"({self._no},), got {_describe(x)} and {_describe(out)}")
+        raise StreamError(f"step: token id out of range [0, {self._tokens})")
 
     def _token_input(self, x):
         tok = x

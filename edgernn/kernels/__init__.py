@@ -1,4 +1,4 @@
-"""Numba kernels (``@njit(cache=True)``), one file per layer kind.
+"""Numba kernels (``@njit(cache=True, error_model="numpy")``), one file per layer kind.
 
 Every kernel works on three flat arrays shared by the whole engine:
 

@@ -11,7 +11,7 @@ from .mathfn import apply_act
 from .optable import A_ACT, A_PAR, BOFF, D_ACT, D_PAR, NI, NO, WOFF, X, Y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def dense_f32(P, k, W, S):
     """Run Dense op row ``P[k]`` on arena ``S``."""
     x, ni, y, no = P[k, X], P[k, NI], P[k, Y], P[k, NO]
@@ -21,7 +21,7 @@ def dense_f32(P, k, W, S):
     apply_act(S, y, no, P[k, D_ACT], W[par], W[par + 1])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def activation_f32(P, k, W, S):
     """Run Activation op row ``P[k]``: copy x to y, then apply in place."""
     x, y, n = P[k, X], P[k, Y], P[k, NO]

@@ -9,7 +9,7 @@ from .linalg import copy
 from .optable import E_NUM, E_WOFF, NO, X, Y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def embedding_f32(P, k, W, S):
     """Run Embedding op row ``P[k]``; returns False when the id is out of range."""
     tok = S[P[k, X]]

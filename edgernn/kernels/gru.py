@@ -14,7 +14,7 @@ Scratch float32[5H] at G_GOFF: r, z, n_x, n_h, r*h.
 
 from numba import njit
 
-from .linalg import load_bias, matvec_acc
+from .linalg import U, fill, load_bias, matvec_acc
 from .mathfn import all_finite, apply_act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     BOFF,
@@ -35,64 +35,60 @@ from .optable import (
 )
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _gru_fused_lbr(S, g, h, y, H):
-    gr, gz = S[g:g + H], S[g + H:g + 2 * H]
-    nx, nh = S[g + 2 * H:g + 3 * H], S[g + 3 * H:g + 4 * H]
-    hv, yv = S[h:h + H], S[y:y + H]
+    g, h, y, H = U(g), U(h), U(y), U(H)
     for j in range(H):
-        r = sigmoid_fast(gr[j])
-        z = sigmoid_fast(gz[j])
-        n = tanh_fast(nx[j] + r * nh[j])
-        hn = n + z * (hv[j] - n)
-        hv[j] = hn
-        yv[j] = hn
+        r = sigmoid_fast(S[g + j])
+        z = sigmoid_fast(S[g + H + j])
+        n = tanh_fast(S[g + U(2) * H + j] + r * S[g + U(3) * H + j])
+        hn = n + z * (S[h + j] - n)
+        S[h + j] = hn
+        S[y + j] = hn
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def gru_f32(P, k, W, S):
     """Run GRU op row ``P[k]``; returns False (and zeroes h) if h became non-finite."""
     x, ni, y, H = P[k, X], P[k, NI], P[k, Y], P[k, NO]
     h = x + ni
     g = P[k, G_GOFF]
-    w, b = P[k, WOFF], P[k, BOFF]
     flags = P[k, G_FLAGS]
     af, ag = P[k, G_AF], P[k, G_AG]
     par = P[k, G_PAR]
     nx, nh, rh = g + 2 * H, g + 3 * H, g + 4 * H
-    w_in, w_hn = P[k, G_WIN], P[k, G_WHN]
-    load_bias(W, b, S, g, 4 * H)
-    matvec_acc(W, w, 2 * H, ni + H, S, x, g)
-    matvec_acc(W, w_in, H, ni, S, x, nx)
+    w_hn = P[k, G_WHN]
+    load_bias(W, P[k, BOFF], S, g, 4 * H)
+    matvec_acc(W, P[k, WOFF], 2 * H, ni + H, S, x, g)
+    matvec_acc(W, P[k, G_WIN], H, ni, S, x, nx)
     if flags == F_LBR and af == 3 and ag == 2:
         matvec_acc(W, w_hn, H, H, S, h, nh)
         _gru_fused_lbr(S, g, h, y, H)
     else:
+        Hu, gu, hu, nxu, nhu, rhu = U(H), U(g), U(h), U(nx), U(nh), U(rh)
         if flags & F_CLIP:
             clip_inplace(S, g, 2 * H, W[par + 4])
         apply_act(S, g, 2 * H, af, W[par], W[par + 1])
-        rv, zv, hv = S[g:g + H], S[g + H:g + 2 * H], S[h:h + H]
-        nxv, nhv, rhv = S[nx:nx + H], S[nh:nh + H], S[rh:rh + H]
         if flags & F_LBR:
             matvec_acc(W, w_hn, H, H, S, h, nh)
-            for j in range(H):
-                nxv[j] += rv[j] * nhv[j]
+            for j in range(Hu):
+                S[nxu + j] += S[gu + j] * S[nhu + j]
         else:
-            for j in range(H):
-                rhv[j] = rv[j] * hv[j]
+            for j in range(Hu):
+                S[rhu + j] = S[gu + j] * S[hu + j]
             matvec_acc(W, w_hn, H, H, S, rh, nh)
-            for j in range(H):
-                nxv[j] += nhv[j]
+            for j in range(Hu):
+                S[nxu + j] += S[nhu + j]
         if flags & F_CLIP:
             clip_inplace(S, nx, H, W[par + 4])
         apply_act(S, nx, H, ag, W[par + 2], W[par + 3])
-        yv = S[y:y + H]
-        for j in range(H):
-            z = zv[j]
-            hn = (1.0 - z) * nxv[j] + z * hv[j]
-            hv[j] = hn
-            yv[j] = hn
+        zu, yu = gu + Hu, U(y)
+        for j in range(Hu):
+            z = S[zu + j]
+            hn = (1.0 - z) * S[nxu + j] + z * S[hu + j]
+            S[hu + j] = hn
+            S[yu + j] = hn
     if all_finite(S, h, H):
         return True
-    S[h:h + H] = 0.0
+    fill(S, h, H, 0.0)
     return False

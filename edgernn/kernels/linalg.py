@@ -1,18 +1,26 @@
-"""Matrix-vector product on the arenas.
+"""Matrix-vector product and copies on the arenas.
 
 ``S[y:y+rows] += A @ S[x:x+cols]`` where ``A = W[w:w+rows*cols].reshape(cols, rows).T``:
 the weight arena stores each matrix **transposed** (column-major, ``[cols, rows]``),
 so the inner loop is an axpy over the long, contiguous output dimension
 (``rows`` = gates x hidden_size). It vectorises for any size, needs no
-reassociation, and sums in a fixed order: results do not depend on the
-vector width. (Row-major dot products left rows of 48 floats -- LSTM 16->32 --
-unvectorised at 2 GMAC/s; this layout measures 17-28 GMAC/s on AVX-512.)
+reassociation, and sums in a fixed order: results do not depend on the vector
+width. (Row-major dot products left rows of 48 floats -- LSTM 16->32 --
+unvectorised at 2 GMAC/s.)
+
+Indexing convention of every kernel: offsets are converted to ``uint64`` and
+arrays are indexed directly. Unsigned indices need no negative-index
+wrap-around (which blocks vectorisation) and, unlike slicing views, no
+reference counting (two atomic operations per view, per call).
 """
 
+import numpy as np
 from numba import njit
 
+U = np.uint64
 
-@njit(cache=True, fastmath={"contract"})
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def matvec_acc(W, w_off, rows, cols, S, x_off, y_off):
     """Accumulate ``A @ S[x_off:x_off+cols]`` into ``S[y_off:y_off+rows]``.
 
@@ -24,45 +32,51 @@ def matvec_acc(W, w_off, rows, cols, S, x_off, y_off):
     W : float32[:]   weight arena; ``A.T`` is float32[cols, rows] at ``w_off``
     S : float32[:]   state arena holding x and y (they must not overlap)
     """
-    y = S[y_off:y_off + rows]
-    x = S[x_off:x_off + cols]
-    c = 0
-    while c + 4 <= cols:
-        x0, x1, x2, x3 = x[c], x[c + 1], x[c + 2], x[c + 3]
-        b = w_off + c * rows
-        w0 = W[b:b + rows]
-        w1 = W[b + rows:b + 2 * rows]
-        w2 = W[b + 2 * rows:b + 3 * rows]
-        w3 = W[b + 3 * rows:b + 4 * rows]
-        for r in range(rows):
-            y[r] += w0[r] * x0 + w1[r] * x1 + w2[r] * x2 + w3[r] * x3
-        c += 4
-    while c < cols:
-        xv = x[c]
-        w = W[w_off + c * rows:w_off + (c + 1) * rows]
-        for r in range(rows):
-            y[r] += w[r] * xv
-        c += 1
+    R, C = U(rows), U(cols)
+    xo, yo = U(x_off), U(y_off)
+    b = U(w_off)
+    c = U(0)
+    while c + U(4) <= C:
+        x0, x1, x2, x3 = S[xo + c], S[xo + c + U(1)], S[xo + c + U(2)], S[xo + c + U(3)]
+        b1 = b + R
+        b2 = b1 + R
+        b3 = b2 + R
+        for r in range(R):
+            S[yo + r] += W[b + r] * x0 + W[b1 + r] * x1 + W[b2 + r] * x2 + W[b3 + r] * x3
+        b = b3 + R
+        c += U(4)
+    while c < C:
+        xv = S[xo + c]
+        for r in range(R):
+            S[yo + r] += W[b + r] * xv
+        b += R
+        c += U(1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def load_bias(W, b_off, S, y_off, n):
     """``S[y_off:y_off+n] = W[b_off:b_off+n]`` (zeros when ``b_off < 0``)."""
-    y = S[y_off:y_off + n]
+    yo, N = U(y_off), U(n)
     if b_off < 0:
-        for i in range(n):
-            y[i] = 0.0
+        for i in range(N):
+            S[yo + i] = 0.0
     else:
-        b = W[b_off:b_off + n]
-        for i in range(n):
-            y[i] = b[i]
+        bo = U(b_off)
+        for i in range(N):
+            S[yo + i] = W[bo + i]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def copy(src, s_off, dst, d_off, n):
-    """``dst[d_off:d_off+n] = src[s_off:s_off+n]`` (an explicit loop: numba's slice
-    assignment costs ~50 ns more per call)."""
-    a = src[s_off:s_off + n]
-    b = dst[d_off:d_off + n]
-    for i in range(n):
-        b[i] = a[i]
+    """``dst[d_off:d_off+n] = src[s_off:s_off+n]``."""
+    so, do = U(s_off), U(d_off)
+    for i in range(U(n)):
+        dst[do + i] = src[so + i]
+
+
+@njit(cache=True, error_model="numpy")
+def fill(S, off, n, value):
+    """``S[off:off+n] = value``."""
+    o = U(off)
+    for i in range(U(n)):
+        S[o + i] = value

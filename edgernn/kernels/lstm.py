@@ -14,7 +14,7 @@ at L_GOFF. With the default activations and no options a single fused loop runs.
 
 from numba import njit
 
-from .linalg import copy, load_bias, matvec_acc
+from .linalg import U, copy, fill, load_bias, matvec_acc
 from .mathfn import all_finite, apply_act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     BOFF,
@@ -38,65 +38,61 @@ from .optable import (
 )
 
 
-@njit(cache=True, fastmath={"reassoc", "contract"})
+@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
 def _lstm_fused(S, g, c, h, y, H):
-    gi, gf = S[g:g + H], S[g + H:g + 2 * H]
-    gg, go = S[g + 2 * H:g + 3 * H], S[g + 3 * H:g + 4 * H]
-    cv, hv, yv = S[c:c + H], S[h:h + H], S[y:y + H]
+    g, c, h, y, H = U(g), U(c), U(h), U(y), U(H)
     for j in range(H):
-        i = sigmoid_fast(gi[j])
-        f = sigmoid_fast(gf[j])
-        cn = f * cv[j] + i * tanh_fast(gg[j])
-        cv[j] = cn
-        hn = sigmoid_fast(go[j]) * tanh_fast(cn)
-        hv[j] = hn
-        yv[j] = hn
+        i = sigmoid_fast(S[g + j])
+        f = sigmoid_fast(S[g + H + j])
+        cn = f * S[c + j] + i * tanh_fast(S[g + U(2) * H + j])
+        S[c + j] = cn
+        hn = sigmoid_fast(S[g + U(3) * H + j]) * tanh_fast(cn)
+        S[h + j] = hn
+        S[y + j] = hn
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _lstm_general(P, k, W, S, g, c, h, H):
     flags = P[k, L_FLAGS]
     par = P[k, L_PAR]
     af, ag, ah = P[k, L_AF], P[k, L_AG], P[k, L_AH]
-    pp = P[k, L_PEEP]
-    gi, gf = S[g:g + H], S[g + H:g + 2 * H]
-    gg, go = S[g + 2 * H:g + 3 * H], S[g + 3 * H:g + 4 * H]
-    cv, hv = S[c:c + H], S[h:h + H]
+    gu, cu, hu, Hu = U(g), U(c), U(h), U(H)
+    gf, gg, go = gu + Hu, gu + U(2) * Hu, gu + U(3) * Hu
     if flags & F_PEEPHOLE:
-        pi, pf = W[pp:pp + H], W[pp + H:pp + 2 * H]
-        for j in range(H):
-            gi[j] += pi[j] * cv[j]
-            gf[j] += pf[j] * cv[j]
+        pp = U(P[k, L_PEEP])
+        for j in range(Hu):
+            S[gu + j] += W[pp + j] * S[cu + j]
+            S[gf + j] += W[pp + Hu + j] * S[cu + j]
     if flags & F_CLIP:
         clip_inplace(S, g, 3 * H, W[par + 6])
     apply_act(S, g, H, af, W[par], W[par + 1])
-    if not flags & F_INPUT_FORGET:
+    coupled = flags & F_INPUT_FORGET
+    if not coupled:
         apply_act(S, g + H, H, af, W[par], W[par + 1])
     apply_act(S, g + 2 * H, H, ag, W[par + 2], W[par + 3])
     lim = W[par + 7]
-    coupled = flags & F_INPUT_FORGET
-    for j in range(H):
-        i = gi[j]
-        f = 1.0 - i if coupled else gf[j]
-        cn = f * cv[j] + i * gg[j]
-        if flags & F_CELL_CLIP:
+    cclip = flags & F_CELL_CLIP
+    for j in range(Hu):
+        i = S[gu + j]
+        f = 1.0 - i if coupled else S[gf + j]
+        cn = f * S[cu + j] + i * S[gg + j]
+        if cclip:
             cn = min(max(cn, -lim), lim)
-        cv[j] = cn
+        S[cu + j] = cn
     if flags & F_PEEPHOLE:
-        po = W[pp + 2 * H:pp + 3 * H]
-        for j in range(H):
-            go[j] += po[j] * cv[j]
-    o = g + 3 * H
+        po = U(P[k, L_PEEP]) + U(2) * Hu
+        for j in range(Hu):
+            S[go + j] += W[po + j] * S[cu + j]
     if flags & F_CLIP:
-        clip_inplace(S, o, H, W[par + 6])
-    apply_act(S, o, H, af, W[par], W[par + 1])
+        clip_inplace(S, g + 3 * H, H, W[par + 6])
+    apply_act(S, g + 3 * H, H, af, W[par], W[par + 1])
     copy(S, c, S, g + 2 * H, H)
     apply_act(S, g + 2 * H, H, ah, W[par + 4], W[par + 5])
-    for j in range(H):
-        hv[j] = go[j] * gg[j]
+    for j in range(Hu):
+        S[hu + j] = S[go + j] * S[gg + j]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def lstm_f32(P, k, W, S):
     """Run LSTM op row ``P[k]``; returns False (and zeroes h, c) if they became non-finite."""
     x, ni, y, H = P[k, X], P[k, NI], P[k, Y], P[k, NO]
@@ -111,6 +107,6 @@ def lstm_f32(P, k, W, S):
         copy(S, h, S, y, H)
     if all_finite(S, h, H) and all_finite(S, c, H):
         return True
-    S[h:h + H] = 0.0  # rare path
-    S[c:c + H] = 0.0
+    fill(S, h, H, 0.0)
+    fill(S, c, H, 0.0)
     return False

@@ -18,6 +18,8 @@ import math
 import numpy as np
 from numba import njit
 
+from .linalg import U
+
 EXACT = 100
 _F = {"reassoc", "contract"}
 _f32 = np.float32
@@ -36,7 +38,7 @@ _B4 = _f32(1.18534705686654e-04)
 _B6 = _f32(1.19825839466702e-06)
 
 
-@njit(cache=True, fastmath=_F, inline="always")
+@njit(cache=True, error_model="numpy", fastmath=_F, inline="always")
 def tanh_fast(x):
     """Rational tanh for float32 ``x``; |error| < 3e-7."""
     x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
@@ -56,13 +58,13 @@ def tanh_fast(x):
     return p / q
 
 
-@njit(cache=True, fastmath=_F, inline="always")
+@njit(cache=True, error_model="numpy", fastmath=_F, inline="always")
 def sigmoid_fast(x):
     """``0.5 + 0.5 * tanh_fast(x / 2)``; |error| < 1.5e-7."""
     return _f32(0.5) + _f32(0.5) * tanh_fast(_f32(0.5) * x)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def sigmoid_exact(x):
     if x >= 0:
         return _f32(1.0 / (1.0 + math.exp(-x)))
@@ -70,7 +72,7 @@ def sigmoid_exact(x):
     return _f32(e / (1.0 + e))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, error_model="numpy", inline="always")
 def softplus_exact(x):
     xd = float(x)
     if xd > 0:
@@ -78,7 +80,7 @@ def softplus_exact(x):
     return _f32(math.log1p(math.exp(xd)))
 
 
-@njit(cache=True, fastmath=_F)
+@njit(cache=True, error_model="numpy", fastmath=_F)
 def apply_act(S, off, n, code, alpha, beta):
     """``S[off:off+n] = act(S[off:off+n])`` in place (float32).
 
@@ -91,81 +93,82 @@ def apply_act(S, off, n, code, alpha, beta):
     """
     if code == 0:
         return
-    v = S[off:off + n]
+    o = U(off)
+    N = U(n)
     if code == 1:
-        for i in range(n):
-            v[i] = max(v[i], _f32(0.0))
+        for i in range(N):
+            S[o + i] = max(S[o + i], _f32(0.0))
     elif code == 2:
-        for i in range(n):
-            v[i] = tanh_fast(v[i])
+        for i in range(N):
+            S[o + i] = tanh_fast(S[o + i])
     elif code == 3:
-        for i in range(n):
-            v[i] = sigmoid_fast(v[i])
+        for i in range(N):
+            S[o + i] = sigmoid_fast(S[o + i])
     elif code == EXACT + 2:
-        for i in range(n):
-            v[i] = _f32(math.tanh(v[i]))
+        for i in range(N):
+            S[o + i] = _f32(math.tanh(S[o + i]))
     elif code == EXACT + 3:
-        for i in range(n):
-            v[i] = sigmoid_exact(v[i])
+        for i in range(N):
+            S[o + i] = sigmoid_exact(S[o + i])
     elif code == 4:
-        m = v[0]
-        for i in range(n):
-            m = max(m, v[i])
+        m = S[o]
+        for i in range(N):
+            m = max(m, S[o + i])
         tot = 0.0
-        for i in range(n):
-            e = math.exp(float(v[i] - m))
-            v[i] = _f32(e)
+        for i in range(N):
+            e = math.exp(float(S[o + i] - m))
+            S[o + i] = _f32(e)
             tot += e
         inv = 1.0 / tot
-        for i in range(n):
-            v[i] = _f32(v[i] * inv)
+        for i in range(N):
+            S[o + i] = _f32(S[o + i] * inv)
     elif code == 5:
-        for i in range(n):
-            t = v[i]
-            v[i] = t if t >= 0 else alpha * t
+        for i in range(N):
+            t = S[o + i]
+            S[o + i] = t if t >= 0 else alpha * t
     elif code == 6:
-        for i in range(n):
-            t = v[i]
-            v[i] = t if t >= 0 else _f32(alpha * (math.exp(float(t)) - 1.0))
+        for i in range(N):
+            t = S[o + i]
+            S[o + i] = t if t >= 0 else _f32(alpha * (math.exp(float(t)) - 1.0))
     elif code == 7:
-        for i in range(n):
-            v[i] = min(max(alpha * v[i] + beta, _f32(0.0)), _f32(1.0))
+        for i in range(N):
+            S[o + i] = min(max(alpha * S[o + i] + beta, _f32(0.0)), _f32(1.0))
     elif code == 8:
-        for i in range(n):
-            v[i] = v[i] / (_f32(1.0) + abs(v[i]))
+        for i in range(N):
+            S[o + i] = S[o + i] / (_f32(1.0) + abs(S[o + i]))
     elif code == 9 or code == EXACT + 9:
-        for i in range(n):
-            v[i] = softplus_exact(v[i])
+        for i in range(N):
+            S[o + i] = softplus_exact(S[o + i])
     elif code == 10:
-        for i in range(n):
-            v[i] = alpha * v[i] + beta
+        for i in range(N):
+            S[o + i] = alpha * S[o + i] + beta
     elif code == 11:
-        for i in range(n):
-            v[i] = v[i] if v[i] > alpha else _f32(0.0)
+        for i in range(N):
+            S[o + i] = S[o + i] if S[o + i] > alpha else _f32(0.0)
     elif code == 12:
-        for i in range(n):
-            v[i] = alpha * tanh_fast(beta * v[i])
+        for i in range(N):
+            S[o + i] = alpha * tanh_fast(beta * S[o + i])
     elif code == EXACT + 12:
-        for i in range(n):
-            v[i] = _f32(alpha * math.tanh(beta * v[i]))
+        for i in range(N):
+            S[o + i] = _f32(alpha * math.tanh(beta * S[o + i]))
     else:
-        for i in range(n):
-            v[i] = np.nan
+        for i in range(N):
+            S[o + i] = np.nan
 
 
-@njit(cache=True, fastmath=_F)
+@njit(cache=True, error_model="numpy", fastmath=_F)
 def clip_inplace(S, off, n, lim):
     """``S[off:off+n] = clip(S[off:off+n], -lim, lim)``."""
-    v = S[off:off + n]
-    for i in range(n):
-        v[i] = min(max(v[i], -lim), lim)
+    o = U(off)
+    for i in range(U(n)):
+        S[o + i] = min(max(S[o + i], -lim), lim)
 
 
-@njit(cache=True, fastmath={"contract"})
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def all_finite(S, off, n):
     """True when ``S[off:off+n]`` holds no inf/nan (``v - v`` is 0 only for finite v)."""
     acc = _f32(0.0)
-    v = S[off:off + n]
-    for i in range(n):
-        acc += v[i] - v[i]
+    o = U(off)
+    for i in range(U(n)):
+        acc += S[o + i] - S[o + i]
     return acc == 0

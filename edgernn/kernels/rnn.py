@@ -8,12 +8,12 @@ W: float32[H, I + H] at WOFF (``[weight_ih | weight_hh]``), b: float32[H]
 
 from numba import njit
 
-from .linalg import copy, load_bias, matvec_acc
+from .linalg import copy, fill, load_bias, matvec_acc
 from .mathfn import all_finite, apply_act, clip_inplace
 from .optable import BOFF, F_CLIP, NI, NO, R_ACT, R_FLAGS, R_GOFF, R_PAR, WOFF, X, Y
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def rnn_f32(P, k, W, S):
     """Run RNN op row ``P[k]``; returns False (and zeroes h) if h became non-finite."""
     x, ni, y, hs = P[k, X], P[k, NI], P[k, Y], P[k, NO]
@@ -30,5 +30,5 @@ def rnn_f32(P, k, W, S):
     if ok:
         copy(S, g, S, h, hs)
     else:
-        S[h:h + hs] = 0.0
+        fill(S, h, hs, 0.0)
     return ok
