@@ -103,3 +103,22 @@ def test_bridge_cli_module_does_not_import_pyserial():
             "argparse.ArgumentParser()); print('serial' in sys.modules)")
     done = subprocess.run([PY, "-c", code], capture_output=True, text=True, timeout=30)
     assert done.stdout.strip() == "False", done.stderr
+
+
+def test_device_fault_injection_bookkeeping_matches_a_decoder():
+    from firmware_bridge import protocol as p
+    from firmware_bridge.sim import Device
+
+    dev = Device(transport=None, channels=6, corrupt=0.3, garbage=0.3, drop=0.1, seed=5)
+    block = dev.signal.block(0, 3000)
+    decoder, seen = p.Decoder(), []
+    for k in range(3000):
+        dev._sample(k, block[k], now_ns=k)
+        seen += decoder.feed(bytes(dev.backlog))  # what the I/O loop would write
+        dev.backlog.clear()
+    c = dev.c
+    assert c["corrupted"] > 700 and c["garbage_bursts"] > 700 and c["dropped"] > 200
+    assert [f.seq for f in seen] == [q for _, q in dev.expected]
+    assert len(seen) == c["intact"] and decoder.rejected_total == c["expected_rejects"]
+    gaps = sum(1 for a, b in zip(seen, seen[1:], strict=False) if b.seq != a.seq + 1)
+    assert gaps == c["expected_gaps"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import select
 import time
+from collections import deque
 
 import numpy as np
 
@@ -69,7 +70,7 @@ class Device:
         self.expected: dict[tuple[int, int], tuple[bytes | None, int]] = {}
         self.corrupted: set[tuple[int, int]] = set()
         self.answered: set[tuple[int, int]] = set()
-        self.latencies_ns: list[int] = []
+        self.latencies_ns: deque[int] = deque(maxlen=1 << 20)  # the latest million
         self.backlog = bytearray()
         self.c = dict.fromkeys(
             ("samples", "sent", "intact", "corrupted", "dropped", "garbage_bursts",
@@ -103,8 +104,10 @@ class Device:
             self.c["garbage_bursts"] += 1
             self.c["expected_rejects"] += sum(1 for piece in junk.split(b"\x00") if piece)
         if u[2] < self.corrupt:
-            for i in self.rng.integers(1, len(wire) - 1, int(self.rng.integers(1, 4))):
-                wire[i] = (wire[i] + int(self.rng.integers(1, 255))) % 255 + 1
+            where = self.rng.choice(np.arange(1, len(wire) - 1), int(self.rng.integers(1, 4)),
+                                    replace=False)
+            for i in where:  # a different non-zero byte: the frame changes, stays one chunk
+                wire[i] = (wire[i] - 1 + int(self.rng.integers(1, 255))) % 255 + 1
             self.corrupted.add(key)
             self.c["corrupted"] += 1
             self.c["expected_rejects"] += 1
