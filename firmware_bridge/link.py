@@ -210,11 +210,12 @@ class Link:
     def _open_port(self):
         import serial
 
+        # pyserial's rfc2217 client refuses any write_timeout (NotImplementedError)
+        wt = None if self.url.lower().startswith("rfc2217://") else self.write_timeout
         try:
             port = serial.serial_for_url(self.url, baudrate=self.baudrate,
-                                         timeout=self.read_timeout,
-                                         write_timeout=self.write_timeout)
-        except (serial.SerialException, OSError, ValueError) as e:
+                                         timeout=self.read_timeout, write_timeout=wt)
+        except (serial.SerialException, OSError, ValueError, NotImplementedError) as e:
             raise LinkError(f"cannot open serial port {self.url!r}: {e}") from e
         if _fileno(port) is not None:
             port.timeout = 0  # we select() on the descriptor; reads take what is there

@@ -124,3 +124,52 @@ def test_link_send_while_disconnected_is_dropped_and_counted():
     link.close()
     link.close()  # idempotent
     assert not link._thread.is_alive() and not link.connected
+
+
+def test_link_rfc2217_roundtrip_through_pyserial_port_manager():
+    import serial
+    import serial.rfc2217
+
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(5)
+    stop = threading.Event()
+
+    def rfc2217_server():  # pyserial's own server side, in front of a loop:// port
+        conn, _ = server.accept()
+        conn.settimeout(0.05)
+        port = serial.serial_for_url("loop://", timeout=0.05)
+
+        class Out:
+            def write(self, data):
+                conn.sendall(data)
+
+        mgr = serial.rfc2217.PortManager(port, Out())
+
+        def port_to_net():
+            while not stop.is_set():
+                data = port.read(port.in_waiting or 1)
+                if data:
+                    conn.sendall(b"".join(mgr.escape(data)))
+
+        threading.Thread(target=port_to_net, daemon=True).start()
+        while not stop.is_set():
+            try:
+                data = conn.recv(4096)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            port.write(b"".join(mgr.filter(data)))
+        conn.close()
+
+    t = threading.Thread(target=rfc2217_server, daemon=True)
+    t.start()
+    try:
+        with Link(f"rfc2217://127.0.0.1:{server.getsockname()[1]}?timeout=3",
+                  baudrate=921600) as link:
+            assert link.send(b"".join(p.encode_sample(0, i, [float(i)]) for i in range(20)))
+            assert [f.seq for f in _receive_n(link, 20)] == list(range(20))
+    finally:
+        stop.set()
+        t.join(5)
+        server.close()
