@@ -1,0 +1,181 @@
+"""converters.torch: every supported module type against PyTorch itself."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+import edgernn
+from converters import from_torch
+
+torch = pytest.importorskip("torch")
+
+
+def _t(a):
+    return torch.as_tensor(np.asarray(a))
+
+
+def _max_err(a, b):
+    return float(np.abs(np.asarray(a) - np.asarray(b)).max())
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU", "RNN"])
+@pytest.mark.parametrize("num_layers,bidirectional,batch_first,bias", [
+    (1, False, False, True), (2, False, True, False), (2, True, True, True),
+])
+def test_recurrent_module_matches_torch(kind, num_layers, bidirectional, batch_first, bias):
+    torch.manual_seed(0)
+    kw = {"nonlinearity": "relu"} if kind == "RNN" and num_layers == 2 else {}
+    mod = getattr(torch.nn, kind)(5, 6, num_layers=num_layers, bidirectional=bidirectional,
+                                  batch_first=batch_first, bias=bias, **kw).eval()
+    model = from_torch(mod)
+    assert model.streamable == (not bidirectional)
+    x = np.random.default_rng(1).standard_normal((2, 60, 5)).astype(np.float32) * 0.5
+    with torch.no_grad():
+        want = mod(_t(x if batch_first else x.swapaxes(0, 1)))[0].numpy()
+    want = want if batch_first else want.swapaxes(0, 1)
+    for b in range(2):
+        assert _max_err(model.stream().run(x[b]), want[b]) <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["LSTMCell", "GRUCell", "RNNCell"])
+def test_cell_module_steps_like_torch_fed_its_state(kind):
+    torch.manual_seed(1)
+    cell = getattr(torch.nn, kind)(4, 5).eval()
+    model = from_torch(cell)
+    stream = model.stream()
+    state = None
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        x = rng.standard_normal((1, 4)).astype(np.float32)
+        with torch.no_grad():
+            state = cell(_t(x), state)
+        h = state[0] if isinstance(state, tuple) else state
+        assert _max_err(stream.step(x[0]), h.numpy()[0]) <= 1e-5
+    if kind == "LSTMCell":
+        assert _max_err(stream.get_state().arrays[1], state[1].numpy()[0]) <= 1e-5
+
+
+def test_sequential_of_linear_and_every_activation_matches_torch():
+    torch.manual_seed(2)
+    nn = torch.nn
+    seq = nn.Sequential(nn.Linear(6, 8), nn.ReLU(), nn.Linear(8, 8), nn.Tanh(),
+                        nn.LeakyReLU(0.2), nn.ELU(0.7), nn.Hardsigmoid(), nn.Linear(8, 8),
+                        nn.Softsign(), nn.Softplus(), nn.Dropout(0.5), nn.Identity(),
+                        nn.Sigmoid(), nn.Linear(8, 3), nn.Softmax(dim=-1)).eval()
+    model = from_torch(seq)
+    x = np.random.default_rng(3).standard_normal((40, 6)).astype(np.float32) * 2
+    with torch.no_grad():
+        want = seq(_t(x)).numpy()
+    assert _max_err(model.stream().run(x), want) <= 1e-5
+
+
+class EmbedLSTM(torch.nn.Module):
+    """A custom module whose children form a chain."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = torch.nn.Embedding(12, 4)
+        self.rnn = torch.nn.LSTM(4, 6, batch_first=True)
+        self.fc = torch.nn.Linear(6, 12)
+
+    def forward(self, tok):
+        y, _ = self.rnn(self.emb(tok))
+        return self.fc(y)
+
+
+def test_custom_chain_module_without_example_warns_and_matches_torch(tmp_path):
+    torch.manual_seed(3)
+    mod = EmbedLSTM().eval()
+    with pytest.warns(UserWarning, match="children in order"):
+        model = from_torch(mod)
+    assert [type(la).__name__ for la in model.layers] == ["Embedding", "LSTM", "Dense"]
+    tok = np.random.default_rng(4).integers(0, 12, (1, 80))
+    with torch.no_grad():
+        want = mod(_t(tok)).numpy()[0]
+    model.save(tmp_path / "m.ernn")
+    loaded = edgernn.load(tmp_path / "m.ernn")
+    s = loaded.stream()
+    ys = np.stack([s.step(int(t)) for t in tok[0]])
+    assert _max_err(ys, want) <= 1e-5
+    assert loaded.provenance["source"] == "torch"
+
+
+class LastStepHead(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.GRU(3, 5, batch_first=True, num_layers=2)
+        self.fc = torch.nn.Linear(5, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return torch.relu(self.fc(y[:, -1]))
+
+
+def test_custom_forward_with_example_input_goes_through_onnx_and_matches_torch(tmp_path):
+    torch.manual_seed(4)
+    mod = LastStepHead().eval()
+    x = np.random.default_rng(5).standard_normal((3, 30, 3)).astype(np.float32)
+    model = from_torch(mod, example_input=_t(x))
+    assert model.provenance["path"] == "onnx"
+    assert model.provenance["output"] == "last_step"
+    with torch.no_grad():
+        want = mod(_t(x)).numpy()
+    model.save(tmp_path / "h.ernn")
+    loaded = edgernn.load(tmp_path / "h.ernn")
+    for b in range(3):
+        assert _max_err(loaded.stream().run(x[b])[-1], want[b]) <= 1e-5
+
+
+def test_recurrent_dropout_is_ignored_with_a_warning():
+    mod = torch.nn.GRU(3, 4, num_layers=2, dropout=0.3)
+    with pytest.warns(UserWarning, match="dropout=0.3"):
+        model = from_torch(mod)
+    assert len(model.layers) == 2
+
+
+def test_lstm_projection_is_refused_naming_the_module():
+    net = torch.nn.Sequential(torch.nn.LSTM(3, 8, proj_size=4))
+    with pytest.raises(edgernn.UnsupportedOpError, match="'0'.*proj_size=4"):
+        from_torch(net)
+
+
+def test_unsupported_module_without_example_input_is_a_clear_error():
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.GELU())
+    with pytest.raises(edgernn.UnsupportedOpError, match="'1' \\(GELU\\).*example_input"):
+        from_torch(net)
+
+
+class Residual(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.rnn = torch.nn.GRU(3, 3)
+        self.fc = torch.nn.Linear(3, 2)
+
+    def forward(self, x):
+        y, _ = self.rnn(x)
+        return self.fc(y + x)
+
+
+def test_non_chain_module_with_example_input_is_refused_naming_the_onnx_node():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(edgernn.UnsupportedOpError, match="Add node .*residual"):
+            from_torch(Residual(), example_input=torch.randn(7, 1, 3))
+
+
+def test_torchscript_module_converts_through_onnx():
+    torch.manual_seed(5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        mod = torch.jit.script(LastStepHead().eval())
+    x = torch.randn(2, 9, 3)
+    model = from_torch(mod, example_input=x)
+    with torch.no_grad():
+        want = mod(x).numpy()
+    for b in range(2):
+        assert _max_err(model.stream().run(x[b].numpy())[-1], want[b]) <= 1e-5
+    with pytest.raises(edgernn.UnsupportedOpError, match="example_input"):
+        from_torch(mod)
