@@ -126,6 +126,7 @@ def test_link_send_while_disconnected_is_dropped_and_counted():
     assert not link._thread.is_alive() and not link.connected
 
 
+@pytest.mark.filterwarnings("ignore:set(Daemon|Name).. is deprecated:DeprecationWarning")
 def test_link_rfc2217_roundtrip_through_pyserial_port_manager():
     import serial
     import serial.rfc2217
