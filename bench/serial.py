@@ -133,17 +133,18 @@ def main() -> int:
                   and thr["missing"] == thr["duplicates"] == 0}
     (OUT / "serial.json").write_text(json.dumps(res, indent=1, default=float))
     q = lat["latency_us"]
+    step = lat["bridge"]["step_us"]
+    tq = thr["latency_us"]
+    rate = f"{args.rate:.0f} Hz"
     rows = [
-        ("round trip @ %.0f Hz p50" % args.rate, f"{q['p50']:.0f} us", ""),
-        ("round trip @ %.0f Hz p99" % args.rate, f"{q['p99']:.0f} us", "<= 1000 us"),
-        ("round trip @ %.0f Hz p99.9" % args.rate, f"{q['p99.9']:.0f} us", ""),
+        (f"round trip @ {rate} p50", f"{q['p50']:.0f} us", ""),
+        (f"round trip @ {rate} p99", f"{q['p99']:.0f} us", "<= 1000 us"),
+        (f"round trip @ {rate} p99.9", f"{q['p99.9']:.0f} us", ""),
         ("RESULTs checked / wrong / missing",
          f"{lat['matched']} / {lat['mismatched']} / {lat['missing']}", "all right"),
-        ("bridge step p50 / p99", "%.1f / %.1f us" % (lat["bridge"]["step_us"]["p50"],
-                                                      lat["bridge"]["step_us"]["p99"]), ""),
+        ("bridge step p50 / p99", f"{step['p50']:.1f} / {step['p99']:.1f} us", ""),
         (f"sustained frames/s (window {args.window})", f"{fps:,.0f}", ">= 20,000"),
-        ("  round trip at that load p50 / p99", "%.0f / %.0f us" % (
-            thr["latency_us"]["p50"], thr["latency_us"]["p99"]), ""),
+        ("  round trip at that load p50 / p99", f"{tq['p50']:.0f} / {tq['p99']:.0f} us", ""),
     ]
     print(f"{'serial bridge over a pty, model S':<44} {'measured':>16}  target")
     for name, val, target in rows:
