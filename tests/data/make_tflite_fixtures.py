@@ -50,6 +50,37 @@ def _convert(model, optimize=False):
     return conv.convert()
 
 
+def _with_peephole_and_clip(buf, seed, cell_clip):
+    """The model's fused LSTM given random peephole weights and a cell clip.
+
+    Keras never emits peepholes; the flatbuffer is edited with the schema's
+    object API so the converter's peephole and clip paths meet LiteRT itself.
+    """
+    import flatbuffers
+    from ai_edge_litert import schema_py_generated as S
+
+    m = S.ModelT.InitFromPackedBuf(buf, 0)
+    sg = m.subgraphs[0]
+    op = next(o for o in sg.operators if m.operatorCodes[o.opcodeIndex].builtinCode
+              == S.BuiltinOperator.UNIDIRECTIONAL_SEQUENCE_LSTM)
+    op.inputs = np.array(op.inputs).copy()
+    H = sg.tensors[op.inputs[5]].shape[0]
+    rng = np.random.default_rng(seed)
+    for k in (9, 10, 11):  # cell-to-input, cell-to-forget, cell-to-output
+        b = S.BufferT()
+        b.data = rng.normal(0.0, 0.5, H).astype(np.float32).tobytes()
+        m.buffers.append(b)
+        t = S.TensorT()
+        t.shape, t.type, t.buffer = [H], S.TensorType.FLOAT32, len(m.buffers) - 1
+        t.name = f"peephole_{k}".encode()
+        sg.tensors.append(t)
+        op.inputs[k] = len(sg.tensors) - 1
+    op.builtinOptions.cellClip = cell_clip
+    fb = flatbuffers.Builder(0)
+    fb.Finish(m.Pack(fb), file_identifier=b"TFL3")
+    return bytes(fb.Output())
+
+
 def _stream(buf, x):
     """One ``invoke`` per row of ``x`` (float32[T, I]); state persists."""
     it = Interpreter(model_content=buf, num_threads=1)
@@ -93,6 +124,7 @@ def _stream_cases():
         "lstm_unroll_stack": [L.LSTM(6, stateful=True, unroll=True, return_sequences=True),
                               L.LSTM(4, stateful=True, unroll=True), L.Dense(2)],
         "rnn_unroll": [L.SimpleRNN(5, stateful=True, unroll=True), L.Dense(2)],
+        "lstm_fused_peephole_clip": [L.LSTM(8), L.Dense(2)],
     }
 
 
@@ -106,15 +138,18 @@ def _sequence_cases():
 
 def main():
     OUT.mkdir(exist_ok=True)
-    rng = np.random.default_rng(0)
     for seed, (name, layers) in enumerate(_stream_cases().items()):
+        rng = np.random.default_rng(seed)
         K.utils.set_random_seed(seed)
         model = K.Sequential([K.Input(batch_shape=(1, 1, I))] + layers)
         _randomise(model, seed)
         buf = _convert(model)
         x = rng.standard_normal((STEPS, I)).astype(np.float32)
+        if name == "lstm_fused_peephole_clip":
+            buf = _with_peephole_and_clip(buf, seed, cell_clip=0.7)
         _save(name, buf, x=x, y=_stream(buf, x), mode="stream")
     for seed, (name, layers) in enumerate(_sequence_cases().items(), start=100):
+        rng = np.random.default_rng(seed)
         K.utils.set_random_seed(seed)
         model = K.Sequential([K.Input(batch_shape=(1, SEQ, I))] + layers)
         _randomise(model, seed)
