@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import struct
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -15,6 +14,7 @@ from firmware_bridge import protocol as p
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.link import Link
 from firmware_bridge.sim import Device, PtyTransport, TcpTransport
+from tests.test_link import _wait
 
 
 def make_model(seed=0, n_in=16, hidden=32, n_out=4):
@@ -204,11 +204,11 @@ def test_bridge_queue_mode_over_loop_counts_overflow_as_gaps(model):
     try:
         x = np.zeros(16, np.float32)
         link.send(b"".join(p.encode_sample(0, i, x) for i in range(20)))
-        assert _wait_for(lambda: link.stats.frames_in == 20)
+        assert _wait(lambda: link.stats.frames_in == 20)
         assert bridge.poll(1.0) == 8  # the 12 oldest were dropped (drop-oldest)
         s = bridge.stats()
         assert s["overflows"] == 12 and s["results"] == 8 and s["gaps"] == 0
-        assert _wait_for(lambda: bridge.poll(0.05) == 0 and bridge.stats()["unexpected"] == 8)
+        assert _wait(lambda: bridge.poll(0.05) == 0 and bridge.stats()["unexpected"] == 8)
     finally:
         link.close()
 
@@ -222,16 +222,8 @@ def test_link_callback_errors_are_counted_not_fatal():
 
     with Link("loop://", on_frames=broken) as link:
         link.send(p.encode_sample(0, 0, [1.0]))
-        assert _wait_for(lambda: link.stats.callback_errors == 1)
+        assert _wait(lambda: link.stats.callback_errors == 1)
         link.send(p.encode_sample(0, 1, [1.0]))
-        assert _wait_for(lambda: link.stats.callback_errors == 2)
+        assert _wait(lambda: link.stats.callback_errors == 2)
         assert "on_frames raised RuntimeError: boom" in link.last_error and calls == [1, 1]
 
-
-def _wait_for(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.01)
-    return True
