@@ -78,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
         import serial  # noqa: F401 - fail early with a clear message
     except ImportError as e:
         raise EdgeRNNError("edgernn bridge needs pyserial: pip install 'edgernn[bridge]'") from e
-    model = edgernn.load(args.model)
+    try:
+        model = edgernn.load(args.model)
+    except OSError as e:  # a missing or unreadable file; format errors are EdgeRNNErrors
+        raise EdgeRNNError(f"cannot read model {args.model!r}: {e.strerror or e}") from e
     link = Link(args.port, baudrate=args.baud, rx_capacity=args.queue)
     bridge = Bridge(link, model, reset_on_gap=args.reset_on_gap, inline=not args.threaded)
     link.open()

@@ -96,6 +96,12 @@ def test_bridge_cli_reports_user_errors_in_one_line(tmp_path):
     assert done.returncode == 2
     assert done.stderr.strip().splitlines()[-1].startswith(
         "edgernn bridge: error: cannot open serial port '/dev/nope-fb'")
+    done = subprocess.run([PY, "-m", "firmware_bridge.cli", "--port", "loop://",
+                           "--model", str(tmp_path / "missing.ernn")],
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and done.stderr.strip() == (
+        f"edgernn bridge: error: cannot read model '{tmp_path / 'missing.ernn'}': "
+        "No such file or directory")
 
 
 def test_bridge_cli_module_does_not_import_pyserial():
