@@ -355,3 +355,38 @@ def test_reverse_direction_runs_whole_sequences_and_refuses_step():
         model.stream().step(np.zeros(3, np.float32))
     x = np.random.default_rng(1).standard_normal((20, 1, 3)).astype(np.float32)
     assert np.abs(model.stream().run(x[:, 0]) - ort_run(m, {"X": x})["Y"][:, 0, 0]).max() <= 1e-5
+
+
+# --- edgernn convert ----------------------------------------------------------------
+
+def test_cli_convert_onnx_file_then_load_gives_onnxruntime_outputs(tmp_path, capsys):
+    from edgernn.cli import main
+
+    rng = np.random.default_rng(11)
+    m = recurrent_model("GRU", rng, attrs={"linear_before_reset": 1}, outputs=("Y",))
+    src = tmp_path / "gru.onnx"
+    onnx.save(m, src)
+    assert main(["convert", str(src), "-o", str(tmp_path / "gru.ernn")]) == 0
+    assert "wrote" in capsys.readouterr().out
+    loaded = edgernn.load(tmp_path / "gru.ernn")
+    import hashlib
+
+    assert loaded.provenance["source_sha256"] == hashlib.sha256(src.read_bytes()).hexdigest()
+    x = rng.standard_normal((40, 1, 3)).astype(np.float32)
+    s = loaded.stream()
+    ys = np.stack([s.step(xt) for xt in x[:, 0]])
+    assert np.abs(ys - ort_run(m, {"X": x})["Y"][:, 0, 0]).max() <= 1e-5
+
+
+def test_cli_convert_reports_user_errors_in_one_line(tmp_path, capsys):
+    from edgernn.cli import main
+
+    bad = tmp_path / "model.xyz"
+    bad.write_bytes(b"junk")
+    assert main(["convert", str(bad)]) == 2
+    assert "--from" in capsys.readouterr().err
+    m = _with_head(nodes=REFUSED["unknown_op"][0])
+    onnx.save(m, tmp_path / "head.onnx")
+    assert main(["convert", str(tmp_path / "head.onnx")]) == 2
+    err = capsys.readouterr().err
+    assert "'head'" in err and len(err.strip().splitlines()) == 1

@@ -179,3 +179,25 @@ def test_torchscript_module_converts_through_onnx():
         assert _max_err(model.stream().run(x[b].numpy())[-1], want[b]) <= 1e-5
     with pytest.raises(edgernn.UnsupportedOpError, match="example_input"):
         from_torch(mod)
+
+
+def test_cli_convert_pickled_and_torchscript_modules(tmp_path, capsys):
+    from edgernn.cli import main
+
+    torch.manual_seed(6)
+    mod = LastStepHead().eval()
+    torch.save(mod, tmp_path / "net.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        torch.jit.save(torch.jit.script(mod), tmp_path / "net_ts.pt")
+    x = torch.randn(1, 25, 3)
+    with torch.no_grad():
+        want = mod(x).numpy()[0]
+    for name in ("net.pt", "net_ts.pt"):
+        assert main(["convert", str(tmp_path / name), "--example-shape", "2,10,3",
+                     "-o", str(tmp_path / "out.ernn")]) == 0
+        loaded = edgernn.load(tmp_path / "out.ernn")
+        assert loaded.provenance["source"] == "torch"
+        assert _max_err(loaded.stream().run(x[0].numpy())[-1], want) <= 1e-5
+    assert main(["convert", str(tmp_path / "net.pt")]) == 2
+    assert "--example-shape" in capsys.readouterr().err
