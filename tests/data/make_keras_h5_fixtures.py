@@ -45,6 +45,8 @@ def _cases():
                                      L.Activation("softmax")],
         "stack": [L.LSTM(8, return_sequences=True), L.GRU(6, return_sequences=True),
                   L.Dense(2, activation="sigmoid")],
+        "hard_sigmoid_gates": [L.GRU(5, recurrent_activation="hard_sigmoid",
+                                     return_sequences=True), L.Dense(2)],
     }
 
 
