@@ -141,7 +141,7 @@ def _units(model, sg) -> dict:
     for reads, assigned in _unrolled_state_groups(sg):
         ops, x = find_cell(sg, reads, assigned)
         layer, _, h_out = recognise_cell(sg, ops, x, reads, assigned)
-        units[ops[0].index] = ("cell", ops[0], (layer, h_out, x))
+        units[ops[-1].index] = ("cell", ops[-1], (layer, h_out, x))  # after its input exists
         used |= {o.index for o in ops}
     for op in sg.ops:
         if op.index in used or op.index in units or op.name in STATE_OPS:
