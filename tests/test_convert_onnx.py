@@ -390,3 +390,114 @@ def test_cli_convert_reports_user_errors_in_one_line(tmp_path, capsys):
     assert main(["convert", str(tmp_path / "head.onnx")]) == 2
     err = capsys.readouterr().err
     assert "'head'" in err and len(err.strip().splitlines()) == 1
+
+
+# --- per-step heads and zero-state plumbing -----------------------------------------
+
+def _head_model(act_node, gemm=False):
+    """LSTM -> Squeeze -> Transpose [B,T,H] -> MatMul+Add -> act -> Dropout -> Identity
+    -> (MatMul+Add | last step + Gemm) -> Softmax."""
+    rng = np.random.default_rng(21)
+    m = recurrent_model("LSTM", rng, outputs=("Y",))
+    g = m.graph
+    w = {n: (rng.standard_normal(s) * 0.6).astype(np.float32)
+         for n, s in [("w1", (4, 6)), ("b1", (6,)), ("w2", (6, 5)), ("b2", (5,)),
+                      ("g2", (5, 6))]}
+    g.initializer.extend(numpy_helper.from_array(a, n) for n, a in w.items())
+    g.initializer.extend([numpy_helper.from_array(np.array([1], np.int64), "ax1"),
+                          numpy_helper.from_array(np.array(-1, np.int64), "last")])
+    nodes = [helper.make_node("Squeeze", ["Y", "ax1"], ["s"]),
+             helper.make_node("Transpose", ["s"], ["bt"], perm=[1, 0, 2]),
+             helper.make_node("MatMul", ["bt", "w1"], ["m1"]),
+             helper.make_node("Add", ["b1", "m1"], ["a1"]),
+             act_node("a1", "h1"),
+             helper.make_node("Dropout", ["h1"], ["d1"]),
+             helper.make_node("Identity", ["d1"], ["i1"])]
+    if gemm:
+        nodes += [helper.make_node("Gather", ["i1", "last"], ["l1"], axis=1),
+                  helper.make_node("Gemm", ["l1", "g2", "b2"], ["z"], alpha=0.5, beta=2.0,
+                                   transB=1)]
+    else:
+        nodes += [helper.make_node("MatMul", ["i1", "w2"], ["m2"]),
+                  helper.make_node("Add", ["m2", "b2"], ["z"])]
+    nodes.append(helper.make_node("Softmax", ["z"], ["out"], axis=-1))
+    g.node.extend(nodes)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info("out", TensorProto.FLOAT, None))
+    return m
+
+
+ACTS = {
+    "Relu": {}, "Tanh": {}, "Sigmoid": {}, "LeakyRelu": {"alpha": 0.3}, "Elu": {"alpha": 0.6},
+    "HardSigmoid": {"alpha": 0.3, "beta": 0.4}, "Softsign": {}, "Softplus": {},
+    "ThresholdedRelu": {"alpha": 0.2},
+}
+
+
+@pytest.mark.parametrize("gemm", [False, True])
+@pytest.mark.parametrize("act", sorted(ACTS))
+def test_dense_heads_and_activation_ops_match_onnxruntime(act, gemm):
+    m = _head_model(lambda i, o: helper.make_node(act, [i], [o], **ACTS[act]), gemm)
+    model = from_onnx(m)
+    kinds = [type(la).__name__ for la in model.layers]
+    assert kinds == ["LSTM", "Dense", "Dense"]
+    x = np.random.default_rng(22).standard_normal((30, 2, 3)).astype(np.float32)
+    want = ort_run(m, {"X": x})["out"]
+    got = run_like_onnx(model, {"X": x})["out"]
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5
+
+
+def _zero_state_graph(fill):
+    """GRU whose initial_h is Expand(const, [1, Shape(X)[1], H]) built from X's shape."""
+    m = recurrent_model("GRU", np.random.default_rng(23), outputs=("Y_h",))
+    g = m.graph
+    g.initializer.extend([numpy_helper.from_array(np.full((1, 1, 4), fill, np.float32), "z0"),
+                          numpy_helper.from_array(np.array([1], np.int64), "one"),
+                          numpy_helper.from_array(np.array([4], np.int64), "four"),
+                          numpy_helper.from_array(np.array([1], np.int64), "i1")])
+    g.node.insert(0, helper.make_node("Shape", ["X"], ["shp"]))
+    g.node.insert(1, helper.make_node("Gather", ["shp", "i1"], ["nb"], axis=0))
+    g.node.insert(2, helper.make_node("Concat", ["one", "nb", "four"], ["st"], axis=0))
+    g.node.insert(3, helper.make_node("Expand", ["z0", "st"], ["h0"], name="expand_h0"))
+    g.node[4].input.extend(["", "h0"])
+    return m
+
+
+def test_shape_gather_expand_chain_builds_a_zero_initial_state():
+    m = _zero_state_graph(0.0)
+    model = from_onnx(m)
+    x = np.random.default_rng(24).standard_normal((12, 3, 3)).astype(np.float32)
+    want = ort_run(m, {"X": x})["Y_h"]
+    assert np.abs(run_like_onnx(model, {"X": x})["Y_h"] - want).max() <= 1e-5
+
+
+def test_expand_of_a_non_zero_state_is_refused_naming_the_node():
+    with pytest.raises(edgernn.UnsupportedOpError, match="expand_h0"):
+        from_onnx(_zero_state_graph(0.5))
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_torch_export_older_opsets_match_onnxruntime(opset):
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(9)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+            self.fc = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            return torch.softmax(self.fc(self.rnn(x)[0]), dim=-1)
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), (torch.randn(5, 2, 3),), f, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "t", 1: "b"}},
+                          opset_version=opset, dynamo=False)
+    m = onnx.load_from_string(f.getvalue())
+    model = from_onnx(m)
+    x = np.random.default_rng(25).standard_normal((20, 3, 3)).astype(np.float32)
+    assert np.abs(run_like_onnx(model, {"x": x})["y"] - ort_run(m, {"x": x})["y"]).max() <= 1e-5
