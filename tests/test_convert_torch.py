@@ -1,14 +1,20 @@
-"""converters.torch: every supported module type against PyTorch itself."""
+"""converters.torch: every supported module type against PyTorch itself; graphs
+exported by ``torch.onnx.export`` (streaming forms included) against ONNX Runtime."""
 
 from __future__ import annotations
 
+import io
 import warnings
 
 import numpy as np
+import onnx
 import pytest
 
 import edgernn
 from converters import from_torch
+from converters.onnx import from_onnx, run_like_onnx
+
+from .naive_onnx import ort_run
 
 torch = pytest.importorskip("torch")
 
@@ -201,3 +207,124 @@ def test_cli_convert_pickled_and_torchscript_modules(tmp_path, capsys):
         assert _max_err(loaded.stream().run(x[0].numpy())[-1], want) <= 1e-5
     assert main(["convert", str(tmp_path / "net.pt")]) == 2
     assert "--example-shape" in capsys.readouterr().err
+
+
+# --- graphs exported by torch.onnx.export -----------------------------------------
+
+def _export(module, args, names, outs, dynamic=None):
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module.eval(), args, f, input_names=names, output_names=outs,
+                          dynamic_axes=dynamic, dynamo=False)
+    return onnx.load_from_string(f.getvalue())
+
+
+@pytest.mark.parametrize("cell", ["LSTM", "GRU", "RNN"])
+def test_streaming_export_steps_like_onnxruntime_fed_its_state(cell):
+    torch.manual_seed(0)
+    lstm = cell == "LSTM"
+
+    class OneStep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(torch.nn, cell)(3, 4, num_layers=2, batch_first=True)
+            self.fc = torch.nn.Linear(4, 2)
+
+        def forward(self, x, h, *c):
+            y, st = self.rnn(x, (h, c[0]) if lstm else h)
+            return (self.fc(y),) + (st if lstm else (st,))
+
+    zeros = torch.zeros(2, 1, 4)
+    names, outs = ["x", "h0"] + ["c0"] * lstm, ["y", "hn"] + ["cn"] * lstm
+    m = _export(OneStep(), (torch.randn(1, 1, 3), zeros) + (zeros,) * lstm, names, outs)
+    model = from_onnx(m)
+    stream = model.stream()
+    state = {n: np.zeros((2, 1, 4), np.float32) for n in names[1:]}
+    rng = np.random.default_rng(3)
+    for _ in range(300):
+        x = rng.standard_normal((1, 1, 3)).astype(np.float32)
+        want = ort_run(m, {"x": x, **state})
+        state = {n: want[o] for n, o in zip(names[1:], outs[1:], strict=True)}
+        y = stream.step(x[0, 0])
+        assert np.abs(y - want["y"][0, 0]).max() <= 1e-5
+    st = dict(zip(stream.get_state().names, stream.get_state().arrays, strict=True))
+    for k in range(2):
+        assert np.abs(st[f"{k}.h"] - state["h0"][k, 0]).max() <= 1e-5
+    # run_like_onnx answers the one-step feed dict as ONNX Runtime does
+    got = run_like_onnx(model, {"x": x, **state})
+    want = ort_run(m, {"x": x, **state})
+    for name in outs:
+        assert np.abs(got[name] - want[name]).max() <= 1e-5, name
+
+
+def test_torch_export_bidirectional_gru_last_step_softmax_matches_onnxruntime():
+    torch.manual_seed(1)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.GRU(3, 4, num_layers=2, batch_first=True, bidirectional=True)
+            self.fc = torch.nn.Linear(8, 5)
+
+        def forward(self, x):
+            y, _ = self.rnn(x)
+            return torch.softmax(self.fc(y[:, -1]), -1)
+
+    m = _export(Net(), (torch.randn(2, 5, 3),), ["x"], ["p"], {"x": {0: "b", 1: "t"}})
+    model = from_onnx(m)
+    assert model.provenance["output"] == "last_step"
+    x = np.random.default_rng(4).standard_normal((3, 40, 3)).astype(np.float32)
+    assert np.abs(run_like_onnx(model, {"x": x})["p"] - ort_run(m, {"x": x})["p"]).max() <= 1e-5
+
+
+def test_torch_export_embedding_lstm_final_state_head_matches_onnxruntime(tmp_path):
+    torch.manual_seed(2)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(10, 3)
+            self.rnn = torch.nn.LSTM(3, 4)
+            self.fc = torch.nn.Linear(4, 10)
+
+        def forward(self, tok):
+            _, (h, _) = self.rnn(self.emb(tok))
+            return torch.relu(self.fc(h[-1]))
+
+    m = _export(Net(), (torch.randint(0, 10, (6, 2)),), ["tok"], ["out"],
+                {"tok": {0: "t", 1: "b"}})
+    model = from_onnx(m)
+    assert [type(la).__name__ for la in model.layers] == ["Embedding", "LSTM", "Dense"]
+    tok = np.random.default_rng(5).integers(0, 10, (30, 2))
+    want = ort_run(m, {"tok": tok})["out"]
+    assert np.abs(run_like_onnx(model, {"tok": tok})["out"] - want).max() <= 1e-5
+    model.save(tmp_path / "m.ernn")
+    loaded = edgernn.load(tmp_path / "m.ernn")
+    assert np.abs(run_like_onnx(loaded, {"tok": tok})["out"] - want).max() <= 1e-5
+    assert loaded.stream().run(tok[:, 1])[-1] == pytest.approx(want[1], abs=1e-5)
+
+
+@pytest.mark.parametrize("opset", [11, 17])
+def test_torch_export_older_opsets_match_onnxruntime(opset):
+    torch.manual_seed(9)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = torch.nn.LSTM(3, 4, num_layers=2, bidirectional=True)
+            self.fc = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            return torch.softmax(self.fc(self.rnn(x)[0]), dim=-1)
+
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Net().eval(), (torch.randn(5, 2, 3),), f, input_names=["x"],
+                          output_names=["y"], dynamic_axes={"x": {0: "t", 1: "b"}},
+                          opset_version=opset, dynamo=False)
+    m = onnx.load_from_string(f.getvalue())
+    model = from_onnx(m)
+    x = np.random.default_rng(25).standard_normal((20, 3, 3)).astype(np.float32)
+    assert np.abs(run_like_onnx(model, {"x": x})["y"] - ort_run(m, {"x": x})["y"]).max() <= 1e-5
