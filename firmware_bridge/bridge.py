@@ -74,6 +74,7 @@ class Bridge:
             ("samples", "results", "frames_out", "gaps", "gap_resets", "bad_samples", "step_errors",
              "controls", "acks_in", "errors_in", "errors_out", "heartbeats", "unexpected"), 0)
         self.last_device_error: str | None = None
+        self._control_seq = 0
         self._lat = np.zeros(_LATENCY_WINDOW, np.int64)
         self._lat_n = 0
         self._started = time.monotonic()
@@ -179,6 +180,14 @@ class Bridge:
         msg = bytes((code,)) + text.encode()[: p.MAX_PAYLOAD - 1]
         return p.encode_frame(p.Frame(p.Kind.ERROR, f.stream_id, f.seq, f.timestamp,
                                       p.Encoding.RAW, msg))
+
+    def send_control(self, stream_id: int, op: p.Control, args: bytes = b"") -> bool:
+        """Send a CONTROL frame to the device (e.g. SET_RATE ``<I`` Hz); False if dropped.
+
+        Its ACK or ERROR is counted in ``acks_in`` / ``errors_in``.
+        """
+        self._control_seq = (self._control_seq + 1) & 0xFFFF
+        return self.link.send(p.encode_control(stream_id, self._control_seq, op, args))
 
     # -------------------------------------------------------------- running
     def _handle(self, frames: list[p.Frame]) -> None:

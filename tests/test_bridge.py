@@ -135,7 +135,7 @@ def test_bridge_control_frames(model):
     assert (got[8].kind, got[8].seq, got[8].timestamp) == (p.Kind.HEARTBEAT, 55, 77)
 
 
-def _run_pair(transport, model, bridge_model=None, inline=True, **device_kw):
+def _run_pair(transport, model, bridge_model=None, inline=True, during=None, **device_kw):
     """Device (oracle ``model``) and Bridge (``bridge_model``) on ``transport``."""
     dev = Device(transport, channels=model.input_size, model=model, **device_kw)
     report = {}
@@ -153,6 +153,8 @@ def _run_pair(transport, model, bridge_model=None, inline=True, **device_kw):
     stop = threading.Event()
     bt = threading.Thread(target=bridge.serve, kwargs={"stop": stop}, daemon=True)
     bt.start()
+    if during is not None:
+        during(bridge, dev)
     t.join(60)
     stop.set()
     bt.join(5)
@@ -227,3 +229,16 @@ def test_link_callback_errors_are_counted_not_fatal():
         assert _wait(lambda: link.stats.callback_errors == 2)
         assert "on_frames raised RuntimeError: boom" in link.last_error and calls == [1, 1]
 
+
+
+def test_bridge_sets_the_device_rate_and_echoes_heartbeats(tmp_path, model):
+    def set_rate(bridge, dev):
+        assert _wait(lambda: dev.c["matched"] > 100)
+        assert bridge.send_control(0, p.Control.SET_RATE, struct.pack("<I", 250))
+
+    report, stats, dev = _run_pair(PtyTransport(str(tmp_path / "tty")), model, rate=1000,
+                                   duration=2.0, heartbeat_s=0.5, during=set_rate)
+    assert dev.rate == 250 and report["set_rate"] == 1 and stats["acks_in"] == 1
+    assert 480 < report["samples"] < 1200, report  # 2000 at 1000/s; 500 at 250/s
+    assert report["heartbeats"] >= 3 and stats["heartbeats"] == report["heartbeats"]
+    assert report["ok"]

@@ -47,19 +47,22 @@ class Device:
         Most samples awaiting a RESULT (all modes); beyond it sampling pauses.
     unplug_at : sequence of float
         Seconds (since streaming began) at which to unplug for ``unplug_for`` s.
+    heartbeat_s : float
+        Period of the HEARTBEAT frames sent while streaming (the host echoes them).
     """
 
     def __init__(self, transport, *, rate: float = 2000.0, duration: float = 10.0,
                  streams: int = 1, channels: int = 6, signal: str = "imu", model=None,
                  corrupt: float = 0.0, garbage: float = 0.0, drop: float = 0.0,
                  unplug_at=(), unplug_for: float = 0.3, reset_on_gap: bool = False,
-                 window: int = 4096, seed: int = 0, drain_s: float = 1.0) -> None:
+                 window: int = 4096, seed: int = 0, drain_s: float = 1.0,
+                 heartbeat_s: float = 1.0) -> None:
         self.t = transport
         self.rate, self.duration, self.streams = rate, duration, streams
         self.channels, self.model, self.window = channels, model, window
         self.corrupt, self.garbage, self.drop = corrupt, garbage, drop
         self.unplug_at, self.unplug_for = sorted(unplug_at), unplug_for
-        self.reset_on_gap, self.drain_s = reset_on_gap, drain_s
+        self.reset_on_gap, self.drain_s, self.heartbeat_s = reset_on_gap, drain_s, heartbeat_s
         self.rng = np.random.default_rng(seed)
         rate_per_stream = rate if rate > 0 else 1000.0
         self.signal = SIGNALS[signal](rate_per_stream, channels, seed=seed)
@@ -76,7 +79,7 @@ class Device:
             ("samples", "sent", "intact", "corrupted", "dropped", "garbage_bursts",
              "expected_rejects", "expected_gaps", "not_sent", "results", "matched",
              "mismatched", "answered_corrupted", "duplicates", "unexpected", "lost_at_unplug",
-             "missing", "unplugs", "handshakes", "acks", "errors", "heartbeats"), 0)
+             "missing", "unplugs", "handshakes", "acks", "errors", "heartbeats", "set_rate"), 0)
         self.last_error: str | None = None
         self.on_listen = None  # called with the URL once listening
         self._matched_at_handshake = 0
@@ -161,9 +164,14 @@ class Device:
             elif f.kind == p.Kind.HEARTBEAT:
                 self.c["heartbeats"] += 1
             elif f.kind == p.Kind.CONTROL and f.payload[:1] == bytes((p.Control.SET_RATE,)):
-                if len(f.payload) == 5:
-                    self.rate = float(int.from_bytes(f.payload[1:], "little"))
+                if len(f.payload) == 5:  # the host sets the sampling rate
+                    self._set_rate(float(int.from_bytes(f.payload[1:], "little")), now_ns)
                 self.backlog += p.encode_frame(f._replace(kind=p.Kind.ACK, payload=f.payload[:1]))
+
+    def _set_rate(self, rate: float, now_ns: int) -> None:
+        self.pace_ns, self.pace_k = now_ns, self.k  # pace from here at the new rate
+        self.rate = rate
+        self.c["set_rate"] += 1
 
     # -------------------------------------------------------------- states
     def _begin_streaming(self, now_ns: int) -> None:
@@ -175,7 +183,7 @@ class Device:
                 self.oracle[sid].reset()
             self.last_intact[sid] = None
         if self.start_ns is None:
-            self.start_ns = now_ns
+            self.start_ns = self.pace_ns = now_ns
 
     def _unplug(self, now_ns: int) -> None:
         self.t.unplug()
@@ -211,10 +219,19 @@ class Device:
             self.unplug_at.pop(0)
             self._unplug(now_ns)
 
+    def _heartbeat(self, now_ns: int) -> None:
+        if self.state == "streaming" and now_ns >= self.next_heartbeat_ns:
+            self.backlog += p.encode_frame(p.Frame(p.Kind.HEARTBEAT, 0, self.heartbeats_sent
+                                                   & 0xFFFF, (now_ns // 1000) & 0xFFFFFFFF,
+                                                   p.Encoding.RAW, b""))
+            self.heartbeats_sent += 1
+            self.next_heartbeat_ns = now_ns + int(self.heartbeat_s * 1e9)
+
     def _due(self, now_ns: int) -> int:
         if self.rate <= 0:
             return self.window - len(self.expected) if self.state == "streaming" else 0
-        return int((now_ns - self.start_ns) * 1e-9 * self.rate * self.streams) - self.k
+        taken = int((now_ns - self.pace_ns) * 1e-9 * self.rate * self.streams)
+        return taken - (self.k - self.pace_k)
 
     def _generate(self, n: int, now_ns: int) -> None:
         n = min(n, self.window - len(self.expected))
@@ -261,6 +278,8 @@ class Device:
         clock = time.perf_counter_ns
         self.state, self.start_ns, self.k, self.block, self.block_at = "waiting", None, 0, None, 0
         self.waiting_acks: set[int] = set()
+        self.next_heartbeat_ns, self.heartbeats_sent = 0, 0
+        self.pace_ns, self.pace_k = 0, 0
         self.t.plug()
         if self.on_listen is not None:
             self.on_listen(self.t.url)
@@ -270,6 +289,7 @@ class Device:
             while True:
                 now = clock()
                 self._transitions(now)
+                self._heartbeat(now)
                 if self.start_ns is None:
                     if now > give_up:
                         raise TimeoutError(f"no host handshake within {connect_timeout} s "
@@ -289,9 +309,8 @@ class Device:
                     else:
                         self._skip(due)
                 if self.rate > 0:
-                    step = 1.0 / (self.rate * self.streams)
-                    timeout = min(max(self.k * step - (clock() - self.start_ns) * 1e-9, 0.0),
-                                  0.002)
+                    next_due = (self.k - self.pace_k + 1) / (self.rate * self.streams)
+                    timeout = min(max(next_due - (clock() - self.pace_ns) * 1e-9, 0.0), 0.002)
                 else:
                     timeout = 0.0005 if len(self.expected) >= self.window else 0.0
                 self._io(timeout)
