@@ -23,9 +23,8 @@ from __future__ import annotations
 import select
 import socket
 import threading
-import time
 from collections import deque
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from edgernn.errors import LinkError
 from firmware_bridge.protocol import Decoder, Frame
@@ -95,9 +94,6 @@ class LinkStats:
     reconnects: int = 0
     tx_dropped: int = 0
     callback_errors: int = 0
-
-    def as_dict(self) -> dict:
-        return asdict(self)
 
 
 class Link:
@@ -294,10 +290,3 @@ class Link:
         except Exception as e:  # the consumer's bug must not kill the link
             self.stats.callback_errors += 1
             self.last_error = f"on_frames raised {type(e).__name__}: {e}"
-
-    def wait_connected(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for a port to be open; True if one is."""
-        deadline = time.monotonic() + timeout
-        while self._port is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self._port is not None
