@@ -96,6 +96,8 @@ CASES = [
     ("RNN", {"activations": ["Affine"], "activation_alpha": [0.5],
              "activation_beta": [0.1]}, {"direction": "reverse"}),
     ("RNN", {"activations": ["Softsign"]}, {"seq_lens": True, "init": "input"}),
+    ("RNN", {"activations": ["LeakyRelu"]}, {"scale": 1.0}),
+    ("GRU", {"activations": ["HardSigmoid", "Elu"]}, {"scale": 1.0}),
 ]
 
 
@@ -219,6 +221,7 @@ def test_unsupported_construct_raises_naming_the_node(case):
     ({"activations": ["Sigmoid", "Gelu", "Tanh"]}, "'Gelu'"),
     ({"foo": 1}, "'foo'"),
     ({"clip": 1.0, "input_forget": 2}, "input_forget=2"),
+    ({"activations": ["Sigmoid", "Affine", "Tanh"]}, "explicit"),
 ])
 def test_unsupported_recurrent_attribute_raises_naming_the_node(attrs, words):
     m = recurrent_model("LSTM", np.random.default_rng(0), attrs=attrs, outputs=("Y",))

@@ -28,6 +28,11 @@ ONNX_ACTIVATIONS = {
 }
 
 
+#: activations whose parameter defaults ONNX Runtime does not take from the spec
+#: (it uses 0 where the operators default to 1): refused unless given explicitly
+_AMBIGUOUS_DEFAULTS = {"thresholdedrelu", "scaledtanh", "affine"}
+
+
 def _s(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
@@ -36,8 +41,9 @@ def rnn_activations(ctx, node, at, per_dir: int, nd: int, defaults) -> list:
     """The ``activations`` attribute as ``nd`` tuples of ``per_dir`` Activations.
 
     ``activation_alpha``/``activation_beta`` are consumed in order by the
-    activations that take the parameter (as ONNX Runtime does); the others use
-    the operator defaults.
+    activations that take the parameter (as ONNX Runtime does); missing ones
+    take the operator defaults, except where ONNX Runtime disagrees with them
+    (ThresholdedRelu, ScaledTanh, Affine): those are refused.
     """
     names = [_s(a) for a in at.get("activations", [])] or list(defaults) * nd
     if len(names) != per_dir * nd:
@@ -51,6 +57,10 @@ def rnn_activations(ctx, node, at, per_dir: int, nd: int, defaults) -> list:
             raise ctx.unsupported(node, f"activation {name!r} is not supported; supported "
                                         f"activations: {sorted(ONNX_ACTIVATIONS)}")
         ename, ua, ub = ONNX_ACTIVATIONS[key]
+        if key in _AMBIGUOUS_DEFAULTS and ((ua and not alphas) or (ub and not betas)):
+            raise ctx.unsupported(node, f"activation {name!r} without explicit "
+                                        f"activation_alpha/beta: ONNX Runtime uses 0 where the "
+                                        f"spec's defaults are 1; give the values explicitly")
         alpha = alphas.pop(0) if ua and alphas else None
         beta = betas.pop(0) if ub and betas else None
         acts.append(edgernn.Activation(ename, alpha, beta))
