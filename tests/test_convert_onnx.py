@@ -96,7 +96,7 @@ CASES = [
     ("RNN", {"activations": ["Affine"], "activation_alpha": [0.5],
              "activation_beta": [0.1]}, {"direction": "reverse"}),
     ("RNN", {"activations": ["Softsign"]}, {"seq_lens": True, "init": "input"}),
-    ("RNN", {"activations": ["LeakyRelu"]}, {"scale": 1.0}),
+    ("RNN", {"activations": ["LeakyRelu"]}, {"scale": 0.3}),
     ("GRU", {"activations": ["HardSigmoid", "Elu"]}, {"scale": 1.0}),
 ]
 
