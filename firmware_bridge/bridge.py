@@ -17,7 +17,6 @@ sequence number, or by an ERROR. HEARTBEAT frames are echoed.
 from __future__ import annotations
 
 import struct
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -31,7 +30,6 @@ from firmware_bridge.link import Link
 _INFO = struct.Struct("<BHHH")
 _RATE = struct.Struct("<I")
 _LATENCY_WINDOW = 1 << 16
-_NATIVE_F32 = np.dtype("<f4") if sys.byteorder == "little" else None
 
 
 @dataclass
@@ -92,50 +90,19 @@ class Bridge:
         """Handle frames in order; return the concatenated wire bytes of the replies."""
         out: list[bytes] = []
         counts = self.counts
-        n_in = self.model.input_size
-        head = p.HEADER.pack
         for f in frames:
-            if f.kind == p.Kind.SAMPLE:
-                counts["samples"] += 1
-                slot = self._slot(f.stream_id)
-                x = self._values(f)
-                if x is None or x.shape[0] != n_in:
-                    counts["bad_samples"] += 1
-                    got = "a RAW payload" if x is None else f"{x.shape[0]} values"
-                    out.append(self._error(f, p.ErrorCode.BAD_SIZE,
-                                           f"stream {f.stream_id}: expected {n_in} values, "
-                                           f"got {got}"))
-                    continue
-                last = slot.last_seq
-                if last is not None and f.seq != (last + 1) & 0xFFFF:
-                    counts["gaps"] += 1
-                    if self.reset_on_gap:
-                        slot.stream.reset()
-                        counts["gap_resets"] += 1
-                slot.last_seq = f.seq
-                slot.x[:] = x  # an aligned, writable, contiguous input whatever the payload
-                t0 = time.perf_counter_ns()
-                try:
-                    y = slot.stream.step(slot.x, out=slot.out)
-                except EdgeRNNError as e:
-                    counts["step_errors"] += 1
-                    out.append(self._error(f, p.ErrorCode.STEP_FAILED,
-                                           f"stream {f.stream_id}: step failed: {e}"))
-                    continue
-                self._lat[self._lat_n & (_LATENCY_WINDOW - 1)] = time.perf_counter_ns() - t0
-                self._lat_n += 1
-                out.append(p.pack(head(p.PROTOCOL_VERSION, p.Kind.RESULT, f.stream_id,
-                                       p.Encoding.F32, f.seq, f.timestamp), y.tobytes()))
-                counts["results"] += 1
-            elif f.kind == p.Kind.CONTROL:
+            kind = f.kind
+            if kind == p.Kind.SAMPLE:
+                out.append(self._sample(f))
+            elif kind == p.Kind.CONTROL:
                 counts["controls"] += 1
                 out.append(self._control(f))
-            elif f.kind == p.Kind.HEARTBEAT:
+            elif kind == p.Kind.HEARTBEAT:
                 counts["heartbeats"] += 1
-                out.append(p.encode_frame(f._replace(version=p.PROTOCOL_VERSION)))
-            elif f.kind == p.Kind.ACK:
+                out.append(p.encode_frame(f))
+            elif kind == p.Kind.ACK:
                 counts["acks_in"] += 1
-            elif f.kind == p.Kind.ERROR:
+            elif kind == p.Kind.ERROR:
                 counts["errors_in"] += 1
                 self.last_device_error = f.payload[1:].decode("utf-8", "replace")
             else:
@@ -143,11 +110,38 @@ class Bridge:
         counts["frames_out"] += len(out)
         return b"".join(out)
 
-    @staticmethod
-    def _values(f: p.Frame) -> np.ndarray | None:
-        if f.encoding == p.Encoding.F32 and _NATIVE_F32 is not None:
-            return np.frombuffer(f.payload, _NATIVE_F32)
-        return f.values
+    def _sample(self, f: p.Frame) -> bytes:
+        counts = self.counts
+        counts["samples"] += 1
+        slot = self._slot(f.stream_id)
+        x = np.frombuffer(f.payload, "<f4") if f.encoding == p.Encoding.F32 else f.values
+        n_in = self.model.input_size
+        if x is None or x.shape[0] != n_in:
+            counts["bad_samples"] += 1
+            got = "a RAW payload" if x is None else f"{x.shape[0]} values"
+            return self._error(f, p.ErrorCode.BAD_SIZE,
+                               f"stream {f.stream_id}: expected {n_in} values, got {got}")
+        last = slot.last_seq
+        if last is not None and f.seq != (last + 1) & 0xFFFF:
+            counts["gaps"] += 1
+            if self.reset_on_gap:
+                slot.stream.reset()
+                counts["gap_resets"] += 1
+        slot.last_seq = f.seq
+        slot.x[:] = x  # native order, aligned, writable, whatever the payload was
+        t0 = time.perf_counter_ns()
+        try:
+            y = slot.stream.step(slot.x, out=slot.out)
+        except EdgeRNNError as e:
+            counts["step_errors"] += 1
+            return self._error(f, p.ErrorCode.STEP_FAILED,
+                               f"stream {f.stream_id}: step failed: {e}")
+        self._lat[self._lat_n & (_LATENCY_WINDOW - 1)] = time.perf_counter_ns() - t0
+        self._lat_n += 1
+        counts["results"] += 1
+        head = p.HEADER.pack(p.PROTOCOL_VERSION, p.Kind.RESULT, f.stream_id, p.Encoding.F32,
+                             f.seq, f.timestamp)
+        return p.pack(head, y.astype("<f4", copy=False).tobytes())
 
     def _control(self, f: p.Frame) -> bytes:
         op = f.payload[0] if f.payload else None
