@@ -49,6 +49,7 @@ def _load_case(name):
     return m, ins, outs
 
 
+@pytest.mark.filterwarnings("ignore:.*fixed time length of 1")
 @pytest.mark.parametrize("case", _conformance_cases())
 def test_onnx_backend_node_case_matches_expected_outputs(case):
     m, ins, outs = _load_case(case)
@@ -376,3 +377,10 @@ def test_shape_gather_expand_chain_builds_a_zero_initial_state():
 def test_expand_of_a_non_zero_state_is_refused_naming_the_node():
     with pytest.raises(edgernn.UnsupportedOpError, match="expand_h0"):
         from_onnx(_zero_state_graph(0.5))
+
+
+def test_fixed_single_step_graph_without_state_inputs_warns():
+    m = recurrent_model("LSTM", np.random.default_rng(0), outputs=("Y",))
+    m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
+    with pytest.warns(UserWarning, match="fresh state"):
+        from_onnx(m)

@@ -29,6 +29,7 @@ states, ``Y_h``/``Y_c``), one stream per batch row. Non-zero constant
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections import deque
 from pathlib import Path
 
@@ -238,6 +239,11 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
     seq = ctx.env[data_name]
     ctx.io["data"] = {"name": data_name, "axes": [ctx.label(a) for a in seq.axes],
                       "tokens": seq.tokens}
+    t_sizes = [s for a, s in zip(ctx.io["data"]["axes"], seq.sizes, strict=True) if a == "T"]
+    if ctx.recurrent_layers and t_sizes == [1] and not ctx.io["state_inputs"]:
+        warnings.warn(f"data input {data_name!r} has a fixed time length of 1 and the graph "
+                      f"has no state inputs: ONNX runs each call from a fresh state, while "
+                      f"an edgernn stream carries its state from step to step", stacklevel=2)
     prov = {"source": "onnx", "source_file": fname,
             "source_sha256": hashlib.sha256(raw).hexdigest(),
             "converter": f"edgernn {edgernn.__version__} (converters.onnx)",
