@@ -63,7 +63,7 @@ def model_s() -> edgernn.Model:
     return model
 
 
-def run_phase(model, model_path, tmp, *, rate, duration, window, check):
+def run_phase(model, model_path, tmp, *, rate, duration, window, check, nice=0):
     """Device here, bridge CLI in a subprocess; the device's report + bridge stats."""
     tty = os.path.join(tmp, f"tty-{rate}")
     stats_path = os.path.join(tmp, f"bridge-{rate}.json")
@@ -76,9 +76,10 @@ def run_phase(model, model_path, tmp, *, rate, duration, window, check):
     t.start()
     while not urls and t.is_alive():
         t.join(0.01)
+    prefix = ["nice", "-n", str(nice)] if nice else []
     bridge = subprocess.Popen(
-        [sys.executable, "-m", "firmware_bridge.cli", "--port", tty, "--model", model_path,
-         "--stats-interval", "0", "--json", stats_path],
+        [*prefix, sys.executable, "-m", "firmware_bridge.cli", "--port", tty, "--model",
+         model_path, "--stats-interval", "0", "--json", stats_path],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         t.join(duration + 90)
@@ -102,20 +103,25 @@ def main() -> int:
     ap.add_argument("--latency-s", type=float, default=5.0)
     ap.add_argument("--throughput-s", type=float, default=5.0)
     ap.add_argument("--window", type=int, default=256)
+    ap.add_argument("--nice", type=int, default=0,
+                    help="niceness of the device and the bridge (negative: higher priority, "
+                         "as a deployment would; needs root)")
     args = ap.parse_args()
+    if args.nice:
+        os.nice(args.nice)
     OUT.mkdir(parents=True, exist_ok=True)
     model = model_s()
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "s.ernn")
         model.save(path)
         lat = run_phase(model, path, tmp, rate=args.rate, duration=args.latency_s,
-                        window=4096, check=True)
+                        window=4096, check=True, nice=args.nice)
         thr = run_phase(model, path, tmp, rate=0, duration=args.throughput_s,
-                        window=args.window, check=False)
+                        window=args.window, check=False, nice=args.nice)
     fps = thr["matched"] / thr["elapsed_s"]
     res = {
         "command": " ".join([sys.executable, *sys.argv]),
-        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(),
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "nice": args.nice,
                     "load_avg": os.getloadavg(), "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                       time.gmtime())},
         "latency": {k: lat[k] for k in ("sent", "matched", "mismatched", "missing",
