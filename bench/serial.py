@@ -63,7 +63,7 @@ def model_s() -> edgernn.Model:
     return model
 
 
-def run_phase(model, model_path, tmp, *, rate, duration, window, check, nice=0):
+def run_phase(model, model_path, tmp, *, rate, duration, window, check):
     """Device here, bridge CLI in a subprocess; the device's report + bridge stats."""
     tty = os.path.join(tmp, f"tty-{rate}")
     stats_path = os.path.join(tmp, f"bridge-{rate}.json")
@@ -76,9 +76,8 @@ def run_phase(model, model_path, tmp, *, rate, duration, window, check, nice=0):
     t.start()
     while not urls and t.is_alive():
         t.join(0.01)
-    prefix = ["nice", "-n", str(nice)] if nice else []
-    bridge = subprocess.Popen(
-        [*prefix, sys.executable, "-m", "firmware_bridge.cli", "--port", tty, "--model",
+    bridge = subprocess.Popen(  # inherits our niceness (--nice)
+        [sys.executable, "-m", "firmware_bridge.cli", "--port", tty, "--model",
          model_path, "--stats-interval", "0", "--json", stats_path],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
@@ -115,9 +114,9 @@ def main() -> int:
         path = os.path.join(tmp, "s.ernn")
         model.save(path)
         lat = run_phase(model, path, tmp, rate=args.rate, duration=args.latency_s,
-                        window=4096, check=True, nice=args.nice)
+                        window=4096, check=True)
         thr = run_phase(model, path, tmp, rate=0, duration=args.throughput_s,
-                        window=args.window, check=False, nice=args.nice)
+                        window=args.window, check=False)
     fps = thr["matched"] / thr["elapsed_s"]
     res = {
         "command": " ".join([sys.executable, *sys.argv]),
