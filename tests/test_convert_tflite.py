@@ -26,6 +26,7 @@ BENCH = ROOT / "bench" / "models"
 TOL = 1e-5
 CASES = sorted(p.stem for p in DATA.glob("*.npz"))
 STREAM_CASES = [c for c in CASES if str(np.load(DATA / f"{c}.npz")["mode"]) == "stream"]
+SEQUENCE_CASES = [c for c in CASES if str(np.load(DATA / f"{c}.npz")["mode"]) == "sequence"]
 
 
 def _litert_stream(path, xs):
@@ -54,13 +55,38 @@ def test_fixtures_present():
     assert len(CASES) >= 12 and len(STREAM_CASES) >= 9, CASES
 
 
-@pytest.mark.parametrize("case", CASES)
+def _mode(case):
+    return str(np.load(DATA / f"{case}.npz")["mode"])
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if _mode(c) != "stream_reset"])
 def test_from_tflite_matches_committed_litert_outputs(case):
     ref = np.load(DATA / f"{case}.npz")
     model = from_tflite(DATA / f"{case}.tflite")
     ys = model.stream().run(ref["x"])
     np.testing.assert_allclose(ys[-ref["y"].shape[0]:], ref["y"], rtol=0, atol=TOL)
     assert model.provenance["streaming"] == (str(ref["mode"]) == "stream")
+    if str(ref["mode"]) == "stream":
+        assert model.provenance["state_persists"] is True
+
+
+def test_from_tflite_state_reset_every_invoke_warns_and_matches_with_reset():
+    """Keras 3 non-stateful LSTM at (1, 1, I): LiteRT restarts from zero at each invoke."""
+    path = DATA / "k3_lstm_while_reset.tflite"
+    ref = np.load(DATA / "k3_lstm_while_reset.npz")
+    with pytest.warns(UserWarning, match="zero state at every invoke"):
+        model = from_tflite(path)
+    assert model.provenance["state_persists"] is False
+    s = model.stream()
+    ys = []
+    for x in ref["x"]:
+        s.reset()
+        ys.append(s.step(x))
+    np.testing.assert_allclose(np.stack(ys), ref["y"], rtol=0, atol=TOL)
+    xs = np.random.default_rng(9).standard_normal((200, 3)).astype(np.float32)
+    np.testing.assert_allclose(np.stack(ys[:200]), _litert_stream(path, ref["x"][:200]),
+                               rtol=0, atol=TOL)
+    assert np.abs(model.stream().run(xs) - _litert_stream(path, xs)).max() > 1e-3
 
 
 @pytest.mark.parametrize("case", STREAM_CASES)
@@ -74,7 +100,7 @@ def test_from_tflite_step_equals_run_and_live_litert(case):
     np.testing.assert_allclose(stepped, _litert_stream(path, xs), rtol=0, atol=TOL)
 
 
-@pytest.mark.parametrize("case", sorted(set(CASES) - set(STREAM_CASES)))
+@pytest.mark.parametrize("case", SEQUENCE_CASES)
 def test_from_tflite_sequence_model_matches_live_litert(case):
     path = DATA / f"{case}.tflite"
     model = from_tflite(path)
@@ -151,7 +177,8 @@ def test_from_tflite_unknown_op_names_op_and_supported_list():
 
 
 @pytest.mark.parametrize(("case", "persists"), [("lstm_fused", True), ("gru_while", True),
-                                                ("lstm_unroll", True), ("gru_seq", False)])
+                                                ("lstm_unroll", True), ("gru_seq", False),
+                                                ("k3_lstm_seq", False)])
 def test_from_tflite_records_whether_state_persists(case, persists):
     assert from_tflite(DATA / f"{case}.tflite").provenance["state_persists"] is persists
 

@@ -16,6 +16,7 @@ sequence makes the model's output the last row of ``Stream.run``.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -116,6 +117,11 @@ def from_tflite(path) -> edgernn.Model:
     if sg.outputs[0] not in cur:
         raise ModelFormatError(f"output {sg.tensors[sg.outputs[0]].name!r} is not the end of "
                                f"the chain of ops")
+    if inp.shape[1] == 1 and not persists:
+        warnings.warn(f"{path.name}: the LiteRT model takes one step per invoke but starts "
+                      f"a recurrent layer from zero state at every invoke (a non-stateful "
+                      f"Keras layer); the edgernn stream carries its state from step to step",
+                      stacklevel=3)
     provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": inp.shape[1] == 1, "state_persists": persists,

@@ -19,7 +19,7 @@ from edgernn.errors import UnsupportedOpError
 
 from .evaluate import evaluate
 
-_TRACE_BACK = {"SPLIT", "SPLIT_V", "ADD", "RESHAPE"}
+_TRACE_BACK = {"SPLIT", "SPLIT_V", "STRIDED_SLICE", "ADD", "RESHAPE"}
 VERIFY_TOL = 1e-4
 
 

@@ -72,6 +72,9 @@ def evaluate(sg, ops, feeds: dict) -> dict:
         elif n == "RESHAPE":
             shape = [d for d in sg.tensors[op.outputs[0]].shape]
             env[op.outputs[0]] = get(op.inputs[0]).reshape(shape)
+        elif n == "STRIDED_SLICE":
+            env[op.outputs[0]] = strided_slice(op, get(op.inputs[0]),
+                                               *(get(t) for t in op.inputs[1:4]))
         elif n == "CONCATENATION":
             vals = [get(t) for t in op.inputs]
             env[op.outputs[0]] = fused(op, np.concatenate(vals, op.opt("Axis", -1)))
@@ -79,5 +82,21 @@ def evaluate(sg, ops, feeds: dict) -> dict:
             raise UnsupportedOpError(f"{op} inside a recurrent cell is not supported; "
                                      f"supported: FULLY_CONNECTED, {', '.join(_BINARY)}, "
                                      f"{', '.join(_UNARY)}, SPLIT, SPLIT_V, RESHAPE, "
-                                     f"CONCATENATION")
+                                     f"STRIDED_SLICE, CONCATENATION")
     return env
+
+
+def strided_slice(op, v, begin, end, strides):
+    """numpy STRIDED_SLICE with begin/end/shrink-axis masks (no ellipsis, no new axes)."""
+    if op.opt("EllipsisMask", 0) or op.opt("NewAxisMask", 0):
+        raise UnsupportedOpError(f"{op}: ellipsis and new-axis masks are not supported")
+    bm, em, sm = (op.opt(k, 0) for k in ("BeginMask", "EndMask", "ShrinkAxisMask"))
+    index = []
+    for ax in range(len(begin)):
+        b = None if bm >> ax & 1 else int(begin[ax])
+        if sm >> ax & 1:
+            index.append(b or 0)
+            continue
+        e = None if em >> ax & 1 else int(end[ax])
+        index.append(slice(b, e, int(strides[ax])))
+    return v[tuple(index)]

@@ -8,12 +8,16 @@ Runs in a separate TensorFlow environment, never in tests::
 
 Models are built with tf-keras (Keras 2), whose converter emits the fused
 ``UNIDIRECTIONAL_SEQUENCE_LSTM`` for a non-stateful LSTM and a ``WHILE`` loop
-for stateful layers. Weights are random (fixed seeds, biases non-zero so they
-are not folded away). Each ``<case>.tflite`` has a ``<case>.npz`` beside it:
+for stateful layers, and (``k3_*``) with Keras 3, whose converter emits
+``WHILE`` loops for LSTMs as well. Weights are random (fixed seeds, biases
+non-zero so they are not folded away). Each ``<case>.tflite`` has a
+``<case>.npz`` beside it:
 
 ``x``  float32[T, I]  the input sequence
 ``y``  float32[T, O]  LiteRT ``Interpreter`` outputs, one ``invoke`` per step
-                      (``mode == "stream"``), or of one ``invoke`` over the
+                      (``mode == "stream"``; ``"stream_reset"`` when the
+                      model restarts from zero state at every invoke), or of
+                      one ``invoke`` over the
                       whole sequence (``mode == "sequence"``; for layers with
                       ``return_sequences=False`` only the last row is given)
 """
@@ -136,6 +140,38 @@ def _sequence_cases():
     }
 
 
+def _keras3_cases(k3):
+    """Keras 3 (TensorFlow backend) models: its converter emits WHILE loops for LSTMs too."""
+    L3 = k3.layers
+    return {
+        "k3_gru_while": ("stream", (1, 1, I), [L3.GRU(8, stateful=True),
+                                               L3.Dense(2, activation="sigmoid")]),
+        "k3_lstm_while_reset": ("stream_reset", (1, 1, I), [L3.LSTM(8), L3.Dense(2)]),
+        "k3_lstm_unroll": ("stream", (1, 1, I), [L3.LSTM(4, stateful=True, unroll=True),
+                                                 L3.Dense(2)]),
+        "k3_lstm_seq": ("sequence", (1, SEQ, I), [L3.LSTM(6, return_sequences=True),
+                                                  L3.Dense(2)]),
+    }
+
+
+def _keras3_fixtures():
+    import keras as k3
+
+    for seed, (name, (mode, shape, layers)) in enumerate(_keras3_cases(k3).items(), start=200):
+        k3.utils.set_random_seed(seed)
+        model = k3.Sequential([k3.Input(batch_shape=shape), *layers])
+        _randomise(model, seed)
+        buf = _convert(model)
+        rng = np.random.default_rng(seed)
+        if mode == "sequence":
+            x = rng.standard_normal((SEQ, I)).astype(np.float32)
+            y = _sequence(buf, x)
+        else:
+            x = rng.standard_normal((STEPS, I)).astype(np.float32)
+            y = _stream(buf, x)
+        _save(name, buf, x=x, y=y, mode=mode)
+
+
 def main():
     OUT.mkdir(exist_ok=True)
     for seed, (name, layers) in enumerate(_stream_cases().items()):
@@ -156,6 +192,7 @@ def main():
         buf = _convert(model)
         x = rng.standard_normal((SEQ, I)).astype(np.float32)
         _save(name, buf, x=x, y=_sequence(buf, x), mode="sequence")
+    _keras3_fixtures()
     # An op edgernn does not convert: a 1-D convolution.
     K.utils.set_random_seed(7)
     model = K.Sequential([K.Input(batch_shape=(1, 4, I)), L.Conv1D(2, 2), L.Flatten()])
