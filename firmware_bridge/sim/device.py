@@ -49,13 +49,15 @@ class Device:
         Seconds (since streaming began) at which to unplug for ``unplug_for`` s.
     heartbeat_s : float
         Period of the HEARTBEAT frames sent while streaming (the host echoes them).
+    drain_s : float
+        After ``duration``, wait at most this long for outstanding RESULTs.
     """
 
     def __init__(self, transport, *, rate: float = 2000.0, duration: float = 10.0,
                  streams: int = 1, channels: int = 6, signal: str = "imu", model=None,
                  corrupt: float = 0.0, garbage: float = 0.0, drop: float = 0.0,
                  unplug_at=(), unplug_for: float = 0.3, reset_on_gap: bool = False,
-                 window: int = 4096, seed: int = 0, drain_s: float = 1.0,
+                 window: int = 4096, seed: int = 0, drain_s: float = 3.0,
                  heartbeat_s: float = 1.0) -> None:
         self.t = transport
         self.rate, self.duration, self.streams = rate, duration, streams
