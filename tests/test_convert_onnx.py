@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import edgernn
@@ -384,3 +386,33 @@ def test_fixed_single_step_graph_without_state_inputs_warns():
     m.graph.input[0].type.tensor_type.shape.dim[0].dim_value = 1
     with pytest.warns(UserWarning, match="fresh state"):
         from_onnx(m)
+
+
+@settings(max_examples=40, deadline=None)
+@given(op=st.sampled_from(["LSTM", "GRU", "RNN"]),
+       direction=st.sampled_from(["forward", "reverse", "bidirectional"]),
+       layout=st.integers(0, 1), clip=st.sampled_from([None, 0.4, 3.0]),
+       flag=st.booleans(), init=st.sampled_from(["none", "const", "input"]),
+       seq_lens=st.booleans(), hidden=st.integers(1, 5), inputs=st.integers(1, 4),
+       t=st.integers(1, 12), n=st.integers(1, 3), seed=st.integers(0, 2**16))
+def test_random_recurrent_nodes_match_onnxruntime(op, direction, layout, clip, flag, init,
+                                                  seq_lens, hidden, inputs, t, n, seed):
+    attrs = {} if clip is None else {"clip": clip}
+    if op == "GRU":
+        attrs["linear_before_reset"] = int(flag)
+    elif op == "LSTM":
+        attrs["input_forget"] = int(flag)
+    kw = dict(hidden=hidden, inputs=inputs, direction=direction, attrs=attrs, init=init,
+              seq_lens=seq_lens, batch=n, peephole=op == "LSTM" and flag)
+    ref = recurrent_model(op, np.random.default_rng(seed), **kw)
+    ours = recurrent_model(op, np.random.default_rng(seed), layout=layout, **kw)
+    feeds = _feeds(ref, np.random.default_rng(seed + 1), t, n)
+    want = ort_run(ref, feeds)
+    if layout:
+        feeds = {k: (v.swapaxes(0, 1) if v.ndim == 3 else v) for k, v in feeds.items()}
+    got = run_like_onnx(from_onnx(ours), feeds)
+    for name, w in want.items():
+        g = got[name]
+        if layout:
+            g = g.transpose(1, 2, 0, 3) if name == "Y" else g.swapaxes(0, 1)
+        assert np.abs(g - w).max() <= 1e-5, name
