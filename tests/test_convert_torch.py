@@ -328,3 +328,36 @@ def test_torch_export_older_opsets_match_onnxruntime(opset):
     model = from_onnx(m)
     x = np.random.default_rng(25).standard_normal((20, 3, 3)).astype(np.float32)
     assert np.abs(run_like_onnx(model, {"x": x})["y"] - ort_run(m, {"x": x})["y"]).max() <= 1e-5
+
+
+class _Variants(torch.nn.Module):
+    """Exporter patterns: last step of an unbatched input, h_n heads, rows merged."""
+
+    def __init__(self, kind):
+        super().__init__()
+        self.kind = kind
+        self.rnn = torch.nn.LSTM(3, 4, num_layers=2, batch_first=kind != "unbatched")
+        self.fc = torch.nn.Linear(4, 2)
+
+    def forward(self, x):
+        y, (h, c) = self.rnn(x)
+        if self.kind == "unbatched":
+            return self.fc(y[-1])
+        if self.kind == "h_n":
+            return torch.sigmoid(self.fc(h[-1]))
+        return self.fc(y.reshape(-1, 4))
+
+
+@pytest.mark.parametrize("kind", ["unbatched", "h_n", "rows"])
+def test_torch_export_patterns_match_onnxruntime(kind):
+    torch.manual_seed(10)
+    shape = (6, 3) if kind == "unbatched" else (2, 6, 3)
+    dyn = {0: "t"} if kind == "unbatched" else {0: "b", 1: "t"}
+    m = _export(_Variants(kind), (torch.randn(*shape),), ["x"], ["y"], {"x": dyn})
+    model = from_onnx(m)
+    x = np.random.default_rng(11).standard_normal(
+        (15, 3) if kind == "unbatched" else (3, 15, 3)).astype(np.float32)
+    want = ort_run(m, {"x": x})["y"]
+    got = run_like_onnx(model, {"x": x})["y"]
+    assert got.shape == want.shape
+    assert np.abs(got - want).max() <= 1e-5

@@ -137,20 +137,23 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
 
 def _arrange(base, have: str, labels) -> np.ndarray:
     """Transpose ``base`` (axes named by the letters of ``have``) into ``labels``
-    order, inserting unit axes for labels it lacks and dropping unit axes it
-    has that ``labels`` lack."""
+    order: a label ``"B*T"`` is those axes merged, labels ``base`` lacks become
+    unit axes, and unit axes of ``base`` that ``labels`` lack are dropped."""
+    flat = [part for lab in labels for part in lab.split("*")]
     for k in range(len(have) - 1, -1, -1):
-        if have[k] not in labels:
-            base = base.reshape(base.shape[:k] + base.shape[k + 1:]) \
-                if base.shape[k] == 1 else None
-            if base is None:
+        if have[k] not in flat:
+            if base.shape[k] != 1:
                 raise ModelFormatError(f"an output drops axis {have[k]!r} of size > 1")
+            base = base.reshape(base.shape[:k] + base.shape[k + 1:])
             have = have[:k] + have[k + 1:]
-    base = np.transpose(base, [have.index(lab) for lab in labels if lab in have])
+    base = np.transpose(base, [have.index(p) for p in flat if p in have])
+    sizes = iter(base.shape)
     shape = []
-    it = iter(base.shape)
     for lab in labels:
-        shape.append(next(it) if lab in have else 1)
+        n = 1
+        for part in lab.split("*"):
+            n *= next(sizes) if part in have else 1
+        shape.append(n)
     return np.ascontiguousarray(base.reshape(shape), np.float32)
 
 
@@ -159,7 +162,7 @@ def _seq_output(rec, ys) -> np.ndarray:
     d = rec["sizes"][labels.index("D")] if "D" in labels else 1
     nb, nt, fo = ys.shape
     base = ys.reshape(nb, nt, d, fo // d)
-    if rec["last"] or "T" not in labels:
+    if rec["last"] or "T" not in "*".join(labels).split("*"):
         base = base[:, -1:]
     return _arrange(base, "BTDF", labels)
 

@@ -123,10 +123,15 @@ def _merge(ctx, node, atoms):
         return ("U", 1)
     if len(big) == 1:
         return next((a, s) for a, s in atoms if s != 1)
-    if [b[0] for b in big] == ["D", "F"] and None not in (big[0][1], big[1][1]):
+    labels = [b[0] for b in big]
+    if labels == ["D", "F"] and None not in (big[0][1], big[1][1]):
         return ("F", big[0][1] * big[1][1])
-    raise ctx.unsupported(node, f"Reshape merges axes {[b[0] for b in big]} (only a "
-                                f"bidirectional output's (D, F) may be merged into features)")
+    if sorted(labels) == ["B", "T"]:
+        size = None if None in (big[0][1], big[1][1]) else big[0][1] * big[1][1]
+        return ("*".join(labels), size)
+    raise ctx.unsupported(node, f"Reshape merges axes {labels} (only a bidirectional "
+                                f"output's (D, F) into features, or time and batch into "
+                                f"one axis of rows)")
 
 
 def _reshape_seq(ctx, node, v: Seq, target):
@@ -147,6 +152,7 @@ def _reshape_seq(ctx, node, v: Seq, target):
             i += step
         if prod != d:
             raise ctx.unsupported(node, f"Reshape to {target} splits an axis of {v.sizes}")
+        got = got[::step]
         return i, (_merge(ctx, node, got) if got else ("U", 1))
 
     left, i = [], 0
