@@ -3,8 +3,8 @@
     edgernn bridge --port /dev/ttyACM0 --model m.ernn [--baud 115200]
     python -m firmware_bridge.cli --port socket://127.0.0.1:7000 --model m.ernn
 
-Live statistics go to stderr every ``--stats-interval`` seconds; Ctrl-C (or
-``--duration``) stops, prints a summary to stdout and exits 0. pyserial is
+Live statistics go to stderr every ``--stats-interval`` seconds; Ctrl-C, SIGTERM
+or ``--duration`` stops it: it prints a summary to stdout and exits 0. pyserial is
 imported only when the bridge runs.
 """
 
@@ -65,6 +65,16 @@ def summary(s: dict) -> str:
     return "\n".join(f"{k:>26}: {v}" for k, v in rows)
 
 
+def _on_sigterm(handler):
+    """Install a SIGTERM handler if we are the main thread; return the previous one."""
+    import signal
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except (ValueError, TypeError):  # not the main thread, or no previous Python handler
+        return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the bridge until Ctrl-C or ``--duration``; print a summary; return 0."""
     import threading
@@ -91,9 +101,10 @@ def run(args: argparse.Namespace) -> int:
         end = "\r" if tty else "\n"
         print(_live_line(s), end=end, file=sys.stderr, flush=True)
 
+    stop = threading.Event()
+    previous = _on_sigterm(lambda *_: stop.set())  # a service manager's stop = Ctrl-C
     print(f"edgernn bridge: {args.model} (in {model.input_size}, out {model.output_size}) "
           f"on {args.port}; Ctrl-C to stop", file=sys.stderr, flush=True)
-    stop = threading.Event()
     try:
         stats = bridge.serve(stop, duration=args.duration,
                              on_tick=tick if args.stats_interval > 0 else None,
@@ -102,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         stats = bridge.stats()
     finally:
         link.close()
+        _on_sigterm(previous)
     if tty:
         print(file=sys.stderr)
     print(summary(stats), flush=True)

@@ -128,3 +128,17 @@ def test_device_fault_injection_bookkeeping_matches_a_decoder():
     assert len(seen) == c["intact"] and decoder.rejected_total == c["expected_rejects"]
     gaps = sum(1 for a, b in zip(seen, seen[1:], strict=False) if b.seq != a.seq + 1)
     assert gaps == c["expected_gaps"]
+
+
+def test_bridge_cli_stops_on_sigterm_with_a_summary(tmp_path):
+    path = str(tmp_path / "m.ernn")
+    make_model().save(path)
+    bridge = _start(["-m", "firmware_bridge.cli", "--port", "loop://", "--model", path])
+    try:
+        assert b"Ctrl-C to stop" in bridge.stderr.readline()
+        bridge.send_signal(signal.SIGTERM)
+        out, _ = bridge.communicate(timeout=10)
+    finally:
+        if bridge.poll() is None:
+            bridge.kill()
+    assert bridge.returncode == 0 and b"frames in / out: 0 / 0" in out
