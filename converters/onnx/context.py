@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
-import onnx
 from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Seq, ShapeOf, StateIn, StateOut, Zeros
+from .values import Const, Seq, StateOut
 
 
 def node_desc(node) -> str:
@@ -129,9 +127,4 @@ class Context:
         return len(self.layers) - 1
 
 
-def const_array(tensor) -> np.ndarray:
-    return onnx.numpy_helper.to_array(tensor)
-
-
-__all__ = ["Context", "Const", "Seq", "ShapeOf", "Zeros", "StateIn", "StateOut", "node_desc",
-           "const_array"]
+__all__ = ["Context", "node_desc"]

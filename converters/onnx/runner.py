@@ -75,13 +75,9 @@ def _data(io, x):
     b = x.shape[lead.index("B")] if "B" in lead else 1
     order = [lead.index("B")] if "B" in lead else []
     order += [lead.index("T")] if "T" in lead else []
-    order += [k for k in range(len(lead)) if lab_not_tb(lead[k])]
+    order += [k for k in range(len(lead)) if lead[k] not in ("T", "B")]
     order += list(range(len(lead), x.ndim))
     return np.transpose(x, order).reshape((b, t) + x.shape[len(lead):]), None
-
-
-def lab_not_tb(lab) -> bool:
-    return lab not in ("T", "B")
 
 
 def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:

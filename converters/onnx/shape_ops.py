@@ -15,10 +15,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from onnx import numpy_helper
 
 import edgernn
 
-from .values import Const, Opaque, Seq, ShapeOf, StateIn, StateOut, Zeros
+from .values import Const, Seq, ShapeOf, StateIn, StateOut, Zeros
 
 _BIG = 2 ** 31 - 1
 
@@ -331,7 +332,7 @@ def _shape(ctx, node, ins):
 def _constant_of_shape(ctx, node, ins):
     at = ctx.check_attrs(node, ("value",))
     val = at.get("value")
-    if val is not None and np.any(__import__("onnx").numpy_helper.to_array(val)):
+    if val is not None and np.any(numpy_helper.to_array(val)):
         raise ctx.unsupported(node, "ConstantOfShape of a runtime shape with a non-zero value")
     return [Zeros()]
 
@@ -351,4 +352,4 @@ OPS = {
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
 }
 
-__all__ = ["OPS", "Opaque"]
+__all__ = ["OPS"]

@@ -51,12 +51,6 @@ class Seq:
     tokens: bool = False
     dense_open: bool = False
 
-    def axis(self, a: int) -> int:
-        n = len(self.axes)
-        if not -n <= a < n:
-            raise IndexError(a)
-        return a % n
-
     def with_axes(self, axes, sizes, **kw) -> Seq:
         return replace(self, axes=tuple(axes), sizes=tuple(sizes), dense_open=False, **kw)
 
