@@ -54,14 +54,16 @@ def summary(s: dict) -> str:
         ("bad CRC / framing", f"{s['bad_crc']} / {s['bad_framing']} {s['rejected']}"),
         ("sequence gaps", f"{s['gaps']} (state resets {s['gap_resets']})"),
         ("bad samples / step errors", f"{s['bad_samples']} / {s['step_errors']}"),
-        ("internal errors", f"{s['callback_errors']} {s['last_error'] or ''}"),
+        ("internal errors", str(s["callback_errors"])),
         ("queue overflows", str(s["overflows"])),
         ("disconnects / reconnects", f"{s['disconnects']} / {s['reconnects']}"),
         ("writes dropped", str(s["tx_dropped"])),
         ("step latency us", f"p50 {lat['p50']:.1f}  p90 {lat['p90']:.1f}  "
                             f"p99 {lat['p99']:.1f}  p99.9 {lat['p99.9']:.1f}  "
-                            f"max {lat['max']:.1f}"),
+                            f"max {lat['max']:.1f}" if lat["n"] else "no steps"),
     ]
+    if s["last_error"]:
+        rows.append(("last link error", s["last_error"]))
     return "\n".join(f"{k:>26}: {v}" for k, v in rows)
 
 
