@@ -416,3 +416,12 @@ def test_random_recurrent_nodes_match_onnxruntime(op, direction, layout, clip, f
         if layout:
             g = g.transpose(1, 2, 0, 3) if name == "Y" else g.swapaxes(0, 1)
         assert np.abs(g - w).max() <= 1e-5, name
+
+
+def test_output_from_before_a_folded_bias_is_refused():
+    m = _with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
+                          helper.make_node("Add", ["m", "b"], ["out"], name="bias")],
+                   inits=[("w", W4), ("b", np.ones(4, np.float32))])
+    m.graph.output.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, None))
+    with pytest.raises(edgernn.UnsupportedOpError, match="'m'.*intermediate"):
+        from_onnx(m)

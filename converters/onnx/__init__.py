@@ -223,7 +223,7 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
     for out in graph.output:
         v = ctx.env.get(out.name)
         if isinstance(v, Seq):
-            if v.pos != len(ctx.layers):
+            if v.pos != ctx.head:
                 raise UnsupportedOpError(f"graph output {out.name!r} is the output of an "
                                          f"intermediate layer; only the last layer's output "
                                          f"(and recurrent states) can be graph outputs")

@@ -76,12 +76,12 @@ def apply_activation(ctx, node, seq: Seq, act: edgernn.Activation) -> Seq:
         raise ctx.unsupported(node, "an activation on token ids")
     prev = ctx.layers[-1] if ctx.layers else None
     if seq.dense_open and isinstance(prev, edgernn.Dense):
-        ctx.layers[-1] = edgernn.Dense(prev.weight, prev.bias, act)
+        ctx.replace(-1, edgernn.Dense(prev.weight, prev.bias, act))
     elif prev is None:
         raise ctx.unsupported(node, "an activation cannot be the model's first layer")
     else:
         ctx.append(act)
-    return Seq(seq.axes, seq.sizes, len(ctx.layers), last=seq.last)
+    return Seq(seq.axes, seq.sizes, ctx.head, last=seq.last)
 
 
 def _elementwise(name, attrs=()):

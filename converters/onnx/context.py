@@ -36,6 +36,9 @@ class Context:
                          "outputs": {}, "data": None, "onestep": False}
         self.supported = sorted(supported)
         self.recurrent_layers: list[int] = []
+        #: bumped on every change of the chain; a Seq may grow it only if its
+        #: ``pos`` equals the current head
+        self.head = 0
 
     # --- errors -----------------------------------------------------------
     def unsupported(self, node, what: str) -> UnsupportedOpError:
@@ -106,7 +109,7 @@ class Context:
         if not isinstance(v, Seq):
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")
-        if v.pos != len(self.layers):
+        if v.pos != self.head:
             raise self.unsupported(node, "the graph branches: it uses the output of an "
                                          "earlier layer again after later layers (only a "
                                          "chain of layers is supported)")
@@ -117,14 +120,20 @@ class Context:
         if (len(v.parts) == 1 and "R" not in v.axes and v.parts[0] == f"{last}.h"):
             axes = tuple("B" if a == "B" else ("F" if a == "F" else "U") for a in v.axes)
             sizes = tuple(v.hidden if a == "F" else (None if a == "B" else 1) for a in axes)
-            return Seq(axes, sizes, len(self.layers), last=True)
+            return Seq(axes, sizes, self.head, last=True)
         raise self.unsupported(node, f"uses recurrent state {list(v.parts)} as data; only "
                                      f"the h state of the last (forward) recurrent layer, "
                                      f"one row of Y_h, can stand for its last output")
 
     def append(self, layer) -> int:
         self.layers.append(layer)
+        self.head += 1
         return len(self.layers) - 1
+
+    def replace(self, index: int, layer) -> None:
+        """Swap a built layer (folding a bias or activation into it)."""
+        self.layers[index] = layer
+        self.head += 1
 
 
 __all__ = ["Context", "node_desc"]

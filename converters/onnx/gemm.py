@@ -29,7 +29,7 @@ def _check_features(ctx, node, seq: Seq, n_in: int) -> None:
 def _dense(ctx, node, seq: Seq, weight, bias) -> list:
     ctx.append(edgernn.Dense(weight, bias))
     sizes = seq.sizes[:-1] + (weight.shape[0],)
-    return [Seq(seq.axes, sizes, len(ctx.layers), last=seq.last, dense_open=True)]
+    return [Seq(seq.axes, sizes, ctx.head, last=seq.last, dense_open=True)]
 
 
 def convert_matmul(ctx, node, ins):
@@ -65,8 +65,8 @@ def convert_add(ctx, node, ins):
         raise ctx.unsupported(node, f"Add of a constant of shape {c.shape}; expected a bias "
                                     f"vector of {n} values")
     bias = c.reshape(n) + (0 if prev.bias is None else prev.bias)
-    ctx.layers[-1] = edgernn.Dense(prev.weight, bias, prev.activation)
-    return [Seq(seq.axes, seq.sizes, len(ctx.layers), last=seq.last, dense_open=True)]
+    ctx.replace(-1, edgernn.Dense(prev.weight, bias, prev.activation))
+    return [Seq(seq.axes, seq.sizes, ctx.head, last=seq.last, dense_open=True)]
 
 
 def convert_gemm(ctx, node, ins):

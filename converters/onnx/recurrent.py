@@ -113,7 +113,7 @@ def convert_recurrent(ctx, node, spec) -> list:
         (x.axes[ba], x.axes[ta], "D", "F")
     y_sizes = (x.sizes[ta], nd, x.sizes[ba], hsz) if layout == 0 else \
         (x.sizes[ba], x.sizes[ta], nd, hsz)
-    outs = [Seq(y_axes, y_sizes, len(ctx.layers))]
+    outs = [Seq(y_axes, y_sizes, ctx.head)]
     s_axes = ("R", "B", "F") if layout == 0 else ("B", "R", "F")
     for st in spec["states"]:
         outs.append(StateOut(tuple(pf + st for pf in prefixes), s_axes, hsz))

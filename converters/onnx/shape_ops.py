@@ -293,7 +293,7 @@ def _embedding(ctx, node, table, idx: Seq, axis: int):
         raise ctx.unsupported(node, "an embedding lookup must be the first layer and take the "
                                     "integer graph input")
     ctx.append(edgernn.Embedding(table))
-    return [Seq(idx.axes + ("F",), idx.sizes + (table.shape[1],), 1, last=idx.last)]
+    return [Seq(idx.axes + ("F",), idx.sizes + (table.shape[1],), ctx.head, last=idx.last)]
 
 
 def _slice(ctx, node, ins):

@@ -37,8 +37,9 @@ class Const:
 class Seq:
     """The chain's data: ``axes``/``sizes`` per axis (size None = runtime).
 
-    ``pos`` is the number of layers built when the value was produced: only a
-    value with ``pos == len(layers)`` may grow the chain (no branches).
+    ``pos`` is the chain's ``Context.head`` when the value was produced: only
+    a value with ``pos == head`` may grow the chain or be the graph's output
+    (no branches, no use of a value from before a bias was folded in).
     ``last``: the time axis was reduced to its last step. ``tokens``: integer
     ids (no feature axis yet). ``dense_open``: direct output of a Dense layer
     that still has a linear activation, so Add/activations can fold into it.
