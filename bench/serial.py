@@ -93,6 +93,7 @@ def run_phase(model, model_path, tmp, *, rate, duration, window, check):
         raise RuntimeError(f"bridge exited {bridge.returncode}: {err.decode()[-2000:]}")
     with open(stats_path) as f:
         report["bridge"] = json.load(f)
+    report["round_trips_us"] = np.asarray(dev.latencies_ns, np.float64) / 1000.0
     return report
 
 
@@ -168,19 +169,20 @@ def _plot(lat, thr, fps, args) -> None:
     except ImportError:
         print("matplotlib not installed: no PNG")
         return
-    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
-    for name, rep in ((f"{args.rate:.0f} Hz", lat), (f"max rate {fps:,.0f}/s", thr)):
-        q = rep["latency_us"]
-        ax[0].bar([f"{name}\np50", f"{name}\np99"], [q["p50"], q["p99"]])
-    ax[0].axhline(1000, color="r", ls="--", label="1 ms target")
-    ax[0].set_ylabel("round trip, us")
-    ax[0].set_yscale("log")
+    fig, ax = plt.subplots(1, 2, figsize=(11, 4))
+    for name, rep in ((f"{args.rate:.0f} Hz", lat), (f"max rate, {fps:,.0f}/s", thr)):
+        rt = np.sort(rep["round_trips_us"])
+        ax[0].plot(rt, 1.0 - np.arange(rt.size) / rt.size, label=name)
+    ax[0].axvline(1000, color="r", ls="--", label="1 ms")
+    ax[0].axhline(0.01, color="gray", ls=":", label="p99")
+    ax[0].set(xscale="log", yscale="log", xlabel="round trip, us",
+              ylabel="fraction of frames slower", title="SAMPLE -> RESULT through a pty")
     ax[0].legend()
     ax[1].bar(["sustained"], [fps])
     ax[1].axhline(20000, color="r", ls="--", label="20k target")
-    ax[1].set_ylabel("frames/s")
+    ax[1].set(ylabel="frames/s", title=f"window of {args.window} frames in flight")
     ax[1].legend()
-    fig.suptitle("edgernn serial bridge over a pty (model S)")
+    fig.suptitle("edgernn serial bridge, model S (bench/serial.py)")
     fig.tight_layout()
     fig.savefig(OUT / "serial.png", dpi=100)
     print(f"wrote {OUT / 'serial.png'}")
