@@ -361,3 +361,32 @@ def test_torch_export_patterns_match_onnxruntime(kind):
     got = run_like_onnx(model, {"x": x})["y"]
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1e-5
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_bidirectional_final_states_head_matches_torch_and_onnxruntime(kind):
+    torch.manual_seed(12)
+
+    class Net(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = getattr(torch.nn, kind)(3, 4, num_layers=2, batch_first=True,
+                                               bidirectional=True)
+            self.fc = torch.nn.Linear(8, 2)
+
+        def forward(self, x):
+            _, h = self.rnn(x)
+            h = h[0] if isinstance(h, tuple) else h
+            return self.fc(torch.cat([h[-2], h[-1]], dim=1))
+
+    net = Net().eval()
+    x = np.random.default_rng(13).standard_normal((3, 20, 3)).astype(np.float32)
+    m = _export(net, (_t(x),), ["x"], ["y"], {"x": {0: "b", 1: "t"}})
+    model = from_onnx(m)
+    assert not model.layers[1].return_sequences
+    got = run_like_onnx(model, {"x": x})["y"]
+    assert np.abs(got - ort_run(m, {"x": x})["y"]).max() <= 1e-5
+    with torch.no_grad():
+        want = net(_t(x)).numpy()
+    assert np.abs(got - want).max() <= 1e-5
+    assert _max_err(from_torch(net, example_input=_t(x)).stream().run(x[1]), want[1:2]) <= 1e-5

@@ -115,7 +115,11 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
         s.set_state(initial_state(model, b, feeds))
         y = np.zeros((nt, model.output_size), np.float32)
         if lens[b] > 0:
-            y[:lens[b]] = s.run(np.ascontiguousarray(xs[b, :lens[b]]))
+            r = s.run(np.ascontiguousarray(xs[b, :lens[b]]))
+            if r.shape[0] == lens[b]:
+                y[:lens[b]] = r
+            else:  # a final return_sequences=False layer gives one row
+                y[-1] = r[-1]
         ys.append(y)
         st = s.get_state()
         states.append(dict(zip(st.names, st.arrays, strict=True)))

@@ -318,11 +318,30 @@ def _concat(ctx, node, ins):
         return [Zeros()]
     if all(isinstance(v, StateOut) for v in ins) and len({v.axes for v in ins}) == 1:
         v0 = ins[0]
+        parts = tuple(p for v in ins for p in v.parts)
         if v0.axes[axis % len(v0.axes)] == "R":
-            return [replace(v0, parts=tuple(p for v in ins for p in v.parts))]
+            return [replace(v0, parts=parts)]
+        if v0.axes[axis % len(v0.axes)] == "F":
+            return [_final_bidirectional(ctx, node, v0, parts)]
     raise ctx.unsupported(node, f"Concat of {[type(v).__name__ for v in ins]} along axis "
                                 f"{axis}; only recurrent states (Y_h/Y_c) along their "
                                 f"direction axis")
+
+
+def _final_bidirectional(ctx, node, v: StateOut, parts) -> Seq:
+    """``cat(h_n[-2], h_n[-1])`` of the last, bidirectional layer: its output
+    as Keras' ``return_sequences=False`` (forward's last, backward's first)."""
+    k = len(ctx.layers) - 1
+    layer = ctx.layers[k] if ctx.layers else None
+    if not (isinstance(layer, edgernn.Bidirectional) and layer.merge_mode == "concat"
+            and parts == (f"{k}.forward.h", f"{k}.backward.h") and "R" not in v.axes):
+        raise ctx.unsupported(node, f"Concat of recurrent states {list(parts)} along the "
+                                    f"features; only the forward and backward h of the last "
+                                    f"bidirectional layer, in that order")
+    ctx.replace(k, edgernn.Bidirectional(layer.forward, layer.backward, "concat",
+                                         return_sequences=False))
+    sizes = tuple(None if a == "B" else 2 * v.hidden if a == "F" else 1 for a in v.axes)
+    return Seq(v.axes, sizes, ctx.head, last=True)
 
 
 def _shape(ctx, node, ins):
