@@ -4,8 +4,8 @@
 
 The bridge runs as its own process (``python -m firmware_bridge.cli``) on the
 slave of a real pty; the simulated device (firmware_bridge.sim.Device) runs in
-this process on the master. Model S of /work/shared/BENCH.md: torch.manual_seed(1),
-nn.LSTM(16, 32) -> nn.Linear(32, 4), weights copied into edgernn layers.
+this process on the master. Model S of BENCH.md (torch.manual_seed(1),
+nn.LSTM(16, 32) -> nn.Linear(32, 4)) from bench/nets.py.
 
 1. latency: the device sends SAMPLEs at --rate Hz; every RESULT is checked against
    the device's own model.stream() and timed from write to receipt (p50/p99).
@@ -36,6 +36,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from nets import build_torch, to_edgernn, torch_reference  # noqa: E402
 
 import edgernn  # noqa: E402
 from firmware_bridge.sim import Device, PtyTransport  # noqa: E402
@@ -44,21 +47,11 @@ OUT = ROOT / "bench" / "out"
 
 
 def model_s() -> edgernn.Model:
-    """BENCH.md model S from PyTorch weights, checked against torch over 50 steps."""
-    import torch
-
-    torch.manual_seed(1)
-    lstm, lin = torch.nn.LSTM(16, 32), torch.nn.Linear(32, 4)
-    sd = {k: v.detach().numpy() for k, v in lstm.state_dict().items()}
-    model = edgernn.Model([
-        edgernn.LSTM(sd["weight_ih_l0"], sd["weight_hh_l0"], sd["bias_ih_l0"], sd["bias_hh_l0"]),
-        edgernn.Dense(lin.weight.detach().numpy(), lin.bias.detach().numpy()),
-    ])
+    """BENCH.md model S (bench/nets.py), checked against torch over 50 steps."""
+    net = build_torch("S")
+    model = to_edgernn(net)
     xs = np.random.default_rng(0).standard_normal((50, 16)).astype(np.float32)
-    with torch.no_grad():
-        want = lin(lstm(torch.from_numpy(xs))[0]).numpy()
-    got = model.stream().run(xs)
-    err = float(np.abs(got - want).max())
+    err = float(np.abs(model.stream().run(xs) - torch_reference(net, xs)).max())
     assert err < 1e-4, f"model S differs from torch by {err}"
     return model
 
