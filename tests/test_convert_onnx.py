@@ -425,3 +425,10 @@ def test_output_from_before_a_folded_bias_is_refused():
     m.graph.output.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, None))
     with pytest.raises(edgernn.UnsupportedOpError, match="'m'.*intermediate"):
         from_onnx(m)
+
+
+def test_a_file_that_is_not_onnx_is_a_model_format_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x00not a protobuf\xff" * 10)
+    with pytest.raises(edgernn.ModelFormatError, match="bad.onnx"):
+        from_onnx(bad)

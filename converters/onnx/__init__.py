@@ -57,7 +57,7 @@ def _load(model):
     path = Path(model)
     try:
         data = path.read_bytes()
-        return onnx.load_from_string(data), data, path.name
+        return onnx.load(str(path)), data, path.name  # onnx.load resolves external data
     except OSError as exc:
         raise ModelFormatError(f"cannot read ONNX file {str(path)!r}: {exc}") from exc
     except Exception as exc:  # protobuf DecodeError and friends
