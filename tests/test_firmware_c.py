@@ -179,3 +179,31 @@ def test_c_with_a_small_max_payload_rejects_longer_frames(tmp_path_factory):
                          capture_output=True, timeout=20).stdout
     frames, _, rejected = _parse_decode(out)
     assert [f.seq for f in frames] == [1, 1] and rejected == {"oversize": 1}
+
+
+def test_c_codec_is_memory_safe_on_garbage_under_sanitizers(tmp_path_factory):
+    if CC is None:
+        pytest.skip("no C compiler on PATH")
+    exe = tmp_path_factory.mktemp("asan") / "ernl_tool"
+    cmd = [CC, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined",
+           "-fno-sanitize-recover=all", "-o", str(exe), str(C_DIR / "ernl.c"),
+           str(C_DIR / "ernl_tool.c")]
+    if subprocess.run(cmd, capture_output=True, timeout=60).returncode != 0:
+        pytest.skip(f"{CC} cannot build with -fsanitize=address,undefined here")
+    rng = np.random.default_rng(6)
+    frames = list(_random_frames(rng, 100))
+    stream = bytearray()
+    for f in frames:
+        stream += rng.integers(0, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes()
+        stream += rng.integers(1, 256, int(rng.integers(0, 3000)), dtype=np.uint8).tobytes()
+        stream += p.encode_frame(f)
+    done = subprocess.run([str(exe), "decode"], input=bytes(stream), capture_output=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    py = p.Decoder()
+    decoded, _, rejected = _parse_decode(done.stdout)
+    assert decoded == py.feed(bytes(stream)) and rejected == dict(py.rejected)
+    assert decoded == frames  # every frame survives the garbage before it
+    enc = subprocess.run([str(exe), "encode"], input=_encode_lines(frames), capture_output=True,
+                         timeout=60)
+    assert enc.returncode == 0 and enc.stdout == b"".join(p.encode_frame(f) for f in frames)
