@@ -390,3 +390,16 @@ def test_bidirectional_final_states_head_matches_torch_and_onnxruntime(kind):
         want = net(_t(x)).numpy()
     assert np.abs(got - want).max() <= 1e-5
     assert _max_err(from_torch(net, example_input=_t(x)).stream().run(x[1]), want[1:2]) <= 1e-5
+
+
+def test_sequential_embedding_head_checked_with_token_example():
+    torch.manual_seed(14)
+    net = torch.nn.Sequential(torch.nn.Embedding(7, 3), torch.nn.Linear(3, 4),
+                              torch.nn.Tanh()).eval()
+    tok = torch.randint(0, 7, (2, 5))
+    model = from_torch(net, example_input=tok)
+    with torch.no_grad():
+        want = net(tok).numpy()
+    assert _max_err(model.stream().run(tok[1].numpy()), want[1]) <= 1e-5
+    cell = torch.nn.GRUCell(3, 4)
+    assert from_torch(cell, example_input=torch.randn(5, 3)).provenance["path"] == "native"

@@ -161,18 +161,24 @@ def _check(model, module, x, found):
     could not be matched)."""
     want = _torch_out(module, x)
     xs = x.detach().cpu().numpy()
+    if not model.num_tokens:
+        xs = xs.astype(np.float32)
     first = type(found[0]).__name__ if found else ""
     rec = next((m for m in found if type(m).__name__ in _RECURRENT), None)
     if first in _CELLS or rec is None:
-        seqs = xs.reshape((-1, 1) + xs.shape[xs.ndim - (0 if model.num_tokens else 1):])
-    elif xs.ndim == (2 if model.num_tokens else 3):
+        # rows are independent: one step from a zero state each
+        lead = xs.shape if model.num_tokens else xs.shape[:-1]
+        rows = xs.reshape((-1,) + xs.shape[len(lead):])
+        ys = np.stack([model.stream().run(np.ascontiguousarray(r[None]))[0] for r in rows])
+        ys = ys.reshape(lead + (model.output_size,))
+        return float(np.abs(ys - want).max()) if ys.shape == want.shape else None
+    if xs.ndim == (2 if model.num_tokens else 3):
         seqs = xs if rec.batch_first else np.swapaxes(xs, 0, 1)
     else:
         seqs = xs[None]
-    ys = np.stack([model.stream().run(np.ascontiguousarray(
-        s if model.num_tokens else s.astype(np.float32))) for s in seqs])
+    ys = np.stack([model.stream().run(np.ascontiguousarray(s)) for s in seqs])
     b = ys.shape[0]
-    cands = [np.swapaxes(ys, 0, 1) if rec is not None and not rec.batch_first else ys,
+    cands = [ys if rec.batch_first or xs.ndim != ys.ndim else np.swapaxes(ys, 0, 1),
              ys[:, -1], ys[0] if b == 1 else None, ys[0, -1] if b == 1 else None]
     for c in cands:
         if c is not None and c.shape == want.shape:
