@@ -403,3 +403,11 @@ def test_sequential_embedding_head_checked_with_token_example():
     assert _max_err(model.stream().run(tok[1].numpy()), want[1]) <= 1e-5
     cell = torch.nn.GRUCell(3, 4)
     assert from_torch(cell, example_input=torch.randn(5, 3)).provenance["path"] == "native"
+
+
+def test_cli_refuses_a_state_dict(tmp_path, capsys):
+    from edgernn.cli import main
+
+    torch.save(torch.nn.LSTM(3, 4).state_dict(), tmp_path / "sd.pt")
+    assert main(["convert", str(tmp_path / "sd.pt"), "--example-shape", "5,1,3"]) == 2
+    assert "state dict" in capsys.readouterr().err
