@@ -218,22 +218,33 @@ def f32_payload(values) -> bytes:
 
 
 def i16_payload(values, scale: float | None = None) -> bytes:
-    """``float32 scale`` + int16 vector; default scale maps max |value| to 32767."""
+    """``float32 scale`` + int16 vector; default scale maps max |value| to 32767.
+
+    A scale that is not a positive finite float32 (all zeros, denormal) becomes 1.
+    """
     v = np.asarray(values, dtype=np.float32)
     if v.ndim != 1 or v.size > MAX_I16_VALUES:
         raise FrameError(f"values must be a 1-D vector of at most {MAX_I16_VALUES} "
                          f"values, got shape {v.shape}")
     if scale is None:
         peak = float(np.max(np.abs(v))) if v.size else 0.0
-        scale = peak / 32767.0 if peak > 0 else 1.0
-    q = np.clip(np.rint(v / np.float32(scale)), -32768, 32767).astype("<i2")
+        scale = peak / 32767.0
+    scale = np.float32(scale)  # what travels, so what the quantisation must use
+    if not np.isfinite(scale) or scale <= 0:
+        scale = np.float32(1.0)
+    q = np.clip(np.rint(v / scale), -32768, 32767).astype("<i2")
     return _SCALE.pack(scale) + q.tobytes()
 
 
 def encode_sample(stream_id: int, seq: int, values, timestamp: int = 0,
                   encoding: Encoding = Encoding.F32) -> bytes:
-    """Wire bytes of a SAMPLE frame carrying ``values`` (float32[k])."""
-    payload = f32_payload(values) if encoding == Encoding.F32 else i16_payload(values)
+    """Wire bytes of a SAMPLE frame carrying ``values`` (float32[k]) as F32 or I16."""
+    if encoding == Encoding.F32:
+        payload = f32_payload(values)
+    elif encoding == Encoding.I16:
+        payload = i16_payload(values)
+    else:
+        raise FrameError(f"SAMPLE values are encoded F32 or I16, got {encoding!r}")
     return encode_frame(Frame(Kind.SAMPLE, stream_id, seq, timestamp, Encoding(encoding),
                               payload))
 

@@ -179,6 +179,8 @@ def test_values_f32_and_i16_roundtrip():
     assert g.encoding == p.Encoding.I16
     np.testing.assert_allclose(g.values, v, atol=7.0 / 32767)
     assert p.decode_frame(p.encode_control(0, 0, p.Control.PING)).values is None
+    zeros = p.decode_frame(p.encode_sample(0, 0, np.zeros(3), encoding=p.Encoding.I16))
+    assert zeros.values.tolist() == [0.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("call, match", [
@@ -189,6 +191,8 @@ def test_values_f32_and_i16_roundtrip():
     (lambda: p.encode_frame(p.Frame(p.Kind.ACK, 0, 0, 0, p.Encoding.RAW,
                                     bytes(p.MAX_PAYLOAD + 1))), "at most 1024 bytes, got 1025"),
     (lambda: p.decode_frame(p.encode_sample(0, 0, [1.0]) * 2), "several chunks"),
+    (lambda: p.encode_sample(0, 0, [1.0], encoding=p.Encoding.RAW),
+     "encoded F32 or I16, got <Encoding.RAW: 0>"),
 ])
 def test_encoder_errors_name_expected_and_received(call, match):
     with pytest.raises(FrameError, match=match):
