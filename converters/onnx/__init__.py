@@ -246,7 +246,7 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
                       f"an edgernn stream carries its state from step to step", stacklevel=2)
     prov = {"source": "onnx", "source_file": fname,
             "source_sha256": hashlib.sha256(raw).hexdigest(),
-            "converter": f"edgernn {edgernn.__version__} (converters.onnx)",
+            "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.onnx",
             "opset": ctx.opset, "producer": f"{proto.producer_name} {proto.producer_version}"
             .strip(), "output": "last_step" if last else "every_step", "onnx_io": ctx.io}
     model = edgernn.Model(ctx.layers, provenance=prov)

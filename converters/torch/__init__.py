@@ -21,6 +21,7 @@ The stream takes one timestep ``float32[input_size]`` per ``step`` whatever
 
 from __future__ import annotations
 
+import hashlib
 import io
 import warnings
 
@@ -137,8 +138,18 @@ def from_torch(module, example_input=None, *, atol: float = 1e-4) -> edgernn.Mod
 def _prov(module, path, found) -> dict:
     bf = next((m.batch_first for m in found if type(m).__name__ in _RECURRENT), None)
     return {"source": "torch", "module": type(module).__name__, "path": path,
-            "converter": f"edgernn {edgernn.__version__} (converters.torch)",
+            "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.torch",
+            "source_file": None, "source_sha256": _weights_sha256(module),
             "batch_first": bf}
+
+
+def _weights_sha256(module) -> str:
+    """SHA-256 over the module's parameter and buffer names and bytes."""
+    h = hashlib.sha256()
+    for name, t in list(module.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
 
 
 def _torch_out(module, x) -> np.ndarray:
@@ -221,7 +232,8 @@ def _via_onnx(module, x, atol, reason) -> edgernn.Model:
         prov.pop("source_file")
         prov.update(source="torch", module=type(module).__name__,
                     path="onnx", native_refused=reason,
-                    converter=f"edgernn {edgernn.__version__} (converters.torch via onnx)")
+                    converter_module="converters.torch via converters.onnx",
+                    source_file=None, source_sha256=_weights_sha256(module))
         model.provenance = prov
         return model
     raise UnsupportedOpError(f"{type(module).__name__} is not a chain of supported modules "
