@@ -113,22 +113,7 @@ class Stream:
         float32[output_size]
         """
         if self._tokens or self._step is None:
-            return self._step_slow(x, out)
-        if out is None:
-            out = np.empty(self._no, np.float32)
-        try:
-            rc = self._step(self._P, self._W, self._S, x, out)
-        except TypeError:
-            rc = engine.BAD_SHAPE
-        if rc:
-            self._step_error(x, out, rc)
-        return out
-
-    def _step_slow(self, x, out):
-        if self._step is None:
-            raise StreamError("step() is not available for a model with a Bidirectional "
-                              "layer: it needs the whole sequence; use run(xs)")
-        x = self._token_input(x)
+            x = self._token_input(x)
         if out is None:
             out = np.empty(self._no, np.float32)
         try:
@@ -148,6 +133,11 @@ class Stream:
         raise StreamError(f"step: token id out of range [0, {self._tokens})")
 
     def _token_input(self, x):
+        if self._step is None:
+            raise StreamError("step() is not available for a model with a Bidirectional "
+                              "layer: it needs the whole sequence; use run(xs)")
+        if not self._tokens:
+            return x
         tok = x
         if isinstance(x, np.ndarray):
             if x.shape not in ((1,), ()) or x.dtype.kind not in "iuf":
