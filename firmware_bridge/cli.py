@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "rfc2217://host:port)")
     parser.add_argument("--model", required=True, help="model file (.ernn)")
     parser.add_argument("--baud", type=int, default=115200, help="line speed (default 115200)")
+    parser.add_argument("--wait", action="store_true",
+                        help="if the port is missing at start, keep trying until it appears")
     parser.add_argument("--reset-on-gap", action="store_true",
                         help="reset a stream's state when its sequence numbers skip")
     parser.add_argument("--queue", type=int, default=4096,
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         raise EdgeRNNError(f"cannot read model {args.model!r}: {e.strerror or e}") from e
     link = Link(args.port, baudrate=args.baud, rx_capacity=args.queue)
     bridge = Bridge(link, model, reset_on_gap=args.reset_on_gap, inline=not args.threaded)
-    link.open()
+    link.open(wait=args.wait)
     tty = sys.stderr.isatty()
 
     def tick(s: dict) -> None:

@@ -144,11 +144,23 @@ class Link:
         self._thread: threading.Thread | None = None
 
     # -------------------------------------------------------------- lifecycle
-    def open(self) -> Link:
-        """Open the port now (raising LinkError if it cannot) and start reading."""
+    def open(self, wait: bool = False) -> Link:
+        """Open the port and start reading.
+
+        Raises
+        ------
+        LinkError
+            If the port cannot be opened now, unless ``wait``: then the reader
+            thread keeps trying with backoff (a device plugged in later).
+        """
         if self._thread is not None:
             return self
-        self._port = self._open_port()
+        try:
+            self._port = self._open_port()
+        except LinkError as e:
+            if not (wait and self.reconnect):
+                raise
+            self.last_error = str(e)
         self._thread = threading.Thread(target=self._read_loop, name=f"link-{self.url}",
                                         daemon=True)
         self._thread.start()
@@ -235,6 +247,7 @@ class Link:
         import serial
 
         delay = self.backoff_initial
+        fd_port, fd = None, None
         while not self._closing.is_set():
             port = self._port
             if port is None:
@@ -251,8 +264,9 @@ class Link:
                 self.decoder.reset()
                 self.stats.reconnects += 1
                 delay = self.backoff_initial
+            if port is not fd_port:
+                fd_port, fd = port, _fileno(port)
             try:
-                fd = _fileno(port)
                 if fd is None:  # loop://, rfc2217://: blocking read with the port's timeout
                     data = port.read(port.in_waiting or 1)
                 elif select.select([fd], [], [], self.read_timeout)[0]:

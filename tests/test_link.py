@@ -174,3 +174,24 @@ def test_link_rfc2217_roundtrip_through_pyserial_port_manager():
         stop.set()
         t.join(5)
         server.close()
+
+
+def test_link_open_with_wait_picks_up_a_device_plugged_in_later(tmp_path):
+    path = str(tmp_path / "ttyLATER")
+    link = Link(path, backoff_initial=0.02, backoff_max=0.05)
+    with pytest.raises(LinkError, match="ttyLATER"):
+        link.open()
+    link.open(wait=True)
+    master, slave = os.openpty()
+    try:
+        tty.setraw(slave)
+        time.sleep(0.1)
+        os.symlink(os.ttyname(slave), path)
+        assert _wait(lambda: link.connected)
+        os.write(master, p.encode_sample(0, 3, [1.0]))
+        assert [f.seq for f in _receive_n(link, 1)] == [3]
+        assert link.stats.reconnects == 1
+    finally:
+        link.close()
+        os.close(master)
+        os.close(slave)
