@@ -432,3 +432,22 @@ def test_a_file_that_is_not_onnx_is_a_model_format_error(tmp_path):
     bad.write_bytes(b"\x00not a protobuf\xff" * 10)
     with pytest.raises(edgernn.ModelFormatError, match="bad.onnx"):
         from_onnx(bad)
+
+
+def test_scaling_a_dense_output_by_constants_folds_and_matches_onnxruntime():
+    rng = np.random.default_rng(31)
+    consts = [("w", W4 * 0.3), ("b", rng.standard_normal(4).astype(np.float32)),
+              ("k", np.array(0.5, np.float32)),
+              ("v", rng.uniform(1, 2, 4).astype(np.float32)),
+              ("u", rng.standard_normal((1, 4)).astype(np.float32))]
+    m = _with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"]),
+                          helper.make_node("Add", ["m", "b"], ["a"]),
+                          helper.make_node("Mul", ["k", "a"], ["s1"]),
+                          helper.make_node("Div", ["s1", "v"], ["s2"]),
+                          helper.make_node("Sub", ["s2", "u"], ["s3"]),
+                          helper.make_node("Tanh", ["s3"], ["out"])], inits=consts)
+    model = from_onnx(m)
+    assert [type(la).__name__ for la in model.layers] == ["LSTM", "Dense"]
+    x = rng.standard_normal((25, 2, 3)).astype(np.float32)
+    want = ort_run(m, {"X": x})["out"]
+    assert np.abs(run_like_onnx(model, {"X": x})["out"] - want).max() <= 1e-5

@@ -3,7 +3,9 @@
 ``MatMul(x, W)`` with ``W: float32[in, out]`` an initializer gives
 ``Dense(W.T)``; an ``Add`` of a constant ``[out]`` vector to a Dense output
 that has no activation yet folds into its bias. ``Gemm(x, B, C)`` with
-``transA=0`` gives ``Dense(alpha * op(B).T, beta * C)``.
+``transA=0`` gives ``Dense(alpha * op(B).T, beta * C)``. ``Mul``/``Div``/``Sub``
+by a constant right after fold into that Dense too. Division of the data by
+data (L2 normalisation) is refused: the runtime has no layer for it.
 """
 
 from __future__ import annotations
@@ -90,6 +92,38 @@ def convert_gemm(ctx, node, ins):
     return _dense(ctx, node, seq, w * np.float32(at.get("alpha", 1.0)), bias)
 
 
+def convert_scale(ctx, node, ins):
+    """Mul / Div / Sub of a Dense output (no activation yet) by a constant scalar or
+    ``[out]`` vector: folds into the Dense's weight and bias."""
+    ctx.check_attrs(node, ())
+    k = [isinstance(v, Const) for v in ins]
+    if k != [False, True] and not (k == [True, False] and node.op_type == "Mul"):
+        if node.op_type == "Div":
+            return convert_l2_norm(ctx, node, ins)
+        raise ctx.unsupported(node, f"{node.op_type} must combine the data with one constant")
+    seq = ctx.as_seq(node, ins[1] if k[0] else ins[0])
+    c = np.asarray(ins[0 if k[0] else 1].value, np.float32)
+    prev = ctx.layers[-1] if ctx.layers else None
+    if not (seq.dense_open and isinstance(prev, edgernn.Dense)):
+        raise ctx.unsupported(node, f"{node.op_type} by a constant is supported only right "
+                                    f"after a MatMul/Gemm (+bias), before its activation")
+    n = prev.output_size
+    if c.size not in (1, n) or (c.ndim and c.shape[-1] != c.size) or c.ndim > len(seq.axes):
+        raise ctx.unsupported(node, f"{node.op_type} by a constant of shape {c.shape}; "
+                                    f"expected a scalar or {n} values")
+    c = np.broadcast_to(c.reshape(-1), (n,)).astype(np.float32)
+    bias = np.zeros(n, np.float32) if prev.bias is None else prev.bias
+    if node.op_type == "Sub":
+        w, b = prev.weight, bias - c
+    else:
+        if node.op_type == "Div" and not np.all(c):
+            raise ctx.bad(node, "division by zero")
+        c = np.float32(1) / c if node.op_type == "Div" else c
+        w, b = prev.weight * c[:, None], bias * c
+    ctx.replace(-1, edgernn.Dense(w, b, prev.activation))
+    return [Seq(seq.axes, seq.sizes, ctx.head, last=seq.last, dense_open=True)]
+
+
 def convert_l2_norm(ctx, node, ins):
     """L2-normalisation heads (ReduceL2, LpNormalization, Div by a norm)."""
     raise ctx.unsupported(node, f"{node.op_type} of the data: the edgernn runtime has no "
@@ -104,5 +138,7 @@ OPS = {
     "Gemm": convert_gemm,
     "ReduceL2": convert_l2_norm,
     "LpNormalization": convert_l2_norm,
-    "Div": convert_l2_norm,
+    "Mul": convert_scale,
+    "Div": convert_scale,
+    "Sub": convert_scale,
 }

@@ -20,7 +20,7 @@ OPS.update(_ACTIVATION_OPS)
 OPS.update(_SHAPE_OPS)
 
 #: ops in the table only to refuse them with a specific message
-REFUSED = frozenset({"ReduceL2", "LpNormalization", "Div"})
+REFUSED = frozenset({"ReduceL2", "LpNormalization"})
 
 #: ops computed on runtime shapes only (Shape chains building zero states)
 SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",
