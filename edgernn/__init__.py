@@ -20,12 +20,12 @@ from .errors import (
     UnsupportedOpError,
 )
 from .fileformat import load, read_manifest
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding
+from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Reverse
 from .model import Model
 from .stream import Stream, StreamBatch, StreamState
 
 __all__ = [
-    "Activation", "Bidirectional", "Dense", "Embedding", "GRU", "LSTM", "RNN",
+    "Activation", "Bidirectional", "Dense", "Embedding", "GRU", "LSTM", "RNN", "Reverse",
     "Model", "Stream", "StreamBatch", "StreamState", "load", "read_manifest",
     "EdgeRNNError", "ModelFormatError", "UnsupportedOpError", "StreamError",
     "LinkError", "FrameError", "__version__",

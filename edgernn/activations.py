@@ -19,7 +19,12 @@ softplus            log(1 + exp(x))
 affine              alpha * x + beta                                1.0, 0.0
 thresholded_relu    x if x > alpha else 0                           alpha=1.0
 scaled_tanh         alpha * tanh(beta * x)                          1.0, 1.0
+log_softmax         x - max x - log sum exp(x - max x)  (vector)
+l2_normalize        x / sqrt(max(sum x**2, alpha))      (vector)   alpha=1e-24
 ==================  ==============================================  ============
+
+``l2_normalize`` with ``alpha=1e-24`` is ``torch.nn.functional.normalize``
+(``x / max(||x||, 1e-12)``); Keras' ``l2_normalize`` is ``alpha=1e-12``.
 
 Keras 3's ``hard_sigmoid`` is ``alpha=1/6, beta=0.5``; Keras 2's and ONNX's is
 ``0.2, 0.5``: converters pass the parameters explicitly.
@@ -43,6 +48,8 @@ SOFTPLUS = 9
 AFFINE = 10
 THRESHOLDED_RELU = 11
 SCALED_TANH = 12
+LOG_SOFTMAX = 13
+L2_NORMALIZE = 14
 
 #: name -> (code, default alpha, default beta)
 ACTIVATIONS: dict[str, tuple[int, float, float]] = {
@@ -59,11 +66,17 @@ ACTIVATIONS: dict[str, tuple[int, float, float]] = {
     "affine": (AFFINE, 1.0, 0.0),
     "thresholded_relu": (THRESHOLDED_RELU, 1.0, 0.0),
     "scaled_tanh": (SCALED_TANH, 1.0, 1.0),
+    "log_softmax": (LOG_SOFTMAX, 0.0, 0.0),
+    "l2_normalize": (L2_NORMALIZE, 1e-24, 0.0),
 }
+
+#: activations over the whole vector (not elementwise): never gate activations
+VECTOR = ("softmax", "log_softmax", "l2_normalize")
 
 _ALIASES = {None: "linear", "identity": "linear", "none": "linear", "logistic": "sigmoid",
             "leakyrelu": "leaky_relu", "hardsigmoid": "hard_sigmoid",
-            "thresholdedrelu": "thresholded_relu", "scaledtanh": "scaled_tanh"}
+            "thresholdedrelu": "thresholded_relu", "scaledtanh": "scaled_tanh",
+            "logsoftmax": "log_softmax", "l2normalize": "l2_normalize"}
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ Layout (entries stored uncompressed)::
 
     {"format": "edgernn", "format_version": "1.0",
      "producer": {"name": "edgernn", "version": "0.1.0"},
-     "model": {"input_size": 16, "output_size": 4, "num_tokens": 0},
+     "model": {"input_size": 16, "output_size": 4, "num_tokens": 0,
+               "return_sequences": true, "initial_state": null | [["0.h", "<array>"], ...]},
      "layers": [{"type": "LSTM", "input_size": 16, "output_size": 32,
                  "config": {...}, "arrays": {"weight_ih": "0.weight_ih", ...}}, ...],
      "arrays": {"0.weight_ih": {"shape": [128, 16], "dtype": "float32",
@@ -74,12 +75,23 @@ def save_model(model, path) -> None:
         arr = np.ascontiguousarray(arr)
         meta[key] = {"shape": list(arr.shape), "dtype": arr.dtype.name,
                      "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
+    init = None
+    if model.initial_state is not None:
+        init = []
+        for name, arr in zip(model.initial_state.names, model.initial_state.arrays, strict=True):
+            key = f"initial_state.{name}"
+            arrays[key] = np.ascontiguousarray(arr, dtype=np.float32)
+            init.append([name, key])
+        meta.update({k: {"shape": list(arrays[k].shape), "dtype": "float32",
+                         "sha256": hashlib.sha256(arrays[k].tobytes()).hexdigest()}
+                     for _, k in init})
     manifest = {
         "format": FORMAT,
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
         "producer": {"name": "edgernn", "version": _version()},
         "model": {"input_size": model.input_size, "output_size": model.output_size,
-                  "num_tokens": model.num_tokens},
+                  "num_tokens": model.num_tokens,
+                  "return_sequences": model.return_sequences, "initial_state": init},
         "layers": layers,
         "arrays": meta,
         "provenance": model.provenance,
@@ -265,14 +277,30 @@ def load(path):
                 raise _fail(path, f"{where}.{attr}: manifest says {entry[attr]!r}, the weights "
                                   f"give {getattr(layer, attr)}")
         layers.append(layer)
+    mdl = man["model"]
+    init = mdl.get("initial_state")
+    state = None
+    if init is not None:
+        if not isinstance(init, list) or not all(
+                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and p[1] in arrays
+                for p in init):
+            raise _fail(path, "model.initial_state: expected a list of [state name, array name] "
+                              "naming stored arrays")
+        from .stream import StreamState
+
+        state = StreamState(tuple(p[0] for p in init), tuple(arrays[p[1]] for p in init))
+        used.update(p[1] for p in init)
+    seqs = mdl.get("return_sequences", True)
+    if not isinstance(seqs, bool):
+        raise _fail(path, f"model.return_sequences: expected true/false, got {seqs!r}")
     unused = sorted(set(arrays) - used)
     if unused:
         raise _fail(path, f"arrays not used by any layer: {unused[:5]}")
     try:
-        model = Model(layers, provenance=man.get("provenance"))
+        model = Model(layers, provenance=man.get("provenance"), return_sequences=seqs,
+                      initial_state=state)
     except ModelFormatError as exc:
         raise _fail(path, str(exc)) from exc
-    mdl = man["model"]
     got = (model.input_size, model.output_size, model.num_tokens)
     want = (mdl["input_size"], mdl["output_size"], mdl["num_tokens"])
     if got != want:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .activations import Activation, as_activation
+from .activations import VECTOR, Activation, as_activation
 from .errors import ModelFormatError
 
-__all__ = ["Dense", "RNN", "LSTM", "GRU", "Embedding", "Bidirectional", "Activation",
+__all__ = ["Dense", "RNN", "LSTM", "GRU", "Embedding", "Bidirectional", "Reverse", "Activation",
            "LAYER_TYPES", "layer_from_config"]
 
 
@@ -196,8 +196,9 @@ def _acts(name, acts, n):
     acts = tuple(as_activation(a) for a in acts)
     if len(acts) != n:
         raise ValueError(f"{name}.activations: expected {n} activations, got {len(acts)}")
-    if any(a.name == "softmax" for a in acts):
-        raise ValueError(f"{name}.activations: softmax is not an elementwise gate activation")
+    if any(a.name in VECTOR for a in acts):
+        raise ValueError(f"{name}.activations: {[a.name for a in acts]} includes a vector "
+                         f"activation; gate activations are elementwise")
     return acts
 
 
@@ -370,8 +371,45 @@ class Bidirectional(_Layer):
         return self.forward.macs() + self.backward.macs()
 
 
+@dataclass(frozen=True, eq=False)
+class Reverse(_Layer):
+    """Runs ``layer`` over the sequence reversed in time; outputs are put back in
+    time order (ONNX ``direction="reverse"``). Whole-sequence only, like
+    :class:`Bidirectional`.
+
+    Parameters
+    ----------
+    layer : RNN, LSTM or GRU
+    """
+
+    layer: _Recurrent
+
+    def __post_init__(self):
+        if not isinstance(self.layer, _Recurrent):
+            raise ValueError(f"Reverse.layer: expected RNN, LSTM or GRU, got "
+                             f"{type(self.layer).__name__}")
+
+    input_size = property(lambda self: self.layer.input_size)
+    output_size = property(lambda self: self.layer.output_size)
+
+    def arrays(self):
+        return {f"layer.{k}": v for k, v in self.layer.arrays().items()}
+
+    def config(self):
+        return {"layer": {"type": type(self.layer).__name__, "config": self.layer.config()}}
+
+    @classmethod
+    def from_parts(cls, config, arrays):
+        sub = config["layer"]
+        inner = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("layer.")}
+        return cls(layer_from_config(sub["type"], sub["config"], inner))
+
+    def macs(self) -> int:
+        return self.layer.macs()
+
+
 LAYER_TYPES: dict[str, type] = {c.__name__: c for c in
-                                (Dense, RNN, LSTM, GRU, Embedding, Bidirectional)}
+                                (Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse)}
 
 
 def layer_from_config(type_name: str, config: dict, arrays: dict[str, np.ndarray]):

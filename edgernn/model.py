@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from .activations import Activation
 from .errors import ModelFormatError
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding
+from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Reverse
 from .plan import build_plan
 from .stream import Stream, StreamBatch
 
-_KINDS = (Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Activation)
+_KINDS = (Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse, Activation)
+_WHOLE = (Bidirectional, Reverse)
 
 
 class Model:
@@ -16,21 +17,28 @@ class Model:
 
     Parameters
     ----------
-    layers : sequence of Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Activation
+    layers : sequence of Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse, Activation
         Each layer's input size must equal the previous layer's output size.
         An :class:`Embedding` may only come first; the model then takes token ids.
     provenance : dict, optional
         Where the model came from (source framework, file hash, converter);
         stored in the ``.ernn`` manifest and shown by ``edgernn inspect``.
+    return_sequences : bool, default True
+        False for many-to-one models: ``Stream.run`` returns only the last
+        output row (``step`` is unchanged: every step has an output).
+    initial_state : StreamState, optional
+        The state a new or reset stream starts from (zeros when omitted), e.g.
+        an ONNX ``initial_h`` initializer. Must match the streams' state shapes.
 
     Attributes
     ----------
     input_size, output_size : int
     num_tokens : int        vocabulary size when the first layer is an Embedding, else 0
-    streamable : bool       False when a Bidirectional layer needs whole sequences
+    streamable : bool       False when a Bidirectional or Reverse layer needs whole sequences
     """
 
-    def __init__(self, layers, provenance: dict | None = None):
+    def __init__(self, layers, provenance: dict | None = None, return_sequences: bool = True,
+                 initial_state=None):
         layers = tuple(layers)
         if not layers:
             raise ModelFormatError("Model needs at least one layer, got none")
@@ -60,7 +68,31 @@ class Model:
         self.layers = layers
         self.sizes = tuple(sizes)
         self.provenance = dict(provenance or {})
+        self.return_sequences = bool(return_sequences)
         self._plans: dict[str, list] = {}
+        self.initial_state = None
+        if initial_state is not None:
+            self._check_initial_state(initial_state)
+            self.initial_state = initial_state.copy()
+
+    def _check_initial_state(self, state) -> None:
+        from .stream import StreamState
+
+        want = tuple((n,) for name, off, n in self.state_layout())
+        if not isinstance(state, StreamState) or state.shapes != want:
+            got = state.shapes if isinstance(state, StreamState) else type(state).__name__
+            raise ModelFormatError(f"initial_state: expected a StreamState with shapes {want}, "
+                                   f"got {got}")
+
+    def state_layout(self) -> list:
+        """(name, offset, length) of every recurrent state vector, in StreamState order."""
+        out = []
+        for seg in self._segments():
+            plans = seg[1:] if isinstance(seg, tuple) else (seg,)
+            for plan in plans:
+                if plan is not None:
+                    out.extend(plan.state_spans)
+        return out
 
     # --- shape --------------------------------------------------------------
     @property
@@ -78,7 +110,7 @@ class Model:
 
     @property
     def streamable(self) -> bool:
-        return not any(isinstance(layer, Bidirectional) for layer in self.layers)
+        return not any(isinstance(layer, _WHOLE) for layer in self.layers)
 
     def __repr__(self) -> str:
         names = ", ".join(type(layer).__name__ for layer in self.layers)
@@ -86,7 +118,8 @@ class Model:
 
     # --- engine -------------------------------------------------------------
     def _segments(self, math: str = "fast") -> list:
-        """Packed plans: a Plan per run of step-able layers, a tuple per Bidirectional."""
+        """Packed plans: a Plan per run of step-able layers; per Bidirectional a tuple
+        ``(layer, forward_plan, backward_plan)``, per Reverse ``(layer, None, plan)``."""
         segs = self._plans.get(math)
         if segs is None:
             segs, run, idx = [], [], []
@@ -97,6 +130,11 @@ class Model:
                         run, idx = [], []
                     segs.append((layer, build_plan([layer.forward], math, [f"{i}.forward"]),
                                  build_plan([layer.backward], math, [f"{i}.backward"])))
+                elif isinstance(layer, Reverse):
+                    if run:
+                        segs.append(build_plan(run, math, [str(j) for j in idx]))
+                        run, idx = [], []
+                    segs.append((layer, None, build_plan([layer.layer], math, [f"{i}.reverse"])))
                 else:
                     run.append(layer)
                     idx.append(i)
@@ -138,7 +176,8 @@ class Model:
                                  expected_params=None))
                 continue
             expected = None
-            core = layer.forward if isinstance(layer, Bidirectional) else layer
+            core = (layer.forward if isinstance(layer, Bidirectional)
+                    else layer.layer if isinstance(layer, Reverse) else layer)
             if isinstance(core, (LSTM, GRU, RNN)):
                 g = {LSTM: 4, GRU: 3, RNN: 1}[type(core)]
                 h, n = core.hidden_size, core.input_size
@@ -148,7 +187,7 @@ class Model:
                     expected += 3 * h
                 if isinstance(layer, Bidirectional):
                     expected *= 2
-                kind = kind if core is layer else f"Bidirectional({type(core).__name__})"
+                kind = kind if core is layer else f"{kind}({type(core).__name__})"
             shape = f"{layer.input_size}->{layer.output_size}"
             if isinstance(layer, Dense) and layer.activation.name != "linear":
                 kind += f"({layer.activation.name})"
@@ -178,5 +217,7 @@ class Model:
                      f"{tot_p:>10} {tot_m:>10} {tot_b:>10}")
         kind = f"token ids < {self.num_tokens}" if self.num_tokens else "float32 vectors"
         lines.append(f"input: {kind}; step(): "
-                     f"{'yes' if self.streamable else 'no (Bidirectional: run() only)'}")
+                     f"{'yes' if self.streamable else 'no (whole sequences: run() only)'}"
+                     f"{'' if self.return_sequences else '; run() returns the last step only'}"
+                     f"{'; non-zero initial state' if self.initial_state is not None else ''}")
         return "\n".join(lines)

@@ -16,7 +16,6 @@ import numpy as np
 from . import engine
 from .errors import StreamError
 from .kernels.optable import S_NONFINITE
-from .layers import Bidirectional
 
 _F32 = np.dtype(np.float32)
 
@@ -68,6 +67,23 @@ def _check_array(a, shape: tuple, what: str) -> np.ndarray:
     return np.ascontiguousarray(a)
 
 
+def _load_state(state, spans) -> None:
+    """Copy ``state`` into ``spans`` = [(arena, name, offset, length)], by name or position."""
+    if not isinstance(state, StreamState):
+        raise StreamError(f"set_state: expected a StreamState, got {type(state).__name__}")
+    want = tuple((n,) for _, _, _, n in spans)
+    names = [name for _, name, _, _ in spans]
+    arrays = state.arrays
+    if sorted(state.names) == sorted(names) and len(set(names)) == len(names):
+        by_name = dict(zip(state.names, state.arrays, strict=True))
+        arrays = tuple(by_name[name] for name in names)
+    if tuple(np.shape(a) for a in arrays) != want:
+        raise StreamError(f"set_state: this stream's state has shapes {want}, "
+                          f"the given state has {state.shapes}")
+    for (S, _, off, n), a in zip(spans, arrays, strict=True):
+        S[off:off + n] = a
+
+
 class _Part:
     """One segment of a model: a packed plan and its state arena."""
 
@@ -87,16 +103,18 @@ class Stream:
         self._segments = []
         for seg in model._segments(math):
             if isinstance(seg, tuple):
-                self._segments.append(("bi", seg[0], _Part(seg[1]), _Part(seg[2])))
+                self._segments.append(("bi", seg[0], seg[1] and _Part(seg[1]), _Part(seg[2])))
             else:
                 self._segments.append(("ops", None, _Part(seg), None))
         self._streamable = len(self._segments) == 1 and self._segments[0][0] == "ops"
-        part = self._segments[0][2]
+        part = self._segments[0][2] or self._segments[0][3]
         self._P, self._W, self._S = part.plan.P, part.plan.W, part.S
         self._ni, self._no = model.input_size, model.output_size
         self._tokens = model.num_tokens
         self._xbuf = np.zeros(self._ni, np.float32)
         self._step = engine.native("step") if self._streamable else None
+        if model.initial_state is not None:
+            self.set_state(model.initial_state)
 
     # --- stepping ---------------------------------------------------------
     def step(self, x, out=None) -> np.ndarray:
@@ -119,10 +137,21 @@ class Stream:
         try:
             rc = self._step(self._P, self._W, self._S, x, out)
         except TypeError:
-            rc = engine.BAD_SHAPE
+            rc = self._step_readonly(x, out)
         if rc:
             self._step_error(x, out, rc)
         return out
+
+    def _step_readonly(self, x, out):
+        """A read-only input (``np.frombuffer``) is copied into a preallocated buffer."""
+        if (isinstance(x, np.ndarray) and not x.flags.writeable and x.dtype == _F32
+                and x.shape == (self._ni,) and x is not self._xbuf):
+            self._xbuf[:] = x
+            try:
+                return self._step(self._P, self._W, self._S, self._xbuf, out)
+            except TypeError:
+                pass
+        return engine.BAD_SHAPE
 
     def _step_error(self, x, out, rc):
         _check_vec(x, self._ni, "step: x")
@@ -134,8 +163,8 @@ class Stream:
 
     def _token_input(self, x):
         if self._step is None:
-            raise StreamError("step() is not available for a model with a Bidirectional "
-                              "layer: it needs the whole sequence; use run(xs)")
+            raise StreamError("step() is not available for a model with a Bidirectional or "
+                              "Reverse layer: it needs the whole sequence; use run(xs)")
         if not self._tokens:
             return x
         tok = x
@@ -158,8 +187,8 @@ class Stream:
 
         Returns
         -------
-        float32[T, output_size] (one row for a final ``return_sequences=False``
-        Bidirectional layer)
+        float32[T, output_size]; one row (the last) when the model has
+        ``return_sequences=False`` or ends in such a Bidirectional layer
         """
         xs = self._seq_input(xs)
         cur = xs
@@ -168,7 +197,7 @@ class Stream:
                 cur = self._run_part(a, cur)
             else:
                 cur = self._run_bidirectional(layer, a, b, cur)
-        return cur
+        return cur if self.model.return_sequences else cur[-1:]
 
     def _seq_input(self, xs):
         if self._tokens:
@@ -194,8 +223,10 @@ class Stream:
         return ys
 
     def _run_bidirectional(self, layer, fwd, bwd, xs):
-        yf = self._run_part(fwd, xs)
         yb = self._run_part(bwd, np.ascontiguousarray(xs[::-1]))[::-1]
+        if fwd is None:  # Reverse
+            return np.ascontiguousarray(yb)
+        yf = self._run_part(fwd, xs)
         if not layer.return_sequences:
             yf, yb = yf[-1:], yb[:1]
         if layer.merge_mode == "concat":
@@ -264,11 +295,14 @@ class Stream:
                         yield part.S, name, off, n
 
     def reset(self) -> None:
-        """Zero the recurrent state (and the non-finite counter)."""
+        """Return to the model's initial state (zeros unless it has one) and zero the
+        non-finite counter."""
         for _, _, *parts in self._segments:
             for part in parts:
                 if part is not None:
                     part.S[:] = 0.0
+        if self.model.initial_state is not None:
+            self.set_state(self.model.initial_state)
 
     def get_state(self) -> StreamState:
         """A copy of the recurrent state (see :class:`StreamState`)."""
@@ -281,18 +315,13 @@ class Stream:
     def set_state(self, state: StreamState) -> None:
         """Load a state taken from this stream or one of a compatible model.
 
-        Compatible: the same number of state vectors with the same lengths, in
-        order (an encoder's final state into a decoder of the same shape).
+        Compatible: the same number of state vectors with the same lengths. When
+        the names are the same as this stream's (in any order) vectors are
+        matched by name, otherwise by position (an encoder's final state into a
+        decoder of the same shape).
         """
         spans = list(self._spans())
-        if not isinstance(state, StreamState):
-            raise StreamError(f"set_state: expected a StreamState, got {type(state).__name__}")
-        want = tuple((n,) for _, _, _, n in spans)
-        if state.shapes != want:
-            raise StreamError(f"set_state: this stream's state has shapes {want}, "
-                              f"the given state has {state.shapes}")
-        for (S, _, off, n), a in zip(spans, state.arrays, strict=True):
-            S[off:off + n] = a
+        _load_state(state, [(S, name, off, n) for S, name, off, n in spans])
 
     @property
     def nonfinite_steps(self) -> int:
@@ -320,6 +349,9 @@ class StreamBatch:
         self._plan = plan
         self._ni, self._no, self._tokens = model.input_size, model.output_size, model.num_tokens
         self._step = engine.native("step_batch")
+        if model.initial_state is not None:
+            for i in range(n):
+                self.set_state(i, model.initial_state)
 
     def step(self, X, out=None) -> np.ndarray:
         """One timestep for every stream: X float32[n, input_size] -> float32[n, output_size]."""
@@ -360,14 +392,15 @@ class StreamBatch:
         XS = _check_array(XS, (XS.shape[0], self.n, self._ni), "run: XS")
         YS = np.empty((XS.shape[0], self.n, self._no), np.float32)
         engine.native("run_batch")(self._P, self._W, self._S, XS, YS)
-        return YS
+        return YS if self.model.return_sequences else YS[-1:]
 
     def reset(self, i: int | None = None) -> None:
-        """Zero the state of stream ``i`` (all streams when ``i`` is None)."""
-        if i is None:
-            self._S[:] = 0.0
-        else:
-            self._S[self._index(i)] = 0.0
+        """Return stream ``i`` (every stream when ``i`` is None) to the initial state."""
+        rows = range(self.n) if i is None else [self._index(i)]
+        for r in rows:
+            self._S[r] = 0.0
+            if self.model.initial_state is not None:
+                self.set_state(r, self.model.initial_state)
 
     def _index(self, i) -> int:
         i = int(i)
@@ -383,15 +416,9 @@ class StreamBatch:
                            tuple(S[off:off + n].copy() for _, off, n in spans))
 
     def set_state(self, i: int, state: StreamState) -> None:
-        """Load ``state`` into stream ``i`` (shapes must match, see :meth:`Stream.set_state`)."""
+        """Load ``state`` into stream ``i`` (matched as in :meth:`Stream.set_state`)."""
         S = self._S[self._index(i)]
-        spans = self._plan.state_spans
-        want = tuple((n,) for _, _, n in spans)
-        if not isinstance(state, StreamState) or state.shapes != want:
-            got = state.shapes if isinstance(state, StreamState) else type(state).__name__
-            raise StreamError(f"set_state: expected state shapes {want}, got {got}")
-        for (_, off, n), a in zip(spans, state.arrays, strict=True):
-            S[off:off + n] = a
+        _load_state(state, [(S, name, off, n) for name, off, n in self._plan.state_spans])
 
     @property
     def nonfinite_steps(self) -> np.ndarray:
@@ -399,5 +426,3 @@ class StreamBatch:
         return self._S[:, S_NONFINITE].astype(np.int64)
 
 
-def is_bidirectional(layer) -> bool:
-    return isinstance(layer, Bidirectional)

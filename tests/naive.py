@@ -38,6 +38,11 @@ def act(a: edgernn.Activation, x):
         return np.where(x > al, x, 0)
     if n == "scaled_tanh":
         return al * np.tanh(be * x)
+    if n == "log_softmax":
+        z = x - x.max()
+        return z - np.log(np.exp(z).sum())
+    if n == "l2_normalize":
+        return x / np.sqrt(max((x * x).sum(), al))
     raise ValueError(n)
 
 

@@ -202,3 +202,42 @@ def test_describe_reports_gate_ratio(rng):
     assert "LSTM" in text and "GRU" in text and "MISMATCH" not in text
     lstm_params = 4 * (24 * 10 + 24 * 24 + 2 * 24)
     assert f"{lstm_params} ok" in text
+
+
+def test_reverse_layer_runs_backwards_in_time(rng):
+    inner = edgernn.GRU(_r(rng, 24, 3), _r(rng, 24, 8), _r(rng, 24), _r(rng, 24))
+    model = edgernn.Model([edgernn.Reverse(inner), edgernn.Dense(_r(rng, 2, 8))])
+    xs = _r(rng, 60, 3, scale=1)
+    ref = naive.run(edgernn.Model([inner, edgernn.Dense(model.layers[1].weight)]), xs[::-1])[::-1]
+    np.testing.assert_allclose(model.stream().run(xs), ref, atol=1e-5)
+    with pytest.raises(edgernn.StreamError, match="whole sequence"):
+        model.stream().step(xs[0])
+
+
+def test_return_sequences_false_and_initial_state_survive_save(rng, tmp_path):
+    lstm = edgernn.LSTM(_r(rng, 16, 3), _r(rng, 16, 4))
+    h0, c0 = _r(rng, 4, scale=1), _r(rng, 4, scale=1)
+    init = edgernn.StreamState(("0.h", "0.c"), (h0, c0))
+    model = edgernn.Model([lstm], return_sequences=False, initial_state=init)
+    xs = _r(rng, 30, 3, scale=1)
+    st = {"h": h0.astype(np.float64), "c": c0.astype(np.float64)}
+    ref = [naive.step(lstm, x.astype(np.float64), st) for x in xs][-1]
+    s = model.stream()
+    np.testing.assert_allclose(s.run(xs), ref[None], atol=1e-5)
+    s.reset()
+    np.testing.assert_array_equal(s.get_state().arrays[0], h0)
+    model.save(tmp_path / "m.ernn")
+    loaded = edgernn.load(tmp_path / "m.ernn")
+    np.testing.assert_array_equal(loaded.stream().run(xs), model.stream().run(xs))
+    batch = loaded.streams(2)
+    np.testing.assert_array_equal(batch.get_state(1).arrays[1], c0)
+    with pytest.raises(edgernn.ModelFormatError, match="initial_state"):
+        edgernn.Model([lstm], initial_state=edgernn.StreamState(("0.h",), (h0,)))
+
+
+def test_step_accepts_read_only_input(rng):
+    model = _lstm_gru_model(rng)
+    x = _r(rng, 10)
+    ro = np.frombuffer(x.tobytes(), dtype=np.float32)
+    assert not ro.flags.writeable
+    np.testing.assert_array_equal(model.stream().step(ro), model.stream().step(x))

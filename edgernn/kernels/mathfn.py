@@ -148,6 +148,23 @@ def apply_act(S, off, n, code, alpha, beta):
     elif code == 12:
         for i in range(N):
             S[o + i] = alpha * tanh_fast(beta * S[o + i])
+    elif code == 13:
+        m = S[o]
+        for i in range(N):
+            m = max(m, S[o + i])
+        tot = 0.0
+        for i in range(N):
+            tot += math.exp(float(S[o + i] - m))
+        shift = m + _f32(math.log(tot))
+        for i in range(N):
+            S[o + i] = S[o + i] - shift
+    elif code == 14:
+        ss = 0.0
+        for i in range(N):
+            ss += float(S[o + i]) * float(S[o + i])
+        inv = 1.0 / math.sqrt(max(ss, float(alpha)))
+        for i in range(N):
+            S[o + i] = _f32(S[o + i] * inv)
     elif code == EXACT + 12:
         for i in range(N):
             S[o + i] = _f32(alpha * math.tanh(beta * S[o + i]))
