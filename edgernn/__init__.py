@@ -11,6 +11,7 @@ The runtime imports numpy and numba only.
 __version__ = "0.1.0"
 
 from .activations import Activation
+from .batch import StreamBatch
 from .errors import (
     EdgeRNNError,
     FrameError,
@@ -20,9 +21,10 @@ from .errors import (
     UnsupportedOpError,
 )
 from .fileformat import load, read_manifest
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Reverse
+from .layers import GRU, LSTM, RNN, Dense, Embedding
 from .model import Model
-from .stream import Stream, StreamBatch, StreamState
+from .stream import Stream, StreamState
+from .wrappers import Bidirectional, Reverse
 
 __all__ = [
     "Activation", "Bidirectional", "Dense", "Embedding", "GRU", "LSTM", "RNN", "Reverse",

@@ -37,7 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFormatError
-from .layers import layer_from_config
+from .wrappers import layer_from_config
 
 FORMAT = "edgernn"
 FORMAT_VERSION = (1, 0)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from .activations import Activation
+from .batch import StreamBatch
 from .errors import ModelFormatError
-from .layers import GRU, LSTM, RNN, Bidirectional, Dense, Embedding, Reverse
+from .layers import GRU, LSTM, RNN, Dense, Embedding
 from .plan import build_plan
-from .stream import Stream, StreamBatch
+from .stream import Stream
+from .wrappers import Bidirectional, Reverse
 
 _KINDS = (Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse, Activation)
 _WHOLE = (Bidirectional, Reverse)
