@@ -30,32 +30,17 @@ import torch  # noqa: E402
 from ai_edge_litert.interpreter import Interpreter  # noqa: E402
 from torch import nn  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import nets  # noqa: E402
+
 OUT = Path(__file__).resolve().parent / "models"
 STEPS = 50
 TOL_F32 = 1e-4
 
 
-class Net(nn.Module):
-    """``rnn`` -> ``Linear`` [-> sigmoid], one stream, batch_first."""
-
-    def __init__(self, rnn, linear, sigmoid=False):
-        super().__init__()
-        self.rnn, self.linear, self.sigmoid = rnn, linear, sigmoid
-
-    def forward(self, x, state=None):
-        y, state = self.rnn(x, state)
-        y = self.linear(y)
-        return (torch.sigmoid(y) if self.sigmoid else y), state
-
-
 def build_torch(name):
-    """The reference net ``name`` in {"S", "M", "L"} with its BENCH.md seed."""
-    torch.manual_seed({"S": 1, "M": 2, "L": 3}[name])
-    if name == "S":
-        return Net(nn.LSTM(16, 32, batch_first=True), nn.Linear(32, 4))
-    if name == "M":
-        return Net(nn.GRU(42, 96, batch_first=True), nn.Linear(96, 22), sigmoid=True)
-    return Net(nn.LSTM(64, 256, num_layers=2, batch_first=True), nn.Linear(256, 64))
+    """The reference net ``name`` (batch_first: LiteRT streams (1, 1, I) inputs)."""
+    return nets.build_torch(name, batch_first=True)
 
 
 def _np(t):
