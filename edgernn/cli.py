@@ -3,6 +3,7 @@
     edgernn inspect MODEL                  layers table and provenance
     edgernn run MODEL --input xs.npy --output ys.npy
     edgernn bench MODEL [--steps N] [--json out.json]
+    edgernn warmup                         compile the engine into Numba's disk cache
     edgernn convert SRC -o OUT.ernn        (needs edgernn[convert])
     edgernn bridge --port URL --model M    (needs edgernn[bridge])
 
@@ -109,6 +110,19 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_warmup(args) -> int:
+    import time
+
+    from . import engine
+
+    t0 = time.perf_counter()
+    for name in engine.ENTRY_POINTS:
+        engine.native(name)
+    print(f"engine ready in {time.perf_counter() - t0:.1f} s (loaded from or written to "
+          f"Numba's cache: the next process starts without compiling)")
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="edgernn", description="Recurrent nets, one step at a time.")
     p.add_argument("--version", action="version", version=f"edgernn {__version__}")
@@ -128,6 +142,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--json", help="also write the figures as JSON here")
     q.add_argument("--no-cold", action="store_true", help="skip the cold-start subprocesses")
     q.set_defaults(func=cmd_bench)
+    q = sub.add_parser("warmup", help="compile the engine once into the on-disk cache")
+    q.set_defaults(func=cmd_warmup)
     for name, (_, help_) in EXTERNAL.items():
         sub.add_parser(name, help=help_, add_help=False)
     return p

@@ -161,6 +161,7 @@ def generate_f32(P, W, S, x0, ys, argmax):
     return 0
 
 
+ENTRY_POINTS = ("step", "run", "step_batch", "run_batch", "generate")
 _SIGNATURES = {
     "step": (step_f32, types.int64(_P, _WT, _V, _V, _V)),
     "run": (run_f32, types.int64(_P, _WT, _V, _M, _M)),

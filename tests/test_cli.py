@@ -52,6 +52,12 @@ def test_bench_reports_percentiles_and_allocations(model_file, tmp_path):
     assert res["allocations"]["net_blocks_per_step"] < 0.01
 
 
+def test_warmup_compiles_every_entry_point():
+    out = _cli("warmup")
+    assert out.returncode == 0, out.stderr
+    assert "engine ready" in out.stdout
+
+
 @pytest.mark.parametrize("args,match", [
     (["inspect", "missing.ernn"], "No such file"),
     (["inspect", "NOTAMODEL"], "zip archive was expected"),
