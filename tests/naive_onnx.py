@@ -83,3 +83,18 @@ def recurrent_model(op, rng, *, hidden=4, inputs=3, direction="forward", attrs=N
     graph = helper.make_graph([node], "rnn", g_in, g_out, inits)
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 14)], ir_version=9)
 
+
+def with_head(op="LSTM", nodes=(), inits=(), out="out", **kw):
+    """A recurrent node whose Y is squeezed to [T, B, H] and fed to ``nodes``."""
+    m = recurrent_model(op, np.random.default_rng(0), outputs=("Y",), **kw)
+    g = m.graph
+    g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "ax1"))
+    g.node.append(helper.make_node("Squeeze", ["Y", "ax1"], ["Ys"], name="squeeze_y"))
+    g.node.extend(nodes)
+    g.initializer.extend(numpy_helper.from_array(np.asarray(a), n) for n, a in inits)
+    del g.output[:]
+    g.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
+    return m
+
+
+W4 = np.ones((4, 4), np.float32)

@@ -15,9 +15,13 @@ from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 import edgernn
-from converters.onnx import from_onnx, initial_state, run_like_onnx
+from converters.onnx import from_onnx, run_like_onnx
 
-from .naive_onnx import ort_run, recurrent_model
+from .naive_onnx import W4, ort_run, recurrent_model, with_head
+
+#: random constant initial_h/initial_c differ per batch row: a warning says the
+#: model cannot hold them (tested in test_batch_varying_constant_state_warns)
+pytestmark = pytest.mark.filterwarnings("ignore:constant initial states.*differ between")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 CONFORMANCE = SHARED / "conformance" / "onnx-node"
@@ -153,46 +157,24 @@ def test_recurrent_node_matches_onnxruntime_over_1000_steps(op):
     np.testing.assert_array_equal(ys, got["Y"][:, 0, 0])
 
 
-def test_convert_save_load_stream_gives_onnxruntime_outputs(tmp_path):
-    rng = np.random.default_rng(8)
-    m = recurrent_model("LSTM", rng, peephole=True, init="const", batch=1,
-                        attrs={"clip": 2.0}, outputs=("Y", "Y_h"))
-    model = from_onnx(m)
-    model.save(tmp_path / "lstm.ernn")
-    loaded = edgernn.load(tmp_path / "lstm.ernn")
-    assert loaded.provenance["source"] == "onnx"
-    assert len(loaded.provenance["source_sha256"]) == 64
-    x = rng.standard_normal((50, 1, 3)).astype(np.float32)
-    want = ort_run(m, {"X": x})
-    s = loaded.stream()
-    s.set_state(initial_state(loaded))
-    ys = np.stack([s.step(xt) for xt in x[:, 0]])
-    assert np.abs(ys - want["Y"][:, 0, 0]).max() <= 1e-5
-    assert np.abs(s.get_state().arrays[0] - want["Y_h"][0, 0]).max() <= 1e-5
-
-
 # --- constructs that must be refused ------------------------------------------------
 
-def _with_head(op="LSTM", nodes=(), inits=(), out="out", **kw):
-    """A recurrent node whose Y is squeezed to [T, B, H] and fed to ``nodes``."""
-    m = recurrent_model(op, np.random.default_rng(0), outputs=("Y",), **kw)
-    g = m.graph
-    g.initializer.append(numpy_helper.from_array(np.array([1], np.int64), "ax1"))
-    g.node.append(helper.make_node("Squeeze", ["Y", "ax1"], ["Ys"], name="squeeze_y"))
-    g.node.extend(nodes)
-    g.initializer.extend(numpy_helper.from_array(np.asarray(a), n) for n, a in inits)
-    del g.output[:]
-    g.output.append(helper.make_tensor_value_info(out, TensorProto.FLOAT, None))
-    return m
-
-
-W4 = np.ones((4, 4), np.float32)
 REFUSED = {
-    "unknown_op": ([helper.make_node("LogSoftmax", ["Ys"], ["out"], name="head")], [], "head",
-                   "LogSoftmax"),
-    "l2_norm": ([helper.make_node("ReduceL2", ["Ys"], ["n"], name="l2", keepdims=1),
-                 helper.make_node("Div", ["Ys", "n"], ["out"], name="div")], [], "l2",
-                "L2-normalisation"),
+    "unknown_op": ([helper.make_node("Erf", ["Ys"], ["out"], name="head")], [], "head",
+                   "'Erf'"),
+    "l2_norm_all_axes": ([helper.make_node("ReduceL2", ["Ys"], ["n"], name="l2", keepdims=1),
+                          helper.make_node("Div", ["Ys", "n"], ["out"], name="div")], [], "l2",
+                         "feature"),
+    "l2_norm_plus_eps": ([helper.make_node("ReduceL2", ["Ys", "ax2"], ["n"], keepdims=1),
+                          helper.make_node("Add", ["n", "eps"], ["ne"], name="add_eps"),
+                          helper.make_node("Div", ["Ys", "ne"], ["out"])],
+                         [("ax2", np.array([-1])), ("eps", np.float32(1e-6))], "add_eps",
+                         "Norm"),
+    "l1_norm": ([helper.make_node("LpNormalization", ["Ys"], ["out"], name="l1", p=1)], [],
+                "l1", "p=1"),
+    "div_by_data": ([helper.make_node("Relu", ["Ys"], ["r"]),
+                     helper.make_node("Div", ["r", "Ys"], ["out"], name="ratio")], [],
+                    "ratio", "own L2 norm"),
     "residual": ([helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
                   helper.make_node("Add", ["m", "Ys"], ["out"], name="res")], [("w", W4)],
                  "res", "residual"),
@@ -212,7 +194,7 @@ REFUSED = {
 @pytest.mark.parametrize("case", sorted(REFUSED))
 def test_unsupported_construct_raises_naming_the_node(case):
     nodes, inits, node_name, words = REFUSED[case]
-    m = _with_head(nodes=nodes, inits=inits)
+    m = with_head(nodes=nodes, inits=inits)
     with pytest.raises(edgernn.UnsupportedOpError) as err:
         from_onnx(m)
     msg = str(err.value)
@@ -254,6 +236,8 @@ def test_weights_fed_as_graph_inputs_are_refused_naming_the_node():
 def test_reverse_direction_runs_whole_sequences_and_refuses_step():
     m = recurrent_model("GRU", np.random.default_rng(0), direction="reverse", outputs=("Y",))
     model = from_onnx(m)
+    assert [type(la).__name__ for la in model.layers] == ["Reverse"]
+    assert model.stream().get_state().names == ("0.reverse.h",)  # no dummy forward half
     assert not model.streamable
     with pytest.raises(edgernn.StreamError):
         model.stream().step(np.zeros(3, np.float32))
@@ -289,7 +273,7 @@ def test_cli_convert_reports_user_errors_in_one_line(tmp_path, capsys):
     bad.write_bytes(b"junk")
     assert main(["convert", str(bad)]) == 2
     assert "--from" in capsys.readouterr().err
-    m = _with_head(nodes=REFUSED["unknown_op"][0])
+    m = with_head(nodes=REFUSED["unknown_op"][0])
     onnx.save(m, tmp_path / "head.onnx")
     assert main(["convert", str(tmp_path / "head.onnx")]) == 2
     err = capsys.readouterr().err
@@ -350,6 +334,10 @@ def test_dense_heads_and_activation_ops_match_onnxruntime(act, gemm):
     got = run_like_onnx(model, {"X": x})["out"]
     assert got.shape == want.shape
     assert np.abs(got - want).max() <= 1e-5
+    assert model.return_sequences is (not gemm)  # gemm: the head takes the last step
+    ys = model.stream().run(x[:, 1])
+    assert ys.shape == ((1, 5) if gemm else (30, 5))
+    assert np.abs(ys[-1] - (want[1] if gemm else want[1, -1])).max() <= 1e-5
 
 
 def _zero_state_graph(fill):
@@ -419,7 +407,7 @@ def test_random_recurrent_nodes_match_onnxruntime(op, direction, layout, clip, f
 
 
 def test_output_from_before_a_folded_bias_is_refused():
-    m = _with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
+    m = with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"], name="mm"),
                           helper.make_node("Add", ["m", "b"], ["out"], name="bias")],
                    inits=[("w", W4), ("b", np.ones(4, np.float32))])
     m.graph.output.append(helper.make_tensor_value_info("m", TensorProto.FLOAT, None))
@@ -440,7 +428,7 @@ def test_scaling_a_dense_output_by_constants_folds_and_matches_onnxruntime():
               ("k", np.array(0.5, np.float32)),
               ("v", rng.uniform(1, 2, 4).astype(np.float32)),
               ("u", rng.standard_normal((1, 4)).astype(np.float32))]
-    m = _with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"]),
+    m = with_head(nodes=[helper.make_node("MatMul", ["Ys", "w"], ["m"]),
                           helper.make_node("Add", ["m", "b"], ["a"]),
                           helper.make_node("Mul", ["k", "a"], ["s1"]),
                           helper.make_node("Div", ["s1", "v"], ["s2"]),

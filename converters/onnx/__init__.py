@@ -18,9 +18,15 @@ one-step export ``x, h0[, c0] -> y, hn[, cn]`` streams with ``Stream.step``
 The mapping is stored JSON-able in ``model.provenance["onnx_io"]`` (it
 survives ``save``/``load``); :func:`run_like_onnx` uses it to answer a feed
 dict like ONNX Runtime would (batch rows, layouts, ``sequence_lens``, initial
-states, ``Y_h``/``Y_c``), one stream per batch row. Non-zero constant
-``initial_h``/``initial_c`` are returned by :func:`initial_state` (also set as
-``model.initial_state``); pass it to ``Stream.set_state`` before running.
+states, ``Y_h``/``Y_c``), one stream per batch row.
+
+Non-zero constant ``initial_h``/``initial_c`` become the model's
+``initial_state`` (a fresh or reset stream starts from it; it is saved in the
+``.ernn`` file), unless they differ between batch rows: one model has one
+initial state, so then a warning says so and :func:`initial_state` gives each
+row's. A graph whose outputs are all the last time step (``Y_h`` used as data,
+``y[-1]``, ``y[:, -1]``) gives a model with ``return_sequences=False``:
+``Stream.run`` returns that one row.
 
 >>> model = from_onnx("lstm.onnx")                     # doctest: +SKIP
 >>> s = model.stream(); ys = s.run(xs)                 # doctest: +SKIP
@@ -39,6 +45,7 @@ from onnx import helper, numpy_helper
 
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
+from edgernn.stream import StreamState
 
 from .context import Context, node_desc
 from .registry import NO_FOLD, OPS, REFUSED, SHAPE_ARITH
@@ -138,8 +145,9 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     -------
     edgernn.Model
         float32; ``provenance`` holds source file, SHA-256, converter, opset and
-        ``onnx_io`` (the graph I/O mapping); ``model.initial_state`` is a
-        StreamState or None.
+        ``onnx_io`` (the graph I/O mapping). ``return_sequences`` is False when
+        every graph output is the last time step; ``initial_state`` holds
+        non-zero constant ``initial_h``/``initial_c`` (None: zeros).
 
     Raises
     ------
@@ -219,7 +227,7 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
     if not ctx.layers:
         raise UnsupportedOpError("the graph holds no layer edgernn can run (no recurrent, "
                                  "Gemm/MatMul, embedding or activation node on the data path)")
-    last = False
+    lasts = []
     for out in graph.output:
         v = ctx.env.get(out.name)
         if isinstance(v, Seq):
@@ -227,7 +235,7 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
                 raise UnsupportedOpError(f"graph output {out.name!r} is the output of an "
                                          f"intermediate layer; only the last layer's output "
                                          f"(and recurrent states) can be graph outputs")
-            last |= v.last
+            lasts.append(v.last)
             ctx.io["outputs"][out.name] = {"kind": "seq", "axes": list(ctx.labels(v)),
                                            "sizes": list(v.sizes), "last": v.last}
         elif isinstance(v, StateOut):
@@ -244,11 +252,33 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
         warnings.warn(f"data input {data_name!r} has a fixed time length of 1 and the graph "
                       f"has no state inputs: ONNX runs each call from a fresh state, while "
                       f"an edgernn stream carries its state from step to step", stacklevel=2)
+    return_sequences = not (lasts and all(lasts))
     prov = {"source": "onnx", "source_file": fname,
             "source_sha256": hashlib.sha256(raw).hexdigest(),
             "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.onnx",
             "opset": ctx.opset, "producer": f"{proto.producer_name} {proto.producer_version}"
-            .strip(), "output": "last_step" if last else "every_step", "onnx_io": ctx.io}
-    model = edgernn.Model(ctx.layers, provenance=prov)
-    model.initial_state = initial_state(model) if ctx.io["init_state"] else None
-    return model
+            .strip(), "output": "every_step" if return_sequences else "last_step",
+            "onnx_io": ctx.io}
+    init = _constant_initial_state(ctx, edgernn.Model(ctx.layers), prov)
+    return edgernn.Model(ctx.layers, provenance=prov, return_sequences=return_sequences,
+                         initial_state=init)
+
+
+def _constant_initial_state(ctx, model, prov):
+    """The StreamState of the graph's non-zero constant ``initial_h``/``initial_c``
+    (None when there are none, or when they differ between batch rows: then
+    they stay in ``onnx_io["init_state"]`` for :func:`initial_state`)."""
+    rows = {n: np.asarray(r, np.float32) for n, r in ctx.io["init_state"].items()}
+    if not rows:
+        return None
+    if any(np.any(r != r[:1]) for r in rows.values()):
+        warnings.warn(f"constant initial states {sorted(rows)} differ between batch rows; an "
+                      f"edgernn model has one initial state, so its streams start from zeros: "
+                      f"use converters.onnx.initial_state(model, batch) for a row's",
+                      stacklevel=3)
+        return None
+    zero = model.stream().get_state()
+    ctx.io["init_state"] = {}
+    prov["initial_state_from"] = "constant initial_h/initial_c: " + ", ".join(sorted(rows))
+    return StreamState(zero.names, tuple(rows[n][0] if n in rows else a
+                                         for n, a in zip(zero.names, zero.arrays, strict=True)))

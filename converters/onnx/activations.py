@@ -1,5 +1,5 @@
-"""Activation ops (Relu, Tanh, Sigmoid, Softmax, LeakyRelu, Elu, HardSigmoid,
-Softsign, Softplus, ThresholdedRelu) and the ``activations`` attribute of the
+"""Activation ops (Relu, Tanh, Sigmoid, Softmax, LogSoftmax, LeakyRelu, Elu,
+HardSigmoid, Softsign, Softplus, ThresholdedRelu) and the ``activations`` attribute of the
 recurrent ops.
 
 A per-step activation right after a Gemm/MatMul(+Add) folds into that
@@ -95,18 +95,20 @@ def _elementwise(name, attrs=()):
 
 
 def convert_softmax(ctx, node, ins):
-    """Softmax over the feature axis (the last one) only."""
+    """Softmax / LogSoftmax over the feature axis (the last one) only."""
     at = ctx.check_attrs(node, ("axis",))
     seq = ctx.as_seq(node, ins[0])
     n = len(seq.axes)
     axis = int(at.get("axis", -1 if ctx.opset >= 13 else 1))
     labels = ctx.labels(seq)
     if axis % n != n - 1 or labels[-1] != "F":
-        raise ctx.unsupported(node, f"Softmax over axis {axis} of a rank-{n} tensor; only "
-                                    f"the last (feature) axis is supported")
+        raise ctx.unsupported(node, f"{node.op_type} over axis {axis} of a rank-{n} tensor; "
+                                    f"only the last (feature) axis is supported")
     if any(lab == "D" and s != 1 for lab, s in zip(labels, seq.sizes, strict=True)):
-        raise ctx.unsupported(node, "Softmax over each direction of a bidirectional output")
-    return [apply_activation(ctx, node, seq, edgernn.Activation("softmax"))]
+        raise ctx.unsupported(node, f"{node.op_type} over each direction of a bidirectional "
+                                    f"output")
+    name = "log_softmax" if node.op_type == "LogSoftmax" else "softmax"
+    return [apply_activation(ctx, node, seq, edgernn.Activation(name))]
 
 
 OPS = {
@@ -120,4 +122,5 @@ OPS = {
     "Softplus": _elementwise("softplus"),
     "ThresholdedRelu": _elementwise("thresholded_relu", ("alpha",)),
     "Softmax": convert_softmax,
+    "LogSoftmax": convert_softmax,
 }

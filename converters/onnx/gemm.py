@@ -5,7 +5,7 @@
 that has no activation yet folds into its bias. ``Gemm(x, B, C)`` with
 ``transA=0`` gives ``Dense(alpha * op(B).T, beta * C)``. ``Mul``/``Div``/``Sub``
 by a constant right after fold into that Dense too. Division of the data by
-data (L2 normalisation) is refused: the runtime has no layer for it.
+its own L2 norm is :func:`converters.onnx.norms.divide_by_norm`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 import edgernn
 
+from .norms import divide_by_norm
 from .values import Const, Seq
 
 
@@ -99,7 +100,7 @@ def convert_scale(ctx, node, ins):
     k = [isinstance(v, Const) for v in ins]
     if k != [False, True] and not (k == [True, False] and node.op_type == "Mul"):
         if node.op_type == "Div":
-            return convert_l2_norm(ctx, node, ins)
+            return divide_by_norm(ctx, node, ins)
         raise ctx.unsupported(node, f"{node.op_type} must combine the data with one constant")
     seq = ctx.as_seq(node, ins[1] if k[0] else ins[0])
     c = np.asarray(ins[0 if k[0] else 1].value, np.float32)
@@ -124,20 +125,10 @@ def convert_scale(ctx, node, ins):
     return [Seq(seq.axes, seq.sizes, ctx.head, last=seq.last, dense_open=True)]
 
 
-def convert_l2_norm(ctx, node, ins):
-    """L2-normalisation heads (ReduceL2, LpNormalization, Div by a norm)."""
-    raise ctx.unsupported(node, f"{node.op_type} of the data: the edgernn runtime has no "
-                                f"L2-normalisation or division layer (ReduceL2 / "
-                                f"LpNormalization / Div by a norm); cut the head off the "
-                                f"graph and normalise outside")
-
-
 OPS = {
     "MatMul": convert_matmul,
     "Add": convert_add,
     "Gemm": convert_gemm,
-    "ReduceL2": convert_l2_norm,
-    "LpNormalization": convert_l2_norm,
     "Mul": convert_scale,
     "Div": convert_scale,
     "Sub": convert_scale,

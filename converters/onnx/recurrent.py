@@ -8,12 +8,13 @@ Inputs ``X [T, B, I]`` (``layout=1``: ``[B, T, I]``), ``W [D, G*H, I]``,
 ``direction="bidirectional"``, else 1.
 
 Mapping onto edgernn: ``forward`` is the layer itself; ``bidirectional`` is
-:class:`edgernn.Bidirectional` (concat); ``reverse`` is a Bidirectional whose
-forward half is an all-zero ReLU RNN (it outputs exactly 0) and whose merge is
-``"sum"``, so its output is exactly the reversed run. Both need the whole
-sequence (``Stream.run``); ``step`` raises. ``sequence_lens`` cannot live in a
-model: it is recorded for :func:`converters.onnx.run_like_onnx` (one run per
-batch row over its own length).
+:class:`edgernn.Bidirectional` (concat); ``reverse`` is :class:`edgernn.Reverse`
+(state ``"<i>.reverse.h"``). Both need the whole sequence (``Stream.run``);
+``step`` raises. Non-zero constant ``initial_h``/``initial_c`` are recorded per
+batch row in ``ctx.io["init_state"]``; ``from_onnx`` turns them into the
+model's ``initial_state``. ``sequence_lens`` cannot live in a model: it is
+recorded for :func:`converters.onnx.run_like_onnx` (one run per batch row over
+its own length).
 """
 
 from __future__ import annotations
@@ -89,9 +90,7 @@ def convert_recurrent(ctx, node, spec) -> list:
     if direction == "forward":
         layer, prefixes = layers[0], [f"{idx}."]
     elif direction == "reverse":
-        zero = edgernn.RNN(np.zeros((hsz, w.shape[2]), np.float32),
-                           np.zeros((hsz, hsz), np.float32), nonlinearity="relu")
-        layer, prefixes = edgernn.Bidirectional(zero, layers[0], "sum"), [f"{idx}.backward."]
+        layer, prefixes = edgernn.Reverse(layers[0]), [f"{idx}.reverse."]
     else:
         layer = edgernn.Bidirectional(layers[0], layers[1], "concat")
         prefixes = [f"{idx}.forward.", f"{idx}.backward."]

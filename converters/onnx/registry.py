@@ -11,6 +11,7 @@ from .activations import OPS as _ACTIVATION_OPS
 from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
 from .lstm import convert_lstm
+from .norms import OPS as _NORM_OPS
 from .rnn import convert_rnn
 from .shape_ops import OPS as _SHAPE_OPS
 
@@ -18,9 +19,10 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 OPS.update(_GEMM_OPS)
 OPS.update(_ACTIVATION_OPS)
 OPS.update(_SHAPE_OPS)
+OPS.update(_NORM_OPS)
 
 #: ops in the table only to refuse them with a specific message
-REFUSED = frozenset({"ReduceL2", "LpNormalization"})
+REFUSED: frozenset = frozenset()
 
 #: ops computed on runtime shapes only (Shape chains building zero states)
 SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "Cast",

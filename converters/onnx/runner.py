@@ -37,14 +37,14 @@ def initial_state(model, batch: int = 0, feeds=None) -> StreamState:
     Returns
     -------
     StreamState
-        Zeros, overwritten by constant ``initial_h``/``initial_c`` and by state
-        inputs found in ``feeds``. Use with ``Stream.set_state``.
+        ``model.initial_state`` (zeros when None), overwritten by constant
+        ``initial_h``/``initial_c`` that differ between batch rows (kept in
+        ``onnx_io["init_state"]``) and by state inputs found in ``feeds``. Use
+        with ``Stream.set_state``.
     """
     io = _io(model)
-    names = model.stream().get_state().names
-    arrays = {n: None for n in names}
-    sizes = dict(zip(names, (a.shape[0] for a in model.stream().get_state().arrays),
-                     strict=True))
+    start = model.stream().get_state()
+    arrays = dict(zip(start.names, start.arrays, strict=True))
     for name, rows in io["init_state"].items():
         rows = np.asarray(rows, np.float32)
         arrays[name] = rows[batch if rows.shape[0] > 1 else 0]
@@ -55,9 +55,8 @@ def initial_state(model, batch: int = 0, feeds=None) -> StreamState:
         index = tuple(batch if i == "B" else slice(None) if i == "F" else i
                       for i in rec["index"])
         arrays[rec["state"]] = a[index]
-    return StreamState(tuple(names), tuple(
-        np.ascontiguousarray(arrays[n] if arrays[n] is not None else np.zeros(sizes[n]),
-                             np.float32) for n in names))
+    return StreamState(start.names, tuple(np.ascontiguousarray(arrays[n], np.float32)
+                                          for n in start.names))
 
 
 def _data(io, x):

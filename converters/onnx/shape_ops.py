@@ -6,7 +6,8 @@ state tensors (:class:`StateIn`, :class:`StateOut`) or pass zero tensors on.
 What would change the per-step data (a slice of the features, a step other
 than the last, mixing time and batch) raises UnsupportedOpError. ``Gather`` of
 token ids from a constant table becomes :class:`edgernn.Embedding`. Shape,
-ConstantOfShape and Expand only build zero initial states. Nodes whose inputs
+ConstantOfShape and Expand only build zero initial states (Expand also
+broadcasts an L2 norm, see :mod:`converters.onnx.norms`). Nodes whose inputs
 are all constant never reach this module: the walker folds them.
 """
 
@@ -19,7 +20,7 @@ from onnx import numpy_helper
 
 import edgernn
 
-from .values import Const, Seq, ShapeOf, StateIn, StateOut, Zeros
+from .values import Const, Norm, Seq, ShapeOf, StateIn, StateOut, Zeros
 
 _BIG = 2 ** 31 - 1
 
@@ -360,7 +361,10 @@ def _expand(ctx, node, ins):
     v = ins[0]
     if isinstance(v, Zeros) or (isinstance(v, Const) and not np.any(v.value)):
         return [Zeros()]
-    raise ctx.unsupported(node, "Expand is supported only to build zero initial states")
+    if isinstance(v, Norm):  # broadcast back to the data's shape before Div
+        return [v]
+    raise ctx.unsupported(node, "Expand is supported only to build zero initial states and "
+                                "to broadcast an L2 norm")
 
 
 OPS = {

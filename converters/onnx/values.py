@@ -11,6 +11,7 @@ ShapeOf       an integer tensor computed from runtime shapes (Shape chains)
 Zeros         an all-zero tensor of runtime shape (zero initial states)
 StateIn       a graph input (or a slice of it) that carries recurrent state
 StateOut      recurrent state leaving a recurrent node (``Y_h`` / ``Y_c``)
+Norm          the L2 norm (or sum of squares) of a Seq over its features
 ============  ==============================================================
 
 Axis labels of a :class:`Seq`: ``"T"`` time, ``"B"`` batch, ``"D"`` direction
@@ -91,6 +92,16 @@ class StateOut:
     parts: tuple
     axes: tuple
     hidden: int
+
+
+@dataclass(frozen=True)
+class Norm:
+    """``ReduceL2`` (``squared``: ``ReduceSumSquare``) of ``seq`` over its feature
+    axis, kept as a unit axis, floored at ``floor`` (Clip/Max; same units)."""
+
+    seq: Seq
+    squared: bool = False
+    floor: float = 0.0
 
 
 @dataclass(frozen=True)
