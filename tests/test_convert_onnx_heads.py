@@ -34,13 +34,18 @@ NORM_HEADS = {
                        helper.make_node("Max", ["eps", "q"], ["qm"]),
                        helper.make_node("Sqrt", ["qm"], ["n"]),
                        helper.make_node("Div", ["Ys", "n"], ["out"])],
+    "pow_sum_sqrt": [helper.make_node("Pow", ["Ys", "two"], ["p"]),
+                     helper.make_node("ReduceSum", ["p", "axm1"], ["q"], keepdims=1),
+                     helper.make_node("Sqrt", ["q"], ["n"]),
+                     helper.make_node("Div", ["Ys", "n"], ["out"])],
     "lp_normalization": [helper.make_node("LpNormalization", ["Ys"], ["out"], axis=-1, p=2)],
     "dense_then_l2": [helper.make_node("MatMul", ["Ys", "w"], ["m"]),
                       helper.make_node("ReduceL2", ["m", "axm1"], ["n"], keepdims=1),
                       helper.make_node("Max", ["n", "eps"], ["nm"]),
                       helper.make_node("Div", ["m", "nm"], ["out"])],
 }
-NORM_INITS = [("axm1", _ints(-1)), ("ax2", _ints(2)), ("eps", EPS), ("w", W4 * 1e-4)]
+NORM_INITS = [("axm1", _ints(-1)), ("ax2", _ints(2)), ("eps", EPS), ("w", W4 * 1e-4),
+              ("two", np.float32(2))]
 
 
 @pytest.mark.parametrize("head", sorted(NORM_HEADS))

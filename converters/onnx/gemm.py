@@ -14,7 +14,7 @@ import numpy as np
 
 import edgernn
 
-from .norms import divide_by_norm
+from .norms import divide_by_norm, square
 from .values import Const, Seq
 
 
@@ -98,6 +98,8 @@ def convert_scale(ctx, node, ins):
     ``[out]`` vector: folds into the Dense's weight and bias."""
     ctx.check_attrs(node, ())
     k = [isinstance(v, Const) for v in ins]
+    if node.op_type == "Mul" and k == [False, False]:
+        return square(ctx, node, ins)
     if k != [False, True] and not (k == [True, False] and node.op_type == "Mul"):
         if node.op_type == "Div":
             return divide_by_norm(ctx, node, ins)

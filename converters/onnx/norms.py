@@ -2,12 +2,13 @@
 
 ``LpNormalization(p=2)`` over the feature axis maps directly. The patterns
 exporters write out are tracked on a :class:`~converters.onnx.values.Norm`
-value: ``ReduceL2`` (or ``ReduceSumSquare`` then ``Sqrt``) over the feature
-axis with ``keepdims=1``, optionally floored by ``Clip(min=eps)`` or
-``Max(., eps)`` before or after the square root, optionally ``Expand``-ed back
-to the data's shape, and finally ``Div(x, norm)`` of the very data it was
-computed from. ``torch.nn.functional.normalize`` exports as
-``ReduceL2 -> Clip(eps) -> Expand -> Div``.
+value: ``ReduceL2`` (or ``ReduceSumSquare``, or ``ReduceSum`` of ``x * x`` or
+``Pow(x, 2)``, then ``Sqrt``) over the feature axis with ``keepdims=1``,
+optionally floored by ``Clip(min=eps)`` or ``Max(., eps)`` before or after the
+square root, optionally ``Expand``-ed back to the data's shape, and finally
+``Div(x, norm)`` of the very data it was computed from.
+``torch.nn.functional.normalize`` exports as ``ReduceL2 -> Clip(eps) -> Expand
+-> Div``.
 
 The floor becomes the activation's ``alpha`` (a floor on the sum of squares:
 ``eps**2`` for a floor on the norm). Without a floor ``alpha`` is the
@@ -25,7 +26,7 @@ import numpy as np
 import edgernn
 
 from .activations import apply_activation
-from .values import Const, Norm, Seq
+from .values import Const, Norm, Seq, Squared
 
 
 def _feature_axis_only(ctx, node, seq: Seq, axes) -> None:
@@ -49,9 +50,29 @@ def _reduce_axes(ctx, node, at):
     return None if at.get("axes") is None else [int(a) for a in at["axes"]]
 
 
+def square(ctx, node, ins):
+    """``Mul(x, x)`` or ``Pow(x, 2)`` of the data, to be summed into a norm."""
+    if node.op_type == "Pow":
+        ctx.check_attrs(node, ())
+        e = ins[1].value if isinstance(ins[1], Const) else None
+        if e is None or np.asarray(e).size != 1 or float(np.asarray(e).reshape(-1)[0]) != 2:
+            raise ctx.unsupported(node, "Pow of the data; only Pow(x, 2) inside an "
+                                        "L2-normalisation")
+    elif not (isinstance(ins[0], Seq) and ins[0] == ins[1]):
+        raise ctx.unsupported(node, "Mul of two data tensors; only x * x inside an "
+                                    "L2-normalisation")
+    return [Squared(ctx.as_seq(node, ins[0]))]
+
+
 def convert_reduce(ctx, node, ins):
-    """ReduceL2 / ReduceSumSquare of the data over its feature axis, keepdims=1."""
+    """ReduceL2 / ReduceSumSquare of the data (ReduceSum of its square) over its
+    feature axis, keepdims=1."""
     at = ctx.check_attrs(node, ("axes", "keepdims", "noop_with_empty_axes"))
+    squared = node.op_type != "ReduceL2"
+    if node.op_type == "ReduceSum":
+        if not isinstance(ins[0], Squared):
+            raise ctx.unsupported(node, "ReduceSum of the data; only of x * x (an L2 norm)")
+        ins = [ins[0].seq]
     seq = ctx.as_seq(node, ins[0])
     if not int(at.get("keepdims", 1)):
         raise ctx.unsupported(node, f"{node.op_type} with keepdims=0; only keepdims=1 (as "
@@ -60,7 +81,7 @@ def convert_reduce(ctx, node, ins):
     if axes is None and int(at.get("noop_with_empty_axes", 0)):
         raise ctx.unsupported(node, "noop_with_empty_axes=1 without axes")
     _feature_axis_only(ctx, node, seq, axes)
-    return [Norm(seq, squared=node.op_type == "ReduceSumSquare")]
+    return [Norm(seq, squared=squared)]
 
 
 def _norm_input(ctx, node, v) -> Norm:
@@ -139,10 +160,12 @@ def convert_lp_normalization(ctx, node, ins):
 OPS = {
     "ReduceL2": convert_reduce,
     "ReduceSumSquare": convert_reduce,
+    "ReduceSum": convert_reduce,
+    "Pow": square,
     "Sqrt": convert_sqrt,
     "Clip": convert_clip,
     "Max": convert_max,
     "LpNormalization": convert_lp_normalization,
 }
 
-__all__ = ["OPS", "divide_by_norm"]
+__all__ = ["OPS", "divide_by_norm", "square"]

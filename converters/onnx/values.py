@@ -11,6 +11,7 @@ ShapeOf       an integer tensor computed from runtime shapes (Shape chains)
 Zeros         an all-zero tensor of runtime shape (zero initial states)
 StateIn       a graph input (or a slice of it) that carries recurrent state
 StateOut      recurrent state leaving a recurrent node (``Y_h`` / ``Y_c``)
+Squared       a Seq squared elementwise (``x * x``, ``Pow(x, 2)``)
 Norm          the L2 norm (or sum of squares) of a Seq over its features
 ============  ==============================================================
 
@@ -92,6 +93,13 @@ class StateOut:
     parts: tuple
     axes: tuple
     hidden: int
+
+
+@dataclass(frozen=True)
+class Squared:
+    """``seq * seq`` (or ``Pow(seq, 2)``): only summed over the features into a Norm."""
+
+    seq: Seq
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,8 @@ goes through ``torch.onnx.export(..., dynamo=False)`` and
 
 The stream takes one timestep ``float32[input_size]`` per ``step`` whatever
 ``batch_first`` was; a model whose source returns only the last step (e.g.
-``fc(y[:, -1])``) outputs a row per step and its last row is PyTorch's output.
+``fc(y[:, -1])``) has ``return_sequences=False``: ``Stream.run`` returns that
+one row (``step`` still gives a row per step, the last being PyTorch's output).
 
 >>> model = from_torch(torch.nn.LSTM(8, 16))                    # doctest: +SKIP
 """

@@ -94,10 +94,11 @@ def _act(act_name, **params):
 
 
 def convert_softmax(name, mod) -> list:
-    """nn.Softmax over the last dimension only."""
+    """nn.Softmax / nn.LogSoftmax over the last dimension only."""
     if mod.dim != -1:
         raise _fail(name, mod, f"dim={mod.dim}; only dim=-1 (the features) is supported")
-    return [edgernn.Activation("softmax")]
+    return [edgernn.Activation("log_softmax" if type(mod).__name__ == "LogSoftmax"
+                               else "softmax")]
 
 
 def convert_softplus(name, mod) -> list:
@@ -119,5 +120,5 @@ MODULES = {
     "ELU": _act("elu", alpha=lambda m: m.alpha),
     "Hardsigmoid": _act("hard_sigmoid", alpha=1.0 / 6.0, beta=0.5),
     "Softsign": _act("softsign"), "Softplus": convert_softplus,
-    "Softmax": convert_softmax,
+    "Softmax": convert_softmax, "LogSoftmax": convert_softmax,
 }
