@@ -30,9 +30,12 @@ def _run(model, x):
     return model.stream().run(x)
 
 
-def _last(ys, y_ref):
-    """Keras gives only the last step for return_sequences=False."""
-    return ys[-y_ref.shape[0]:]
+def _check_rows(model, ys, y_ref, t):
+    """``run`` gives every step, or only the last for return_sequences=False, as Keras."""
+    assert t > 1 and model.return_sequences is (y_ref.shape[0] == t)
+    assert model.provenance["output"] == ("every_step" if model.return_sequences
+                                          else "last_step")
+    assert ys.shape == y_ref.shape
 
 
 # --- committed Keras 2 fixtures ------------------------------------------------
@@ -46,7 +49,8 @@ def test_from_keras_h5_matches_keras2_predict(case):
     ref = np.load(DATA / f"{case}.npz")
     model = from_keras(DATA / f"{case}.h5")
     ys = _run(model, ref["x"])
-    np.testing.assert_allclose(_last(ys, ref["y"]), ref["y"], rtol=0, atol=TOL)
+    _check_rows(model, ys, ref["y"], len(ref["x"]))
+    np.testing.assert_allclose(ys, ref["y"], rtol=0, atol=TOL)
     assert model.provenance["source"] == "keras"
     assert model.provenance["keras_version"].startswith("2.")
 
@@ -57,7 +61,8 @@ def test_from_keras_h5_step_equals_run(case):
     model = from_keras(DATA / f"{case}.h5")
     s = model.stream()
     stepped = np.stack([s.step(x.reshape(-1)) for x in ref["x"]])
-    np.testing.assert_array_equal(stepped, _run(model, ref["x"]))
+    ys = _run(model, ref["x"])
+    np.testing.assert_array_equal(stepped if model.return_sequences else stepped[-1:], ys)
 
 
 @pytest.mark.parametrize("case", ["gru_reset_before", "bidir_concat", "embedding"])
@@ -144,6 +149,10 @@ def _k3_cases(k):
                                       L.LeakyReLU(), L.LSTM(4), L.Dense(3), L.Softmax()], 100),
         "time_distributed": ([L.LSTM(4, return_sequences=True),
                               L.TimeDistributed(L.Dense(2, activation="sigmoid"))], 100),
+        "log_softmax_unit_norm": ([L.GRU(4, return_sequences=True),
+                                   L.Dense(3, activation="log_softmax"), L.Dense(3),
+                                   L.UnitNormalization()], 100),
+        "unit_norm_last": ([L.LSTM(4), L.Dense(3), L.UnitNormalization()], 60),
         "stack_no_bias": ([L.LSTM(4, use_bias=False, return_sequences=True),
                            L.GRU(3, use_bias=False, return_sequences=True),
                            L.Dense(2, use_bias=False), L.ReLU()], 100),
@@ -161,7 +170,8 @@ def _k3_model(keras, layers, seed, inp=None):
 
 CASES3 = ["lstm_1000", "gru_reset_after", "gru_reset_before", "simplernn_relu",
           "lstm_hard_sigmoid", "bidir_ave", "bidir_mul", "bidir_concat_last",
-          "dense_activation_dropout", "stack_no_bias", "time_distributed"]
+          "dense_activation_dropout", "stack_no_bias", "time_distributed",
+          "log_softmax_unit_norm", "unit_norm_last"]
 
 
 @pytest.mark.parametrize("case", CASES3)
@@ -174,7 +184,9 @@ def test_from_keras_keras3_matches_predict(keras, case, tmp_path):
     model.save(tmp_path / "m.keras")
     ours = from_keras(tmp_path / "m.keras")
     assert ours.provenance["format"] == "keras"
-    np.testing.assert_allclose(_last(_run(ours, x), y), y, rtol=0, atol=TOL)
+    ys = _run(ours, x)
+    _check_rows(ours, ys, y, T)
+    np.testing.assert_allclose(ys, y, rtol=0, atol=TOL)
 
 
 def test_from_keras_keras3_embedding_and_save_load(keras, tmp_path):
@@ -187,10 +199,12 @@ def test_from_keras_keras3_embedding_and_save_load(keras, tmp_path):
     ours = from_keras(tmp_path / "m.keras")
     ours.save(tmp_path / "m.ernn")
     loaded = edgernn.load(tmp_path / "m.ernn")
+    assert loaded.return_sequences is False  # GRU(5) returns its last step only
     s = loaded.stream()
     stepped = np.stack([s.step(np.array([t])) for t in x])
     np.testing.assert_allclose(stepped[-1:], y, rtol=0, atol=TOL)
-    np.testing.assert_array_equal(stepped, _run(ours, x))
+    np.testing.assert_array_equal(stepped[-1:], _run(loaded, x))
+    np.testing.assert_array_equal(_run(ours, x), _run(loaded, x))
 
 
 def test_from_keras_keras3_stateful_carries_state(keras, tmp_path):
@@ -229,7 +243,9 @@ def test_from_keras_keras3_unsupported_constructs_name_the_layer(keras, tmp_path
                       keras.Input((None,), dtype="int32"), r"'emb'.*mask_zero"),
         "gelu": ([L.Dense(3, activation="gelu", name="d1")], None, r"'d1'.*'gelu'"),
         "go_backwards": ([L.GRU(3, go_backwards=True, name="g1")], None,
-                         r"'g1'.*go_backwards"),
+                         r"'g1'.*go_backwards=True.*reversed time order"),
+        "go_backwards_seq": ([L.GRU(3, go_backwards=True, return_sequences=True,
+                                    name="g2")], None, r"'g2'.*go_backwards=True"),
         "conv": ([L.Conv1D(2, 2, name="c1")], None, r"'c1'.*'Conv1D'"),
     }
     for name, (layers, inp, pattern) in bad.items():

@@ -6,8 +6,11 @@ functional model whose layers form a chain. Recurrent layers may be stateful
 or not (an edgernn stream always carries its state; ``reset()`` it where Keras
 would start afresh). A recurrent layer with ``return_sequences=False`` gives
 the model's output at the last step, so only per-step layers (Dense,
-activations, dropout) may follow it; the converted model outputs one row per
-step and the last row is Keras' output.
+activations, normalisation, dropout) may follow it; the converted model then
+has ``return_sequences=False``: ``Stream.run`` returns that one row, Keras'
+output (``step`` still gives a row per step). ``go_backwards=True`` outside a
+Bidirectional is refused: Keras returns that layer's outputs in reversed time
+order, which no edgernn layer does.
 
 >>> from converters import from_keras
 >>> model = from_keras("model.keras")               # doctest: +SKIP
@@ -20,7 +23,12 @@ from pathlib import Path
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .activation import convert_activation, convert_relu, convert_softmax
+from .activation import (
+    convert_activation,
+    convert_relu,
+    convert_softmax,
+    convert_unit_normalization,
+)
 from .bidirectional import convert_bidirectional
 from .common import ConvertContext
 from .dense import convert_dense
@@ -33,7 +41,8 @@ from .rnn import convert_simple_rnn
 from .time_distributed import convert_time_distributed
 
 _PER_STEP_CLASSES = ("Dense", "Activation", "ReLU", "LeakyReLU", "Softmax", "Dropout",
-                     "SpatialDropout1D", "GaussianNoise", "GaussianDropout")
+                     "SpatialDropout1D", "GaussianNoise", "GaussianDropout",
+                     "UnitNormalization")
 _PER_STEP = {*_PER_STEP_CLASSES, "TimeDistributed"}
 #: Keras class name -> converter ``(KerasLayer, ConvertContext) -> [edgernn layer, ...]``
 LAYERS = {
@@ -47,6 +56,7 @@ LAYERS = {
     "ReLU": convert_relu,
     "LeakyReLU": convert_relu,
     "Softmax": convert_softmax,
+    "UnitNormalization": convert_unit_normalization,
     "Embedding": convert_embedding,
     "SimpleRNN": convert_simple_rnn,
     "LSTM": convert_lstm,
@@ -73,8 +83,9 @@ def from_keras(path) -> edgernn.Model:
     Returns
     -------
     edgernn.Model
-        Float32; ``provenance`` records the source file's SHA-256, the Keras
-        version and whether the output is the last step only.
+        Float32; ``return_sequences`` is False when the output is the last
+        step only (also noted in ``provenance["output"]``, with the source
+        file's SHA-256 and the Keras version).
 
     Raises
     ------
@@ -114,4 +125,4 @@ def from_keras(path) -> edgernn.Model:
                   "format": kf.fmt, "keras_version": kf.keras_version,
                   "converter": "converters.keras", "edgernn_version": edgernn.__version__,
                   "output": "last_step" if last_step_from else "every_step"}
-    return edgernn.Model(out, provenance=provenance)
+    return edgernn.Model(out, provenance=provenance, return_sequences=last_step_from is None)

@@ -10,6 +10,7 @@ from edgernn.errors import UnsupportedOpError
 _SIMPLE = {
     "linear": "linear", "relu": "relu", "tanh": "tanh", "sigmoid": "sigmoid",
     "softmax": "softmax", "softsign": "softsign", "softplus": "softplus", "elu": "elu",
+    "log_softmax": "log_softmax",
 }
 
 
@@ -55,6 +56,17 @@ def convert_softmax(layer, ctx):
         raise UnsupportedOpError(f"layer {layer.name!r} (Softmax): axis {axis!r} is not "
                                  f"supported; only the feature axis (-1)")
     return [edgernn.Activation("softmax")]
+
+
+def convert_unit_normalization(layer, ctx):
+    """``keras.layers.UnitNormalization`` over the last axis: Keras 3 divides by
+    ``max(||x||, 1e-12)`` (``alpha=1e-24``), Keras 2 uses ``tf.math.l2_normalize``
+    (``rsqrt(max(sum x**2, 1e-12))``: ``alpha=1e-12``)."""
+    axis = layer.config.get("axis", -1)
+    if axis not in (-1, [-1], 2, [2]):
+        raise UnsupportedOpError(f"layer {layer.name!r} (UnitNormalization): axis {axis!r} "
+                                 f"is not supported; only the feature axis (-1)")
+    return [edgernn.Activation("l2_normalize", alpha=1e-24 if ctx.keras_major >= 3 else 1e-12)]
 
 
 def convert_relu(layer, ctx):

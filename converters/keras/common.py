@@ -27,9 +27,16 @@ def expect_weights(layer, n: int) -> list:
 def check_recurrent_config(layer, in_bidirectional: bool = False) -> None:
     """Reject recurrent-layer options edgernn cannot run."""
     cfg = layer.config
+    if cfg.get("go_backwards") and not in_bidirectional:
+        raise UnsupportedOpError(
+            f"layer {layer.name!r} ({layer.class_name}): go_backwards=True is not supported: "
+            f"Keras returns the outputs of the reversed run in reversed time order "
+            f"(return_sequences=True) or its output after time step 0 "
+            f"(return_sequences=False), while edgernn.Reverse gives them in time order and a "
+            f"many-to-one model outputs its last row; wrap the layer in Bidirectional, or "
+            f"feed the sequence reversed to a go_backwards=False layer")
     bad = {"return_state": bool(cfg.get("return_state")),
-           "time_major": bool(cfg.get("time_major")),
-           "go_backwards": bool(cfg.get("go_backwards")) and not in_bidirectional}
+           "time_major": bool(cfg.get("time_major"))}
     for attr, is_bad in bad.items():
         if is_bad:
             raise UnsupportedOpError(f"layer {layer.name!r} ({layer.class_name}): {attr}=True "
