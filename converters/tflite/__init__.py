@@ -8,7 +8,8 @@ output. Recurrent layers come as the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``
 resource variables when stateful) or as cells unrolled by Keras
 ``unroll=True`` (state read and assigned through resource variables); see
 :data:`OPS` for the rest. A ``STRIDED_SLICE`` taking the last step of a
-sequence makes the model's output the last row of ``Stream.run``.
+sequence gives a model with ``return_sequences=False`` (``Stream.run`` returns
+that one row); only per-step ops may follow it.
 
 >>> from converters import from_tflite
 >>> model = from_tflite("model.tflite")             # doctest: +SKIP
@@ -67,9 +68,10 @@ def from_tflite(path) -> edgernn.Model:
     Returns
     -------
     edgernn.Model
-        ``provenance`` records the file's SHA-256, whether the source model
-        is streaming (input ``[1, 1, I]``), whether its output is the last
-        step only, and ``state_persists``: False when some recurrent layer
+        ``return_sequences`` is False when the source outputs the last step
+        only (also ``provenance["output"]``). ``provenance`` records the file's
+        SHA-256, whether the source model is streaming (input ``[1, 1, I]``),
+        and ``state_persists``: False when some recurrent layer
         of the source starts from zero at every ``invoke`` (a non-stateful
         Keras GRU/RNN loop); an edgernn stream always carries its state, so
         call ``Stream.reset()`` where LiteRT would start afresh.
@@ -101,6 +103,11 @@ def from_tflite(path) -> edgernn.Model:
             raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} does not take the "
                                      f"previous layer's output; only chains of ops are "
                                      f"supported ({', '.join(SUPPORTED)})")
+        if last_step and (kind != "op" or op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"):
+            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} runs a recurrent layer "
+                                     f"over the last time step only (it follows a "
+                                     f"STRIDED_SLICE of the last step); supported: per-step "
+                                     f"ops after that slice")
         if kind == "cell":
             layers.append(payload[0])
             cur = {payload[1]}
@@ -126,7 +133,7 @@ def from_tflite(path) -> edgernn.Model:
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": inp.shape[1] == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
-    return edgernn.Model(layers, provenance=provenance)
+    return edgernn.Model(layers, provenance=provenance, return_sequences=not last_step)
 
 
 def _data_inputs(kind, op, payload):

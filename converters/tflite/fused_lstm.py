@@ -38,9 +38,10 @@ def convert_fused_lstm(sg, op):
         raise UnsupportedOpError(f"{op}: weights of type {kinds}; {INT8_MESSAGE} "
                                  f"(supported: float32 weights)")
     if w[0] is None:
-        raise UnsupportedOpError(f"{op}: no input-gate weights (CIFG, the input gate coupled "
-                                 f"to the forget gate) is not supported; supported: all four "
-                                 f"gates")
+        raise UnsupportedOpError(f"{op}: no input-gate weights (CIFG: TFLite computes the "
+                                 f"input gate as i = 1 - f) is not supported; edgernn's "
+                                 f"input_forget coupling is ONNX's f = 1 - i, a different "
+                                 f"cell; supported: all four gates")
     for i, what in ((16, "projection weights"), (20, "layer normalisation")):
         if tensor(i) is not None:
             raise UnsupportedOpError(f"{op}: {what} (input {i}) are not supported")
