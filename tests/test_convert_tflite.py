@@ -221,3 +221,50 @@ def test_cell_check_rejects_weights_that_do_not_match_the_ops():
                       good.bias_hh[swap])
     with pytest.raises(UnsupportedOpError, match="compute something else"):
         cells.verify_cell(sg, ops, x, reads, assigned, bad, 0, "test cell")
+
+
+# --- LOG_SOFTMAX and L2_NORMALIZATION (models edited with LiteRT's schema) -------
+
+@pytest.mark.parametrize("op", ["LOG_SOFTMAX", "L2_NORMALIZATION"])
+def test_from_tflite_log_softmax_and_l2_normalization_heads_match_live_litert(op, tmp_path):
+    from .tflite_build import append_op
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(append_op((DATA / "lstm_fused_seq.tflite").read_bytes(), op))
+    model = from_tflite(path)
+    assert model.layers[-1].name == {"LOG_SOFTMAX": "log_softmax",
+                                     "L2_NORMALIZATION": "l2_normalize"}[op]
+    T = np.load(DATA / "lstm_fused_seq.npz")["x"].shape[0]
+    for seed in range(2):
+        xs = np.random.default_rng(seed).standard_normal((T, 3)).astype(np.float32)
+        ref = _litert_sequence(path, xs)
+        assert ref.shape == (T, 2)
+        np.testing.assert_allclose(model.stream().run(xs), ref, rtol=0, atol=TOL)
+
+
+def test_from_tflite_l2_normalization_floor_matches_live_litert(tmp_path):
+    """Tiny dense outputs: LiteRT divides by max(||x||, 1e-6), so must we."""
+    from .tflite_build import append_op, dense_model
+
+    rng = np.random.default_rng(7)
+    w = (rng.standard_normal((4, 3)) * 1e-6).astype(np.float32)
+    path = tmp_path / "l2.tflite"
+    path.write_bytes(append_op(dense_model(w, np.zeros(4, np.float32), 30),
+                               "L2_NORMALIZATION"))
+    model = from_tflite(path)
+    assert model.layers[-1].alpha == pytest.approx(1e-12)
+    xs = rng.standard_normal((30, 3)).astype(np.float32)
+    ref = _litert_sequence(path, xs)
+    norms = np.linalg.norm(ref, axis=-1)
+    assert norms.min() < 0.9 and norms.max() > 0.999  # both sides of the floor
+    np.testing.assert_allclose(model.stream().run(xs), ref, rtol=0, atol=TOL)
+
+
+def test_from_tflite_l2_normalization_with_fused_relu_is_refused(tmp_path):
+    from .tflite_build import append_op
+
+    path = tmp_path / "m.tflite"
+    path.write_bytes(append_op((DATA / "lstm_fused_seq.tflite").read_bytes(),
+                               "L2_NORMALIZATION", fused=1))
+    with pytest.raises(UnsupportedOpError, match=r"L2_NORMALIZATION \(operator \d+\).*fused"):
+        from_tflite(path)

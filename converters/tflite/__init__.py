@@ -31,6 +31,8 @@ from .schema import read_tflite
 from .simple_ops import (
     convert_activation,
     convert_fully_connected,
+    convert_l2_normalization,
+    convert_log_softmax,
     convert_reshape,
     last_step_slice,
 )
@@ -45,6 +47,8 @@ OPS = {
     "RELU": convert_activation,
     "SOFTMAX": convert_activation,
     "LEAKY_RELU": convert_activation,
+    "LOG_SOFTMAX": convert_log_softmax,
+    "L2_NORMALIZATION": convert_l2_normalization,
     "RESHAPE": convert_reshape,
     "SQUEEZE": convert_reshape,
     "EXPAND_DIMS": convert_reshape,

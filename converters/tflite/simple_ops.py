@@ -1,4 +1,5 @@
-"""Per-step ops: FULLY_CONNECTED, activations, and shape ops that keep the features.
+"""Per-step ops: FULLY_CONNECTED, activations (LOG_SOFTMAX and L2_NORMALIZATION
+included), and shape ops that keep the features.
 
 Each converter takes (subgraph, op) and returns a list of edgernn layers
 (empty for shape ops that leave the per-step feature vector as it is).
@@ -44,6 +45,22 @@ def convert_activation(sg, op):
         return [edgernn.Activation("leaky_relu", alpha=op.opt("Alpha", 0.2))]
     name = {"LOGISTIC": "sigmoid", "TANH": "tanh", "RELU": "relu", "SOFTMAX": "softmax"}
     return [edgernn.Activation(name[op.name])]
+
+
+def convert_log_softmax(sg, op):
+    """LOG_SOFTMAX over the last axis (the only one TFLite offers)."""
+    return [edgernn.Activation("log_softmax")]
+
+
+def convert_l2_normalization(sg, op):
+    """L2_NORMALIZATION over the last axis: LiteRT divides by ``max(||x||, 1e-6)``,
+    i.e. ``alpha=1e-12`` on the sum of squares. LiteRT refuses a fused
+    activation on it, and so do we."""
+    code = op.opt("FusedActivationFunction", 0)
+    if code:
+        raise UnsupportedOpError(f"{op}: fused activation code {code} on L2_NORMALIZATION "
+                                 f"(LiteRT does not run it either); supported: NONE (0)")
+    return [edgernn.Activation("l2_normalize", alpha=1e-12)]
 
 
 def convert_reshape(sg, op):
