@@ -122,11 +122,13 @@ def run(args) -> int:
     model.save(out)
     notes = []
     if not model.streamable:
-        notes.append("whole sequences only (Bidirectional/reverse): use run(), not step()")
-    if getattr(model, "initial_state", None) is not None:
-        notes.append("non-zero initial state: see converters.onnx.initial_state")
-    if model.provenance.get("output") == "last_step":
-        notes.append("the source returns the last step: the last output row is its output")
+        notes.append("whole sequences only (Bidirectional/Reverse): use run(), not step()")
+    if model.initial_state is not None:
+        notes.append(f"streams start from the source's non-zero initial state "
+                     f"({', '.join(model.initial_state.names)}), also after reset()")
+    if not model.return_sequences:
+        notes.append("the source returns the last step: run() returns that one row "
+                     "(step() gives a row per step)")
     print(f"wrote {out}: {model!r}")
     for n in notes:
         print(f"  note: {n}")

@@ -153,3 +153,23 @@ def test_batch_varying_constant_state_warns_and_runs_per_row():
     s = model.stream()
     s.set_state(initial_state(model, 1))
     assert np.abs(s.run(x[:, 1]) - want[:, 0, 1]).max() <= 1e-5
+
+
+def test_cli_convert_notes_initial_state_last_step_and_whole_sequence(tmp_path, capsys):
+    import onnx
+
+    from edgernn.cli import main
+
+    m = with_head(op="GRU", direction="reverse", init="const", batch=1,
+                  nodes=[helper.make_node("Gather", ["Ys", "last"], ["out"], axis=0)],
+                  inits=[("last", np.array(-1, np.int64))])
+    onnx.save(m, tmp_path / "r.onnx")
+    assert main(["convert", str(tmp_path / "r.onnx"), "-o", str(tmp_path / "r.ernn")]) == 0
+    out = capsys.readouterr().out
+    assert "whole sequences only" in out and "0.reverse.h" in out and "one row" in out
+    loaded = edgernn.load(tmp_path / "r.ernn")
+    assert loaded.return_sequences is False and loaded.initial_state is not None
+    x = np.random.default_rng(28).standard_normal((11, 1, 3)).astype(np.float32)
+    ys = loaded.stream().run(x[:, 0])
+    assert ys.shape == (1, 4)
+    assert np.abs(ys - ort_run(m, {"X": x})["out"]).max() <= 1e-5
