@@ -275,7 +275,7 @@ def _constant_initial_state(ctx, model, prov):
         warnings.warn(f"constant initial states {sorted(rows)} differ between batch rows; an "
                       f"edgernn model has one initial state, so its streams start from zeros: "
                       f"use converters.onnx.initial_state(model, batch) for a row's",
-                      stacklevel=3)
+                      stacklevel=4)
         return None
     zero = model.stream().get_state()
     ctx.io["init_state"] = {}
