@@ -121,15 +121,8 @@ def _feeds(model, rng, t, n):
     return feeds
 
 
-@pytest.mark.parametrize("layout", [0, 1])
-@pytest.mark.parametrize("op,attrs,kw", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_recurrent_node_matches_onnxruntime(op, attrs, kw, layout):
-    seed = zlib.crc32(f"{op}{attrs}{kw}".encode())
-    ref = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, **kw)
-    ours = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, layout=layout, **kw)
-    rng = np.random.default_rng(seed + 1)
-    t, n = 37, 3
-    feeds = _feeds(ref, rng, t, n)
+def _assert_matches_ort(ref, ours, feeds, layout):
+    """ONNX Runtime on the layout-0 graph ``ref`` equals edgernn on ``ours`` (``layout``)."""
     want = ort_run(ref, feeds)
     if layout:
         feeds = {k: (v.swapaxes(0, 1) if v.ndim == 3 else v) for k, v in feeds.items()}
@@ -140,6 +133,17 @@ def test_recurrent_node_matches_onnxruntime(op, attrs, kw, layout):
             g = g.transpose(1, 2, 0, 3) if name == "Y" else g.swapaxes(0, 1)
         assert g.shape == w.shape, name
         assert np.abs(g - w).max() <= 1e-5, (name, np.abs(g - w).max())
+
+
+@pytest.mark.parametrize("layout", [0, 1])
+@pytest.mark.parametrize("op,attrs,kw", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_recurrent_node_matches_onnxruntime(op, attrs, kw, layout):
+    seed = zlib.crc32(f"{op}{attrs}{kw}".encode())
+    ref = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, **kw)
+    ours = recurrent_model(op, np.random.default_rng(seed), attrs=attrs, layout=layout, **kw)
+    rng = np.random.default_rng(seed + 1)
+    t, n = 37, 3
+    _assert_matches_ort(ref, ours, _feeds(ref, rng, t, n), layout)
 
 
 @pytest.mark.parametrize("op", ["LSTM", "GRU", "RNN"])
@@ -394,16 +398,7 @@ def test_random_recurrent_nodes_match_onnxruntime(op, direction, layout, clip, f
               seq_lens=seq_lens, batch=n, peephole=op == "LSTM" and flag)
     ref = recurrent_model(op, np.random.default_rng(seed), **kw)
     ours = recurrent_model(op, np.random.default_rng(seed), layout=layout, **kw)
-    feeds = _feeds(ref, np.random.default_rng(seed + 1), t, n)
-    want = ort_run(ref, feeds)
-    if layout:
-        feeds = {k: (v.swapaxes(0, 1) if v.ndim == 3 else v) for k, v in feeds.items()}
-    got = run_like_onnx(from_onnx(ours), feeds)
-    for name, w in want.items():
-        g = got[name]
-        if layout:
-            g = g.transpose(1, 2, 0, 3) if name == "Y" else g.swapaxes(0, 1)
-        assert np.abs(g - w).max() <= 1e-5, name
+    _assert_matches_ort(ref, ours, _feeds(ref, np.random.default_rng(seed + 1), t, n), layout)
 
 
 def test_output_from_before_a_folded_bias_is_refused():
