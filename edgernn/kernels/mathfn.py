@@ -80,6 +80,18 @@ def softplus_exact(x):
     return _f32(math.log1p(math.exp(xd)))
 
 
+@njit(cache=True, error_model="numpy")
+def _logsumexp(S, o, N):
+    """``log(sum(exp(S[o:o+N])))`` in float64, shifted by the max for range safety."""
+    m = S[o]
+    for i in range(N):
+        m = max(m, S[o + i])
+    tot = 0.0
+    for i in range(N):
+        tot += math.exp(float(S[o + i] - m))
+    return float(m) + math.log(tot)
+
+
 @njit(cache=True, error_model="numpy", fastmath=_F)
 def apply_act(S, off, n, code, alpha, beta):
     """``S[off:off+n] = act(S[off:off+n])`` in place (float32).
@@ -111,17 +123,9 @@ def apply_act(S, off, n, code, alpha, beta):
         for i in range(N):
             S[o + i] = sigmoid_exact(S[o + i])
     elif code == 4:
-        m = S[o]
+        lse = _logsumexp(S, o, N)
         for i in range(N):
-            m = max(m, S[o + i])
-        tot = 0.0
-        for i in range(N):
-            e = math.exp(float(S[o + i] - m))
-            S[o + i] = _f32(e)
-            tot += e
-        inv = 1.0 / tot
-        for i in range(N):
-            S[o + i] = _f32(S[o + i] * inv)
+            S[o + i] = _f32(math.exp(S[o + i] - lse))
     elif code == 5:
         for i in range(N):
             t = S[o + i]
@@ -149,15 +153,9 @@ def apply_act(S, off, n, code, alpha, beta):
         for i in range(N):
             S[o + i] = alpha * tanh_fast(beta * S[o + i])
     elif code == 13:
-        m = S[o]
+        lse = _logsumexp(S, o, N)
         for i in range(N):
-            m = max(m, S[o + i])
-        tot = 0.0
-        for i in range(N):
-            tot += math.exp(float(S[o + i] - m))
-        shift = m + _f32(math.log(tot))
-        for i in range(N):
-            S[o + i] = S[o + i] - shift
+            S[o + i] = _f32(S[o + i] - lse)
     elif code == 14:
         ss = 0.0
         for i in range(N):
