@@ -32,8 +32,7 @@ class StreamBatch:
         self._ni, self._no, self._tokens = model.input_size, model.output_size, model.num_tokens
         self._step = engine.native("step_batch")
         if model.initial_state is not None:
-            for i in range(n):
-                self.set_state(i, model.initial_state)
+            self.reset()
 
     def step(self, X, out=None) -> np.ndarray:
         """One timestep for every stream: X float32[n, input_size] -> float32[n, output_size]."""

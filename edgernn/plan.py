@@ -120,18 +120,13 @@ def build_plan(layers, math: str = "fast", names=None) -> Plan:
     Wa = _Arena()
     rows = []
     spans = []
-    sizes = []
+    ins, sizes = [], []
     for layer in layers:
-        n_in = sizes[-1] if sizes else layer.input_size
-        n_out = n_in if isinstance(layer, Activation) else layer.output_size
-        sizes.append(n_out)
+        ins.append(sizes[-1] if sizes else layer.input_size)
+        sizes.append(ins[-1] if isinstance(layer, Activation) else layer.output_size)
     # input slot of each op (recurrent slots are followed by h)
-    slots = []
-    prev = layers[0].input_size
-    for idx, layer in enumerate(layers):
-        n_in = prev if idx == 0 else sizes[idx - 1]
-        extra = layer.hidden_size if isinstance(layer, (RNN, LSTM, GRU)) else 0
-        slots.append((S.alloc(n_in + extra), n_in))
+    slots = [(S.alloc(n + (layer.hidden_size if isinstance(layer, (RNN, LSTM, GRU)) else 0)), n)
+             for layer, n in zip(layers, ins, strict=True)]
     out_off = S.alloc(sizes[-1])
     scratch_need = 1
     for layer in layers:
@@ -141,6 +136,8 @@ def build_plan(layers, math: str = "fast", names=None) -> Plan:
             scratch_need = max(scratch_need, 5 * layer.hidden_size)
         elif isinstance(layer, RNN):
             scratch_need = max(scratch_need, layer.hidden_size)
+    scratch = S.alloc(scratch_need)  # shared: one op runs at a time
+    scratch_col = {LSTM: T.L_GOFF, GRU: T.G_GOFF, RNN: T.R_GOFF}
     for idx, layer in enumerate(layers):
         x, ni = slots[idx]
         y = slots[idx + 1][0] if idx + 1 < len(layers) else out_off
@@ -163,16 +160,12 @@ def build_plan(layers, math: str = "fast", names=None) -> Plan:
             row[T.E_NUM] = layer.num_embeddings
         else:
             _pack_recurrent(layer, row, Wa, S, exact)
+            row[scratch_col[type(layer)]] = scratch
             H = layer.hidden_size
             spans.append((f"{name}.h", x + ni, H))
             if isinstance(layer, LSTM):
                 spans.append((f"{name}.c", int(row[T.L_COFF]), H))
         rows.append(row)
-    scratch = S.alloc(scratch_need)
-    for row, layer in zip(rows, layers, strict=True):
-        col = {LSTM: T.L_GOFF, GRU: T.G_GOFF, RNN: T.R_GOFF}.get(type(layer))
-        if col is not None:
-            row[col] = scratch
     header = np.zeros(T.WIDTH, dtype=np.int64)
     header[T.H_NOPS] = len(rows)
     header[T.H_IN], header[T.H_NIN] = slots[0]

@@ -48,16 +48,13 @@ def _describe(a) -> str:
 
 
 def _check_vec(a, n: int, what: str, writeable: bool = False) -> None:
-    if (type(a) is not np.ndarray or a.dtype is not _F32 or a.ndim != 1 or a.shape[0] != n
-            or not a.flags.c_contiguous or (writeable and not a.flags.writeable)):
-        if type(a) is np.ndarray and a.dtype == _F32 and a.shape == (n,):
-            if not a.flags.c_contiguous:
-                raise StreamError(f"{what}: expected a C-contiguous float32 array of shape "
-                                  f"({n},), got a strided view")
-            if writeable and not a.flags.writeable:
-                raise StreamError(f"{what}: the array is read-only")
-            return
+    if type(a) is not np.ndarray or a.dtype != _F32 or a.shape != (n,):
         raise StreamError(f"{what}: expected float32 array of shape ({n},), got {_describe(a)}")
+    if not a.flags.c_contiguous:
+        raise StreamError(f"{what}: expected a C-contiguous float32 array of shape ({n},), "
+                          f"got a strided view")
+    if writeable and not a.flags.writeable:
+        raise StreamError(f"{what}: the array is read-only")
 
 
 def _check_array(a, shape: tuple, what: str) -> np.ndarray:
@@ -87,9 +84,9 @@ def _load_state(state, spans) -> None:
 class _Part:
     """One segment of a model: a packed plan and its state arena."""
 
-    def __init__(self, plan, n=None):
+    def __init__(self, plan):
         self.plan = plan
-        self.S = plan.new_arena(n)
+        self.S = plan.new_arena()
 
 
 class Stream:
@@ -287,20 +284,20 @@ class Stream:
         return ys
 
     # --- state ----------------------------------------------------------------
-    def _spans(self):
+    def _parts(self):
         for _, _, *parts in self._segments:
-            for part in parts:
-                if part is not None:
-                    for name, off, n in part.plan.state_spans:
-                        yield part.S, name, off, n
+            yield from (part for part in parts if part is not None)
+
+    def _spans(self):
+        for part in self._parts():
+            for name, off, n in part.plan.state_spans:
+                yield part.S, name, off, n
 
     def reset(self) -> None:
         """Return to the model's initial state (zeros unless it has one) and zero the
         non-finite counter."""
-        for _, _, *parts in self._segments:
-            for part in parts:
-                if part is not None:
-                    part.S[:] = 0.0
+        for part in self._parts():
+            part.S[:] = 0.0
         if self.model.initial_state is not None:
             self.set_state(self.model.initial_state)
 
@@ -320,11 +317,9 @@ class Stream:
         matched by name, otherwise by position (an encoder's final state into a
         decoder of the same shape).
         """
-        spans = list(self._spans())
-        _load_state(state, [(S, name, off, n) for S, name, off, n in spans])
+        _load_state(state, list(self._spans()))
 
     @property
     def nonfinite_steps(self) -> int:
         """How many times a layer's new state was non-finite (and was reset to zero)."""
-        return int(sum(p.S[S_NONFINITE] for _, _, *ps in self._segments for p in ps
-                       if p is not None))
+        return int(sum(part.S[S_NONFINITE] for part in self._parts()))
