@@ -36,7 +36,7 @@ from __future__ import annotations
 from numba import njit, types
 
 from .cache import CACHE
-from .kernels.abi import call_kernel
+from .kernels.abi import call_ptr
 from .kernels.linalg import fill
 from .kernels.mathfn import all_finite
 from .kernels.optable import (
@@ -72,7 +72,7 @@ from .kernels.pointers import f32_view, i64_table, i64_view
 BAD_SHAPE = 1
 
 
-@njit(cache=CACHE, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
     """INPUT row ``k``: ``S[s, Y:Y+NO] = src[base + i * n_src + X:]`` for stream ``s = idx[i]``.
 
@@ -95,7 +95,7 @@ def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
                 S[s + j] = src[o + j]
 
 
-@njit(cache=CACHE, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _output(P, k, S, A, idx, m, dst, base, n_dst):
     """OUTPUT row ``k``: ``dst[base + i * n_dst + Y:] = S[s, X:X+NO]`` for ``s = idx[i]``."""
     n = P[k, NO]
@@ -106,7 +106,7 @@ def _output(P, k, S, A, idx, m, dst, base, n_dst):
             dst[o + j] = S[s + j]
 
 
-@njit(cache=CACHE, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _reset_nonfinite(P, S, b):
     """Zero every recurrent state vector of the stream at ``b`` that holds inf or nan
     (after the step, so that the step's outputs still show the non-finite values)."""
@@ -152,7 +152,7 @@ def engine_f32(desc, xs, ys, T):
                     s = idx[i] * A
                     for j in range(P[k, NO]):
                         S[s + P[k, Y] + j] = S[s + P[k, X] + j]
-            elif call_kernel(P[k, FN], desc, k, t) < 0:
+            elif call_ptr(P[k, FN], desc, k, t) < 0:
                 return -(t + 1)
         for i in range(m):
             h = idx[i] * (stride // 8)

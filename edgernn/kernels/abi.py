@@ -7,17 +7,20 @@ Each op kind's kernel is a ``numba.cfunc`` with the C signature
 (``desc``: address of the call descriptor, ``k``: the op's row, ``t``: the
 timestep; returns 0, or -1 for a token id out of range). The planner stores the
 kernel's address in the op's row (column ``FN``) and the engine calls it
-through :func:`call_kernel`. So the engine's own code stays small, each kernel
+through :func:`call_ptr`. So the engine's own code stays small, each kernel
 is compiled (or loaded from the disk cache) once, separately, and only when a
 model that uses it is loaded: a model of LSTMs and a Dense never compiles the
-GRU kernel.
+GRU kernel. The shared pieces (the matrix product, the less common
+activations) are called the same way, through addresses in the op table's
+header, so they are compiled once rather than again inside every kernel.
 """
 
 import importlib
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import cfunc, njit, types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ..cache import CACHE
@@ -41,21 +44,24 @@ _I64 = ir.IntType(64)
 
 
 @intrinsic
-def call_kernel(typingctx, fn, desc, k, t):
-    """Call the kernel at address ``fn`` with ``(desc, k, t)``; its int64 result."""
-    if not all(isinstance(a, types.Integer) for a in (fn, desc, k, t)):
+def call_ptr(typingctx, fn, *args):
+    """``fn(*args)`` for the address ``fn`` of a C function of int64s returning int64."""
+    if len(args) == 1 and isinstance(args[0], types.BaseTuple):
+        args = tuple(args[0])
+    if not all(isinstance(a, types.Integer) for a in (fn, *args)):
         return None
+    n = len(args)
 
-    def codegen(context, builder, sig, args):
-        fnty = ir.FunctionType(_I64, [_I64, _I64, _I64])
-        ptr = builder.inttoptr(args[0], fnty.as_pointer())
-        return builder.call(ptr, [builder.sext(a, _I64) if a.type != _I64 else a
-                                  for a in args[1:]])
+    def codegen(context, builder, sig, llargs):
+        fnty = ir.FunctionType(_I64, [_I64] * n)
+        ptr = builder.inttoptr(llargs[0], fnty.as_pointer())
+        vals = cgutils.unpack_tuple(builder, llargs[1], n)
+        return builder.call(ptr, [v if v.type == _I64 else builder.sext(v, _I64) for v in vals])
 
-    return types.int64(fn, desc, k, t), codegen
+    return types.int64(fn, types.StarArgTuple(args)), codegen
 
 
-@njit(cache=CACHE)
+@njit(cache=CACHE, inline="always")
 def views(desc):
     """``(P, W, S, L, A, idx, m)`` of a call descriptor (see :mod:`edgernn.engine`)."""
     d = i64_view(desc, D_SIZE)
@@ -66,6 +72,33 @@ def views(desc):
     L = i64_view(d[D_S], n_bytes // 8)
     m = d[D_M]
     return P, W, S, L, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+
+
+#: LLVM flags of every kernel: reassociation lets the elementwise loops that also
+#: check finiteness (a sum) vectorise; contraction forms FMAs. No flag assumes
+#: finite values (the finiteness checks must see inf and nan).
+FASTMATH = {"reassoc", "contract"}
+
+
+class Kernel:
+    """A kernel function, compiled as a ``cfunc`` with signature ``sig`` (or loaded from
+    the disk cache) the first time its address is asked for."""
+
+    def __init__(self, fn, sig):
+        self.fn, self.sig, self._cfunc = fn, sig, None
+        self.__doc__ = fn.__doc__
+
+    @property
+    def address(self) -> int:
+        if self._cfunc is None:
+            self._cfunc = cfunc(self.sig, cache=CACHE, error_model="numpy",
+                                fastmath=FASTMATH)(self.fn)
+        return self._cfunc.address
+
+
+def kernel(sig=KERNEL_SIG):
+    """Decorator: the function becomes a :class:`Kernel` (compiled on first use)."""
+    return lambda fn: Kernel(fn, sig)
 
 
 _ADDRESSES: dict[str, int] = {}
@@ -83,8 +116,9 @@ def kernel_address(name: str) -> int:
 
 
 #: every kernel, for ``edgernn warmup``
-KERNELS = ("dense:dense_kernel", "dense:activation_kernel", "rnn:rnn_kernel",
-           "lstm:lstm_kernel", "gru:gru_kernel", "embedding:embedding_kernel",
-           "elementwise:binary_kernel")
+KERNELS = ("linalg:matvec_kernel", "mathfn:act_kernel", "dense:dense_kernel",
+           "dense:activation_kernel", "rnn:rnn_kernel", "lstm:lstm_kernel", "gru:gru_kernel",
+           "lstm:lstm_general_kernel", "gru:gru_general_kernel",
+           "embedding:embedding_kernel", "elementwise:binary_kernel")
 
-__all__ = ["KERNEL_SIG", "call_kernel", "views", "kernel_address", "KERNELS", "np"]
+__all__ = ["KERNEL_SIG", "call_ptr", "views", "kernel_address", "KERNELS", "np"]

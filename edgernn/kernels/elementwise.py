@@ -7,18 +7,17 @@ the constant float32[NO] at CONST in the weight arena (a scalar constant is
 stored broadcast). A non-finite result raises the stream's non-finite flag.
 """
 
-from numba import cfunc, njit
 
-from ..cache import CACHE
-from .abi import KERNEL_SIG, views
+from .abi import kernel, views
 from .linalg import U
 from .mathfn import all_finite
 from .optable import ADD, CONST, MUL, NO, OP, S_FLAG, SUB, X2, X, Y
 
 
-@njit(cache=CACHE, error_model="numpy")
-def binary_f32(P, k, W, S, L, A, idx, m):
-    """Run ADD/SUB/MUL row ``P[k]`` for streams ``idx[:m]``."""
+@kernel()
+def binary_kernel(desc, k, t):
+    """Run ADD/SUB/MUL row ``P[k]`` for the descriptor's streams."""
+    P, W, S, L, A, idx, m = views(desc)
     op, n = P[k, OP], U(P[k, NO])
     const = P[k, CONST]
     for i in range(m):
@@ -39,10 +38,4 @@ def binary_f32(P, k, W, S, L, A, idx, m):
                 S[y + j] = S[a + j] * src[o + j]
         if not all_finite(S, b + P[k, Y], P[k, NO]):
             L[b // 2 + S_FLAG] = 1
-
-
-@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
-def binary_kernel(desc, k, t):
-    P, W, S, L, A, idx, m = views(desc)
-    binary_f32(P, k, W, S, L, A, idx, m)
     return 0

@@ -35,7 +35,6 @@ class GRU(Recurrent):
     clip: float | None = None
     activations: tuple = ("sigmoid", "tanh")
     _gates = 3
-    kernel = "gru:gru_kernel"
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     schema = {"linear_before_reset": Schema.BOOL, "clip": Schema.OPT_FLOAT,
               "activations": Schema.ACTS}
@@ -45,6 +44,12 @@ class GRU(Recurrent):
         object.__setattr__(self, "linear_before_reset", bool(self.linear_before_reset))
         object.__setattr__(self, "clip", positive("clip", self.clip, owner="GRU"))
         object.__setattr__(self, "activations", gate_activations("GRU", self.activations, 2))
+
+    @property
+    def kernel(self) -> str:
+        plain = (self.linear_before_reset and not self.clip
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh"])
+        return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
 
     def scratch_floats(self) -> int:
         H = self.hidden_size

@@ -38,7 +38,6 @@ class LSTM(Recurrent):
     input_forget: bool = False
     activations: tuple = ("sigmoid", "tanh", "tanh")
     _gates = 4
-    kernel = "lstm:lstm_kernel"
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
     schema = {"cell_clip": Schema.OPT_FLOAT, "clip": Schema.OPT_FLOAT,
               "input_forget": Schema.BOOL, "activations": Schema.ACTS}
@@ -52,6 +51,13 @@ class LSTM(Recurrent):
         object.__setattr__(self, "clip", positive("clip", self.clip, owner="LSTM"))
         object.__setattr__(self, "input_forget", bool(self.input_forget))
         object.__setattr__(self, "activations", gate_activations("LSTM", self.activations, 3))
+
+    @property
+    def kernel(self) -> str:
+        plain = (self.peephole is None and not self.clip and not self.cell_clip
+                 and not self.input_forget
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh", "tanh"])
+        return "lstm:lstm_kernel" if plain else "lstm:lstm_general_kernel"
 
     def state_vectors(self):
         return (("h", self.hidden_size), ("c", self.hidden_size))
