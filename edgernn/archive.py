@@ -203,6 +203,10 @@ class Archive:
         """
         if require_signature and public_key is None:
             raise ValueError("require_signature=True needs public_key")
+        if public_key is not None:
+            from . import signing
+
+            signing.public_key_bytes(public_key)  # a bad key fails first, whatever the file
         if MANIFEST not in self.entries:
             raise self._fail("no manifest.json in the archive")
         raw = self.read_bytes(MANIFEST, self.limits.max_manifest_bytes)

@@ -44,7 +44,8 @@ def _inspect_info(args, model) -> dict:
     from .archive import Archive
 
     with Archive(args.model) as ar:
-        man = ar.read_manifest(public_key=args.public_key)
+        man = ar.read_manifest(require_signature=args.public_key is not None,
+                               public_key=args.public_key)
         signature = None if ar.signature is None else {
             "key_sha256": ar.signature["key_sha256"], "verified": ar.signed_by is not None}
         digest, stored = ar.manifest_sha256, ar.hash_stored
@@ -194,7 +195,8 @@ def _parser() -> Parser:
     q = sub.add_parser("inspect", help="show a model's layers and provenance")
     q.add_argument("model")
     q.add_argument("--json", action="store_true", help="print everything as one JSON object")
-    q.add_argument("--public-key", help="verify the file's signature with this Ed25519 key")
+    q.add_argument("--public-key", help="require a signature that verifies with this Ed25519 "
+                                             "public key (PEM file)")
     q.set_defaults(func=cmd_inspect)
     q = sub.add_parser("run", help="run a model over a .npy sequence")
     q.add_argument("model")
