@@ -85,6 +85,11 @@ def cmd_inspect(args) -> int:
 
 
 def _read_input(path, model) -> np.ndarray:
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic[:2] != b"PK" and magic != b"\x93NUMPY":
+        raise EdgeRNNError(f"{path}: not a .npy file (it starts with {magic!r}, not the .npy "
+                           f"magic)")
     try:
         arr = np.load(path, mmap_mode="r", allow_pickle=False)  # sizes checked, nothing read
     except (FileNotFoundError, IsADirectoryError, PermissionError):

@@ -65,9 +65,10 @@ def _load(key, private: bool):
             loaded = serialization.load_pem_private_key(data, password=None)
         else:
             loaded = serialization.load_pem_public_key(data)
-    except (ValueError, TypeError) as exc:
-        raise EdgeRNNError(f"{what} key: not an Ed25519 key in PEM or raw form ({exc})") \
-            from None
+    except (ValueError, TypeError):
+        where = f" {str(key)!r}" if isinstance(key, (str, Path)) else ""
+        raise EdgeRNNError(f"{what} key{where}: not an Ed25519 key in PEM or raw 32-byte "
+                           f"form") from None
     if not isinstance(loaded, cls):
         raise EdgeRNNError(f"{what} key: expected an Ed25519 key, got "
                            f"{type(loaded).__name__}")
@@ -79,8 +80,11 @@ def public_key_bytes(key) -> bytes:
     _, serialization, _ = _crypto()
     try:
         obj = _load(key, private=False)
-    except EdgeRNNError:
-        obj = _load(key, private=True).public_key()
+    except EdgeRNNError as first:
+        try:
+            obj = _load(key, private=True).public_key()
+        except EdgeRNNError:
+            raise first from None
     return obj.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 
 
