@@ -43,8 +43,8 @@ from .atomic import atomic_write
 from .errors import ModelFormatError
 from .zipdir import Entry, read_directory
 
-__all__ = ["Archive", "Limits", "DTYPES", "array_meta", "write", "MANIFEST", "MANIFEST_HASH",
-           "MANIFEST_SIG"]
+__all__ = ["Archive", "Contents", "Limits", "DTYPES", "array_meta", "read", "write",
+           "MANIFEST", "MANIFEST_HASH", "MANIFEST_SIG"]
 
 MANIFEST, MANIFEST_HASH, MANIFEST_SIG = "manifest.json", "manifest.sha256", "manifest.sig"
 DTYPES = {"float32": np.dtype("<f4"), "int8": np.dtype("i1"), "int16": np.dtype("<i2"),
@@ -102,10 +102,8 @@ class Archive:
     Raises
     ------
     ModelFormatError
-        Not a zip, or any entry compressed, encrypted, repeated, overlapping,
-        inconsistent between its local header and the central directory, or
-        beyond the limits. FileNotFoundError/PermissionError/IsADirectoryError
-        when the file cannot be opened.
+        Any problem of the zip directory (:func:`edgernn.zipdir.read_directory`);
+        OSError (FileNotFoundError, ...) when the file cannot be opened.
 
     Attributes (after :meth:`read_manifest`)
     ---------------------------------------
@@ -326,6 +324,32 @@ class Archive:
         if extra:
             raise self._fail(f"unexpected entries in the archive: {extra[:5]}")
         return {key: self.read_array(key, meta) for key, meta in table.items()}
+
+
+@dataclass(frozen=True)
+class Contents:
+    """What :func:`read` returns: the checked manifest, its arrays, and how it was verified."""
+
+    manifest: dict
+    arrays: dict
+    manifest_sha256: str
+    hash_stored: bool
+    signed_by: str | None
+
+
+def read(path, table_key: str = "arrays", require_signature: bool = False, public_key=None,
+         limits: Limits | None = None) -> Contents:
+    """Read a whole archive: directory, manifest (hash, signature), every array of its table.
+
+    ``table_key``: where the manifest keeps its array table (``manifest[table_key]``).
+    See :meth:`Archive.read_manifest` for the signature options.
+    """
+    with Archive(path, limits) as ar:
+        man = ar.read_manifest(require_signature=require_signature, public_key=public_key)
+        if table_key not in man:
+            raise ar._fail(f"manifest lacks {table_key!r}")
+        arrays = ar.read_arrays(man[table_key])
+        return Contents(man, arrays, ar.manifest_sha256, ar.hash_stored, ar.signed_by)
 
 
 def write(path, manifest: dict, arrays: dict, signing_key=None) -> Path:

@@ -72,6 +72,16 @@ def test_write_read_round_trip_is_exact_and_deterministic(good, tmp_path):
         f"arrays/{k}.npy" for k in arrays}
 
 
+def test_read_returns_everything_with_its_verification(good):
+    path, arrays = good
+    got = archive.read(path)
+    assert got.hash_stored and got.signed_by is None and got.manifest == _manifest(arrays)
+    assert got.manifest_sha256 == hashlib.sha256(boundedjson.canonical(got.manifest)).hexdigest()
+    assert got.arrays.keys() == arrays.keys()
+    with pytest.raises(ModelFormatError, match="manifest lacks 'tensors'"):
+        archive.read(path, table_key="tensors")
+
+
 def test_release_0_1_0_file_reads(tmp_path):
     path = os.path.join(os.path.dirname(__file__), "data", "v1", "demo_m.ernn")
     man, arrays = _read(path)
