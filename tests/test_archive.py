@@ -350,3 +350,42 @@ def test_write_refuses_what_it_could_not_read_back(tmp_path):
     with pytest.raises(ModelFormatError, match="not a safe entry name"):
         archive.write(tmp_path / "x.ernn", {}, {"../w": np.zeros(3, np.float32)})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_keeps_the_old_file_until_the_new_one_is_whole(tmp_path):
+    from edgernn.atomic import atomic_write
+
+    dest = tmp_path / "model.ernn"
+    dest.write_bytes(b"old model")
+    os.chmod(dest, 0o640)
+
+    def disk_full(fh):
+        fh.write(b"half a new mod")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError) as info:
+        atomic_write(dest, disk_full)
+    assert info.value.errno == 28 and info.value.filename == str(dest)
+    assert dest.read_bytes() == b"old model" and os.listdir(tmp_path) == ["model.ernn"]
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(dest, lambda fh: (fh.write(b"x"), (_ for _ in ()).throw(KeyboardInterrupt)))
+    assert os.listdir(tmp_path) == ["model.ernn"]
+    atomic_write(dest, lambda fh: fh.write(b"new model"))
+    assert dest.read_bytes() == b"new model" and os.stat(dest).st_mode & 0o777 == 0o640
+    with pytest.raises(FileNotFoundError) as info:
+        atomic_write(tmp_path / "nodir" / "m.ernn", lambda fh: fh.write(b"x"))
+    assert info.value.filename == str(tmp_path / "nodir" / "m.ernn")
+    with pytest.raises(IsADirectoryError):
+        atomic_write(tmp_path, lambda fh: fh.write(b"x"))
+
+
+def test_reading_an_unsigned_file_never_imports_cryptography(good):
+    path, _ = good
+    code = ("import sys, edgernn\nfrom edgernn import archive\narchive.read(sys.argv[1])\n"
+            "print('cryptography' in sys.modules)")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
