@@ -1,4 +1,4 @@
-"""A small strict schema checker for manifests, and the top-level schema of format 1.0.
+"""A small strict schema checker, and the top-level manifest schemas of formats 1.0 and 2.0.
 
 Schemas are plain objects (:class:`Int`, :class:`Float`, :class:`Str`,
 :class:`Bool`, :class:`Null`, :class:`List`, :class:`Map`, :class:`Obj`,
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from .errors import ModelFormatError
 
 __all__ = ["Int", "Float", "Str", "Bool", "Null", "List", "Map", "Obj", "Any", "either",
-           "check", "MANIFEST_V1"]
+           "check", "MANIFEST_V1", "MANIFEST_V2"]
 
 
 def _show(value) -> str:
@@ -189,4 +189,27 @@ MANIFEST_V1 = Obj({
 }, {
     "provenance": Map(Any()),
     "quantization": Null(),
+})
+
+MAX_NODES = 4096
+_NAME = Str(200)
+_MODEL = Obj({"input_size": SIZE, "output_size": SIZE, "num_tokens": SIZE,
+              "return_sequences": Bool(),
+              "initial_state": either(Null(), List(List(_NAME, 2, 2), 1, 10_000))})
+_NODE = Obj({"name": _NAME, "type": _LAYER.required["type"], "inputs": List(_NAME, 1, MAX_NODES),
+             "size": SIZE, "config": Map(Any()), "arrays": Map(_NAME)})
+
+#: what edgernn 0.2 writes (format 2.0): a graph of named tensors (:mod:`edgernn.manifest`)
+MANIFEST_V2 = Obj({
+    "format": MANIFEST_V1.required["format"],
+    "format_version": Str(16, pattern=r"2\.[0-9]{1,4}"),
+    "producer": MANIFEST_V1.required["producer"],
+    "model": _MODEL,
+    "graph": Obj({"inputs": List(Obj({"name": _NAME, "size": Int(1, (1 << 31) - 1)}), 1,
+                                 MAX_NODES),
+                  "nodes": List(_NODE, 0, MAX_NODES),
+                  "outputs": List(_NAME, 1, MAX_NODES)}),
+    "quantization": either(Null(), Map(Any())),
+    "arrays": Map(_ARRAY),
+    "provenance": Map(Any()),
 })

@@ -83,7 +83,7 @@ def test_read_returns_everything_with_its_verification(good):
 
 
 def test_release_0_1_0_file_reads(tmp_path):
-    path = os.path.join(os.path.dirname(__file__), "data", "v1", "demo_m.ernn")
+    path = os.path.join(os.path.dirname(__file__), "data", "format1", "demo_m.ernn")
     man, arrays = _read(path)
     assert man["format_version"] == "1.0"
     assert arrays["0.weight_hh"].shape == (288, 96)

@@ -10,7 +10,7 @@ import pytest
 from edgernn import schema
 from edgernn.errors import ModelFormatError
 
-V1 = sorted((Path(__file__).parent / "data" / "v1").glob("*.ernn"))
+V1 = sorted((Path(__file__).parent / "data" / "format1").glob("*.ernn"))
 
 
 def _manifest(path):
