@@ -28,6 +28,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", help="the .ernn file to write (default: SRC with "
                                                "the .ernn extension)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    parser.add_argument("--sign-key", help="sign the model with this Ed25519 private key (PEM; "
+                                           "edgernn keygen, the sign extra)")
     parser.add_argument("--from", dest="fmt", choices=sorted(set(FORMATS.values())),
                         help="source format (default: from the extension)")
     parser.add_argument("--example-shape",
@@ -124,31 +126,24 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     return model
 
 
-def _save(model, out: Path) -> None:
-    """``model.save(out)`` atomically: a partial file never appears at ``out``."""
-    import os
-    import tempfile
-
-    with tempfile.TemporaryDirectory(dir=out.resolve().parent, prefix=".edgernn-") as tmp:
-        try:
-            model.save(Path(tmp) / out.name)
-            os.replace(Path(tmp) / out.name, out)
-        except OSError as exc:
-            raise type(exc)(exc.errno, f"cannot write: {exc.strerror}", str(out)) from None
-
-
 def run(args) -> int:
     """Run ``edgernn convert`` with parsed ``args``; returns the exit status."""
     from edgernn.cliutil import output_path
+    from edgernn.fileformat import save_model
 
-    out = output_path(args.output or Path(args.src).with_suffix(".ernn"), [args.src], args.force)
+    out = output_path(args.output or Path(args.src).with_suffix(".ernn"),
+                      [args.src, args.sign_key], args.force)
+    if args.sign_key:
+        from edgernn.signing import private_key_fingerprint
+
+        private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
     try:
         model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
     except EdgeRNNError as exc:
         if Path(args.src).name in str(exc):
             raise
         raise type(exc)(f"{args.src}: {exc}") from None
-    _save(model, out)
+    save_model(model, out, signing_key=args.sign_key)
     notes = []
     if not model.streamable:
         notes.append("whole sequences only (Bidirectional/Reverse): use run(), not step()")

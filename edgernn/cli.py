@@ -31,30 +31,29 @@ from .errors import EdgeRNNError
 EXTERNAL = {
     "convert": ("converters.cli", "convert an ONNX/PyTorch/Keras/TFLite model to .ernn"),
     "bridge": ("firmware_bridge.cli", "serve a model to a serial sensor link"),
+    "sign": ("edgernn.signcli", "sign a model file with an Ed25519 key (edgernn[sign])"),
+    "keygen": ("edgernn.keygencli", "make an Ed25519 key pair for signing models"),
 }
+_EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "sign"}
 
 
-def _load(path):
+def _load(path, public_key=None):
     from .fileformat import load
 
-    return load(path)
+    return load(path, require_signature=public_key is not None, public_key=public_key)
 
 
 def _inspect_info(args, model) -> dict:
-    from .archive import Archive
-
-    with Archive(args.model) as ar:
-        man = ar.read_manifest(require_signature=args.public_key is not None,
-                               public_key=args.public_key)
-        signature = None if ar.signature is None else {
-            "key_sha256": ar.signature["key_sha256"], "verified": ar.signed_by is not None}
-        digest, stored = ar.manifest_sha256, ar.hash_stored
+    man = model.manifest
     producer = man.get("producer")
+    signature = None if model.signature is None else {
+        "key_sha256": model.signature["key_sha256"], "verified": model.signed_by is not None}
     return {
         "path": str(args.model), "format": man.get("format"),
         "format_version": man.get("format_version"),
         "producer": producer if isinstance(producer, dict) else {},
-        "manifest_sha256": digest, "manifest_hash_stored": stored, "signature": signature,
+        "manifest_sha256": model.manifest_sha256,
+        "manifest_hash_stored": model.manifest_hash_stored, "signature": signature,
         "input_size": model.input_size, "output_size": model.output_size,
         "num_tokens": model.num_tokens, "streamable": model.streamable,
         "return_sequences": model.return_sequences, "layers": model.summary_rows(),
@@ -63,7 +62,7 @@ def _inspect_info(args, model) -> dict:
 
 
 def cmd_inspect(args) -> int:
-    model = _load(args.model)
+    model = _load(args.model, args.public_key)
     info = _inspect_info(args, model)
     if args.json:
         print(json.dumps(info, indent=1, sort_keys=True, default=str))
@@ -122,7 +121,7 @@ def cmd_run(args) -> int:
     from .cliutil import output_path, write_npy
 
     out = output_path(args.output, [args.model, args.input], args.force, suffix=".npy")
-    model = _load(args.model)
+    model = _load(args.model, args.public_key)
     xs = _read_input(args.input, model)
     stream = model.stream(math=args.math)
     ys = stream.run(xs)
@@ -195,6 +194,9 @@ def cmd_warmup(args) -> int:
     return 0
 
 
+_PUBKEY_HELP = "require a signature that verifies with this Ed25519 public key (PEM file)"
+
+
 def _parser() -> Parser:
     p = Parser(prog="edgernn", description="Recurrent nets, one step at a time.")
     p.add_argument("--version", action="version", version=f"edgernn {__version__}")
@@ -202,14 +204,14 @@ def _parser() -> Parser:
     q = sub.add_parser("inspect", help="show a model's layers and provenance")
     q.add_argument("model")
     q.add_argument("--json", action="store_true", help="print everything as one JSON object")
-    q.add_argument("--public-key", help="require a signature that verifies with this Ed25519 "
-                                             "public key (PEM file)")
+    q.add_argument("--public-key", help=_PUBKEY_HELP)
     q.set_defaults(func=cmd_inspect)
     q = sub.add_parser("run", help="run a model over a .npy sequence")
     q.add_argument("model")
     q.add_argument("--input", required=True, help="xs.npy: float (T, input_size) or int (T,)")
     q.add_argument("--output", required=True, help="ys.npy to write (.npy is added if missing)")
     q.add_argument("--force", action="store_true", help="replace an existing output file")
+    q.add_argument("--public-key", help=_PUBKEY_HELP)
     q.add_argument("--math", choices=["fast", "exact"], default="fast")
     q.set_defaults(func=cmd_run)
     q = sub.add_parser("bench", help="per-step latency, allocations, cold start")
@@ -233,7 +235,7 @@ def main(argv=None) -> int:
             try:
                 module = import_module(module_name)
             except ImportError as exc:
-                extra = "convert" if argv[0] == "convert" else "bridge"
+                extra = _EXTRA[argv[0]]
                 raise EdgeRNNError(f"'edgernn {argv[0]}' needs the {extra} extra "
                                    f"(pip install 'edgernn[{extra}]'): {exc}") from None
             p = Parser(prog=f"edgernn {argv[0]}", description=help_)

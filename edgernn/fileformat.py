@@ -119,8 +119,9 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
     limits : edgernn.archive.Limits, optional
         Tighter (or looser) caps on sizes than the defaults.
 
-    The model has ``manifest``, ``manifest_sha256`` (hex) and ``signed_by``
-    (hex SHA-256 of the public key whose signature verified, or None).
+    The model has ``manifest``, ``manifest_sha256`` (hex), ``manifest_hash_stored``,
+    ``signature`` (the ``manifest.sig`` document or None) and ``signed_by`` (hex
+    SHA-256 of the public key whose signature verified, or None).
 
     Raises
     ------
@@ -134,7 +135,7 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
         man = ar.read_manifest(require_signature=require_signature, public_key=public_key)
         major = _check(man, path, ar.hash_stored)
         arrays = ar.read_arrays(man["arrays"])
-        digest, signed_by = ar.manifest_sha256, ar.signed_by
+        info = (ar.manifest_sha256, ar.hash_stored, ar.signature, ar.signed_by)
     try:
         model = from_manifest(man, arrays, major)
     except ModelFormatError as exc:
@@ -143,6 +144,5 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
 
     engine.native()  # compiled (or loaded from the cache) before the first frame
     model.manifest = man
-    model.manifest_sha256 = digest
-    model.signed_by = signed_by
+    model.manifest_sha256, model.manifest_hash_stored, model.signature, model.signed_by = info
     return model

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from .errors import EdgeRNNError, ModelFormatError
 
-__all__ = ["CONTEXT", "sign", "verify", "public_key_bytes", "generate_key_pem"]
+__all__ = ["CONTEXT", "sign", "verify", "public_key_bytes", "private_key_fingerprint",
+           "generate_key_pem"]
 
 CONTEXT = b"edgernn manifest sha256 v1\n"
 _HEX = re.compile(r"[0-9a-f]+")
@@ -86,6 +87,14 @@ def public_key_bytes(key) -> bytes:
         except EdgeRNNError:
             raise first from None
     return obj.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def private_key_fingerprint(private_key) -> str:
+    """Hex SHA-256 of the public half of ``private_key``; raises EdgeRNNError if it is none."""
+    _, serialization, _ = _crypto()
+    pub = _load(private_key, private=True).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(pub).hexdigest()
 
 
 def sign(digest: bytes, private_key) -> dict:

@@ -22,6 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serial device or pyserial URL (loop://, socket://host:port, "
                              "rfc2217://host:port)")
     parser.add_argument("--model", required=True, help="model file (.ernn)")
+    parser.add_argument("--public-key", default=None,
+                        help="require a model signed with this Ed25519 key (PEM file)")
     parser.add_argument("--baud", type=int_range(1, 100_000_000), default=115200,
                         help="line speed (default 115200)")
     parser.add_argument("--wait", action="store_true",
@@ -98,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
 
     report_path(args.json)
     try:
-        model = edgernn.load(args.model)
+        model = edgernn.load(args.model, require_signature=args.public_key is not None,
+                             public_key=args.public_key)
     except OSError as e:  # a missing or unreadable file; format errors are EdgeRNNErrors
         raise EdgeRNNError(f"cannot read model {args.model!r}: {e.strerror or e}") from e
     if not model.streamable:

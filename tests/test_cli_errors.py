@@ -17,6 +17,7 @@ import pytest
 
 import edgernn
 from edgernn import cli
+from edgernn.boundedjson import canonical
 
 
 def _r(rng, *s):
@@ -49,16 +50,25 @@ def work(tmp_path_factory):
     raw = (d / "m.ernn").read_bytes()
     (d / "trunc.ernn").write_bytes(raw[:len(raw) // 2])
     with zipfile.ZipFile(d / "m.ernn") as zin, zipfile.ZipFile(d / "odd.ernn", "w") as zout:
+        man = json.loads(zin.read("manifest.json"))
+        man["producer"] = "someone"  # edited, and re-hashed as a careless tool would
+        raw = canonical(man)
         for info in zin.infolist():
-            data = zin.read(info)
-            if info.filename == "manifest.json":
-                man = json.loads(data)
-                man["producer"] = "someone"
-                data = json.dumps(man).encode()
+            data = {"manifest.json": raw,
+                    "manifest.sha256": hashlib.sha256(raw).hexdigest().encode() + b"\n"
+                    }.get(info.filename) or zin.read(info)
             zout.writestr(info.filename, data)
     for ext in ("onnx", "tflite", "keras", "h5", "pt"):
         (d / f"g.{ext}").write_bytes(np.random.default_rng(1).bytes(2000))
         (d / f"e.{ext}").write_bytes(b"")
+    from edgernn import archive, signing
+
+    for name in ("a", "b"):
+        priv, pub = signing.generate_key_pem()
+        (d / f"{name}.key").write_bytes(priv)
+        (d / f"{name}.pub").write_bytes(pub)
+    got = archive.read(d / "m.ernn")
+    archive.write(d / "signed.ernn", got.manifest, got.arrays, signing_key=d / "a.key")
     (d / "exists.npy").write_bytes(b"keep me")
     (d / "exists.ernn").write_bytes(b"keep me too")
     (d / "sub").mkdir()
@@ -80,6 +90,7 @@ BAD = [
     ("inspect {d}/random", "zip archive was expected"),
     ("inspect {d}/trunc.ernn", "zip archive was expected|truncated|corrupt"),
     ("inspect {d}/xs.npy", "zip archive was expected"),
+    ("inspect {d}/odd.ernn", "manifest.producer: expected an object, got 'someone'"),
     ("inspect {d}/m.ernn --public-key {d}/missing.pem", "public key 'missing.pem'|missing.pem"),
     ("inspect {d}/m.ernn --public-key {d}/text", "not an Ed25519 key"),
     ("run {d}/m.ernn --input {d}/missing.npy --output {d}/o1", "No such file"),
@@ -138,6 +149,20 @@ BAD = [
     ("bridge --port foo://x --model {d}/m.ernn --duration 1", "cannot open serial port"),
     ("bridge --port loop:// --model {d}/m.ernn --json {d}/nodir/s.json", "does not exist"),
     ("bridge --model {d}/m.ernn", "required: --port"),
+    ("inspect {d}/m.ernn --public-key {d}/a.pub", "not signed .* a signature is required"),
+    ("inspect {d}/signed.ernn --public-key {d}/b.pub", "signed with key .*, not with the given"),
+    ("run {d}/signed.ernn --input {d}/xs.npy --output {d}/o1 --public-key {d}/b.pub",
+     "signed with key"),
+    ("bridge --port loop:// --model {d}/m.ernn --public-key {d}/a.pub --duration 1",
+     "not signed"),
+    ("sign {d}/m.ernn --key {d}/missing.key -o {d}/o.ernn", "missing.key"),
+    ("sign {d}/m.ernn --key {d}/a.pub -o {d}/o.ernn", "private key .*: not an Ed25519 key"),
+    ("sign {d}/m.ernn --key {d}/a.key -o {d}/m.ernn", "is also an input"),
+    ("sign {d}/m.ernn --key {d}/a.key -o {d}/exists.ernn", "exists; pass --force"),
+    ("sign {d}/random --key {d}/a.key -o {d}/o.ernn", "zip archive was expected"),
+    ("sign {d}/m.ernn --key {d}/a.key", "required: -o/--output"),
+    ("keygen {d}/a", "a.key: exists; pass --force"),
+    ("convert {d}/g.onnx --sign-key {d}/b.pub -o {d}/o.ernn", "private key .*: not an Ed25519"),
     ("frobnicate", "invalid choice"),
 ]
 
@@ -201,12 +226,10 @@ def test_convert_failure_leaves_nothing_and_names_the_final_path(work, capsys, m
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "does not accept an example input of shape (1, 5, 3)" in err[0]
 
-    def broken_save(self, path):
-        with open(path, "wb") as fh:
-            fh.write(b"partial")
-        raise OSError(28, "No space left on device", str(path))
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(edgernn.Model, "save", broken_save)
+    monkeypatch.setattr(edgernn.atomic.os, "fsync", disk_full)  # inside the real writer
     before = set(os.listdir(work))
     rc = cli.main(["convert", str(work / "lin.pt"), "--example-shape", "1,5,8",
                    "-o", str(work / "lin.ernn")])
@@ -223,14 +246,14 @@ def test_convert_failure_leaves_nothing_and_names_the_final_path(work, capsys, m
 
 
 def test_inspect_json_is_one_parsable_document(work, capsys):
-    assert cli.main(["inspect", str(work / "odd.ernn"), "--json"]) == 0
+    assert cli.main(["inspect", str(work / "m.ernn"), "--json"]) == 0
     info = json.loads(capsys.readouterr().out)
     assert info["input_size"] == 3 and info["output_size"] == 2 and info["streamable"]
-    assert [row["type"] for row in info["layers"]] == ["GRU", "Dense"]
+    assert [row["type"] for row in info["layers"]] == ["GRU", "Dense"], info["layers"]
     assert info["manifest_sha256"] == hashlib.sha256(
-        zipfile.ZipFile(work / "odd.ernn").read("manifest.json")).hexdigest()
-    assert cli.main(["inspect", str(work / "odd.ernn")]) == 0
-    assert "written by (unknown)" in capsys.readouterr().out
+        zipfile.ZipFile(work / "m.ernn").read("manifest.json")).hexdigest()
+    assert info["manifest_hash_stored"] and info["signature"] is None
+    assert info["producer"] == {"name": "edgernn", "version": edgernn.__version__}
 
 
 def test_bench_reports_progress_before_each_cold_start_process(work, capsys, monkeypatch):
@@ -259,3 +282,25 @@ def test_shell_sees_one_line_and_status_2(work, argv):
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_keygen_sign_and_require_the_signature(work, capsys, tmp_path):
+    assert cli.main(["keygen", str(tmp_path / "dev")]) == 0
+    assert os.stat(tmp_path / "dev.key").st_mode & 0o777 == 0o600
+    assert cli.main(["sign", str(work / "m.ernn"), "--key", str(tmp_path / "dev.key"),
+                     "-o", str(tmp_path / "s.ernn")]) == 0
+    capsys.readouterr()
+    assert cli.main(["inspect", str(tmp_path / "s.ernn"), "--json",
+                     "--public-key", str(tmp_path / "dev.pub")]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["signature"]["verified"] and info["manifest_hash_stored"]
+    model = edgernn.load(tmp_path / "s.ernn", require_signature=True,
+                         public_key=tmp_path / "dev.pub")
+    xs = np.load(work / "xs.npy")
+    np.testing.assert_array_equal(model.stream().run(xs),
+                                  edgernn.load(work / "m.ernn").stream().run(xs))
+    assert cli.main(["run", str(tmp_path / "s.ernn"), "--input", str(work / "xs.npy"),
+                     "--output", str(tmp_path / "ys"), "--public-key",
+                     str(tmp_path / "dev.pub")]) == 0
+    with pytest.raises(edgernn.ModelFormatError, match="not signed"):
+        edgernn.load(work / "m.ernn", require_signature=True, public_key=tmp_path / "dev.pub")
