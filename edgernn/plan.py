@@ -20,6 +20,7 @@ import numpy as np
 
 from .arena import ALIGN, ArenaBuilder, aligned_zeros
 from .kernels import optable as T
+from .kernels.abi import kernel_address
 from .kernels.linalg import pack_panels
 from .kernels.mathfn import EXACT
 from .ops.concat import Concat
@@ -151,6 +152,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
             r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
+        r[T.FN] = kernel_address(t.op.kernel)
     yo = 0
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)

@@ -8,14 +8,17 @@ the activation is applied there, and the NO valid values are copied to ``y``.
 A non-finite output raises the stream's non-finite flag.
 """
 
-from numba import njit
+import numpy as np
+from numba import cfunc, njit
 
+from ..cache import CACHE
+from .abi import KERNEL_SIG, views
 from .linalg import U, copy, load_bias, matvec
 from .mathfn import all_finite, apply_act
 from .optable import ACT_CODE, BOFF, NI, NO, PAR, S_FLAG, SCR, WOFF, X, Y
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def finish(W, P, k, S, L, b, src, dst, n):
     """Activation of row ``k`` on ``S[b+src:]``, copy to ``S[b+dst:]``, flag non-finite."""
     par = P[k, PAR]
@@ -26,17 +29,17 @@ def finish(W, P, k, S, L, b, src, dst, n):
         copy(S, b + src, S, b + dst, n)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def dense_f32(P, k, W, S, L, A, idx, m):
     """Run Dense row ``P[k]`` for streams ``idx[:m]``."""
     x, ni, y, no, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
     load_bias(W, P[k, BOFF], -(-no // 8) * 8, S, A, idx, m, g)
-    matvec(W, P[k, WOFF], no, ni, 0, S, A, idx, m, x, x, g)
+    matvec(W, P[k, WOFF], no, ni, np.int64(0), S, A, idx, m, x, x, g)
     for i in range(m):
         finish(W, P, k, S, L, idx[i] * A, g, y, no)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def activation_f32(P, k, W, S, L, A, idx, m):
     """Run Activation row ``P[k]``: copy x to y, then apply in place."""
     x, y, n = P[k, X], P[k, Y], P[k, NO]
@@ -44,3 +47,17 @@ def activation_f32(P, k, W, S, L, A, idx, m):
         b = idx[i] * A
         copy(S, b + x, S, b + y, n)
         finish(W, P, k, S, L, b, y, y, n)
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def dense_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    dense_f32(P, k, W, S, L, A, idx, m)
+    return 0
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def activation_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    activation_f32(P, k, W, S, L, A, idx, m)
+    return 0

@@ -3,13 +3,15 @@
 The token id arrives as a float32 in ``S[X]`` (exact for ids below 2**24).
 """
 
-from numba import njit
+from numba import cfunc, njit
 
+from ..cache import CACHE
+from .abi import KERNEL_SIG, views
 from .linalg import copy
 from .optable import NO, NUM, WOFF, X, Y
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def embedding_f32(P, k, W, S, A, idx, m):
     """Run Embedding row ``P[k]``; returns False when an id is out of range."""
     num, no, y = P[k, NUM], P[k, NO], P[k, Y]
@@ -20,3 +22,9 @@ def embedding_f32(P, k, W, S, A, idx, m):
             return False
         copy(W, P[k, WOFF] + int(tok) * no, S, b + y, no)
     return True
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def embedding_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    return 0 if embedding_f32(P, k, W, S, A, idx, m) else -1

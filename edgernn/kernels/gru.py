@@ -14,8 +14,11 @@ n_x float32[R(H)], n_h float32[R(H)], r*h float32[H]; the biases at BOFF,
 layout as the first three. x at X (length NI), h (the output) at Y.
 """
 
-from numba import njit
+import numpy as np
+from numba import cfunc, njit
 
+from ..cache import CACHE
+from .abi import KERNEL_SIG, views
 from .linalg import U, load_bias, matvec
 from .mathfn import apply_act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
@@ -38,7 +41,7 @@ from .optable import (
 )
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"})
 def _gru_fused_lbr(S, rz, nx, nh, h, H):
     rz, nx, nh, h, H = U(rz), U(nx), U(nh), U(h), U(H)
     bad = S[h] - S[h]
@@ -52,7 +55,7 @@ def _gru_fused_lbr(S, rz, nx, nh, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def _gru_general(P, k, W, S, rz, nx, nh, h, H):
     flags = P[k, FLAGS]
     af, ag = P[k, ACT_CODE], P[k, AG]
@@ -80,7 +83,7 @@ def _gru_general(P, k, W, S, rz, nx, nh, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def gru_f32(P, k, W, S, L, A, idx, m):
     """Run GRU row ``P[k]`` for streams ``idx[:m]``; a non-finite h raises the stream's flag."""
     x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
@@ -92,19 +95,20 @@ def gru_f32(P, k, W, S, L, A, idx, m):
     fused = flags == F_LBR and P[k, ACT_CODE] == 3 and P[k, AG] == 2
     load_bias(W, P[k, BOFF], r2 + 2 * r1, S, A, idx, m, rz)
     matvec(W, P[k, WOFF], 2 * H, ni, H, S, A, idx, m, x, h, rz)
-    matvec(W, P[k, WIN], H, ni, 0, S, A, idx, m, x, x, nx)
+    matvec(W, P[k, WIN], H, ni, np.int64(0), S, A, idx, m, x, x, nx)
     if flags & F_LBR:
-        matvec(W, P[k, WHN], H, H, 0, S, A, idx, m, h, h, nh)
+        matvec(W, P[k, WHN], H, H, np.int64(0), S, A, idx, m, h, h, nh)
     else:
         par = P[k, PAR]
         for i in range(m):
-            b = U(idx[i] * A)
+            b = idx[i] * A
             if flags & F_CLIP:
-                clip_inplace(S, b + U(rz), 2 * H, W[par + 4])
-            apply_act(S, b + U(rz), 2 * H, P[k, ACT_CODE], W[par], W[par + 1])
+                clip_inplace(S, b + rz, 2 * H, W[par + 4])
+            apply_act(S, b + rz, 2 * H, P[k, ACT_CODE], W[par], W[par + 1])
+            r_, h_, rh_ = U(b + rz), U(b + h), U(b + rh)
             for j in range(U(H)):
-                S[b + U(rh) + j] = S[b + U(rz) + j] * S[b + U(h) + j]
-        matvec(W, P[k, WHN], H, H, 0, S, A, idx, m, rh, rh, nh)
+                S[rh_ + j] = S[r_ + j] * S[h_ + j]
+        matvec(W, P[k, WHN], H, H, np.int64(0), S, A, idx, m, rh, rh, nh)
     for i in range(m):
         b = idx[i] * A
         if fused:
@@ -113,3 +117,10 @@ def gru_f32(P, k, W, S, L, A, idx, m):
             ok = _gru_general(P, k, W, S, b + rz, b + nx, b + nh, b + h, H)
         if not ok:
             L[U(b) // U(2) + U(S_FLAG)] = 1
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def gru_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    gru_f32(P, k, W, S, L, A, idx, m)
+    return 0

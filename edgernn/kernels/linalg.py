@@ -19,6 +19,7 @@ arrays are indexed directly (no wrap-around checks, no reference counting).
 import numpy as np
 from numba import njit
 
+from ..cache import CACHE
 from .tile import TAIL, TILE, mac8, mac32
 
 U = np.uint64
@@ -41,7 +42,7 @@ def pack_panels(a: np.ndarray) -> np.ndarray:
     return np.concatenate([head.ravel(), tail.ravel()]).astype(np.float32)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def matvec(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
     """``S[s, y:y+R8] += A @ [S[s, x1:x1+k1]; S[s, x2:x2+k2]]`` for each stream ``s``.
 
@@ -69,7 +70,7 @@ def matvec(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
         wo += K * U(TAIL)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def load_bias(W, b_off, n, S, A, idx, m, y):
     """``S[s, y:y+n] = W[b_off:b_off+n]`` (zeros when ``b_off < 0``) for each stream."""
     N = U(n)
@@ -84,7 +85,7 @@ def load_bias(W, b_off, n, S, A, idx, m, y):
                 S[yo + j] = W[bo + j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def copy(src, s_off, dst, d_off, n):
     """``dst[d_off:d_off+n] = src[s_off:s_off+n]``."""
     so, do = U(s_off), U(d_off)
@@ -92,7 +93,7 @@ def copy(src, s_off, dst, d_off, n):
         dst[do + i] = src[so + i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def fill(S, off, n, value):
     """``S[off:off+n] = value``."""
     o = U(off)

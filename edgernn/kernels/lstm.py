@@ -13,8 +13,10 @@ float32[R8(4H)] at SCR; W as panels at WOFF, b (``bias_ih + bias_hh``) at BOFF.
 With the default activations and no options one fused loop runs.
 """
 
-from numba import njit
+from numba import cfunc, njit
 
+from ..cache import CACHE
+from .abi import KERNEL_SIG, views
 from .linalg import U, copy, load_bias, matvec
 from .mathfn import all_finite, apply_act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
@@ -40,7 +42,7 @@ from .optable import (
 )
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"})
 def _lstm_fused(S, g, c, h, H):
     g, c, h, H = U(g), U(c), U(h), U(H)
     bad = S[g] - S[g]
@@ -55,7 +57,7 @@ def _lstm_fused(S, g, c, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def _lstm_general(P, k, W, S, g, c, h, H):
     flags = P[k, FLAGS]
     par = P[k, PAR]
@@ -97,7 +99,7 @@ def _lstm_general(P, k, W, S, g, c, h, H):
     return all_finite(S, h, H) and all_finite(S, c, H)
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def lstm_f32(P, k, W, S, L, A, idx, m):
     """Run LSTM row ``P[k]`` for streams ``idx[:m]``; non-finite h or c raises the stream's flag."""
     x, ni, h, H, g, c = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR], P[k, STATE_C]
@@ -112,3 +114,10 @@ def lstm_f32(P, k, W, S, L, A, idx, m):
             ok = _lstm_general(P, k, W, S, b + g, b + c, b + h, H)
         if not ok:
             L[U(b) // U(2) + U(S_FLAG)] = 1
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def lstm_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    lstm_f32(P, k, W, S, L, A, idx, m)
+    return 0

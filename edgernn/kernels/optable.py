@@ -24,6 +24,7 @@ H_EXACT = 6       # 1: libm activations
 
 # common columns of every row
 OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
 # C0.. : op-specific columns
 
 # opcodes

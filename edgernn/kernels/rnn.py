@@ -7,14 +7,16 @@ W: panels of float32[H, I + H] at WOFF (``[weight_ih | weight_hh]``), b: float32
 scratch float32[R8] at SCR.
 """
 
-from numba import njit
+from numba import cfunc, njit
 
+from ..cache import CACHE
+from .abi import KERNEL_SIG, views
 from .linalg import U, copy, load_bias, matvec
 from .mathfn import all_finite, apply_act, clip_inplace
 from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, S_FLAG, SCR, WOFF, X, Y
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy")
 def rnn_f32(P, k, W, S, L, A, idx, m):
     """Run RNN row ``P[k]`` for streams ``idx[:m]``; a non-finite h raises the stream's flag."""
     x, ni, h, hs, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
@@ -29,3 +31,10 @@ def rnn_f32(P, k, W, S, L, A, idx, m):
         if not all_finite(S, b + g, hs):
             L[U(b) // U(2) + U(S_FLAG)] = 1
         copy(S, b + g, S, b + h, hs)
+
+
+@cfunc(KERNEL_SIG, cache=CACHE, error_model="numpy")
+def rnn_kernel(desc, k, t):
+    P, W, S, L, A, idx, m = views(desc)
+    rnn_f32(P, k, W, S, L, A, idx, m)
+    return 0

@@ -35,6 +35,7 @@ class GRU(Recurrent):
     clip: float | None = None
     activations: tuple = ("sigmoid", "tanh")
     _gates = 3
+    kernel = "gru:gru_kernel"
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     schema = {"linear_before_reset": Schema.BOOL, "clip": Schema.OPT_FLOAT,
               "activations": Schema.ACTS}

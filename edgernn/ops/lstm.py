@@ -38,6 +38,7 @@ class LSTM(Recurrent):
     input_forget: bool = False
     activations: tuple = ("sigmoid", "tanh", "tanh")
     _gates = 4
+    kernel = "lstm:lstm_kernel"
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
     schema = {"cell_clip": Schema.OPT_FLOAT, "clip": Schema.OPT_FLOAT,
               "input_forget": Schema.BOOL, "activations": Schema.ACTS}
