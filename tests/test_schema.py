@@ -77,3 +77,41 @@ def test_numbers_and_either():
     schema.check(opt, 2)
     with pytest.raises(ModelFormatError, match=r"x: expected null, got 4; or expected an integer"):
         schema.check(opt, 4, "x")
+
+
+@pytest.fixture(scope="module")
+def v2_manifest(tmp_path_factory):
+    import numpy as np
+
+    import edgernn
+
+    rng = np.random.default_rng(0)
+    r = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
+    x = edgernn.Input(3, name="x")
+    g = edgernn.GRU(r(18, 3), r(18, 6))(x, name="gru")
+    y = edgernn.Dense(r(2, 6), activation="sigmoid")(g, name="y")
+    path = tmp_path_factory.mktemp("v2") / "m.ernn"
+    edgernn.Model(inputs=x, outputs=y).save(path)
+    man = _manifest(path)
+    assert man["format_version"] == "2.0"
+    return man
+
+
+@pytest.mark.parametrize("keys,value,match", [
+    (["surprise"], 1, r"manifest: unknown key 'surprise'"),
+    (["quantization"], [1], r"manifest.quantization: expected null, got \[1\]; or expected an "
+                            r"object"),
+    (["graph", "inputs", 0, "size"], 0, r"manifest.graph.inputs\[0\].size: expected an integer"),
+    (["graph", "nodes", 0, "inputs"], [], r"manifest.graph.nodes\[0\].inputs: expected a list"),
+    (["graph", "nodes", 0, "extra"], 1, r"manifest.graph.nodes\[0\]: unknown key 'extra'"),
+    (["graph", "outputs"], "y", r"manifest.graph.outputs: expected a list"),
+    (["graph", "edges"], [], r"manifest.graph: unknown key 'edges'"),
+    (["format_version"], "1.0", r"format_version: expected a string matching"),
+    (["model", "return_sequences"], KeyError, r"manifest.model lacks 'return_sequences'"),
+])
+def test_format_2_fields_are_checked(v2_manifest, keys, value, match):
+    schema.check(schema.MANIFEST_V2, v2_manifest)
+    man = copy.deepcopy(v2_manifest)
+    _set(man, keys, value)
+    with pytest.raises(ModelFormatError, match=match):
+        schema.check(schema.MANIFEST_V2, man)
