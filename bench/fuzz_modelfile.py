@@ -25,6 +25,7 @@ import resource
 import selectors
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +35,7 @@ sys.path.insert(0, str(ROOT))
 from tests.ernn_fuzz import ok  # noqa: E402
 
 
-def _worker(start: int, count: int, args) -> subprocess.Popen:
+def _worker(start: int, count: int, args, err) -> subprocess.Popen:
     cap = int(args.mem_gb * (1 << 30))
 
     def limit():
@@ -42,14 +43,15 @@ def _worker(start: int, count: int, args) -> subprocess.Popen:
 
     return subprocess.Popen([sys.executable, "-m", "tests.ernn_fuzz", str(start), str(count),
                              str(args.seed), args.target], cwd=ROOT, preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+                            stdout=subprocess.PIPE, stderr=err, text=True)
 
 
 def _batch(start: int, count: int, args) -> list[dict]:
     """Run cases [start, start+count); restart after a hang or a death."""
     rows, nxt, end = [], start, start + count
     while nxt < end:
-        proc = _worker(nxt, end - nxt, args)
+        err = tempfile.TemporaryFile()
+        proc = _worker(nxt, end - nxt, args, err)
         deadline = time.monotonic() + 120  # the import and the seed models
         sel = selectors.DefaultSelector()
         sel.register(proc.stdout, selectors.EVENT_READ)
@@ -68,12 +70,16 @@ def _batch(start: int, count: int, args) -> list[dict]:
         if nxt < end:  # the worker hung or died on case nxt
             proc.kill()
             status = proc.wait()
+            err.seek(0)
+            tail = err.read().decode(errors="replace")[-800:]
             rows.append({"i": nxt, "seed_model": "?", "mutation": "?", "seconds": None,
-                         "outcome": "hang" if stalled else f"died:{status}", "maxrss_mb": None})
+                         "outcome": "hang" if stalled else f"died:{status}", "maxrss_mb": None,
+                         "stderr_tail": tail})
             nxt += 1
         else:
             proc.wait()
         sel.close()
+        err.close()
     return rows
 
 
