@@ -6,13 +6,16 @@
     edgernn warmup                         compile the engine into Numba's disk cache
     edgernn convert SRC -o OUT.ernn        (needs edgernn[convert])
     edgernn bridge --port URL --model M    (needs edgernn[bridge])
+    edgernn keygen NAME                    NAME.key + NAME.pub (needs edgernn[sign])
+    edgernn sign MODEL --key K -o OUT      a signed copy (needs edgernn[sign])
 
-User errors print one line to stderr and exit with status 2; no traceback
-(an unknown flag also prints the usage). ``run`` and ``convert`` never write
-over their inputs, replace an existing output only with ``--force``, and
-write atomically.
-``convert`` and ``bridge`` live in their own packages and are imported only
-when chosen, so the runtime never imports converters or pyserial.
+``inspect``, ``run`` and ``bridge`` take ``--public-key K.pub`` to require a
+model signed with that key. User errors print one line to stderr and exit with
+status 2; no traceback (an unknown flag also prints the usage). ``run``,
+``convert`` and ``sign`` never write over their inputs, replace an existing
+output only with ``--force``, and write atomically. ``convert`` and ``bridge``
+live in their own packages and are imported only when chosen, so the runtime
+never imports converters or pyserial.
 """
 
 from __future__ import annotations
