@@ -27,6 +27,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("src", help="model file: .onnx, .pt/.pth, .keras/.h5 or .tflite")
     parser.add_argument("-o", "--output", help="the .ernn file to write (default: SRC with "
                                                "the .ernn extension)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    parser.add_argument("--sign-key", help="sign the model with this Ed25519 private key (PEM; "
+                                           "edgernn keygen, the sign extra)")
     parser.add_argument("--from", dest="fmt", choices=sorted(set(FORMATS.values())),
                         help="source format (default: from the extension)")
     parser.add_argument("--example-shape",
@@ -75,7 +78,14 @@ def _load_torch(path: Path, example_shape, example_dtype):
         x = torch.randn(shape, generator=gen) * 0.5
     from converters.torch import from_torch
 
-    return from_torch(module, example_input=x)
+    try:
+        return from_torch(module, example_input=x)
+    except EdgeRNNError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # torch refusing the input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeRNNError(f"{path.name}: the module does not accept an example input of shape "
+                           f"{shape} (--example-shape {example_shape}): {first}") from None
 
 
 def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edgernn.Model:
@@ -94,7 +104,8 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     """
     path = Path(src)
     if not path.is_file():
-        raise EdgeRNNError(f"{str(path)!r}: no such file")
+        raise EdgeRNNError(f"{str(path)!r}: " + ("is a directory; expected a model file"
+                                                 if path.is_dir() else "no such file"))
     fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise EdgeRNNError(f"{path.name}: cannot tell the format from the extension "
@@ -117,9 +128,22 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
 
 def run(args) -> int:
     """Run ``edgernn convert`` with parsed ``args``; returns the exit status."""
-    out = Path(args.output) if args.output else Path(args.src).with_suffix(".ernn")
-    model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
-    model.save(out)
+    from edgernn.cliutil import output_path
+    from edgernn.fileformat import save_model
+
+    out = output_path(args.output or Path(args.src).with_suffix(".ernn"),
+                      [args.src, args.sign_key], args.force)
+    if args.sign_key:
+        from edgernn.signing import private_key_fingerprint
+
+        private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
+    try:
+        model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
+    except EdgeRNNError as exc:
+        if Path(args.src).name in str(exc):
+            raise
+        raise type(exc)(f"{args.src}: {exc}") from None
+    save_model(model, out, signing_key=args.sign_key)
     notes = []
     if not model.streamable:
         notes.append("whole sequences only (Bidirectional/Reverse): use run(), not step()")
