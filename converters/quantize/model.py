@@ -7,7 +7,7 @@ import numpy as np
 
 from edgernn.errors import UnsupportedOpError
 
-from .simulate import trace
+from .simulate import SimStream, trace
 
 
 class QuantizedModel:
@@ -38,6 +38,10 @@ class QuantizedModel:
         seq = arr.astype(np.int64) if self.num_tokens else np.asarray(arr, np.float32)
         ys = trace(self.layers, [seq])[-1][0]
         return ys if self.return_sequences else ys[-1:]
+
+    def stream(self) -> SimStream:
+        """A stream (``run``/``step``/``reset``, state carried) over the simulation."""
+        return SimStream(self.layers)
 
     def nbytes(self) -> int:
         """Bytes of weights, scales and biases as the runtime will store them."""

@@ -79,8 +79,9 @@ def _b(b, n):
     return np.zeros(n, F32) if b is None else np.asarray(b, F32)
 
 
-def _sim(layer, xs):
-    """float32[N, T, O]: a quantised stand-in over xs float32[N, T, I], from zero state."""
+def _sim(layer, xs, state=None):
+    """float32[N, T, O]: a quantised stand-in over xs float32[N, T, I], from zero state
+    (or from ``state`` {"h", "c": float32[N, H]}, which is updated)."""
     q, k = layer.quant, kind(layer)
     sx = _Side(q.mode, q.input_scale, q.input_zero_point)
     sh = _Side(q.mode, q.state_scale, q.state_zero_point)
@@ -96,8 +97,9 @@ def _sim(layer, xs):
     si, shs = q.scales["weight_ih"], q.scales["weight_hh"]
     bi, bh = _b(layer.bias_ih, wi.shape[1]), _b(layer.bias_hh, wi.shape[1])
     gx_all = (_product(wi, si, xs.reshape(N * T, -1), sx) + bi).reshape(N, T, -1)
-    h = np.zeros((N, H), F32)
-    c = np.zeros((N, H), F32)
+    st = {} if state is None else state
+    h = st.get("h", np.zeros((N, H), F32))
+    c = st.get("c", np.zeros((N, H), F32))
     out = np.empty((N, T, H), F32)
     for t in range(T):
         gx = gx_all[:, t]
@@ -134,7 +136,33 @@ def _sim(layer, xs):
             n = _act(g_, _clip(n, layer.clip))
             h = (F32(1) - z) * n + z * h
         out[:, t] = h
+    st["h"], st["c"] = h, c
     return out
+
+
+class SimStream:
+    """A stream over a stack of float layers and quantised stand-ins, state carried
+    from ``run`` to ``run`` (the part of ``edgernn.Stream`` the quantiser needs)."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self.reset()
+
+    def reset(self):
+        self._states = [{} if isinstance(lay, QuantizedLayer) else
+                        edgernn.Model([lay]).stream() for lay in self.layers]
+
+    def run(self, xs) -> np.ndarray:
+        cur = xs
+        for lay, st in zip(self.layers, self._states, strict=True):
+            if isinstance(lay, QuantizedLayer):
+                cur = _sim(lay, np.asarray(cur, F32)[None], st)[0]
+            else:
+                cur = st.run(cur)
+        return cur
+
+    def step(self, x) -> np.ndarray:
+        return self.run(np.asarray(x)[None])[0]
 
 
 def _engine(layer, seqs):
