@@ -46,10 +46,20 @@ def quant_of(layer):
     return getattr(layer, "quant", None)
 
 
-def quantize_vector(v, mode: str, scale=None, zero_point: int = 0):
-    """(v_q int64[K], s_v float32, zp int): the input side of one product."""
+def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: bool = False):
+    """(v_q int64[K], s_v float32, zp int): the input side of one product.
+
+    ``dynamic_zp`` (a proposed variant of "int8-weights", as LiteRT's and ONNX Runtime's
+    dynamic-range kernels do): per call ``lo = min(min v, 0)``, ``hi = max(max v, 0)``,
+    ``s_v = float32((hi - lo) / 255)``, ``zp = clip(rint(-128 - lo / s_v), -128, 127)``.
+    """
     v = np.asarray(v, dtype=np.float32)
-    if mode == "int8-weights":
+    if mode == "int8-weights" and dynamic_zp:
+        lo = np.float32(min(float(v.min()), 0.0)) if v.size else np.float32(0)
+        hi = np.float32(max(float(v.max()), 0.0)) if v.size else np.float32(0)
+        s = np.float32((hi - lo) / np.float32(255)) if hi > lo else np.float32(1)
+        zp = int(np.clip(np.rint(np.float32(-128) - lo / s), -128, 127))
+    elif mode == "int8-weights":
         m = np.float32(np.max(np.abs(v))) if v.size else np.float32(0)
         s = np.float32(m / np.float32(127)) if m > 0 else np.float32(1)
         zp = 0
@@ -62,9 +72,9 @@ def quantize_vector(v, mode: str, scale=None, zero_point: int = 0):
     return q, s, zp
 
 
-def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0):
+def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0, dynamic_zp=False):
     """float64[R]: ``W v`` through int8 (no bias). ``w_q`` int8[R, K], ``s_w`` float32[R]."""
-    q, s_v, zp = quantize_vector(v, mode, scale, zero_point)
+    q, s_v, zp = quantize_vector(v, mode, scale, zero_point, dynamic_zp)
     acc = np.asarray(w_q, dtype=np.int64) @ (q - zp)
     mult = (np.asarray(s_w, dtype=np.float32) * s_v).astype(np.float32)
     return acc.astype(np.float64) * mult.astype(np.float64)
@@ -81,11 +91,11 @@ def _b(b, n):
 
 
 def _x(q):
-    return (q.input_scale, q.input_zero_point)
+    return (q.input_scale, q.input_zero_point, bool(getattr(q, "dynamic_zero_point", False)))
 
 
 def _h(q):
-    return (q.state_scale, q.state_zero_point)
+    return (q.state_scale, q.state_zero_point, bool(getattr(q, "dynamic_zero_point", False)))
 
 
 def step(layer, x, st):

@@ -52,6 +52,13 @@ def test_quantize_vector_dynamic_scale_is_max_over_127():
     assert s == 1 and q.tolist() == [0, 0, 0]
 
 
+def test_quantize_vector_dynamic_with_zero_point_variant():
+    q, s, zp = naive_quant.quantize_vector(np.array([-0.5, 2.0, 0.0], np.float32),
+                                           "int8-weights", dynamic_zp=True)
+    assert s == np.float32(np.float32(2.5) / np.float32(255)) and zp == -77
+    assert q.tolist() == [-128, 127, -77]
+
+
 def test_dense_static_with_zero_point_hand_case():
     dense = edgernn.Dense(np.zeros((2, 2)), [0.5, -1.0])
     layer = qlayer(dense, {"weight": [[10, -20], [127, 0]]},

@@ -63,15 +63,19 @@ def test_mse_and_percentile_ranges_clip_outliers():
     assert c["percentile_99.9"][1] < c["minmax"][1]
 
 
-@pytest.mark.parametrize("mode", ["int8", "int8-weights"])
+@pytest.mark.parametrize("mode", ["int8", "int8-weights", "int8-weights-asym"])
 @pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("LSTM", {"peephole": np.full((3, 12), .2),
                                                              "cell_clip": 1.0}),
                                      ("GRU", {}), ("GRU", {"linear_before_reset": False}),
                                      ("RNN", {"nonlinearity": "relu"})])
 def test_quantized_model_runs_as_the_oracle(kind, kw, mode):
     model = _model(kind, **kw)
-    q = converters.quantize(model, _data(model), mode=mode, progress=False)
+    dyn = "asymmetric" if mode.endswith("asym") else "symmetric"
+    mode = mode.removesuffix("-asym")
+    q = converters.quantize(model, _data(model), mode=mode, progress=False, dynamic=dyn)
     assert all(quant(lay).mode == mode for lay in q.layers)
+    assert all(getattr(quant(lay), "dynamic_zero_point", False) == (dyn == "asymmetric")
+               for lay in q.layers)
     xs = _data(model, 1, 80, seed=9)[0]
     np.testing.assert_allclose(_run(q, xs), naive_quant.run(q.layers, xs), rtol=0, atol=2e-5)
 

@@ -35,6 +35,12 @@ calibration data and on a held-out split (``held_out=`` data, or carved off:
 the last fifth of the sequences, or of the steps of a single sequence):
 ``max_abs``, ``rms`` and ``snr_db`` against the float model.
 
+``dynamic="asymmetric"`` quantises the inputs of ``int8-weights`` products per
+call with a zero point (``s = (max(v, 0) - min(v, 0)) / 255``) as LiteRT and
+ONNX Runtime do: a proposed addition to QUANT_SPEC (``QuantParams.dynamic_zero_point``),
+measured in ``bench/quant_accuracy.py``; the default is QUANT_SPEC's symmetric
+``max|v| / 127``.
+
 ``max_error=E`` returns layers to float32, each time the one whose return
 lowers the end-to-end max abs error on the calibration data most, until that
 error is at most E; ``report["kept_float"]`` lists them.

@@ -121,10 +121,10 @@ class _Bar:
             self.bar.close()
 
 
-def _calibrate(layer, mode, x_in, y_ref, method, bar):
+def _calibrate(layer, mode, x_in, y_ref, method, bar, dynamic="symmetric"):
     """(quantised layer, ranges record) for one layer; static ranges by measured error."""
     if mode == "int8-weights":
-        return build(layer, mode), {}
+        return build(layer, mode, dynamic_zero_point=dynamic == "asymmetric"), {}
     recurrent = kind(layer) != "Dense"
     methods = None if method == "auto" else (method,)
     xc = R.candidates(np.concatenate([np.ravel(a) for a in x_in]), None, methods)
@@ -161,11 +161,14 @@ def _calibrate(layer, mode, x_in, y_ref, method, bar):
 # --- the quantiser ----------------------------------------------------------------------
 
 def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ranges="auto",
-             progress=True, require_settled=True):
+             progress=True, require_settled=True, dynamic="symmetric"):
     """Quantise ``model`` to int8; see :mod:`converters.quantize`."""
     if not isinstance(model, edgernn.Model):
         raise ModelFormatError(f"quantize: expected an edgernn.Model, got "
                                f"{type(model).__name__}")
+    if dynamic not in ("symmetric", "asymmetric"):
+        raise ModelFormatError(f"dynamic: expected 'symmetric' or 'asymmetric', got "
+                               f"{dynamic!r}")
     if ranges not in METHODS:
         raise ModelFormatError(f"ranges: expected one of {list(METHODS)}, got {ranges!r}")
     if max_error is not None and not (np.isfinite(max_error) and max_error > 0):
@@ -207,14 +210,14 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
             bar.plan(0, f"layer {i} ({kind(layer)}) {want}")
             try:
                 layers[i], entry["ranges"] = _calibrate(layer, want, ref[i], ref[i + 1],
-                                                        ranges, bar)
+                                                        ranges, bar, dynamic)
                 entry["precision"] = want
             except (EdgeRNNError, ValueError, TypeError, FloatingPointError) as exc:
                 entry["reason"] = f"could not be quantised: {exc}"
                 notes.append(f"layer {i} ({kind(layer)}) stays float32: {exc}")
         kept = _honour_max_error(model, layers, calib, ref, max_error, info, bar)
         report = _report(model, layers, info, calib, held, held_src, settle, ranges, mode,
-                         max_error, kept, notes, bar)
+                         max_error, kept, notes, bar, dynamic)
     finally:
         bar.close()
     for n in notes:
@@ -256,7 +259,7 @@ def _honour_max_error(model, layers, calib, ref, max_error, info, bar) -> list:
 
 
 def _report(model, layers, info, calib, held, held_src, settle, ranges, mode, max_error,
-            kept, notes, bar) -> dict:
+            kept, notes, bar, dynamic="symmetric") -> dict:
     splits = {"calibration": calib, "held_out": held}
     bar.plan(2 * 2 * len(layers), "error report")
     refs = {k: trace(model.layers, v) if v else None for k, v in splits.items()}
@@ -288,6 +291,7 @@ def _report(model, layers, info, calib, held, held_src, settle, ranges, mode, ma
         "requested": mode if isinstance(mode, (str, type(None))) else
         ({str(k): v for k, v in mode.items()} if isinstance(mode, dict) else list(mode)),
         "ranges": ranges,
+        "dynamic_inputs": dynamic,
         "measured_with": ("edgernn engine" if runtime_has_int8() else
                           "numpy simulation of QUANT_SPEC (the engine has no int8 yet)"),
         "calibration": {"sequences": len(calib), "steps": int(sum(map(len, calib))),

@@ -38,11 +38,9 @@ class QuantParams:
     input_zero_point: int = 0
     state_scale: float | None = None
     state_zero_point: int = 0
-
-    def to_json(self) -> dict:
-        return {"mode": self.mode, "input_scale": self.input_scale,
-                "input_zero_point": self.input_zero_point, "state_scale": self.state_scale,
-                "state_zero_point": self.state_zero_point}
+    #: proposed, not in QUANT_SPEC yet: "int8-weights" inputs quantised per call with a
+    #: zero point (s = (max(v, 0) - min(v, 0)) / 255), as LiteRT and ONNX Runtime do
+    dynamic_zero_point: bool = False
 
 
 def kind(layer) -> str:
@@ -103,7 +101,7 @@ def float_layer(layer):
     return getattr(layer, "float_layer", layer)
 
 
-def build(layer, mode: str, x_range=None, h_range=None):
+def build(layer, mode: str, x_range=None, h_range=None, dynamic_zero_point=False):
     """The quantised version of float ``layer``.
 
     Parameters
@@ -111,6 +109,9 @@ def build(layer, mode: str, x_range=None, h_range=None):
     layer : edgernn Dense, RNN, LSTM or GRU (float)
     mode : "int8-weights" or "int8"
     x_range, h_range : (scale, zero_point), static mode only (h: recurrent layers)
+    dynamic_zero_point : bool
+        "int8-weights" only: asymmetric per-call input quantisation (a proposed
+        QUANT_SPEC variant; see :class:`QuantParams`).
     """
     k = kind(layer)
     if k not in MATRICES:
@@ -128,8 +129,15 @@ def build(layer, mode: str, x_range=None, h_range=None):
         kw = {"input_scale": float(x_range[0]), "input_zero_point": int(x_range[1])}
         if k != "Dense":
             kw.update(state_scale=float(h_range[0]), state_zero_point=int(h_range[1]))
+    if dynamic_zero_point:
+        if mode != "int8-weights":
+            raise ValueError("dynamic_zero_point applies to int8-weights only")
+        kw["dynamic_zero_point"] = True
     params = QuantParams(mode, scales, **kw)
     if runtime_has_int8():
+        fields = getattr(edgernn.QuantParams, "__dataclass_fields__", {})
+        if dynamic_zero_point and "dynamic_zero_point" not in fields:
+            raise ValueError("this edgernn's QuantParams has no dynamic_zero_point")
         rt = edgernn.QuantParams(mode=mode, scales=scales, **kw)
         return dataclasses.replace(layer, **weights, quant=rt)
     return QuantizedLayer(layer, weights, params)

@@ -55,7 +55,12 @@ def _clip(v, c):
 
 def _product(wq_t, s_w, v, q):
     """float32[N, R]: one quantised product for the rows of ``v`` float32[N, K]."""
-    if q.mode == "int8-weights":
+    if q.mode == "int8-weights" and q.dynamic_zp:
+        lo = np.minimum(v.min(axis=1), F32(0))
+        hi = np.maximum(v.max(axis=1), F32(0))
+        s_v = np.where(hi > lo, ((hi - lo) / F32(255)).astype(F32), F32(1)).astype(F32)
+        zp = np.clip(np.rint(F32(-128) - lo / s_v), -128, 127)[:, None]
+    elif q.mode == "int8-weights":
         m = np.abs(v).max(axis=1)
         s_v = np.where(m > 0, (m / F32(127)).astype(F32), F32(1)).astype(F32)
         zp = 0
@@ -63,7 +68,7 @@ def _product(wq_t, s_w, v, q):
         s_v = np.full(v.shape[0], F32(q.scale), F32)
         zp = q.zp
     inv = (F32(1) / s_v).astype(F32)
-    vq = np.clip(np.rint(v * inv[:, None]) + F32(zp), -128, 127)
+    vq = np.clip(np.rint(v * inv[:, None]) + zp, -128, 127)
     acc = (vq.astype(np.float64) - zp) @ wq_t
     return acc.astype(F32) * (s_w[None, :] * s_v[:, None]).astype(F32)
 
@@ -71,8 +76,8 @@ def _product(wq_t, s_w, v, q):
 class _Side:
     """The input side of a product: mode and static scale / zero point."""
 
-    def __init__(self, mode, scale, zp):
-        self.mode, self.scale, self.zp = mode, scale, int(zp)
+    def __init__(self, mode, scale, zp, dynamic_zp=False):
+        self.mode, self.scale, self.zp, self.dynamic_zp = mode, scale, int(zp), dynamic_zp
 
 
 def _b(b, n):
@@ -83,8 +88,9 @@ def _sim(layer, xs, state=None):
     """float32[N, T, O]: a quantised stand-in over xs float32[N, T, I], from zero state
     (or from ``state`` {"h", "c": float32[N, H]}, which is updated)."""
     q, k = layer.quant, kind(layer)
-    sx = _Side(q.mode, q.input_scale, q.input_zero_point)
-    sh = _Side(q.mode, q.state_scale, q.state_zero_point)
+    dz = bool(getattr(q, "dynamic_zero_point", False))
+    sx = _Side(q.mode, q.input_scale, q.input_zero_point, dz)
+    sh = _Side(q.mode, q.state_scale, q.state_zero_point, dz)
     N, T, _ = xs.shape
     if k == "Dense":
         w = np.asarray(layer.weight, np.float64).T
