@@ -155,13 +155,15 @@ class SimStream:
         self.reset()
 
     def reset(self):
-        self._states = [{} if isinstance(lay, QuantizedLayer) else
+        self._states = [{} if isinstance(lay, (QuantizedLayer, edgernn.Activation)) else
                         edgernn.Model([lay]).stream() for lay in self.layers]
 
     def run(self, xs) -> np.ndarray:
         cur = xs
         for lay, st in zip(self.layers, self._states, strict=True):
-            if isinstance(lay, QuantizedLayer):
+            if isinstance(lay, edgernn.Activation):
+                cur = _act(lay, np.asarray(cur, F32))
+            elif isinstance(lay, QuantizedLayer):
                 cur = _sim(lay, np.asarray(cur, F32)[None], st)[0]
             else:
                 cur = st.run(cur)
@@ -172,6 +174,8 @@ class SimStream:
 
 
 def _engine(layer, seqs):
+    if isinstance(layer, edgernn.Activation):  # sizeless: not a model on its own
+        return [_act(layer, np.asarray(s, F32)) for s in seqs]
     model = edgernn.Model([layer])
     return [model.stream().run(s) for s in seqs]
 
