@@ -15,6 +15,12 @@ Both become ``int8-weights`` layers with the source's weights and per-row scales
 and ``dynamic_zero_point`` (asymmetric per-call inputs; uint8 with zero point
 ``z`` is int8 with ``z - 128``, the same integers). Weights with a non-zero zero
 point (``weight_type=QUInt8``) are refused: QUANT_SPEC's weights are symmetric.
+
+And what ``quantize_static(quant_format=QOperator)`` emits: ``QuantizeLinear ->
+QLinearMatMul | com.microsoft.QGemm -> DequantizeLinear``: static ``int8``
+Dense layers with the calibrated input scale and zero point; the int32 bias is
+dequantised (``C * s_a * s_b``); the requantised output is float32 here,
+clipped to its int8/uint8 range where a DequantizeLinear takes it out.
 """
 
 from __future__ import annotations
@@ -152,6 +158,83 @@ def convert_mul(ctx, node, ins):
     return convert_scale(ctx, node, ins)
 
 
+@dataclass(frozen=True)
+class QStatic:
+    """Data quantised with a fixed scale and zero point (QuantizeLinear, or a QGemm /
+    QLinearMatMul output): ``zp`` already moved to int8 (uint8 ``z`` -> ``z - 128``)."""
+
+    seq: Seq
+    scale: float
+    zp: int
+    lo: float
+    hi: float
+    requantized: bool = False  #: an op's 8-bit output (saturates at lo, hi)
+
+
+def _qparams(ctx, node, s_i, z_i):
+    s = np.asarray(ctx.const(node, s_i, "scale"), np.float32).reshape(-1)
+    z = ctx.const(node, z_i, "zero point", optional=True)
+    if s.size != 1 or (z is not None and np.asarray(z).size != 1):
+        raise ctx.unsupported(node, "per-axis activation quantisation; supported: one scale")
+    zv = 0 if z is None else int(np.asarray(z).reshape(-1)[0])
+    unsigned = z is not None and np.asarray(z).dtype == np.uint8
+    q0, q1 = (0, 255) if unsigned else (-128, 127)
+    return float(s[0]), zv - (128 if unsigned else 0), (q0 - zv) * float(s[0]), \
+        (q1 - zv) * float(s[0])
+
+
+def convert_quantize_linear(ctx, node, ins):
+    seq = ctx.as_seq(node, ins[0])
+    return [QStatic(seq, *_qparams(ctx, node, 1, 2))]
+
+
+def convert_dequantize_linear(ctx, node, ins):
+    v = ins[0]
+    if not isinstance(v, QStatic):
+        raise ctx.unsupported(node, "DequantizeLinear of anything but quantised data (weights "
+                                    "in QDQ form are not supported; use QOperator format)")
+    if v.seq.pos != ctx.head:
+        raise ctx.unsupported(node, "DequantizeLinear of data from before the last layer")
+    from converters.tflite.simple_ops import clip_layers
+
+    if v.requantized:
+        for layer in clip_layers(v.lo, v.hi):
+            ctx.append(layer)
+    return [Seq(v.seq.axes, v.seq.sizes, ctx.head, last=v.seq.last)]
+
+
+def convert_qlinear(ctx, node, ins):
+    """QLinearMatMul(a, sa, za, b, sb, zb, sy, zy) / QGemm(a, sa, za, b, sb, zb, C, sy, zy)."""
+    a = ins[0]
+    if not isinstance(a, QStatic):
+        raise ctx.unsupported(node, "the quantised input must come from QuantizeLinear or "
+                                    "another quantised op")
+    gemm = node.op_type == "QGemm"
+    at = ctx.attrs(node)
+    if gemm and (int(at.get("transA", 0)) or float(at.get("alpha", 1.0)) != 1.0):
+        raise ctx.unsupported(node, "transA=1 or alpha != 1")
+    b = np.asarray(ctx.const(node, 3, "B"), np.int64)
+    sb = np.asarray(ctx.const(node, 4, "B scale"), np.float32).reshape(-1)
+    _symmetric(ctx, node, ctx.const(node, 5, "B zero point", optional=True), "B")
+    w = b if gemm and int(at.get("transB", 0)) else b.T  # [out, in]
+    n = w.shape[0]
+    if sb.size not in (1, n):
+        raise ctx.bad(node, f"B scale has {sb.size} values for {n} outputs")
+    s_rows = np.broadcast_to(sb, (n,)).astype(np.float32)
+    _check_features(ctx, node, a.seq, w.shape[1])
+    bias = None
+    if gemm and len(node.input) > 6 and node.input[6]:
+        c = np.asarray(ctx.const(node, 6, "C"), np.float64).reshape(-1)
+        bias = (c * np.float64(a.scale) * s_rows.astype(np.float64)).astype(np.float32)
+    real = (w.astype(np.float64) * s_rows[:, None].astype(np.float64)).astype(np.float32)
+    outs = _dense(ctx, node, a.seq, real, bias)
+    record(ctx, len(ctx.layers) - 1, mode="int8", scales={"weight": s_rows},
+           x_range=(a.scale, a.zp), source={"kind": f"onnxruntime {node.op_type}"},
+           note="ORT requantises the output to 8 bits; edgernn keeps it float32")
+    y = _qparams(ctx, node, 7 if gemm else 6, 8 if gemm else 7)
+    return [QStatic(outs[0], *y, requantized=True)]
+
+
 def convert_cast(ctx, node, ins):
     if isinstance(ins[0], IntProduct):
         return [ins[0]]
@@ -159,6 +242,8 @@ def convert_cast(ctx, node, ins):
 
 
 OPS = {"DynamicQuantizeLinear": convert_dynamic_quantize_linear,
-       "MatMulInteger": convert_matmul_integer, "Mul": convert_mul, "Cast": convert_cast}
+       "MatMulInteger": convert_matmul_integer, "Mul": convert_mul, "Cast": convert_cast,
+       "QuantizeLinear": convert_quantize_linear, "DequantizeLinear": convert_dequantize_linear,
+       "QLinearMatMul": convert_qlinear}
 #: com.microsoft ops
-MS_OPS = {"DynamicQuantizeLSTM": convert_dynamic_quantize_lstm}
+MS_OPS = {"DynamicQuantizeLSTM": convert_dynamic_quantize_lstm, "QGemm": convert_qlinear}
