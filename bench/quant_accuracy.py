@@ -233,7 +233,7 @@ def plot(results, path):
         ax.set_xticks(x, [r["net"] for r in results])
         ax.set_yscale("log")
         ax.set_title(f"{kind} input: max abs error vs float")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
 
