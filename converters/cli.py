@@ -12,6 +12,7 @@ of supported ones). The ``.ernn`` file records the source's SHA-256.
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 from pathlib import Path
 
@@ -37,6 +38,22 @@ def add_arguments(parser) -> None:
                              "or 50,1,8")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
+    q = parser.add_argument_group("int8 quantisation (converters.quantize)")
+    q.add_argument("--quantize", metavar="MODE",
+                   help="int8 (static), int8-weights (dynamic range), or per layer, e.g. "
+                        "'default=int8,2=float32'")
+    q.add_argument("--calibration", metavar="DATA",
+                   help="calibration sequences: .npy (T, I) or (N, T, I), or .npz")
+    q.add_argument("--held-out", metavar="DATA",
+                   help="held-out sequences for the error report (default: the last fifth "
+                        "of the calibration data is carved off)")
+    q.add_argument("--max-error", type=float, metavar="E",
+                   help="keep the worst layers in float until the end-to-end max abs error "
+                        "is at most E")
+    q.add_argument("--ranges", default="auto", choices=["auto", "minmax", "percentile", "mse"],
+                   help="activation range estimator for int8 (auto: chosen per tensor by "
+                        "measured error)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _shape(text) -> tuple:
@@ -126,13 +143,42 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     return model
 
 
+def parse_mode(text: str):
+    """``int8`` -> "int8"; ``default=int8,2=float32`` -> {"default": "int8", "2": "float32"}."""
+    if "=" not in text:
+        return text
+    out = {}
+    for part in text.split(","):
+        key, sep, val = part.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise EdgeRNNError(f"--quantize: expected MODE or LAYER=MODE,... (e.g. "
+                               f"'default=int8,2=float32'), got {text!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _quantize(model, args):
+    from converters.quantize import quantize
+
+    if not args.calibration:
+        raise EdgeRNNError("--quantize needs --calibration DATA (.npy or .npz sequences of "
+                           f"shape (T, {model.input_size}))")
+    return quantize(model, args.calibration, mode=parse_mode(args.quantize),
+                    held_out=args.held_out, max_error=args.max_error, ranges=args.ranges,
+                    progress=not args.no_progress)
+
+
 def run(args) -> int:
     """Run ``edgernn convert`` with parsed ``args``; returns the exit status."""
     from edgernn.cliutil import output_path
     from edgernn.fileformat import save_model
 
+    for flag in ("calibration", "held_out", "max_error"):
+        if getattr(args, flag, None) is not None and not getattr(args, "quantize", None):
+            raise EdgeRNNError(f"--{flag.replace('_', '-')} needs --quantize MODE")
     out = output_path(args.output or Path(args.src).with_suffix(".ernn"),
-                      [args.src, args.sign_key], args.force)
+                      [args.src, args.sign_key, getattr(args, "calibration", None),
+                       getattr(args, "held_out", None)], args.force)
     if args.sign_key:
         from edgernn.signing import private_key_fingerprint
 
@@ -143,6 +189,14 @@ def run(args) -> int:
         if Path(args.src).name in str(exc):
             raise
         raise type(exc)(f"{args.src}: {exc}") from None
+    if getattr(args, "quantize", None):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = _quantize(model, args)
+        for w in caught:
+            print(f"  warning: {w.message}", file=sys.stderr)
     save_model(model, out, signing_key=args.sign_key)
     notes = []
     if not model.streamable:
@@ -156,7 +210,12 @@ def run(args) -> int:
     print(f"wrote {out}: {model!r}")
     for n in notes:
         print(f"  note: {n}")
+    report = getattr(model, "quantization", None)
+    if report:
+        from edgernn.quant_report import format_report
+
+        print(format_report(report))
     return 0
 
 
-__all__ = ["add_arguments", "run", "convert", "FORMATS"]
+__all__ = ["add_arguments", "run", "convert", "parse_mode", "FORMATS"]

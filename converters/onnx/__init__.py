@@ -48,13 +48,13 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 from edgernn.stream import StreamState
 
 from .context import Context, node_desc
-from .registry import NO_FOLD, OPS, REFUSED, SHAPE_ARITH
+from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
 from .runner import initial_state, run_like_onnx
 from .values import Const, Opaque, Seq, ShapeOf, StateIn, StateOut
 
 __all__ = ["from_onnx", "run_like_onnx", "initial_state", "OPS"]
 
-_RECURRENT = {"LSTM", "GRU", "RNN"}
+_RECURRENT = {"LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"}
 
 
 def _load(model):
@@ -197,8 +197,15 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
 
 
 def _convert_node(ctx, node, opset_imports):
+    if node.domain == "com.microsoft" and node.op_type in MS_OPS:
+        outs = MS_OPS[node.op_type](ctx, node, [ctx.value(n) for n in node.input])
+        for k, name in enumerate(node.output):
+            if name:
+                ctx.env[name] = outs[k] if k < len(outs) else Opaque(node_desc(node))
+        return
     if node.domain not in ("", "ai.onnx"):
-        raise ctx.unsupported(node, f"custom domain {node.domain!r}")
+        raise ctx.unsupported(node, f"custom domain {node.domain!r} (supported from "
+                                    f"com.microsoft: {sorted(MS_OPS)})")
     ins = [ctx.value(n) for n in node.input]
     for n, v in zip(node.input, ins, strict=True):
         if isinstance(v, Opaque):
@@ -260,8 +267,31 @@ def _finish(ctx, graph, data_name, fname, raw, proto):
             .strip(), "output": "every_step" if return_sequences else "last_step",
             "onnx_io": ctx.io}
     init = _constant_initial_state(ctx, edgernn.Model(ctx.layers), prov)
+    if getattr(ctx, "source_quant", None):
+        return _quantized(ctx, prov, return_sequences, init)
     return edgernn.Model(ctx.layers, provenance=prov, return_sequences=return_sequences,
                          initial_state=init)
+
+
+def _quantized(ctx, prov, return_sequences, init):
+    """The chain with ONNX Runtime's quantised layers as int8 layers (see .quantized)."""
+    from converters.quantize.imported import SourceQuant, assemble, int8_weights
+
+    if init is not None:
+        raise UnsupportedOpError("a quantised graph with a non-zero constant initial state "
+                                 "is not supported")
+    items = list(ctx.layers)
+    for i, spec in ctx.source_quant.items():
+        layer = ctx.layers[i]
+        try:
+            for name, s in spec["scales"].items():
+                int8_weights(getattr(layer, name), s)
+        except ModelFormatError as exc:
+            warnings.warn(f"layer {i} ({type(layer).__name__}) stays float32: a later op "
+                          f"changed its int8 weights ({exc})", stacklevel=4)
+            continue
+        items[i] = SourceQuant(layer, **spec)
+    return assemble(items, prov, return_sequences)
 
 
 def _constant_initial_state(ctx, model, prov):

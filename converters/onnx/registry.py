@@ -12,6 +12,8 @@ from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
 from .lstm import convert_lstm
 from .norms import OPS as _NORM_OPS
+from .quantized import MS_OPS
+from .quantized import OPS as _QUANT_OPS
 from .rnn import convert_rnn
 from .shape_ops import OPS as _SHAPE_OPS
 
@@ -20,6 +22,7 @@ OPS.update(_GEMM_OPS)
 OPS.update(_ACTIVATION_OPS)
 OPS.update(_SHAPE_OPS)
 OPS.update(_NORM_OPS)
+OPS.update(_QUANT_OPS)  # after gemm/shape ops: its Mul and Cast fall back to theirs
 
 #: ops in the table only to refuse them with a specific message
 REFUSED: frozenset = frozenset()
@@ -33,4 +36,4 @@ SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "C
 NO_FOLD = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Bernoulli", "Multinomial"})
 
-__all__ = ["OPS", "REFUSED", "SHAPE_ARITH", "NO_FOLD"]
+__all__ = ["OPS", "MS_OPS", "REFUSED", "SHAPE_ARITH", "NO_FOLD"]

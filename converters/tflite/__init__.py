@@ -54,6 +54,8 @@ OPS = {
     "EXPAND_DIMS": convert_reshape,
     "UNPACK": convert_reshape,
     "STRIDED_SLICE": lambda sg, op: [],
+    "QUANTIZE": lambda sg, op: [],      # the next layer's QuantParams quantise its input
+    "DEQUANTIZE": lambda sg, op: [],    # edgernn layer outputs are float32
 }
 #: handled with the recurrent layer they belong to
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
@@ -116,7 +118,7 @@ def from_tflite(path) -> edgernn.Model:
             layers.append(payload[0])
             cur = {payload[1]}
         elif kind == "while":
-            layers.append(payload[0])
+            layers.append(_hybrid_cell(model, op, payload[0]))
             cur, persists = payload[1], persists and payload[3]
         else:
             if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
@@ -137,7 +139,35 @@ def from_tflite(path) -> edgernn.Model:
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": inp.shape[1] == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
+    from converters.quantize.imported import SourceQuant, assemble
+
+    if any(isinstance(lay, SourceQuant) for lay in layers):
+        return assemble(layers, provenance, return_sequences=not last_step)
     return edgernn.Model(layers, provenance=provenance, return_sequences=not last_step)
+
+
+def _hybrid_cell(model, op, layer):
+    """A recurrent layer recognised in a WHILE body whose FULLY_CONNECTEDs have int8
+    weights (dynamic range): the layer as ``int8-weights`` with per-row scales
+    (LiteRT quantises each FC per output channel, so ``max|row| / 127`` gives them
+    back exactly; :func:`converters.quantize.imported.int8_weights` checks it)."""
+    body = model.subgraphs[op.opt("BodySubgraphIndex")]
+    fcs = [o for o in body.ops if o.name == "FULLY_CONNECTED"]
+    int8 = [o for o in fcs if body.tensors[o.inputs[1]].type_code == 9]
+    if not int8:
+        return layer
+    if len(int8) != len(fcs):
+        raise UnsupportedOpError(f"{op}: loop body {body.name!r} mixes float and int8 "
+                                 f"FULLY_CONNECTED weights")
+    from converters.quantize.imported import SourceQuant
+    from converters.quantize.qlayer import quantize_weight
+
+    asym = {bool(o.opt("AsymmetricQuantizeInputs", False)) for o in int8}
+    scales = {n: quantize_weight(getattr(layer, n))[1] for n in ("weight_ih", "weight_hh")}
+    return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym == {True},
+                       source={"kind": "tflite dynamic range (WHILE loop)",
+                               "asymmetric_inputs": sorted(asym)},
+                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
 
 
 def _data_inputs(kind, op, payload):
