@@ -186,7 +186,6 @@ def cmd_warmup(args) -> int:
     import time
 
     from . import cache, engine
-
     from .kernels.abi import KERNELS, kernel_address
 
     t0 = time.perf_counter()
