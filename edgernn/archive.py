@@ -239,7 +239,7 @@ class Archive:
         if not isinstance(man, dict):
             raise self._fail(f"manifest.json: expected an object, got {type(man).__name__}")
         if self.hash_stored and boundedjson.canonical(man) != raw:
-            raise self._fail("manifest.json is not in canonical form (sorted keys, indent 1, "
+            raise self._fail("manifest.json is not in canonical form (sorted keys, no whitespace, "
                              "ASCII), so its hash is not the canonical manifest's")
         return man
 

@@ -9,8 +9,8 @@ over-long float, ``NaN``/``Infinity``, a string or key longer than
 silently keep the last one).
 
 :func:`canonical` is the one serialisation edgernn writes and hashes: keys
-sorted, one-space indent, ASCII only, no NaN. ``canonical(loads(b)) == b`` for
-every manifest edgernn wrote.
+sorted, no whitespace, ASCII only, no NaN. ``canonical(loads(b)) == b`` for
+every manifest of format 2 edgernn wrote (format 1 files carry no hash).
 """
 
 from __future__ import annotations
@@ -120,12 +120,12 @@ def loads(raw: bytes, *, max_bytes: int = 4 << 20, max_depth: int = 32,
 
 
 def canonical(obj) -> bytes:
-    """The canonical bytes of ``obj``: sorted keys, indent 1, ASCII, finite numbers only.
+    """The canonical bytes of ``obj``: sorted keys, no whitespace, ASCII, finite numbers only.
 
     Raises
     ------
     ValueError
         On NaN or infinity; TypeError on values JSON cannot hold.
     """
-    return json.dumps(obj, indent=1, sort_keys=True, ensure_ascii=True,
+    return json.dumps(obj, separators=(",", ":"), sort_keys=True, ensure_ascii=True,
                       allow_nan=False).encode("ascii")

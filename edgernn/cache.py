@@ -38,12 +38,14 @@ CACHE = True
 
 
 def source_hash() -> str:
-    """SHA-256 (hex) over the runtime sources compiled into the engine."""
+    """SHA-256 (hex) over the runtime sources compiled into the engine (and the int8
+    code path when it is forced, see :mod:`edgernn.kernels.tile_i8`)."""
     if "hash" not in _state:
         digest = hashlib.sha256()
         files = sorted((PKG / "kernels").glob("*.py")) + [PKG / "engine.py"]
         for p in files:
             digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
+        digest.update(os.environ.get("EDGERNN_INT8_PATH", "").encode())  # forced int8 path
         _state["hash"] = digest.hexdigest()
     return _state["hash"]
 

@@ -23,6 +23,7 @@ from .kernels import optable as T
 from .kernels.abi import kernel_address
 from .kernels.linalg import pack_panels
 from .kernels.mathfn import EXACT
+from .kernels.qlinalg import pack_q8
 from .ops.concat import Concat
 from .ops.embedding import Embedding
 from .ops.slice import Slice
@@ -61,6 +62,7 @@ class Packer:
     def __init__(self, exact: bool):
         self.exact = exact
         self.rare_act = False   # an activation beyond linear/relu/tanh/sigmoid is used
+        self.int8 = False       # an int8 op is packed
         self.arena = ArenaBuilder()
 
     def f32(self, values, length: int | None = None) -> int:
@@ -69,6 +71,31 @@ class Packer:
         if length is not None and length > a.size:
             a = np.concatenate([a, np.zeros(length - a.size, np.float32)])
         return self.arena.put(a) // 4
+
+    def i8(self, values) -> int:
+        """An int8 block; its offset in the int8 view."""
+        return self.arena.put(np.asarray(values, np.int8).ravel())
+
+    def i32(self, values) -> int:
+        """An int32 block; its offset in the int32 view."""
+        return self.arena.put(np.asarray(values, np.int32).ravel()) // 4
+
+    def qmatrix(self, wq, scales) -> int:
+        """An int8 matrix with its per-row scales (:mod:`edgernn.kernels.qlinalg`); the
+        int32 offset of its header."""
+        panels, rowsum = pack_q8(wq)
+        rows, cols = wq.shape
+        head = [self.i8(panels), self.i32(rowsum), self.f32(scales, rowsum.size), rows, cols,
+                -(-cols // 4)]
+        self.int8 = True
+        return self.i32(head)
+
+    def qparams(self, quant) -> int:
+        """``[mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out]`` of a QuantParams."""
+        dyn = 0.0 if quant.mode == "int8" else 2.0 if quant.dynamic_zero_point else 1.0
+        return self.f32([dyn, quant.input_scale or 1.0, quant.input_zero_point,
+                         dyn, quant.state_scale or 1.0, quant.state_zero_point,
+                         quant.output_scale or 0.0, quant.output_zero_point])
 
     def panels(self, matrix) -> int:
         """A ``float32[rows, cols]`` matrix in the kernels' panel layout; its offset."""
@@ -173,6 +200,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     header[T.H_EXACT] = int(pk.exact)
     header[T.H_MATVEC] = kernel_address("linalg:matvec_kernel")
     header[T.H_ACT] = kernel_address("mathfn:act_kernel") if pk.rare_act else 0
+    header[T.H_QMATVEC] = kernel_address("qlinalg:qmatvec_kernel") if pk.int8 else 0
     P = np.ascontiguousarray(np.vstack([header] + rows))
     P.flags.writeable = False
     return Plan(P, W, int(header[T.H_SBYTES]), xo, yo, tokens, tuple(spans))

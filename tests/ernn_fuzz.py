@@ -133,7 +133,7 @@ def _manifest(data: bytes) -> dict:
 
 
 def _dump(man) -> bytes:
-    return json.dumps(man, indent=1, sort_keys=True).encode()
+    return json.dumps(man, separators=(",", ":"), sort_keys=True).encode()  # canonical
 
 
 def _paths(obj, path=()):

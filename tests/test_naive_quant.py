@@ -32,7 +32,8 @@ def qlayer(layer, weights, quant):
         if hasattr(layer, k):
             f[k] = getattr(layer, k)
     f.update({k: np.asarray(v, np.int8) for k, v in weights.items()})
-    return SimpleNamespace(kind=type(layer).__name__, quant=quant, **f)
+    f["quant"] = quant
+    return SimpleNamespace(kind=type(layer).__name__, **f)
 
 
 def test_quantize_vector_static_rounds_half_to_even_and_saturates():

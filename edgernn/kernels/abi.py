@@ -37,7 +37,7 @@ from .optable import (
     D_WBYTES,
     WIDTH,
 )
-from .pointers import f32_view, i64_table, i64_view
+from .pointers import f32_view, i8_view, i32_view, i64_table, i64_view, u8_view
 
 KERNEL_SIG = types.int64(types.int64, types.int64, types.int64)
 _I64 = ir.IntType(64)
@@ -101,6 +101,21 @@ def kernel(sig=KERNEL_SIG):
     return lambda fn: Kernel(fn, sig)
 
 
+@njit(cache=CACHE, inline="always")
+def qviews(desc):
+    """``(P, W, W8, WI, S, SB, SI, A, idx, m)``: :func:`views` plus the int8 and int32
+    views of the weight arena and the uint8 and int32 views of the state arenas."""
+    d = i64_view(desc, D_SIZE)
+    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    nw = d[D_WBYTES]
+    W, W8, WI = f32_view(d[D_W], nw // 4), i8_view(d[D_W], nw), i32_view(d[D_W], nw // 4)
+    n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
+    S, SB, SI = f32_view(d[D_S], n_bytes // 4), u8_view(d[D_S], n_bytes), \
+        i32_view(d[D_S], n_bytes // 4)
+    m = d[D_M]
+    return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+
+
 _ADDRESSES: dict[str, int] = {}
 
 
@@ -116,9 +131,9 @@ def kernel_address(name: str) -> int:
 
 
 #: every kernel, for ``edgernn warmup``
-KERNELS = ("linalg:matvec_kernel", "mathfn:act_kernel", "dense:dense_kernel",
-           "dense:activation_kernel", "rnn:rnn_kernel", "lstm:lstm_kernel", "gru:gru_kernel",
-           "lstm:lstm_general_kernel", "gru:gru_general_kernel",
-           "embedding:embedding_kernel", "elementwise:binary_kernel")
+KERNELS = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel",
+           "dense:dense_kernel", "dense:activation_kernel", "rnn:rnn_kernel",
+           "lstm:lstm_kernel", "gru:gru_kernel", "lstm:lstm_general_kernel",
+           "gru:gru_general_kernel", "embedding:embedding_kernel", "elementwise:binary_kernel")
 
-__all__ = ["KERNEL_SIG", "call_ptr", "views", "kernel_address", "KERNELS", "np"]
+__all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "KERNELS", "np"]

@@ -13,15 +13,23 @@ from numba import njit
 
 from ..cache import CACHE
 from .abi import kernel, views
-from .linalg import U, copy, load_bias, matvec
+from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite
-from .optable import ACT_CODE, BOFF, NI, NO, PAR, S_FLAG, SCR, WOFF, X, Y
+from .optable import ACT_CODE, BOFF, NI, NO, PAR, QM0, QPAR, S_FLAG, SCR, WOFF, X, Y
+from .qlinalg import product
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def finish(desc, P, k, W, S, L, b, src, dst, n):
     """Activation of row ``k`` on ``S[b+src:]``, copy to ``S[b+dst:]``, flag non-finite."""
     act(desc, P, W, S, b + src, n, P[k, ACT_CODE], P[k, PAR])
+    q = P[k, QPAR]
+    if q >= 0 and W[q + 6] > 0:  # an int8 model's Dense output, re-quantised
+        s, zp = W[q + 6], W[q + 7]
+        o, inv = U(b + src), np.float32(1.0) / W[q + 6]
+        for i in range(U(n)):
+            v = min(max(np.rint(S[o + i] * inv) + zp, np.float32(-128)), np.float32(127))
+            S[o + i] = (v - zp) * s
     if not all_finite(S, b + src, n):
         L[U(b) // U(2) + U(S_FLAG)] = 1
     if src != dst:
@@ -34,7 +42,7 @@ def dense_kernel(desc, k, t):
     P, W, S, L, A, idx, m = views(desc)
     x, ni, y, no, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
     load_bias(W, P[k, BOFF], -(-no // 8) * 8, S, A, idx, m, g)
-    matvec(desc, P, P[k, WOFF], no, ni, np.int64(0), x, x, g)
+    product(desc, P, k, WOFF, no, x, ni, x, np.int64(0), g, QM0, 0, -1, 0)
     for i in range(m):
         finish(desc, P, k, W, S, L, idx[i] * A, g, y, no)
     return 0

@@ -19,7 +19,7 @@ from numba import njit
 
 from ..cache import CACHE
 from .abi import kernel, views
-from .linalg import U, load_bias, matvec
+from .linalg import U, load_bias
 from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     ACT_CODE,
@@ -31,6 +31,10 @@ from .optable import (
     NI,
     NO,
     PAR,
+    QM0,
+    QM1,
+    QM2,
+    QM3,
     S_FLAG,
     SCR,
     WHN,
@@ -39,6 +43,7 @@ from .optable import (
     X,
     Y,
 )
+from .qlinalg import product
 
 
 @njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
@@ -93,9 +98,9 @@ def gru_kernel(desc, k, t):
     nh = nx + -(-H // 8) * 8
     zero = np.int64(0)
     load_bias(W, P[k, BOFF], nh - rz + -(-H // 8) * 8, S, A, idx, m, rz)
-    matvec(desc, P, P[k, WOFF], 2 * H, ni, H, x, h, rz)
-    matvec(desc, P, P[k, WIN], H, ni, zero, x, x, nx)
-    matvec(desc, P, P[k, WHN], H, H, zero, h, h, nh)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
+    product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
     for i in range(m):
         b = idx[i] * A
         if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
@@ -115,10 +120,10 @@ def gru_general_kernel(desc, k, t):
     flags = P[k, FLAGS]
     zero = np.int64(0)
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    matvec(desc, P, P[k, WOFF], 2 * H, ni, H, x, h, rz)
-    matvec(desc, P, P[k, WIN], H, ni, zero, x, x, nx)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
     if flags & F_LBR:
-        matvec(desc, P, P[k, WHN], H, H, zero, h, h, nh)
+        product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
     else:
         par = P[k, PAR]
         for i in range(m):
@@ -129,7 +134,7 @@ def gru_general_kernel(desc, k, t):
             r_, h_, rh_ = U(b + rz), U(b + h), U(b + rh)
             for j in range(U(H)):
                 S[rh_ + j] = S[r_ + j] * S[h_ + j]
-        matvec(desc, P, P[k, WHN], H, H, zero, rh, rh, nh)
+        product(desc, P, k, WHN, H, rh, H, rh, zero, nh, QM3, 3, -1, 0)
     for i in range(m):
         b = idx[i] * A
         if not _gru_general(desc, P, k, W, S, b + rz, b + nx, b + nh, b + h, H):

@@ -17,7 +17,7 @@ from numba import njit
 
 from ..cache import CACHE
 from .abi import kernel, views
-from .linalg import U, copy, load_bias, matvec
+from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     ACT_CODE,
@@ -33,6 +33,8 @@ from .optable import (
     NO,
     PAR,
     PEEP,
+    QM0,
+    QM1,
     S_FLAG,
     SCR,
     STATE_C,
@@ -40,6 +42,7 @@ from .optable import (
     X,
     Y,
 )
+from .qlinalg import product
 
 
 @njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
@@ -104,7 +107,7 @@ def _gates(desc, P, k, W, S, A, idx, m):
     """Gate pre-activations ``W [x; h] + b`` into the scratch, for every stream."""
     H = P[k, NO]
     load_bias(W, P[k, BOFF], -(-4 * H // 8) * 8, S, A, idx, m, P[k, SCR])
-    matvec(desc, P, P[k, WOFF], 4 * H, P[k, NI], H, P[k, X], P[k, Y], P[k, SCR])
+    product(desc, P, k, WOFF, 4 * H, P[k, X], P[k, NI], P[k, Y], H, P[k, SCR], QM0, 0, QM1, 3)
 
 
 @kernel()

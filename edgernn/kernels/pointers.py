@@ -40,6 +40,12 @@ def i8_view(addr, n):
 
 
 @njit(cache=CACHE, inline="always")
+def u8_view(addr, n):
+    """uint8[n] at byte address ``addr``."""
+    return carray(_voidptr(addr), n, np.uint8)
+
+
+@njit(cache=CACHE, inline="always")
 def i32_view(addr, n):
     """int32[n] at byte address ``addr``."""
     return carray(_voidptr(addr), n, np.int32)

@@ -9,9 +9,10 @@ scratch float32[R8] at SCR. A non-finite h raises the stream's flag.
 
 
 from .abi import kernel, views
-from .linalg import U, copy, load_bias, matvec
+from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite, clip_inplace
-from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, S_FLAG, SCR, WOFF, X, Y
+from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, S_FLAG, SCR, WOFF, X, Y
+from .qlinalg import product
 
 
 @kernel()
@@ -21,7 +22,7 @@ def rnn_kernel(desc, k, t):
     x, ni, h, hs, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
     par = P[k, PAR]
     load_bias(W, P[k, BOFF], -(-hs // 8) * 8, S, A, idx, m, g)
-    matvec(desc, P, P[k, WOFF], hs, ni, hs, x, h, g)
+    product(desc, P, k, WOFF, hs, x, ni, h, hs, g, QM0, 0, QM1, 3)
     for i in range(m):
         b = idx[i] * A
         if P[k, FLAGS] & F_CLIP:
