@@ -164,3 +164,11 @@ def test_unsupported_graph_constructs_name_the_layer(keras, tmp_path):
         keras.Model(x, out).save(tmp_path / f"{name}.keras")
         with pytest.raises(UnsupportedOpError, match=pattern):
             from_keras(tmp_path / f"{name}.keras")
+
+
+def test_merge_of_broadcast_sizes_is_refused_naming_the_layer(keras, tmp_path):
+    L = keras.layers
+    x = keras.Input((None, 3), name="x")
+    keras.Model(x, L.Multiply(name="scale")([x, L.Dense(1)(x)])).save(tmp_path / "b.keras")
+    with pytest.raises(UnsupportedOpError, match=r"'scale'.*broadcasting"):
+        from_keras(tmp_path / "b.keras")

@@ -220,6 +220,9 @@ REFUSED = {
         [_node("Gather", ["g", "i"], "last", axis=0), _node("Add", ["g", "last"], "out",
                                                             name="add_last")],
         [("i", np.array(-1, np.int64))], "add_last", "last step only"),
+    "broadcast_feature": (
+        [_node("MatMul", ["g", "w1"], "s"), _node("Mul", ["g", "s"], "out", name="mul_b")],
+        [("w1", _f32(H, 1))], "mul_b", "broadcasting"),
     "split_of_time": (
         [_node("Split", ["g", "sp"], ["a", "b"], axis=0, name="split_t")],
         [("sp", _i64(5, 10))], "split_t", "along axis 0"),

@@ -49,6 +49,10 @@ def _elementwise(cls, symbol):
     def convert(layer, ctx):
         args, tensors, consts = _split_args(layer, ctx)
         if not consts:
+            if len({t.size for t in tensors}) > 1:
+                raise UnsupportedOpError(f"layer {layer.name!r} ({layer.class_name}) of "
+                                         f"tensors of sizes {[t.size for t in tensors]}; "
+                                         f"broadcasting is not supported, only equal sizes")
             if len(tensors) < 2:
                 raise UnsupportedOpError(f"layer {layer.name!r} ({layer.class_name}) takes "
                                          f"{len(tensors)} tensor(s); expected 2 or more")

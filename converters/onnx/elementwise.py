@@ -69,6 +69,11 @@ def convert_binary(ctx, node, ins):
         sizes = ctx.match(node, [sa, sb])
         for s in (sa, sb):
             ctx.feature_axis(node, s)
+        na, nb = sa.tensor.size, sb.tensor.size
+        if na != nb and 1 in (na, nb):
+            raise ctx.unsupported(node, f"{op} of data with {na} and {nb} features; "
+                                        f"broadcasting data along its features is not "
+                                        f"supported")
         t = ctx.apply(node, _OPS[op](), sa.tensor, sb.tensor)
         out = sa.with_tensor(t, sizes)
         if op == "Mul" and sa == sb:
