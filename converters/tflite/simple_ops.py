@@ -15,7 +15,8 @@ from edgernn.errors import UnsupportedOpError
 _FUSED = {0: "linear", 1: "relu", 4: "tanh"}
 
 
-def _fused(op):
+def fused_activation(op) -> str:
+    """The edgernn name of ``op``'s fused activation (refuses others)."""
     code = op.opt("FusedActivationFunction", 0)
     if code not in _FUSED:
         raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
@@ -33,7 +34,7 @@ def convert_fully_connected(sg, op):
                                  f"not supported yet (quantised models arrive with the "
                                  f"quantisation issue); supported: float32")
     b = sg.const(op.inputs[2]) if len(op.inputs) > 2 else None
-    return [edgernn.Dense(w_t.data, b, activation=_fused(op))]
+    return [edgernn.Dense(w_t.data, b, activation=fused_activation(op))]
 
 
 def convert_activation(sg, op):
