@@ -254,3 +254,21 @@ def test_nodes_no_output_depends_on_are_ignored():
     m = _graph([_node("Erf", ["g"], "dead"), _node("Relu", ["g"], "out")])
     model = from_onnx(m)
     assert [type(op).__name__ for op in model.layers] == ["GRU", "Activation"]
+
+
+def test_cli_convert_lists_several_inputs_and_outputs(tmp_path, capsys):
+    import onnx
+
+    from edgernn.cli import main
+
+    nodes, inits, kw = CASES["two_inputs_two_outputs"]
+    m = _graph(nodes, inits, **kw)
+    onnx.save(m, tmp_path / "g.onnx")
+    assert main(["convert", str(tmp_path / "g.onnx"), "-o", str(tmp_path / "g.ernn")]) == 0
+    out = capsys.readouterr().out
+    assert "inputs, concatenated in this order: x[3], x2[2]" in out
+    assert "outputs, concatenated in this order (model.split): y1[3], y2[4]" in out
+    feeds = _feeds(m)
+    want = ort_run(m, feeds)
+    got = run_like_onnx(edgernn.load(tmp_path / "g.ernn"), feeds)
+    assert max(np.abs(got[k] - want[k]).max() for k in want) <= 1e-5
