@@ -20,6 +20,7 @@ import numpy as np
 
 from .arena import ALIGN, ArenaBuilder, aligned_zeros
 from .kernels import optable as T
+from .kernels.abi import kernel_address
 from .kernels.linalg import pack_panels
 from .kernels.mathfn import EXACT
 from .ops.concat import Concat
@@ -59,6 +60,7 @@ class Packer:
 
     def __init__(self, exact: bool):
         self.exact = exact
+        self.rare_act = False   # an activation beyond linear/relu/tanh/sigmoid is used
         self.arena = ArenaBuilder()
 
     def f32(self, values, length: int | None = None) -> int:
@@ -75,7 +77,9 @@ class Packer:
     def act(self, activation) -> int:
         """The kernel code of an activation (libm variants when ``math="exact"``)."""
         code = activation.code
-        return code + EXACT if self.exact and code in (2, 3, 12) else code
+        code = code + EXACT if self.exact and code in (2, 3, 12) else code
+        self.rare_act |= code > 3
+        return code
 
 
 def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
@@ -151,6 +155,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
             r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
+        r[T.FN] = kernel_address(t.op.kernel)
     yo = 0
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
@@ -166,6 +171,8 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     header[T.H_SBYTES] = -(-S.size // ALIGN) * ALIGN
     header[T.H_WBYTES] = W.size
     header[T.H_EXACT] = int(pk.exact)
+    header[T.H_MATVEC] = kernel_address("linalg:matvec_kernel")
+    header[T.H_ACT] = kernel_address("mathfn:act_kernel") if pk.rare_act else 0
     P = np.ascontiguousarray(np.vstack([header] + rows))
     P.flags.writeable = False
     return Plan(P, W, int(header[T.H_SBYTES]), xo, yo, tokens, tuple(spans))

@@ -218,8 +218,8 @@ def test_cli_convert_pickled_and_torchscript_modules(tmp_path, capsys):
         want = mod(x).numpy()[0]
     for name in ("net.pt", "net_ts.pt"):
         assert main(["convert", str(tmp_path / name), "--example-shape", "2,10,3",
-                     "-o", str(tmp_path / "out.ernn")]) == 0
-        loaded = edgernn.load(tmp_path / "out.ernn")
+                     "-o", str(tmp_path / f"{name}.ernn")]) == 0
+        loaded = edgernn.load(tmp_path / f"{name}.ernn")
         assert loaded.provenance["source"] == "torch"
         assert _max_err(loaded.stream().run(x[0].numpy())[-1], want) <= 1e-5
     assert main(["convert", str(tmp_path / "net.pt")]) == 2

@@ -53,13 +53,13 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .context import Context, node_desc
 from .finish import build_model, tensor_name
-from .registry import NO_FOLD, OPS, REFUSED, SHAPE_ARITH
+from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
 from .runner import initial_state, run_like_onnx
 from .values import Const, Opaque, Seq, ShapeOf, StateIn
 
 __all__ = ["from_onnx", "run_like_onnx", "initial_state", "OPS"]
 
-_RECURRENT = {"LSTM", "GRU", "RNN"}
+_RECURRENT = {"LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"}
 
 
 def _load(model):
@@ -220,8 +220,15 @@ def _provenance(ctx, fname, raw, proto) -> dict:
 
 
 def _convert_node(ctx, node, opset_imports):
+    if node.domain == "com.microsoft" and node.op_type in MS_OPS:
+        outs = MS_OPS[node.op_type](ctx, node, [ctx.value(n) for n in node.input])
+        for k, name in enumerate(node.output):
+            if name:
+                ctx.env[name] = outs[k] if k < len(outs) else Opaque(node_desc(node))
+        return
     if node.domain not in ("", "ai.onnx"):
-        raise ctx.unsupported(node, f"custom domain {node.domain!r}")
+        raise ctx.unsupported(node, f"custom domain {node.domain!r} (supported from "
+                                    f"com.microsoft: {sorted(MS_OPS)})")
     ins = [ctx.value(n) for n in node.input]
     for n, v in zip(node.input, ins, strict=True):
         if isinstance(v, Opaque):

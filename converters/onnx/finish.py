@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 import edgernn
-from edgernn.errors import UnsupportedOpError
+from edgernn.errors import ModelFormatError, UnsupportedOpError
 from edgernn.stream import StreamState
 
 from .fold import fold
@@ -73,11 +73,17 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
             if id(t) not in reach:
                 reach |= _ancestors([t])
                 extra.append(t)
-    new = fold(tensors + extra)
+    new, absorbed = fold(tensors + extra)
 
     def final(t):
         t = ctx.resolve(t)
         return new.get(id(t), t)
+
+    def folded(t):
+        t = final(t)
+        while id(t) in absorbed:
+            t = absorbed[id(t)]
+        return t
 
     outputs = []
     for (name, _), t in zip(seq_outs, tensors, strict=True):
@@ -101,6 +107,8 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
     return_sequences = not (lasts and all(lasts))
     prov.update(output="every_step" if return_sequences else "last_step", onnx_io=ctx.io)
     init = _constant_initial_state(ctx, model, prov)
+    if getattr(ctx, "source_quant", None):
+        return _quantized(ctx, model, prov, return_sequences, init, folded)
     return edgernn.Model(inputs=ctx.inputs, outputs=outputs, provenance=prov,
                          return_sequences=return_sequences, initial_state=init)
 
@@ -139,6 +147,42 @@ def _io_record(ctx, model, seq_outs, state_outs, outputs, final) -> None:
                           f"graph has no state inputs: ONNX runs each call from a fresh state, "
                           f"while an edgernn stream carries its state from step to step",
                           stacklevel=4)
+
+
+def _quantized(ctx, model, prov, return_sequences, init, folded):
+    """A graph with ONNX Runtime's quantised ops (see .quantized): the chain with
+    their nodes as int8 layers (:func:`converters.quantize.imported.assemble`)."""
+    from converters.quantize.imported import SourceQuant, assemble, int8_weights
+
+    if init is not None:
+        raise UnsupportedOpError("a quantised graph with a non-zero constant initial state "
+                                 "is not supported")
+    g = model.graph
+    prev = g.inputs[0]
+    for t in g.nodes:
+        if len(g.inputs) != 1 or len(g.outputs) != 1 or t.inputs != (prev,):
+            raise UnsupportedOpError("a quantised ONNX graph whose nodes do not form one chain "
+                                     "(several inputs or outputs, Concat, Add of data ...) is "
+                                     "not supported")
+        prev = t
+    if g.outputs[0] is not prev:
+        raise UnsupportedOpError("a quantised ONNX graph whose output is not its last node")
+    quant = {id(folded(t)): spec for t, spec in ctx.source_quant.values()}
+    items = []
+    for i, t in enumerate(g.nodes):
+        spec = quant.get(id(t))
+        if spec is not None:
+            try:
+                for name, s in spec["scales"].items():
+                    int8_weights(getattr(t.op, name), s)
+            except ModelFormatError as exc:
+                warnings.warn(f"layer {i} ({type(t.op).__name__}) stays float32: a later op "
+                              f"changed its int8 weights ({exc})", stacklevel=5)
+                spec = None
+        items.append(t.op if spec is None else SourceQuant(t.op, **spec))
+    for rec in ctx.io["outputs"].values():
+        rec.pop("output", None)  # one output: the chain's
+    return assemble(items, prov, return_sequences)
 
 
 def _constant_initial_state(ctx, model, prov):

@@ -52,8 +52,10 @@ def fold(outputs) -> dict:
 
     Returns
     -------
-    dict of id(old Tensor) -> new Tensor, for every node that changed (model
-    inputs never change; a node missing from the map is unchanged).
+    new : dict of id(old Tensor) -> new Tensor, for every node that changed (model
+        inputs never change; a node missing from the map is unchanged)
+    absorbed : dict of id(Dense Tensor) -> the Tensor of the Dense it was folded into
+        (the Dense is the old or the rebuilt tensor; follow the map repeatedly)
     """
     seen, stack = {}, list(outputs)
     while stack:
@@ -69,16 +71,17 @@ def fold(outputs) -> dict:
     for t in outputs:
         readers[id(t)] = readers.get(id(t), 0) + 1
     new: dict[int, Tensor] = {}
+    absorbed: dict[int, Tensor] = {}
     for t in nodes:
         ins = [new.get(id(s), s) for s in t.inputs]
         if len(ins) == 1 and _open_dense(ins[0]) and readers[id(t.inputs[0])] == 1:
             op = _folded(ins[0].op, t.op)
             if op is not None:
-                new[id(t)] = op(ins[0].inputs[0])
+                new[id(t)] = absorbed[id(ins[0])] = op(ins[0].inputs[0])
                 continue
         if any(a is not b for a, b in zip(ins, t.inputs, strict=True)):
             new[id(t)] = t.op(*ins)
-    return new
+    return new, absorbed
 
 
 __all__ = ["fold"]

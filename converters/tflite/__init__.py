@@ -59,6 +59,8 @@ OPS = {
     "EXPAND_DIMS": convert_reshape,
     "UNPACK": convert_reshape,
     "STRIDED_SLICE": lambda sg, op: [],
+    "QUANTIZE": lambda sg, op: [],      # the next layer's QuantParams quantise its input
+    "DEQUANTIZE": lambda sg, op: [],    # edgernn layer outputs are float32
 }
 #: handled with the recurrent layer they belong to
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
@@ -116,7 +118,7 @@ def from_tflite(path) -> edgernn.Model:
     steps = sg.tensors[sg.inputs[0]].shape[1]
     _check_variable_inits(model)
     units = _units(model, sg)
-    persists = True
+    persists, quant = True, {}
     for pos in sorted(units):
         kind, op, payload = units[pos]
         srcs = _data_inputs(sg, kind, op, payload)
@@ -138,9 +140,9 @@ def from_tflite(path) -> edgernn.Model:
                                      f"ops after that slice")
         x = values[srcs[0]][0]
         if kind == "cell":
-            outs, t = [payload[1]], _apply(op, [payload[0]], x)
+            outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
         elif kind == "while":
-            outs, t = payload[1], _apply(op, [payload[0]], x)
+            outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
             persists &= payload[3]
         elif op.name in MERGE_OPS:
             args = [values[i][0] if i in values else sg.const(i) for i in op.inputs]
@@ -153,7 +155,7 @@ def from_tflite(path) -> edgernn.Model:
                 persists &= state_persists(sg, op)
             if op.name == "STRIDED_SLICE":
                 last |= last_step_slice(sg, op) and steps != 1
-            outs, t = op.outputs[:1], _apply(op, OPS[op.name](sg, op), x)
+            outs, t = op.outputs[:1], _apply(op, OPS[op.name](sg, op), x, quant)
         for o in outs:
             values[o] = (t, last)
     outputs, lasts = [], []
@@ -179,8 +181,29 @@ def from_tflite(path) -> edgernn.Model:
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": steps == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
+    if quant:
+        return _assemble(inputs, outputs, quant, provenance, not last_step)
     return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
                          return_sequences=not last_step)
+
+
+def _assemble(inputs, outputs, quant, provenance, return_sequences):
+    """A pre-quantised source (LiteRT int8 weights): the chain with its SourceQuant
+    layers (:func:`converters.quantize.imported.assemble`)."""
+    from converters.quantize.imported import assemble
+
+    graph = edgernn.Model(inputs=inputs, outputs=outputs).graph
+    prev = inputs[0]
+    for t in graph.nodes:
+        if len(inputs) != 1 or len(outputs) != 1 or t.inputs != (prev,):
+            raise UnsupportedOpError("a quantised LiteRT model whose ops do not form one chain "
+                                     "(several inputs or outputs, CONCATENATION, ADD ...) is "
+                                     "not supported")
+        prev = t
+    if outputs[0] is not prev:
+        raise UnsupportedOpError("a quantised LiteRT model whose output is not its last op")
+    return assemble([quant.get(id(t), t.op) for t in graph.nodes], provenance,
+                    return_sequences=return_sequences)
 
 
 def _io_name(model, t) -> str:
@@ -191,14 +214,45 @@ def _io_name(model, t) -> str:
     return name or f"t{t}"
 
 
-def _apply(op, layers, x):
-    """``layers`` applied in turn to ``x`` (a Tensor)."""
+def _apply(op, layers, x, quant):
+    """``layers`` applied in turn to ``x`` (a Tensor); a SourceQuant's float layer is
+    applied and the SourceQuant kept in ``quant`` under the new tensor's id."""
+    from converters.quantize.imported import SourceQuant
+
     try:
         for layer in layers:
-            x = layer(x)
+            if isinstance(layer, SourceQuant):
+                x = layer.layer(x)
+                quant[id(x)] = layer
+            else:
+                x = layer(x)
     except ModelFormatError as exc:
         raise ModelFormatError(f"{op}: {exc}") from None
     return x
+
+
+def _hybrid_cell(model, op, layer):
+    """A recurrent layer recognised in a WHILE body whose FULLY_CONNECTEDs have int8
+    weights (dynamic range): the layer as ``int8-weights`` with per-row scales
+    (LiteRT quantises each FC per output channel, so ``max|row| / 127`` gives them
+    back exactly; :func:`converters.quantize.imported.int8_weights` checks it)."""
+    body = model.subgraphs[op.opt("BodySubgraphIndex")]
+    fcs = [o for o in body.ops if o.name == "FULLY_CONNECTED"]
+    int8 = [o for o in fcs if body.tensors[o.inputs[1]].type_code == 9]
+    if not int8:
+        return layer
+    if len(int8) != len(fcs):
+        raise UnsupportedOpError(f"{op}: loop body {body.name!r} mixes float and int8 "
+                                 f"FULLY_CONNECTED weights")
+    from converters.quantize.imported import SourceQuant
+    from converters.quantize.qlayer import quantize_weight
+
+    asym = {bool(o.opt("AsymmetricQuantizeInputs", False)) for o in int8}
+    scales = {n: quantize_weight(getattr(layer, n))[1] for n in ("weight_ih", "weight_hh")}
+    return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym == {True},
+                       source={"kind": "tflite dynamic range (WHILE loop)",
+                               "asymmetric_inputs": sorted(asym)},
+                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
 
 
 def _data_inputs(sg, kind, op, payload):

@@ -48,10 +48,31 @@ class Tensor:
     type_code: int
     is_variable: bool
     data: np.ndarray | None = None
+    #: quantisation (None when the tensor has none): float32 scales, int64 zero
+    #: points (one each, or one per slice along ``quantized_dimension``)
+    scale: np.ndarray | None = None
+    zero_point: np.ndarray | None = None
+    quantized_dimension: int = 0
 
     @property
     def is_float(self) -> bool:
         return self.type_code == 0
+
+    @property
+    def is_quantized(self) -> bool:
+        """An integer tensor standing for real values ``(q - zero_point) * scale``."""
+        return self.scale is not None and self.type_code in (2, 3, 7, 9)
+
+    def real(self) -> np.ndarray | None:
+        """Constant data as real values (dequantised when quantised)."""
+        if self.data is None or not self.is_quantized:
+            return self.data
+        shape = [1] * self.data.ndim
+        if self.scale.size > 1:
+            shape[self.quantized_dimension] = -1
+        s = self.scale.astype(np.float64).reshape(shape)
+        z = self.zero_point.astype(np.float64).reshape(shape)
+        return ((self.data.astype(np.float64) - z) * s).astype(np.float32)
 
 
 @dataclass
@@ -94,8 +115,9 @@ class Subgraph:
                     self.consumers.setdefault(t, []).append(op)
 
     def const(self, t: int):
-        """Constant data of tensor ``t`` (None if it is computed or absent)."""
-        return None if t < 0 else self.tensors[t].data
+        """Constant data of tensor ``t`` as real values (quantised constants
+        dequantised; None if it is computed or absent)."""
+        return None if t < 0 else self.tensors[t].real()
 
 
 @dataclass
@@ -189,5 +211,13 @@ def _tensor(m, t, index, buf) -> Tensor:
             raw = bytes(buf[b.Offset():b.Offset() + b.Size()])
         if raw:
             data = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    scale = zp = None
+    qdim = 0
+    q = t.Quantization()
+    if q is not None and q.ScaleLength():
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zp = (q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength()
+              else np.zeros(scale.size, np.int64))
+        qdim = int(q.QuantizedDimension())
     return Tensor(index, t.Name().decode() if t.Name() else f"t{index}", shape, dtype, code,
-                  bool(t.IsVariable()), data)
+                  bool(t.IsVariable()), data, scale, zp, qdim)

@@ -21,9 +21,12 @@ H_TOKENS = 3      # number of token ids (0: float input)
 H_SBYTES = 4      # bytes of one stream's state arena
 H_WBYTES = 5      # bytes of the weight arena
 H_EXACT = 6       # 1: libm activations
+H_MATVEC = 7      # address of linalg.matvec_kernel
+H_ACT = 8         # address of mathfn.act_kernel (0: the model uses none of its activations)
 
 # common columns of every row
 OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
 # C0.. : op-specific columns
 
 # opcodes

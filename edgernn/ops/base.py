@@ -111,10 +111,13 @@ class Op:
     ``_arrays``   names of its array fields, in order
     ``schema``    config field -> :class:`Schema` kind, checked strictly on load
     ``streamable`` False for ops that need the whole sequence (Bidirectional)
+    ``kernel``    its kernel, "module:function" in :mod:`edgernn.kernels`
     """
 
     _arrays: tuple[str, ...] = ()
     schema: dict[str, str] = {}
+    #: "module:function" of its kernel in edgernn.kernels (None: the planner handles it)
+    kernel: str | None = None
     streamable = True
     #: number of input tensors (None: any number >= 1)
     arity: int | None = 1

@@ -30,6 +30,7 @@ class Dense(Op):
     bias: np.ndarray | None = None
     activation: Activation | str | None = "linear"
     _arrays = ("weight", "bias")
+    kernel = "dense:dense_kernel"
     schema = {"activation": Schema.ACT}
 
     def __post_init__(self):

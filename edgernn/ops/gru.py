@@ -45,6 +45,12 @@ class GRU(Recurrent):
         object.__setattr__(self, "clip", positive("clip", self.clip, owner="GRU"))
         object.__setattr__(self, "activations", gate_activations("GRU", self.activations, 2))
 
+    @property
+    def kernel(self) -> str:
+        plain = (self.linear_before_reset and not self.clip
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh"])
+        return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
+
     def scratch_floats(self) -> int:
         H = self.hidden_size
         return pad8(2 * H) + 2 * pad8(H) + H

@@ -52,6 +52,13 @@ class LSTM(Recurrent):
         object.__setattr__(self, "input_forget", bool(self.input_forget))
         object.__setattr__(self, "activations", gate_activations("LSTM", self.activations, 3))
 
+    @property
+    def kernel(self) -> str:
+        plain = (self.peephole is None and not self.clip and not self.cell_clip
+                 and not self.input_forget
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh", "tanh"])
+        return "lstm:lstm_kernel" if plain else "lstm:lstm_general_kernel"
+
     def state_vectors(self):
         return (("h", self.hidden_size), ("c", self.hidden_size))
 

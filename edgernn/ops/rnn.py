@@ -29,6 +29,7 @@ class RNN(Recurrent):
     nonlinearity: Activation | str = "tanh"
     clip: float | None = None
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    kernel = "rnn:rnn_kernel"
     schema = {"nonlinearity": Schema.ACT, "clip": Schema.OPT_FLOAT}
 
     def __post_init__(self):
