@@ -35,6 +35,8 @@ class Context:
         A node rebuilt in another form (a bidirectional node that outputs its
         last step only); its state refers to the new one.
     y_of : dict of id(Tensor) -> the ONNX name of its recurrent node's ``Y``
+    no_fold : set of id(Tensor) of nodes that must not fold into the Dense before
+        them (a quantised output's clip)
     supported : list of str
         Op types of the registry (for error messages).
     """
@@ -50,6 +52,7 @@ class Context:
         self.recurrent: list = []
         self.moved: dict = {}
         self.y_of: dict = {}
+        self.no_fold: set = set()
         self.uses: dict[str, int] = {}
         self.live: set = set()
         if graph is not None:

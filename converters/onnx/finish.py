@@ -73,7 +73,7 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
             if id(t) not in reach:
                 reach |= _ancestors([t])
                 extra.append(t)
-    new, absorbed = fold(tensors + extra)
+    new, absorbed = fold(tensors + extra, ctx.no_fold)
 
     def final(t):
         t = ctx.resolve(t)

@@ -43,12 +43,13 @@ def _folded(dense: edgernn.Dense, op) -> edgernn.Dense | None:
     return edgernn.Dense(dense.weight * c[:, None], bias * c)
 
 
-def fold(outputs) -> dict:
+def fold(outputs, keep=frozenset()) -> tuple:
     """Rebuild the graph that computes ``outputs`` with the folds above.
 
     Parameters
     ----------
     outputs : sequence of Tensor (the model outputs, unnamed nodes)
+    keep : set of id(Tensor) of nodes that stay nodes of their own
 
     Returns
     -------
@@ -74,7 +75,8 @@ def fold(outputs) -> dict:
     absorbed: dict[int, Tensor] = {}
     for t in nodes:
         ins = [new.get(id(s), s) for s in t.inputs]
-        if len(ins) == 1 and _open_dense(ins[0]) and readers[id(t.inputs[0])] == 1:
+        if len(ins) == 1 and _open_dense(ins[0]) and readers[id(t.inputs[0])] == 1 and \
+                id(t) not in keep:
             op = _folded(ins[0].op, t.op)
             if op is not None:
                 new[id(t)] = absorbed[id(ins[0])] = op(ins[0].inputs[0])

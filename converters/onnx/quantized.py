@@ -200,6 +200,7 @@ def convert_dequantize_linear(ctx, node, ins):
     if v.requantized:
         for layer in clip_layers(v.lo, v.hi):
             t = ctx.apply(node, layer, t)
+            ctx.no_fold.add(id(t))
     return [v.seq.with_tensor(t)]
 
 
