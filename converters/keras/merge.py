@@ -6,7 +6,7 @@ Each returns the edgernn ops of one call (see :mod:`converters.keras.functional`
 the first takes all the call's tensors (a binary op is applied left to right
 over more than two), the others the previous result. Tensors must have equal
 sizes (Keras' broadcasting of a size-1 axis is not supported); a number
-argument becomes a constant repeated over the features.
+argument becomes a scalar constant.
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ def _elementwise(cls, symbol):
             raise UnsupportedOpError(f"layer {layer.name!r} ({layer.class_name}): {len(args)} "
                                      f"arguments with a constant; expected a tensor and a "
                                      f"number")
-        c = np.full(tensors[0].size, consts[0], np.float32)
+        c = np.float32(consts[0])
         if cls is edgernn.Sub and not isinstance(args[0], TensorInfo):  # c - x
-            return [edgernn.Mul(np.full(c.size, -1, np.float32)), edgernn.Add(c)]
+            return [edgernn.Mul(np.float32(-1)), edgernn.Add(c)]
         return [cls(c)]
     convert.__doc__ = f"``a {symbol} b`` of tensors, or of a tensor and a number."
     return convert
@@ -83,8 +83,7 @@ def convert_average(layer, ctx):
     if consts or len(tensors) < 2:
         raise UnsupportedOpError(f"layer {layer.name!r} (Average): expected 2 or more "
                                  f"tensors and no constant")
-    return [edgernn.Add(), edgernn.Mul(np.full(tensors[0].size, 1 / len(tensors),
-                                               np.float32))]
+    return [edgernn.Add(), edgernn.Mul(np.float32(1 / len(tensors)))]
 
 
 #: Keras merge layers (and ``keras.ops`` of the same names) -> converter

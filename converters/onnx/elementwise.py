@@ -28,9 +28,9 @@ def _data(v) -> bool:
 
 
 def constant_for(ctx, node, seq: Seq, c) -> np.ndarray:
-    """``c`` as an edgernn constant for ``seq``: float32[features] (a scalar is
-    repeated); refuses constants that vary along another axis or would add axes
-    to the data."""
+    """``c`` as an edgernn constant for ``seq``: float32 of shape ``()`` or
+    ``[features]``; refuses constants that vary along another axis or would add
+    axes to the data."""
     c = np.asarray(c)
     if c.dtype.kind not in "fiub":
         raise ctx.unsupported(node, f"a constant of dtype {c.dtype}")
@@ -46,8 +46,8 @@ def constant_for(ctx, node, seq: Seq, c) -> np.ndarray:
                                         f"along axis {ax} ({ctx.label(seq.axes[ax])!r}) of "
                                         f"data with sizes {list(seq.sizes)}; only a scalar or "
                                         f"one value per feature")
-    return np.ascontiguousarray(np.broadcast_to(c.astype(np.float32).reshape(-1),
-                                                (seq.sizes[k],)))
+    c = c.astype(np.float32).reshape(-1)
+    return c.reshape(()) if c.size == 1 else c
 
 
 def convert_binary(ctx, node, ins):
@@ -85,7 +85,7 @@ def convert_binary(ctx, node, ins):
         seq = ctx.as_seq(node, b)
         c = constant_for(ctx, node, seq, a.value)
         if op == "Sub":  # c - x
-            neg = ctx.apply(node, edgernn.Mul(np.full(c.size, -1, np.float32)), seq.tensor)
+            neg = ctx.apply(node, edgernn.Mul(np.float32(-1)), seq.tensor)
             return [seq.with_tensor(ctx.apply(node, edgernn.Add(c), neg))]
         return [seq.with_tensor(ctx.apply(node, _OPS[op](c), seq.tensor))]
     seq = ctx.as_seq(node, a)

@@ -38,7 +38,8 @@ def _constant(sg, op, c, size):
             (c.ndim and c.shape[-1] not in (1, size)):
         raise UnsupportedOpError(f"{op}: a constant of shape {list(c.shape)}; only a scalar or "
                                  f"one value per feature ({size})")
-    return np.ascontiguousarray(np.broadcast_to(c.astype(np.float32).reshape(-1), (size,)))
+    c = c.astype(np.float32).reshape(-1)
+    return c.reshape(()) if c.size == 1 else c
 
 
 def convert_concatenation(sg, op, args):
@@ -68,7 +69,7 @@ def convert_binary(sg, op, args):
     x = data[0]
     c = _constant(sg, op, args[1] if args[0] is x else args[0], x.size)
     if cls is edgernn.Sub and args[1] is x:  # c - x
-        neg = _node(op, edgernn.Mul(np.full(x.size, -1, np.float32)), x)
+        neg = _node(op, edgernn.Mul(np.float32(-1)), x)
         return _fused(op, _node(op, edgernn.Add(c), neg))
     return _fused(op, _node(op, cls(c), x))
 
