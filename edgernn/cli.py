@@ -186,9 +186,12 @@ def cmd_warmup(args) -> int:
     import time
 
     from . import cache, engine
+    from .kernels.abi import KERNELS, kernel_address
 
     t0 = time.perf_counter()
     engine.native()
+    for name in KERNELS:
+        kernel_address(name)
     where = cache.cache_dir()
     print(f"engine ready in {time.perf_counter() - t0:.1f} s (cached in {where}: the next "
           f"process starts without compiling)" if where else

@@ -142,7 +142,8 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
         raise _fail(path, str(exc)) from exc
     from . import engine
 
-    engine.native()  # compiled (or loaded from the cache) before the first frame
+    engine.native()  # everything the model runs is compiled (or loaded from the cache)
+    model._segments()  # and packed, its kernels ready, before the first frame
     model.manifest = man
     model.manifest_sha256, model.manifest_hash_stored, model.signature, model.signed_by = info
     return model
