@@ -207,6 +207,12 @@ def run(args) -> int:
     if not model.return_sequences:
         notes.append("the source returns the last step: run() returns that one row "
                      "(step() gives a row per step)")
+    if len(model.inputs) > 1:
+        notes.append("inputs, concatenated in this order: "
+                     + ", ".join(f"{n}[{k}]" for n, k in model.inputs))
+    if len(model.outputs) > 1:
+        notes.append("outputs, concatenated in this order (model.split): "
+                     + ", ".join(f"{n}[{k}]" for n, k in model.outputs))
     print(f"wrote {out}: {model!r}")
     for n in notes:
         print(f"  note: {n}")

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import helper
 
-from .gemm import _check_features, _dense, convert_scale
+from .elementwise import convert_binary
+from .gemm import _check_features, _dense
 from .lstm import _GATES, convert_lstm, reorder
 from .shape_ops import _pass
 from .values import Const, Seq
@@ -67,11 +68,11 @@ class ProductScale:
     w_scale: np.ndarray
 
 
-def record(ctx, index: int, **spec) -> None:
-    """Note how layer ``index`` of the chain was quantised in the source."""
+def record(ctx, tensor, **spec) -> None:
+    """Note how the node giving ``tensor`` was quantised in the source."""
     if not hasattr(ctx, "source_quant"):
         ctx.source_quant = {}
-    ctx.source_quant[index] = spec
+    ctx.source_quant[id(tensor)] = (tensor, spec)
 
 
 def _symmetric(ctx, node, zp, what):
@@ -105,7 +106,7 @@ def convert_dynamic_quantize_lstm(ctx, node, ins):
     lstm = helper.make_node("LSTM", [node.input[0], *names, *node.input[3:8]], node.output,
                             name=node.name, **attrs)
     outs = convert_lstm(ctx, lstm, [ctx.value(n) for n in lstm.input])
-    record(ctx, len(ctx.layers) - 1, mode="int8-weights", dynamic_zero_point=True,
+    record(ctx, outs[0].tensor, mode="int8-weights", dynamic_zero_point=True,
            scales={"weight_ih": mats["W"][1], "weight_hh": mats["R"][1]},
            source={"kind": "onnxruntime DynamicQuantizeLSTM"},
            note="ORT quantises X once per call over all its steps (per step when streamed "
@@ -151,11 +152,11 @@ def convert_mul(ctx, node, ins):
         s_rows = np.broadcast_to(s, (n,)).astype(np.float32)
         w = (p.w.T.astype(np.float64) * s_rows[:, None].astype(np.float64)).astype(np.float32)
         outs = _dense(ctx, node, p.seq, w, None)
-        record(ctx, len(ctx.layers) - 1, mode="int8-weights", dynamic_zero_point=True,
+        record(ctx, outs[0].tensor, mode="int8-weights", dynamic_zero_point=True,
                scales={"weight": s_rows}, source={"kind": "onnxruntime MatMulInteger"},
                note="DynamicQuantizeLinear: the same asymmetric per-call quantisation")
         return outs
-    return convert_scale(ctx, node, ins)
+    return convert_binary(ctx, node, ins)
 
 
 @dataclass(frozen=True)
@@ -193,14 +194,14 @@ def convert_dequantize_linear(ctx, node, ins):
     if not isinstance(v, QStatic):
         raise ctx.unsupported(node, "DequantizeLinear of anything but quantised data (weights "
                                     "in QDQ form are not supported; use QOperator format)")
-    if v.seq.pos != ctx.head:
-        raise ctx.unsupported(node, "DequantizeLinear of data from before the last layer")
     from converters.tflite.simple_ops import clip_layers
 
+    t = v.seq.tensor
     if v.requantized:
         for layer in clip_layers(v.lo, v.hi):
-            ctx.append(layer)
-    return [Seq(v.seq.axes, v.seq.sizes, ctx.head, last=v.seq.last)]
+            t = ctx.apply(node, layer, t)
+            ctx.no_fold.add(id(t))
+    return [v.seq.with_tensor(t)]
 
 
 def convert_qlinear(ctx, node, ins):
@@ -228,7 +229,7 @@ def convert_qlinear(ctx, node, ins):
         bias = (c * np.float64(a.scale) * s_rows.astype(np.float64)).astype(np.float32)
     real = (w.astype(np.float64) * s_rows[:, None].astype(np.float64)).astype(np.float32)
     outs = _dense(ctx, node, a.seq, real, bias)
-    record(ctx, len(ctx.layers) - 1, mode="int8", scales={"weight": s_rows},
+    record(ctx, outs[0].tensor, mode="int8", scales={"weight": s_rows},
            x_range=(a.scale, a.zp), source={"kind": f"onnxruntime {node.op_type}"},
            note="ORT requantises the output to 8 bits; edgernn keeps it float32")
     y = _qparams(ctx, node, 7 if gemm else 6, 8 if gemm else 7)

@@ -122,9 +122,13 @@ class Subgraph:
 
 @dataclass
 class TFLiteModel:
+    """``io_names``: tensor index -> name in the main subgraph's signature (inputs
+    and outputs as the source model named them, e.g. Keras layer names)."""
+
     subgraphs: list
     sha256: str
     version: int
+    io_names: dict = field(default_factory=dict)
 
 
 def read_tflite(buf: bytes) -> TFLiteModel:
@@ -157,7 +161,23 @@ def read_tflite(buf: bytes) -> TFLiteModel:
         subgraphs.append(Subgraph(si, name, tensors, ops,
                                   _ints(sg.InputsAsNumpy(), sg.InputsLength()),
                                   _ints(sg.OutputsAsNumpy(), sg.OutputsLength())))
-    return TFLiteModel(subgraphs, hashlib.sha256(buf).hexdigest(), m.Version())
+    return TFLiteModel(subgraphs, hashlib.sha256(buf).hexdigest(), m.Version(),
+                       _signature_names(m))
+
+
+def _signature_names(m) -> dict:
+    """Tensor index -> signature name of subgraph 0's inputs and outputs."""
+    out = {}
+    for k in range(m.SignatureDefsLength() if hasattr(m, "SignatureDefsLength") else 0):
+        sd = m.SignatureDefs(k)
+        if sd.SubgraphIndex() != 0:
+            continue
+        for get, n in ((sd.Inputs, sd.InputsLength()), (sd.Outputs, sd.OutputsLength())):
+            for i in range(n):
+                t = get(i)
+                if t.Name():
+                    out.setdefault(int(t.TensorIndex()), t.Name().decode())
+    return out
 
 
 def _ints(arr, n) -> list:

@@ -15,7 +15,8 @@ from edgernn.errors import UnsupportedOpError
 _FUSED = {0: "linear", 1: "relu", 4: "tanh"}
 
 
-def _fused(op):
+def fused_activation(op) -> str:
+    """The edgernn name of ``op``'s fused activation (refuses others)."""
     code = op.opt("FusedActivationFunction", 0)
     if code not in _FUSED:
         raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
@@ -38,7 +39,7 @@ def convert_fully_connected(sg, op):
         raise UnsupportedOpError(f"{op}: {np.dtype(w_t.dtype).name} weights {w_t.name!r} are "
                                  f"not supported; supported: float32, int8 with scales")
     b = sg.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    dense = edgernn.Dense(w_t.real(), b, activation=_fused(op))
+    dense = edgernn.Dense(w_t.real(), b, activation=fused_activation(op))
     if w_t.type_code == 0:
         return [dense]
     from converters.quantize.imported import SourceQuant
