@@ -5,7 +5,8 @@ A quantised op keeps its type; its weight matrices (``weight``, ``weight_ih``,
 per output row; biases and everything else stay float32. Each matrix product
 ``y = W v`` runs in integers (the kernels: :mod:`edgernn.kernels.qlinalg`):
 
-1. ``v`` (float32[K]) is quantised: ``v_q = clip(rint(v / s_v) + zp, -128, 127)``,
+1. ``v`` (float32[K]) is quantised: ``v_q = clip(rint(v / s_v) + zp, -128, 127)``
+   (``rint``: half to even; ``round_half_away``: half away from zero, as LiteRT),
    with ``s_v, zp`` from calibration (mode ``"int8"``: ``input_*`` for x,
    ``state_*`` for h) or from ``v`` itself at every step (mode ``"int8-weights"``,
    dynamic range: ``s_v = max|v| / 127``, ``zp = 0``; or, with
@@ -33,7 +34,7 @@ from .errors import ModelFormatError
 
 MODES = ("int8-weights", "int8")
 _KEYS = ("mode", "input_scale", "input_zero_point", "state_scale", "state_zero_point",
-         "dynamic_zero_point", "output_scale", "output_zero_point")
+         "dynamic_zero_point", "output_scale", "output_zero_point", "round_half_away")
 
 
 def _scale(name, v, required):
@@ -69,6 +70,8 @@ class QuantParams:
     state_scale, state_zero_point : static quantisation of h (recurrent ops)
     dynamic_zero_point : "int8-weights" only: asymmetric per-step ranges
     output_scale, output_zero_point : optional re-quantisation of a Dense's output
+    round_half_away : quantise with round-half-away-from-zero (LiteRT's ``TfLiteRound``)
+        instead of round-half-to-even (``rint``, ONNX Runtime's)
     """
 
     mode: str
@@ -80,6 +83,7 @@ class QuantParams:
     dynamic_zero_point: bool = False
     output_scale: float | None = None
     output_zero_point: int = 0
+    round_half_away: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -92,6 +96,9 @@ class QuantParams:
         set_(self, "output_scale", _scale("output_scale", self.output_scale, False))
         for k in ("input_zero_point", "state_zero_point", "output_zero_point"):
             set_(self, k, _zero_point(k, getattr(self, k)))
+        if not isinstance(self.round_half_away, bool):
+            raise ModelFormatError(f"QuantParams.round_half_away: expected true/false, "
+                                   f"got {self.round_half_away!r}")
         if not isinstance(self.dynamic_zero_point, bool):
             raise ModelFormatError(f"QuantParams.dynamic_zero_point: expected true/false, "
                                    f"got {self.dynamic_zero_point!r}")

@@ -7,8 +7,9 @@
 (the arithmetic contract of :mod:`edgernn.quant`). The scale ``s_v`` and zero
 point come from the op's parameters (static, mode 0), or from ``v`` at each
 step: mode 1 symmetric (``max|v| / 127``), mode 2 asymmetric (``min(v, 0)`` to
-``max(v, 0)`` over 255 steps). A scale too small to invert (``< 1e-30``) is
-taken as 1: every such ``v`` quantises to zero.
+``max(v, 0)`` over 255 steps); mode + 8: round half away from zero. A scale
+too small to invert (``< 1e-30``) is taken as 1: every such ``v`` quantises to
+zero.
 
 A quantised matrix in the weight arena: int8 panels of 32-row tiles, 4 inputs
 per group (:func:`pack_q8`), each tile followed by ``128 * rowsum`` (int32[32]);
@@ -56,7 +57,7 @@ def qscratch_floats(cols: int, rows: int) -> int:
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def _quantize(S, B, src, K, G, q, mode, s_static, zp_static):
+def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away):
     """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[q+G] = s``, ``S[q+G+1] = zp``."""
     o, n = U(src), U(K)
     s, zp = s_static, zp_static
@@ -77,7 +78,9 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static):
     inv = _f32(1.0) / s
     bo = U(4) * U(q)
     for i in range(n):
-        v = min(max(np.rint(S[o + i] * inv) + zp, _f32(-128.0)), _f32(127.0))
+        t = S[o + i] * inv
+        r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away else np.rint(t)
+        v = min(max(r + zp, _f32(-128.0)), _f32(127.0))
         B[bo + i] = np.uint8(np.int32(v) + 128)
     for i in range(n, U(4) * U(G)):
         B[bo + i] = 128
@@ -93,9 +96,11 @@ def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, meta, src, par, q, y):
     R32 = -(-rows // ROWS) * ROWS
     acc = q + G + 2
     mode, s0, z0 = np.int64(W[par]), W[par + 1], W[par + 2]
+    away = mode >= 8
+    mode = mode & 7
     for i in range(m):
         b = idx[i] * A
-        _quantize(S, SB, b + src, K, G, b + q, mode, s0, z0)
+        _quantize(S, SB, b + src, K, G, b + q, mode, s0, z0, away)
         for r in range(R32):
             SI[b + acc + r] = 0
     step = G * 4 * ROWS + 4 * ROWS
