@@ -173,7 +173,12 @@ class Stream:
             x = self._slow_input(x)
         rc = self._fn(self._addr, x, out, 1)
         if rc:
-            self._step_error(x, out, rc)
+            if rc == engine.STRIDED:  # strided views: the native loop takes contiguous ones
+                y = np.empty(self._no, np.float32)
+                rc = self._fn(self._addr, np.ascontiguousarray(x), y, 1)
+                out[:] = y
+            if rc:
+                self._step_error(x, out, rc)
         return out
 
     def _check_out(self, out):
