@@ -120,12 +120,14 @@ def test_max_error_keeps_the_worst_layers_float():
     q = converters.quantize(model, data, mode="int8", max_error=e_all * 0.5, progress=False)
     rep = q.quantization
     assert rep["kept_float"] and rep["max_error_met"] is True
-    assert rep["end_to_end"]["calibration"]["max_abs"] <= e_all * 0.5
-    for i in rep["kept_float"]:
-        assert rep["layers"][i]["precision"] == "float32"
-        assert quant(q.layers[i]) is None and "max_error" in rep["layers"][i]["reason"]
+    assert rep["end_to_end"]["calibration"]["max_abs"] <= e_all * 0.5 * (1 + 1e-3)  # 4 digits
+    ops = {t.name: t.op for t in q.graph.nodes}
+    for name in rep["kept_float"]:
+        entry = next(e for e in rep["layers"] if e["name"] == name)
+        assert entry["precision"] == "float32"
+        assert quant(ops[name]) is None and "max_error" in entry["reason"]
     tiny = converters.quantize(model, data, mode="int8", max_error=1e-12, progress=False)
-    assert sorted(tiny.quantization["kept_float"]) == [0, 1]
+    assert sorted(tiny.quantization["kept_float"]) == ["0", "1"]
     assert tiny.quantization["end_to_end"]["calibration"]["max_abs"] == 0
 
 
