@@ -39,39 +39,52 @@ def _litert(path, xs):
 @pytest.mark.parametrize("case", ["q_lstm_drq", "q_gru_drq"])
 def test_litert_dynamic_range_matches_litert(case):
     """Hybrid kernels: int8 weights (per tensor / per channel), inputs quantised per call
-    with a zero point (asymmetric_quantize_inputs) -- the same arithmetic, up to float
-    rounding and LiteRT's round-half-away-from-zero."""
+    with a zero point (asymmetric_quantize_inputs), rounded half away from zero -- the
+    same arithmetic up to float rounding. With libm's tanh/sigmoid (math="exact") that
+    holds over all 400 steps; the default rational approximations (error < 3e-7) may
+    move one h element across a rounding threshold (q_lstm_drq: once, at step 324),
+    which stays far inside the issue's "within one quantisation step of the output"."""
     ref = np.load(DATA / f"{case}.npz")
     model = from_tflite(DATA / f"{case}.tflite")
     layer = model.layers[0]
-    assert quant(layer).mode == "int8-weights" and quant(layer).dynamic_zero_point
+    q = quant(layer)
+    assert q.mode == "int8-weights" and q.dynamic_zero_point and q.round_half_away
     assert np.asarray(layer.weight_ih).dtype == np.int8
-    ys = model.stream().run(ref["x"])
     step = np.ptp(ref["y"]) / 255  # one int8 step of the output's range
-    np.testing.assert_allclose(ys, ref["y"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model.stream("exact").run(ref["x"]), ref["y"], rtol=0,
+                               atol=1e-5)
+    ys = model.stream().run(ref["x"])
+    assert np.abs(ys - ref["y"]).max() < step / 10
+    assert np.percentile(np.abs(ys - ref["y"]), 90) < 1e-5
     assert np.abs(ys - ref["y_float"]).max() > 20 * 1e-5  # really quantised, not float
-    assert np.abs(ys - ref["y"]).max() < step / 100
     np.testing.assert_allclose(ys[:60], naive_quant.run(model.layers, ref["x"][:60]),
                                rtol=0, atol=1e-5)
     assert model.quantization["layers"][0]["source"]["asymmetric_inputs"] in (True, [True])
 
 
 def test_litert_full_int8_lstm_within_about_one_output_step():
-    """8x8_16: int8 x/h/weights with the source's scales and zero points; LiteRT's int16
-    gate and cell arithmetic is float32 here, so outputs differ by about one output
-    quantisation step (p99 within one; max 1.5, see the report to the lead)."""
+    """8x8_16: int8 x/h/weights with the source's scales and zero points, the FC's output
+    requantised to its int8 grid as LiteRT does; LiteRT's int16 gate and cell arithmetic
+    is float32 here, so outputs land on the same grid point or a neighbour (measured:
+    82% the same, 18% one step, 1 of 1600 two steps)."""
     ref = np.load(DATA / "q_lstm_int8.npz")
     model = from_tflite(DATA / "q_lstm_int8.tflite")
-    lstm, dense = model.layers[:2]
+    lstm, dense = model.layers
     q = quant(lstm)
     assert (q.mode, q.input_zero_point, q.state_zero_point) == ("int8", -3, 0)
-    assert quant(dense).input_scale == pytest.approx(q.state_scale)
+    assert q.round_half_away and quant(dense).input_scale == pytest.approx(q.state_scale)
     assert lstm.cell_clip == pytest.approx(32767 * 2.0 ** -12)
     step = 0.01162819191813469  # the output tensor's scale
-    err = np.abs(model.stream().run(ref["x"]) - ref["y"])
-    assert np.percentile(err, 99) <= step and err.max() <= 2 * step and err.mean() < step / 2
+    assert quant(dense).output_scale == pytest.approx(step)
+    ys = model.stream().run(ref["x"])
+    k = np.abs(ys - ref["y"]) / step
+    assert np.abs(k - np.rint(k)).max() < 1e-3  # both on the output's int8 grid
+    assert np.mean(k > 0.5) < 0.25 and np.mean(k > 1.5) < 0.01 and k.max() < 2.5
     assert np.abs(ref["y"] - ref["y_float"]).max() > 20 * step  # LiteRT saturates its output
-    assert model.layers[2].name == "hard_sigmoid"  # ... and so does the converted model
+    zp = quant(dense).output_zero_point  # ... and so does the converted model, there
+    sat = np.isclose(ref["y"], (127 - zp) * step) | np.isclose(ref["y"], (-128 - zp) * step)
+    assert sat.any() and np.abs(ys[sat] - ref["y"][sat]).max() <= step * 1.001
+    assert ys.min() >= (-128 - zp) * step * 1.0001 and ys.max() <= (127 - zp) * step * 1.0001
 
 
 @pytest.mark.parametrize("net", ["S", "M", "L"])
@@ -129,20 +142,22 @@ def test_onnxruntime_dynamic_matches_onnxruntime(case, precisions):
                                rtol=0, atol=1e-5)
 
 
-def test_onnxruntime_static_qgemm_within_two_output_steps():
+def test_onnxruntime_static_qgemm_matches_onnxruntime():
     """QuantizeLinear -> QGemm -> DequantizeLinear (quantize_static, QOperator): static int8
-    with the calibrated scales; ORT also rounds each QGemm's output to its 8-bit grid,
-    which QUANT_SPEC has no step for (the report to the lead asks for an output scale),
-    so outputs differ by up to two output steps; the saturation is reproduced."""
+    with the calibrated scales, each QGemm's output requantised to its 8-bit grid
+    (output_scale) as ORT does: the same grid point at every output."""
     from converters import from_onnx
 
     ref = np.load(ONNX / "mlp_static.npz")
     model = from_onnx(ONNX / "mlp_static.onnx")
-    assert [e["precision"] for e in model.quantization["layers"]][::4] == ["int8", "int8"]
-    assert quant(model.layers[0]).input_scale > 0
+    assert [e["precision"] for e in model.quantization["layers"]] == ["int8", "int8"]
+    q = quant(model.layers[0])
+    assert q.input_scale > 0 and q.output_scale > 0
     err = np.abs(model.stream().run(ref["x"]) - ref["y"])
     step = float(np.min(np.diff(np.unique(ref["y"]))))  # the output's quantisation step
-    assert err.max() <= 2.05 * step and err.mean() < step / 2
+    assert err.max() <= step / 100
+    np.testing.assert_allclose(model.stream().run(ref["x"][:50]),
+                               naive_quant.run(model.layers, ref["x"][:50]), rtol=0, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
