@@ -193,13 +193,28 @@ def run_layer(layer, xs, state=None):
     return np.stack([step(layer, x, st) for x in np.asarray(xs, np.float64)])
 
 
-def run(layers, xs):
-    """float64[T, output_size]: a stack of (quantised or float) layers over ``xs``.
+def run_node(op, inputs):
+    """float64[T, size]: one graph node (quantised or float) over whole sequences."""
+    if quant_of(op) is not None:
+        return run_layer(op, inputs[0])
+    return naive.run_node(op, inputs)
 
-    ``layers`` is a list or anything with a ``layers`` attribute (a Model)."""
+
+def run(layers, xs):
+    """float64[T, output_size]: a model (a stack or a graph, evaluated node by node over
+    whole sequences, as :func:`tests.naive.run`) or a list of layers over ``xs``."""
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
-    for layer in getattr(layers, "layers", layers):
-        cur = run_layer(layer, cur)
-    return cur
+    g = getattr(layers, "graph", None)
+    if g is None:
+        for layer in layers:
+            cur = run_layer(layer, cur)
+        return cur
+    values, start = {}, 0
+    for t in g.inputs:
+        values[id(t)] = cur[:, start:start + t.size]
+        start += t.size
+    for t in g.nodes:
+        values[id(t)] = run_node(t.op, [values[id(s)] for s in t.inputs])
+    return np.concatenate([values[id(t)] for t in g.outputs], axis=1)
