@@ -207,3 +207,30 @@ def test_quantized_state_does_not_drift_over_a_long_stream():
     reported = q.quantization["end_to_end"]["calibration"]["max_abs"]
     assert tail <= 2 * max(head, reported)
     assert 0.9 < got[-2000:].std() / ref[-2000:].std() < 1.1
+
+
+@pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("RNN", {}), ("GRU", {}),
+                                     ("GRU", {"linear_before_reset": False})])
+def test_merged_biases_give_the_same_bits_and_a_smaller_file(kind, kw, tmp_path):
+    """The quantiser stores bias_ih + bias_hh merged where the engine sums them anyway
+    (LSTM, RNN: one bias; GRU: the r and z parts): the engine's outputs are bit for bit
+    those of the same int8 op with its two original biases."""
+    import dataclasses
+
+    model = _model(kind, seed=5, **kw)
+    q = converters.quantize(model, _data(model), mode="int8-weights", progress=False)
+    rec, orig = q.layers[0], model.layers[0]
+    H = orig.hidden_size
+    if kind == "GRU":
+        assert rec.bias_hh is not None and not rec.bias_hh[:2 * H].any()
+        np.testing.assert_array_equal(rec.bias_hh[2 * H:], orig.bias_hh[2 * H:])
+    else:
+        assert rec.bias_hh is None
+    unmerged = edgernn.Model([dataclasses.replace(rec, bias_ih=orig.bias_ih,
+                                                  bias_hh=orig.bias_hh), q.layers[1]])
+    xs = _data(model, 1, 200, seed=4)[0]
+    np.testing.assert_array_equal(q.stream().run(xs), unmerged.stream().run(xs))
+    edgernn.Model(q.layers).save(tmp_path / "merged.ernn")  # both without the report
+    unmerged.save(tmp_path / "two.ernn")
+    smaller = (tmp_path / "merged.ernn").stat().st_size < (tmp_path / "two.ernn").stat().st_size
+    assert smaller == (kind != "GRU")  # a GRU keeps its 3H bias_hh (zeros at r, z)

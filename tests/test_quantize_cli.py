@@ -74,6 +74,17 @@ def test_convert_quantize_writes_an_int8_model_and_inspect_prints_its_report(tmp
     assert info["quantization"]["end_to_end"]["held_out"] == rep
 
 
+def test_convert_int8_weights_dynamic_inputs_default_to_a_zero_point(tmp_path):
+    for flags, zp in (((), True), (("--dynamic", "symmetric"), False)):
+        dst = tmp_path / f"q{zp}.ernn"
+        out = _cli("convert", SRC, "-o", dst, "--quantize", "int8-weights", "--calibration",
+                   _calib(tmp_path), "--no-progress", *flags)
+        assert out.returncode == 0, out.stderr
+        q = edgernn.load(dst)
+        assert [quant(op).dynamic_zero_point for op in q.layers if quant(op)] == [zp, zp]
+        assert q.quantization["dynamic_inputs"] == ("asymmetric" if zp else "symmetric")
+
+
 def test_format_report_names_every_layer_split_and_decision():
     model = converters.from_tflite(SRC)
     t = np.arange(900)[:, None]
