@@ -131,6 +131,18 @@ def test_max_error_keeps_the_worst_layers_float():
     assert tiny.quantization["end_to_end"]["calibration"]["max_abs"] == 0
 
 
+def test_many_to_one_model_keeps_returning_the_last_step():
+    model = _model("GRU", seed=7)
+    last = edgernn.Model(model.layers, return_sequences=False)
+    q = converters.quantize(last, _data(model), mode="int8", max_error=1e-9, progress=False)
+    assert q.return_sequences is False and sorted(q.quantization["kept_float"]) == ["0", "1"]
+    q = converters.quantize(last, _data(model), mode="int8", progress=False)
+    xs = _data(model, 1, 90, seed=8)[0]
+    ys = q.stream().run(xs)
+    assert ys.shape == (1, 3)
+    np.testing.assert_allclose(ys, naive_quant.run(q, xs)[-1:], rtol=0, atol=2e-5)
+
+
 def test_mixed_precision_per_layer():
     model = _model("GRU")
     q = converters.quantize(model, _data(model), mode={"default": "int8", 1: "float32"},

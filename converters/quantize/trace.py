@@ -18,6 +18,10 @@ def run(model, seqs: list) -> list:
     """``model``'s outputs over each sequence from its initial state: float32[T, O] each
     (every step, whatever ``return_sequences`` says)."""
     out: list = [None] * len(seqs)
+    if not model.return_sequences:
+        g = model.graph
+        model = edgernn.Model(inputs=g.inputs, outputs=g.outputs,
+                              initial_state=model.initial_state)
     if not model.streamable or model.num_tokens:
         for i, s in enumerate(seqs):
             out[i] = model.stream().run(s)
