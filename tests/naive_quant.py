@@ -1,4 +1,5 @@
-"""A slow, obvious oracle of the int8 arithmetic of ``QUANT_SPEC.md``.
+"""A slow, obvious oracle of the int8 arithmetic of :mod:`edgernn.quant`
+(QUANT_SPEC.md and the QuantParams fields added since).
 
 Written from the equations, independent of edgernn's engine and of the
 quantiser. A quantised layer is read through its public fields only: its
@@ -96,7 +97,7 @@ def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0, dynamic_zp=
 
 def flip_bound(w_q, s_w, s_v) -> np.ndarray:
     """float64[R]: how far one ``rint`` flip of one input element can move each output
-    (``max_k |W_q[r, k]| * s_w[r] * s_v``; QUANT_SPEC's test tolerance)."""
+    (``max_k |W_q[r, k]| * s_w[r] * s_v``; the contract's test tolerance)."""
     return np.abs(np.asarray(w_q, np.int64)).max(axis=1) * np.float64(s_w) * float(s_v)
 
 

@@ -14,7 +14,7 @@ What ``onnxruntime.quantization.quantize_dynamic(weight_type=QInt8)`` emits:
 Both become ``int8-weights`` layers with the source's weights and per-row scales
 and ``dynamic_zero_point`` (asymmetric per-call inputs; uint8 with zero point
 ``z`` is int8 with ``z - 128``, the same integers). Weights with a non-zero zero
-point (``weight_type=QUInt8``) are refused: QUANT_SPEC's weights are symmetric.
+point (``weight_type=QUInt8``) are refused: edgernn's int8 weights are symmetric.
 
 And what ``quantize_static(quant_format=QOperator)`` emits: ``QuantizeLinear ->
 QLinearMatMul | com.microsoft.QGemm -> DequantizeLinear``: static ``int8``

@@ -22,7 +22,7 @@ import numpy as np
 
 import edgernn
 
-#: op kind -> its matrices, in QUANT_SPEC's names
+#: op kind -> its matrices (``op.quantizable``)
 MATRICES = {"Dense": ("weight",), "RNN": ("weight_ih", "weight_hh"),
             "LSTM": ("weight_ih", "weight_hh"), "GRU": ("weight_ih", "weight_hh")}
 MODES = ("int8-weights", "int8")

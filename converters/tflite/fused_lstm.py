@@ -11,8 +11,8 @@ Quantised sources (weights int8 with one scale per gate matrix):
 
 - dynamic range (float input, "hybrid"): ``int8-weights``; LiteRT quantises each
   step's x and h per call, asymmetrically when ``asymmetric_quantize_inputs``
-  (``QuantParams.dynamic_zero_point``, a proposed QUANT_SPEC addition), gates and
-  cell state in float32 as QUANT_SPEC does.
+  (``QuantParams.dynamic_zero_point``) and rounding half away from zero
+  (``round_half_away``), gates and cell state in float32 as edgernn does.
 - full integer 8x8_16 (int8 input): ``int8`` with the source's x and h scales and
   zero points, int32 biases dequantised. LiteRT computes the gates in int16
   fixed point (Q3.12 pre-activations, saturating at +-8; int16 sigmoid/tanh) and
