@@ -99,3 +99,9 @@ def test_format_report_names_every_layer_split_and_decision():
     assert "input: " in text and "state: " in text and "zp" in text
     assert "end to end, held-out: max" in text and "max_error 1: met; kept float: none" in text
     assert format_report(None) == "quantization: none (float32)"
+    src = format_report(converters.from_tflite(ROOT / "tests/data/tflite_quant/q_lstm_drq.tflite")
+                        .quantization).splitlines()
+    assert src[0] == ("quantization: mixed (parameters from the source model, tflite; compare "
+                      "against the source's runtime)")
+    assert src[3].split()[:3] == ["0", "LSTM", "int8-weights"] and "note: LiteRT" in src[4]
+    assert not any("end to end" in ln for ln in src)

@@ -30,8 +30,8 @@ from edgernn.errors import UnsupportedOpError
 _ACT = {0: None, 1: "relu", 4: "tanh"}
 #: the report's note on LiteRT's hybrid (dynamic-range) kernels
 DRQ_NOTE = ("LiteRT rounds half away from zero, as here, but adds the zero point before "
-            "rounding and computes the per-call scale in double: the quantised inputs "
-            "differ only at exact ties")
+            "rounding (in float32) and computes the per-call scale in double: an input "
+            "can quantise one step apart at a rounding (near-)tie")
 
 
 def state_persists(sg, op) -> bool:
