@@ -179,3 +179,62 @@ def test_onnx_uint8_weights_are_refused_with_what_is_supported(tmp_path):
     quantize_dynamic(str(src), str(tmp_path / "q.onnx"), weight_type=QuantType.QUInt8)
     with pytest.raises(UnsupportedOpError, match=r"non-zero zero points.*QInt8"):
         from_onnx(tmp_path / "q.onnx")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_onnxruntime_dynamic_rnnoise_graph_matches_onnxruntime(tmp_path):
+    """A quantised graph, not a chain: the RNNoise-shaped denoiser exported one step per
+    call (state in and out), quantize_dynamic'd; ORT quantises its three Linears (the
+    GRUs stay float), and the converted graph runs them as int8 nodes with ORT's
+    weights, the Concats and heads where they were."""
+    import io
+
+    import onnxruntime as ort
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from converters import from_onnx
+    from tests.test_convert_torch_graph import _rnnoise
+
+    net = _rnnoise()
+
+    class OneStep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, h1, h2, h3):
+            net = self.net
+            d = torch.tanh(net.dense(x))
+            g1, h1 = net.gru1(d, h1)
+            g2, h2 = net.gru2(torch.cat([x, d, g1], dim=-1), h2)
+            g3, h3 = net.gru3(torch.cat([x, g1, g2], dim=-1), h3)
+            return torch.sigmoid(net.gains(g3)), torch.sigmoid(net.vad(g1)), h1, h2, h3
+
+    sizes = (24, 48, 96)
+    args = (torch.zeros(1, 1, 42), *[torch.zeros(1, 1, n) for n in sizes])
+    buf = io.BytesIO()
+    torch.onnx.export(OneStep(), args, buf, input_names=["x", "h1", "h2", "h3"],
+                      output_names=["gains", "vad", "h1n", "h2n", "h3n"], dynamo=False)
+    (tmp_path / "f.onnx").write_bytes(buf.getvalue())
+    quantize_dynamic(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), per_channel=True,
+                     weight_type=QuantType.QInt8)
+    model = from_onnx(tmp_path / "q.onnx")
+    prec = {e["name"]: e["precision"] for e in model.quantization["layers"]}
+    assert sorted(n for n, p in prec.items() if p == "int8-weights") == \
+        sorted(t.name for t in model.graph.nodes if type(t.op).__name__ == "Dense")
+    assert {p for n, p in prec.items() if n not in {t.name for t in model.graph.nodes
+                                                       if type(t.op).__name__ == "Dense"}} \
+        == {"float32"}
+    assert any(type(t.op).__name__ == "Concat" for t in model.graph.nodes)
+    xs = (np.random.default_rng(4).standard_normal((80, 42)) * 0.8).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    state = [np.zeros((1, 1, n), np.float32) for n in sizes]
+    ref = []
+    for x in xs:
+        out = sess.run(None, {"x": x.reshape(1, 1, -1), "h1": state[0], "h2": state[1],
+                              "h3": state[2]})
+        state = out[2:]
+        ref.append(np.concatenate([out[0].ravel(), out[1].ravel()]))
+    np.testing.assert_allclose(model.stream().run(xs), np.stack(ref), rtol=0, atol=1e-5)
