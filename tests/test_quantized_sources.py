@@ -87,6 +87,25 @@ def test_litert_full_int8_lstm_within_about_one_output_step():
     assert ys.min() >= (-128 - zp) * step * 1.0001 and ys.max() <= (127 - zp) * step * 1.0001
 
 
+def test_litert_dynamic_range_rnnoise_graph_matches_litert():
+    """A quantised graph, not a chain: LiteRT's DRQ of the RNNoise-shaped denoiser (three
+    stateful GRUs fed by CONCATENATIONs, two heads), the tensors LiteRT left float
+    (the 42x24 Dense, the VAD head) float here too."""
+    ref = np.load(DATA / "q_rnnoise_drq.npz")
+    model = from_tflite(DATA / "q_rnnoise_drq.tflite")
+    assert [n for n, _ in model.outputs] == ["gains", "vad"]
+    prec = {e["type"] + ":" + e["name"]: e["precision"] for e in model.quantization["layers"]}
+    assert list(prec.values()) == ["float32"] + ["int8-weights"] * 4 + ["float32"]
+    assert sum(type(t.op).__name__ == "Concat" for t in model.graph.nodes) == 2
+    ys = model.stream().run(ref["x"])
+    err = np.abs(ys - ref["y"])
+    # the same arithmetic; one input rounding (near-)tie at step 33 moves it by 6.5e-5
+    assert err.max() < np.ptp(ref["y"]) / 255 / 20 and np.percentile(err, 99) < 1e-6
+    assert np.abs(ys - ref["y_float"]).max() > 100 * 1e-5  # really quantised
+    np.testing.assert_allclose(ys[:30], naive_quant.run(model, ref["x"][:30]), rtol=0,
+                               atol=1e-5)
+
+
 @pytest.mark.parametrize("net", ["S", "M", "L"])
 def test_bench_dynamic_range_nets_match_live_litert(net):
     path = BENCH / f"{net}_drq.tflite"
