@@ -33,6 +33,7 @@ so loops with a division (the rational tanh) vectorise.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, types
 
 from .cache import CACHE
@@ -68,7 +69,7 @@ from .kernels.optable import (
     X,
     Y,
 )
-from .kernels.pointers import f32_view, i64_table, i64_view
+from .kernels.pointers import view1, view2
 
 BAD_SHAPE = 1
 
@@ -132,13 +133,13 @@ def engine_f32(desc, xs, ys, T):
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def _steps(desc, xs, ys, T):
-    d = i64_view(desc, D_SIZE)
-    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    d = view1(desc, D_SIZE, np.int64)
+    P = view2(d[D_P], d[D_NROWS], WIDTH, np.int64)
     n_all, stride = d[D_NSTREAMS], d[D_SSTRIDE]
-    S = f32_view(d[D_S], n_all * stride // 4)
-    L = i64_view(d[D_S], n_all * stride // 8)
+    S = view1(d[D_S], n_all * stride // 4, np.float32)
+    L = view1(d[D_S], n_all * stride // 8, np.int64)
     m = d[D_M]
-    idx = i64_view(d[D_IDX], m)
+    idx = view1(d[D_IDX], m, np.int64)
     mode = d[D_MODE]
     A = stride // 4
     ni, no = P[0, H_NIN], P[0, H_NOUT]
