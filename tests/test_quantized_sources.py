@@ -202,6 +202,7 @@ def test_onnx_uint8_weights_are_refused_with_what_is_supported(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
 @pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:Converting a tensor to a Python boolean")
 def test_onnxruntime_dynamic_rnnoise_graph_matches_onnxruntime(tmp_path):
     """A quantised graph, not a chain: the RNNoise-shaped denoiser exported one step per
     call (state in and out), quantize_dynamic'd; ORT quantises its three Linears (the
