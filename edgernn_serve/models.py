@@ -1,0 +1,170 @@
+"""Loading, validating and batching the served model.
+
+:func:`load_model` reads the file once, hashes those bytes (SHA-256, reported as
+``edgernn_model_info``) and loads the model from the same bytes, so the hash is
+always the hash of what runs even if the file is replaced meanwhile. It then
+steps the model once on zeros: a model that cannot step, or answers zeros with a
+non-finite output, is refused before it serves a frame.
+
+:class:`Batch` holds the state of ``n`` stream slots in one
+:class:`edgernn.StreamBatch` and advances any subset of them in one native call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import io
+from dataclasses import dataclass
+
+import numpy as np
+
+import edgernn
+from edgernn.batch import StreamBatch
+from edgernn.errors import EdgeRNNError, StreamError
+
+
+class ModelLoadError(EdgeRNNError):
+    """The model file is missing, corrupt, or fails its validation step."""
+
+
+class _NamedBytes(io.BytesIO):
+    """The bytes of a file that still reports the file's name in error messages."""
+
+    def __init__(self, data: bytes, name: str) -> None:
+        super().__init__(data)
+        self._name = name
+
+    def __str__(self) -> str:
+        return self._name
+
+
+@dataclass
+class ModelHandle:
+    """A validated model and where it came from.
+
+    Attributes
+    ----------
+    model : edgernn.Model
+    id : str
+        Configured model id (default: the file's stem).
+    sha256 : str
+        Hex SHA-256 of the file's bytes as loaded.
+    path : str
+    output_slices : dict or None
+        ``{name: slice}`` for a model with named outputs (engine v2), else None.
+    """
+
+    model: object
+    id: str
+    sha256: str
+    path: str
+    output_slices: dict | None = None
+
+    @property
+    def info(self) -> dict:
+        m = self.model
+        return {"id": self.id, "sha256": self.sha256, "path": self.path,
+                "input_size": m.input_size, "output_size": m.output_size}
+
+
+def load_model(path, model_id: str, math: str = "fast") -> ModelHandle:
+    """Read, hash, load and validate the model at ``path``.
+
+    Raises
+    ------
+    ModelLoadError
+        Naming the file and the reason (missing, corrupt, not step-able, ...).
+    """
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as e:
+        raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        model = edgernn.load(_NamedBytes(data, str(path)))
+    except EdgeRNNError as e:
+        raise ModelLoadError(f"model {e}" if str(e).startswith(str(path)) else
+                             f"model {path}: {e}") from None
+    if not model.streamable:
+        raise ModelLoadError(f"model {path}: has a Bidirectional layer; the daemon steps "
+                             f"one timestep at a time")
+    try:
+        stream = model.stream(math=math)
+        y = stream.step(np.zeros(model.input_size, np.float32) if not model.num_tokens
+                        else np.zeros(1, np.int64))
+    except EdgeRNNError as e:
+        raise ModelLoadError(f"model {path}: validation step failed: {e}") from None
+    if y.shape != (model.output_size,) or not np.isfinite(y).all():
+        raise ModelLoadError(f"model {path}: validation step on zeros gave a non-finite or "
+                             f"misshaped output ({y.shape}, finite={bool(np.isfinite(y).all())})")
+    slices = getattr(model, "output_slices", None)
+    return ModelHandle(model, model_id, digest, str(path),
+                       dict(slices) if slices and len(slices) > 1 else None)
+
+
+class Batch:
+    """``n`` stream slots of one model; any subset steps in one native call.
+
+    Parameters
+    ----------
+    model : edgernn.Model
+    n : int
+        Number of slots (rows).
+    math : str
+        "fast" or "exact".
+    """
+
+    #: StreamBatch.step(X, out=, streams=) is engine v2; until it is on main this
+    #: class emulates it (see _step_rows). Delete the emulation when it lands.
+    NATIVE_SUBSET = "streams" in inspect.signature(StreamBatch.step).parameters
+
+    def __init__(self, model, n: int, math: str = "fast") -> None:
+        self.n = n
+        self.batch = model.streams(n, math=math)
+        self.tokens = model.num_tokens
+        self._seen_nonfinite = np.zeros(n, np.int64)
+
+    def step(self, X: np.ndarray, out: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Advance slots ``rows`` (int64[m], distinct) by one timestep.
+
+        Parameters
+        ----------
+        X : float32[m, input_size], C-contiguous (token models: float32[m, 1] ids)
+        out : float32[m, output_size], C-contiguous, written in place
+        rows : int64[m]
+        """
+        if self.NATIVE_SUBSET:
+            return self.batch.step(X, out=out, streams=rows)
+        return self._step_rows(X, out, rows)
+
+    def _step_rows(self, X, out, rows):
+        # Emulation of StreamBatch.step(..., streams=rows): gather the rows' state,
+        # one native step_batch call on them, scatter back. Same kernel, same bits.
+        b = self.batch
+        S = b._S[rows]
+        rc = b._step(b._P, b._W, S, X, out)
+        b._S[rows] = S
+        if rc:
+            raise StreamError(f"step failed with status {rc} (token id out of range in row "
+                              f"{-rc - 1} of the batch)")
+        return out
+
+    def reset(self, row: int) -> None:
+        """Slot ``row`` back to the model's initial state (its non-finite count too)."""
+        self.batch.reset(row)
+        self._seen_nonfinite[row] = 0
+
+    def new_nonfinite(self, rows: np.ndarray) -> np.ndarray:
+        """Bool[m]: which of ``rows`` had a non-finite state reset by the engine since the
+        last call (the engine zeroes that layer's state and counts it)."""
+        now = self.batch.nonfinite_steps
+        hit = now[rows] != self._seen_nonfinite[rows]
+        self._seen_nonfinite[rows] = now[rows]
+        return hit
+
+    def state_peak(self, row: int) -> float:
+        """Largest absolute value in slot ``row``'s recurrent state."""
+        arrays = self.batch.get_state(row).arrays
+        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
