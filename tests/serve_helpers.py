@@ -90,7 +90,7 @@ class Broker:
             except OSError:
                 if self.proc.poll() is not None:
                     raise RuntimeError(f"mosquitto exited with {self.proc.returncode}: "
-                                       f"{self.log()}")
+                                       f"{self.log()}") from None
                 time.sleep(0.02)
         raise RuntimeError(f"mosquitto did not listen on {self.port}: {self.log()}")
 

@@ -168,7 +168,7 @@ qos = 1
     assert s["accepted"] > 3000 and s["in_queue"] == 0 and s["unaccounted"] == 0
     assert s["accepted"] == s["answered"] + sum(s["dropped"].values())
     assert len(d.lines) == s["sinks"]["stdout"]["delivered"] == s["answered"]
-    assert s["sinks"]["serial0"]["delivered"] == s["answered"]  # replies left before the port closed
+    assert s["sinks"]["serial0"]["delivered"] == s["answered"]  # sent before the port closed
     assert s["sinks"]["mqtt2"]["delivered"] + s["sinks"]["mqtt2"]["dropped"] == s["answered"]
 
     fams = {f.name: f for f in text_string_to_metric_families(text.decode())}
