@@ -1,12 +1,12 @@
 """The stepping loop: ready frames of many streams go through one model in one call.
 
 One thread takes everything waiting in the :class:`~edgernn_serve.items.InputQueue`
-and walks it in arrival order, gathering a *wave*: at most one sample per
-stream. A wave is stepped with one ``Batch.step(X, out, rows)`` native call and
-its results are handed to the sinks; a second sample of a stream already in the
-wave, a Reset of such a stream, or a full wave closes it first. So each stream
-sees its frames in order, and streams that are ready together share the weights'
-trip through the cache.
+and cuts it into *waves*: wave k holds the k-th waiting sample of every stream.
+A wave is stepped with one ``Batch.step(X, out, rows)`` native call and its
+results are handed to the sinks. So each stream sees its frames (and resets) in
+order, and streams that are ready together share the weights' trip through the
+cache; results of different streams may leave in another order than their
+frames arrived.
 
 Stream policy (``[streams]``): each stream key gets a slot (a row of the batch)
 on its first frame; when all ``max`` slots are taken, the least recently used
@@ -180,47 +180,58 @@ class Scheduler:
 
     # ------------------------------------------------------------ stepping
     def process(self, items: list) -> None:
-        """Step ``items`` (Samples and Resets) in order, wave by wave."""
-        X, rows, n = self.X, self.rows, self.conf.max
-        wave: list = []
-        in_wave: set = set()
-        now = time.perf_counter_ns()
+        """Step ``items`` (Samples and Resets), each stream's in order, in as few waves as can be.
+
+        The k-th sample of each stream in ``items`` goes to wave k; a Reset, or a
+        sample that cannot be stepped (answered with an error), is applied just
+        before the wave holding that stream's next sample.
+        """
+        waves: list = []  # [(pre-actions, samples)]
+        level: dict = {}
         for it in items:
+            k = level.get(it.key, 0)
+            if k == len(waves):
+                waves.append(([], []))
             if type(it) is Reset:
-                slot = self.slots.get(it.key)
-                if slot is not None:
-                    if slot.row in in_wave:
-                        self._flush(wave)
-                        wave, in_wave = [], set()
-                    self._reset(slot, "control")
-                    slot.last_seq = None
-                if it.reply is not None:
-                    it.origin.reply(it.reply)
+                waves[k][0].append(it)
                 continue
             err = self._check(it)
-            if err is not None:  # answered in order with the frames before it
-                if wave:
-                    self._flush(wave)
-                    wave, in_wave = [], set()
-                self._answer_error(it, err)
+            if err is not None:
+                waves[k][0].append((it, err))
                 continue
+            waves[k][1].append(it)
+            level[it.key] = k + 1
+        now = time.perf_counter_ns()
+        for pre, samples in waves:
+            for act in pre:
+                self._pre(act)
+            self._wave(samples, now)
+
+    def _pre(self, act) -> None:
+        if type(act) is Reset:
+            slot = self.slots.get(act.key)
+            if slot is not None:
+                self._reset(slot, "control")
+                slot.last_seq = None
+            if act.reply is not None:
+                act.origin.reply(act.reply)
+        else:
+            self._answer_error(*act)
+
+    def _wave(self, samples: list, now: int) -> None:
+        X, rows, n = self.X, self.rows, self.conf.max
+        wave: list = []
+        for it in samples:
             slot = self.slots.get(it.key) or self._new_slot(it.key, now)
             if slot is None:
                 self.c["dropped_no_slot"] += 1
                 self._warn.warning("slots", f"all {n} stream slots busy: dropped a frame of "
                                             f"stream {it.key!r}")
                 continue
-            if slot.row in in_wave:
-                self._flush(wave)
-                wave, in_wave = [], set()
             self._policy(it, slot, now)
             X[len(wave), :it.x.shape[0]] = it.x
             rows[len(wave)] = slot.row
             wave.append((it, slot))
-            in_wave.add(slot.row)
-            if len(wave) == n:
-                self._flush(wave)
-                wave, in_wave = [], set()
         if wave:
             self._flush(wave)
 
