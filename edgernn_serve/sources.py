@@ -82,6 +82,45 @@ class Source:
         """Raise ConfigError if frames of this source cannot feed ``model``."""
 
 
+class LineSplitter:
+    """Bytes in, complete lines out; a line longer than MAX_LINE is dropped whole
+    (counted ``bad["oversize"]``), so memory stays bounded."""
+
+    def __init__(self, bad: Counter) -> None:
+        self.bad = bad
+        self.buf = bytearray()
+        self.discarding = False
+
+    def feed(self, data: bytes) -> list:
+        lines, start = [], 0
+        while True:
+            i = data.find(b"\n", start)
+            if i < 0:
+                if not self.discarding:
+                    self.buf += data[start:]
+                    if len(self.buf) > MAX_LINE:
+                        self.bad["oversize"] += 1
+                        self.buf.clear()
+                        self.discarding = True
+                return lines
+            if self.discarding:
+                self.discarding = False
+            else:
+                self.buf += data[start:i]
+                if len(self.buf) > MAX_LINE:
+                    self.bad["oversize"] += 1
+                elif self.buf.strip():
+                    lines.append(bytes(self.buf))
+            self.buf.clear()
+            start = i + 1
+
+    def end(self) -> list:
+        """The last line if the input ended without a newline."""
+        line = bytes(self.buf)
+        self.buf.clear()
+        return [line] if line.strip() and not self.discarding else []
+
+
 def parse_line(line: bytes, fmt: str, default_key, origin, now: int, bad: Counter):
     """One Sample (or Reset) from a json/text line, or None (counted in ``bad``)."""
     line = bytes(line)
@@ -137,28 +176,20 @@ class StdinSource(Source):
         self.fd = (stream if stream is not None else sys.stdin.buffer).fileno()
 
     def _loop(self) -> None:
-        buf = bytearray()
+        split = LineSplitter(self.bad)
         while not self._stop.is_set():
             if not select.select([self.fd], [], [], 0.1)[0]:
                 continue
             data = os.read(self.fd, 1 << 16)
             if not data:
-                if buf.strip():
-                    self._lines([bytes(buf)])
+                self._lines(split.end())
                 self.finished.set()
                 return
-            buf += data
-            if b"\n" in buf:
-                *lines, rest = buf.split(b"\n")
-                buf = bytearray(rest)
-                self._lines(lines)
-            if len(buf) > MAX_LINE:
-                self.bad["oversize"] += 1
-                buf.clear()
+            self._lines(split.feed(data))
 
     def _lines(self, lines) -> None:
         now = time.perf_counter_ns()
-        items = [parse_line(ln, self.fmt, 0, self, now, self.bad) for ln in lines if ln.strip()]
+        items = [parse_line(ln, self.fmt, 0, self, now, self.bad) for ln in lines]
         items = [it for it in items if it is not None]
         if items:
             self.submit(items)
@@ -232,7 +263,8 @@ class UnixSource(Source):
                         conn, _ = self.sock.accept()
                         conn.setblocking(False)
                         self._clients += 1
-                        sel.register(conn, selectors.EVENT_READ, [self._clients, bytearray()])
+                        sel.register(conn, selectors.EVENT_READ,
+                                     (self._clients, LineSplitter(self.bad)))
                     else:
                         self._read(sel, key.fileobj, key.data)
         finally:
@@ -248,23 +280,14 @@ class UnixSource(Source):
             return
         except OSError:
             data = b""
-        buf = state[1]
         if not data:
             sel.unregister(conn)
             conn.close()
-            lines = [bytes(buf)] if buf.strip() else []
+            lines = state[1].end()
         else:
-            buf += data
-            lines = []
-            if b"\n" in buf:
-                *lines, rest = buf.split(b"\n")
-                buf[:] = rest
-            if len(buf) > MAX_LINE:
-                self.bad["oversize"] += 1
-                buf.clear()
+            lines = state[1].feed(data)
         now = time.perf_counter_ns()
-        items = [parse_line(ln, self.fmt, state[0], self, now, self.bad)
-                 for ln in lines if ln.strip()]
+        items = [parse_line(ln, self.fmt, state[0], self, now, self.bad) for ln in lines]
         items = [it for it in items if it is not None]
         if items:
             self.submit(items)
