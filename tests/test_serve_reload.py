@@ -153,3 +153,23 @@ def test_serve_notifies_ready_watchdog_reloading_stopping_on_a_real_socket(tmp_p
     finally:
         d.kill()
         sock.close()
+
+
+def test_notifier_abstract_socket_watchdog_pid_and_errors(tmp_path):
+    from edgernn_serve.notify import Notifier
+
+    name = f"edgernn-test-{os.getpid()}"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind("\0" + name)
+    sock.settimeout(5)
+    try:
+        env = {"NOTIFY_SOCKET": "@" + name, "WATCHDOG_USEC": "500000"}
+        n = Notifier(environ={**env, "WATCHDOG_PID": str(os.getpid())})
+        assert n.enabled and n.watchdog_s == 0.5
+        assert n.ready("up") and sock.recv(100) == b"READY=1\nSTATUS=up\n"
+        assert Notifier(environ={**env, "WATCHDOG_PID": "1"}).watchdog_s is None  # not us
+    finally:
+        sock.close()
+    assert not n.watchdog() and n.errors == 1  # the manager's socket went away: counted
+    off = Notifier(environ={})
+    assert not off.enabled and not off.ready() and off.errors == 0
