@@ -255,8 +255,10 @@ class _Loader:
         kind = t.take("type", str, ..., check, expect)
         name = t.take("name", str, f"{kind}{i}" if kind != "stdout" else "stdout",
                       lambda s: s != "" and s.isascii(), "a non-empty ASCII name")
-        o: dict = {"buffer": t.take("buffer", int, 10000, lambda v: 1 <= v <= 10_000_000,
-                                    "1 to 10000000 messages")}
+        o: dict = {}
+        if kind in ("stdout", "file", "unix", "mqtt"):  # the sinks that buffer
+            o["buffer"] = t.take("buffer", int, 10000, lambda v: 1 <= v <= 10_000_000,
+                                 "1 to 10000000 messages")
         if kind == "file":
             o["path"] = t.path("path")
         elif kind == "udp":
