@@ -320,6 +320,9 @@ class Daemon:
                {"queue": "input"}, s.queue.dropped_samples)
         yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
                {"queue": "slots"}, c["dropped_no_slot"])
+        for queue, n in src.drops().items():
+            yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
+                   {"queue": queue}, n)
         yield "reconnects", "counter", "Reconnections", {"component": "source"}, src.reconnects
         for k in self.sinks.sinks:
             yield ("queue_drops", "counter", "Frames or results dropped by a full queue",

@@ -70,6 +70,10 @@ class Source:
     def bad_frames(self) -> dict:
         return dict(self.bad)
 
+    def drops(self) -> dict:
+        """Frames the source itself dropped before they were accepted, by queue."""
+        return {}
+
     @property
     def reconnects(self) -> int:
         return 0
@@ -341,9 +345,10 @@ class SerialSource(Source):
         out = dict(self.bad)
         for reason, n in self.link.decoder.rejected.items():
             out[reason] = out.get(reason, 0) + n
-        if self.link.stats.overflows:
-            out["rx_overflow"] = self.link.stats.overflows
         return out
+
+    def drops(self) -> dict:
+        return {"serial_rx": self.link.stats.overflows}
 
     def reply(self, data: bytes) -> bool:
         return self.link.send(data)
