@@ -27,6 +27,7 @@ import select
 import signal
 import socket
 import sys
+import threading
 import time
 
 from edgernn.errors import EdgeRNNError
@@ -60,7 +61,8 @@ def _realtime(priority: int):
     def init():
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-            log.info("stepping thread runs SCHED_FIFO priority %d", priority)
+            log.info("stepping thread (tid %d) runs SCHED_FIFO priority %d",
+                     threading.get_native_id(), priority)
         except (OSError, AttributeError) as e:
             log.warning("process.realtime_priority = %d not applied (%s); needs CAP_SYS_NICE "
                         "or LimitRTPRIO (see deploy/edgernn.service)", priority, e)

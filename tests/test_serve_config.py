@@ -163,3 +163,13 @@ def test_cli_port_in_use_for_metrics_exits_2(tmp_path):
     assert out.returncode == 2, out.stderr
     assert out.stderr.strip().splitlines()[-1].startswith(f"edgernn: error: {path}: "
                                                           f"metrics.listen: cannot listen")
+
+
+def test_serve_imports_neither_converters_nor_frameworks():
+    code = ("import sys, edgernn_serve.cli, edgernn_serve.daemon, edgernn_serve.mqtt, "
+            "edgernn_serve.wav\n"
+            "bad = [m for m in ('converters', 'torch', 'onnx', 'onnxruntime', 'tensorflow', "
+            "'keras') if m in sys.modules]\nprint(','.join(bad))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr

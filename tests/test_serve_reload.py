@@ -173,3 +173,31 @@ def test_notifier_abstract_socket_watchdog_pid_and_errors(tmp_path):
     assert not n.watchdog() and n.errors == 1  # the manager's socket went away: counted
     off = Notifier(environ={})
     assert not off.enabled and not off.ready() and off.errors == 0
+
+
+def test_serve_pins_cpus_and_asks_realtime_priority_for_the_stepping_thread(tmp_path):
+    import re
+
+    make_model().save(tmp_path / "m.ernn")
+    cfg = tmp_path / "edgernn.toml"
+    _config(cfg, "m", "[process]\ncpus = [0]\nrealtime_priority = 5\n")
+    d = Daemon(cfg, stdin=subprocess.PIPE)
+    try:
+        d.wait_ready()
+        status = open(f"/proc/{d.proc.pid}/status").read()
+        assert re.search(r"Cpus_allowed_list:\s+0\n", status), status
+        log = d.stderr()
+        applied = re.search(r"stepping thread \(tid (\d+)\) runs SCHED_FIFO priority 5", log)
+        if applied:  # root or LimitRTPRIO: check the kernel's view of that thread
+            tid = int(applied.group(1))
+            assert os.sched_getscheduler(tid) == os.SCHED_FIFO
+            assert os.sched_getparam(tid).sched_priority == 5
+            assert os.sched_getscheduler(d.proc.pid) == os.SCHED_OTHER  # only that thread
+        else:  # refused: said so, and serving on
+            assert "process.realtime_priority = 5 not applied" in log
+        _send(d, np.zeros((4, 16), np.float32), 0, 4)
+        _wait(lambda: len(d.lines) == 4, 30, "4 results")
+        rc, _ = d.terminate()
+        assert rc == 0
+    finally:
+        d.kill()

@@ -180,3 +180,21 @@ def test_scheduler_state_limit_resets_a_growing_state():
     assert sch.batch.state_peak(sch.slots[0].row) == 0.0
     sch.process([_s(0, [1.0])])
     assert sink.results[-1].y[0] == 8.0
+
+
+def test_scheduler_steps_token_models_and_refuses_ids_out_of_range():
+    r = np.random.default_rng(0)
+    model = edgernn.Model([edgernn.Embedding(r.standard_normal((10, 8)).astype(np.float32)),
+                           edgernn.GRU(r.standard_normal((24, 8)).astype(np.float32) * 0.3,
+                                       r.standard_normal((24, 8)).astype(np.float32) * 0.3)])
+    sch, sink = _sched(model)
+    toks = [3, 1, 4, 1, 5, 9, 2, 6]
+    sch.process([_s(k % 2, [t]) for k, t in enumerate(toks)] + [_s(0, [10]), _s(1, [2.5])])
+    for sid in (0, 1):
+        s = model.stream()
+        want = [s.step(np.array([t])) for t in toks[sid::2]]
+        got = [r.y for r in sink.results if r.key == sid and r.error is None]
+        np.testing.assert_array_equal(np.stack(got), np.stack(want))
+    assert [r.error for r in sink.results if r.error] == [
+        "expected one token id in [0, 10), got [10.0]",
+        "expected one token id in [0, 10), got [2.5]"]
