@@ -2,21 +2,18 @@
 
 Layout (entries stored uncompressed)::
 
-    manifest.json               format, version, model sizes, layers, arrays, provenance
+    manifest.json               format, version, model, graph, arrays, provenance
     arrays/<name>.npy           one array per weight, numpy format 1.0, no pickles
 
-``manifest.json``::
+``manifest.json`` (format 2.0; the model and graph entries are described in
+:mod:`edgernn.manifest`; files of format 1.0, written by edgernn 0.1, load too)::
 
-    {"format": "edgernn", "format_version": "1.0",
-     "producer": {"name": "edgernn", "version": "0.1.0"},
-     "model": {"input_size": 16, "output_size": 4, "num_tokens": 0,
-               "return_sequences": true, "initial_state": null | [["0.h", "<array>"], ...]},
-     "layers": [{"type": "LSTM", "input_size": 16, "output_size": 32,
-                 "config": {...}, "arrays": {"weight_ih": "0.weight_ih", ...}}, ...],
-     "arrays": {"0.weight_ih": {"shape": [128, 16], "dtype": "float32",
-                                "sha256": "<hex of the raw C-order bytes>"}, ...},
-     "provenance": {"source": "onnx", "source_sha256": "...", ...},
-     "quantization": null}
+    {"format": "edgernn", "format_version": "2.0",
+     "producer": {"name": "edgernn", "version": "0.2.0"},
+     "model": {...}, "graph": {...}, "quantization": null | {...},
+     "arrays": {"gru1.weight_ih": {"shape": [72, 24], "dtype": "float32",
+                                   "sha256": "<hex of the raw C-order bytes>"}, ...},
+     "provenance": {"source": "onnx", "source_sha256": "...", ...}}
 
 Loading never unpickles. Before any array is read, the entry's size is checked
 against the manifest's shape and dtype (so a tampered size cannot make it
@@ -37,10 +34,10 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ModelFormatError
-from .wrappers import layer_from_config
+from .manifest import from_manifest, to_manifest
 
 FORMAT = "edgernn"
-FORMAT_VERSION = (1, 0)
+FORMAT_VERSION = (2, 0)
 MAX_MANIFEST_BYTES = 4 << 20
 MAX_ARRAY_BYTES = 1 << 31
 _DTYPES = {"float32": np.dtype("<f4"), "int8": np.dtype("i1"), "int32": np.dtype("<i4")}
@@ -52,50 +49,21 @@ def _version() -> str:
     return __version__
 
 
-def _layer_entry(i, layer, arrays):
-    from .activations import Activation
-
-    if isinstance(layer, Activation):
-        return {"type": "Activation", "config": layer.to_config(), "arrays": {}}
-    names = {}
-    for field_name, arr in layer.arrays().items():
-        key = f"{i}.{field_name}"
-        arrays[key] = arr
-        names[field_name] = key
-    return {"type": type(layer).__name__, "input_size": int(layer.input_size),
-            "output_size": int(layer.output_size), "config": layer.config(), "arrays": names}
-
-
 def save_model(model, path) -> None:
     """Write ``model`` to ``path`` (conventionally ``*.ernn``); see module docstring."""
-    arrays: dict[str, np.ndarray] = {}
-    layers = [_layer_entry(i, layer, arrays) for i, layer in enumerate(model.layers)]
+    content, arrays = to_manifest(model)
     meta = {}
     for key, arr in arrays.items():
         arr = np.ascontiguousarray(arr)
         meta[key] = {"shape": list(arr.shape), "dtype": arr.dtype.name,
                      "sha256": hashlib.sha256(arr.tobytes()).hexdigest()}
-    init = None
-    if model.initial_state is not None:
-        init = []
-        for name, arr in zip(model.initial_state.names, model.initial_state.arrays, strict=True):
-            key = f"initial_state.{name}"
-            arrays[key] = np.ascontiguousarray(arr, dtype=np.float32)
-            init.append([name, key])
-        meta.update({k: {"shape": list(arrays[k].shape), "dtype": "float32",
-                         "sha256": hashlib.sha256(arrays[k].tobytes()).hexdigest()}
-                     for _, k in init})
     manifest = {
         "format": FORMAT,
         "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
         "producer": {"name": "edgernn", "version": _version()},
-        "model": {"input_size": model.input_size, "output_size": model.output_size,
-                  "num_tokens": model.num_tokens,
-                  "return_sequences": model.return_sequences, "initial_state": init},
-        "layers": layers,
+        **content,
         "arrays": meta,
         "provenance": model.provenance,
-        "quantization": None,
     }
     path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
@@ -134,7 +102,8 @@ def _open(path) -> zipfile.ZipFile:
         return zipfile.ZipFile(path, "r")
     except FileNotFoundError:
         raise
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError,
+            NotImplementedError) as exc:
         raise _fail(path, f"not a readable .ernn file (a zip archive was expected): {exc}") \
             from exc
 
@@ -181,9 +150,10 @@ def _manifest(zf, path) -> dict:
     mdl = _need(man, "model", dict, path)
     for key in ("input_size", "output_size", "num_tokens"):
         _need(mdl, key, int, path, "model")
-    layers = _need(man, "layers", list, path)
-    if not layers:
-        raise _fail(path, "manifest lists no layers")
+    if major == 1:
+        _need(man, "layers", list, path)
+    else:
+        _need(man, "graph", dict, path)
     arrays = _need(man, "arrays", dict, path)
     for key, meta in arrays.items():
         shape = _need(meta, "shape", list, path, f"arrays[{key!r}]")
@@ -246,7 +216,6 @@ def load(path):
     FileNotFoundError
         When ``path`` does not exist.
     """
-    from .model import Model
 
     with _open(path) as zf:
         man = _manifest(zf, path)
@@ -255,56 +224,12 @@ def load(path):
         if extra:
             raise _fail(path, f"unexpected entries in the archive: {extra[:5]}")
         arrays = {k: _read_array(zf, k, meta, path) for k, meta in man["arrays"].items()}
-    used = set()
-    layers = []
-    for i, entry in enumerate(man["layers"]):
-        where = f"layers[{i}]"
-        kind = _need(entry, "type", str, path, where)
-        config = _need(entry, "config", dict, path, where)
-        refs = _need(entry, "arrays", dict, path, where)
-        mine = {}
-        for field_name, key in refs.items():
-            if not isinstance(key, str) or key not in arrays:
-                raise _fail(path, f"{where}.arrays[{field_name!r}] names unknown array {key!r}")
-            mine[field_name] = arrays[key]
-            used.add(key)
-        try:
-            layer = layer_from_config(kind, config, mine)
-        except ModelFormatError as exc:
-            raise _fail(path, f"{where}: {exc}") from exc
-        for attr in ("input_size", "output_size"):
-            if attr in entry and getattr(layer, attr, entry[attr]) != entry[attr]:
-                raise _fail(path, f"{where}.{attr}: manifest says {entry[attr]!r}, the weights "
-                                  f"give {getattr(layer, attr)}")
-        layers.append(layer)
-    mdl = man["model"]
-    init = mdl.get("initial_state")
-    state = None
-    if init is not None:
-        if not isinstance(init, list) or not all(
-                isinstance(p, list) and len(p) == 2 and isinstance(p[0], str) and p[1] in arrays
-                for p in init):
-            raise _fail(path, "model.initial_state: expected a list of [state name, array name] "
-                              "naming stored arrays")
-        from .stream import StreamState
-
-        state = StreamState(tuple(p[0] for p in init), tuple(arrays[p[1]] for p in init))
-        used.update(p[1] for p in init)
-    seqs = mdl.get("return_sequences", True)
-    if not isinstance(seqs, bool):
-        raise _fail(path, f"model.return_sequences: expected true/false, got {seqs!r}")
-    unused = sorted(set(arrays) - used)
-    if unused:
-        raise _fail(path, f"arrays not used by any layer: {unused[:5]}")
     try:
-        model = Model(layers, provenance=man.get("provenance"), return_sequences=seqs,
-                      initial_state=state)
+        model = from_manifest(man, arrays, int(man["format_version"].split(".")[0]))
     except ModelFormatError as exc:
         raise _fail(path, str(exc)) from exc
-    got = (model.input_size, model.output_size, model.num_tokens)
-    want = (mdl["input_size"], mdl["output_size"], mdl["num_tokens"])
-    if got != want:
-        raise _fail(path, f"model sizes (input, output, tokens): manifest says {want}, "
-                          f"the layers give {got}")
+    from . import engine
+
+    engine.native()  # compiled (or loaded from the cache) before the first frame
     model.manifest = man
     return model

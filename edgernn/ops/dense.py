@@ -1,0 +1,60 @@
+"""Dense: ``y = act(weight @ x + bias)`` (``nn.Linear`` layout).
+
+Kernel: :mod:`edgernn.kernels.dense`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..activations import Activation
+from ..errors import ModelFormatError
+from ..kernels import optable as T
+from .base import Op, Schema, activation_field, f32_array, opt_f32_array, pad8
+
+
+@dataclass(frozen=True, eq=False)
+class Dense(Op):
+    """Fully connected layer ``y = act(weight @ x + bias)``.
+
+    Parameters
+    ----------
+    weight : float32[out_features, in_features]
+    bias : float32[out_features] or None
+    activation : str or Activation, default "linear"
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    activation: Activation | str | None = "linear"
+    _arrays = ("weight", "bias")
+    schema = {"activation": Schema.ACT}
+
+    def __post_init__(self):
+        w = f32_array("weight", self.weight, None, owner="Dense")
+        if w.ndim != 2 or 0 in w.shape:
+            raise ModelFormatError(f"Dense.weight: expected a non-empty 2-D [out, in] array, "
+                                   f"got shape {w.shape}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", opt_f32_array("bias", self.bias, (w.shape[0],),
+                                                       owner="Dense"))
+        object.__setattr__(self, "activation", activation_field("Dense.activation",
+                                                                self.activation))
+
+    input_size = property(lambda self: self.weight.shape[1])
+    output_size = property(lambda self: self.weight.shape[0])
+
+    def macs(self) -> int:
+        return self.weight.size
+
+    def scratch_floats(self) -> int:
+        return pad8(self.output_size)
+
+    def pack(self, pk, row, state) -> None:
+        row[T.OP] = T.DENSE
+        row[T.WOFF] = pk.panels(self.weight)
+        row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias, pad8(self.output_size))
+        row[T.ACT_CODE] = pk.act(self.activation)
+        row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])
