@@ -13,15 +13,13 @@ non-finite output, is refused before it serves a frame.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import io
 from dataclasses import dataclass
 
 import numpy as np
 
 import edgernn
-from edgernn.batch import StreamBatch
-from edgernn.errors import EdgeRNNError, StreamError
+from edgernn.errors import EdgeRNNError
 
 
 class ModelLoadError(EdgeRNNError):
@@ -116,10 +114,6 @@ class Batch:
         "fast" or "exact".
     """
 
-    #: StreamBatch.step(X, out=, streams=) is engine v2; until it is on main this
-    #: class emulates it (see _step_rows). Delete the emulation when it lands.
-    NATIVE_SUBSET = "streams" in inspect.signature(StreamBatch.step).parameters
-
     def __init__(self, model, n: int, math: str = "fast") -> None:
         self.n = n
         self.batch = model.streams(n, math=math)
@@ -127,34 +121,23 @@ class Batch:
         self._seen_nonfinite = np.zeros(n, np.int64)
 
     def step(self, X: np.ndarray, out: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Advance slots ``rows`` (int64[m], distinct) by one timestep.
+        """Advance slots ``rows`` (int64[m], distinct) by one timestep, in one native call.
 
         Parameters
         ----------
-        X : float32[m, input_size], C-contiguous (token models: float32[m, 1] ids)
+        X : float32[m, input_size], C-contiguous (token models: float32[m, 1] of ids
+            already checked to be integers in range)
         out : float32[m, output_size], C-contiguous, written in place
         rows : int64[m]
         """
-        if self.NATIVE_SUBSET:
-            return self.batch.step(X, out=out, streams=rows)
-        return self._step_rows(X, out, rows)
-
-    def _step_rows(self, X, out, rows):
-        # Emulation of StreamBatch.step(..., streams=rows): gather the rows' state,
-        # one native step_batch call on them, scatter back. Same kernel, same bits.
-        b = self.batch
-        S = b._S[rows]
-        rc = b._step(b._P, b._W, S, X, out)
-        b._S[rows] = S
-        if rc:
-            raise StreamError(f"step failed with status {rc} (token id out of range in row "
-                              f"{-rc - 1} of the batch)")
-        return out
+        if self.tokens:
+            X = X[:, 0].astype(np.int64)
+        return self.batch.step(X, out=out, streams=rows)
 
     def reset(self, row: int) -> None:
-        """Slot ``row`` back to the model's initial state (its non-finite count too)."""
+        """Slot ``row`` back to the model's initial state."""
         self.batch.reset(row)
-        self._seen_nonfinite[row] = 0
+        self._seen_nonfinite[row] = self.batch.nonfinite_steps[row]
 
     def new_nonfinite(self, rows: np.ndarray) -> np.ndarray:
         """Bool[m]: which of ``rows`` had a non-finite state reset by the engine since the

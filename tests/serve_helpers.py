@@ -38,10 +38,9 @@ def warm_engine() -> None:
     """Compile (or load) the engine in this process first, so that the daemon and the
     simulated device started next load it from the disk cache instead of compiling
     it side by side (on a cold cache, e.g. a fresh CI clone)."""
-    from edgernn import engine
-
-    for name in ("step", "step_batch"):
-        engine.native(name)
+    m = make_model()
+    m.stream().step(np.zeros(16, np.float32))
+    m.streams(2).step(np.zeros((1, 16), np.float32), streams=np.array([1]))
 
 
 def free_port() -> int:

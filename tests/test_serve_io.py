@@ -192,3 +192,35 @@ def test_stdout_sink_drops_oldest_beyond_its_buffer_and_counts_them(tmp_path):
     assert sink.delivered == len(lines) and sink.delivered + sink.dropped == 20
     assert sink.dropped >= 14  # one batch was being written, five waited, the rest dropped
     assert [json.loads(ln)["n"] for ln in lines][-5:] == [16, 17, 18, 19, 20]
+
+
+def test_named_outputs_of_a_graph_model_appear_in_each_record(tmp_path):
+    import edgernn as e
+
+    r = np.random.default_rng(5)
+
+    def w(*s):
+        return (r.standard_normal(s) * 0.3).astype(np.float32)
+
+    x = e.Input(6, name="features")
+    g = e.GRU(w(24, 6), w(24, 8))(x, name="gru")
+    model = e.Model(inputs=x, outputs=[e.Dense(w(3, 8), w(3), activation="sigmoid")(
+        g, name="gains"), e.Dense(w(1, 8), w(1), activation="sigmoid")(g, name="vad")])
+    model.save(tmp_path / "g.ernn")
+    cfg = tmp_path / "g.toml"
+    cfg.write_text('log_level = "error"\n[model]\npath = "g.ernn"\n[source]\nkind = "stdin"\n'
+                   'format = "text"\n[[sink]]\ntype = "stdout"\n[metrics]\nlisten = ""\n')
+    out, (rfd, wfd) = io.BytesIO(), os.pipe()
+    xs = r.standard_normal((3, 6)).astype(np.float32)
+    with os.fdopen(rfd, "rb") as rf:
+        d = Daemon(load_config(cfg), stdout=out, stdin=rf)
+        d.start()
+        os.write(wfd, "".join(" ".join(map(repr, map(float, x))) + "\n" for x in xs).encode())
+        os.close(wfd)
+        _wait(d.source.finished.is_set)
+        d.stop()
+    s = model.stream()
+    for row, x in zip(out.getvalue().splitlines(), xs, strict=True):
+        rec, y = json.loads(row), s.step(x)
+        assert rec["y"] == y.tolist()
+        assert rec["outputs"] == {"gains": y[:3].tolist(), "vad": y[3:].tolist()}
