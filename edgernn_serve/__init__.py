@@ -1,7 +1,8 @@
 """``edgernn serve``: the on-device daemon (config, sources, batched stepping, sinks, metrics).
 
 - ``config``: the TOML file, validated (errors name the key and the file)
-- ``sources``: serial (firmware_bridge protocol), stdin, udp, unix; ``wav``: WAV files
+- ``device``: the serial source (firmware_bridge protocol); ``sources``: stdin, udp,
+  unix; ``wav``: WAV files
 - ``scheduler``: one thread steps the frames of many streams in batched native calls
 - ``models``: load, hash and validate a model; the batch of stream slots
 - ``sinks``: stdout, file, udp, unix, serial; ``mqtt``: paho-mqtt with an offline buffer

@@ -32,12 +32,13 @@ import time
 
 from edgernn.errors import EdgeRNNError
 from edgernn_serve.config import Config, ConfigError, load_config
+from edgernn_serve.device import SerialSource
 from edgernn_serve.metrics import Metrics, MetricsServer
 from edgernn_serve.models import ModelHandle, load_model
 from edgernn_serve.notify import Notifier
 from edgernn_serve.scheduler import Scheduler
 from edgernn_serve.sinks import SinkSet, build_sink
-from edgernn_serve.sources import SerialSource, StdinSource, UdpSource, UnixSource
+from edgernn_serve.sources import StdinSource, UdpSource, UnixSource
 
 log = logging.getLogger("edgernn.serve")
 
