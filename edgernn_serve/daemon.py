@@ -83,6 +83,7 @@ class Daemon:
         self.last_reload_error: str | None = None
         self.refused = 0  # frames arriving after the stop began (never accepted)
         self._accepting = True
+        self._submit_lock = threading.Lock()
         self.scheduler = self.source = self.sinks = self.server = None
         setup_logging(config.log_level)
 
@@ -123,10 +124,11 @@ class Daemon:
         return m.input_size, m.output_size
 
     def _submit(self, items: list) -> None:
-        if self._accepting:
-            self.scheduler.queue.put_many(items)
-        else:
-            self.refused += len(items)
+        with self._submit_lock:  # a stop flips _accepting under it: no put after that
+            if self._accepting:
+                self.scheduler.queue.put_many(items)
+            else:
+                self.refused += len(items)
 
     def _load(self, config: Config) -> ModelHandle:
         m = config.model
@@ -212,8 +214,11 @@ class Daemon:
         t0 = time.monotonic()
         self.notifier.stopping(f"stopping ({reason})")
         log.info("stopping (%s): answering queued frames, flushing sinks", reason)
-        self._accepting = False
+        with self._submit_lock:
+            self._accepting = False
         drained = self.scheduler.stop(timeout=STOP_BUDGET_S / 2)
+        if drained and len(self.scheduler.queue):  # defensive: the thread has exited
+            self.scheduler.process(self.scheduler.queue.get_many(0))
         self.source.close()
         left = self.sinks.flush(max(0.05, STOP_BUDGET_S - (time.monotonic() - t0)))
         self.sinks.close()

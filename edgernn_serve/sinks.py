@@ -26,6 +26,7 @@ import threading
 import time
 from collections import deque
 
+from edgernn_serve.scheduler import RateLimitedLog
 from firmware_bridge import protocol as p
 
 log = logging.getLogger("edgernn.serve")
@@ -89,6 +90,7 @@ class QueuedSink(Sink):
         self._cond = threading.Condition()
         self._closing = False
         self._busy = 0
+        self._warn = RateLimitedLog(log)
         self._thread = threading.Thread(target=self._loop, name=f"sink-{name}", daemon=True)
 
     def start(self) -> None:
@@ -120,8 +122,9 @@ class QueuedSink(Sink):
                 self._busy = len(batch)
             try:
                 ok = self.write(batch)
-            except Exception as e:  # keep serving; the reason is logged once per burst
-                log.warning("sink %s: write failed: %s", self.name, e)
+            except Exception as e:  # keep serving; the reason is logged, rate-limited
+                self._warn.warning("write", f"sink {self.name}: write failed ({e}); results "
+                                            f"dropped")
                 ok = False
             if ok is None:  # not connected: keep them (bounded), retry a little later
                 with self._cond:

@@ -224,3 +224,33 @@ def test_named_outputs_of_a_graph_model_appear_in_each_record(tmp_path):
         rec, y = json.loads(row), s.step(x)
         assert rec["y"] == y.tolist()
         assert rec["outputs"] == {"gains": y[:3].tolist(), "vad": y[3:].tolist()}
+
+
+def test_a_failing_sink_counts_its_drops_and_the_others_keep_delivering(tmp_path, caplog,
+                                                                        monkeypatch):
+    import logging
+
+    class Closed(io.BytesIO):
+        def write(self, b):
+            raise BrokenPipeError(32, "Broken pipe")
+
+    r, w = os.pipe()
+    with os.fdopen(r, "rb") as rf:
+        d = _daemon(tmp_path, 'kind = "stdin"\nformat = "text"',
+                    '[[sink]]\ntype = "stdout"\n[[sink]]\ntype = "file"\npath = "o.jsonl"',
+                    stdout=Closed(), stdin=rf)
+        logger = logging.getLogger("edgernn.serve")
+        monkeypatch.setattr(logger, "propagate", True)
+        caplog.set_level("WARNING", logger="edgernn.serve")
+        for _ in range(10):
+            os.write(w, (" ".join(["0.5"] * 16) + "\n").encode())
+            time.sleep(0.01)
+        os.close(w)
+        _wait(d.source.finished.is_set)
+        s = d.stop()
+    assert s["answered"] == 10 and s["sinks"]["stdout"] == {"delivered": 0, "dropped": 10,
+                                                            "pending": 0}
+    assert s["sinks"]["file1"]["delivered"] == 10
+    assert len((tmp_path / "o.jsonl").read_text().splitlines()) == 10
+    warned = [m for m in caplog.messages if "sink stdout: write failed" in m]
+    assert len(warned) == 1  # rate-limited, not one line per result
