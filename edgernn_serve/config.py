@@ -62,6 +62,7 @@ class StreamsConf:
     idle_reset_s: float = 0.0
     state_limit: float = 1e4
     deadline_ms: float = 1.0
+    inline: bool = True
 
 
 @dataclass(frozen=True)
@@ -308,7 +309,8 @@ class _Loader:
             reset_on_gap=t.take("reset_on_gap", bool, True),
             idle_reset_s=t.take("idle_reset", float, 0.0, lambda v: v >= 0, "seconds >= 0"),
             state_limit=t.take("state_limit", float, 1e4, lambda v: v >= 0, "a number >= 0"),
-            deadline_ms=t.take("deadline_ms", float, 1.0, lambda v: v > 0, "milliseconds > 0"))
+            deadline_ms=t.take("deadline_ms", float, 1.0, lambda v: v > 0, "milliseconds > 0"),
+            inline=t.take("inline", bool, True))
         t.done()
         return s
 

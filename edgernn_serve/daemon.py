@@ -62,8 +62,8 @@ def _realtime(priority: int):
     def init():
         try:
             os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
-            log.info("stepping thread (tid %d) runs SCHED_FIFO priority %d",
-                     threading.get_native_id(), priority)
+            log.info("%s thread (tid %d) runs SCHED_FIFO priority %d",
+                     threading.current_thread().name, threading.get_native_id(), priority)
         except (OSError, AttributeError) as e:
             log.warning("process.realtime_priority = %d not applied (%s); needs CAP_SYS_NICE "
                         "or LimitRTPRIO (see deploy/edgernn.service)", priority, e)
@@ -84,6 +84,8 @@ class Daemon:
         self.refused = 0  # frames arriving after the stop began (never accepted)
         self._accepting = True
         self._submit_lock = threading.Lock()
+        self._tls = threading.local()
+        self._rt = _realtime(config.realtime_priority) if config.realtime_priority else None
         self.scheduler = self.source = self.sinks = self.server = None
         setup_logging(config.log_level)
 
@@ -124,9 +126,12 @@ class Daemon:
         return m.input_size, m.output_size
 
     def _submit(self, items: list) -> None:
+        if self._rt is not None and not getattr(self._tls, "rt", False):
+            self._tls.rt = True  # frames are stepped in this thread too (streams.inline)
+            self._rt()
         with self._submit_lock:  # a stop flips _accepting under it: no put after that
             if self._accepting:
-                self.scheduler.queue.put_many(items)
+                self.scheduler.submit(items)
             else:
                 self.refused += len(items)
 
@@ -170,7 +175,7 @@ class Daemon:
             self.server.start()
         self.metrics.add(self._samples)
         sinks.start()
-        self.scheduler.start(_realtime(c.realtime_priority) if c.realtime_priority else None)
+        self.scheduler.start(self._rt)
         self.source.start()
         where = (f", metrics on http://{self.server.address[0]}:{self.server.address[1]}"
                  if self.server else "")

@@ -96,6 +96,11 @@ class InputQueue:
     def __len__(self) -> int:
         return len(self._items)
 
+    def count(self, items: list) -> None:
+        """Count the samples of ``items`` as accepted (stepped without being queued)."""
+        with self._cond:
+            self.accepted += sum(1 for it in items if type(it) is Sample)
+
     def put_many(self, items: list) -> None:
         with self._cond:
             self.accepted += sum(1 for it in items if type(it) is Sample)
@@ -113,10 +118,19 @@ class InputQueue:
 
     def get_many(self, timeout: float) -> list:
         """Everything queued, waiting up to ``timeout`` s for something (or a wake())."""
+        self.wait(timeout)
+        return self.take()
+
+    def wait(self, timeout: float) -> None:
+        """Return when something is queued, after a wake(), or after ``timeout`` s."""
         with self._cond:
             if not self._items and not self._woken:
                 self._cond.wait(timeout)
             self._woken = False
+
+    def take(self) -> list:
+        """Everything queued now (no waiting)."""
+        with self._cond:
             out = list(self._items)
             self._items.clear()
             return out

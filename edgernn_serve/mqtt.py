@@ -36,6 +36,7 @@ class MqttSink(Sink):
     """
 
     type = "mqtt"
+    linger = 0.005  # seconds a burst may gather before it is published
 
     def __init__(self, name: str, device: str, o: dict) -> None:
         import paho.mqtt.client as mqtt
@@ -54,6 +55,7 @@ class MqttSink(Sink):
         self._written_off = 0  # QoS 0 messages lost with a connection (paho thread only)
         self._connects = 0
         self._closing = False
+        self._idle = False
         self.last_error: str | None = None
         client_id = o["client_id"] or f"edgernn-{device}-{name}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
@@ -102,7 +104,7 @@ class MqttSink(Sink):
     def _on_publish(self, client, userdata, mid, reason_code=None, properties=None) -> None:
         self._acked += 1
         self.delivered += 1
-        if self._outstanding() < self.window:
+        if self._idle and self._q:  # the feeder may be waiting for room in the window
             with self._cond:
                 self._cond.notify()
 
@@ -116,16 +118,15 @@ class MqttSink(Sink):
         self._thread.start()
 
     def emit(self, results: list) -> None:
-        items = [(self.topic.format(device=self.device, stream=r.key), self.line(r)[:-1])
-                 for r in results]
         with self._cond:
-            self._q.extend(items)
+            self._q.extend(results)  # encoded by the feeder thread, off the stepping path
             excess = len(self._q) - self.capacity
             for _ in range(excess):
                 self._q.popleft()
             if excess > 0:
                 self.dropped += excess
-            self._cond.notify()
+            if self._idle:
+                self._cond.notify()
 
     @property
     def pending(self) -> int:
@@ -144,28 +145,41 @@ class MqttSink(Sink):
         return out < self.window
 
     def _feed(self) -> None:
-        import paho.mqtt.client as mqtt
-
         while True:
             with self._cond:
                 while not self._ready():
                     if self._closing and not self._q:
                         return
+                    self._idle = True
                     self._cond.wait(0.1)
+                    self._idle = False
                 if self._closing and not self.connected:
                     return
-                topic, payload = self._q.popleft()
-            info = self.client.publish(topic, payload, qos=self.qos, retain=self.retain)
-            if info.rc == mqtt.MQTT_ERR_SUCCESS or (self.qos > 0 and
-                                                    info.rc == mqtt.MQTT_ERR_NO_CONN):
-                self._handed += 1  # paho holds it (QoS>0 is sent again after a reconnect)
-            elif info.rc == mqtt.MQTT_ERR_NO_CONN:  # QoS 0: put it back for the reconnect
-                with self._cond:
-                    self._q.appendleft((topic, payload))
-                    self.connected, self._resync = False, True
-            else:
-                self.dropped += 1
-                self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+            if not self._closing:  # let a burst gather: fewer wake-ups here and in paho
+                time.sleep(self.linger)
+            with self._cond:
+                room = self.window - max(self._outstanding(), 0) if self.connected else 0
+                batch = [self._q.popleft() for _ in range(min(len(self._q), room))]
+            for i, r in enumerate(batch):
+                if not self._publish(r):  # QoS 0 without a connection: keep the rest
+                    with self._cond:
+                        self._q.extendleft(reversed(batch[i:]))
+                        self.connected, self._resync = False, True
+                    break
+
+    def _publish(self, r) -> bool:
+        import paho.mqtt.client as mqtt
+
+        topic = self.topic.format(device=self.device, stream=r.key)
+        info = self.client.publish(topic, self.line(r)[:-1], qos=self.qos, retain=self.retain)
+        if info.rc == mqtt.MQTT_ERR_SUCCESS or (self.qos > 0 and info.rc == mqtt.MQTT_ERR_NO_CONN):
+            self._handed += 1  # paho holds it (QoS>0 is sent again after a reconnect)
+        elif info.rc == mqtt.MQTT_ERR_NO_CONN:
+            return False
+        else:
+            self.dropped += 1
+            self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
+        return True
 
     def flush(self, timeout: float) -> int:
         end = time.monotonic() + timeout

@@ -85,6 +85,7 @@ class Scheduler:
         self._pending = None
         self._swapped = threading.Event()
         self._stopping = False
+        self._lock = threading.Lock()  # held while stepping: by the thread or a source inline
         self._thread: threading.Thread | None = None
         self._warn = RateLimitedLog(log)
         self._next_state_check = time.monotonic() + 1.0
@@ -161,22 +162,45 @@ class Scheduler:
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
 
+    def submit(self, items: list) -> None:
+        """Called by a source's thread with the items it read, in order.
+
+        Inline (``streams.inline``): when nothing is queued and the stepping thread
+        is idle, step them right here, saving a thread hand-off per read; otherwise
+        queue them for the stepping thread. Items leave the queue only under the
+        lock, so a stream's frames are stepped in order either way.
+        """
+        if self.conf.inline and not self._stopping and self._lock.acquire(blocking=False):
+            try:
+                if not len(self.queue) and self._pending is None:
+                    self.queue.count(items)
+                    self._safe_process(items)
+                    return
+            finally:
+                self._lock.release()
+        self.queue.put_many(items)
+
+    def _safe_process(self, items: list) -> None:
+        try:
+            self.process(items)
+        except Exception:  # a bug must not stop the daemon silently
+            log.exception("stepping failed on %d items", len(items))
+            self.c["internal_errors"] += 1
+
     def _run(self) -> None:
         while True:
-            items = self.queue.get_many(0.05)
+            self.queue.wait(0.05)
             self.heartbeat = time.monotonic()
-            if self._pending is not None:
-                self._take_swap()
-            if items:
-                try:
-                    self.process(items)
-                except Exception:  # a bug must not stop the daemon silently
-                    log.exception("stepping loop failed on %d items", len(items))
-                    self.c["internal_errors"] += 1
-            elif self._stopping and not len(self.queue):
-                return
-            if self.heartbeat >= self._next_state_check:
-                self._check_states()
+            with self._lock:
+                if self._pending is not None:
+                    self._take_swap()
+                items = self.queue.take()
+                if items:
+                    self._safe_process(items)
+                elif self._stopping:
+                    return
+                if self.heartbeat >= self._next_state_check:
+                    self._check_states()
 
     # ------------------------------------------------------------ stepping
     def process(self, items: list) -> None:

@@ -187,7 +187,7 @@ def test_serve_pins_cpus_and_asks_realtime_priority_for_the_stepping_thread(tmp_
         status = open(f"/proc/{d.proc.pid}/status").read()
         assert re.search(r"Cpus_allowed_list:\s+0\n", status), status
         log = d.stderr()
-        applied = re.search(r"stepping thread \(tid (\d+)\) runs SCHED_FIFO priority 5", log)
+        applied = re.search(r"stepper thread \(tid (\d+)\) runs SCHED_FIFO priority 5", log)
         if applied:  # root or LimitRTPRIO: check the kernel's view of that thread
             tid = int(applied.group(1))
             assert os.sched_getscheduler(tid) == os.SCHED_FIFO
