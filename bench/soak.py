@@ -55,6 +55,13 @@ def rss_kb(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for pid {pid}")
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        f = fh.read().rsplit(")", 1)[1].split()
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def start_broker(tmp: Path):
     exe = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
     if not os.path.exists(exe):
@@ -146,6 +153,7 @@ def main(argv=None) -> int:
     daemon = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, cwd=ROOT)
     t0 = time.monotonic()
     samples = []
+    last_cpu, last_t = 0.0, t0
     print(f"soak: {args.minutes} min at {args.rate:g} Hz ({args.streams} stream(s)); "
           f"workdir {tmp}", flush=True)
     while time.monotonic() - t0 < duration and sim.poll() is None:
@@ -155,12 +163,16 @@ def main(argv=None) -> int:
         text = urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=5).read()
         steps = next((float(ln.split()[-1]) for ln in text.decode().splitlines()
                       if ln.startswith("edgernn_steps_total ")), float("nan"))
-        s = {"t_s": round(time.monotonic() - t0, 1), "rss_kb": rss_kb(daemon.pid),
+        now, cpu = time.monotonic(), cpu_s(daemon.pid)
+        cpu_pct = 100 * (cpu - last_cpu) / (now - last_t)
+        last_cpu, last_t = cpu, now
+        s = {"t_s": round(now - t0, 1), "rss_kb": rss_kb(daemon.pid), "cpu_pct": cpu_pct,
              "results": int(lat.size), "p50_us": q[0], "p99_us": q[1], "p99.9_us": q[2],
              "max_us": float(lat.max()) if lat.size else float("nan"), "steps": steps}
         samples.append(s)
         print(f"{s['t_s']:7.1f} s  rss {s['rss_kb'] / 1024:7.2f} MB  results {s['results']:6d}  "
-              f"p50 {q[0]:7.1f}  p99 {q[1]:7.1f}  p99.9 {q[2]:7.1f} us", flush=True)
+              f"p50 {q[0]:7.1f}  p99 {q[1]:7.1f}  p99.9 {q[2]:7.1f} us  cpu {cpu_pct:5.1f}%",
+              flush=True)
     sim.wait(60)
     t_stop = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
@@ -186,6 +198,10 @@ def main(argv=None) -> int:
                              else None, "max_mb": max(steady) / 1024 if steady else None,
                              "range_mb": rss_range, "slope_mb_per_hour": slope},
         "rss_flat_within_1mb": rss_range is not None and rss_range <= 1.0,
+        "cpu_pct_median": float(np.median([x["cpu_pct"] for x in samples[1:]]))
+        if len(samples) > 1 else None,
+        "latency_us_median_of_windows": {k: float(np.nanmedian([x[k] for x in samples]))
+                                         for k in ("p50_us", "p99_us", "p99.9_us")},
         "results_collected": collector.total, "error_results": collector.errors,
         "device": {k: report[k] for k in ("ok", "matched", "mismatched", "missing",
                                           "latency_us")},
@@ -193,8 +209,10 @@ def main(argv=None) -> int:
     }
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "soak.json").write_text(json.dumps(res, indent=1, default=float))
-    print(json.dumps({k: res[k] for k in ("rss_after_warmup", "rss_flat_within_1mb", "device",
-                                          "daemon_exit", "stop_s")}, indent=1, default=float))
+    print(json.dumps({k: res[k] for k in ("rss_after_warmup", "rss_flat_within_1mb",
+                                          "cpu_pct_median", "latency_us_median_of_windows",
+                                          "device", "daemon_exit", "stop_s")},
+                     indent=1, default=float))
     plot(res)
     return 0 if rc == 0 and report["ok"] else 1
 
