@@ -22,7 +22,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-SOURCE_KINDS = ("serial", "stdin", "udp", "unix", "wav", "audio")
+SOURCE_KINDS = ("serial", "stdin", "udp", "unix", "wav")  # "audio": once edgernn.audio lands
 SINK_TYPES = ("stdout", "file", "udp", "unix", "serial", "mqtt")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 FEATURES = ("samples", "stft", "log_power")
@@ -235,7 +235,7 @@ class _Loader:
                                                 "'host:port'"))
         if kind == "unix":
             o["path"] = t.path("path")
-        if kind in ("wav", "audio"):
+        if kind == "wav":
             o["path"] = t.path("path")
             o["realtime"] = t.take("realtime", bool, False)
         if kind == "wav":
@@ -246,8 +246,6 @@ class _Loader:
                                  and v <= 1 << 16, f"{o['frame']} (source.frame) to 65536")
             check, expect = _one_of(("mix", "each"))
             o["channels"] = t.take("channels", str, "mix", check, expect)
-        if kind == "audio":
-            o["output"] = t.path("output", None)
         t.done()
         return SourceConf(kind, o)
 

@@ -112,14 +112,9 @@ class Daemon:
             return UdpSource(self._submit, o["listen"], o["format"])
         if kind == "unix":
             return UnixSource(self._submit, o["path"], o["format"])
-        if kind == "wav":
-            from edgernn_serve.wav import WavSource
+        from edgernn_serve.wav import WavSource
 
-            return WavSource(self._submit, o, lambda: len(self.scheduler.queue),
-                             config.streams.queue)
-        raise ConfigError(f"{config.path}: source.kind: 'audio' (the edgernn.audio denoiser) "
-                          f"is not available in this edgernn yet; use kind = 'wav' with "
-                          f"source.features")
+        return WavSource(self._submit, o, lambda: len(self.scheduler.queue), config.streams.queue)
 
     def _sizes(self):
         m = self.scheduler.handle.model

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import bisect
 import json
+import socket
 import threading
 from collections import defaultdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -148,8 +149,13 @@ class MetricsServer:
 
     def __init__(self, listen, metrics: Metrics, health) -> None:
         handler = type("Handler", (_Handler,), {"metrics": metrics, "health": staticmethod(health)})
-        self.httpd = ThreadingHTTPServer(listen, handler)
-        self.httpd.daemon_threads = True
+        # One thread answers every request in turn (a scrape takes a millisecond; a
+        # client that stalls is cut off after ``_Handler.timeout``): no thread, and no
+        # malloc arena, is created per scrape in a process that runs for months.
+        server_cls = HTTPServer
+        if ":" in listen[0]:
+            server_cls = type("HTTPServer6", (HTTPServer,), {"address_family": socket.AF_INET6})
+        self.httpd = server_cls(listen, handler)
         self.address = self.httpd.server_address[:2]
         self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={
             "poll_interval": 0.2}, name="metrics-http", daemon=True)
@@ -166,6 +172,7 @@ class MetricsServer:
 class _Handler(BaseHTTPRequestHandler):
     metrics: Metrics
     server_version = "edgernn"
+    timeout = 5.0
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         path = self.path.split("?", 1)[0]
