@@ -32,13 +32,14 @@ from .ops.gru import GRU
 from .ops.lstm import LSTM
 from .ops.rnn import RNN
 from .ops.slice import Slice
+from .quant import QuantParams
 from .stream import Stream, StreamState
 
 __all__ = [
     "Activation", "Bidirectional", "Dense", "Embedding", "GRU", "LSTM", "RNN", "Reverse",
     "Concat", "Slice", "Add", "Sub", "Mul", "Input", "Tensor",
     "concat", "add", "sub", "mul", "slice", "split",
-    "Model", "Stream", "StreamBatch", "StreamState", "load", "read_manifest",
+    "QuantParams", "Model", "Stream", "StreamBatch", "StreamState", "load", "read_manifest",
     "EdgeRNNError", "ModelFormatError", "UnsupportedOpError", "StreamError",
     "LinkError", "FrameError", "__version__",
 ]

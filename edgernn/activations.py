@@ -120,6 +120,7 @@ class Activation(Op):
 
     # --- as an op -------------------------------------------------------------
     schema = {"name": Schema.STR, "alpha": Schema.FLOAT, "beta": Schema.FLOAT}
+    kernel = "dense:activation_kernel"
 
     def config(self) -> dict:
         return self.to_config()

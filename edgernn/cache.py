@@ -13,7 +13,8 @@ into its own install. So edgernn's functions get a cache locator of their own:
   changed kernel invalidates every cached function that might inline it;
 - when that directory cannot be written, edgernn warns once and compiles into
   a private temporary folder removed at exit (nothing is kept between runs);
-  if not even that can be made, caching is turned off. Importing never fails.
+  if not even that can be made, caching is turned off (:data:`CACHE`: the
+  kernels' ``cache=`` flag). Importing never fails.
 
 Other libraries' numba functions keep numba's own locators.
 """
@@ -32,15 +33,19 @@ from numba.core import caching
 
 PKG = Path(__file__).resolve().parent
 _state: dict = {}
+#: False when no folder at all could be written: kernels are then compiled per process
+CACHE = True
 
 
 def source_hash() -> str:
-    """SHA-256 (hex) over the runtime sources compiled into the engine."""
+    """SHA-256 (hex) over the runtime sources compiled into the engine (and the int8
+    code path when it is forced, see :mod:`edgernn.kernels.tile_i8`)."""
     if "hash" not in _state:
         digest = hashlib.sha256()
         files = sorted((PKG / "kernels").glob("*.py")) + [PKG / "engine.py"]
         for p in files:
             digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
+        digest.update(os.environ.get("EDGERNN_INT8_PATH", "").encode())  # forced int8 path
         _state["hash"] = digest.hexdigest()
     return _state["hash"]
 
@@ -89,6 +94,8 @@ def configure() -> Path | None:
                       RuntimeWarning, stacklevel=3)
         target = tmp
     _state["dir"] = target
+    global CACHE
+    CACHE = target is not None
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     if _EdgeRNNLocator not in impl._locator_classes:
         impl._locator_classes.insert(0, _EdgeRNNLocator)
@@ -124,13 +131,3 @@ class _EdgeRNNLocator(caching._CacheLocator):
         if not inside or not _state.get("configured"):
             return None
         return cls(py_func, py_file)
-
-
-def disable_if_unavailable(modules) -> None:
-    """Turn caching off for the jitted functions of ``modules`` when no folder could
-    be used at all (they then compile in every process)."""
-    if _state.get("configured") and _state.get("dir") is None:
-        for mod in modules:
-            for obj in vars(mod).values():
-                if isinstance(getattr(obj, "_cache", None), caching.Cache):
-                    obj._cache = caching.NullCache()

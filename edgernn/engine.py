@@ -3,7 +3,9 @@
 There is one native entry point, :func:`engine_f32`, compiled once per machine
 (and cached on disk, see :mod:`edgernn.cache`) and shared by every model, every
 stream, every batch and every mode; nothing is compiled per model. It releases
-the GIL while it runs.
+the GIL while it runs. It moves the step's inputs and outputs and calls each
+op's kernel through the address in the op's row (:mod:`edgernn.kernels.abi`):
+kernels are compiled per op kind, once, when a model first uses them.
 
     engine_f32(desc, xs, ys, T) -> int64 status
 
@@ -33,17 +35,11 @@ from __future__ import annotations
 
 from numba import njit, types
 
-from . import cache
-from .kernels.dense import activation_f32, dense_f32
-from .kernels.elementwise import binary_f32
-from .kernels.embedding import embedding_f32
-from .kernels.gru import gru_f32
+from .cache import CACHE
+from .kernels.abi import call_ptr
 from .kernels.linalg import fill
-from .kernels.lstm import lstm_f32
 from .kernels.mathfn import all_finite
 from .kernels.optable import (
-    ACT,
-    ADD,
     COPY,
     D_IDX,
     D_M,
@@ -54,16 +50,12 @@ from .kernels.optable import (
     D_S,
     D_SIZE,
     D_SSTRIDE,
-    D_W,
-    D_WBYTES,
-    DENSE,
-    EMBED,
+    FN,
     GRU,
     H_NIN,
     H_NOUT,
     INPUT,
     LSTM,
-    MUL,
     NO,
     OP,
     OUTPUT,
@@ -71,18 +63,16 @@ from .kernels.optable import (
     S_FLAG,
     S_NONFINITE,
     STATE_C,
-    SUB,
     WIDTH,
     X,
     Y,
 )
 from .kernels.pointers import f32_view, i64_table, i64_view
-from .kernels.rnn import rnn_f32
 
 BAD_SHAPE = 1
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
     """INPUT row ``k``: ``S[s, Y:Y+NO] = src[base + i * n_src + X:]`` for stream ``s = idx[i]``.
 
@@ -105,7 +95,7 @@ def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
                 S[s + j] = src[o + j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _output(P, k, S, A, idx, m, dst, base, n_dst):
     """OUTPUT row ``k``: ``dst[base + i * n_dst + Y:] = S[s, X:X+NO]`` for ``s = idx[i]``."""
     n = P[k, NO]
@@ -116,7 +106,7 @@ def _output(P, k, S, A, idx, m, dst, base, n_dst):
             dst[o + j] = S[s + j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _reset_nonfinite(P, S, b):
     """Zero every recurrent state vector of the stream at ``b`` that holds inf or nan
     (after the step, so that the step's outputs still show the non-finite values)."""
@@ -129,12 +119,11 @@ def _reset_nonfinite(P, S, b):
                     fill(S, b + off, n, 0.0)
 
 
-@njit(cache=True, error_model="numpy", nogil=True)
+@njit(cache=CACHE, error_model="numpy", nogil=True)
 def engine_f32(desc, xs, ys, T):
     """Run ``T`` timesteps of the streams described at address ``desc`` (module docstring)."""
     d = i64_view(desc, D_SIZE)
     P = i64_table(d[D_P], d[D_NROWS], WIDTH)
-    W = f32_view(d[D_W], d[D_WBYTES] // 4)
     n_all, stride = d[D_NSTREAMS], d[D_SSTRIDE]
     S = f32_view(d[D_S], n_all * stride // 4)
     L = i64_view(d[D_S], n_all * stride // 8)
@@ -151,13 +140,7 @@ def engine_f32(desc, xs, ys, T):
         y_base = t * m * no
         for k in range(1, P.shape[0]):
             op = P[k, OP]
-            if op == LSTM:
-                lstm_f32(P, k, W, S, L, A, idx, m)
-            elif op == GRU:
-                gru_f32(P, k, W, S, L, A, idx, m)
-            elif op == DENSE:
-                dense_f32(P, k, W, S, L, A, idx, m)
-            elif op == INPUT:
+            if op == INPUT:
                 if mode and t > 0:  # generation: the previous output is the input
                     _input(P, k, S, A, idx, m, ys, y_base - m * no, no, mode == 2)
                 else:
@@ -169,15 +152,8 @@ def engine_f32(desc, xs, ys, T):
                     s = idx[i] * A
                     for j in range(P[k, NO]):
                         S[s + P[k, Y] + j] = S[s + P[k, X] + j]
-            elif op == RNN:
-                rnn_f32(P, k, W, S, L, A, idx, m)
-            elif op == ACT:
-                activation_f32(P, k, W, S, L, A, idx, m)
-            elif op == ADD or op == SUB or op == MUL:
-                binary_f32(P, k, W, S, L, A, idx, m)
-            elif op == EMBED:
-                if not embedding_f32(P, k, W, S, A, idx, m):
-                    return -(t + 1)
+            elif call_ptr(P[k, FN], desc, k, t) < 0:
+                return -(t + 1)
         for i in range(m):
             h = idx[i] * (stride // 8)
             if L[h + S_FLAG]:
@@ -191,13 +167,6 @@ _ARR = types.Array(types.float32, 1, "A")
 SIGNATURE = types.int64(types.int64, _ARR, _ARR, types.int64)
 
 
-def _kernel_modules():
-    import sys
-
-    return [m for name, m in sys.modules.items()
-            if name == __name__ or name.startswith("edgernn.kernels.")]
-
-
 def native():
     """The engine's compiled entry point, loaded from the disk cache or compiled once.
 
@@ -209,7 +178,6 @@ def native():
     """
     disp = engine_f32
     if not disp.signatures:
-        cache.disable_if_unavailable(_kernel_modules())
         disp.compile(SIGNATURE.args)
         disp.disable_compile()
     cres = disp.overloads.get(SIGNATURE.args)

@@ -20,8 +20,10 @@ import numpy as np
 
 from .arena import ALIGN, ArenaBuilder, aligned_zeros
 from .kernels import optable as T
+from .kernels.abi import kernel_address
 from .kernels.linalg import pack_panels
 from .kernels.mathfn import EXACT
+from .kernels.qlinalg import pack_q8
 from .ops.concat import Concat
 from .ops.embedding import Embedding
 from .ops.slice import Slice
@@ -59,6 +61,8 @@ class Packer:
 
     def __init__(self, exact: bool):
         self.exact = exact
+        self.rare_act = False   # an activation beyond linear/relu/tanh/sigmoid is used
+        self.int8 = False       # an int8 op is packed
         self.arena = ArenaBuilder()
 
     def f32(self, values, length: int | None = None) -> int:
@@ -68,6 +72,33 @@ class Packer:
             a = np.concatenate([a, np.zeros(length - a.size, np.float32)])
         return self.arena.put(a) // 4
 
+    def i8(self, values) -> int:
+        """An int8 block; its offset in the int8 view."""
+        return self.arena.put(np.asarray(values, np.int8).ravel())
+
+    def i32(self, values) -> int:
+        """An int32 block; its offset in the int32 view."""
+        return self.arena.put(np.asarray(values, np.int32).ravel()) // 4
+
+    def qmatrix(self, wq, scales) -> int:
+        """An int8 matrix with its per-row scales (:mod:`edgernn.kernels.qlinalg`); the
+        int32 offset of its header."""
+        panels, rowsum = pack_q8(wq)
+        rows, cols = wq.shape
+        head = [self.i8(panels), self.i32(rowsum), self.f32(scales, rowsum.size), rows, cols,
+                -(-cols // 4)]
+        self.int8 = True
+        return self.i32(head)
+
+    def qparams(self, quant) -> int:
+        """``[mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out]`` of a QuantParams
+        (mode: 0 static, 1 dynamic, 2 dynamic with zero point; + 8: round half away)."""
+        dyn = 0.0 if quant.mode == "int8" else 2.0 if quant.dynamic_zero_point else 1.0
+        dyn += 8.0 * quant.round_half_away
+        return self.f32([dyn, quant.input_scale or 1.0, quant.input_zero_point,
+                         dyn, quant.state_scale or 1.0, quant.state_zero_point,
+                         quant.output_scale or 0.0, quant.output_zero_point])
+
     def panels(self, matrix) -> int:
         """A ``float32[rows, cols]`` matrix in the kernels' panel layout; its offset."""
         return self.f32(pack_panels(np.asarray(matrix, np.float32)))
@@ -75,7 +106,9 @@ class Packer:
     def act(self, activation) -> int:
         """The kernel code of an activation (libm variants when ``math="exact"``)."""
         code = activation.code
-        return code + EXACT if self.exact and code in (2, 3, 12) else code
+        code = code + EXACT if self.exact and code in (2, 3, 12) else code
+        self.rare_act |= code > 3
+        return code
 
 
 def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
@@ -151,6 +184,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
             r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
+        r[T.FN] = kernel_address(t.op.kernel)
     yo = 0
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
@@ -166,6 +200,9 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     header[T.H_SBYTES] = -(-S.size // ALIGN) * ALIGN
     header[T.H_WBYTES] = W.size
     header[T.H_EXACT] = int(pk.exact)
+    header[T.H_MATVEC] = kernel_address("linalg:matvec_kernel")
+    header[T.H_ACT] = kernel_address("mathfn:act_kernel") if pk.rare_act else 0
+    header[T.H_QMATVEC] = kernel_address("qlinalg:qmatvec_kernel") if pk.int8 else 0
     P = np.ascontiguousarray(np.vstack([header] + rows))
     P.flags.writeable = False
     return Plan(P, W, int(header[T.H_SBYTES]), xo, yo, tokens, tuple(spans))

@@ -1,5 +1,6 @@
 """The .ernn file: round trips, and every kind of damage gives only ModelFormatError."""
 
+import hashlib
 import io
 import json
 import zipfile
@@ -9,6 +10,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from edgernn.boundedjson import canonical
 from edgernn.fileformat import FORMAT_VERSION
 from tests import naive
 
@@ -47,13 +49,22 @@ def test_round_trip_gives_identical_outputs(saved):
         assert not any(n.endswith(".pkl") for n in zf.namelist())
 
 
-def _rewrite(path, out, change):
-    """Copy the zip at ``path`` to ``out`` applying ``change(name, data) -> data | None``."""
-    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
-        for info in zin.infolist():
-            data = change(info.filename, zin.read(info))
-            if data is not None:
-                zout.writestr(info.filename, data)
+def _rewrite(path, out, change, rehash=True):
+    """Copy the zip at ``path`` to ``out`` applying ``change(name, data) -> data | None``.
+
+    A changed manifest gets a matching ``manifest.sha256`` (as a careless or hostile
+    writer would do), so that the checks behind the hash are reached; not with
+    ``rehash=False``.
+    """
+    with zipfile.ZipFile(path) as zin:
+        entries = [(i.filename, change(i.filename, zin.read(i))) for i in zin.infolist()]
+    entries = [(name, data) for name, data in entries if data is not None]
+    man = dict(entries).get("manifest.json")
+    with zipfile.ZipFile(out, "w") as zout:
+        for name, data in entries:
+            if name == "manifest.sha256" and rehash and man is not None:
+                data = hashlib.sha256(man).hexdigest().encode() + b"\n"
+            zout.writestr(name, data)
 
 
 def _edit_manifest(fn):
@@ -62,7 +73,7 @@ def _edit_manifest(fn):
             return data
         man = json.loads(data)
         fn(man)
-        return json.dumps(man)
+        return canonical(man)
     return change
 
 
@@ -85,7 +96,7 @@ MANIFEST_EDITS = {
     "bad_version": (_set(["format_version"], "one"), "MAJOR.MINOR"),
     "wrong_format": (_set(["format"], "onnx"), "manifest format"),
     "no_nodes": (_set(NODES, []), "unknown tensors"),
-    "nodes_not_list": (_set(NODES, {"a": 1}), "expected list"),
+    "nodes_not_list": (_set(NODES, {"a": 1}), "expected (a )?list"),
     "unknown_op": (_set(NODES + [0, "type"], "Conv9D"), "unknown op type"),
     "bad_activation": (_set(NODES + [3, "config", "activation", "name"], "swish"),
                        "unknown activation"),
@@ -170,12 +181,31 @@ def test_every_truncation_and_byte_flip_gives_only_model_format_error(saved, tmp
     bad.write_bytes(b"not a zip at all")
     with pytest.raises(edgernn.ModelFormatError, match="zip"):
         edgernn.load(bad)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("manifest.json", b"{" * 100_000)
-    bad.write_bytes(buf.getvalue())
-    with pytest.raises(edgernn.ModelFormatError, match="JSON"):
-        edgernn.load(bad)
+    for method, match in ((zipfile.ZIP_STORED, "JSON"), (zipfile.ZIP_DEFLATED, "compressed")):
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", method) as zf:
+            zf.writestr("manifest.json", b"{" * 100_000)
+        bad.write_bytes(buf.getvalue())
+        with pytest.raises(edgernn.ModelFormatError, match=match):
+            edgernn.load(bad)
+
+
+def test_manifest_edited_without_its_hash_or_out_of_canonical_form_is_rejected(saved, tmp_path):
+    _, path = saved
+    nodes = ["graph", "nodes", 2, "config", "forward", "config", "linear_before_reset"]
+    _rewrite(path, tmp_path / "a.ernn", _set(nodes, True), rehash=False)
+    with pytest.raises(edgernn.ModelFormatError, match="does not match manifest.sha256"):
+        edgernn.load(tmp_path / "a.ernn")
+
+    def pretty(name, data):
+        return json.dumps(json.loads(data)).encode() if name == "manifest.json" else data
+
+    _rewrite(path, tmp_path / "b.ernn", pretty)
+    with pytest.raises(edgernn.ModelFormatError, match="canonical form"):
+        edgernn.load(tmp_path / "b.ernn")
+    _rewrite(path, tmp_path / "c.ernn", lambda n, d: None if n == "manifest.sha256" else d)
+    with pytest.raises(edgernn.ModelFormatError, match="without manifest.sha256"):
+        edgernn.load(tmp_path / "c.ernn")
 
 
 def test_missing_file_is_file_not_found(tmp_path):

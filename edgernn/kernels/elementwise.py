@@ -7,25 +7,26 @@ the constant float32[NO] at CONST in the weight arena (a scalar constant is
 stored broadcast). A non-finite result raises the stream's non-finite flag.
 """
 
-from numba import njit
 
+from .abi import kernel, views
 from .linalg import U
 from .mathfn import all_finite
 from .optable import ADD, CONST, MUL, NO, OP, S_FLAG, SUB, X2, X, Y
 
 
-@njit(cache=True, error_model="numpy")
-def binary_f32(P, k, W, S, L, A, idx, m):
-    """Run ADD/SUB/MUL row ``P[k]`` for streams ``idx[:m]``."""
+@kernel()
+def binary_kernel(desc, k, t):
+    """Run ADD/SUB/MUL row ``P[k]`` for the descriptor's streams."""
+    P, W, S, L, A, idx, m = views(desc)
     op, n = P[k, OP], U(P[k, NO])
     const = P[k, CONST]
     for i in range(m):
-        b = U(idx[i] * A)
-        a, y = b + U(P[k, X]), b + U(P[k, Y])
+        b = idx[i] * A
+        a, y = U(b + P[k, X]), U(b + P[k, Y])
         if const >= 0:
             src, o = W, U(const)
         else:
-            src, o = S, b + U(P[k, X2])
+            src, o = S, U(b + P[k, X2])
         if op == ADD:
             for j in range(n):
                 S[y + j] = S[a + j] + src[o + j]
@@ -35,5 +36,6 @@ def binary_f32(P, k, W, S, L, A, idx, m):
         elif op == MUL:
             for j in range(n):
                 S[y + j] = S[a + j] * src[o + j]
-        if not all_finite(S, y, n):
-            L[b // U(2) + U(S_FLAG)] = 1
+        if not all_finite(S, b + P[k, Y], P[k, NO]):
+            L[b // 2 + S_FLAG] = 1
+    return 0

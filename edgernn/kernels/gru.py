@@ -14,10 +14,13 @@ n_x float32[R(H)], n_h float32[R(H)], r*h float32[H]; the biases at BOFF,
 layout as the first three. x at X (length NI), h (the output) at Y.
 """
 
+import numpy as np
 from numba import njit
 
-from .linalg import U, load_bias, matvec
-from .mathfn import apply_act, clip_inplace, sigmoid_fast, tanh_fast
+from ..cache import CACHE
+from .abi import kernel, views
+from .linalg import U, load_bias
+from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     ACT_CODE,
     AG,
@@ -28,6 +31,10 @@ from .optable import (
     NI,
     NO,
     PAR,
+    QM0,
+    QM1,
+    QM2,
+    QM3,
     S_FLAG,
     SCR,
     WHN,
@@ -36,9 +43,10 @@ from .optable import (
     X,
     Y,
 )
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 def _gru_fused_lbr(S, rz, nx, nh, h, H):
     rz, nx, nh, h, H = U(rz), U(nx), U(nh), U(h), U(H)
     bad = S[h] - S[h]
@@ -52,8 +60,8 @@ def _gru_fused_lbr(S, rz, nx, nh, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
-def _gru_general(P, k, W, S, rz, nx, nh, h, H):
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _gru_general(desc, P, k, W, S, rz, nx, nh, h, H):
     flags = P[k, FLAGS]
     af, ag = P[k, ACT_CODE], P[k, AG]
     par = P[k, PAR]
@@ -61,7 +69,7 @@ def _gru_general(P, k, W, S, rz, nx, nh, h, H):
     if flags & F_LBR:  # (reset-before: r, z were activated before W_hn (r * h))
         if flags & F_CLIP:
             clip_inplace(S, rz, 2 * H, W[par + 4])
-        apply_act(S, rz, 2 * H, af, W[par], W[par + 1])
+        act(desc, P, W, S, rz, 2 * H, af, par)
         for j in range(Hu):
             S[nxu + j] += S[rzu + j] * S[nhu + j]
     else:
@@ -69,7 +77,7 @@ def _gru_general(P, k, W, S, rz, nx, nh, h, H):
             S[nxu + j] += S[nhu + j]
     if flags & F_CLIP:
         clip_inplace(S, nx, H, W[par + 4])
-    apply_act(S, nx, H, ag, W[par + 2], W[par + 3])
+    act(desc, P, W, S, nx, H, ag, par + 2)
     zu = rzu + Hu
     bad = S[hu] - S[hu]
     for j in range(Hu):
@@ -80,36 +88,55 @@ def _gru_general(P, k, W, S, rz, nx, nh, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
-def gru_f32(P, k, W, S, L, A, idx, m):
-    """Run GRU row ``P[k]`` for streams ``idx[:m]``; a non-finite h raises the stream's flag."""
+@kernel()
+def gru_kernel(desc, k, t):
+    """Run GRU row ``P[k]`` (linear_before_reset, default activations, no clip: one
+    fused loop) for the descriptor's streams; a non-finite h raises the stream's flag."""
+    P, W, S, L, A, idx, m = views(desc)
     x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
-    r2, r1 = -(-2 * H // 8) * 8, -(-H // 8) * 8
-    nx = rz + r2
-    nh = nx + r1
-    rh = nh + r1
+    nx = rz + -(-2 * H // 8) * 8
+    nh = nx + -(-H // 8) * 8
+    zero = np.int64(0)
+    load_bias(W, P[k, BOFF], nh - rz + -(-H // 8) * 8, S, A, idx, m, rz)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
+    product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
+    for i in range(m):
+        b = idx[i] * A
+        if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
+            L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0
+
+
+@kernel()
+def gru_general_kernel(desc, k, t):
+    """Run GRU row ``P[k]`` with either reset variant, any activations and clip;
+    compiled only for models that use them."""
+    P, W, S, L, A, idx, m = views(desc)
+    x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    nx = rz + -(-2 * H // 8) * 8
+    nh = nx + -(-H // 8) * 8
+    rh = nh + -(-H // 8) * 8
     flags = P[k, FLAGS]
-    fused = flags == F_LBR and P[k, ACT_CODE] == 3 and P[k, AG] == 2
-    load_bias(W, P[k, BOFF], r2 + 2 * r1, S, A, idx, m, rz)
-    matvec(W, P[k, WOFF], 2 * H, ni, H, S, A, idx, m, x, h, rz)
-    matvec(W, P[k, WIN], H, ni, 0, S, A, idx, m, x, x, nx)
+    zero = np.int64(0)
+    load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
     if flags & F_LBR:
-        matvec(W, P[k, WHN], H, H, 0, S, A, idx, m, h, h, nh)
+        product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
     else:
         par = P[k, PAR]
         for i in range(m):
-            b = U(idx[i] * A)
+            b = idx[i] * A
             if flags & F_CLIP:
-                clip_inplace(S, b + U(rz), 2 * H, W[par + 4])
-            apply_act(S, b + U(rz), 2 * H, P[k, ACT_CODE], W[par], W[par + 1])
+                clip_inplace(S, b + rz, 2 * H, W[par + 4])
+            act(desc, P, W, S, b + rz, 2 * H, P[k, ACT_CODE], par)
+            r_, h_, rh_ = U(b + rz), U(b + h), U(b + rh)
             for j in range(U(H)):
-                S[b + U(rh) + j] = S[b + U(rz) + j] * S[b + U(h) + j]
-        matvec(W, P[k, WHN], H, H, 0, S, A, idx, m, rh, rh, nh)
+                S[rh_ + j] = S[r_ + j] * S[h_ + j]
+        product(desc, P, k, WHN, H, rh, H, rh, zero, nh, QM3, 3, -1, 0)
     for i in range(m):
         b = idx[i] * A
-        if fused:
-            ok = _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H)
-        else:
-            ok = _gru_general(P, k, W, S, b + rz, b + nx, b + nh, b + h, H)
-        if not ok:
+        if not _gru_general(desc, P, k, W, S, b + rz, b + nx, b + nh, b + h, H):
             L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0

@@ -17,8 +17,11 @@ arrays are indexed directly (no wrap-around checks, no reference counting).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
+from ..cache import CACHE
+from .abi import call_ptr, kernel, views
+from .optable import H_MATVEC
 from .tile import TAIL, TILE, mac8, mac32
 
 U = np.uint64
@@ -41,8 +44,8 @@ def pack_panels(a: np.ndarray) -> np.ndarray:
     return np.concatenate([head.ravel(), tail.ravel()]).astype(np.float32)
 
 
-@njit(cache=True, error_model="numpy")
-def matvec(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
     """``S[s, y:y+R8] += A @ [S[s, x1:x1+k1]; S[s, x2:x2+k2]]`` for each stream ``s``.
 
     Parameters
@@ -69,7 +72,22 @@ def matvec(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
         wo += K * U(TAIL)
 
 
-@njit(cache=True, error_model="numpy")
+@kernel(types.int64(*[types.int64] * 8))
+def matvec_kernel(desc, w_off, rows, k1, k2, x1, x2, y):
+    """:func:`matvec_impl` on the arenas of a call descriptor (called by address)."""
+    P, W, S, L, A, idx, m = views(desc)
+    matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y)
+    return 0
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def matvec(desc, P, w_off, rows, k1, k2, x1, x2, y):
+    """:func:`matvec_impl` through the address in the op table's header
+    (:func:`matvec_kernel`, compiled once)."""
+    call_ptr(P[0, H_MATVEC], desc, w_off, rows, k1, k2, x1, x2, y)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def load_bias(W, b_off, n, S, A, idx, m, y):
     """``S[s, y:y+n] = W[b_off:b_off+n]`` (zeros when ``b_off < 0``) for each stream."""
     N = U(n)
@@ -84,7 +102,7 @@ def load_bias(W, b_off, n, S, A, idx, m, y):
                 S[yo + j] = W[bo + j]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def copy(src, s_off, dst, d_off, n):
     """``dst[d_off:d_off+n] = src[s_off:s_off+n]``."""
     so, do = U(s_off), U(d_off)
@@ -92,7 +110,7 @@ def copy(src, s_off, dst, d_off, n):
         dst[do + i] = src[so + i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def fill(S, off, n, value):
     """``S[off:off+n] = value``."""
     o = U(off)

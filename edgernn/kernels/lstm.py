@@ -15,8 +15,10 @@ With the default activations and no options one fused loop runs.
 
 from numba import njit
 
-from .linalg import U, copy, load_bias, matvec
-from .mathfn import all_finite, apply_act, clip_inplace, sigmoid_fast, tanh_fast
+from ..cache import CACHE
+from .abi import kernel, views
+from .linalg import U, copy, load_bias
+from .mathfn import act, all_finite, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     ACT_CODE,
     AG,
@@ -31,6 +33,8 @@ from .optable import (
     NO,
     PAR,
     PEEP,
+    QM0,
+    QM1,
     S_FLAG,
     SCR,
     STATE_C,
@@ -38,9 +42,10 @@ from .optable import (
     X,
     Y,
 )
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
 def _lstm_fused(S, g, c, h, H):
     g, c, h, H = U(g), U(c), U(h), U(H)
     bad = S[g] - S[g]
@@ -55,8 +60,8 @@ def _lstm_fused(S, g, c, h, H):
     return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
-def _lstm_general(P, k, W, S, g, c, h, H):
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _lstm_general(desc, P, k, W, S, g, c, h, H):
     flags = P[k, FLAGS]
     par = P[k, PAR]
     af, ag, ah = P[k, ACT_CODE], P[k, AG], P[k, AH]
@@ -69,11 +74,11 @@ def _lstm_general(P, k, W, S, g, c, h, H):
             S[gf + j] += W[pp + Hu + j] * S[cu + j]
     if flags & F_CLIP:
         clip_inplace(S, g, 3 * H, W[par + 6])
-    apply_act(S, g, H, af, W[par], W[par + 1])
+    act(desc, P, W, S, g, H, af, par)
     coupled = flags & F_INPUT_FORGET
     if not coupled:
-        apply_act(S, g + H, H, af, W[par], W[par + 1])
-    apply_act(S, g + 2 * H, H, ag, W[par + 2], W[par + 3])
+        act(desc, P, W, S, g + H, H, af, par)
+    act(desc, P, W, S, g + 2 * H, H, ag, par + 2)
     lim = W[par + 7]
     cclip = flags & F_CELL_CLIP
     for j in range(Hu):
@@ -89,26 +94,44 @@ def _lstm_general(P, k, W, S, g, c, h, H):
             S[go + j] += W[po + j] * S[cu + j]
     if flags & F_CLIP:
         clip_inplace(S, g + 3 * H, H, W[par + 6])
-    apply_act(S, g + 3 * H, H, af, W[par], W[par + 1])
+    act(desc, P, W, S, g + 3 * H, H, af, par)
     copy(S, c, S, g + 2 * H, H)
-    apply_act(S, g + 2 * H, H, ah, W[par + 4], W[par + 5])
+    act(desc, P, W, S, g + 2 * H, H, ah, par + 4)
     for j in range(Hu):
         S[hu + j] = S[go + j] * S[gg + j]
     return all_finite(S, h, H) and all_finite(S, c, H)
 
 
-@njit(cache=True, error_model="numpy")
-def lstm_f32(P, k, W, S, L, A, idx, m):
-    """Run LSTM row ``P[k]`` for streams ``idx[:m]``; non-finite h or c raises the stream's flag."""
-    x, ni, h, H, g, c = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR], P[k, STATE_C]
-    load_bias(W, P[k, BOFF], -(-4 * H // 8) * 8, S, A, idx, m, g)
-    matvec(W, P[k, WOFF], 4 * H, ni, H, S, A, idx, m, x, h, g)
-    fused = P[k, FLAGS] == 0 and P[k, ACT_CODE] == 3 and P[k, AG] == 2 and P[k, AH] == 2
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _gates(desc, P, k, W, S, A, idx, m):
+    """Gate pre-activations ``W [x; h] + b`` into the scratch, for every stream."""
+    H = P[k, NO]
+    load_bias(W, P[k, BOFF], -(-4 * H // 8) * 8, S, A, idx, m, P[k, SCR])
+    product(desc, P, k, WOFF, 4 * H, P[k, X], P[k, NI], P[k, Y], H, P[k, SCR], QM0, 0, QM1, 3)
+
+
+@kernel()
+def lstm_kernel(desc, k, t):
+    """Run LSTM row ``P[k]`` (default activations, no options: one fused loop) for the
+    descriptor's streams; a non-finite h or c raises the stream's flag."""
+    P, W, S, L, A, idx, m = views(desc)
+    _gates(desc, P, k, W, S, A, idx, m)
     for i in range(m):
         b = idx[i] * A
-        if fused:
-            ok = _lstm_fused(S, b + g, b + c, b + h, H)
-        else:
-            ok = _lstm_general(P, k, W, S, b + g, b + c, b + h, H)
-        if not ok:
+        if not _lstm_fused(S, b + P[k, SCR], b + P[k, STATE_C], b + P[k, Y], P[k, NO]):
             L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0
+
+
+@kernel()
+def lstm_general_kernel(desc, k, t):
+    """Run LSTM row ``P[k]`` with any activations and options (peephole, clip,
+    cell_clip, input_forget); compiled only for models that use them."""
+    P, W, S, L, A, idx, m = views(desc)
+    _gates(desc, P, k, W, S, A, idx, m)
+    for i in range(m):
+        b = idx[i] * A
+        if not _lstm_general(desc, P, k, W, S, b + P[k, SCR], b + P[k, STATE_C], b + P[k, Y],
+                             P[k, NO]):
+            L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0

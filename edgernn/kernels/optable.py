@@ -11,7 +11,7 @@ Copies from the step's input ``X`` (``INPUT``), to its output ``Y``
 placed inside it) are rows too.
 """
 
-WIDTH = 24
+WIDTH = 32
 
 # header (row 0)
 H_NROWS = 0       # rows after the header
@@ -21,9 +21,13 @@ H_TOKENS = 3      # number of token ids (0: float input)
 H_SBYTES = 4      # bytes of one stream's state arena
 H_WBYTES = 5      # bytes of the weight arena
 H_EXACT = 6       # 1: libm activations
+H_MATVEC = 7      # address of linalg.matvec_kernel
+H_ACT = 8         # address of mathfn.act_kernel (0: the model uses none of its activations)
+H_QMATVEC = 9     # address of qlinalg.qmatvec_kernel (0: no int8 op)
 
 # common columns of every row
 OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
 # C0.. : op-specific columns
 
 # opcodes
@@ -41,6 +45,9 @@ WIN, WHN = C0 + 7, C0 + 8                     # GRU: W_in and W_hn panels
 AG, AH = C0 + 9, C0 + 10                      # LSTM/GRU: candidate and cell activations
 CONST = C0 + 11                               # ADD/SUB/MUL: constant operand in W (-1: X2)
 NUM = C0 + 12                                 # EMBED: number of embeddings
+# int8 ops (-1: float): int32 headers of the quantised matrices in W (qlinalg.py),
+# float32 [mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out] at QPAR, scratch at QBUF
+QM0, QM1, QM2, QM3, QPAR, QBUF = C0 + 13, C0 + 14, C0 + 15, C0 + 16, C0 + 17, C0 + 18
 
 # flags
 F_PEEPHOLE, F_CLIP, F_CELL_CLIP, F_INPUT_FORGET, F_LBR = 1, 2, 4, 8, 16

@@ -13,6 +13,8 @@ from numba import carray, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ..cache import CACHE
+
 
 @intrinsic
 def _voidptr(typingctx, addr):
@@ -25,31 +27,37 @@ def _voidptr(typingctx, addr):
     return types.voidptr(addr), codegen
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def f32_view(addr, n):
     """float32[n] at byte address ``addr``."""
     return carray(_voidptr(addr), n, np.float32)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def i8_view(addr, n):
     """int8[n] at byte address ``addr``."""
     return carray(_voidptr(addr), n, np.int8)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
+def u8_view(addr, n):
+    """uint8[n] at byte address ``addr``."""
+    return carray(_voidptr(addr), n, np.uint8)
+
+
+@njit(cache=CACHE, inline="always")
 def i32_view(addr, n):
     """int32[n] at byte address ``addr``."""
     return carray(_voidptr(addr), n, np.int32)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def i64_view(addr, n):
     """int64[n] at byte address ``addr``."""
     return carray(_voidptr(addr), n, np.int64)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=CACHE, inline="always")
 def i64_table(addr, rows, cols):
     """int64[rows, cols] at byte address ``addr``."""
     return carray(_voidptr(addr), (rows, cols), np.int64)

@@ -4,28 +4,31 @@
 
 W: panels of float32[H, I + H] at WOFF (``[weight_ih | weight_hh]``), b: float32[R8]
 (``bias_ih + bias_hh``) at BOFF; x at X (length I = NI), h (the output) at Y,
-scratch float32[R8] at SCR.
+scratch float32[R8] at SCR. A non-finite h raises the stream's flag.
 """
 
-from numba import njit
 
-from .linalg import U, copy, load_bias, matvec
-from .mathfn import all_finite, apply_act, clip_inplace
-from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, S_FLAG, SCR, WOFF, X, Y
+from .abi import kernel, views
+from .linalg import U, copy, load_bias
+from .mathfn import act, all_finite, clip_inplace
+from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, S_FLAG, SCR, WOFF, X, Y
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy")
-def rnn_f32(P, k, W, S, L, A, idx, m):
-    """Run RNN row ``P[k]`` for streams ``idx[:m]``; a non-finite h raises the stream's flag."""
+@kernel()
+def rnn_kernel(desc, k, t):
+    """Run RNN row ``P[k]`` for the descriptor's streams."""
+    P, W, S, L, A, idx, m = views(desc)
     x, ni, h, hs, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
     par = P[k, PAR]
     load_bias(W, P[k, BOFF], -(-hs // 8) * 8, S, A, idx, m, g)
-    matvec(W, P[k, WOFF], hs, ni, hs, S, A, idx, m, x, h, g)
+    product(desc, P, k, WOFF, hs, x, ni, h, hs, g, QM0, 0, QM1, 3)
     for i in range(m):
         b = idx[i] * A
         if P[k, FLAGS] & F_CLIP:
             clip_inplace(S, b + g, hs, W[par + 2])
-        apply_act(S, b + g, hs, P[k, ACT_CODE], W[par], W[par + 1])
+        act(desc, P, W, S, b + g, hs, P[k, ACT_CODE], par)
         if not all_finite(S, b + g, hs):
             L[U(b) // U(2) + U(S_FLAG)] = 1
         copy(S, b + g, S, b + h, hs)
+    return 0

@@ -55,9 +55,9 @@ def positive(name, v, *, owner):
 class Schema:
     """Strict types of a config field as stored in a manifest (no coercion)."""
 
-    BOOL, INT, FLOAT, OPT_FLOAT, STR, ACT, ACTS, INTS, OPT_FLOATS = (
+    BOOL, INT, FLOAT, OPT_FLOAT, STR, ACT, ACTS, INTS, OPT_FLOATS, QUANT = (
         "bool", "int", "float", "float|null", "str", "activation", "activations", "int[]",
-        "float|float[]|null")
+        "float|float[]|null", "quant|null")
 
     @staticmethod
     def check(owner: str, key: str, kind: str, v) -> None:
@@ -85,6 +85,8 @@ class Schema:
         if kind == Schema.OPT_FLOATS and v is not None and not number(v) and not (
                 isinstance(v, list) and len(v) <= 1 << 20 and all(number(i) for i in v)):
             raise bad("a number, a list of numbers or null")
+        if kind == Schema.QUANT and v is not None and not isinstance(v, dict):
+            raise bad("an object or null")
         if kind == Schema.ACT:
             Schema.check_activation(owner, key, v)
         if kind == Schema.ACTS:
@@ -111,10 +113,13 @@ class Op:
     ``_arrays``   names of its array fields, in order
     ``schema``    config field -> :class:`Schema` kind, checked strictly on load
     ``streamable`` False for ops that need the whole sequence (Bidirectional)
+    ``kernel``    its kernel, "module:function" in :mod:`edgernn.kernels`
     """
 
     _arrays: tuple[str, ...] = ()
     schema: dict[str, str] = {}
+    #: "module:function" of its kernel in edgernn.kernels (None: the planner handles it)
+    kernel: str | None = None
     streamable = True
     #: number of input tensors (None: any number >= 1)
     arity: int | None = 1
@@ -141,8 +146,13 @@ class Op:
 
     # --- serialisation --------------------------------------------------------
     def arrays(self) -> dict[str, np.ndarray]:
-        """The op's arrays by field name (``None`` fields left out)."""
-        return {k: getattr(self, k) for k in self._arrays if getattr(self, k) is not None}
+        """The op's arrays by field name (``None`` fields left out; an int8 op's per-row
+        scales as ``quant.<weight name>``)."""
+        out = {k: getattr(self, k) for k in self._arrays if getattr(self, k) is not None}
+        quant = getattr(self, "quant", None)
+        if quant is not None:
+            out.update({f"quant.{k}": v for k, v in quant.scales.items()})
+        return out
 
     def config(self) -> dict:
         """JSON-able non-array fields."""
@@ -180,11 +190,18 @@ class Op:
     def from_parts(cls, config: dict, arrays: dict[str, np.ndarray]):
         """Rebuild from a manifest entry (config checked strictly first)."""
         cls.check_config(config)
+        scales = {k[6:]: v for k, v in arrays.items() if k.startswith("quant.")}
+        arrays = {k: v for k, v in arrays.items() if not k.startswith("quant.")}
         unknown = sorted(set(arrays) - set(cls._arrays))
-        if unknown:
-            raise ModelFormatError(f"{cls.__name__}: unknown arrays {unknown}")
+        if unknown or (scales and config.get("quant") is None):
+            raise ModelFormatError(f"{cls.__name__}: unknown arrays "
+                                   f"{unknown or sorted(scales)}")
         kw = dict(config)
         kw.update(arrays)
+        if config.get("quant") is not None:
+            from ..quant import QuantParams
+
+            kw["quant"] = QuantParams.from_config(cls.__name__, config["quant"], scales)
         try:
             return cls(**kw)
         except TypeError as exc:
@@ -213,6 +230,41 @@ def activation_field(owner: str, spec):
         return as_activation(spec)
     except (TypeError, ValueError) as exc:
         raise ModelFormatError(f"{owner}: {exc}") from None
+
+
+def weight_field(op, name: str, shape=None) -> np.ndarray:
+    """Op field ``name`` as float32, or as int8 when the op is quantised (``op.quant``)."""
+    owner = type(op).__name__
+    quant = getattr(op, "quant", None)
+    if quant is not None and name in quant.scales:
+        a = quant.check_weight(owner, name, getattr(op, name))
+        if shape is not None and a.shape != shape:
+            raise ModelFormatError(f"{owner}.{name}: expected shape {shape}, got {a.shape}")
+        return a
+    return f32_array(name, getattr(op, name), shape, owner=owner)
+
+
+def check_quant(op) -> None:
+    """``op.quant`` is None or a QuantParams naming only weights of this op."""
+    from ..quant import QuantParams
+
+    quant = getattr(op, "quant", None)
+    if quant is None:
+        return
+    owner = type(op).__name__
+    if not isinstance(quant, QuantParams):
+        raise ModelFormatError(f"{owner}.quant: expected edgernn.QuantParams or None, got "
+                               f"{type(quant).__name__}")
+    if set(quant.scales) != set(op.quantizable):
+        raise ModelFormatError(f"{owner}.quant.scales: expected scales for exactly "
+                               f"{list(op.quantizable)}, got {sorted(quant.scales)}")
+
+
+def quant_scratch(op, cols: int, rows: int) -> int:
+    """Extra scratch floats of an int8 op (0 for a float op)."""
+    from ..kernels.qlinalg import qscratch_floats
+
+    return 0 if getattr(op, "quant", None) is None else qscratch_floats(cols, rows)
 
 
 def pad8(n: int) -> int:

@@ -12,7 +12,16 @@ import numpy as np
 from ..activations import Activation
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from .base import Op, Schema, activation_field, f32_array, opt_f32_array, pad8
+from .base import (
+    Op,
+    Schema,
+    activation_field,
+    check_quant,
+    opt_f32_array,
+    pad8,
+    quant_scratch,
+    weight_field,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -29,11 +38,15 @@ class Dense(Op):
     weight: np.ndarray
     bias: np.ndarray | None = None
     activation: Activation | str | None = "linear"
+    quant: object = None
     _arrays = ("weight", "bias")
-    schema = {"activation": Schema.ACT}
+    quantizable = ("weight",)
+    kernel = "dense:dense_kernel"
+    schema = {"activation": Schema.ACT, "quant": Schema.QUANT}
 
     def __post_init__(self):
-        w = f32_array("weight", self.weight, None, owner="Dense")
+        check_quant(self)
+        w = weight_field(self, "weight")
         if w.ndim != 2 or 0 in w.shape:
             raise ModelFormatError(f"Dense.weight: expected a non-empty 2-D [out, in] array, "
                                    f"got shape {w.shape}")
@@ -50,11 +63,16 @@ class Dense(Op):
         return self.weight.size
 
     def scratch_floats(self) -> int:
-        return pad8(self.output_size)
+        return pad8(self.output_size) + quant_scratch(self, self.input_size, self.output_size)
 
     def pack(self, pk, row, state) -> None:
         row[T.OP] = T.DENSE
-        row[T.WOFF] = pk.panels(self.weight)
+        if self.quant is None:
+            row[T.WOFF] = pk.panels(self.weight)
+        else:
+            row[T.QM0] = pk.qmatrix(self.weight, self.quant.scales["weight"])
+            row[T.QPAR] = pk.qparams(self.quant)
+            row[T.QBUF] = row[T.SCR] + pad8(self.output_size)
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias, pad8(self.output_size))
         row[T.ACT_CODE] = pk.act(self.activation)
         row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])

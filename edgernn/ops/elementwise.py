@@ -19,6 +19,7 @@ from .base import Op, f32_array
 class _Binary(Op):
     constant: np.ndarray | None = None
     _arrays = ("constant",)
+    kernel = "elementwise:binary_kernel"
     opcode = 0
 
     def __post_init__(self):

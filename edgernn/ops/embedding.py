@@ -23,6 +23,7 @@ class Embedding(Op):
 
     weight: np.ndarray
     _arrays = ("weight",)
+    kernel = "embedding:embedding_kernel"
 
     def __post_init__(self):
         w = f32_array("weight", self.weight, None, owner="Embedding")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from .base import Schema, pad8, positive
+from .base import Schema, pad8, positive, quant_scratch
 from .recurrent import Recurrent, gate_activations
 
 
@@ -34,10 +34,12 @@ class GRU(Recurrent):
     linear_before_reset: bool = True
     clip: float | None = None
     activations: tuple = ("sigmoid", "tanh")
+    quant: object = None
     _gates = 3
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
     schema = {"linear_before_reset": Schema.BOOL, "clip": Schema.OPT_FLOAT,
-              "activations": Schema.ACTS}
+              "activations": Schema.ACTS,
+              "quant": Schema.QUANT}
 
     def __post_init__(self):
         self._check_weights()
@@ -45,17 +47,36 @@ class GRU(Recurrent):
         object.__setattr__(self, "clip", positive("clip", self.clip, owner="GRU"))
         object.__setattr__(self, "activations", gate_activations("GRU", self.activations, 2))
 
-    def scratch_floats(self) -> int:
+    @property
+    def kernel(self) -> str:
+        plain = (self.linear_before_reset and not self.clip
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh"])
+        return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
+
+    def _float_scratch(self) -> int:
         H = self.hidden_size
         return pad8(2 * H) + 2 * pad8(H) + H
+
+    def scratch_floats(self) -> int:
+        H = self.hidden_size
+        return self._float_scratch() + quant_scratch(self, max(self.input_size, H), 2 * H)
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
         wih, whh = self.weight_ih, self.weight_hh
         row[T.OP] = T.GRU
-        row[T.WOFF] = pk.panels(np.hstack([wih[:2 * H], whh[:2 * H]]))
-        row[T.WIN] = pk.panels(wih[2 * H:])
-        row[T.WHN] = pk.panels(whh[2 * H:])
+        if self.quant is None:
+            row[T.WOFF] = pk.panels(np.hstack([wih[:2 * H], whh[:2 * H]]))
+            row[T.WIN] = pk.panels(wih[2 * H:])
+            row[T.WHN] = pk.panels(whh[2 * H:])
+        else:
+            s = self.quant.scales
+            row[T.QM0] = pk.qmatrix(wih[:2 * H], s["weight_ih"][:2 * H])
+            row[T.QM1] = pk.qmatrix(whh[:2 * H], s["weight_hh"][:2 * H])
+            row[T.QM2] = pk.qmatrix(wih[2 * H:], s["weight_ih"][2 * H:])
+            row[T.QM3] = pk.qmatrix(whh[2 * H:], s["weight_hh"][2 * H:])
+            row[T.QPAR] = pk.qparams(self.quant)
+            row[T.QBUF] = row[T.SCR] + self._float_scratch()
         zero = np.zeros(3 * H, np.float32)
         bih = zero if self.bias_ih is None else self.bias_ih
         bhh = zero if self.bias_hh is None else self.bias_hh

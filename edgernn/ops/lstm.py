@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from .base import Schema, opt_f32_array, pad8, positive
+from .base import Schema, opt_f32_array, pad8, positive, quant_scratch
 from .recurrent import Recurrent, gate_activations
 
 
@@ -37,10 +37,12 @@ class LSTM(Recurrent):
     clip: float | None = None
     input_forget: bool = False
     activations: tuple = ("sigmoid", "tanh", "tanh")
+    quant: object = None
     _gates = 4
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "peephole")
     schema = {"cell_clip": Schema.OPT_FLOAT, "clip": Schema.OPT_FLOAT,
-              "input_forget": Schema.BOOL, "activations": Schema.ACTS}
+              "input_forget": Schema.BOOL, "activations": Schema.ACTS,
+              "quant": Schema.QUANT}
 
     def __post_init__(self):
         self._check_weights()
@@ -52,6 +54,13 @@ class LSTM(Recurrent):
         object.__setattr__(self, "input_forget", bool(self.input_forget))
         object.__setattr__(self, "activations", gate_activations("LSTM", self.activations, 3))
 
+    @property
+    def kernel(self) -> str:
+        plain = (self.peephole is None and not self.clip and not self.cell_clip
+                 and not self.input_forget
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh", "tanh"])
+        return "lstm:lstm_kernel" if plain else "lstm:lstm_general_kernel"
+
     def state_vectors(self):
         return (("h", self.hidden_size), ("c", self.hidden_size))
 
@@ -59,12 +68,13 @@ class LSTM(Recurrent):
         return super().expected_params() + (0 if self.peephole is None else 3 * self.hidden_size)
 
     def scratch_floats(self) -> int:
-        return pad8(4 * self.hidden_size)
+        H = self.hidden_size
+        return pad8(4 * H) + quant_scratch(self, max(self.input_size, H), 4 * H)
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
         row[T.OP] = T.LSTM
-        row[T.WOFF] = pk.panels(np.hstack([self.weight_ih, self.weight_hh]))
+        self.pack_weights(pk, row, pad8(4 * H))
         row[T.BOFF] = pk.f32(self.summed_bias(slice(None), 4 * H), pad8(4 * H))
         row[T.STATE_C] = state["c"]
         af, ag, ah = self.activations

@@ -24,7 +24,8 @@ import numpy as np
 
 from ..activations import VECTOR
 from ..errors import ModelFormatError
-from .base import Op, activation_field, f32_array, opt_f32_array
+from ..kernels import optable as T
+from .base import Op, activation_field, check_quant, opt_f32_array, weight_field
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,12 +35,16 @@ class Recurrent(Op):
     bias_ih: np.ndarray | None = None
     bias_hh: np.ndarray | None = None
     _gates = 1
+    quantizable = ("weight_ih", "weight_hh")
     #: the state vector that is also the op's output
     output_state = "h"
 
     def _check_weights(self):
         name = type(self).__name__
-        whh = f32_array("weight_hh", self.weight_hh, None, owner=name)
+        check_quant(self)
+        if self.quant is not None:
+            self.quant.needs_state_scale(name)
+        whh = weight_field(self, "weight_hh")
         if whh.ndim != 2 or whh.shape[1] == 0:
             raise ModelFormatError(f"{name}.weight_hh: expected [{self._gates}*H, H], "
                                    f"got {whh.shape}")
@@ -48,7 +53,7 @@ class Recurrent(Op):
         if whh.shape != (g * h, h):
             raise ModelFormatError(f"{name}.weight_hh: expected shape {(g * h, h)} "
                                    f"({g} gates x hidden_size {h}), got {whh.shape}")
-        wih = f32_array("weight_ih", self.weight_ih, None, owner=name)
+        wih = weight_field(self, "weight_ih")
         if wih.ndim != 2 or wih.shape[0] != g * h or wih.shape[1] == 0:
             raise ModelFormatError(f"{name}.weight_ih: expected shape ({g * h}, input_size), "
                                    f"got {wih.shape}")
@@ -71,6 +76,19 @@ class Recurrent(Op):
         h, n, g = self.hidden_size, self.input_size, self._gates
         nb = sum(b is not None for b in (self.bias_ih, self.bias_hh))
         return g * (h * n + h * h + nb * h)
+
+    def pack_weights(self, pk, row, scratch: int) -> None:
+        """``[weight_ih | weight_hh]`` as float panels at WOFF, or, for an int8 op, the two
+        int8 matrices at QM0, QM1 with the quantisation parameters (``scratch``: the
+        op's float scratch, after which the int8 scratch starts)."""
+        if self.quant is None:
+            row[T.WOFF] = pk.panels(np.hstack([self.weight_ih, self.weight_hh]))
+            return
+        s = self.quant.scales
+        row[T.QM0] = pk.qmatrix(self.weight_ih, s["weight_ih"])
+        row[T.QM1] = pk.qmatrix(self.weight_hh, s["weight_hh"])
+        row[T.QPAR] = pk.qparams(self.quant)
+        row[T.QBUF] = row[T.SCR] + scratch
 
     def summed_bias(self, rows: slice, n: int) -> np.ndarray:
         """``bias_ih + bias_hh`` over ``rows`` (zeros where absent)."""

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..activations import Activation
 from ..kernels import optable as T
-from .base import Schema, activation_field, pad8, positive
+from .base import Schema, activation_field, pad8, positive, quant_scratch
 from .recurrent import Recurrent
 
 
@@ -28,8 +26,10 @@ class RNN(Recurrent):
 
     nonlinearity: Activation | str = "tanh"
     clip: float | None = None
+    quant: object = None
     _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
-    schema = {"nonlinearity": Schema.ACT, "clip": Schema.OPT_FLOAT}
+    kernel = "rnn:rnn_kernel"
+    schema = {"nonlinearity": Schema.ACT, "clip": Schema.OPT_FLOAT, "quant": Schema.QUANT}
 
     def __post_init__(self):
         self._check_weights()
@@ -38,12 +38,13 @@ class RNN(Recurrent):
         object.__setattr__(self, "clip", positive("clip", self.clip, owner="RNN"))
 
     def scratch_floats(self) -> int:
-        return pad8(self.hidden_size)
+        H = self.hidden_size
+        return pad8(H) + quant_scratch(self, max(self.input_size, H), H)
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
         row[T.OP] = T.RNN
-        row[T.WOFF] = pk.panels(np.hstack([self.weight_ih, self.weight_hh]))
+        self.pack_weights(pk, row, pad8(H))
         row[T.BOFF] = pk.f32(self.summed_bias(slice(None), H), pad8(H))
         act = self.nonlinearity
         row[T.ACT_CODE] = pk.act(act)
