@@ -1,8 +1,8 @@
 """Loading, validating and batching the served model.
 
-:func:`load_model` reads the file once, hashes those bytes (SHA-256, reported as
-``edgernn_model_info``) and loads the model from the same bytes, so the hash is
-always the hash of what runs even if the file is replaced meanwhile. It then
+:func:`load_model` hashes the file (SHA-256, reported as ``edgernn_model_info``),
+loads it, and hashes it again: if the file changed meanwhile it loads again, so
+the hash is always the hash of what runs. It then
 steps the model once on zeros: a model that cannot step, or answers zeros with a
 non-finite output, is refused before it serves a frame.
 
@@ -13,7 +13,6 @@ non-finite output, is refused before it serves a frame.
 from __future__ import annotations
 
 import hashlib
-import io
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,17 +23,6 @@ from edgernn.errors import EdgeRNNError
 
 class ModelLoadError(EdgeRNNError):
     """The model file is missing, corrupt, or fails its validation step."""
-
-
-class _NamedBytes(io.BytesIO):
-    """The bytes of a file that still reports the file's name in error messages."""
-
-    def __init__(self, data: bytes, name: str) -> None:
-        super().__init__(data)
-        self._name = name
-
-    def __str__(self) -> str:
-        return self._name
 
 
 @dataclass
@@ -74,17 +62,28 @@ def load_model(path, model_id: str, math: str = "fast") -> ModelHandle:
     ModelLoadError
         Naming the file and the reason (missing, corrupt, not step-able, ...).
     """
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read()
-    except OSError as e:
-        raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
-    digest = hashlib.sha256(data).hexdigest()
-    try:
-        model = edgernn.load(_NamedBytes(data, str(path)))
-    except EdgeRNNError as e:
-        raise ModelLoadError(f"model {e}" if str(e).startswith(str(path)) else
-                             f"model {path}: {e}") from None
+
+    def digest() -> str:
+        try:
+            with open(path, "rb") as fh:
+                return hashlib.sha256(fh.read()).hexdigest()
+        except OSError as e:
+            raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
+
+    for _ in range(3):  # the hash must be the hash of what was loaded
+        before = digest()
+        try:
+            model = edgernn.load(path)
+        except EdgeRNNError as e:
+            raise ModelLoadError(f"model {e}" if str(e).startswith(str(path)) else
+                                 f"model {path}: {e}") from None
+        except OSError as e:
+            raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
+        if digest() == before:
+            break
+    else:
+        raise ModelLoadError(f"model {path}: the file kept changing while it was loaded; "
+                             f"replace it atomically (write a copy, then rename it)")
     if not model.streamable:
         raise ModelLoadError(f"model {path}: has a Bidirectional layer; the daemon steps "
                              f"one timestep at a time")
@@ -98,7 +97,7 @@ def load_model(path, model_id: str, math: str = "fast") -> ModelHandle:
         raise ModelLoadError(f"model {path}: validation step on zeros gave a non-finite or "
                              f"misshaped output ({y.shape}, finite={bool(np.isfinite(y).all())})")
     slices = getattr(model, "output_slices", None)
-    return ModelHandle(model, model_id, digest, str(path),
+    return ModelHandle(model, model_id, before, str(path),
                        dict(slices) if slices and len(slices) > 1 else None)
 
 
