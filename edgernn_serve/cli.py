@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config)
     if args.check:
-        h = load_model(config.model.path, config.model.id, config.model.math)
+        m = config.model
+        h = load_model(m.path, m.id, m.math, m.public_key)
         print(f"{config.path}: ok; model {h.id} ({h.sha256[:12]}), input {h.model.input_size}, "
               f"output {h.model.output_size}; source {config.source.kind}; "
               f"{len(config.sinks)} sink(s)")

@@ -37,6 +37,7 @@ class ModelConf:
     path: Path
     id: str
     math: str = "fast"
+    public_key: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,7 @@ class _Loader:
         check, expect = _one_of(("fast", "exact"))
         model = ModelConf(mpath, m.take("id", str, Path(mpath).stem, lambda s: s != "",
                                         "a non-empty string"),
-                          m.take("math", str, "fast", check, expect))
+                          m.take("math", str, "fast", check, expect), m.path("public_key", None))
         m.done()
         source = self.source(_Table(top.take("source", dict), "source.", self))
         sinks_raw = top.take("sink", list, None, lambda v: len(v) > 0,

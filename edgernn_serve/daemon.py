@@ -132,7 +132,7 @@ class Daemon:
 
     def _load(self, config: Config) -> ModelHandle:
         m = config.model
-        return load_model(m.path, m.id, m.math)
+        return load_model(m.path, m.id, m.math, m.public_key)
 
     # ------------------------------------------------------------ lifecycle
     def start(self) -> None:

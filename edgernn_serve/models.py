@@ -54,8 +54,11 @@ class ModelHandle:
                 "input_size": m.input_size, "output_size": m.output_size}
 
 
-def load_model(path, model_id: str, math: str = "fast") -> ModelHandle:
+def load_model(path, model_id: str, math: str = "fast", public_key=None) -> ModelHandle:
     """Read, hash, load and validate the model at ``path``.
+
+    With ``public_key`` (a PEM file), the model must carry a valid signature by
+    that key (``edgernn sign``), or it is refused.
 
     Raises
     ------
@@ -73,7 +76,8 @@ def load_model(path, model_id: str, math: str = "fast") -> ModelHandle:
     for _ in range(3):  # the hash must be the hash of what was loaded
         before = digest()
         try:
-            model = edgernn.load(path)
+            model = edgernn.load(path, require_signature=public_key is not None,
+                                 public_key=None if public_key is None else str(public_key))
         except EdgeRNNError as e:
             raise ModelLoadError(f"model {e}" if str(e).startswith(str(path)) else
                                  f"model {path}: {e}") from None

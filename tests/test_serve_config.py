@@ -173,3 +173,24 @@ def test_serve_imports_neither_converters_nor_frameworks():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip() == "", out.stdout + out.stderr
+
+
+def test_model_public_key_refuses_unsigned_models_and_takes_signed_ones(tmp_path):
+    import hashlib
+
+    from edgernn import archive, signing
+    from edgernn_serve.models import ModelLoadError, load_model
+
+    priv, pub = signing.generate_key_pem()
+    (tmp_path / "k.pem").write_bytes(priv)
+    (tmp_path / "k.pub").write_bytes(pub)
+    make_model().save(tmp_path / "m.ernn")
+    c = archive.read(tmp_path / "m.ernn")
+    archive.write(tmp_path / "signed.ernn", c.manifest, c.arrays, signing_key=str(tmp_path / "k.pem"))
+    conf = load_config(_write(tmp_path, BASE.replace('path = "m.ernn"', 'path = "m.ernn"\n'
+                                                     'public_key = "k.pub"')))
+    assert conf.model.public_key == tmp_path / "k.pub"
+    with pytest.raises(ModelLoadError, match=r"m\.ernn.*sign"):
+        load_model(conf.model.path, "m", public_key=conf.model.public_key)
+    h = load_model(tmp_path / "signed.ernn", "m", public_key=conf.model.public_key)
+    assert h.sha256 == hashlib.sha256((tmp_path / "signed.ernn").read_bytes()).hexdigest()
