@@ -186,7 +186,8 @@ def test_model_public_key_refuses_unsigned_models_and_takes_signed_ones(tmp_path
     (tmp_path / "k.pub").write_bytes(pub)
     make_model().save(tmp_path / "m.ernn")
     c = archive.read(tmp_path / "m.ernn")
-    archive.write(tmp_path / "signed.ernn", c.manifest, c.arrays, signing_key=str(tmp_path / "k.pem"))
+    archive.write(tmp_path / "signed.ernn", c.manifest, c.arrays,
+                  signing_key=str(tmp_path / "k.pem"))
     conf = load_config(_write(tmp_path, BASE.replace('path = "m.ernn"', 'path = "m.ernn"\n'
                                                      'public_key = "k.pub"')))
     assert conf.model.public_key == tmp_path / "k.pub"
