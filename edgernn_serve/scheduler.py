@@ -33,6 +33,17 @@ from edgernn_serve.models import Batch, ModelHandle
 log = logging.getLogger("edgernn.serve")
 
 _EVICT_IDLE_NS = 1_000_000_000
+_TRIM_EVERY_S = 10.0
+
+
+def _malloc_trim():
+    """glibc's malloc_trim(0), or None elsewhere: hands freed heap pages back to the OS."""
+    try:
+        import ctypes
+
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
 
 
 @dataclass
@@ -89,6 +100,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self._warn = RateLimitedLog(log)
         self._next_state_check = time.monotonic() + 1.0
+        self._trim, self._next_trim = _malloc_trim(), time.monotonic() + _TRIM_EVERY_S
         self._install(handle, streams, sinks, math)
 
     # ------------------------------------------------------------ model swaps
@@ -201,6 +213,9 @@ class Scheduler:
                     return
                 if self.heartbeat >= self._next_state_check:
                     self._check_states()
+            if self._trim is not None and self.heartbeat >= self._next_trim:
+                self._next_trim = self.heartbeat + _TRIM_EVERY_S
+                self._trim(0)  # a burst's freed memory goes back: RSS stays flat for months
 
     # ------------------------------------------------------------ stepping
     def process(self, items: list) -> None:
