@@ -1,0 +1,110 @@
+"""The RNNoise-like gain model in PyTorch, and its conversion to edgernn.
+
+    x (2B+1) -> Dense 48 tanh -> d
+    GRU 48 (vad_gru)   on d                       -> v ;  vad   = Dense 1 sigmoid (v)
+    GRU 64 (noise_gru) on concat[d, v, x]         -> u
+    GRU 96 (gain_gru)  on concat[v, u, x]         -> w ;  gains = Dense B sigmoid (w)
+
+The feature normalisation (fixed mean/std from the training corpus) is folded
+into every layer that reads the features on export (`folded`), so the runtime
+feeds raw front-end features and the graph needs no elementwise ops.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from torch import nn
+
+
+class GainNet(nn.Module):
+    def __init__(self, num_features: int, num_bands: int, dense=48, vad=48, noise=64, gain=96):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+        self.dense = nn.Linear(num_features, dense)
+        self.vad_gru = nn.GRU(dense, vad, batch_first=True)
+        self.vad_out = nn.Linear(vad, 1)
+        self.noise_gru = nn.GRU(dense + vad + num_features, noise, batch_first=True)
+        self.gain_gru = nn.GRU(vad + noise + num_features, gain, batch_first=True)
+        self.gain_out = nn.Linear(gain, num_bands)
+
+    def forward(self, x, state=None):
+        """x: float32[batch, T, F] -> (gains [batch, T, B], vad [batch, T, 1], state)."""
+        h1, h2, h3 = state if state is not None else (None, None, None)
+        xn = (x - self.mean) / self.std
+        d = torch.tanh(self.dense(xn))
+        v, h1 = self.vad_gru(d, h1)
+        u, h2 = self.noise_gru(torch.cat([d, v, xn], -1), h2)
+        w, h3 = self.gain_gru(torch.cat([v, u, xn], -1), h3)
+        return torch.sigmoid(self.gain_out(w)), torch.sigmoid(self.vad_out(v)), (h1, h2, h3)
+
+
+def folded(net: GainNet) -> GainNet:
+    """A copy taking raw features: (x - mean) / std folded into every layer that reads x.
+
+    x feeds the first Dense and the last columns of both concatenations, so
+    ``W x_n + b = (W / std) x + (b - W mean / std)`` on those columns.
+    """
+    import copy
+
+    out = copy.deepcopy(net).double()
+    mean, std = out.mean.clone(), out.std.clone()
+    nf = mean.numel()
+    with torch.no_grad():
+        for lin, wname, bname in ((out.dense, "weight", "bias"),
+                                  (out.noise_gru, "weight_ih_l0", "bias_ih_l0"),
+                                  (out.gain_gru, "weight_ih_l0", "bias_ih_l0")):
+            w, b = getattr(lin, wname), getattr(lin, bname)
+            cols = w[:, w.shape[1] - nf:]
+            b -= cols @ (mean / std)
+            cols /= std
+        out.mean.zero_()
+        out.std.fill_(1.0)
+    return out.float()
+
+
+def _gru(e, g: nn.GRU):
+    p = {k: v.detach().numpy().astype(np.float32) for k, v in g.named_parameters()}
+    return e.GRU(p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
+
+
+def to_edgernn(net: GainNet, provenance: dict):
+    """The same graph built with edgernn's graph API (needs engine v2: ``edgernn.concat``).
+
+    Used as a cross-check of the ONNX route: both must give the same model.
+    """
+    import edgernn as e
+
+    if not hasattr(e, "concat"):
+        raise RuntimeError("this edgernn has no graph models (edgernn.concat) yet")
+    net = folded(net)
+    x = e.Input(net.dense.in_features, name="features")
+    lin = lambda m: (m.weight.detach().numpy(), m.bias.detach().numpy())  # noqa: E731
+    d = e.Dense(*lin(net.dense), activation="tanh")(x, name="dense")
+    v = _gru(e, net.vad_gru)(d, name="vad_gru")
+    u = _gru(e, net.noise_gru)(e.concat([d, v, x]), name="noise_gru")
+    w = _gru(e, net.gain_gru)(e.concat([v, u, x]), name="gain_gru")
+    gains = e.Dense(*lin(net.gain_out), activation="sigmoid")(w, name="gains")
+    vad = e.Dense(*lin(net.vad_out), activation="sigmoid")(v, name="vad")
+    return e.Model(inputs=x, outputs=[gains, vad], provenance=provenance)
+
+
+class _Export(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        gains, vad, _ = self.net(x)
+        return gains, vad
+
+
+def export_onnx(net: GainNet, path, frames: int = 8) -> None:
+    """ONNX graph of the folded net: features [1, T, F] -> gains [1, T, B], vad [1, T, 1]."""
+    f = folded(net).eval()
+    x = torch.zeros(1, frames, f.dense.in_features)
+    torch.onnx.export(_Export(f), (x,), str(path), input_names=["features"],
+                      output_names=["gains", "vad"], dynamo=False,
+                      dynamic_axes={"features": {1: "T"}, "gains": {1: "T"}, "vad": {1: "T"}},
+                      opset_version=17)
