@@ -28,6 +28,7 @@ from .errors import EdgeRNNError
 EXTERNAL = {
     "convert": ("converters.cli", "convert an ONNX/PyTorch/Keras/TFLite model to .ernn"),
     "bridge": ("firmware_bridge.cli", "serve a model to a serial sensor link"),
+    "denoise": ("edgernn.audio.cli", "denoise a sound file or a live device (edgernn[audio])"),
 }
 
 

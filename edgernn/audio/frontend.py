@@ -82,13 +82,14 @@ def band_weights(peaks: np.ndarray, n_bins: int) -> np.ndarray:
 class FrontEndConfig:
     """Sizes of the front end; everything else is derived."""
 
-    def __init__(self, sample_rate=16000, num_bands=32, win_ms=20, hop_ms=10, n_fft=512):
+    def __init__(self, sample_rate=16000, num_bands=32, win_ms=20, hop_ms=10, n_fft=None):
         self.sample_rate = int(sample_rate)
         self.hop = self.sample_rate * hop_ms // 1000
         self.win = self.sample_rate * win_ms // 1000
         if self.win != 2 * self.hop:
             raise ValueError("the window pair needs window = 2 x hop")
-        self.n_fft = int(n_fft)
+        # room for pitch lags up to half a window without wrap-around: 512 at 16 kHz
+        self.n_fft = int(n_fft or 1 << int(np.ceil(np.log2(1.5 * self.win))))
         if self.n_fft < self.win:
             raise ValueError(f"n_fft {n_fft} is shorter than the window {self.win}")
         self.n_bins = self.n_fft // 2 + 1
