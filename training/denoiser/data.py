@@ -15,13 +15,12 @@ voice-activity label from the dry speech energy.
 
 from __future__ import annotations
 
+import noise as noises
 import numpy as np
 import soxr
 from scipy.signal import butter, fftconvolve, lfilter, sosfilt
 
 from edgernn.audio import FrontEnd, FrontEndConfig
-
-import noise as noises
 
 RATE = 16000
 HOP = 160

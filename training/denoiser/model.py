@@ -40,6 +40,30 @@ class GainNet(nn.Module):
         return torch.sigmoid(self.gain_out(w)), torch.sigmoid(self.vad_out(v)), (h1, h2, h3)
 
 
+class SeqNet(nn.Module):
+    """A plain stack for engines without graph ops: Dense 64 tanh, GRU 96, GRU 96, Dense B.
+
+    No VAD head; the same training targets. The fallback bundled model until the
+    graph engine (``edgernn.concat``) is available.
+    """
+
+    def __init__(self, num_features: int, num_bands: int, dense=64, hidden=96):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+        self.dense = nn.Linear(num_features, dense)
+        self.gru1 = nn.GRU(dense, hidden, batch_first=True)
+        self.gru2 = nn.GRU(hidden, hidden, batch_first=True)
+        self.gain_out = nn.Linear(hidden, num_bands)
+
+    def forward(self, x, state=None):
+        h1, h2 = state if state is not None else (None, None)
+        d = torch.tanh(self.dense((x - self.mean) / self.std))
+        a, h1 = self.gru1(d, h1)
+        b, h2 = self.gru2(a, h2)
+        return torch.sigmoid(self.gain_out(b)), None, (h1, h2)
+
+
 def folded(net: GainNet) -> GainNet:
     """A copy taking raw features: (x - mean) / std folded into every layer that reads x.
 
@@ -52,9 +76,11 @@ def folded(net: GainNet) -> GainNet:
     mean, std = out.mean.clone(), out.std.clone()
     nf = mean.numel()
     with torch.no_grad():
-        for lin, wname, bname in ((out.dense, "weight", "bias"),
-                                  (out.noise_gru, "weight_ih_l0", "bias_ih_l0"),
-                                  (out.gain_gru, "weight_ih_l0", "bias_ih_l0")):
+        readers = [(out.dense, "weight", "bias")]
+        if isinstance(out, GainNet):
+            readers += [(out.noise_gru, "weight_ih_l0", "bias_ih_l0"),
+                        (out.gain_gru, "weight_ih_l0", "bias_ih_l0")]
+        for lin, wname, bname in readers:
             w, b = getattr(lin, wname), getattr(lin, bname)
             cols = w[:, w.shape[1] - nf:]
             b -= cols @ (mean / std)
@@ -97,14 +123,14 @@ class _Export(nn.Module):
 
     def forward(self, x):
         gains, vad, _ = self.net(x)
-        return gains, vad
+        return (gains, vad) if vad is not None else gains
 
 
-def export_onnx(net: GainNet, path, frames: int = 8) -> None:
-    """ONNX graph of the folded net: features [1, T, F] -> gains [1, T, B], vad [1, T, 1]."""
+def export_onnx(net, path, frames: int = 8) -> None:
+    """ONNX graph of the folded net: features [1, T, F] -> gains [1, T, B] (, vad [1, T, 1])."""
     f = folded(net).eval()
     x = torch.zeros(1, frames, f.dense.in_features)
+    names = ["gains", "vad"] if isinstance(net, GainNet) else ["gains"]
+    axes = {k: {1: "T"} for k in ["features"] + names}
     torch.onnx.export(_Export(f), (x,), str(path), input_names=["features"],
-                      output_names=["gains", "vad"], dynamo=False,
-                      dynamic_axes={"features": {1: "T"}, "gains": {1: "T"}, "vad": {1: "T"}},
-                      opset_version=17)
+                      output_names=names, dynamo=False, dynamic_axes=axes, opset_version=17)

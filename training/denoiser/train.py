@@ -31,12 +31,12 @@ sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402
 import speech  # noqa: E402
-from model import GainNet  # noqa: E402
+from model import GainNet, SeqNet  # noqa: E402
 
 from edgernn.audio import FrontEndConfig  # noqa: E402
 
 CACHE = HERE / ".cache"
-CKPT = HERE / "gainnet.pt"
+ARCHS = {"graph": GainNet, "seq": SeqNet}
 FRAMES = 500
 
 
@@ -57,10 +57,23 @@ def speech_corpus(split: str, n_utts: int, seed: int):
     return s, o
 
 
+def cached_examples(n, seed, sp, off, cfg):
+    """data.batch_examples, kept in .cache/ so that another --arch reuses them."""
+    path = CACHE / f"examples_{n}_{seed}_{len(off) - 1}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["X"], z["G"], z["V"]
+    X, G, V = data.batch_examples(n, FRAMES, seed, sp, off, cfg)
+    np.savez(path, X=X, G=G, V=V)
+    return X, G, V
+
+
 def loss_fn(gains, vad, g, v):
     mask = (g >= 0).float()
     d = (gains.clamp_min(1e-6).sqrt() - g.clamp_min(0).sqrt()) * mask
     gl = (d ** 2 + 10 * d ** 4).sum() / mask.sum().clamp_min(1)
+    if vad is None:
+        return gl, gl
     vl = torch.nn.functional.binary_cross_entropy(vad.squeeze(-1).clamp(1e-6, 1 - 1e-6), v)
     return gl + 0.05 * vl, gl
 
@@ -71,10 +84,10 @@ def train(args):
     cfg = FrontEndConfig()
     sp, off = speech_corpus("train", args.utterances, seed=1)
     t0 = time.time()
-    X, G, V = data.batch_examples(args.examples, FRAMES, 2, sp, off, cfg)
-    Xv, Gv, Vv = data.batch_examples(args.examples // 20, FRAMES, 3, sp, off, cfg)
+    X, G, V = cached_examples(args.examples, 2, sp, off, cfg)
+    Xv, Gv, Vv = cached_examples(args.examples // 20, 3, sp, off, cfg)
     print(f"features: {X.shape[0]} x {FRAMES} frames in {time.time() - t0:.0f} s", flush=True)
-    net = GainNet(cfg.num_features, cfg.num_bands)
+    net = ARCHS[args.arch](cfg.num_features, cfg.num_bands)
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
     net.mean.copy_(torch.from_numpy(flat.mean(0)).float())
     net.std.copy_(torch.from_numpy(flat.std(0) + 1e-3).float())
@@ -104,45 +117,60 @@ def train(args):
                     "s": time.time() - t1})
         print(json.dumps(log[-1]), flush=True)
         torch.save({"state_dict": net.state_dict(), "num_features": cfg.num_features,
-                    "num_bands": cfg.num_bands, "frontend": cfg.tag, "log": log}, CKPT)
+                    "num_bands": cfg.num_bands, "frontend": cfg.tag, "arch": args.arch,
+                    "log": log}, checkpoint_path(args.arch))
     return net
 
 
-def load_checkpoint(path=CKPT) -> GainNet:
-    ck = torch.load(path, weights_only=True)
-    net = GainNet(ck["num_features"], ck["num_bands"])
+def checkpoint_path(arch: str) -> Path:
+    return HERE / ("gainnet.pt" if arch == "graph" else f"gainnet_{arch}.pt")
+
+
+def load_checkpoint(arch="graph"):
+    ck = torch.load(checkpoint_path(arch), weights_only=True)
+    net = ARCHS[ck.get("arch", "graph")](ck["num_features"], ck["num_bands"])
     net.load_state_dict(ck["state_dict"])
     return net.eval()
 
 
-def convert(net: GainNet) -> None:
-    """.pt -> ONNX -> edgernn (float) -> int8, report stored in the model file."""
-    import edgernn
+def convert(net) -> Path | None:
+    """.pt -> ONNX -> edgernn (float) -> int8 with its report -> edgernn/data/denoiser.ernn."""
     from model import export_onnx
 
-    cfg = FrontEndConfig()
-    onnx_path = CACHE / "gainnet.onnx"
-    CACHE.mkdir(exist_ok=True)
-    export_onnx(net, onnx_path)
-    if not hasattr(edgernn, "concat"):
-        print(f"exported {onnx_path}; edgernn has no graph models (engine v2) yet: "
-              f"the .ernn conversion waits for it")
-        return
+    import edgernn
     from converters import from_onnx
 
+    cfg = FrontEndConfig()
+    CACHE.mkdir(exist_ok=True)
+    onnx_path = CACHE / "gainnet.onnx"
+    export_onnx(net, onnx_path)
+    if isinstance(net, GainNet) and not hasattr(edgernn, "concat"):
+        print(f"exported {onnx_path}; this edgernn has no graph models (edgernn.concat) "
+              f"yet: the .ernn conversion waits for engine v2")
+        return None
     model = from_onnx(onnx_path)
     model.provenance.update({"audio.sample_rate": cfg.sample_rate, "audio.frontend": cfg.tag,
-                             "training": "training/denoiser/train.py"})
+                             "training": "training/denoiser/train.py",
+                             "architecture": type(net).__name__})
     try:
         from converters import quantize
     except ImportError:
         quantize = None
-    if quantize is None:
-        out = ROOT / "edgernn" / "data" / "denoiser.ernn"
-        model.save(out)
-        print(f"wrote {out} (float: converters.quantize is not there yet)")
-        return
-    raise NotImplementedError("int8 step: wire converters.quantize here when it lands")
+        print("converters.quantize is not there yet: writing the float model")
+    if quantize is not None:
+        calib = calibration_features(cfg)
+        model = quantize(model, calib)
+    out = ROOT / "edgernn" / "data" / "denoiser.ernn"
+    model.save(out)
+    print(f"wrote {out}")
+    return out
+
+
+def calibration_features(cfg, n=16):
+    """Features of a few fresh training-style mixtures (seed 5) for int8 calibration."""
+    sp, off = speech_corpus("train", 1600, seed=1)
+    X, _, _ = data.batch_examples(n, FRAMES, 5, sp, off, cfg)
+    return X.reshape(-1, X.shape[-1])
 
 
 def main(argv=None):
@@ -153,10 +181,13 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--arch", choices=sorted(ARCHS), default="graph",
+                   help="graph: RNNoise-like with concatenations and a VAD head (needs "
+                        "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
     p.add_argument("--convert-only", action="store_true")
     args = p.parse_args(argv)
     t0 = time.time()
-    net = load_checkpoint() if args.convert_only else train(args)
+    net = load_checkpoint(args.arch) if args.convert_only else train(args)
     convert(net)
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 
