@@ -115,52 +115,67 @@ class FrontEnd:
     ``analyze(hop)`` (float32[H]) -> features float32[F] (``self.features``);
     ``synthesize(gains)`` (float32[B]) -> float32[H] of output (``self.out``).
     The two must alternate: synthesis uses the spectrum of the last analysis.
+    ``self.energy`` holds the band energies of the last analysed frame.
+
+    All state lives in one float64 workspace and all tables in one int64 and one
+    float64 array, so each native call takes a handful of arguments (Numba's
+    dispatch costs about 70 ns per argument).
     """
 
     def __init__(self, cfg: FrontEndConfig):
         self.cfg = cfg
         rev, cos_t, sin_t = fft.make_tables(cfg.n_fft)
-        self._tables = (rev, cos_t, sin_t)
-        self._window = cfg.window.astype(np.float64)
-        self._weights = (cfg.band_lo.astype(np.int64), cfg.band_frac)
-        m = cfg.n_fft // 2
-        self._frame = np.zeros(cfg.win, np.float64)       # last N input samples
-        self._buf = np.zeros(cfg.n_fft, np.float64)       # windowed, zero-padded frame
-        self._re = np.zeros(cfg.n_bins, np.float64)
-        self._im = np.zeros(cfg.n_bins, np.float64)
-        self._pre = np.zeros(cfg.n_bins, np.float64)      # scratch spectrum (power/output)
-        self._pim = np.zeros(cfg.n_bins, np.float64)
-        self._zr = np.zeros(m, np.float64)
-        self._zi = np.zeros(m, np.float64)
-        self._ola = np.zeros(cfg.win, np.float64)         # overlap-add accumulator
-        self._prev_log = np.full(cfg.num_bands, np.log10(LOG_EPS), np.float32)
-        self.energy = np.zeros(cfg.num_bands, np.float64)
-        self._gb = np.zeros(cfg.num_bands, np.float64)
+        n, f, k, m, b = cfg.win, cfg.n_fft, cfg.n_bins, cfg.n_fft // 2, cfg.num_bands
+        self._dims = np.array([n, f, k, m, b, cfg.min_lag, cfg.max_lag], np.int64)
+        self._itab = np.concatenate([rev, cfg.band_lo]).astype(np.int64)
+        self._ftab = np.concatenate([cos_t, sin_t, cfg.band_frac, cfg.window]).astype(np.float64)
+        # workspace: frame[n] ola[n] buf[f] re,im,pre,pim[k] zr,zi[m] gb,energy,prev_log[b]
+        self._ws = np.zeros(2 * n + f + 4 * k + 2 * m + 3 * b, np.float64)
+        off = 2 * n + f + 4 * k + 2 * m
+        self.energy = self._ws[off + b:off + 2 * b]
+        self._prev_log = self._ws[off + 2 * b:]
         self.features = np.zeros(cfg.num_features, np.float32)
         self.out = np.zeros(cfg.hop, np.float32)
+        self.reset()
 
     def reset(self) -> None:
-        for a in (self._frame, self._ola):
-            a[:] = 0.0
+        self._ws[:] = 0.0
         self._prev_log[:] = np.log10(LOG_EPS)
 
     def analyze(self, hop: np.ndarray) -> np.ndarray:
-        _analyze(hop, self._frame, self._window, self._buf, self._re, self._im,
-                 self._pre, self._pim, self._zr, self._zi, *self._tables, *self._weights,
-                 self.energy, self._prev_log, self.features, self.cfg.min_lag,
-                 self.cfg.max_lag)
+        _analyze(hop, self._ws, self._itab, self._ftab, self._dims, self.features)
         return self.features
 
     def synthesize(self, gains: np.ndarray, floor: float = 0.0) -> np.ndarray:
-        _synthesize(gains, floor, self._re, self._im, self._pre, self._pim, self._buf,
-                    self._zr, self._zi, *self._tables, *self._weights, self._window,
-                    self._ola, self._gb, self.out)
+        _synthesize(gains, floor, self._ws, self._itab, self._ftab, self._dims, self.out)
         return self.out
 
 
 @njit(cache=True, nogil=True)
-def _analyze(hop, frame, window, buf, re, im, pre, pim, zr, zi, rev, cos_t, sin_t,
-             band_lo, band_frac, energy, prev_log, feats, min_lag, max_lag):
+def _views(ws, itab, ftab, dims):
+    n, f, k, m, b = dims[0], dims[1], dims[2], dims[3], dims[4]
+    frame, ola = ws[:n], ws[n:2 * n]
+    o = 2 * n
+    buf = ws[o:o + f]
+    o += f
+    re, im, pre, pim = ws[o:o + k], ws[o + k:o + 2 * k], ws[o + 2 * k:o + 3 * k], \
+        ws[o + 3 * k:o + 4 * k]
+    o += 4 * k
+    zr, zi = ws[o:o + m], ws[o + m:o + 2 * m]
+    o += 2 * m
+    gb, energy, prev_log = ws[o:o + b], ws[o + b:o + 2 * b], ws[o + 2 * b:o + 3 * b]
+    rev, band_lo = itab[:m], itab[m:m + k]
+    cos_t, sin_t, band_frac, window = ftab[:m], ftab[m:2 * m], ftab[2 * m:2 * m + k], \
+        ftab[2 * m + k:2 * m + k + n]
+    return (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
+            cos_t, sin_t, band_frac, window)
+
+
+@njit(cache=True, nogil=True)
+def _analyze(hop, ws, itab, ftab, dims, feats):
+    (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
+     cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
+    min_lag, max_lag = dims[5], dims[6]
     n_win = frame.size
     h = hop.size
     for t in range(n_win - h):
@@ -183,7 +198,7 @@ def _analyze(hop, frame, window, buf, re, im, pre, pim, zr, zi, rev, cos_t, sin_
         energy[b] += (1.0 - f) * p
         energy[b + 1] += f * p
     for b in range(nb):
-        lg = np.float32(np.log10(energy[b] + 1e-9))
+        lg = np.log10(energy[b] + 1e-9)
         feats[b] = lg
         feats[nb + b] = lg - prev_log[b]
         prev_log[b] = lg
@@ -202,8 +217,9 @@ def _analyze(hop, frame, window, buf, re, im, pre, pim, zr, zi, rev, cos_t, sin_
 
 
 @njit(cache=True, nogil=True)
-def _synthesize(gains, floor, re, im, pre, pim, buf, zr, zi, rev, cos_t, sin_t, band_lo,
-                band_frac, window, ola, gb, out):
+def _synthesize(gains, floor, ws, itab, ftab, dims, out):
+    (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
+     cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
     nb, nk = gb.size, re.size
     for b in range(nb):
         g = gains[b]
