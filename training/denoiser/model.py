@@ -32,7 +32,7 @@ class GainNet(nn.Module):
     def forward(self, x, state=None):
         """x: float32[batch, T, F] -> (gains [batch, T, B], vad [batch, T, 1], state)."""
         h1, h2, h3 = state if state is not None else (None, None, None)
-        xn = (x - self.mean) / self.std
+        xn = x if getattr(self, "norm_folded", False) else (x - self.mean) / self.std
         d = torch.tanh(self.dense(xn))
         v, h1 = self.vad_gru(d, h1)
         u, h2 = self.noise_gru(torch.cat([d, v, xn], -1), h2)
@@ -58,7 +58,8 @@ class SeqNet(nn.Module):
 
     def forward(self, x, state=None):
         h1, h2 = state if state is not None else (None, None)
-        d = torch.tanh(self.dense((x - self.mean) / self.std))
+        xn = x if getattr(self, "norm_folded", False) else (x - self.mean) / self.std
+        d = torch.tanh(self.dense(xn))
         a, h1 = self.gru1(d, h1)
         b, h2 = self.gru2(a, h2)
         return torch.sigmoid(self.gain_out(b)), None, (h1, h2)
@@ -87,6 +88,7 @@ def folded(net: GainNet) -> GainNet:
             cols /= std
         out.mean.zero_()
         out.std.fill_(1.0)
+    out.norm_folded = True
     return out.float()
 
 

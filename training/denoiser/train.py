@@ -176,8 +176,8 @@ def calibration_features(cfg, n=16):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--utterances", type=int, default=1600)
-    p.add_argument("--examples", type=int, default=2400)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--examples", type=int, default=1600)
+    p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--threads", type=int, default=2)
