@@ -91,6 +91,8 @@ def train(args):
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
     net.mean.copy_(torch.from_numpy(flat.mean(0)).float())
     net.std.copy_(torch.from_numpy(flat.std(0) + 1e-3).float())
+    if args.init_from:                      # continue from a checkpoint with a new schedule
+        net.load_state_dict(torch.load(args.init_from, weights_only=True)["state_dict"])
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(X) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.05)
@@ -184,6 +186,7 @@ def main(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHS), default="graph",
                    help="graph: RNNoise-like with concatenations and a VAD head (needs "
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
+    p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--convert-only", action="store_true")
     args = p.parse_args(argv)
     t0 = time.time()
