@@ -10,6 +10,7 @@ from_onnx      ``.onnx`` file / ModelProto  ``onnx``
 from_torch     a ``torch.nn.Module``        ``torch`` (the caller's own)
 from_keras     ``.keras`` / ``.h5`` file    ``h5py`` (TensorFlow not required)
 from_tflite    ``.tflite`` file             the LiteRT flatbuffer schema
+quantize       an ``edgernn.Model``          numpy (tqdm for the progress bar)
 =============  ===========================  ===================================
 """
 
@@ -38,4 +39,12 @@ def from_tflite(path, **kwargs):
     return import_module("converters.tflite").from_tflite(path, **kwargs)
 
 
-__all__ = ["from_onnx", "from_torch", "from_keras", "from_tflite"]
+def quantize(model, calibration=None, **kwargs):
+    """int8-quantise an ``edgernn.Model``; see :mod:`converters.quantize`.
+
+    (Once the subpackage is imported, ``converters.quantize`` is the package,
+    which is callable the same way.)"""
+    return import_module("converters.quantize").quantize(model, calibration, **kwargs)
+
+
+__all__ = ["from_onnx", "from_torch", "from_keras", "from_tflite", "quantize"]

@@ -12,6 +12,7 @@ of supported ones). The ``.ernn`` file records the source's SHA-256.
 from __future__ import annotations
 
 import hashlib
+import sys
 import warnings
 from pathlib import Path
 
@@ -27,6 +28,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("src", help="model file: .onnx, .pt/.pth, .keras/.h5 or .tflite")
     parser.add_argument("-o", "--output", help="the .ernn file to write (default: SRC with "
                                                "the .ernn extension)")
+    parser.add_argument("--force", action="store_true", help="replace an existing output file")
+    parser.add_argument("--sign-key", help="sign the model with this Ed25519 private key (PEM; "
+                                           "edgernn keygen, the sign extra)")
     parser.add_argument("--from", dest="fmt", choices=sorted(set(FORMATS.values())),
                         help="source format (default: from the extension)")
     parser.add_argument("--example-shape",
@@ -34,6 +38,22 @@ def add_arguments(parser) -> None:
                              "or 50,1,8")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
+    q = parser.add_argument_group("int8 quantisation (converters.quantize)")
+    q.add_argument("--quantize", metavar="MODE",
+                   help="int8 (static), int8-weights (dynamic range), or per layer, e.g. "
+                        "'default=int8,2=float32'")
+    q.add_argument("--calibration", metavar="DATA",
+                   help="calibration sequences: .npy (T, I) or (N, T, I), or .npz")
+    q.add_argument("--held-out", metavar="DATA",
+                   help="held-out sequences for the error report (default: the last fifth "
+                        "of the calibration data is carved off)")
+    q.add_argument("--max-error", type=float, metavar="E",
+                   help="keep the worst layers in float until the end-to-end max abs error "
+                        "is at most E")
+    q.add_argument("--ranges", default="auto", choices=["auto", "minmax", "percentile", "mse"],
+                   help="activation range estimator for int8 (auto: chosen per tensor by "
+                        "measured error)")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _shape(text) -> tuple:
@@ -75,7 +95,14 @@ def _load_torch(path: Path, example_shape, example_dtype):
         x = torch.randn(shape, generator=gen) * 0.5
     from converters.torch import from_torch
 
-    return from_torch(module, example_input=x)
+    try:
+        return from_torch(module, example_input=x)
+    except EdgeRNNError:
+        raise
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:  # torch refusing the input
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise EdgeRNNError(f"{path.name}: the module does not accept an example input of shape "
+                           f"{shape} (--example-shape {example_shape}): {first}") from None
 
 
 def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edgernn.Model:
@@ -94,7 +121,8 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     """
     path = Path(src)
     if not path.is_file():
-        raise EdgeRNNError(f"{str(path)!r}: no such file")
+        raise EdgeRNNError(f"{str(path)!r}: " + ("is a directory; expected a model file"
+                                                 if path.is_dir() else "no such file"))
     fmt = fmt or FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise EdgeRNNError(f"{path.name}: cannot tell the format from the extension "
@@ -115,11 +143,61 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     return model
 
 
+def parse_mode(text: str):
+    """``int8`` -> "int8"; ``default=int8,2=float32`` -> {"default": "int8", "2": "float32"}."""
+    if "=" not in text:
+        return text
+    out = {}
+    for part in text.split(","):
+        key, sep, val = part.partition("=")
+        if not sep or not key.strip() or not val.strip():
+            raise EdgeRNNError(f"--quantize: expected MODE or LAYER=MODE,... (e.g. "
+                               f"'default=int8,2=float32'), got {text!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+def _quantize(model, args):
+    from converters.quantize import quantize
+
+    if not args.calibration:
+        raise EdgeRNNError("--quantize needs --calibration DATA (.npy or .npz sequences of "
+                           f"shape (T, {model.input_size}))")
+    return quantize(model, args.calibration, mode=parse_mode(args.quantize),
+                    held_out=args.held_out, max_error=args.max_error, ranges=args.ranges,
+                    progress=not args.no_progress)
+
+
 def run(args) -> int:
     """Run ``edgernn convert`` with parsed ``args``; returns the exit status."""
-    out = Path(args.output) if args.output else Path(args.src).with_suffix(".ernn")
-    model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
-    model.save(out)
+    from edgernn.cliutil import output_path
+    from edgernn.fileformat import save_model
+
+    for flag in ("calibration", "held_out", "max_error"):
+        if getattr(args, flag, None) is not None and not getattr(args, "quantize", None):
+            raise EdgeRNNError(f"--{flag.replace('_', '-')} needs --quantize MODE")
+    out = output_path(args.output or Path(args.src).with_suffix(".ernn"),
+                      [args.src, args.sign_key, getattr(args, "calibration", None),
+                       getattr(args, "held_out", None)], args.force)
+    if args.sign_key:
+        from edgernn.signing import private_key_fingerprint
+
+        private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
+    try:
+        model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
+    except EdgeRNNError as exc:
+        if Path(args.src).name in str(exc):
+            raise
+        raise type(exc)(f"{args.src}: {exc}") from None
+    if getattr(args, "quantize", None):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            model = _quantize(model, args)
+        for w in caught:
+            print(f"  warning: {w.message}", file=sys.stderr)
+    save_model(model, out, signing_key=args.sign_key)
     notes = []
     if not model.streamable:
         notes.append("whole sequences only (Bidirectional/Reverse): use run(), not step()")
@@ -129,10 +207,21 @@ def run(args) -> int:
     if not model.return_sequences:
         notes.append("the source returns the last step: run() returns that one row "
                      "(step() gives a row per step)")
+    if len(model.inputs) > 1:
+        notes.append("inputs, concatenated in this order: "
+                     + ", ".join(f"{n}[{k}]" for n, k in model.inputs))
+    if len(model.outputs) > 1:
+        notes.append("outputs, concatenated in this order (model.split): "
+                     + ", ".join(f"{n}[{k}]" for n, k in model.outputs))
     print(f"wrote {out}: {model!r}")
     for n in notes:
         print(f"  note: {n}")
+    report = getattr(model, "quantization", None)
+    if report:
+        from edgernn.quant_report import format_report
+
+        print(format_report(report))
     return 0
 
 
-__all__ = ["add_arguments", "run", "convert", "FORMATS"]
+__all__ = ["add_arguments", "run", "convert", "parse_mode", "FORMATS"]

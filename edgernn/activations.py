@@ -34,6 +34,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .kernels import optable as T
+from .ops.base import Op, Schema
+
 # Codes used in the engine's op table. Stable: they are not stored in files.
 LINEAR = 0
 RELU = 1
@@ -80,8 +83,9 @@ _ALIASES = {None: "linear", "identity": "linear", "none": "linear", "logistic": 
 
 
 @dataclass(frozen=True)
-class Activation:
-    """An elementwise (or, for softmax, vector) activation; also usable as a layer.
+class Activation(Op):
+    """An elementwise (or, for softmax, vector) activation; also usable as a layer
+    and as a graph op on any tensor (``edgernn.Activation("relu")(t)``).
 
     Parameters
     ----------
@@ -113,6 +117,25 @@ class Activation:
 
     def to_config(self) -> dict:
         return {"name": self.name, "alpha": self.alpha, "beta": self.beta}
+
+    # --- as an op -------------------------------------------------------------
+    schema = {"name": Schema.STR, "alpha": Schema.FLOAT, "beta": Schema.FLOAT}
+    kernel = "dense:activation_kernel"
+
+    def config(self) -> dict:
+        return self.to_config()
+
+    def output_size_for(self, sizes):
+        (n,) = sizes
+        return n
+
+    def scratch_floats(self) -> int:
+        return 0
+
+    def pack(self, pk, row, state) -> None:
+        row[T.OP] = T.ACT
+        row[T.ACT_CODE] = pk.act(self)
+        row[T.PAR] = pk.f32([self.alpha, self.beta])
 
 
 def as_activation(spec) -> Activation:

@@ -1,13 +1,18 @@
-"""Many independent streams of one model, stepped together in one native call."""
+"""Many independent streams of one model, stepped together in one native call.
+
+The engine runs each op once for all the streams of a step (ops outside,
+streams inside): a weight panel is read from memory once per step for the
+whole batch, then from cache for every further stream.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-from . import engine
+from .arena import address
 from .errors import StreamError
-from .kernels.optable import S_NONFINITE
-from .stream import _F32, StreamState, _check_array, _describe, _load_state
+from .kernels import optable as T
+from .stream import _F32, Runner, StreamState, check_array, describe, load_state
 
 __all__ = ["StreamBatch"]
 
@@ -15,7 +20,8 @@ __all__ = ["StreamBatch"]
 class StreamBatch:
     """``n`` independent streams of one model, stepped together in one native call.
 
-    Create with :meth:`edgernn.Model.streams`. Row ``s`` of every array is stream ``s``.
+    Create with :meth:`edgernn.Model.streams`. Row ``i`` of every array is stream
+    ``i`` (or, with ``streams=``, stream ``streams[i]``).
     """
 
     def __init__(self, model, n: int, math: str = "fast"):
@@ -24,43 +30,73 @@ class StreamBatch:
             raise StreamError(f"streams: expected n >= 1, got {n}")
         if not model.streamable:
             raise StreamError("streams() needs a step-able model (no Bidirectional layer)")
-        plan = model._segments(math)[0]
         self.model, self.n = model, n
-        self._P, self._W = plan.P, plan.W
-        self._S = plan.new_arena(n)
-        self._plan = plan
+        self._r = Runner(model._segments(math)[0].plans[0], n)
+        self._sel = np.zeros(n, np.int64)
+        self._sel_desc = self._r._descriptor(self._sel, 0)
+        self._sel_addr = address(self._sel_desc)
         self._ni, self._no, self._tokens = model.input_size, model.output_size, model.num_tokens
-        self._step = engine.native("step_batch")
         if model.initial_state is not None:
             self.reset()
 
-    def step(self, X, out=None) -> np.ndarray:
-        """One timestep for every stream: X float32[n, input_size] -> float32[n, output_size]."""
-        X = self._input(X)
+    def step(self, X, out=None, streams=None) -> np.ndarray:
+        """One timestep for every stream, or for the streams listed in ``streams``.
+
+        Parameters
+        ----------
+        X : float32[m, input_size] (int token ids [m] for Embedding models); m = n, or
+            ``len(streams)``
+        out : float32[m, output_size], optional (written in place and returned)
+        streams : int array of m distinct stream indices, optional
+
+        Returns
+        -------
+        float32[m, output_size]
+        """
+        if streams is None:
+            m, addr = self.n, self._r.addr
+        else:
+            m, addr = self._select(streams), self._sel_addr
+        X = self._input(X, m)
         if out is None:
-            out = np.empty((self.n, self._no), np.float32)
+            out = np.empty((m, self._no), np.float32)
         elif (type(out) is not np.ndarray or out.dtype is not _F32
-              or out.shape != (self.n, self._no)
+              or out.shape != (m, self._no)
               or not out.flags.c_contiguous or not out.flags.writeable):
             raise StreamError(f"step: out: expected writeable C-contiguous float32 array of "
-                              f"shape ({self.n}, {self._no}), got {_describe(out)}")
-        rc = self._step(self._P, self._W, self._S, X, out)
+                              f"shape ({m}, {self._no}), got {describe(out)}")
+        rc = self._r.fn(addr, X.reshape(-1), out.reshape(-1), 1)
         if rc:
-            raise StreamError(f"step: token id out of range in stream {-rc - 1}")
+            raise StreamError(f"step: token id out of range (step {-rc - 1})")
         return out
 
-    def _input(self, X):
+    def _select(self, streams) -> int:
+        idx = np.asarray(streams)
+        if idx.ndim != 1 or idx.dtype.kind not in "iu" or idx.size == 0:
+            raise StreamError(f"step: streams: expected a non-empty 1-D int array of stream "
+                              f"indices, got {describe(idx)}")
+        if idx.min() < 0 or idx.max() >= self.n:
+            raise StreamError(f"step: streams: indices must lie in [0, {self.n}), got "
+                              f"[{idx.min()}, {idx.max()}]")
+        m = idx.size
+        if m > 1 and np.unique(idx).size != m:
+            raise StreamError("step: streams: each stream may be listed once per step")
+        self._sel[:m] = idx
+        self._sel_desc[T.D_M] = m
+        return m
+
+    def _input(self, X, m):
         if self._tokens:
             arr = np.asarray(X)
-            if arr.shape not in ((self.n,), (self.n, 1)) or arr.dtype.kind not in "iu":
-                raise StreamError(f"step: expected {self.n} token ids, got {_describe(arr)}")
+            if arr.shape not in ((m,), (m, 1)) or arr.dtype.kind not in "iu":
+                raise StreamError(f"step: expected {m} token ids, got {describe(arr)}")
             if arr.min() < 0 or arr.max() >= self._tokens:
                 raise StreamError(f"step: token ids must lie in [0, {self._tokens})")
-            return arr.astype(np.float32).reshape(self.n, 1)
-        if (type(X) is np.ndarray and X.dtype is _F32 and X.shape == (self.n, self._ni)
+            return arr.astype(np.float32).reshape(m, 1)
+        if (type(X) is np.ndarray and X.dtype is _F32 and X.shape == (m, self._ni)
                 and X.flags.c_contiguous):
             return X
-        return _check_array(X, (self.n, self._ni), "step: X")
+        return check_array(X, (m, self._ni), "step: X")
 
     def run(self, XS) -> np.ndarray:
         """T timesteps of every stream: float32[T, n, input_size] -> float32[T, n, output_size]."""
@@ -69,17 +105,16 @@ class StreamBatch:
                               "timestep at a time")
         if not isinstance(XS, np.ndarray) or XS.ndim != 3:
             raise StreamError(f"run: expected float32 array of shape (T, {self.n}, "
-                              f"{self._ni}), got {_describe(XS)}")
-        XS = _check_array(XS, (XS.shape[0], self.n, self._ni), "run: XS")
-        YS = np.empty((XS.shape[0], self.n, self._no), np.float32)
-        engine.native("run_batch")(self._P, self._W, self._S, XS, YS)
+                              f"{self._ni}), got {describe(XS)}")
+        XS = check_array(XS, (XS.shape[0], self.n, self._ni), "run: XS")
+        YS = self._r.run(XS, XS.shape[0]).reshape(XS.shape[0], self.n, self._no)
         return YS if self.model.return_sequences else YS[-1:]
 
     def reset(self, i: int | None = None) -> None:
         """Return stream ``i`` (every stream when ``i`` is None) to the initial state."""
         rows = range(self.n) if i is None else [self._index(i)]
         for r in rows:
-            self._S[r] = 0.0
+            self._r.F[r] = 0.0
             if self.model.initial_state is not None:
                 self.set_state(r, self.model.initial_state)
 
@@ -91,19 +126,15 @@ class StreamBatch:
 
     def get_state(self, i: int) -> StreamState:
         """A copy of stream ``i``'s recurrent state."""
-        S = self._S[self._index(i)]
-        spans = self._plan.state_spans
-        return StreamState(tuple(s[0] for s in spans),
-                           tuple(S[off:off + n].copy() for _, off, n in spans))
+        spans = list(self._r.spans(self._index(i)))
+        return StreamState(tuple(s[1] for s in spans),
+                           tuple(S[off:off + n].copy() for S, _, off, n in spans))
 
     def set_state(self, i: int, state: StreamState) -> None:
         """Load ``state`` into stream ``i`` (matched as in :meth:`Stream.set_state`)."""
-        S = self._S[self._index(i)]
-        _load_state(state, [(S, name, off, n) for name, off, n in self._plan.state_spans])
+        load_state(state, list(self._r.spans(self._index(i))))
 
     @property
     def nonfinite_steps(self) -> np.ndarray:
-        """Per stream: how many times a layer's state became non-finite (then reset)."""
-        return self._S[:, S_NONFINITE].astype(np.int64)
-
-
+        """Per stream: steps in which some op's output or state was non-finite."""
+        return self._r.L[:, T.S_NONFINITE].copy()

@@ -104,9 +104,18 @@ def cold_start_s(model_path, cache_dir: str | None = None) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
-def cold_start_pair(model_path) -> dict:
-    """Cold start with an empty Numba cache, then again with that cache warm."""
+def cold_start_pair(model_path, progress=None) -> dict:
+    """Cold start with an empty Numba cache, then again with that cache warm.
+
+    ``progress(message)``, when given, is called before each measurement (the
+    empty-cache one compiles the engine: 10-20 s here, longer on a Pi).
+    """
+    say = progress or (lambda msg: None)
     with tempfile.TemporaryDirectory() as d:
+        say("fresh process with an empty Numba cache (compiles the engine; 10-20 s)...")
         cold = cold_start_s(model_path, d)
-        warm = min(cold_start_s(model_path, d) for _ in range(3))
-    return {"cold_cache_s": cold, "warm_cache_s": warm}
+        warm = []
+        for i in range(3):
+            say(f"fresh process with the warm cache ({i + 1}/3)...")
+            warm.append(cold_start_s(model_path, d))
+    return {"cold_cache_s": cold, "warm_cache_s": min(warm)}

@@ -1,186 +1,184 @@
 """The engine: one cached, jitted interpreter of the op table for every model.
 
-Entry points (all ``@njit(cache=True)``, compiled once per machine and shared by
-every model; each has one fixed signature, so its compiled code is found on disk).
+There is one native entry point, :func:`engine_f32`, compiled once per machine
+(and cached on disk, see :mod:`edgernn.cache`) and shared by every model, every
+stream, every batch and every mode; nothing is compiled per model. It releases
+the GIL while it runs. It moves the step's inputs and outputs and calls each
+op's kernel through the address in the op's row (:mod:`edgernn.kernels.abi`):
+kernels are compiled per op kind, once, when a model first uses them.
+
+    engine_f32(desc, xs, ys, T) -> int64 status
+
+``desc`` is the address of a call descriptor, an ``int64[D_SIZE]`` owned by the
+Python object that calls (layout in :mod:`edgernn.kernels.optable`): the op
+table, the weight arena, the state arenas of ``n`` streams (``SSTRIDE`` bytes
+apart), the indices of the ``m`` streams to advance and the mode. ``xs`` holds
+``T * m`` input vectors and ``ys`` receives ``T * m`` output vectors, timestep
+major (``xs[(t * m + i) * NIN:]`` is stream ``idx[i]`` at step ``t``).
+
+Modes: 0 steps through ``X``; 1 (generate) and 2 (generate by argmax) take
+only the first input vector from ``xs`` and feed each step's output (or the
+index of its largest value, as a token id) back as the next input.
+
+Status: 0 when every step ran; ``BAD_SHAPE`` when ``xs`` or ``ys`` has the wrong
+size (nothing ran; either may be a strided view); ``-(t + 1)`` when step ``t``
+met a token id out of range.
+Per stream, ``S_NONFINITE`` (int64) counts the steps in which some op's output
+or recurrent state was non-finite; after such a step, every non-finite
+recurrent state is reset to zero (the step's outputs show the non-finite values).
+
 Every kernel uses ``error_model="numpy"``: float division needs no zero check,
 so loops with a division (the rational tanh) vectorise.
-
-=================  ==============================================================
-step_f32           one timestep of one stream: x float32[NI] -> y float32[NO]
-run_f32            T timesteps: xs float32[T, NI] -> ys float32[T, NO]
-step_batch_f32     one timestep of n streams: X float32[n, NI] -> Y float32[n, NO]
-generate_f32       autoregressive: feed each output (or its argmax token) back
-=================  ==============================================================
-
-Each returns an int64 status: 0 when every step ran, ``BAD_SHAPE`` when an
-array's length does not match the model (nothing ran), ``-(t + 1)`` when step
-``t`` (or stream ``t`` of a batch) met a token id out of range.
-A step whose new recurrent state is non-finite resets that state to zero
-and increments ``S[S_NONFINITE]``; the caller reads the counter.
 """
 
 from __future__ import annotations
 
 from numba import njit, types
 
-from .kernels.dense import activation_f32, dense_f32
-from .kernels.embedding import embedding_f32
-from .kernels.gru import gru_f32
-from .kernels.linalg import copy
-from .kernels.lstm import lstm_f32
+from .cache import CACHE
+from .kernels.abi import call_ptr
+from .kernels.linalg import fill
+from .kernels.mathfn import all_finite
 from .kernels.optable import (
-    ACT,
-    DENSE,
-    EMBED,
+    COPY,
+    D_IDX,
+    D_M,
+    D_MODE,
+    D_NROWS,
+    D_NSTREAMS,
+    D_P,
+    D_S,
+    D_SIZE,
+    D_SSTRIDE,
+    FN,
     GRU,
-    H_IN,
     H_NIN,
-    H_NOPS,
     H_NOUT,
-    H_OUT,
+    INPUT,
     LSTM,
+    NO,
     OP,
+    OUTPUT,
     RNN,
+    S_FLAG,
     S_NONFINITE,
+    STATE_C,
+    WIDTH,
+    X,
+    Y,
 )
-from .kernels.rnn import rnn_f32
-
-
-@njit(cache=True, error_model="numpy")
-def _exec(P, W, S):
-    for k in range(1, P[0, H_NOPS] + 1):
-        op = P[k, OP]
-        ok = True
-        if op == LSTM:
-            ok = lstm_f32(P, k, W, S)
-        elif op == GRU:
-            ok = gru_f32(P, k, W, S)
-        elif op == DENSE:
-            dense_f32(P, k, W, S)
-        elif op == RNN:
-            ok = rnn_f32(P, k, W, S)
-        elif op == ACT:
-            activation_f32(P, k, W, S)
-        elif op == EMBED:
-            if not embedding_f32(P, k, W, S):
-                return False
-        if not ok:
-            S[S_NONFINITE] += 1.0
-    return True
-
-
-@njit(cache=True, error_model="numpy")
-def _one(P, W, S, x, y):
-    i0, o0 = P[0, H_IN], P[0, H_OUT]
-    copy(x, 0, S, i0, P[0, H_NIN])
-    if not _exec(P, W, S):
-        return False
-    copy(S, o0, y, 0, P[0, H_NOUT])
-    return True
-
-
-_P = types.Array(types.int64, 2, "C", readonly=True)
-_WT = types.Array(types.float32, 1, "C", readonly=True)
-_V = types.float32[::1]
-_M = types.float32[:, ::1]
-_T3 = types.float32[:, :, ::1]
-
+from .kernels.pointers import f32_view, i64_table, i64_view
 
 BAD_SHAPE = 1
 
 
-@njit(cache=True, error_model="numpy")
-def step_f32(P, W, S, x, y):
-    """One timestep: ``y = f(x, state)``; state updated in ``S``."""
-    if x.shape[0] != P[0, H_NIN] or y.shape[0] != P[0, H_NOUT]:
-        return BAD_SHAPE
-    return 0 if _one(P, W, S, x, y) else -1
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
+    """INPUT row ``k``: ``S[s, Y:Y+NO] = src[base + i * n_src + X:]`` for stream ``s = idx[i]``.
 
-
-@njit(cache=True, error_model="numpy")
-def run_f32(P, W, S, xs, ys):
-    """``ys[t] = f(xs[t], state)`` for t in 0..T-1, looping in native code."""
-    if (xs.shape[1] != P[0, H_NIN] or ys.shape[1] != P[0, H_NOUT]
-            or ys.shape[0] != xs.shape[0]):
-        return BAD_SHAPE
-    for t in range(xs.shape[0]):
-        if not _one(P, W, S, xs[t], ys[t]):
-            return -(t + 1)
-    return 0
-
-
-@njit(cache=True, error_model="numpy")
-def step_batch_f32(P, W, S2, X, Y):
-    """One timestep of ``n`` independent streams: ``Y[s] = f(X[s], S2[s])``."""
-    if (X.shape[1] != P[0, H_NIN] or Y.shape[1] != P[0, H_NOUT] or Y.shape[0] != X.shape[0]
-            or S2.shape[0] != X.shape[0]):
-        return BAD_SHAPE
-    for s in range(X.shape[0]):
-        if not _one(P, W, S2[s], X[s], Y[s]):
-            return -(s + 1)
-    return 0
-
-
-@njit(cache=True, error_model="numpy")
-def run_batch_f32(P, W, S2, XS, YS):
-    """``YS[t, s] = f(XS[t, s], S2[s])``: T timesteps of n streams."""
-    if (XS.shape[2] != P[0, H_NIN] or YS.shape[2] != P[0, H_NOUT] or YS.shape[0] != XS.shape[0]
-            or YS.shape[1] != XS.shape[1] or S2.shape[0] != XS.shape[1]):
-        return BAD_SHAPE
-    for t in range(XS.shape[0]):
-        for s in range(XS.shape[1]):
-            if not _one(P, W, S2[s], XS[t, s], YS[t, s]):
-                return -(t + 1)
-    return 0
-
-
-@njit(cache=True, error_model="numpy")
-def generate_f32(P, W, S, x0, ys, argmax):
-    """Autoregressive decoding from ``x0`` for ``ys.shape[0]`` steps.
-
-    ``argmax == 0``: the output becomes the next input (needs NO == NI).
-    ``argmax == 1``: the index of the largest output becomes the next input
-    (a token id, for models whose first layer is an Embedding).
+    ``argmax``: the slot gets instead the index of the largest of the ``n_src``
+    values (generation by argmax feeds a token id back).
     """
-    ni, no = P[0, H_NIN], P[0, H_NOUT]
-    if x0.shape[0] != ni or ys.shape[1] != no:
-        return BAD_SHAPE
-    x = x0.copy()
-    for t in range(ys.shape[0]):
-        if not _one(P, W, S, x, ys[t]):
-            return -(t + 1)
+    n = P[k, NO]
+    for i in range(m):
+        s = idx[i] * A + P[k, Y]
+        o = base + i * n_src
         if argmax:
             best = 0
-            for i in range(1, no):
-                if ys[t, i] > ys[t, best]:
-                    best = i
-            x[0] = best
+            for j in range(1, n_src):
+                if src[o + j] > src[o + best]:
+                    best = j
+            S[s] = best
         else:
-            for i in range(ni):
-                x[i] = ys[t, i]
+            o += P[k, X]
+            for j in range(n):
+                S[s + j] = src[o + j]
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _output(P, k, S, A, idx, m, dst, base, n_dst):
+    """OUTPUT row ``k``: ``dst[base + i * n_dst + Y:] = S[s, X:X+NO]`` for ``s = idx[i]``."""
+    n = P[k, NO]
+    for i in range(m):
+        s = idx[i] * A + P[k, X]
+        o = base + i * n_dst + P[k, Y]
+        for j in range(n):
+            dst[o + j] = S[s + j]
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _reset_nonfinite(P, S, b):
+    """Zero every recurrent state vector of the stream at ``b`` that holds inf or nan
+    (after the step, so that the step's outputs still show the non-finite values)."""
+    for k in range(1, P.shape[0]):
+        op = P[k, OP]
+        if op == LSTM or op == GRU or op == RNN:
+            n = P[k, NO]
+            for off in (P[k, Y], P[k, STATE_C] if op == LSTM else P[k, Y]):
+                if not all_finite(S, b + off, n):
+                    fill(S, b + off, n, 0.0)
+
+
+@njit(cache=CACHE, error_model="numpy", nogil=True)
+def engine_f32(desc, xs, ys, T):
+    """Run ``T`` timesteps of the streams described at address ``desc`` (module docstring)."""
+    d = i64_view(desc, D_SIZE)
+    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    n_all, stride = d[D_NSTREAMS], d[D_SSTRIDE]
+    S = f32_view(d[D_S], n_all * stride // 4)
+    L = i64_view(d[D_S], n_all * stride // 8)
+    m = d[D_M]
+    idx = i64_view(d[D_IDX], m)
+    mode = d[D_MODE]
+    A = stride // 4
+    ni, no = P[0, H_NIN], P[0, H_NOUT]
+    if ys.shape[0] != T * m * no:
+        return BAD_SHAPE
+    if xs.shape[0] != (m * ni if mode else T * m * ni):
+        return BAD_SHAPE
+    for t in range(T):
+        y_base = t * m * no
+        for k in range(1, P.shape[0]):
+            op = P[k, OP]
+            if op == INPUT:
+                if mode and t > 0:  # generation: the previous output is the input
+                    _input(P, k, S, A, idx, m, ys, y_base - m * no, no, mode == 2)
+                else:
+                    _input(P, k, S, A, idx, m, xs, 0 if mode else t * m * ni, ni, False)
+            elif op == OUTPUT:
+                _output(P, k, S, A, idx, m, ys, y_base, no)
+            elif op == COPY:
+                for i in range(m):
+                    s = idx[i] * A
+                    for j in range(P[k, NO]):
+                        S[s + P[k, Y] + j] = S[s + P[k, X] + j]
+            elif call_ptr(P[k, FN], desc, k, t) < 0:
+                return -(t + 1)
+        for i in range(m):
+            h = idx[i] * (stride // 8)
+            if L[h + S_FLAG]:
+                L[h + S_FLAG] = 0
+                L[h + S_NONFINITE] += 1
+                _reset_nonfinite(P, S, idx[i] * A)
     return 0
 
 
-ENTRY_POINTS = ("step", "run", "step_batch", "run_batch", "generate")
-_SIGNATURES = {
-    "step": (step_f32, types.int64(_P, _WT, _V, _V, _V)),
-    "run": (run_f32, types.int64(_P, _WT, _V, _M, _M)),
-    "step_batch": (step_batch_f32, types.int64(_P, _WT, _M, _M, _M)),
-    "run_batch": (run_batch_f32, types.int64(_P, _WT, _M, _T3, _T3)),
-    "generate": (generate_f32, types.int64(_P, _WT, _V, _V, _M, types.int64)),
-}
+_ARR = types.Array(types.float32, 1, "A")
+SIGNATURE = types.int64(types.int64, _ARR, _ARR, types.int64)
 
 
-def native(name: str):
-    """The dispatcher of entry point ``name``, loaded (or compiled) for its one signature.
+def native():
+    """The engine's compiled entry point, loaded from the disk cache or compiled once.
 
-    Compilation of any other signature is then disabled, so a call with the
-    wrong dtype, layout, dimension or writeability raises ``TypeError`` in the
-    dispatcher's C code before anything runs (the op table and weights are
-    read-only arrays, the state and outputs writeable, all C-contiguous).
+    Returns the raw CPython wrapper of the one compiled signature: it unboxes its
+    arguments without type dispatch (the cheapest call from Python numba offers),
+    so its callers must pass exactly two 1-D float32 arrays (see
+    :class:`edgernn.stream.Stream`); the dispatcher is the fallback when that
+    wrapper is not reachable.
     """
-    disp, sig = _SIGNATURES[name]
+    disp = engine_f32
     if not disp.signatures:
-        disp.compile(sig.args)
+        disp.compile(SIGNATURE.args)
         disp.disable_compile()
-    return disp
+    cres = disp.overloads.get(SIGNATURE.args)
+    return getattr(cres, "entry_point", None) or disp

@@ -1,27 +1,32 @@
-"""The model: a validated stack of layers, its streams, its file and its summary."""
+"""The model: a validated graph of ops, its streams, its file and its summary."""
 
 from __future__ import annotations
 
 from .activations import Activation
 from .batch import StreamBatch
 from .errors import ModelFormatError
-from .layers import GRU, LSTM, RNN, Dense, Embedding
+from .graph import Graph, Input, Tensor
+from .ops.base import Op
+from .ops.embedding import Embedding
 from .plan import build_plan
 from .stream import Stream
-from .wrappers import Bidirectional, Reverse
-
-_KINDS = (Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse, Activation)
-_WHOLE = (Bidirectional, Reverse)
 
 
 class Model:
-    """A stack of layers run in order, one timestep at a time.
+    """A graph of ops run one timestep at a time: a stack of layers, or a graph.
+
+    ``Model(layers)`` runs the layers in order; ``Model(inputs=x, outputs=[a, b])``
+    takes a graph built with the functional API (:mod:`edgernn.graph`).
 
     Parameters
     ----------
-    layers : sequence of Dense, RNN, LSTM, GRU, Embedding, Bidirectional, Reverse, Activation
+    layers : sequence of ops (Dense, RNN, LSTM, GRU, Embedding, Bidirectional,
+        Reverse, Activation or a name of one)
         Each layer's input size must equal the previous layer's output size.
         An :class:`Embedding` may only come first; the model then takes token ids.
+    inputs, outputs : Tensor or sequence of Tensors (instead of ``layers``)
+        Several inputs arrive concatenated in one input vector, several outputs
+        leave concatenated in one output vector (see :attr:`output_slices`).
     provenance : dict, optional
         Where the model came from (source framework, file hash, converter);
         stored in the ``.ernn`` manifest and shown by ``edgernn inspect``.
@@ -34,43 +39,42 @@ class Model:
 
     Attributes
     ----------
-    input_size, output_size : int
-    num_tokens : int        vocabulary size when the first layer is an Embedding, else 0
-    streamable : bool       False when a Bidirectional or Reverse layer needs whole sequences
+    graph : Graph                 inputs, nodes in run order, outputs
+    layers : tuple of ops         the nodes' ops, in run order
+    inputs, outputs : tuple of (name, size)
+    input_size, output_size : int (totals over the inputs / outputs)
+    num_tokens : int        vocabulary size when the input feeds an Embedding, else 0
+    streamable : bool       False when a Bidirectional or Reverse op needs whole sequences
+    quantization : dict or None   the quantisation report of an int8 model
     """
 
-    def __init__(self, layers, provenance: dict | None = None, return_sequences: bool = True,
-                 initial_state=None):
-        layers = tuple(layers)
-        if not layers:
-            raise ModelFormatError("Model needs at least one layer, got none")
-        for i, layer in enumerate(layers):
-            if isinstance(layer, str):
-                layer = Activation(layer)
-                layers = layers[:i] + (layer,) + layers[i + 1:]
-            if not isinstance(layer, _KINDS):
-                raise ModelFormatError(f"layer {i}: expected one of "
-                                       f"{[k.__name__ for k in _KINDS]}, got "
-                                       f"{type(layer).__name__}")
-            if isinstance(layer, Embedding) and i > 0:
-                raise ModelFormatError(f"layer {i}: an Embedding may only be the first layer")
-        if isinstance(layers[0], Activation):
-            raise ModelFormatError("layer 0: an Activation cannot come first (its size is "
-                                   "unknown); put it after a sized layer")
-        size = layers[0].input_size
-        sizes = []
-        for i, layer in enumerate(layers):
-            if not isinstance(layer, Activation):
-                if layer.input_size != size and not (i == 0 and isinstance(layer, Embedding)):
-                    raise ModelFormatError(
-                        f"layer {i} ({type(layer).__name__}) expects input size "
-                        f"{layer.input_size}, but the previous layer outputs {size}")
-                size = layer.output_size
-            sizes.append(size)
-        self.layers = layers
-        self.sizes = tuple(sizes)
+    def __init__(self, layers=None, provenance: dict | None = None,
+                 return_sequences: bool = True, initial_state=None, *, inputs=None,
+                 outputs=None, quantization: dict | None = None):
+        if layers is not None:
+            if inputs is not None or outputs is not None:
+                raise ModelFormatError("give either layers or inputs/outputs, not both")
+            inputs, outputs = _stack(layers)
+        elif inputs is None or outputs is None:
+            raise ModelFormatError("Model needs layers, or inputs and outputs")
+        self.graph = Graph.build(_as_tuple(inputs), _as_tuple(outputs))
+        g = self.graph
+        for t in g.nodes:
+            if isinstance(t.op, Embedding) and t.inputs[0].op is not None:
+                raise ModelFormatError(f"node {t.name!r}: an Embedding must take a model input "
+                                       f"(token ids) directly")
+        tok = [t for t in g.nodes if isinstance(t.op, Embedding)]
+        if tok and (len(g.inputs) != 1 or any(
+                not isinstance(c.op, Embedding) for c in g.nodes if g.inputs[0] in c.inputs)):
+            raise ModelFormatError("a model whose input feeds an Embedding must have that one "
+                                   "input, used only by Embeddings (token ids)")
+        self.layers = tuple(t.op for t in g.nodes)
+        self.inputs = tuple((t.name, t.size) for t in g.inputs)
+        self.outputs = tuple((t.name, t.size) for t in g.outputs)
+        self.num_tokens = tok[0].op.num_embeddings if tok else 0
         self.provenance = dict(provenance or {})
         self.return_sequences = bool(return_sequences)
+        self.quantization = quantization
         self._plans: dict[str, list] = {}
         self.initial_state = None
         if initial_state is not None:
@@ -90,29 +94,35 @@ class Model:
         """(name, offset, length) of every recurrent state vector, in StreamState order."""
         out = []
         for seg in self._segments():
-            plans = seg[1:] if isinstance(seg, tuple) else (seg,)
-            for plan in plans:
-                if plan is not None:
-                    out.extend(plan.state_spans)
+            for plan in seg.plans:
+                out.extend(plan.state_spans)
         return out
 
     # --- shape --------------------------------------------------------------
     @property
     def input_size(self) -> int:
-        return self.layers[0].input_size
+        return sum(n for _, n in self.inputs)
 
     @property
     def output_size(self) -> int:
-        return self.sizes[-1]
+        return sum(n for _, n in self.outputs)
 
     @property
-    def num_tokens(self) -> int:
-        first = self.layers[0]
-        return first.num_embeddings if isinstance(first, Embedding) else 0
+    def output_slices(self) -> dict:
+        """Output name -> slice of the concatenated output vector."""
+        out, start = {}, 0
+        for name, n in self.outputs:
+            out[name] = slice(start, start + n)
+            start += n
+        return out
+
+    def split(self, y) -> dict:
+        """The named outputs of ``y`` (an output vector, or rows of them) as views."""
+        return {name: y[..., s] for name, s in self.output_slices.items()}
 
     @property
     def streamable(self) -> bool:
-        return not any(isinstance(layer, _WHOLE) for layer in self.layers)
+        return all(op.streamable for op in self.layers)
 
     def __repr__(self) -> str:
         names = ", ".join(type(layer).__name__ for layer in self.layers)
@@ -120,33 +130,15 @@ class Model:
 
     # --- engine -------------------------------------------------------------
     def _segments(self, math: str = "fast") -> list:
-        """Packed plans: a Plan per run of step-able layers; per Bidirectional a tuple
-        ``(layer, forward_plan, backward_plan)``, per Reverse ``(layer, None, plan)``."""
+        """The model as runnable parts, in order (see :class:`Segment`)."""
         segs = self._plans.get(math)
         if segs is None:
-            segs, run, idx = [], [], []
-            for i, layer in enumerate(self.layers):
-                if isinstance(layer, Bidirectional):
-                    if run:
-                        segs.append(build_plan(run, math, [str(j) for j in idx]))
-                        run, idx = [], []
-                    segs.append((layer, build_plan([layer.forward], math, [f"{i}.forward"]),
-                                 build_plan([layer.backward], math, [f"{i}.backward"])))
-                elif isinstance(layer, Reverse):
-                    if run:
-                        segs.append(build_plan(run, math, [str(j) for j in idx]))
-                        run, idx = [], []
-                    segs.append((layer, None, build_plan([layer.layer], math, [f"{i}.reverse"])))
-                else:
-                    run.append(layer)
-                    idx.append(i)
-            if run:
-                segs.append(build_plan(run, math, [str(j) for j in idx]))
+            segs = _segment(self.graph, math)
             self._plans[math] = segs
         return segs
 
     def stream(self, math: str = "fast") -> Stream:
-        """A new stream with zero state.
+        """A new stream at the initial state.
 
         Parameters
         ----------
@@ -156,7 +148,7 @@ class Model:
         return Stream(self, math)
 
     def streams(self, n: int, math: str = "fast") -> StreamBatch:
-        """``n`` independent streams with zero state, stepped together."""
+        """``n`` independent streams at the initial state, stepped together."""
         return StreamBatch(self, n, math)
 
     # --- file ---------------------------------------------------------------
@@ -168,58 +160,104 @@ class Model:
 
     # --- summary ------------------------------------------------------------
     def summary_rows(self) -> list[dict]:
-        """Per layer: type, shape, parameters, MACs per step, bytes, and the 4:3 check."""
-        rows = []
-        for i, layer in enumerate(self.layers):
-            kind = type(layer).__name__
-            if isinstance(layer, Activation):
-                rows.append(dict(index=i, type=f"Activation({layer.name})",
-                                 shape=f"{self.sizes[i]}", params=0, macs=0, bytes=0,
-                                 expected_params=None))
-                continue
-            expected = None
-            core = (layer.forward if isinstance(layer, Bidirectional)
-                    else layer.layer if isinstance(layer, Reverse) else layer)
-            if isinstance(core, (LSTM, GRU, RNN)):
-                g = {LSTM: 4, GRU: 3, RNN: 1}[type(core)]
-                h, n = core.hidden_size, core.input_size
-                nb = sum(b is not None for b in (core.bias_ih, core.bias_hh))
-                expected = g * (h * n + h * h + nb * h)
-                if isinstance(core, LSTM) and core.peephole is not None:
-                    expected += 3 * h
-                if isinstance(layer, Bidirectional):
-                    expected *= 2
-                kind = kind if core is layer else f"{kind}({type(core).__name__})"
-            shape = f"{layer.input_size}->{layer.output_size}"
-            if isinstance(layer, Dense) and layer.activation.name != "linear":
-                kind += f"({layer.activation.name})"
-            rows.append(dict(index=i, type=kind, shape=shape, params=layer.param_count(),
-                             macs=layer.macs(), bytes=layer.nbytes(), expected_params=expected))
-        return rows
+        """Per node: name, type, shape, parameters, MACs per step, bytes, gate check."""
+        from .summary import summary_rows
+
+        return summary_rows(self)
 
     def describe(self) -> str:
-        """A table of layers: parameters, MACs per step, bytes, and for recurrent
-        layers the parameter count the gate structure predicts (4 gates for LSTM,
-        3 for GRU: the 4:3 ratio), marked ``ok`` when it matches."""
-        rows = self.summary_rows()
-        head = f"{'#':>2}  {'layer':<24} {'shape':>11} {'params':>10} {'MACs/step':>10} " \
-               f"{'bytes':>10}  gate check"
-        lines = [head, "-" * len(head)]
-        for r in rows:
-            chk = "" if r["expected_params"] is None else (
-                f"{r['expected_params']} ok" if r["expected_params"] == r["params"]
-                else f"expected {r['expected_params']} MISMATCH")
-            lines.append(f"{r['index']:>2}  {r['type']:<24} {r['shape']:>11} {r['params']:>10} "
-                         f"{r['macs']:>10} {r['bytes']:>10}  {chk}")
-        tot_p = sum(r["params"] for r in rows)
-        tot_m = sum(r["macs"] for r in rows)
-        tot_b = sum(r["bytes"] for r in rows)
-        lines.append("-" * len(head))
-        lines.append(f"{'':>2}  {'total':<24} {self.input_size:>5}->{self.output_size:<5} "
-                     f"{tot_p:>10} {tot_m:>10} {tot_b:>10}")
-        kind = f"token ids < {self.num_tokens}" if self.num_tokens else "float32 vectors"
-        lines.append(f"input: {kind}; step(): "
-                     f"{'yes' if self.streamable else 'no (whole sequences: run() only)'}"
-                     f"{'' if self.return_sequences else '; run() returns the last step only'}"
-                     f"{'; non-zero initial state' if self.initial_state is not None else ''}")
-        return "\n".join(lines)
+        """A table of nodes: parameters, MACs per step, bytes, and for recurrent ops the
+        parameter count the gate structure predicts (4 gates for LSTM, 3 for GRU: the
+        4:3 ratio), marked ``ok`` when it matches."""
+        from .summary import describe
+
+        return describe(self)
+
+
+def _as_tuple(v) -> tuple:
+    return tuple(v) if isinstance(v, (list, tuple)) else (v,)
+
+
+def _stack(layers):
+    layers = tuple(Activation(la) if isinstance(la, str) else la for la in layers)
+    if not layers:
+        raise ModelFormatError("Model needs at least one layer, got none")
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, Op):
+            raise ModelFormatError(f"layer {i}: expected an edgernn op, got "
+                                   f"{type(layer).__name__}")
+        if isinstance(layer, Embedding) and i > 0:
+            raise ModelFormatError(f"layer {i}: an Embedding may only be the first layer")
+    first = layers[0]
+    if not hasattr(first, "input_size"):
+        raise ModelFormatError(f"layer 0: a {type(first).__name__} cannot come first (its "
+                               f"input size is unknown); put it after a sized layer")
+    x = Input(first.input_size)
+    t = x
+    for i, layer in enumerate(layers):
+        try:
+            t = layer(t, name=str(i))
+        except ModelFormatError as exc:
+            raise ModelFormatError(f"layer {i} ({type(layer).__name__}): "
+                                   f"{str(exc).split(': ', 1)[-1]}") from None
+    return x, t
+
+
+class Segment:
+    """A runnable part of a model.
+
+    ``kind`` "plan": step-able nodes packed in ``plans[0]``; ``kind`` "whole": one
+    whole-sequence node (Bidirectional: plans for forward and backward; Reverse:
+    one plan). ``inputs`` and ``outputs`` are the tensors it reads and produces.
+    """
+
+    def __init__(self, kind, plans, inputs, outputs, node=None):
+        self.kind, self.plans, self.inputs, self.outputs, self.node = (
+            kind, tuple(plans), tuple(inputs), tuple(outputs), node)
+
+
+def _segment(graph: Graph, math: str) -> list:
+    nodes = graph.nodes
+    later: dict[int, int] = {}  # id(tensor) -> last node index that reads it
+    for i, t in enumerate(nodes):
+        for src in t.inputs:
+            later[id(src)] = i
+    for t in graph.outputs:
+        later[id(t)] = len(nodes)
+    segs, group = [], []
+
+    def flush(end):
+        if not group:
+            return
+        inside = {id(t) for t in group}
+        ins, seen = [], set()
+        for t in group:
+            for src in t.inputs:
+                if id(src) not in inside and id(src) not in seen:
+                    seen.add(id(src))
+                    ins.append(src)
+        outs = [t for t in group if later.get(id(t), -1) >= end]
+        if len(segs) == 0 and end == len(nodes):  # the whole model: keep its I/O order
+            ins, outs = list(graph.inputs), list(graph.outputs)
+        segs.append(Segment("plan", [build_plan(group, ins, outs, math)], ins, outs))
+        group.clear()
+
+    for i, t in enumerate(nodes):
+        if t.op.streamable:
+            group.append(t)
+            continue
+        flush(i)
+        plans = []
+        for part, inner in t.op.inner():
+            x = Input(inner.input_size)
+            y = inner(x, name=f"{t.name}.{part}")
+            plans.append(build_plan([y], [x], [y], math))
+        segs.append(Segment("whole", plans, t.inputs, (t,), node=t))
+    flush(len(nodes))
+    if not segs:  # outputs are inputs: an identity model
+        segs.append(Segment("plan", [build_plan([], graph.inputs, graph.outputs, math)],
+                            graph.inputs, graph.outputs))
+    return segs
+
+
+__all__ = ["Model", "Segment", "Tensor"]

@@ -1,15 +1,15 @@
-"""Packing a stack of layers into the engine's flat arrays.
+"""Packing a graph of step-able ops into the engine's arrays (a :class:`Plan`).
 
-A :class:`Plan` holds what every stream of a model shares: the op table ``P``
-(int64[n_ops + 1, WIDTH], layout in :mod:`edgernn.kernels.optable`) and the
-weight arena ``W`` (float32, each block 64-byte aligned), plus the layout of
-the per-stream arena ``S`` (header, input slots, recurrent state, scratch).
-Packing rearranges weights once at load: ``[W_ih | W_hh]`` concatenated per
-row, biases summed where the equations allow it (see ``edgernn/kernels``).
+Placement: every tensor gets a slot (an offset) in the per-stream state arena.
+A Concat's inputs are placed inside the Concat's buffer, so the ops producing
+them write there directly; a Slice is a view of its input's slot; a recurrent
+op's output slot *is* its hidden state ``h``. Only an input that already lives
+elsewhere (a tensor placed in another Concat, a Slice) is copied, by a COPY
+row. Model inputs arrive through INPUT rows (from the step's ``X``) and outputs
+leave through OUTPUT rows (into ``Y``).
 
-The weight arena is float32 today; int8 weights and their per-row scales will
-get arena blocks of their own and opcodes of their own (``*_q8`` kernels), so
-the table and the stream API stay as they are.
+The weight arena is a byte arena of 64-byte aligned blocks; each op's
+:meth:`pack` puts its blocks there through :class:`Packer`.
 """
 
 from __future__ import annotations
@@ -18,208 +18,199 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .activations import Activation
+from .arena import ALIGN, ArenaBuilder, aligned_zeros
 from .kernels import optable as T
+from .kernels.abi import kernel_address
+from .kernels.linalg import pack_panels
 from .kernels.mathfn import EXACT
-from .layers import GRU, LSTM, RNN, Dense, Embedding
-
-_ALIGN = 16  # floats: 64 bytes
-
-
-def _act_code(act: Activation, exact: bool) -> int:
-    code = act.code
-    if exact and code in (2, 3, 12):
-        return code + EXACT
-    return code
-
-
-class _Arena:
-    """Append-only float32 arena with aligned blocks."""
-
-    def __init__(self, start: int = 0):
-        self.size = start
-        self.chunks: list[tuple[int, np.ndarray]] = []
-
-    def alloc(self, n: int) -> int:
-        off = -(-self.size // _ALIGN) * _ALIGN
-        self.size = off + int(n)
-        return off
-
-    def put(self, a) -> int:
-        a = np.ascontiguousarray(a, dtype=np.float32).ravel()
-        off = self.alloc(a.size)
-        self.chunks.append((off, a))
-        return off
-
-    def put_matrix(self, m) -> int:
-        """Store a ``[rows, cols]`` matrix transposed (``[cols, rows]``), as matvec reads it."""
-        a = np.ascontiguousarray(np.asarray(m, dtype=np.float32).T).ravel()
-        off = self.alloc(a.size)
-        self.chunks.append((off, a))
-        return off
-
-    def array(self) -> np.ndarray:
-        out = np.zeros(max(self.size, 1), dtype=np.float32)
-        for off, a in self.chunks:
-            out[off:off + a.size] = a
-        return out
+from .kernels.qlinalg import pack_q8
+from .ops.concat import Concat
+from .ops.embedding import Embedding
+from .ops.slice import Slice
 
 
 @dataclass(frozen=True, eq=False)
 class Plan:
-    """What every stream of one model shares (see module docstring).
+    """What every stream of one (part of a) model shares.
 
     Attributes
     ----------
-    P : int64[n_ops + 1, WIDTH]   op table
-    W : float32[n_weights]        weight arena
-    arena_size : int              length of each stream's float32 state arena
+    P : int64[n_rows, WIDTH]      op table (:mod:`edgernn.kernels.optable`)
+    W : uint8[:]                  weight arena, read-only, 64-byte aligned
+    state_bytes : int             bytes of one stream's state arena (a multiple of 64)
     input_size, output_size : int
     tokens : int                  number of token ids (0: the input is a float vector)
-    state_spans : tuple of (name, offset, length)  persistent state inside the arena
+    state_spans : tuple of (name, float offset, length)   persistent state in the arena
     """
 
     P: np.ndarray
     W: np.ndarray
-    arena_size: int
+    state_bytes: int
     input_size: int
     output_size: int
     tokens: int
     state_spans: tuple
 
-    def new_arena(self, n: int | None = None) -> np.ndarray:
-        """A zeroed state arena: float32[arena_size], or float32[n, arena_size]."""
-        shape = self.arena_size if n is None else (n, self.arena_size)
-        return np.zeros(shape, dtype=np.float32)
+    def new_state(self, n: int = 1) -> np.ndarray:
+        """Zeroed state arenas for ``n`` streams: aligned uint8[n * state_bytes]."""
+        return aligned_zeros(n * self.state_bytes)
 
 
-def _sum_bias(a, b, n):
-    out = np.zeros(n, np.float32)
-    for v in (a, b):
-        if v is not None:
-            out += v
-    return out
+class Packer:
+    """Puts an op's weights into the weight arena (offsets in elements of the view)."""
+
+    def __init__(self, exact: bool):
+        self.exact = exact
+        self.rare_act = False   # an activation beyond linear/relu/tanh/sigmoid is used
+        self.int8 = False       # an int8 op is packed
+        self.arena = ArenaBuilder()
+
+    def f32(self, values, length: int | None = None) -> int:
+        """A float32 block (zero-padded to ``length``); its float32 offset."""
+        a = np.asarray(values, np.float32).ravel()
+        if length is not None and length > a.size:
+            a = np.concatenate([a, np.zeros(length - a.size, np.float32)])
+        return self.arena.put(a) // 4
+
+    def i8(self, values) -> int:
+        """An int8 block; its offset in the int8 view."""
+        return self.arena.put(np.asarray(values, np.int8).ravel())
+
+    def i32(self, values) -> int:
+        """An int32 block; its offset in the int32 view."""
+        return self.arena.put(np.asarray(values, np.int32).ravel()) // 4
+
+    def qmatrix(self, wq, scales) -> int:
+        """An int8 matrix with its per-row scales (:mod:`edgernn.kernels.qlinalg`); the
+        int32 offset of its header."""
+        panels, rowsum = pack_q8(wq)
+        rows, cols = wq.shape
+        head = [self.i8(panels), self.i32(rowsum), self.f32(scales, rowsum.size), rows, cols,
+                -(-cols // 4)]
+        self.int8 = True
+        return self.i32(head)
+
+    def qparams(self, quant) -> int:
+        """``[mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out]`` of a QuantParams
+        (mode: 0 static, 1 dynamic, 2 dynamic with zero point; + 8: round half away)."""
+        dyn = 0.0 if quant.mode == "int8" else 2.0 if quant.dynamic_zero_point else 1.0
+        dyn += 8.0 * quant.round_half_away
+        return self.f32([dyn, quant.input_scale or 1.0, quant.input_zero_point,
+                         dyn, quant.state_scale or 1.0, quant.state_zero_point,
+                         quant.output_scale or 0.0, quant.output_zero_point])
+
+    def panels(self, matrix) -> int:
+        """A ``float32[rows, cols]`` matrix in the kernels' panel layout; its offset."""
+        return self.f32(pack_panels(np.asarray(matrix, np.float32)))
+
+    def act(self, activation) -> int:
+        """The kernel code of an activation (libm variants when ``math="exact"``)."""
+        code = activation.code
+        code = code + EXACT if self.exact and code in (2, 3, 12) else code
+        self.rare_act |= code > 3
+        return code
 
 
-def build_plan(layers, math: str = "fast", names=None) -> Plan:
-    """Pack step-able layers (no Bidirectional) into a :class:`Plan`.
+def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
+    """Pack step-able nodes into a :class:`Plan`.
 
     Parameters
     ----------
-    layers : sequence of Dense, RNN, LSTM, GRU, Embedding or Activation
-        Consecutive sizes must chain (checked by :class:`edgernn.Model`).
+    nodes : sequence of Tensor, in run order (their ops all step-able)
+    inputs : sequence of Tensor whose values arrive from outside, concatenated in ``X``
+    outputs : sequence of Tensor whose values leave, concatenated in ``Y``
     math : "fast" or "exact"
-        Rational tanh/sigmoid (default) or libm's.
-    names : sequence of str, optional
-        Per layer, the prefix of its state names (default its index: ``"0.h"``).
     """
     if math not in ("fast", "exact"):
         raise ValueError(f"math: expected 'fast' or 'exact', got {math!r}")
-    exact = math == "exact"
-    S = _Arena(T.S_HEADER)
-    Wa = _Arena()
+    pk = Packer(math == "exact")
+    S = ArenaBuilder(T.S_HEADER_BYTES)
+    loc: dict[int, int] = {}                 # id(tensor) -> float offset in the arena
+    copies: dict[int, list] = {}             # id(concat) -> [(src tensor, dst offset)]
+
+    def alloc(n):
+        return S.alloc(4 * n) // 4
+
+    for t in reversed(nodes):
+        if not isinstance(t.op, Concat):
+            continue
+        base = loc.setdefault(id(t), alloc(t.size))
+        off, todo = base, []
+        for src in t.inputs:
+            if id(src) not in loc and not isinstance(src.op, Slice):
+                loc[id(src)] = off
+            else:
+                todo.append((src, off))
+            off += src.size
+        copies[id(t)] = todo
+    for t in list(inputs) + list(nodes):
+        if id(t) not in loc and not isinstance(t.op, Slice):
+            loc[id(t)] = alloc(t.size)
+    for t in nodes:
+        if isinstance(t.op, Slice):
+            loc[id(t)] = loc[id(t.inputs[0])] + t.op.start
+
+    spans, extra_state = [], {}
+    for t in nodes:
+        st = {}
+        for suffix, n in t.op.state_vectors():
+            off = loc[id(t)] if suffix == getattr(t.op, "output_state", None) else alloc(n)
+            st[suffix] = off
+            spans.append((f"{t.name}.{suffix}", off, n))
+        extra_state[id(t)] = st
+    scratch = alloc(max([t.op.scratch_floats() for t in nodes] + [1]))
+
     rows = []
-    spans = []
-    ins, sizes = [], []
-    for layer in layers:
-        ins.append(sizes[-1] if sizes else layer.input_size)
-        sizes.append(ins[-1] if isinstance(layer, Activation) else layer.output_size)
-    # input slot of each op (recurrent slots are followed by h)
-    slots = [(S.alloc(n + (layer.hidden_size if isinstance(layer, (RNN, LSTM, GRU)) else 0)), n)
-             for layer, n in zip(layers, ins, strict=True)]
-    out_off = S.alloc(sizes[-1])
-    scratch_need = 1
-    for layer in layers:
-        if isinstance(layer, LSTM):
-            scratch_need = max(scratch_need, 4 * layer.hidden_size)
-        elif isinstance(layer, GRU):
-            scratch_need = max(scratch_need, 5 * layer.hidden_size)
-        elif isinstance(layer, RNN):
-            scratch_need = max(scratch_need, layer.hidden_size)
-    scratch = S.alloc(scratch_need)  # shared: one op runs at a time
-    scratch_col = {LSTM: T.L_GOFF, GRU: T.G_GOFF, RNN: T.R_GOFF}
-    for idx, layer in enumerate(layers):
-        x, ni = slots[idx]
-        y = slots[idx + 1][0] if idx + 1 < len(layers) else out_off
-        row = np.full(T.WIDTH, -1, dtype=np.int64)
-        row[T.X], row[T.NI], row[T.Y], row[T.NO] = x, ni, y, sizes[idx]
-        name = str(idx) if names is None else names[idx]
-        if isinstance(layer, Activation):
-            row[T.OP] = T.ACT
-            row[T.A_ACT] = _act_code(layer, exact)
-            row[T.A_PAR] = Wa.put([layer.alpha, layer.beta])
-        elif isinstance(layer, Dense):
-            row[T.OP] = T.DENSE
-            row[T.WOFF] = Wa.put_matrix(layer.weight)
-            row[T.BOFF] = -1 if layer.bias is None else Wa.put(layer.bias)
-            row[T.D_ACT] = _act_code(layer.activation, exact)
-            row[T.D_PAR] = Wa.put([layer.activation.alpha, layer.activation.beta])
-        elif isinstance(layer, Embedding):
-            row[T.OP] = T.EMBED
-            row[T.E_WOFF] = Wa.put(layer.weight)
-            row[T.E_NUM] = layer.num_embeddings
-        else:
-            _pack_recurrent(layer, row, Wa, S, exact)
-            row[scratch_col[type(layer)]] = scratch
-            H = layer.hidden_size
-            spans.append((f"{name}.h", x + ni, H))
-            if isinstance(layer, LSTM):
-                spans.append((f"{name}.c", int(row[T.L_COFF]), H))
-        rows.append(row)
-    header = np.zeros(T.WIDTH, dtype=np.int64)
-    header[T.H_NOPS] = len(rows)
-    header[T.H_IN], header[T.H_NIN] = slots[0]
-    header[T.H_OUT], header[T.H_NOUT] = out_off, sizes[-1]
-    first = layers[0]
-    header[T.H_TOKENS] = first.num_embeddings if isinstance(first, Embedding) else 0
-    header[T.H_EXACT] = int(exact)
+
+    def row(op, x, ni, y, no):
+        r = np.full(T.WIDTH, -1, np.int64)
+        r[T.OP], r[T.X], r[T.NI], r[T.Y], r[T.NO] = op, x, ni, y, no
+        rows.append(r)
+        return r
+
+    xo = 0
+    for t in inputs:
+        row(T.INPUT, xo, t.size, loc[id(t)], t.size)
+        xo += t.size
+    for t in nodes:
+        if isinstance(t.op, Concat):
+            for src, dst in copies[id(t)]:
+                row(T.COPY, loc[id(src)], src.size, dst, src.size)
+            continue
+        if isinstance(t.op, Slice):
+            continue
+        r = row(0, loc[id(t.inputs[0])], t.inputs[0].size, loc[id(t)], t.size)
+        if len(t.inputs) > 1:
+            r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
+        r[T.SCR] = scratch
+        t.op.pack(pk, r, extra_state[id(t)])
+        r[T.FN] = kernel_address(t.op.kernel)
+    yo = 0
+    for t in outputs:
+        row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
+        yo += t.size
+
+    W = pk.arena.build()
+    header = np.zeros(T.WIDTH, np.int64)
+    header[T.H_NROWS] = len(rows)
+    header[T.H_NIN] = xo
+    header[T.H_NOUT] = yo
+    tokens = _tokens(nodes, inputs)
+    header[T.H_TOKENS] = tokens
+    header[T.H_SBYTES] = -(-S.size // ALIGN) * ALIGN
+    header[T.H_WBYTES] = W.size
+    header[T.H_EXACT] = int(pk.exact)
+    header[T.H_MATVEC] = kernel_address("linalg:matvec_kernel")
+    header[T.H_ACT] = kernel_address("mathfn:act_kernel") if pk.rare_act else 0
+    header[T.H_QMATVEC] = kernel_address("qlinalg:qmatvec_kernel") if pk.int8 else 0
     P = np.ascontiguousarray(np.vstack([header] + rows))
-    W = Wa.array()
     P.flags.writeable = False
-    W.flags.writeable = False
-    return Plan(P, W, S.alloc(0), int(slots[0][1]), int(sizes[-1]),
-                int(header[T.H_TOKENS]), tuple(spans))
+    return Plan(P, W, int(header[T.H_SBYTES]), xo, yo, tokens, tuple(spans))
 
 
-def _pack_recurrent(layer, row, Wa: _Arena, S: _Arena, exact: bool) -> None:
-    H = layer.hidden_size
-    wih, whh = layer.weight_ih, layer.weight_hh
-    if isinstance(layer, RNN):
-        row[T.OP] = T.RNN
-        row[T.WOFF] = Wa.put_matrix(np.hstack([wih, whh]))
-        row[T.BOFF] = Wa.put(_sum_bias(layer.bias_ih, layer.bias_hh, H))
-        act = layer.nonlinearity
-        row[T.R_ACT] = _act_code(act, exact)
-        row[T.R_PAR] = Wa.put([act.alpha, act.beta, layer.clip or 0.0])
-        row[T.R_FLAGS] = T.F_CLIP if layer.clip else 0
-    elif isinstance(layer, LSTM):
-        row[T.OP] = T.LSTM
-        row[T.WOFF] = Wa.put_matrix(np.hstack([wih, whh]))
-        row[T.BOFF] = Wa.put(_sum_bias(layer.bias_ih, layer.bias_hh, 4 * H))
-        row[T.L_COFF] = S.alloc(H)
-        af, ag, ah = layer.activations
-        row[T.L_AF], row[T.L_AG], row[T.L_AH] = (_act_code(a, exact) for a in (af, ag, ah))
-        row[T.L_PAR] = Wa.put([af.alpha, af.beta, ag.alpha, ag.beta, ah.alpha, ah.beta,
-                               layer.clip or 0.0, layer.cell_clip or 0.0])
-        flags = 0
-        if layer.peephole is not None:
-            flags |= T.F_PEEPHOLE
-            row[T.L_PEEP] = Wa.put(layer.peephole)
-        flags |= T.F_CLIP if layer.clip else 0
-        flags |= T.F_CELL_CLIP if layer.cell_clip else 0
-        flags |= T.F_INPUT_FORGET if layer.input_forget else 0
-        row[T.L_FLAGS] = flags
-    else:
-        row[T.OP] = T.GRU
-        row[T.WOFF] = Wa.put_matrix(np.hstack([wih[:2 * H], whh[:2 * H]]))
-        row[T.G_WIN] = Wa.put_matrix(wih[2 * H:])
-        row[T.G_WHN] = Wa.put_matrix(whh[2 * H:])
-        bih = np.zeros(3 * H, np.float32) if layer.bias_ih is None else layer.bias_ih
-        bhh = np.zeros(3 * H, np.float32) if layer.bias_hh is None else layer.bias_hh
-        row[T.BOFF] = Wa.put(np.concatenate([bih[:2 * H] + bhh[:2 * H], bih[2 * H:],
-                                             bhh[2 * H:]]))
-        af, ag = layer.activations
-        row[T.G_AF], row[T.G_AG] = _act_code(af, exact), _act_code(ag, exact)
-        row[T.G_PAR] = Wa.put([af.alpha, af.beta, ag.alpha, ag.beta, layer.clip or 0.0])
-        flags = T.F_LBR if layer.linear_before_reset else 0
-        row[T.G_FLAGS] = flags | (T.F_CLIP if layer.clip else 0)
+def _tokens(nodes, inputs) -> int:
+    """Vocabulary size when the (single) input feeds Embeddings, else 0."""
+    for t in nodes:
+        if isinstance(t.op, Embedding) and any(t.inputs[0] is i for i in inputs):
+            return t.op.num_embeddings
+    return 0

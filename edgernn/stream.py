@@ -1,10 +1,12 @@
 """Streams: a model's state, stepped one timestep (or one sequence) at a time.
 
-A :class:`Stream` owns one float32 state arena; the model's packed weights are
-shared by all its streams. ``step`` is one native call that allocates nothing
-when ``out=`` is given; ``run`` loops over time in native code; both give the
-same results bit for bit. (:class:`edgernn.batch.StreamBatch` steps ``n``
-independent streams in one native call.)
+A :class:`Stream` owns one state arena per part of its model; the packed
+weights are shared by all streams of the model. ``step`` is one native call
+that allocates nothing when ``out=`` is given; ``run`` loops over time in
+native code; both give the same results bit for bit. (:class:`StreamBatch`
+steps ``n`` independent streams in one native call.) A stream is not
+thread-safe; different streams may be stepped from different threads at once
+(the engine releases the GIL).
 """
 
 from __future__ import annotations
@@ -14,15 +16,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import engine
+from .arena import address
 from .errors import StreamError
-from .kernels.optable import S_NONFINITE
+from .kernels import optable as T
 
 _F32 = np.dtype(np.float32)
 
 
 @dataclass(frozen=True, eq=False)
 class StreamState:
-    """A copy of a stream's recurrent state (h, and c for LSTM, per layer).
+    """A copy of a stream's recurrent state (h, and c for LSTM, per node).
 
     Attributes
     ----------
@@ -41,31 +44,29 @@ class StreamState:
         return tuple(a.shape for a in self.arrays)
 
 
-def _describe(a) -> str:
+def describe(a) -> str:
     if isinstance(a, np.ndarray):
         return f"{a.dtype} array of shape {a.shape}"
     return type(a).__name__
 
 
-def _check_vec(a, n: int, what: str, writeable: bool = False) -> None:
+def check_vec(a, n: int, what: str, writeable: bool = False) -> None:
     if type(a) is not np.ndarray or a.dtype != _F32 or a.shape != (n,):
-        raise StreamError(f"{what}: expected float32 array of shape ({n},), got {_describe(a)}")
-    if not a.flags.c_contiguous:
-        raise StreamError(f"{what}: expected a C-contiguous float32 array of shape ({n},), "
-                          f"got a strided view")
+        raise StreamError(f"{what}: expected float32 array of shape ({n},), got {describe(a)}")
     if writeable and not a.flags.writeable:
         raise StreamError(f"{what}: the array is read-only")
 
 
-def _check_array(a, shape: tuple, what: str) -> np.ndarray:
+def check_array(a, shape: tuple, what: str) -> np.ndarray:
     if not isinstance(a, np.ndarray) or a.dtype != _F32 or a.shape != shape:
         shp = ", ".join("T" if s is None else str(s) for s in shape)
-        raise StreamError(f"{what}: expected float32 array of shape ({shp}), got {_describe(a)}")
+        raise StreamError(f"{what}: expected float32 array of shape ({shp}), got {describe(a)}")
     return np.ascontiguousarray(a)
 
 
-def _load_state(state, spans) -> None:
-    """Copy ``state`` into ``spans`` = [(arena, name, offset, length)], by name or position."""
+def load_state(state, spans) -> None:
+    """Copy ``state`` into ``spans`` = [(float view, name, offset, length)], by name or
+    position."""
     if not isinstance(state, StreamState):
         raise StreamError(f"set_state: expected a StreamState, got {type(state).__name__}")
     want = tuple((n,) for _, _, _, n in spans)
@@ -81,12 +82,50 @@ def _load_state(state, spans) -> None:
         S[off:off + n] = a
 
 
-class _Part:
-    """One segment of a model: a packed plan and its state arena."""
+class Runner:
+    """One plan's state arenas for ``n`` streams, and the engine's call descriptor.
 
-    def __init__(self, plan):
-        self.plan = plan
-        self.S = plan.new_arena()
+    Every address in the descriptor points into an array this object holds.
+    """
+
+    def __init__(self, plan, n: int = 1):
+        self.plan, self.n = plan, n
+        self.S = plan.new_state(n)
+        self.F = self.S.view(np.float32).reshape(n, -1)   # per-stream float view
+        self.L = self.S.view(np.int64).reshape(n, -1)     # per-stream counters
+        self.idx = np.arange(n, dtype=np.int64)
+        self.desc = self._descriptor(self.idx, n)
+        self.addr = address(self.desc)
+        self.fn = engine.native()
+
+    def _descriptor(self, idx, m):
+        d = np.zeros(T.D_SIZE, np.int64)
+        p = self.plan
+        d[T.D_P], d[T.D_NROWS] = address(p.P), p.P.shape[0]
+        d[T.D_W], d[T.D_WBYTES] = address(p.W), p.W.size
+        d[T.D_S], d[T.D_SSTRIDE], d[T.D_NSTREAMS] = address(self.S), p.state_bytes, self.n
+        d[T.D_IDX], d[T.D_M] = address(idx), m
+        return d
+
+    def run(self, xs: np.ndarray, T_: int, m: int | None = None, addr: int | None = None):
+        """``T_`` steps of the (first ``m``) streams on flat inputs; float32 outputs."""
+        m = self.n if m is None else m
+        ys = np.empty(T_ * m * self.plan.output_size, np.float32)
+        rc = self.fn(self.addr if addr is None else addr, xs.reshape(-1), ys, T_)
+        if rc:
+            raise StreamError(f"run: token id out of range at step {-rc - 1}" if rc < 0 else
+                              f"run: inputs do not match the model ({describe(xs)})")
+        return ys
+
+    def reset(self, rows=None) -> None:
+        if rows is None:
+            self.S[:] = 0
+        else:
+            self.F[rows] = 0.0
+
+    def spans(self, row: int = 0):
+        for name, off, n in self.plan.state_spans:
+            yield self.F[row], name, off, n
 
 
 class Stream:
@@ -97,19 +136,13 @@ class Stream:
 
     def __init__(self, model, math: str = "fast"):
         self.model = model
-        self._segments = []
-        for seg in model._segments(math):
-            if isinstance(seg, tuple):
-                self._segments.append(("bi", seg[0], seg[1] and _Part(seg[1]), _Part(seg[2])))
-            else:
-                self._segments.append(("ops", None, _Part(seg), None))
-        self._streamable = len(self._segments) == 1 and self._segments[0][0] == "ops"
-        part = self._segments[0][2] or self._segments[0][3]
-        self._P, self._W, self._S = part.plan.P, part.plan.W, part.S
+        self._segments = [(seg, [Runner(p) for p in seg.plans]) for seg in model._segments(math)]
+        self._streamable = model.streamable
+        first = self._segments[0][1][0]
+        self._fn, self._addr = first.fn, first.addr
         self._ni, self._no = model.input_size, model.output_size
         self._tokens = model.num_tokens
         self._xbuf = np.zeros(self._ni, np.float32)
-        self._step = engine.native("step") if self._streamable else None
         if model.initial_state is not None:
             self.set_state(model.initial_state)
 
@@ -125,55 +158,53 @@ class Stream:
 
         Returns
         -------
-        float32[output_size]
+        float32[output_size] (several outputs concatenated: see ``Model.split``)
         """
-        if self._tokens or self._step is None:
-            x = self._token_input(x)
         if out is None:
             out = np.empty(self._no, np.float32)
+        elif out.__class__ is not np.ndarray or out.dtype is not _F32 or out.ndim != 1 \
+                or not out.flags.writeable:
+            check_vec(out, self._no, "step: out", writeable=True)
         try:
-            rc = self._step(self._P, self._W, self._S, x, out)
-        except TypeError:
-            rc = self._step_readonly(x, out)
+            fast = x.dtype is _F32 and x.ndim == 1
+        except AttributeError:
+            fast = False
+        if not fast or self._tokens or not self._streamable:
+            x = self._slow_input(x)
+        rc = self._fn(self._addr, x, out, 1)
         if rc:
             self._step_error(x, out, rc)
         return out
 
-    def _step_readonly(self, x, out):
-        """A read-only input (``np.frombuffer``) is copied into a preallocated buffer."""
-        if (isinstance(x, np.ndarray) and not x.flags.writeable and x.dtype == _F32
-                and x.shape == (self._ni,) and x is not self._xbuf):
-            self._xbuf[:] = x
-            try:
-                return self._step(self._P, self._W, self._S, self._xbuf, out)
-            except TypeError:
-                pass
-        return engine.BAD_SHAPE
-
-    def _step_error(self, x, out, rc):
-        _check_vec(x, self._ni, "step: x")
-        _check_vec(out, self._no, "step: out", writeable=True)
-        if rc == engine.BAD_SHAPE:
-            raise StreamError(f"step: expected x float32 ({self._ni},) and out float32 "
-                              f"({self._no},), got {_describe(x)} and {_describe(out)}")
-        raise StreamError(f"step: token id out of range [0, {self._tokens})")
-
-    def _token_input(self, x):
-        if self._step is None:
+    def _slow_input(self, x):
+        if not self._streamable:
             raise StreamError("step() is not available for a model with a Bidirectional or "
                               "Reverse layer: it needs the whole sequence; use run(xs)")
-        if not self._tokens:
-            return x
-        tok = x
-        if isinstance(x, np.ndarray):
-            if x.shape not in ((1,), ()) or x.dtype.kind not in "iuf":
-                raise StreamError(f"step: expected a token id (int array of shape (1,)), "
-                                  f"got {_describe(x)}")
-            tok = x.reshape(-1)[0]
-        if not (0 <= tok < self._tokens) or int(tok) != tok:
-            raise StreamError(f"step: token id {tok!r} out of range [0, {self._tokens})")
-        self._xbuf[0] = tok
-        return self._xbuf
+        if self._tokens:
+            tok = x
+            if isinstance(x, np.ndarray):
+                if x.shape not in ((1,), ()) or x.dtype.kind not in "iuf":
+                    raise StreamError(f"step: expected a token id (int array of shape (1,)), "
+                                      f"got {describe(x)}")
+                tok = x.reshape(-1)[0]
+            try:
+                ok = 0 <= tok < self._tokens and int(tok) == tok
+            except (TypeError, ValueError):
+                ok = False
+            if not ok:
+                raise StreamError(f"step: token id {tok!r} out of range [0, {self._tokens})")
+            self._xbuf[0] = tok
+            return self._xbuf
+        check_vec(x, self._ni, "step: x")
+        return x
+
+    def _step_error(self, x, out, rc):
+        if rc < 0:
+            raise StreamError(f"step: token id out of range [0, {self._tokens})")
+        check_vec(x, self._ni, "step: x")
+        check_vec(out, self._no, "step: out", writeable=True)
+        raise StreamError(f"step: expected x float32 ({self._ni},) and out float32 "
+                          f"({self._no},), got {describe(x)} and {describe(out)}")
 
     def run(self, xs) -> np.ndarray:
         """Run a whole sequence from the current state (which it updates).
@@ -188,53 +219,48 @@ class Stream:
         ``return_sequences=False`` or ends in such a Bidirectional layer
         """
         xs = self._seq_input(xs)
-        cur = xs
-        for kind, layer, a, b in self._segments:
-            if kind == "ops":
-                cur = self._run_part(a, cur)
+        steps = xs.shape[0]
+        if len(self._segments) == 1 and self._segments[0][0].kind == "plan":
+            runner = self._segments[0][1][0]
+            ys = runner.run(xs, steps).reshape(steps, self._no)
+        else:
+            ys = self._run_graph(xs)
+        return ys if self.model.return_sequences else ys[-1:]
+
+    def _run_graph(self, xs):
+        g = self.model.graph
+        values, start = {}, 0
+        for t in g.inputs:
+            values[id(t)] = xs[:, start:start + t.size]
+            start += t.size
+        for seg, runners in self._segments:
+            cur = np.ascontiguousarray(np.concatenate([values[id(t)] for t in seg.inputs],
+                                                      axis=1), dtype=np.float32)
+            if seg.kind == "plan":
+                ys = runners[0].run(cur, cur.shape[0]).reshape(cur.shape[0], -1)
             else:
-                cur = self._run_bidirectional(layer, a, b, cur)
-        return cur if self.model.return_sequences else cur[-1:]
+                ys = _whole(seg.node.op, runners, cur)
+            start = 0
+            for t in seg.outputs:
+                values[id(t)] = ys[:, start:start + t.size]
+                start += t.size
+        return np.ascontiguousarray(np.concatenate([values[id(t)] for t in g.outputs], axis=1),
+                                    dtype=np.float32)
 
     def _seq_input(self, xs):
         if self._tokens:
             arr = np.asarray(xs)
             if arr.ndim != 1 or arr.dtype.kind not in "iu":
                 raise StreamError(f"run: expected int token ids of shape (T,), got "
-                                  f"{_describe(arr)}")
+                                  f"{describe(arr)}")
             if arr.size and (arr.min() < 0 or arr.max() >= self._tokens):
                 raise StreamError(f"run: token ids must lie in [0, {self._tokens}), got "
                                   f"[{arr.min()}, {arr.max()}]")
             return arr.astype(np.float32).reshape(-1, 1)
         if not isinstance(xs, np.ndarray) or xs.ndim != 2:
             raise StreamError(f"run: expected float32 array of shape (T, {self._ni}), "
-                              f"got {_describe(xs)}")
-        return _check_array(xs, (xs.shape[0], self._ni), "run: xs")
-
-    @staticmethod
-    def _run_part(part, xs):
-        ys = np.empty((xs.shape[0], part.plan.output_size), np.float32)
-        rc = engine.native("run")(part.plan.P, part.plan.W, part.S, xs, ys)
-        if rc:
-            raise StreamError(f"run: token id out of range at step {-rc - 1}")
-        return ys
-
-    def _run_bidirectional(self, layer, fwd, bwd, xs):
-        yb = self._run_part(bwd, np.ascontiguousarray(xs[::-1]))[::-1]
-        if fwd is None:  # Reverse
-            return np.ascontiguousarray(yb)
-        yf = self._run_part(fwd, xs)
-        if not layer.return_sequences:
-            yf, yb = yf[-1:], yb[:1]
-        if layer.merge_mode == "concat":
-            out = np.concatenate([yf, yb], axis=1)
-        elif layer.merge_mode == "sum":
-            out = yf + yb
-        elif layer.merge_mode == "mul":
-            out = yf * yb
-        else:
-            out = (yf + yb) * np.float32(0.5)
-        return np.ascontiguousarray(out, dtype=np.float32)
+                              f"got {describe(xs)}")
+        return check_array(xs, (xs.shape[0], self._ni), "run: xs")
 
     def generate(self, first_input, steps: int, feedback: str = "output") -> np.ndarray:
         """Autoregressive one-to-many decoding from the current state.
@@ -253,7 +279,7 @@ class Stream:
         -------
         float32[steps, output_size]
         """
-        if self._step is None:
+        if not self._streamable:
             raise StreamError("generate() needs a step-able model (no Bidirectional layer)")
         steps = int(steps)
         if steps < 0:
@@ -265,8 +291,8 @@ class Stream:
                                   f"{self._ni} -> {self._no}"
                                   f"{' from token ids' if self._tokens else ''}")
             x0 = np.array(first_input, dtype=np.float32, copy=True).reshape(-1)
-            _check_vec(x0, self._ni, "generate: first_input")
-            mode = 0
+            check_vec(x0, self._ni, "generate: first_input")
+            mode = 1
         elif feedback == "argmax":
             if not self._tokens:
                 raise StreamError("generate(feedback='argmax') needs a model whose first "
@@ -274,39 +300,40 @@ class Stream:
             if self._no > self._tokens:
                 raise StreamError(f"generate(feedback='argmax'): output_size {self._no} "
                                   f"exceeds the vocabulary of {self._tokens} tokens")
-            x0 = self._token_input(first_input).copy()
-            mode = 1
+            x0 = self._slow_input(first_input).copy()
+            mode = 2
         else:
             raise StreamError(f"generate: feedback must be 'output' or 'argmax', "
                               f"got {feedback!r}")
+        runner = self._segments[0][1][0]
+        desc = runner._descriptor(runner.idx, 1)
+        desc[T.D_MODE] = mode
         ys = np.empty((steps, self._no), np.float32)
-        engine.native("generate")(self._P, self._W, self._S, x0, ys, mode)
+        rc = runner.fn(address(desc), x0, ys.reshape(-1), steps)
+        if rc:
+            raise StreamError(f"generate: token id out of range at step {-rc - 1}")
         return ys
 
     # --- state ----------------------------------------------------------------
-    def _parts(self):
-        for _, _, *parts in self._segments:
-            yield from (part for part in parts if part is not None)
-
-    def _spans(self):
-        for part in self._parts():
-            for name, off, n in part.plan.state_spans:
-                yield part.S, name, off, n
+    def _runners(self):
+        for _, runners in self._segments:
+            yield from runners
 
     def reset(self) -> None:
         """Return to the model's initial state (zeros unless it has one) and zero the
         non-finite counter."""
-        for part in self._parts():
-            part.S[:] = 0.0
+        for r in self._runners():
+            r.reset()
         if self.model.initial_state is not None:
             self.set_state(self.model.initial_state)
 
     def get_state(self) -> StreamState:
         """A copy of the recurrent state (see :class:`StreamState`)."""
         names, arrays = [], []
-        for S, name, off, n in self._spans():
-            names.append(name)
-            arrays.append(S[off:off + n].copy())
+        for r in self._runners():
+            for S, name, off, n in r.spans():
+                names.append(name)
+                arrays.append(S[off:off + n].copy())
         return StreamState(tuple(names), tuple(arrays))
 
     def set_state(self, state: StreamState) -> None:
@@ -317,9 +344,31 @@ class Stream:
         matched by name, otherwise by position (an encoder's final state into a
         decoder of the same shape).
         """
-        _load_state(state, list(self._spans()))
+        load_state(state, [s for r in self._runners() for s in r.spans()])
 
     @property
     def nonfinite_steps(self) -> int:
-        """How many times a layer's new state was non-finite (and was reset to zero)."""
-        return int(sum(part.S[S_NONFINITE] for part in self._parts()))
+        """Steps in which some op's output or state was non-finite (such a state is
+        reset to zero)."""
+        return int(sum(r.L[0, T.S_NONFINITE] for r in self._runners()))
+
+
+def _whole(op, runners, xs):
+    """Run a whole-sequence op (Bidirectional, Reverse) over ``xs`` float32[T, I]."""
+    T_ = xs.shape[0]
+    bwd = runners[-1]
+    yb = bwd.run(np.ascontiguousarray(xs[::-1]), T_).reshape(T_, -1)[::-1]
+    if len(runners) == 1:  # Reverse
+        return np.ascontiguousarray(yb)
+    yf = runners[0].run(xs, T_).reshape(T_, -1)
+    if not op.return_sequences:
+        yf, yb = yf[-1:], yb[:1]
+    if op.merge_mode == "concat":
+        out = np.concatenate([yf, yb], axis=1)
+    elif op.merge_mode == "sum":
+        out = yf + yb
+    elif op.merge_mode == "mul":
+        out = yf * yb
+    else:
+        out = (yf + yb) * np.float32(0.5)
+    return np.ascontiguousarray(out, dtype=np.float32)

@@ -11,8 +11,9 @@ imported only when the bridge runs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
+
+from edgernn.cliutil import Parser, float_range, int_range
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,19 +22,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serial device or pyserial URL (loop://, socket://host:port, "
                              "rfc2217://host:port)")
     parser.add_argument("--model", required=True, help="model file (.ernn)")
-    parser.add_argument("--baud", type=int, default=115200, help="line speed (default 115200)")
+    parser.add_argument("--public-key", default=None,
+                        help="require a model signed with this Ed25519 key (PEM file)")
+    parser.add_argument("--baud", type=int_range(1, 100_000_000), default=115200,
+                        help="line speed (default 115200)")
     parser.add_argument("--wait", action="store_true",
                         help="if the port is missing at start, keep trying until it appears")
     parser.add_argument("--reset-on-gap", action="store_true",
                         help="reset a stream's state when its sequence numbers skip")
-    parser.add_argument("--queue", type=int, default=4096,
+    parser.add_argument("--queue", type=int_range(1, 10_000_000), default=4096,
                         help="receive queue bound in frames; beyond it the oldest are dropped")
     parser.add_argument("--threaded", action="store_true",
                         help="step in a consumer thread fed by the receive queue instead of "
                              "in the reader thread (decouples reads from slow models)")
-    parser.add_argument("--stats-interval", type=float, default=1.0,
+    parser.add_argument("--stats-interval", type=float_range(0), default=1.0,
                         help="seconds between live statistics lines (0: none)")
-    parser.add_argument("--duration", type=float, default=None,
+    parser.add_argument("--duration", type=float_range(0, lo_open=True), default=None,
                         help="stop after this many seconds (default: until Ctrl-C)")
     parser.add_argument("--json", default=None, help="also write the final statistics here")
 
@@ -92,10 +96,18 @@ def run(args: argparse.Namespace) -> int:
         import serial  # noqa: F401 - fail early with a clear message
     except ImportError as e:
         raise EdgeRNNError("edgernn bridge needs pyserial: pip install 'edgernn[bridge]'") from e
+    from edgernn.cliutil import report_path
+
+    report_path(args.json)
     try:
-        model = edgernn.load(args.model)
+        model = edgernn.load(args.model, require_signature=args.public_key is not None,
+                             public_key=args.public_key)
     except OSError as e:  # a missing or unreadable file; format errors are EdgeRNNErrors
         raise EdgeRNNError(f"cannot read model {args.model!r}: {e.strerror or e}") from e
+    if not model.streamable:
+        raise EdgeRNNError(f"{args.model}: this model needs whole sequences (Bidirectional or "
+                           f"Reverse layer) and cannot be stepped; the bridge steps one frame "
+                           f"at a time")
     link = Link(args.port, baudrate=args.baud, rx_capacity=args.queue)
     bridge = Bridge(link, model, reset_on_gap=args.reset_on_gap, inline=not args.threaded)
     link.open(wait=args.wait)
@@ -122,23 +134,27 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(summary(stats), flush=True)
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(stats, f, indent=1, default=float)
+        from edgernn.cliutil import write_json
+
+        write_json(args.json, stats)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m firmware_bridge.cli``)."""
+    from edgernn.cliutil import os_error_line
     from edgernn.errors import EdgeRNNError
 
-    parser = argparse.ArgumentParser(prog="edgernn bridge", description=__doc__.split("\n")[0])
+    parser = Parser(prog="edgernn bridge", description=__doc__.split("\n")[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
         return run(args)
     except EdgeRNNError as e:
         print(f"edgernn bridge: error: {e}", file=sys.stderr)
-        return 2
+    except OSError as e:
+        print(f"edgernn bridge: error: {os_error_line(e)}", file=sys.stderr)
+    return 2
 
 
 if __name__ == "__main__":

@@ -116,11 +116,36 @@ def run_layer(layer, xs):
     return np.stack([step(layer, x, st) for x in xs])
 
 
+def run_node(op, inputs):
+    """float64[T, size]: one graph node over whole sequences ``inputs`` (list of [T, n])."""
+    name = type(op).__name__
+    if name == "Concat":
+        return np.concatenate(inputs, axis=1)
+    if name == "Slice":
+        return inputs[0][:, op.start:op.stop]
+    if name in ("Add", "Sub", "Mul"):
+        a = inputs[0]
+        b = inputs[1] if op.constant is None else op.constant.astype(np.float64)
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[name](a, b)
+    if name == "Reverse":
+        return run_layer(op.layer, inputs[0][::-1])[::-1]
+    return run_layer(op, inputs[0])
+
+
 def run(model, xs):
-    """float64[T, output_size]: the model over ``xs`` (float[T, I] or int token ids [T])."""
+    """float64[T, output_size]: the model over ``xs`` (float[T, I] or int token ids [T]).
+
+    Graphs are evaluated node by node over whole sequences (a DAG: the same as
+    stepping every node in order at every timestep).
+    """
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
-    for layer in model.layers:
-        cur = run_layer(layer, cur)
-    return cur
+    g = model.graph
+    values, start = {}, 0
+    for t in g.inputs:
+        values[id(t)] = cur[:, start:start + t.size]
+        start += t.size
+    for t in g.nodes:
+        values[id(t)] = run_node(t.op, [values[id(s)] for s in t.inputs])
+    return np.concatenate([values[id(t)] for t in g.outputs], axis=1)

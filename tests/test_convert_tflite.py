@@ -165,16 +165,7 @@ def test_from_tflite_bench_net_streams_like_litert(name):
 
 # --- what is not supported says so --------------------------------------------
 
-def test_from_tflite_int8_fused_lstm_raises():
-    for path in (DATA / "lstm_fused_drq.tflite", BENCH / "L_drq.tflite"):
-        with pytest.raises(UnsupportedOpError, match=r"UNIDIRECTIONAL_SEQUENCE_LSTM.*int8 "
-                                                     r"LSTM arrives with the quantisation"):
-            from_tflite(path)
-
-
-def test_from_tflite_int8_while_gru_raises_naming_the_fc():
-    with pytest.raises(UnsupportedOpError, match=r"FULLY_CONNECTED \(operator \d+\).*int8"):
-        from_tflite(BENCH / "M_drq.tflite")
+# int8 (dynamic-range and full-integer) sources: tests/test_quantized_sources.py
 
 
 def test_from_tflite_unknown_op_names_op_and_supported_list():

@@ -158,21 +158,35 @@ def test_unsupported_module_without_example_input_is_a_clear_error():
 
 
 class Residual(torch.nn.Module):
-    def __init__(self):
+    def __init__(self, act=None):
         super().__init__()
         self.rnn = torch.nn.GRU(3, 3)
         self.fc = torch.nn.Linear(3, 2)
+        self.act = act
 
     def forward(self, x):
         y, _ = self.rnn(x)
-        return self.fc(y + x)
+        y = y + x
+        return self.fc(y if self.act is None else self.act(y))
+
+
+def test_residual_module_converts_through_onnx_and_matches_torch():
+    torch.manual_seed(3)
+    net = Residual().eval()
+    x = torch.randn(30, 1, 3)
+    model = from_torch(net, example_input=x)
+    assert model.provenance["path"] == "onnx"
+    assert [type(op).__name__ for op in model.layers] == ["GRU", "Add", "Dense"]
+    with torch.no_grad():
+        want = net(x)[:, 0].numpy()
+    assert _max_err(model.stream().run(x[:, 0].numpy()), want) <= 1e-5
 
 
 def test_non_chain_module_with_example_input_is_refused_naming_the_onnx_node():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(edgernn.UnsupportedOpError, match="Add node .*residual"):
-            from_torch(Residual(), example_input=torch.randn(7, 1, 3))
+        with pytest.raises(edgernn.UnsupportedOpError, match="Erf node"):
+            from_torch(Residual(torch.erf), example_input=torch.randn(7, 1, 3))
 
 
 def test_torchscript_module_converts_through_onnx():
@@ -204,8 +218,8 @@ def test_cli_convert_pickled_and_torchscript_modules(tmp_path, capsys):
         want = mod(x).numpy()[0]
     for name in ("net.pt", "net_ts.pt"):
         assert main(["convert", str(tmp_path / name), "--example-shape", "2,10,3",
-                     "-o", str(tmp_path / "out.ernn")]) == 0
-        loaded = edgernn.load(tmp_path / "out.ernn")
+                     "-o", str(tmp_path / f"{name}.ernn")]) == 0
+        loaded = edgernn.load(tmp_path / f"{name}.ernn")
         assert loaded.provenance["source"] == "torch"
         assert _max_err(loaded.stream().run(x[0].numpy())[-1], want) <= 1e-5
     assert main(["convert", str(tmp_path / "net.pt")]) == 2

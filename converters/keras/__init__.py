@@ -1,13 +1,18 @@
 """Keras models (``.keras`` Keras 3 zips, ``.h5`` Keras 2 files) -> :class:`edgernn.Model`.
 
 Reads the stored config and weights with ``h5py``; TensorFlow is not needed.
-Supported layers are those of :data:`LAYERS`: a Sequential model, or a
-functional model whose layers form a chain. Recurrent layers may be stateful
-or not (an edgernn stream always carries its state; ``reset()`` it where Keras
-would start afresh). A recurrent layer with ``return_sequences=False`` gives
-the model's output at the last step, so only per-step layers (Dense,
-activations, normalisation, dropout) may follow it; the converted model then
-has ``return_sequences=False``: ``Stream.run`` returns that one row, Keras'
+Supported layers are those of :data:`LAYERS`. A Sequential model becomes a
+stack; a functional model a graph (:mod:`converters.keras.functional`): merge
+layers ``Concatenate``, ``Add``, ``Subtract``, ``Multiply``, ``Average``
+(and the ``keras.ops`` a model stores for ``x + y``, ``x * 2.0``), several
+inputs (the model takes them concatenated, ``model.inputs``) and several
+outputs (``model.outputs``, ``model.split``), nodes and state named after the
+Keras layers. Recurrent layers may be stateful or not (an edgernn stream
+always carries its state; ``reset()`` it where Keras would start afresh). A
+recurrent layer with ``return_sequences=False`` gives the last step only, so
+only per-step layers (Dense, activations, normalisation, dropout, merges of
+such tensors) may follow it; when every output is such a tensor the model has
+``return_sequences=False``: ``Stream.run`` returns that one row, Keras'
 output (``step`` still gives a row per step). ``go_backwards=True`` outside a
 Bidirectional is refused: Keras returns that layer's outputs in reversed time
 order, which no edgernn layer does.
@@ -33,9 +38,11 @@ from .bidirectional import convert_bidirectional
 from .common import ConvertContext
 from .dense import convert_dense
 from .embedding import convert_embedding
+from .functional import build
 from .gru import convert_gru
 from .identity import convert_identity
 from .lstm import convert_lstm
+from .merge import MERGE
 from .reader import read_keras
 from .rnn import convert_simple_rnn
 from .time_distributed import convert_time_distributed
@@ -65,6 +72,7 @@ LAYERS = {
 }
 LAYERS["TimeDistributed"] = lambda layer, ctx: convert_time_distributed(
     layer, ctx, {k: LAYERS[k] for k in _PER_STEP_CLASSES})
+LAYERS.update(MERGE)
 
 _RECURRENT = {"SimpleRNN", "LSTM", "GRU", "Bidirectional"}
 
@@ -100,12 +108,25 @@ def from_keras(path) -> edgernn.Model:
     except ValueError:
         major = 3 if kf.fmt == "keras" else 2
     ctx = ConvertContext(keras_major=major, fmt=kf.fmt)
+    provenance = {"source": "keras", "file": Path(path).name, "sha256": kf.sha256,
+                  "format": kf.fmt, "keras_version": kf.keras_version,
+                  "converter": "converters.keras", "edgernn_version": edgernn.__version__}
+    if kf.functional:
+        inputs, outputs, last = build(kf, ctx, LAYERS, _RECURRENT, _PER_STEP | set(MERGE))
+        every = not all(last)
+        provenance["output"] = "every_step" if every else "last_step"
+        if every and any(last):
+            provenance["last_step_outputs"] = [t.name for t, la in zip(outputs, last,
+                                                                          strict=True) if la]
+        return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
+                             return_sequences=every)
     out, last_step_from = [], None
     for layer in kf.layers:
         conv = LAYERS.get(layer.class_name)
-        if conv is None:
+        if conv is None or layer.class_name in MERGE:
             raise UnsupportedOpError(f"layer {layer.name!r} of class {layer.class_name!r} is "
-                                     f"not supported; supported classes: {sorted(LAYERS)}")
+                                     f"not supported in a Sequential model; supported classes: "
+                                     f"{sorted(set(LAYERS) - set(MERGE))}")
         if last_step_from is not None and layer.class_name not in _PER_STEP:
             raise UnsupportedOpError(
                 f"layer {layer.name!r} ({layer.class_name}) follows {last_step_from!r}, which "
@@ -121,8 +142,5 @@ def from_keras(path) -> edgernn.Model:
             "Bidirectional" else layer.config
         if layer.class_name in _RECURRENT and not inner.get("return_sequences", False):
             last_step_from = layer.name
-    provenance = {"source": "keras", "file": Path(path).name, "sha256": kf.sha256,
-                  "format": kf.fmt, "keras_version": kf.keras_version,
-                  "converter": "converters.keras", "edgernn_version": edgernn.__version__,
-                  "output": "last_step" if last_step_from else "every_step"}
+    provenance["output"] = "last_step" if last_step_from else "every_step"
     return edgernn.Model(out, provenance=provenance, return_sequences=last_step_from is None)

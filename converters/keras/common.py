@@ -7,12 +7,27 @@ from dataclasses import dataclass
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 
+@dataclass(frozen=True)
+class TensorInfo:
+    """A tensor a functional layer is called on: per-step ``size`` and Keras ``rank``
+    (3 for ``[batch, time, features]``, 2 after ``return_sequences=False``)."""
+
+    size: int
+    rank: int
+
+
 @dataclass
 class ConvertContext:
-    """What a layer converter may need beyond its own layer."""
+    """What a layer converter may need beyond its own layer.
+
+    ``call``: in a functional model, the arguments of the call being converted
+    (:class:`TensorInfo` for tensors, floats for constants such as ``x * 2.0``);
+    None in a Sequential stack.
+    """
 
     keras_major: int
     fmt: str
+    call: list | None = None
 
 
 def expect_weights(layer, n: int) -> list:

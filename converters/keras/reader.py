@@ -1,4 +1,4 @@
-"""Read a Keras model file without TensorFlow: the layer configs and weights.
+"""Read a Keras model file without TensorFlow: the layer configs, weights and graph.
 
 Two containers are read with ``h5py`` and ``json`` only:
 
@@ -10,6 +10,12 @@ Two containers are read with ``h5py`` and ``json`` only:
 ``.h5`` (Keras 2, or Keras 3's legacy H5 saving)
     the root attribute ``model_config`` (JSON) and the group ``model_weights``
     whose ``<layer name>`` group lists its arrays in ``weight_names``.
+
+A functional model's graph comes from each layer's ``inbound_nodes``: Keras 3
+writes ``{"args": [...], "kwargs": {...}}`` per call with tensors as
+``{"keras_history": [layer, node, tensor]}`` (and plain numbers for constants
+of ops such as ``x * 2.0``), Keras 2 writes ``[[layer, node, tensor, kwargs],
+...]`` per call.
 """
 
 from __future__ import annotations
@@ -26,17 +32,40 @@ import numpy as np
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 
+@dataclass(frozen=True)
+class Ref:
+    """The output ``tensor`` of call ``node`` of layer ``layer``."""
+
+    layer: str
+    node: int = 0
+    tensor: int = 0
+
+
+@dataclass
+class Call:
+    """One call of a layer in a functional model: ``args`` are :class:`Ref` or
+    numbers, in order; ``extra`` lists tensors passed by keyword (e.g. an
+    ``initial_state``), which edgernn cannot take."""
+
+    args: list
+    extra: list = field(default_factory=list)
+
+
 @dataclass
 class KerasLayer:
     """One layer as stored: class name, config and weights in Keras' order.
 
     ``weights`` is the list Keras' ``layer.get_weights()`` returns, e.g. for an
     LSTM ``[kernel float32[I, 4H], recurrent_kernel float32[H, 4H], bias float32[4H]]``.
+    ``calls`` are its calls in a functional model; ``module`` is Keras 3's
+    (``keras.src.ops.numpy`` for ops such as ``x + y``, which are not layers).
     """
 
     class_name: str
     config: dict
     weights: list = field(default_factory=list)
+    calls: list = field(default_factory=list)
+    module: str = ""
 
     @property
     def name(self) -> str:
@@ -45,12 +74,19 @@ class KerasLayer:
 
 @dataclass
 class KerasFile:
-    """The linear stack of layers of a model file, and where it came from."""
+    """The layers of a model file, and where it came from.
+
+    ``functional``: the layers form a graph from ``inputs`` to ``outputs``
+    (lists of :class:`Ref`); otherwise they are a Sequential stack.
+    """
 
     layers: list
     keras_version: str
     fmt: str
     sha256: str
+    functional: bool = False
+    inputs: list = field(default_factory=list)
+    outputs: list = field(default_factory=list)
 
 
 _CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer")
@@ -74,10 +110,12 @@ def read_keras(path) -> KerasFile:
                                        f"model.weights.h5, found {sorted(names)}")
             config = json.loads(z.read("config.json"))
             meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+            cfgs, functional, ins, outs = _model_config(config, path)
             with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
                 groups = _keras3_groups(f)
-                layers = [_with_weights3(cfg, groups) for cfg in _layer_configs(config, path)]
-        return KerasFile(layers, str(meta.get("keras_version", "3")), "keras", sha)
+                layers = [_with_weights3(cfg, groups) for cfg in cfgs]
+        return KerasFile(layers, str(meta.get("keras_version", "3")), "keras", sha,
+                         functional, ins, outs)
     try:
         f = h5py.File(io.BytesIO(data), "r")
     except OSError as exc:
@@ -90,53 +128,93 @@ def read_keras(path) -> KerasFile:
         version = _str(f.attrs.get("keras_version", "2"))
         mw = f["model_weights"] if "model_weights" in f else f
         layers = []
-        for cfg in _layer_configs(config, path):
-            layer = KerasLayer(cfg["class_name"], cfg.get("config", {}))
+        cfgs, functional, ins, outs = _model_config(config, path)
+        for cfg in cfgs:
+            layer = _layer(cfg)
             if layer.name in mw:
                 g = mw[layer.name]
                 layer.weights = [np.asarray(g[_str(n)], np.float32)
                                  for n in g.attrs.get("weight_names", [])]
             layers.append(layer)
-    return KerasFile(layers, version, "h5", sha)
+    return KerasFile(layers, version, "h5", sha, functional, ins, outs)
+
+
+def _layer(cfg: dict) -> KerasLayer:
+    layer = KerasLayer(cfg["class_name"], dict(cfg.get("config", {})), calls=_calls(cfg),
+                       module=str(cfg.get("module") or ""))
+    layer.config.setdefault("name", cfg.get("name", "?"))
+    return layer
 
 
 def _str(v) -> str:
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def _layer_configs(config: dict, path: Path) -> list:
-    """The layer configs of a Sequential model or a chain-shaped functional one."""
+def _model_config(config: dict, path: Path) -> tuple:
+    """(layer configs, functional, input refs, output refs) of a Sequential or
+    functional model config."""
     cls = config.get("class_name")
     inner = config.get("config", {})
     if cls == "Sequential":
-        return list(inner.get("layers", []))
+        return list(inner.get("layers", [])), False, [], []
     if cls in ("Functional", "Model"):
-        layers = list(inner.get("layers", []))
-        prev = None
-        for cfg in layers:
-            srcs = _inbound_names(cfg.get("inbound_nodes", []))
-            if prev is not None and srcs != [prev]:
-                raise UnsupportedOpError(
-                    f"layer {cfg.get('name')!r} ({cfg.get('class_name')}) takes inputs "
-                    f"{srcs}; only chains of layers (each fed by the one before) are supported")
-            prev = cfg.get("config", {}).get("name", cfg.get("name"))
-        return layers
+        return (list(inner.get("layers", [])), True, _refs(inner.get("input_layers", [])),
+                _refs(inner.get("output_layers", [])))
     raise UnsupportedOpError(f"{path.name}: model class {cls!r} is not supported; expected "
-                             f"'Sequential' or a chain-shaped 'Functional' model")
+                             f"'Sequential' or a functional model ('Functional')")
 
 
-def _inbound_names(nodes) -> list:
-    """Names of the layers feeding a functional layer (Keras 2 and 3 node formats)."""
-    out = []
-    for node in nodes:
+def _refs(v) -> list:
+    """``[name, node, tensor]`` or a list of them (input_layers, output_layers)."""
+    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str):
+        return [Ref(v[0], int(v[1]), int(v[2]))]
+    return [Ref(r[0], int(r[1]), int(r[2])) for r in v]
+
+
+def _args(v, out: list) -> None:
+    """Flatten Keras 3 call arguments into Refs and numbers (None dropped)."""
+    if isinstance(v, dict) and "keras_history" in v.get("config", {}):
+        h = v["config"]["keras_history"]
+        out.append(Ref(h[0], int(h[1]), int(h[2])))
+    elif isinstance(v, (list, tuple)):
+        for a in v:
+            _args(a, out)
+    elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        out.append(float(v))
+    elif v is not None:
+        out.append(v)
+
+
+def _calls(cfg: dict) -> list:
+    """The calls of a functional layer (Keras 2 and 3 node formats)."""
+    calls = []
+    for node in cfg.get("inbound_nodes", []):
         if isinstance(node, dict):  # Keras 3
-            for arg in node.get("args", []):
-                for t in (arg if isinstance(arg, list) else [arg]):
-                    if isinstance(t, dict) and "keras_history" in t.get("config", {}):
-                        out.append(t["config"]["keras_history"][0])
-        else:  # Keras 2: [[name, node_index, tensor_index, kwargs], ...]
-            out.extend(t[0] for t in node)
-    return out
+            args: list = []
+            _args(node.get("args", []), args)
+            extra: list = []
+            _args([v for k, v in node.get("kwargs", {}).items() if k not in ("training",)],
+                  extra)
+            calls.append(Call(args, [e for e in extra if isinstance(e, Ref)]))
+        else:  # Keras 2: [[name, node_index, tensor_index, kwargs], ...] (or one such)
+            node = [node] if node and isinstance(node[0], str) else node
+            args = [Ref(t[0], int(t[1]), int(t[2])) for t in node]
+            extra = []
+            for t in node:
+                if len(t) > 3 and isinstance(t[3], dict):
+                    _refs2(list(t[3].values()), extra)
+            calls.append(Call(args, extra))
+    return calls
+
+
+def _refs2(v, out: list) -> None:
+    """Keras 2 tensor references ``[name, node, tensor]`` inside call kwargs."""
+    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str) and \
+            isinstance(v[1], int) and isinstance(v[2], int):
+        out.append(Ref(v[0], v[1], v[2]))
+    elif isinstance(v, list):
+        for x in v:
+            _refs2(x, out)
 
 
 def _keras3_groups(f) -> dict:
@@ -164,7 +242,7 @@ def _collect(g) -> list:
 
 
 def _with_weights3(cfg: dict, groups: dict) -> KerasLayer:
-    layer = KerasLayer(cfg["class_name"], cfg.get("config", {}))
+    layer = _layer(cfg)
     if layer.name in groups:
         layer.weights = _collect(groups[layer.name])
     return layer

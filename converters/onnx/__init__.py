@@ -1,19 +1,25 @@
 """ONNX models -> :class:`edgernn.Model`.
 
 The graph is walked once, symbolically (see :mod:`converters.onnx.values`):
-recurrent nodes (LSTM, GRU, RNN), Gemm/MatMul(+Add), activations and embedding
-lookups become a chain of edgernn layers; the shape plumbing exporters put
-around them (Transpose, Squeeze, Reshape, Slice, Gather, Concat, Shape chains
-that build zero states, ...) is tracked and checked, never guessed at.
-Anything else raises :class:`edgernn.UnsupportedOpError` naming the node. The
-op table is :data:`converters.onnx.registry.OPS`.
+recurrent nodes (LSTM, GRU, RNN), Gemm/MatMul, activations, embedding lookups
+and the per-step ops on data (Concat, Split, Slice and Gather along the
+features; Add, Sub, Mul, Div of data by data or by constants) become nodes of
+an edgernn graph; the shape plumbing exporters put around them (Transpose,
+Squeeze, Reshape, Slice, Gather, Concat, Shape chains that build zero states,
+...) is tracked and checked, never guessed at. Anything else raises
+:class:`edgernn.UnsupportedOpError` naming the node. The op table is
+:data:`converters.onnx.registry.OPS`. Bias adds, constant scales and
+activations after a Gemm/MatMul fold into its Dense (:mod:`.fold`).
 
-Graph inputs: exactly one data input (float ``[T, B, F]``-like, or integer
-token ids before an embedding); graph inputs reaching a recurrent node's
-``initial_h``/``initial_c`` are *state inputs* and graph outputs coming from
-``Y_h``/``Y_c`` are *state outputs*: they map onto the stream's state, so a
-one-step export ``x, h0[, c0] -> y, hn[, cn]`` streams with ``Stream.step``
-(the stream carries what ONNX Runtime would be fed back).
+Graph inputs: one or more data inputs (float ``[T, B, F]``-like sharing their
+time and batch axes, or integer token ids before an embedding): the model
+takes them concatenated in graph order (``model.inputs``). Graph inputs
+reaching a recurrent node's ``initial_h``/``initial_c`` are *state inputs* and
+graph outputs coming from ``Y_h``/``Y_c`` are *state outputs*: they map onto
+the stream's state, so a one-step export ``x, h0[, c0] -> y, hn[, cn]``
+streams with ``Stream.step`` (the stream carries what ONNX Runtime would be
+fed back). Every other graph output is a model output, named after it
+(``model.outputs``, ``model.split(y)``; see :mod:`.finish`).
 
 The mapping is stored JSON-able in ``model.provenance["onnx_io"]`` (it
 survives ``save``/``load``); :func:`run_like_onnx` uses it to answer a feed
@@ -35,7 +41,6 @@ row's. A graph whose outputs are all the last time step (``Y_h`` used as data,
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections import deque
 from pathlib import Path
 
@@ -45,16 +50,16 @@ from onnx import helper, numpy_helper
 
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
-from edgernn.stream import StreamState
 
 from .context import Context, node_desc
-from .registry import NO_FOLD, OPS, REFUSED, SHAPE_ARITH
+from .finish import build_model, tensor_name
+from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
 from .runner import initial_state, run_like_onnx
-from .values import Const, Opaque, Seq, ShapeOf, StateIn, StateOut
+from .values import Const, Opaque, Seq, ShapeOf, StateIn
 
 __all__ = ["from_onnx", "run_like_onnx", "initial_state", "OPS"]
 
-_RECURRENT = {"LSTM", "GRU", "RNN"}
+_RECURRENT = {"LSTM", "GRU", "RNN", "DynamicQuantizeLSTM"}
 
 
 def _load(model):
@@ -159,7 +164,7 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     proto, raw, fname = _load(model)
     graph = proto.graph
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
-    ctx = Context(opset, set(OPS) - REFUSED)
+    ctx = Context(opset, set(OPS) - REFUSED, graph)
     for t in graph.initializer:
         ctx.env[t.name] = Const(numpy_helper.to_array(t))
     constants = dict(constants or {})
@@ -173,9 +178,10 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     inputs = [vi for vi in inputs if vi.name not in constants]
     kinds = _classify(graph, [vi.name for vi in inputs])
     data = [vi for vi in inputs if kinds[vi.name] == "data"]
-    if len(data) != 1:
-        raise UnsupportedOpError(f"expected exactly one data graph input besides recurrent "
-                                 f"state inputs, got {[vi.name for vi in data]}")
+    if not data:
+        raise UnsupportedOpError(f"expected a data graph input besides recurrent state "
+                                 f"inputs, got only {[vi.name for vi in inputs]}")
+    names: set = set()
     for vi in inputs:
         shape, et = _dims(vi)
         if kinds[vi.name] == "state":
@@ -189,16 +195,40 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
         if not shape or (not tokens and shape[-1] is None):
             raise ModelFormatError(f"data input {vi.name!r} needs a static feature size, got "
                                    f"shape {shape}")
-        axes = tuple(f"?{k}" for k in range(len(shape) - (0 if tokens else 1)))
-        ctx.env[vi.name] = Seq(axes + (() if tokens else ("F",)), shape, 0, tokens=tokens)
-    for node in graph.node:
-        _convert_node(ctx, node, proto.opset_import)
-    return _finish(ctx, graph, data[0].name, fname, raw, proto)
+        if tokens and len(data) > 1:
+            raise UnsupportedOpError(f"token id input {vi.name!r} next to other data inputs "
+                                     f"{[d.name for d in data if d is not vi]}; a model "
+                                     f"taking token ids has that one input")
+        k = len(ctx.io["data"])
+        axes = tuple(f"?{k}.{j}" for j in range(len(shape) - (0 if tokens else 1)))
+        x = edgernn.Input(1 if tokens else shape[-1], name=tensor_name(vi.name, names))
+        ctx.env[vi.name] = Seq(x, axes + (() if tokens else ("F",)), shape, tokens=tokens)
+        ctx.inputs.append(x)
+        ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})
+    for k, node in enumerate(graph.node):
+        if k in ctx.live:  # nodes no graph output depends on are ignored
+            _convert_node(ctx, node, proto.opset_import)
+    return build_model(ctx, graph, names, _provenance(ctx, fname, raw, proto))
+
+
+def _provenance(ctx, fname, raw, proto) -> dict:
+    return {"source": "onnx", "source_file": fname,
+            "source_sha256": hashlib.sha256(raw).hexdigest(),
+            "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.onnx",
+            "opset": ctx.opset, "producer": f"{proto.producer_name} {proto.producer_version}"
+            .strip()}
 
 
 def _convert_node(ctx, node, opset_imports):
+    if node.domain == "com.microsoft" and node.op_type in MS_OPS:
+        outs = MS_OPS[node.op_type](ctx, node, [ctx.value(n) for n in node.input])
+        for k, name in enumerate(node.output):
+            if name:
+                ctx.env[name] = outs[k] if k < len(outs) else Opaque(node_desc(node))
+        return
     if node.domain not in ("", "ai.onnx"):
-        raise ctx.unsupported(node, f"custom domain {node.domain!r}")
+        raise ctx.unsupported(node, f"custom domain {node.domain!r} (supported from "
+                                    f"com.microsoft: {sorted(MS_OPS)})")
     ins = [ctx.value(n) for n in node.input]
     for n, v in zip(node.input, ins, strict=True):
         if isinstance(v, Opaque):
@@ -221,64 +251,3 @@ def _convert_node(ctx, node, opset_imports):
     for k, name in enumerate(node.output):
         if name:
             ctx.env[name] = outs[k] if k < len(outs) else Opaque(node_desc(node))
-
-
-def _finish(ctx, graph, data_name, fname, raw, proto):
-    if not ctx.layers:
-        raise UnsupportedOpError("the graph holds no layer edgernn can run (no recurrent, "
-                                 "Gemm/MatMul, embedding or activation node on the data path)")
-    lasts = []
-    for out in graph.output:
-        v = ctx.env.get(out.name)
-        if isinstance(v, Seq):
-            if v.pos != ctx.head:
-                raise UnsupportedOpError(f"graph output {out.name!r} is the output of an "
-                                         f"intermediate layer; only the last layer's output "
-                                         f"(and recurrent states) can be graph outputs")
-            lasts.append(v.last)
-            ctx.io["outputs"][out.name] = {"kind": "seq", "axes": list(ctx.labels(v)),
-                                           "sizes": list(v.sizes), "last": v.last}
-        elif isinstance(v, StateOut):
-            ctx.io["outputs"][out.name] = {"kind": "state", "axes": list(v.axes),
-                                           "parts": list(v.parts), "hidden": v.hidden}
-        else:
-            raise UnsupportedOpError(f"graph output {out.name!r} is a {type(v).__name__} "
-                                     f"value, not data or recurrent state")
-    seq = ctx.env[data_name]
-    ctx.io["data"] = {"name": data_name, "axes": [ctx.label(a) for a in seq.axes],
-                      "tokens": seq.tokens}
-    t_sizes = [s for a, s in zip(ctx.io["data"]["axes"], seq.sizes, strict=True) if a == "T"]
-    if ctx.recurrent_layers and t_sizes == [1] and not ctx.io["state_inputs"]:
-        warnings.warn(f"data input {data_name!r} has a fixed time length of 1 and the graph "
-                      f"has no state inputs: ONNX runs each call from a fresh state, while "
-                      f"an edgernn stream carries its state from step to step", stacklevel=2)
-    return_sequences = not (lasts and all(lasts))
-    prov = {"source": "onnx", "source_file": fname,
-            "source_sha256": hashlib.sha256(raw).hexdigest(),
-            "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.onnx",
-            "opset": ctx.opset, "producer": f"{proto.producer_name} {proto.producer_version}"
-            .strip(), "output": "every_step" if return_sequences else "last_step",
-            "onnx_io": ctx.io}
-    init = _constant_initial_state(ctx, edgernn.Model(ctx.layers), prov)
-    return edgernn.Model(ctx.layers, provenance=prov, return_sequences=return_sequences,
-                         initial_state=init)
-
-
-def _constant_initial_state(ctx, model, prov):
-    """The StreamState of the graph's non-zero constant ``initial_h``/``initial_c``
-    (None when there are none, or when they differ between batch rows: then
-    they stay in ``onnx_io["init_state"]`` for :func:`initial_state`)."""
-    rows = {n: np.asarray(r, np.float32) for n, r in ctx.io["init_state"].items()}
-    if not rows:
-        return None
-    if any(np.any(r != r[:1]) for r in rows.values()):
-        warnings.warn(f"constant initial states {sorted(rows)} differ between batch rows; an "
-                      f"edgernn model has one initial state, so its streams start from zeros: "
-                      f"use converters.onnx.initial_state(model, batch) for a row's",
-                      stacklevel=4)
-        return None
-    zero = model.stream().get_state()
-    ctx.io["init_state"] = {}
-    prov["initial_state_from"] = "constant initial_h/initial_c: " + ", ".join(sorted(rows))
-    return StreamState(zero.names, tuple(rows[n][0] if n in rows else a
-                                         for n, a in zip(zero.names, zero.arrays, strict=True)))

@@ -2,8 +2,9 @@
 HardSigmoid, Softsign, Softplus, ThresholdedRelu) and the ``activations`` attribute of the
 recurrent ops.
 
-A per-step activation right after a Gemm/MatMul(+Add) folds into that
-:class:`edgernn.Dense`; elsewhere it becomes an :class:`edgernn.Activation` layer.
+An activation is an :class:`edgernn.Activation` node; right after a
+Gemm/MatMul(+Add) it folds into that :class:`edgernn.Dense` when the model is
+built (:mod:`converters.onnx.fold`).
 """
 
 from __future__ import annotations
@@ -71,17 +72,12 @@ def rnn_activations(ctx, node, at, per_dir: int, nd: int, defaults) -> list:
 
 
 def apply_activation(ctx, node, seq: Seq, act: edgernn.Activation) -> Seq:
-    """Fold ``act`` into the preceding Dense or append it as a layer."""
+    """``act`` applied to the features of ``seq`` (folded into a preceding Dense
+    when the model is built, see :mod:`converters.onnx.fold`)."""
     if seq.tokens:
         raise ctx.unsupported(node, "an activation on token ids")
-    prev = ctx.layers[-1] if ctx.layers else None
-    if seq.dense_open and isinstance(prev, edgernn.Dense):
-        ctx.replace(-1, edgernn.Dense(prev.weight, prev.bias, act))
-    elif prev is None:
-        raise ctx.unsupported(node, "an activation cannot be the model's first layer")
-    else:
-        ctx.append(act)
-    return Seq(seq.axes, seq.sizes, ctx.head, last=seq.last)
+    ctx.feature_axis(node, seq)
+    return seq.with_tensor(ctx.apply(node, act, seq.tensor))
 
 
 def _elementwise(name, attrs=()):
@@ -104,9 +100,7 @@ def convert_softmax(ctx, node, ins):
     if axis % n != n - 1 or labels[-1] != "F":
         raise ctx.unsupported(node, f"{node.op_type} over axis {axis} of a rank-{n} tensor; "
                                     f"only the last (feature) axis is supported")
-    if any(lab == "D" and s != 1 for lab, s in zip(labels, seq.sizes, strict=True)):
-        raise ctx.unsupported(node, f"{node.op_type} over each direction of a bidirectional "
-                                    f"output")
+    ctx.feature_axis(node, seq)
     name = "log_softmax" if node.op_type == "LogSoftmax" else "softmax"
     return [apply_activation(ctx, node, seq, edgernn.Activation(name))]
 

@@ -1,12 +1,16 @@
-"""The conversion context: bound values, the layer chain and the I/O record."""
+"""The conversion context: bound values, the graph being built and the I/O record."""
 
 from __future__ import annotations
 
+import numpy as np
 from onnx import helper
 
+import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .values import Const, Seq, StateOut
+
+_RECURRENT_OPS = (edgernn.RNN, edgernn.LSTM, edgernn.GRU)
 
 
 def node_desc(node) -> str:
@@ -18,27 +22,49 @@ class Context:
 
     Attributes
     ----------
-    layers : list of edgernn layers, in chain order
     io : dict
-        JSON-able description of how graph inputs and outputs map onto the
-        model (see :func:`converters.onnx.run_like_onnx`); stored in
-        ``model.provenance["onnx_io"]``.
+        How graph inputs and outputs map onto the model (see
+        :func:`converters.onnx.run_like_onnx`); made JSON-able when the model
+        is built (state is referred to by :class:`StateRef` until then) and
+        stored in ``model.provenance["onnx_io"]``.
+    uses : dict of value name -> number of live nodes (and graph outputs) reading it
+    live : set of the indices of the nodes some graph output depends on
+    inputs : list of Tensor, the model inputs (one per data graph input)
+    recurrent : list of Tensor, the recurrent nodes built so far
+    moved : dict of id(Tensor) -> Tensor
+        A node rebuilt in another form (a bidirectional node that outputs its
+        last step only); its state refers to the new one.
+    y_of : dict of id(Tensor) -> the ONNX name of its recurrent node's ``Y``
+    no_fold : set of id(Tensor) of nodes that must not fold into the Dense before
+        them (a quantised output's clip)
     supported : list of str
         Op types of the registry (for error messages).
     """
 
-    def __init__(self, opset: int, supported):
+    def __init__(self, opset: int, supported, graph=None):
         self.opset = opset
         self.env: dict[str, object] = {}
-        self.layers: list = []
         self.binding: dict[str, str] = {}
-        self.io: dict = {"state_inputs": [], "init_state": {}, "sequence_lens": None,
-                         "outputs": {}, "data": None, "onestep": False}
+        self.io: dict = {"state_inputs": [], "init_state": [], "sequence_lens": None,
+                         "outputs": {}, "data": [], "onestep": False}
         self.supported = sorted(supported)
-        self.recurrent_layers: list[int] = []
-        #: bumped on every change of the chain; a Seq may grow it only if its
-        #: ``pos`` equals the current head
-        self.head = 0
+        self.inputs: list = []
+        self.recurrent: list = []
+        self.moved: dict = {}
+        self.y_of: dict = {}
+        self.no_fold: set = set()
+        self.uses: dict[str, int] = {}
+        self.live: set = set()
+        if graph is not None:
+            for o in graph.output:
+                self.uses[o.name] = self.uses.get(o.name, 0) + 1
+            nodes = list(graph.node)
+            for k in range(len(nodes) - 1, -1, -1):  # nodes are in topological order
+                n = nodes[k]
+                if any(o in self.uses for o in n.output if o):
+                    self.live.add(k)
+                    for name in n.input:
+                        self.uses[name] = self.uses.get(name, 0) + 1
 
     # --- errors -----------------------------------------------------------
     def unsupported(self, node, what: str) -> UnsupportedOpError:
@@ -81,7 +107,28 @@ class Context:
                                          f"or constant, got a {type(v).__name__} value")
         return v.value
 
-    # --- the chain --------------------------------------------------------
+    def ints(self, node, i, attr, at, what):
+        """An int list from input ``i`` (opset >= 13 style) or attribute ``attr``
+        (None when neither is given)."""
+        if i is not None and len(node.input) > i and node.input[i]:
+            return [int(v) for v in np.asarray(self.const(node, i, what)).reshape(-1)]
+        v = at.get(attr)
+        return None if v is None else [int(x) for x in v]
+
+    # --- the graph --------------------------------------------------------
+    def apply(self, node, op, *inputs):
+        """``op`` applied to edgernn tensors: the new node's output Tensor."""
+        try:
+            return op(*inputs)
+        except ModelFormatError as exc:
+            raise self.bad(node, str(exc)) from None
+
+    def resolve(self, tensor):
+        while id(tensor) in self.moved:
+            tensor = self.moved[id(tensor)]
+        return tensor
+
+    # --- axis labels ------------------------------------------------------
     def label(self, a: str) -> str:
         while a in self.binding:
             a = self.binding[a]
@@ -102,38 +149,74 @@ class Context:
         raise self.unsupported(node, f"an axis labelled {cur!r} is used as {want!r} "
                                      f"(time and batch axes got mixed up)")
 
+    def feature_axis(self, node, seq: Seq) -> int:
+        """The index of ``seq``'s feature axis; refuses token ids and a bidirectional
+        ``Y``'s direction axis (its features are per direction)."""
+        labels = self.labels(seq)
+        if seq.tokens or "F" not in labels:
+            raise self.unsupported(node, "token ids are not features (an Embedding must "
+                                         "come first)")
+        if any(lab == "D" and s != 1 for lab, s in zip(labels, seq.sizes, strict=True)):
+            raise self.unsupported(node, "a per-step op on each direction of a bidirectional "
+                                         "Y [T, 2, B, H] (transpose/reshape it to [T, B, 2H] "
+                                         "first)")
+        return labels.index("F")
+
+    def match(self, node, seqs) -> tuple:
+        """Check that data tensors line up axis by axis outside their features (the
+        same time and batch axes, both last-step or neither); unlabelled axes of
+        graph inputs take each other's meaning. Returns the common sizes (None:
+        runtime)."""
+        first = seqs[0]
+        for s in seqs[1:]:
+            if len(s.axes) != len(first.axes) or s.last != first.last:
+                raise self.unsupported(node, f"combines data of shapes {list(first.sizes)} "
+                                             f"and {list(s.sizes)}"
+                                       + (" (one of them the last step only)"
+                                          if s.last != first.last else "")
+                                       + "; only tensors with the same time and batch axes")
+            for k, (a, b) in enumerate(zip(first.axes, s.axes, strict=True)):
+                la, lb = self.label(a), self.label(b)
+                if la != lb:
+                    if la.startswith("?"):
+                        self.binding[la] = lb
+                    elif lb.startswith("?"):
+                        self.binding[lb] = la
+                    elif not (first.sizes[k] == 1 and s.sizes[k] == 1):
+                        raise self.unsupported(node, f"combines data whose axis {k} is "
+                                                     f"{la!r} in one input and {lb!r} in "
+                                                     f"another")
+        sizes = []
+        for k in range(len(first.axes)):
+            known = {s.sizes[k] for s in seqs} - {None}
+            if len(known) > 1 and self.label(first.axes[k]) != "F":
+                raise self.unsupported(node, f"combines data of sizes {sorted(known)} along "
+                                             f"axis {k} ({self.label(first.axes[k])!r}); "
+                                             f"broadcasting data along it is not supported")
+            sizes.append(known.pop() if len(known) == 1 else None)
+        return tuple(sizes)
+
+    # --- data and state ---------------------------------------------------
     def as_seq(self, node, v, what: str = "input") -> Seq:
-        """``v`` as chain data, converting a last-layer ``Y_h`` (many-to-one)."""
+        """``v`` as data, converting the ``Y_h`` of a forward recurrent node (its last
+        output)."""
         if isinstance(v, StateOut):
             v = self._state_as_seq(node, v)
         if not isinstance(v, Seq):
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")
-        if v.pos != self.head:
-            raise self.unsupported(node, "the graph branches: it uses the output of an "
-                                         "earlier layer again after later layers (only a "
-                                         "chain of layers is supported)")
         return v
 
     def _state_as_seq(self, node, v: StateOut) -> Seq:
-        last = len(self.layers) - 1
-        if (len(v.parts) == 1 and "R" not in v.axes and v.parts[0] == f"{last}.h"):
-            axes = tuple("B" if a == "B" else ("F" if a == "F" else "U") for a in v.axes)
-            sizes = tuple(v.hidden if a == "F" else (None if a == "B" else 1) for a in axes)
-            return Seq(axes, sizes, self.head, last=True)
-        raise self.unsupported(node, f"uses recurrent state {list(v.parts)} as data; only "
-                                     f"the h state of the last (forward) recurrent layer, "
+        if len(v.parts) == 1 and "R" not in v.axes and v.parts[0].suffix == "h":
+            t = self.resolve(v.parts[0].tensor)
+            if isinstance(t.op, _RECURRENT_OPS):
+                axes = tuple("B" if a == "B" else ("F" if a == "F" else "U") for a in v.axes)
+                sizes = tuple(v.hidden if a == "F" else (None if a == "B" else 1) for a in axes)
+                return Seq(t, axes, sizes, last=True)
+        raise self.unsupported(node, f"uses recurrent state {[p.suffix for p in v.parts]} as "
+                                     f"data; only the h state of a forward recurrent node, "
                                      f"one row of Y_h, can stand for its last output")
-
-    def append(self, layer) -> int:
-        self.layers.append(layer)
-        self.head += 1
-        return len(self.layers) - 1
-
-    def replace(self, index: int, layer) -> None:
-        """Swap a built layer (folding a bias or activation into it)."""
-        self.layers[index] = layer
-        self.head += 1
 
 
 __all__ = ["Context", "node_desc"]

@@ -1,11 +1,10 @@
-"""Gemm, MatMul and a following bias Add -> :class:`edgernn.Dense`.
+"""Gemm and MatMul -> :class:`edgernn.Dense`.
 
 ``MatMul(x, W)`` with ``W: float32[in, out]`` an initializer gives
-``Dense(W.T)``; an ``Add`` of a constant ``[out]`` vector to a Dense output
-that has no activation yet folds into its bias. ``Gemm(x, B, C)`` with
-``transA=0`` gives ``Dense(alpha * op(B).T, beta * C)``. ``Mul``/``Div``/``Sub``
-by a constant right after fold into that Dense too. Division of the data by
-its own L2 norm is :func:`converters.onnx.norms.divide_by_norm`.
+``Dense(W.T)``; ``Gemm(x, B, C)`` with ``transA=0`` gives
+``Dense(alpha * op(B).T, beta * C)``. A bias ``Add``, a ``Mul``/``Div``/``Sub``
+by a constant and an activation right after fold into that Dense when the
+model is built (:mod:`converters.onnx.fold`).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ import numpy as np
 
 import edgernn
 
-from .norms import divide_by_norm, square
 from .values import Const, Seq
 
 
@@ -30,9 +28,8 @@ def _check_features(ctx, node, seq: Seq, n_in: int) -> None:
 
 
 def _dense(ctx, node, seq: Seq, weight, bias) -> list:
-    ctx.append(edgernn.Dense(weight, bias))
-    sizes = seq.sizes[:-1] + (weight.shape[0],)
-    return [Seq(seq.axes, sizes, ctx.head, last=seq.last, dense_open=True)]
+    t = ctx.apply(node, edgernn.Dense(weight, bias), seq.tensor)
+    return [seq.with_tensor(t, seq.sizes[:-1] + (weight.shape[0],))]
 
 
 def convert_matmul(ctx, node, ins):
@@ -47,29 +44,6 @@ def convert_matmul(ctx, node, ins):
         raise ctx.unsupported(node, f"MatMul weight of rank {w.ndim}; only 2-D weights")
     _check_features(ctx, node, seq, w.shape[0])
     return _dense(ctx, node, seq, w.T, None)
-
-
-def convert_add(ctx, node, ins):
-    """Add(dense_output, c[out]) -> the Dense's bias."""
-    ctx.check_attrs(node, ())
-    consts = [v for v in ins if isinstance(v, Const)]
-    if len(consts) != 1:
-        raise ctx.unsupported(node, "Add must add a constant bias to the data (adding two "
-                                    "data tensors, e.g. a residual connection, is not "
-                                    "supported)")
-    seq = ctx.as_seq(node, ins[1] if isinstance(ins[0], Const) else ins[0])
-    prev = ctx.layers[-1] if ctx.layers else None
-    if not (seq.dense_open and isinstance(prev, edgernn.Dense)):
-        raise ctx.unsupported(node, "Add of a constant is supported only as the bias of a "
-                                    "preceding MatMul/Gemm")
-    c = np.asarray(consts[0].value, np.float32)
-    n = prev.output_size
-    if c.size != n or (c.ndim and c.shape[-1] != n) or c.ndim > len(seq.axes):
-        raise ctx.unsupported(node, f"Add of a constant of shape {c.shape}; expected a bias "
-                                    f"vector of {n} values")
-    bias = c.reshape(n) + (0 if prev.bias is None else prev.bias)
-    ctx.replace(-1, edgernn.Dense(prev.weight, bias, prev.activation))
-    return [Seq(seq.axes, seq.sizes, ctx.head, last=seq.last, dense_open=True)]
 
 
 def convert_gemm(ctx, node, ins):
@@ -93,45 +67,4 @@ def convert_gemm(ctx, node, ins):
     return _dense(ctx, node, seq, w * np.float32(at.get("alpha", 1.0)), bias)
 
 
-def convert_scale(ctx, node, ins):
-    """Mul / Div / Sub of a Dense output (no activation yet) by a constant scalar or
-    ``[out]`` vector: folds into the Dense's weight and bias."""
-    ctx.check_attrs(node, ())
-    k = [isinstance(v, Const) for v in ins]
-    if node.op_type == "Mul" and k == [False, False]:
-        return square(ctx, node, ins)
-    if k != [False, True] and not (k == [True, False] and node.op_type == "Mul"):
-        if node.op_type == "Div":
-            return divide_by_norm(ctx, node, ins)
-        raise ctx.unsupported(node, f"{node.op_type} must combine the data with one constant")
-    seq = ctx.as_seq(node, ins[1] if k[0] else ins[0])
-    c = np.asarray(ins[0 if k[0] else 1].value, np.float32)
-    prev = ctx.layers[-1] if ctx.layers else None
-    if not (seq.dense_open and isinstance(prev, edgernn.Dense)):
-        raise ctx.unsupported(node, f"{node.op_type} by a constant is supported only right "
-                                    f"after a MatMul/Gemm (+bias), before its activation")
-    n = prev.output_size
-    if c.size not in (1, n) or (c.ndim and c.shape[-1] != c.size) or c.ndim > len(seq.axes):
-        raise ctx.unsupported(node, f"{node.op_type} by a constant of shape {c.shape}; "
-                                    f"expected a scalar or {n} values")
-    c = np.broadcast_to(c.reshape(-1), (n,)).astype(np.float32)
-    bias = np.zeros(n, np.float32) if prev.bias is None else prev.bias
-    if node.op_type == "Sub":
-        w, b = prev.weight, bias - c
-    else:
-        if node.op_type == "Div" and not np.all(c):
-            raise ctx.bad(node, "division by zero")
-        c = np.float32(1) / c if node.op_type == "Div" else c
-        w, b = prev.weight * c[:, None], bias * c
-    ctx.replace(-1, edgernn.Dense(w, b, prev.activation))
-    return [Seq(seq.axes, seq.sizes, ctx.head, last=seq.last, dense_open=True)]
-
-
-OPS = {
-    "MatMul": convert_matmul,
-    "Add": convert_add,
-    "Gemm": convert_gemm,
-    "Mul": convert_scale,
-    "Div": convert_scale,
-    "Sub": convert_scale,
-}
+OPS = {"MatMul": convert_matmul, "Gemm": convert_gemm}

@@ -26,7 +26,7 @@ import numpy as np
 import edgernn
 
 from .activations import apply_activation
-from .values import Const, Norm, Seq, Squared
+from .values import Const, Norm, Seq
 
 
 def _feature_axis_only(ctx, node, seq: Seq, axes) -> None:
@@ -51,17 +51,15 @@ def _reduce_axes(ctx, node, at):
 
 
 def square(ctx, node, ins):
-    """``Mul(x, x)`` or ``Pow(x, 2)`` of the data, to be summed into a norm."""
-    if node.op_type == "Pow":
-        ctx.check_attrs(node, ())
-        e = ins[1].value if isinstance(ins[1], Const) else None
-        if e is None or np.asarray(e).size != 1 or float(np.asarray(e).reshape(-1)[0]) != 2:
-            raise ctx.unsupported(node, "Pow of the data; only Pow(x, 2) inside an "
-                                        "L2-normalisation")
-    elif not (isinstance(ins[0], Seq) and ins[0] == ins[1]):
-        raise ctx.unsupported(node, "Mul of two data tensors; only x * x inside an "
-                                    "L2-normalisation")
-    return [Squared(ctx.as_seq(node, ins[0]))]
+    """``Pow(x, 2)`` of the data: ``x * x``, which may be summed into a norm."""
+    ctx.check_attrs(node, ())
+    e = ins[1].value if isinstance(ins[1], Const) else None
+    if e is None or np.asarray(e).size != 1 or float(np.asarray(e).reshape(-1)[0]) != 2:
+        raise ctx.unsupported(node, "Pow of the data; only Pow(x, 2)")
+    seq = ctx.as_seq(node, ins[0])
+    ctx.feature_axis(node, seq)
+    t = ctx.apply(node, edgernn.Mul(), seq.tensor, seq.tensor)
+    return [Seq(t, seq.axes, seq.sizes, last=seq.last, square_of=seq)]
 
 
 def convert_reduce(ctx, node, ins):
@@ -70,9 +68,9 @@ def convert_reduce(ctx, node, ins):
     at = ctx.check_attrs(node, ("axes", "keepdims", "noop_with_empty_axes"))
     squared = node.op_type != "ReduceL2"
     if node.op_type == "ReduceSum":
-        if not isinstance(ins[0], Squared):
+        if not (isinstance(ins[0], Seq) and ins[0].square_of is not None):
             raise ctx.unsupported(node, "ReduceSum of the data; only of x * x (an L2 norm)")
-        ins = [ins[0].seq]
+        ins = [ins[0].square_of]
     seq = ctx.as_seq(node, ins[0])
     if not int(at.get("keepdims", 1)):
         raise ctx.unsupported(node, f"{node.op_type} with keepdims=0; only keepdims=1 (as "

@@ -7,9 +7,9 @@ Inputs ``X [T, B, I]`` (``layout=1``: ``[B, T, I]``), ``W [D, G*H, I]``,
 ``[B, T, D, H]``), ``Y_h``/``Y_c`` like ``initial_h``. ``D`` is 2 for
 ``direction="bidirectional"``, else 1.
 
-Mapping onto edgernn: ``forward`` is the layer itself; ``bidirectional`` is
+Mapping onto edgernn: ``forward`` is the op itself; ``bidirectional`` is
 :class:`edgernn.Bidirectional` (concat); ``reverse`` is :class:`edgernn.Reverse`
-(state ``"<i>.reverse.h"``). Both need the whole sequence (``Stream.run``);
+(state ``"<node>.reverse.h"``). Both need the whole sequence (``Stream.run``);
 ``step`` raises. Non-zero constant ``initial_h``/``initial_c`` are recorded per
 batch row in ``ctx.io["init_state"]``; ``from_onnx`` turns them into the
 model's ``initial_state``. ``sequence_lens`` cannot live in a model: it is
@@ -24,7 +24,7 @@ import numpy as np
 import edgernn
 
 from .activations import rnn_activations
-from .values import Const, Seq, StateIn, StateOut, Zeros
+from .values import Const, Seq, StateIn, StateOut, StateRef, Zeros
 
 COMMON_ATTRS = ("activation_alpha", "activation_beta", "activations", "clip", "direction",
                 "hidden_size", "layout")
@@ -86,46 +86,48 @@ def convert_recurrent(ctx, node, spec) -> list:
 
     layers = [spec["make"](ctx, node, w[d], r[d], b[d, :g * hsz], b[d, g * hsz:],
                            None if p is None else p[d], acts[d], clip, at) for d in range(nd)]
-    idx = len(ctx.layers)
     if direction == "forward":
-        layer, prefixes = layers[0], [f"{idx}."]
+        layer, prefixes = layers[0], [""]
     elif direction == "reverse":
-        layer, prefixes = edgernn.Reverse(layers[0]), [f"{idx}.reverse."]
+        layer, prefixes = edgernn.Reverse(layers[0]), ["reverse."]
     else:
         layer = edgernn.Bidirectional(layers[0], layers[1], "concat")
-        prefixes = [f"{idx}.forward.", f"{idx}.backward."]
-    ctx.append(layer)
-    ctx.recurrent_layers.append(idx)
+        prefixes = ["forward.", "backward."]
+    t = ctx.apply(node, layer, x.tensor)
+    ctx.recurrent.append(t)
 
     carried = False
     for k, st in enumerate(spec["states"]):
-        carried |= _initial_state(ctx, node, 5 + k, st, prefixes, layout, hsz)
+        refs = [StateRef(t, pf + st) for pf in prefixes]
+        carried |= _initial_state(ctx, node, 5 + k, refs, layout, hsz)
     if onestep:
         if not carried:
             raise ctx.unsupported(node, "the recurrent op runs over one inserted time step "
                                         "with a fresh state each call and no state input: "
                                         "not a sequence model edgernn can stream")
         ctx.io["onestep"] = True
-    _sequence_lens(ctx, node, idx)
+    _sequence_lens(ctx, node, t)
 
     y_axes = (x.axes[ta], "D", x.axes[ba], "F") if layout == 0 else \
         (x.axes[ba], x.axes[ta], "D", "F")
     y_sizes = (x.sizes[ta], nd, x.sizes[ba], hsz) if layout == 0 else \
         (x.sizes[ba], x.sizes[ta], nd, hsz)
-    outs = [Seq(y_axes, y_sizes, ctx.head)]
+    outs = [Seq(t, y_axes, y_sizes)]
     s_axes = ("R", "B", "F") if layout == 0 else ("B", "R", "F")
+    ctx.y_of[id(t)] = node.output[0] if node.output else ""
     for st in spec["states"]:
-        outs.append(StateOut(tuple(pf + st for pf in prefixes), s_axes, hsz))
+        outs.append(StateOut(tuple(StateRef(t, pf + st) for pf in prefixes), s_axes, hsz))
     return outs
 
 
-def _initial_state(ctx, node, i, st, prefixes, layout, hsz) -> bool:
-    """Record initial_h / initial_c; True when it is carried from a graph input."""
+def _initial_state(ctx, node, i, refs, layout, hsz) -> bool:
+    """Record initial_h / initial_c (``refs``: the state per direction); True when
+    it is carried from a graph input."""
     name = node.input[i] if i < len(node.input) else ""
     v = ctx.value(name)
     if v is None or isinstance(v, Zeros):
         return False
-    nd = len(prefixes)
+    nd = len(refs)
     ra, ba = (0, 1) if layout == 0 else (1, 0)
     if isinstance(v, Const):
         a = np.asarray(v.value, np.float32)
@@ -134,8 +136,8 @@ def _initial_state(ctx, node, i, st, prefixes, layout, hsz) -> bool:
                                 f"got {a.shape}")
         a = np.moveaxis(a, ra, 0)
         if np.any(a):
-            for d, pf in enumerate(prefixes):
-                ctx.io["init_state"][pf + st] = a[d].tolist()
+            for d, ref in enumerate(refs):
+                ctx.io["init_state"].append((ref, a[d].tolist()))
         return False
     if not isinstance(v, StateIn):
         raise ctx.unsupported(node, f"input {i} ({name!r}) must be an initializer, a zero "
@@ -156,16 +158,16 @@ def _initial_state(ctx, node, i, st, prefixes, layout, hsz) -> bool:
     if len(rows) != nd:
         raise ctx.bad(node, f"state input {v.name!r} gives {len(rows)} rows for {nd} "
                             f"direction(s)")
-    for d, pf in enumerate(prefixes):
+    for d, ref in enumerate(refs):
         index = []
         for k in range(len(v.shape)):
             index.append(v.fixed[k] if k in v.fixed else rows[d] if k == rk else
                          "B" if k == bk else "F" if k == fk else 0)
-        ctx.io["state_inputs"].append({"input": v.name, "state": pf + st, "index": index})
+        ctx.io["state_inputs"].append({"input": v.name, "state": ref, "index": index})
     return True
 
 
-def _sequence_lens(ctx, node, idx) -> None:
+def _sequence_lens(ctx, node, t) -> None:
     name = node.input[4] if len(node.input) > 4 else ""
     v = ctx.value(name)
     if v is None:
@@ -179,8 +181,8 @@ def _sequence_lens(ctx, node, idx) -> None:
         raise ctx.unsupported(node, f"sequence_lens ({name!r}) must be an initializer or a "
                                     f"graph input, got {type(v).__name__}")
     if rec is None:
-        ctx.io["sequence_lens"] = dict(src, layers=[idx])
+        ctx.io["sequence_lens"] = dict(src, nodes=[t])
     elif {k: rec.get(k) for k in src} == src:
-        rec["layers"].append(idx)
+        rec["nodes"].append(t)
     else:
         raise ctx.unsupported(node, "recurrent nodes with different sequence_lens")

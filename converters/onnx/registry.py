@@ -8,18 +8,22 @@ and returns the symbolic values of its outputs in order.
 from __future__ import annotations
 
 from .activations import OPS as _ACTIVATION_OPS
+from .concat import OPS as _CONCAT_OPS
+from .elementwise import OPS as _ELEMENTWISE_OPS
 from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
 from .lstm import convert_lstm
 from .norms import OPS as _NORM_OPS
+from .quantized import MS_OPS
+from .quantized import OPS as _QUANT_OPS
 from .rnn import convert_rnn
+from .select import OPS as _SELECT_OPS
 from .shape_ops import OPS as _SHAPE_OPS
 
 OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
-OPS.update(_GEMM_OPS)
-OPS.update(_ACTIVATION_OPS)
-OPS.update(_SHAPE_OPS)
-OPS.update(_NORM_OPS)
+for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
+               _CONCAT_OPS, _NORM_OPS, _QUANT_OPS):  # quantised last: Mul, Cast fall back
+    OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message
 REFUSED: frozenset = frozenset()
@@ -33,4 +37,4 @@ SHAPE_ARITH = frozenset({"Gather", "Unsqueeze", "Squeeze", "Concat", "Slice", "C
 NO_FOLD = frozenset({"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike",
                      "Bernoulli", "Multinomial"})
 
-__all__ = ["OPS", "REFUSED", "SHAPE_ARITH", "NO_FOLD"]
+__all__ = ["OPS", "MS_OPS", "REFUSED", "SHAPE_ARITH", "NO_FOLD"]

@@ -59,17 +59,25 @@ def initial_state(model, batch: int = 0, feeds=None) -> StreamState:
                                           for n in start.names))
 
 
-def _data(io, x):
-    """The data feed as float32[B, T, F] (or int[B, T] tokens) and a reshaper."""
-    labels = io["data"]["axes"]
-    tokens = io["data"]["tokens"]
+def _data_records(io) -> list:
+    """The data inputs' records (files written before several inputs: one dict)."""
+    d = io["data"]
+    return [d] if isinstance(d, dict) else list(d)
+
+
+def _data(rec, onestep, x):
+    """One data feed as float32[B, T, F] (or int[B, T] tokens) and, for graphs
+    without time and batch axes, the leading shape to restore."""
+    labels = rec["axes"]
+    tokens = rec["tokens"]
     lead = labels if tokens else labels[:-1]
-    if "T" not in lead and "B" not in lead and not io["onestep"]:
+    if "T" not in lead and "B" not in lead and not onestep:
         flat = x.reshape((1, -1) + x.shape[len(lead):])
         return flat, x.shape[:len(lead)]
     for k, lab in enumerate(lead):
         if lab not in ("T", "B") and x.shape[k] != 1:
-            raise ModelFormatError(f"data axis {k} ({lab!r}) must have size 1, got {x.shape}")
+            raise ModelFormatError(f"data input {rec['name']!r}: axis {k} ({lab!r}) must "
+                                   f"have size 1, got shape {x.shape}")
     t = x.shape[lead.index("T")] if "T" in lead else 1
     b = x.shape[lead.index("B")] if "B" in lead else 1
     order = [lead.index("B")] if "B" in lead else []
@@ -79,6 +87,22 @@ def _data(io, x):
     return np.transpose(x, order).reshape((b, t) + x.shape[len(lead):]), None
 
 
+def _feeds_as_rows(io, feeds):
+    """The data feeds as one array [B, T, sum of features] (or int[B, T] tokens)."""
+    parts, flat_shape = [], None
+    for rec in _data_records(io):
+        if rec["name"] not in feeds:
+            raise ModelFormatError(f"feeds: data input {rec['name']!r} is missing")
+        xs, flat = _data(rec, io["onestep"], np.asarray(feeds[rec["name"]]))
+        if parts and xs.shape[:2] != parts[0].shape[:2]:
+            raise ModelFormatError(f"feeds: data input {rec['name']!r} has {xs.shape[:2]} "
+                                   f"(batch, time) rows, the first input "
+                                   f"{parts[0].shape[:2]}")
+        parts.append(xs if rec["tokens"] else xs.astype(np.float32))
+        flat_shape = flat
+    return (parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)), flat_shape
+
+
 def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
     """Answer an ONNX feed dict with the converted model.
 
@@ -86,7 +110,7 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
     ----------
     model : edgernn.Model converted by ``from_onnx`` (or loaded from its file)
     feeds : dict of graph input name -> array
-        The data input (``[T, B, F]`` or whatever layout the graph takes), and
+        The data inputs (``[T, B, F]`` or whatever layout the graph takes), and
         optionally state inputs and ``sequence_lens``.
     math : "fast" or "exact"
         Passed to ``Model.stream`` (rational or libm tanh/sigmoid).
@@ -96,18 +120,19 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
     dict of graph output name -> float32 array, shaped as the ONNX graph's.
     """
     io = _io(model)
-    x = np.asarray(feeds[io["data"]["name"]])
-    xs, flat_shape = _data(io, x)
-    xs = xs if io["data"]["tokens"] else xs.astype(np.float32)
+    xs, flat_shape = _feeds_as_rows(io, feeds)
     nb, nt = xs.shape[:2]
     lens = [nt] * nb
     sl = io["sequence_lens"]
     if sl:
         vals = sl.get("values") or np.asarray(feeds[sl["input"]]).tolist()
         lens = [int(v) for v in vals]
-        if min(lens) < nt and max(sl["layers"]) != len(model.layers) - 1:
-            raise UnsupportedOpError("sequence_lens shorter than the sequence with layers after "
-                                     "the recurrent node: ONNX feeds them the zero padding")
+        exact = sl["exact_padding"] if "exact_padding" in sl else \
+            max(sl["layers"]) == len(model.layers) - 1
+        if min(lens) < nt and not exact:
+            raise UnsupportedOpError("sequence_lens shorter than the sequence, with ops after "
+                                     "the recurrent node or recurrent nodes without "
+                                     "sequence_lens: ONNX feeds them the zero padding")
     ys, states = [], []
     for b in range(nb):
         s = model.stream(math)
@@ -117,20 +142,23 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
             r = s.run(np.ascontiguousarray(xs[b, :lens[b]]))
             if r.shape[0] == lens[b]:
                 y[:lens[b]] = r
-            else:  # a final return_sequences=False layer gives one row
+            else:  # a model with return_sequences=False gives one row
                 y[-1] = r[-1]
         ys.append(y)
         st = s.get_state()
         states.append(dict(zip(st.names, st.arrays, strict=True)))
     ys = np.stack(ys)
+    slices = model.output_slices
     out = {}
     for name, rec in io["outputs"].items():
         if rec["kind"] == "state":
             out[name] = _state_output(rec, states)
-        elif flat_shape is not None:
-            out[name] = ys.reshape(flat_shape + (ys.shape[-1],))
+            continue
+        y = ys[..., slices[rec["output"]]] if "output" in rec else ys
+        if flat_shape is not None:
+            out[name] = np.ascontiguousarray(y.reshape(flat_shape + (y.shape[-1],)))
         else:
-            out[name] = _seq_output(rec, ys)
+            out[name] = _seq_output(rec, y)
     return out
 
 

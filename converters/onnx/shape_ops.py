@@ -1,14 +1,14 @@
 """Shape plumbing around the recurrent ops, tracked on symbolic values.
 
-Transpose, Squeeze, Unsqueeze, Reshape, Flatten, Slice, Gather, Concat,
-Identity, Dropout and Cast move labelled axes of a :class:`Seq`, pick rows of
-state tensors (:class:`StateIn`, :class:`StateOut`) or pass zero tensors on.
-What would change the per-step data (a slice of the features, a step other
-than the last, mixing time and batch) raises UnsupportedOpError. ``Gather`` of
-token ids from a constant table becomes :class:`edgernn.Embedding`. Shape,
-ConstantOfShape and Expand only build zero initial states (Expand also
-broadcasts an L2 norm, see :mod:`converters.onnx.norms`). Nodes whose inputs
-are all constant never reach this module: the walker folds them.
+Transpose, Squeeze, Unsqueeze, Reshape, Flatten, Identity, Dropout and Cast
+move labelled axes of a :class:`Seq` or of state tensors (:class:`StateIn`,
+:class:`StateOut`), or pass zero tensors on; none of them changes the per-step
+data. What would (mixing time and batch, splitting the features) raises
+UnsupportedOpError. Shape, ConstantOfShape and Expand only build zero initial
+states (Expand also broadcasts an L2 norm, see :mod:`converters.onnx.norms`).
+Slice, Gather and Split are :mod:`converters.onnx.select`, Concat
+:mod:`converters.onnx.concat`. Nodes whose inputs are all constant never reach
+this module: the walker folds them.
 """
 
 from __future__ import annotations
@@ -18,19 +18,7 @@ from dataclasses import replace
 import numpy as np
 from onnx import numpy_helper
 
-import edgernn
-
-from .values import Const, Norm, Seq, ShapeOf, StateIn, StateOut, Zeros
-
-_BIG = 2 ** 31 - 1
-
-
-def _ints(ctx, node, i, attr, at, what):
-    """An int list from input ``i`` (opset >= 13 style) or attribute ``attr``."""
-    if i is not None and len(node.input) > i and node.input[i]:
-        return [int(v) for v in np.asarray(ctx.const(node, i, what)).reshape(-1)]
-    v = at.get(attr)
-    return None if v is None else [int(x) for x in v]
+from .values import Const, Norm, Seq, ShapeOf, StateIn, Zeros
 
 
 def _rank(v):
@@ -65,7 +53,7 @@ def _squeeze(ctx, node, ins):
     at = ctx.check_attrs(node, ("axes",))
     if isinstance(v, Zeros):
         return [v]
-    axes = _ints(ctx, node, 1, "axes", at, "axes")
+    axes = ctx.ints(node, 1, "axes", at, "axes")
     n = _rank(v)
     if axes is None:
         if not isinstance(v, Seq) or None in v.sizes:
@@ -104,7 +92,7 @@ def _unsqueeze(ctx, node, ins):
     at = ctx.check_attrs(node, ("axes",))
     if isinstance(v, Zeros):
         return [v]
-    axes = _ints(ctx, node, 1, "axes", at, "axes")
+    axes = ctx.ints(node, 1, "axes", at, "axes")
     n = _rank(v) + len(axes)
     axes = sorted(a % n for a in axes)
     new = list(v.axes)
@@ -197,7 +185,7 @@ def _reshape(ctx, node, ins):
         return [v]
     if int(at.get("allowzero", 0)):
         raise ctx.unsupported(node, "allowzero=1")
-    target = _ints(ctx, node, 1, "shape", at, "shape")
+    target = ctx.ints(node, 1, "shape", at, "shape")
     if not isinstance(v, Seq):
         raise ctx.unsupported(node, f"Reshape of a {type(v).__name__} value")
     return _reshape_seq(ctx, node, v, target)
@@ -211,138 +199,6 @@ def _flatten(ctx, node, ins):
         return [v]
     raise ctx.unsupported(node, f"Flatten(axis={axis}) of a rank-{_rank(v)} value; only a "
                                 f"no-op Flatten of [N, features] is supported")
-
-
-def _pick_seq(ctx, node, v: Seq, k: int, rows: list, drop: bool):
-    """Keep ``rows`` (resolved indices, or [-1]) along axis ``k`` of a Seq."""
-    lab, size = ctx.label(v.axes[k]), v.sizes[k]
-    last = v.last
-    if size is not None and rows == list(range(size)):
-        pass
-    elif lab == "T" and (rows == [-1] or (size is not None and rows == [size - 1])):
-        last = True
-    elif lab in ("B", "U", "D") and size == 1 and rows in ([0], [-1]):
-        pass
-    else:
-        raise ctx.unsupported(node, f"selects {rows} along axis {k} ({lab!r}, size {size}); "
-                                    f"only the last time step, or the whole axis, is supported")
-    if drop:
-        return [v.with_axes(v.axes[:k] + v.axes[k + 1:], v.sizes[:k] + v.sizes[k + 1:],
-                            last=last)]
-    sizes = list(v.sizes)
-    sizes[k] = size if size is not None and rows == list(range(size)) else 1
-    return [v.with_axes(v.axes, sizes, last=last)]
-
-
-def _pick(ctx, node, v, k, idx, drop):
-    """Select indices ``idx`` (a list, or a range for slices) along axis ``k``."""
-    if isinstance(v, Zeros):
-        return [v]
-    if isinstance(v, Seq):
-        size = v.sizes[k]
-        if not isinstance(idx, slice):
-            rows = list(idx)
-        elif size is not None:
-            rows = list(range(size))[idx]
-        elif (idx.start, idx.step) == (0, 1) and idx.stop >= _BIG:
-            return [v]
-        elif (idx.start, idx.step) == (-1, 1) and idx.stop >= _BIG:
-            rows = [-1]
-        else:
-            raise ctx.unsupported(node, f"slices {idx} along axis {k} of runtime size")
-        return _pick_seq(ctx, node, v, k, rows, drop)
-    if isinstance(v, StateIn):
-        o = v.axes[k]
-        if o is None:
-            return [replace(v, axes=v.axes[:k] + v.axes[k + 1:])] if drop else [v]
-        cur = list(v.sel.get(o, range(v.shape[o]))) if (o in v.sel or v.shape[o]) else None
-        if cur is None:
-            raise ctx.unsupported(node, f"slices axis {k} of {v.name!r}, whose size is known "
-                                        f"only at run time")
-        rows = cur[idx] if isinstance(idx, slice) else [cur[i] for i in idx]
-        if drop:
-            return [replace(v, axes=v.axes[:k] + v.axes[k + 1:], fixed={**v.fixed, o: rows[0]})]
-        return [replace(v, sel={**v.sel, o: tuple(rows)})]
-    if isinstance(v, StateOut) and v.axes[k] == "R":
-        parts = v.parts[idx] if isinstance(idx, slice) else tuple(v.parts[i] for i in idx)
-        axes = v.axes[:k] + v.axes[k + 1:] if drop else v.axes
-        return [replace(v, parts=tuple(parts), axes=axes)]
-    raise ctx.unsupported(node, f"selects along axis {k} of a {type(v).__name__} value")
-
-
-def _gather(ctx, node, ins):
-    at = ctx.check_attrs(node, ("axis",))
-    data, idx = ins[0], ins[1]
-    axis = int(at.get("axis", 0))
-    if isinstance(data, Const) and isinstance(idx, Seq):
-        return _embedding(ctx, node, data.value, idx, axis)
-    if not isinstance(idx, Const):
-        raise ctx.unsupported(node, "Gather with runtime indices from a non-constant table")
-    ind = np.asarray(idx.value).astype(int)
-    if ind.ndim > 1 or (ind.ndim == 1 and ind.size != 1):
-        raise ctx.unsupported(node, f"Gather of indices {ind.tolist()}; only one index")
-    if isinstance(data, Zeros):
-        return [data]
-    return _pick(ctx, node, data, axis % _rank(data), [int(ind.reshape(-1)[0])], ind.ndim == 0)
-
-
-def _embedding(ctx, node, table, idx: Seq, axis: int):
-    if axis != 0 or table.ndim != 2:
-        raise ctx.unsupported(node, f"Gather(axis={axis}) from a rank-{table.ndim} table; only "
-                                    f"an embedding lookup (axis 0 of a 2-D table)")
-    if not idx.tokens or ctx.layers:
-        raise ctx.unsupported(node, "an embedding lookup must be the first layer and take the "
-                                    "integer graph input")
-    ctx.append(edgernn.Embedding(table))
-    return [Seq(idx.axes + ("F",), idx.sizes + (table.shape[1],), ctx.head, last=idx.last)]
-
-
-def _slice(ctx, node, ins):
-    at = ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
-    v = ins[0]
-    if isinstance(v, Zeros):
-        return [v]
-    starts = _ints(ctx, node, 1, "starts", at, "starts")
-    ends = _ints(ctx, node, 2, "ends", at, "ends")
-    axes = _ints(ctx, node, 3, "axes", at, "axes") or list(range(len(starts)))
-    steps = _ints(ctx, node, 4, "steps", at, "steps") or [1] * len(starts)
-    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        v = _pick(ctx, node, v, a % _rank(v), slice(s, e, st), False)[0]
-    return [v]
-
-
-def _concat(ctx, node, ins):
-    at = ctx.check_attrs(node, ("axis",))
-    axis = int(at["axis"])
-    if all(isinstance(v, Zeros) or (isinstance(v, Const) and not np.any(v.value))
-           for v in ins):
-        return [Zeros()]
-    if all(isinstance(v, StateOut) for v in ins) and len({v.axes for v in ins}) == 1:
-        v0 = ins[0]
-        parts = tuple(p for v in ins for p in v.parts)
-        if v0.axes[axis % len(v0.axes)] == "R":
-            return [replace(v0, parts=parts)]
-        if v0.axes[axis % len(v0.axes)] == "F":
-            return [_final_bidirectional(ctx, node, v0, parts)]
-    raise ctx.unsupported(node, f"Concat of {[type(v).__name__ for v in ins]} along axis "
-                                f"{axis}; only recurrent states (Y_h/Y_c) along their "
-                                f"direction axis")
-
-
-def _final_bidirectional(ctx, node, v: StateOut, parts) -> Seq:
-    """``cat(h_n[-2], h_n[-1])`` of the last, bidirectional layer: its output
-    as Keras' ``return_sequences=False`` (forward's last, backward's first)."""
-    k = len(ctx.layers) - 1
-    layer = ctx.layers[k] if ctx.layers else None
-    if not (isinstance(layer, edgernn.Bidirectional) and layer.merge_mode == "concat"
-            and parts == (f"{k}.forward.h", f"{k}.backward.h") and "R" not in v.axes):
-        raise ctx.unsupported(node, f"Concat of recurrent states {list(parts)} along the "
-                                    f"features; only the forward and backward h of the last "
-                                    f"bidirectional layer, in that order")
-    ctx.replace(k, edgernn.Bidirectional(layer.forward, layer.backward, "concat",
-                                         return_sequences=False))
-    sizes = tuple(None if a == "B" else 2 * v.hidden if a == "F" else 1 for a in v.axes)
-    return Seq(v.axes, sizes, ctx.head, last=True)
 
 
 def _shape(ctx, node, ins):
@@ -370,8 +226,7 @@ def _expand(ctx, node, ins):
 OPS = {
     "Identity": _pass, "Dropout": _pass, "Cast": _pass,
     "Transpose": _transpose, "Squeeze": _squeeze, "Unsqueeze": _unsqueeze,
-    "Reshape": _reshape, "Flatten": _flatten, "Slice": _slice, "Gather": _gather,
-    "Concat": _concat, "Shape": _shape, "Size": _shape,
+    "Reshape": _reshape, "Flatten": _flatten, "Shape": _shape, "Size": _shape,
     "ConstantOfShape": _constant_of_shape, "Expand": _expand,
 }
 

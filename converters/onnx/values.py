@@ -6,19 +6,24 @@ The walker never runs the graph. Each ONNX value name is bound to one of:
 class         stands for
 ============  ==============================================================
 Const         a tensor known at conversion time (initializer, Constant, folded)
-Seq           the data flowing through the layer chain, with labelled axes
+Seq           data: an edgernn Tensor (the per-step feature vector) whose
+              ONNX tensor has the labelled axes ``axes``
 ShapeOf       an integer tensor computed from runtime shapes (Shape chains)
 Zeros         an all-zero tensor of runtime shape (zero initial states)
 StateIn       a graph input (or a slice of it) that carries recurrent state
 StateOut      recurrent state leaving a recurrent node (``Y_h`` / ``Y_c``)
-Squared       a Seq squared elementwise (``x * x``, ``Pow(x, 2)``)
 Norm          the L2 norm (or sum of squares) of a Seq over its features
+Opaque        an output edgernn does not model (Dropout's mask)
 ============  ==============================================================
 
 Axis labels of a :class:`Seq`: ``"T"`` time, ``"B"`` batch, ``"D"`` direction
 (the ``num_directions`` axis of an RNN op's ``Y``), ``"F"`` features, ``"U"``
-an inserted unit axis, and ``"?k"`` an axis of the data graph input whose
+an inserted unit axis, and ``"?k"`` an axis of a data graph input whose
 meaning the first recurrent node decides (see ``Context.label``).
+
+Recurrent state is named ``"<node name>.<suffix>"`` in a stream, but node
+names are given only when the model is built, after folding: until then a
+state is a :class:`StateRef` to the node's tensor.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+
+from edgernn.graph import Tensor
 
 
 @dataclass(frozen=True)
@@ -37,25 +44,28 @@ class Const:
 
 @dataclass(frozen=True)
 class Seq:
-    """The chain's data: ``axes``/``sizes`` per axis (size None = runtime).
+    """Data: ``tensor`` holds the features of one step; ``axes``/``sizes`` label the
+    ONNX tensor's axes (size None = runtime).
 
-    ``pos`` is the chain's ``Context.head`` when the value was produced: only
-    a value with ``pos == head`` may grow the chain or be the graph's output
-    (no branches, no use of a value from before a bias was folded in).
     ``last``: the time axis was reduced to its last step. ``tokens``: integer
-    ids (no feature axis yet). ``dense_open``: direct output of a Dense layer
-    that still has a linear activation, so Add/activations can fold into it.
+    ids (no feature axis yet). ``square_of``: this is ``x * x`` of that Seq (an
+    L2 norm may be summed from it).
     """
 
+    tensor: Tensor
     axes: tuple
     sizes: tuple
-    pos: int
     last: bool = False
     tokens: bool = False
-    dense_open: bool = False
+    square_of: Seq | None = None
 
     def with_axes(self, axes, sizes, **kw) -> Seq:
-        return replace(self, axes=tuple(axes), sizes=tuple(sizes), dense_open=False, **kw)
+        return replace(self, axes=tuple(axes), sizes=tuple(sizes), square_of=None, **kw)
+
+    def with_tensor(self, tensor: Tensor, sizes=None, **kw) -> Seq:
+        """The same axes holding the output of a per-step op."""
+        return replace(self, tensor=tensor, sizes=self.sizes if sizes is None else
+                       tuple(sizes), square_of=None, **kw)
 
 
 @dataclass(frozen=True)
@@ -86,20 +96,22 @@ class StateIn:
 
 
 @dataclass(frozen=True)
+class StateRef:
+    """One state vector of a recurrent node: ``suffix`` is ``"h"``, ``"c"``,
+    ``"reverse.h"``, ``"forward.h"``, ``"backward.c"``, ..."""
+
+    tensor: Tensor
+    suffix: str
+
+
+@dataclass(frozen=True)
 class StateOut:
-    """State leaving recurrent nodes: ``parts`` = stream state name per row of
+    """State leaving recurrent nodes: ``parts`` = one :class:`StateRef` per row of
     the ``"R"`` axis; ``axes`` labels among R, B, F, U."""
 
     parts: tuple
     axes: tuple
     hidden: int
-
-
-@dataclass(frozen=True)
-class Squared:
-    """``seq * seq`` (or ``Pow(seq, 2)``): only summed over the features into a Norm."""
-
-    seq: Seq
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,19 @@
 """LiteRT / TFLite flatbuffers (``.tflite``) -> :class:`edgernn.Model`.
 
 Reads the flatbuffer with the schema that ships with ``ai-edge-litert``
-(imported lazily). The main subgraph must be a chain from one float input
-``[1, T, I]`` (``T == 1``: a streaming model called once per step) to one
-output. Recurrent layers come as the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM``
-(state in variable tensors), as ``WHILE`` loops (Keras RNN/LSTM/GRU; state in
-resource variables when stateful) or as cells unrolled by Keras
-``unroll=True`` (state read and assigned through resource variables); see
-:data:`OPS` for the rest. A ``STRIDED_SLICE`` taking the last step of a
-sequence gives a model with ``return_sequences=False`` (``Stream.run`` returns
-that one row); only per-step ops may follow it.
+(imported lazily). The main subgraph takes one or more float inputs
+``[1, T, I]`` (``T == 1``: a streaming model called once per step; several
+inputs arrive concatenated, named after the model's signature) and gives one
+or more outputs (several are named after the signature: ``model.split``).
+Recurrent layers come as the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (state in
+variable tensors), as ``WHILE`` loops (Keras RNN/LSTM/GRU; state in resource
+variables when stateful) or as cells unrolled by Keras ``unroll=True`` (state
+read and assigned through resource variables); ``CONCATENATION`` along the
+features, ``ADD``/``SUB``/``MUL`` of data with data or a constant combine
+them (:mod:`.merge_ops`); see :data:`OPS` for the rest. A ``STRIDED_SLICE``
+taking the last step of a sequence gives that tensor's last step only (a
+model with ``return_sequences=False`` when every output is such: ``Stream.run``
+returns that one row); only per-step ops may follow it.
 
 >>> from converters import from_tflite
 >>> model = from_tflite("model.tflite")             # doctest: +SKIP
@@ -27,6 +31,7 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .cells import _ancestors, find_cell, recognise_cell
 from .fused_lstm import convert_fused_lstm, state_persists
+from .merge_ops import MERGE_OPS
 from .schema import read_tflite
 from .simple_ops import (
     convert_activation,
@@ -54,10 +59,12 @@ OPS = {
     "EXPAND_DIMS": convert_reshape,
     "UNPACK": convert_reshape,
     "STRIDED_SLICE": lambda sg, op: [],
+    "QUANTIZE": lambda sg, op: [],      # the next layer's QuantParams quantise its input
+    "DEQUANTIZE": lambda sg, op: [],    # edgernn layer outputs are float32
 }
 #: handled with the recurrent layer they belong to
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
-SUPPORTED = sorted([*OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells"])
+SUPPORTED = sorted([*OPS, *MERGE_OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells"])
 
 __all__ = ["from_tflite", "read_tflite", "OPS"]
 
@@ -85,66 +92,176 @@ def from_tflite(path) -> edgernn.Model:
     UnsupportedOpError
         Naming the operator (and subgraph) edgernn cannot run, and what is supported.
     ModelFormatError
-        If the file is not a TFLite flatbuffer or its graph is not a chain.
+        If the file is not a TFLite flatbuffer or an output is not computed from
+        the inputs.
     """
     path = Path(path)
     buf = path.read_bytes()
     model = read_tflite(buf)
     sg = model.subgraphs[0]
-    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+    if not sg.inputs or not sg.outputs:
         raise UnsupportedOpError(f"main subgraph has {len(sg.inputs)} inputs and "
-                                 f"{len(sg.outputs)} outputs; supported: one of each")
-    inp = sg.tensors[sg.inputs[0]]
-    if not inp.is_float or len(inp.shape) != 3 or inp.shape[0] != 1:
-        raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}"
-                                 f"{list(inp.shape)}; supported: float32[1, T, I]")
+                                 f"{len(sg.outputs)} outputs; supported: one or more of each")
+    several = len(sg.inputs) > 1 or len(sg.outputs) > 1
+    values: dict = {}  # tensor index -> (edgernn Tensor, last step only)
+    inputs = []
+    for t in sg.inputs:
+        inp = sg.tensors[t]
+        if not inp.is_float or len(inp.shape) != 3 or inp.shape[0] != 1 or \
+                inp.shape[1] != sg.tensors[sg.inputs[0]].shape[1]:
+            raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}"
+                                     f"{list(inp.shape)}; supported: float32[1, T, I], one T "
+                                     f"for all inputs")
+        x = edgernn.Input(inp.shape[2], name=_io_name(model, t) if several else None)
+        values[t] = (x, False)
+        inputs.append(x)
+    steps = sg.tensors[sg.inputs[0]].shape[1]
     _check_variable_inits(model)
     units = _units(model, sg)
-    cur, layers, last_step, persists = {sg.inputs[0]}, [], False, True
+    persists, quant = True, {}
     for pos in sorted(units):
         kind, op, payload = units[pos]
-        if not cur & set(_data_inputs(kind, op, payload)):
-            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} does not take the "
-                                     f"previous layer's output; only chains of ops are "
-                                     f"supported ({', '.join(SUPPORTED)})")
-        if last_step and (kind != "op" or op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"):
+        srcs = _data_inputs(sg, kind, op, payload)
+        missing = [t for t in srcs if t not in values]
+        if missing or not srcs:
+            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes "
+                                     f"{[sg.tensors[t].name for t in missing] or 'no data'}, "
+                                     f"which no input or supported op gives "
+                                     f"({', '.join(SUPPORTED)})")
+        last = {values[t][1] for t in srcs}
+        if len(last) > 1:
+            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} combines the last time "
+                                     f"step (a STRIDED_SLICE) with data of every step")
+        last = last.pop()
+        if last and (kind != "op" or op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"):
             raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} runs a recurrent layer "
                                      f"over the last time step only (it follows a "
                                      f"STRIDED_SLICE of the last step); supported: per-step "
                                      f"ops after that slice")
+        x = values[srcs[0]][0]
         if kind == "cell":
-            layers.append(payload[0])
-            cur = {payload[1]}
+            outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
         elif kind == "while":
-            layers.append(payload[0])
-            cur, persists = payload[1], persists and payload[3]
+            outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
+            persists &= payload[3]
+        elif op.name in MERGE_OPS:
+            args = [values[i][0] if i in values else sg.const(i) for i in op.inputs]
+            if any(a is None for a in args):
+                raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes a tensor that is "
+                                         f"neither data nor a constant")
+            outs, t = op.outputs[:1], MERGE_OPS[op.name](sg, op, args)
         else:
             if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
                 persists &= state_persists(sg, op)
             if op.name == "STRIDED_SLICE":
-                last_step |= last_step_slice(sg, op) and inp.shape[1] != 1
-            layers.extend(OPS[op.name](sg, op))
-            cur = {op.outputs[0]}
-    if sg.outputs[0] not in cur:
-        raise ModelFormatError(f"output {sg.tensors[sg.outputs[0]].name!r} is not the end of "
-                               f"the chain of ops")
-    if inp.shape[1] == 1 and not persists:
+                last |= last_step_slice(sg, op) and steps != 1
+            outs, t = op.outputs[:1], _apply(op, OPS[op.name](sg, op), x, quant)
+        for o in outs:
+            values[o] = (t, last)
+    outputs, lasts = [], []
+    for o in sg.outputs:
+        if o not in values:
+            raise ModelFormatError(f"output {sg.tensors[o].name!r} is not computed by the "
+                                   f"supported ops from the inputs")
+        t, last = values[o]
+        if several and (t.op is None or t.name is not None or any(t is u for u in outputs)
+                        or t.op.state_vectors()):
+            t = edgernn.Slice(0, t.size)(t, name=_io_name(model, o))
+        elif several:
+            t.name = _io_name(model, o)
+        outputs.append(t)
+        lasts.append(last)
+    if steps == 1 and not persists:
         warnings.warn(f"{path.name}: the LiteRT model takes one step per invoke but starts "
                       f"a recurrent layer from zero state at every invoke (a non-stateful "
                       f"Keras layer); the edgernn stream carries its state from step to step",
                       stacklevel=3)
+    last_step = all(lasts)
     provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
-                  "streaming": inp.shape[1] == 1, "state_persists": persists,
+                  "streaming": steps == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
-    return edgernn.Model(layers, provenance=provenance, return_sequences=not last_step)
+    if quant:
+        return _assemble(inputs, outputs, quant, provenance, not last_step)
+    return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
+                         return_sequences=not last_step)
 
 
-def _data_inputs(kind, op, payload):
+def _assemble(inputs, outputs, quant, provenance, return_sequences):
+    """A pre-quantised source (LiteRT int8 weights): the chain with its SourceQuant
+    layers (:func:`converters.quantize.imported.assemble`)."""
+    from converters.quantize.imported import assemble
+
+    graph = edgernn.Model(inputs=inputs, outputs=outputs).graph
+    prev = inputs[0]
+    for t in graph.nodes:
+        if len(inputs) != 1 or len(outputs) != 1 or t.inputs != (prev,):
+            raise UnsupportedOpError("a quantised LiteRT model whose ops do not form one chain "
+                                     "(several inputs or outputs, CONCATENATION, ADD ...) is "
+                                     "not supported")
+        prev = t
+    if outputs[0] is not prev:
+        raise UnsupportedOpError("a quantised LiteRT model whose output is not its last op")
+    return assemble([quant.get(id(t), t.op) for t in graph.nodes], provenance,
+                    return_sequences=return_sequences)
+
+
+def _io_name(model, t) -> str:
+    """The signature name of tensor ``t`` (its tensor name without ``serving_default_``
+    and ``:0`` when there is no signature)."""
+    name = model.io_names.get(t) or model.subgraphs[0].tensors[t].name
+    name = name.removeprefix("serving_default_").split(":")[0].replace("/", "_")
+    return name or f"t{t}"
+
+
+def _apply(op, layers, x, quant):
+    """``layers`` applied in turn to ``x`` (a Tensor); a SourceQuant's float layer is
+    applied and the SourceQuant kept in ``quant`` under the new tensor's id."""
+    from converters.quantize.imported import SourceQuant
+
+    try:
+        for layer in layers:
+            if isinstance(layer, SourceQuant):
+                x = layer.layer(x)
+                quant[id(x)] = layer
+            else:
+                x = layer(x)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{op}: {exc}") from None
+    return x
+
+
+def _hybrid_cell(model, op, layer):
+    """A recurrent layer recognised in a WHILE body whose FULLY_CONNECTEDs have int8
+    weights (dynamic range): the layer as ``int8-weights`` with per-row scales
+    (LiteRT quantises each FC per output channel, so ``max|row| / 127`` gives them
+    back exactly; :func:`converters.quantize.imported.int8_weights` checks it)."""
+    body = model.subgraphs[op.opt("BodySubgraphIndex")]
+    fcs = [o for o in body.ops if o.name == "FULLY_CONNECTED"]
+    int8 = [o for o in fcs if body.tensors[o.inputs[1]].type_code == 9]
+    if not int8:
+        return layer
+    if len(int8) != len(fcs):
+        raise UnsupportedOpError(f"{op}: loop body {body.name!r} mixes float and int8 "
+                                 f"FULLY_CONNECTED weights")
+    from converters.quantize.imported import SourceQuant
+    from converters.quantize.qlayer import quantize_weight
+
+    asym = {bool(o.opt("AsymmetricQuantizeInputs", False)) for o in int8}
+    scales = {n: quantize_weight(getattr(layer, n))[1] for n in ("weight_ih", "weight_hh")}
+    return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym == {True},
+                       source={"kind": "tflite dynamic range (WHILE loop)",
+                               "asymmetric_inputs": sorted(asym)},
+                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
+
+
+def _data_inputs(sg, kind, op, payload):
     if kind == "cell":
         return [payload[2]]
     if kind == "while":
         return [op.inputs[payload[2]]]
+    if op.name in MERGE_OPS:
+        return [t for t in op.inputs if t >= 0 and sg.const(t) is None]
     return op.inputs[:1]
 
 
@@ -163,11 +280,11 @@ def _units(model, sg) -> dict:
     for op in sg.ops:
         if op.index in used or op.index in units or op.name in STATE_OPS:
             continue
-        if op.name not in OPS:
+        if op.name not in OPS and op.name not in MERGE_OPS:
             raise UnsupportedOpError(f"operator {op.name} (index {op.index}) in subgraph "
                                      f"{sg.name!r} is not supported; supported: "
                                      f"{', '.join(SUPPORTED)}")
-        if OPS[op.name] is convert_reshape:
+        if OPS.get(op.name) is convert_reshape:
             convert_reshape(sg, op)  # a shape op that splits time fails here, first
         units[op.index] = ("op", op, None)
     return units

@@ -93,11 +93,12 @@ def find_cell(sg, states_in, states_out):
 
 def _fc_parts(sg, op):
     w = sg.const(op.inputs[1])
-    if w is None or sg.tensors[op.inputs[1]].type_code != 0:
-        kind = "non-constant" if w is None else f"{np.dtype(w.dtype).name}"
+    t = sg.tensors[op.inputs[1]]
+    if w is None or not (t.type_code == 0 or t.type_code == 9 and t.is_quantized):
+        kind = "non-constant" if w is None else f"{np.dtype(t.dtype).name}"
         raise UnsupportedOpError(f"{op} in a recurrent cell has {kind} weights "
-                                 f"{sg.tensors[op.inputs[1]].name!r}; only float32 is supported "
-                                 f"(int8 recurrent cells arrive with the quantisation issue)")
+                                 f"{t.name!r}; supported: float32, and int8 with scales "
+                                 f"(dynamic range)")
     if op.opt("FusedActivationFunction", 0) != 0:
         raise UnsupportedOpError(f"{op} in a recurrent cell has a fused activation; "
                                  f"expected NONE")

@@ -6,6 +6,18 @@ i, f, c, o gates float[H, I]; 5-8 recurrent weights float[H, H]; 9-11 peephole
 16-17 projection weights and bias; 18-19 output and cell state (variable
 tensors: the state persists across ``invoke`` calls); 20-23 layer-norm
 coefficients. Gate order i, f, c, o is PyTorch's i, f, g, o.
+
+Quantised sources (weights int8 with one scale per gate matrix):
+
+- dynamic range (float input, "hybrid"): ``int8-weights``; LiteRT quantises each
+  step's x and h per call, asymmetrically when ``asymmetric_quantize_inputs``
+  (``QuantParams.dynamic_zero_point``, a proposed QUANT_SPEC addition), gates and
+  cell state in float32 as QUANT_SPEC does.
+- full integer 8x8_16 (int8 input): ``int8`` with the source's x and h scales and
+  zero points, int32 biases dequantised. LiteRT computes the gates in int16
+  fixed point (Q3.12 pre-activations, saturating at +-8; int16 sigmoid/tanh) and
+  keeps the cell state in int16 (scale ``s_c``); edgernn keeps gates and cell in
+  float32 and clips the cell at the int16 range (``32767 * s_c``).
 """
 
 from __future__ import annotations
@@ -16,7 +28,6 @@ import edgernn
 from edgernn.errors import UnsupportedOpError
 
 _ACT = {0: None, 1: "relu", 4: "tanh"}
-INT8_MESSAGE = "int8 LSTM arrives with the quantisation issue"
 
 
 def state_persists(sg, op) -> bool:
@@ -33,10 +44,12 @@ def convert_fused_lstm(sg, op):
         return None if ins[i] < 0 else sg.tensors[ins[i]]
 
     w = [tensor(i) for i in range(1, 9)]
-    if any(t is not None and t.type_code != 0 for t in w):
+    quantized = any(t is not None and t.type_code != 0 for t in w)
+    if any(t is not None and t.type_code != 0 and not (t.type_code == 9 and t.is_quantized)
+           for t in w):
         kinds = sorted({np.dtype(t.dtype).name for t in w if t is not None and t.type_code})
-        raise UnsupportedOpError(f"{op}: weights of type {kinds}; {INT8_MESSAGE} "
-                                 f"(supported: float32 weights)")
+        raise UnsupportedOpError(f"{op}: weights of type {kinds}; supported: float32, and "
+                                 f"int8 with scales (dynamic range or 8x8_16)")
     if w[0] is None:
         raise UnsupportedOpError(f"{op}: no input-gate weights (CIFG: TFLite computes the "
                                  f"input gate as i = 1 - f) is not supported; edgernn's "
@@ -54,22 +67,59 @@ def convert_fused_lstm(sg, op):
                                  f"supported: TANH (4), RELU (1)")
     for i in (18, 19):
         st = tensor(i)
-        if st is not None and st.data is not None and np.any(st.data):
+        if st is not None and st.data is not None and np.any(st.real()):
             raise UnsupportedOpError(f"{op}: state input {i} ({st.name!r}) starts non-zero; "
                                      f"edgernn streams start from zero state")
-    data = [None if t is None else t.data for t in w]
+    data = [None if t is None else t.real() for t in w]
     if any(d is None for d in data):
         raise UnsupportedOpError(f"{op}: weights that are not constants are not supported")
     peep = [tensor(i) for i in (9, 10, 11)]
     peephole = None
     if any(p is not None for p in peep):
         H = data[4].shape[0]
-        peephole = np.stack([np.zeros(H, np.float32) if p is None else p.data for p in peep])
+        peephole = np.stack([np.zeros(H, np.float32) if p is None else p.real() for p in peep])
     bias = [tensor(i) for i in range(12, 16)]
     b = None if all(t is None for t in bias) else np.concatenate(
-        [np.zeros(data[0].shape[0], np.float32) if t is None else t.data for t in bias])
+        [np.zeros(data[0].shape[0], np.float32) if t is None else t.real() for t in bias])
     clip = op.opt("CellClip", 0.0) or None
     g = _ACT[act]
-    return edgernn.LSTM(np.concatenate(data[:4]), np.concatenate(data[4:]), b, None,
-                        peephole=peephole, cell_clip=clip,
-                        activations=("sigmoid", g, g))
+    x_t, h_t, c_t = tensor(0), tensor(18), tensor(19)
+    full = quantized and x_t.type_code == 9
+    if full:
+        if c_t is None or c_t.type_code != 7 or not c_t.is_quantized or not h_t.is_quantized:
+            raise UnsupportedOpError(f"{op}: an int8 LSTM needs an int16 cell state and an "
+                                     f"int8 output state with scales (LiteRT 8x8_16)")
+        c_max = float(32767 * c_t.scale[0])
+        clip = c_max if clip is None else min(clip, c_max)
+    layer = edgernn.LSTM(np.concatenate(data[:4]), np.concatenate(data[4:]), b, None,
+                         peephole=peephole, cell_clip=clip, activations=("sigmoid", g, g))
+    if not quantized:
+        return layer
+    from converters.quantize.imported import SourceQuant
+
+    H = layer.hidden_size
+    scales = {"weight_ih": np.concatenate([_rows(t, H) for t in w[:4]]),
+              "weight_hh": np.concatenate([_rows(t, H) for t in w[4:]])}
+    if full:
+        return SourceQuant(
+            layer, "int8", scales, x_range=(float(x_t.scale[0]), int(x_t.zero_point[0])),
+            h_range=(float(h_t.scale[0]), int(h_t.zero_point[0])),
+            source={"kind": "tflite 8x8_16", "cell_scale": float(c_t.scale[0])},
+            note=f"LiteRT computes gates in int16 fixed point (Q3.12, saturating at +-8) and "
+                 f"keeps the cell state in int16 (scale {float(c_t.scale[0]):g}); edgernn "
+                 f"keeps them float32 and clips the cell at {c_max:g}")
+    asym = bool(op.opt("AsymmetricQuantizeInputs", False))
+    return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym,
+                       source={"kind": "tflite dynamic range", "asymmetric_inputs": asym},
+                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
+
+
+def _rows(t, rows):
+    """float32[rows]: the scale of each row of weight tensor ``t`` (per tensor or per row)."""
+    s = np.asarray(t.scale, np.float32)
+    if s.size == 1:
+        return np.full(rows, s[0], np.float32)
+    if t.quantized_dimension != 0 or s.size != rows:
+        raise UnsupportedOpError(f"weights {t.name!r}: {s.size} scales along dimension "
+                                 f"{t.quantized_dimension}; supported: one, or one per row")
+    return s

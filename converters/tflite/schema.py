@@ -48,10 +48,31 @@ class Tensor:
     type_code: int
     is_variable: bool
     data: np.ndarray | None = None
+    #: quantisation (None when the tensor has none): float32 scales, int64 zero
+    #: points (one each, or one per slice along ``quantized_dimension``)
+    scale: np.ndarray | None = None
+    zero_point: np.ndarray | None = None
+    quantized_dimension: int = 0
 
     @property
     def is_float(self) -> bool:
         return self.type_code == 0
+
+    @property
+    def is_quantized(self) -> bool:
+        """An integer tensor standing for real values ``(q - zero_point) * scale``."""
+        return self.scale is not None and self.type_code in (2, 3, 7, 9)
+
+    def real(self) -> np.ndarray | None:
+        """Constant data as real values (dequantised when quantised)."""
+        if self.data is None or not self.is_quantized:
+            return self.data
+        shape = [1] * self.data.ndim
+        if self.scale.size > 1:
+            shape[self.quantized_dimension] = -1
+        s = self.scale.astype(np.float64).reshape(shape)
+        z = self.zero_point.astype(np.float64).reshape(shape)
+        return ((self.data.astype(np.float64) - z) * s).astype(np.float32)
 
 
 @dataclass
@@ -94,15 +115,20 @@ class Subgraph:
                     self.consumers.setdefault(t, []).append(op)
 
     def const(self, t: int):
-        """Constant data of tensor ``t`` (None if it is computed or absent)."""
-        return None if t < 0 else self.tensors[t].data
+        """Constant data of tensor ``t`` as real values (quantised constants
+        dequantised; None if it is computed or absent)."""
+        return None if t < 0 else self.tensors[t].real()
 
 
 @dataclass
 class TFLiteModel:
+    """``io_names``: tensor index -> name in the main subgraph's signature (inputs
+    and outputs as the source model named them, e.g. Keras layer names)."""
+
     subgraphs: list
     sha256: str
     version: int
+    io_names: dict = field(default_factory=dict)
 
 
 def read_tflite(buf: bytes) -> TFLiteModel:
@@ -135,7 +161,23 @@ def read_tflite(buf: bytes) -> TFLiteModel:
         subgraphs.append(Subgraph(si, name, tensors, ops,
                                   _ints(sg.InputsAsNumpy(), sg.InputsLength()),
                                   _ints(sg.OutputsAsNumpy(), sg.OutputsLength())))
-    return TFLiteModel(subgraphs, hashlib.sha256(buf).hexdigest(), m.Version())
+    return TFLiteModel(subgraphs, hashlib.sha256(buf).hexdigest(), m.Version(),
+                       _signature_names(m))
+
+
+def _signature_names(m) -> dict:
+    """Tensor index -> signature name of subgraph 0's inputs and outputs."""
+    out = {}
+    for k in range(m.SignatureDefsLength() if hasattr(m, "SignatureDefsLength") else 0):
+        sd = m.SignatureDefs(k)
+        if sd.SubgraphIndex() != 0:
+            continue
+        for get, n in ((sd.Inputs, sd.InputsLength()), (sd.Outputs, sd.OutputsLength())):
+            for i in range(n):
+                t = get(i)
+                if t.Name():
+                    out.setdefault(int(t.TensorIndex()), t.Name().decode())
+    return out
 
 
 def _ints(arr, n) -> list:
@@ -169,5 +211,13 @@ def _tensor(m, t, index, buf) -> Tensor:
             raw = bytes(buf[b.Offset():b.Offset() + b.Size()])
         if raw:
             data = np.frombuffer(raw, dtype=dtype).reshape(shape)
+    scale = zp = None
+    qdim = 0
+    q = t.Quantization()
+    if q is not None and q.ScaleLength():
+        scale = q.ScaleAsNumpy().astype(np.float32)
+        zp = (q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength()
+              else np.zeros(scale.size, np.int64))
+        qdim = int(q.QuantizedDimension())
     return Tensor(index, t.Name().decode() if t.Name() else f"t{index}", shape, dtype, code,
-                  bool(t.IsVariable()), data)
+                  bool(t.IsVariable()), data, scale, zp, qdim)

@@ -15,7 +15,8 @@ from edgernn.errors import UnsupportedOpError
 _FUSED = {0: "linear", 1: "relu", 4: "tanh"}
 
 
-def _fused(op):
+def fused_activation(op) -> str:
+    """The edgernn name of ``op``'s fused activation (refuses others)."""
     code = op.opt("FusedActivationFunction", 0)
     if code not in _FUSED:
         raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
@@ -24,16 +25,60 @@ def _fused(op):
 
 
 def convert_fully_connected(sg, op):
-    """weight float32[out, in] (TFLite's layout is already nn.Linear's), bias float32[out]."""
+    """weight float32[out, in] (TFLite's layout is already nn.Linear's), bias float32[out].
+
+    int8 weights (per tensor or per output channel): with a float input, LiteRT's
+    hybrid kernel (``int8-weights``, inputs quantised per call, asymmetrically when
+    ``asymmetric_quantize_inputs``); with an int8 input, ``int8`` with the input's
+    scale and zero point (the int32 bias dequantised; LiteRT's requantised int8
+    output is left float here)."""
     w_t = sg.tensors[op.inputs[1]]
     if w_t.data is None:
         raise UnsupportedOpError(f"{op}: weights {w_t.name!r} are not a constant")
-    if w_t.type_code != 0:
+    if w_t.type_code != 0 and not (w_t.type_code == 9 and w_t.is_quantized):
         raise UnsupportedOpError(f"{op}: {np.dtype(w_t.dtype).name} weights {w_t.name!r} are "
-                                 f"not supported yet (quantised models arrive with the "
-                                 f"quantisation issue); supported: float32")
-    b = sg.const(op.inputs[2]) if len(op.inputs) > 2 else None
-    return [edgernn.Dense(w_t.data, b, activation=_fused(op))]
+                                 f"not supported; supported: float32, int8 with scales")
+    b = sg.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
+    dense = edgernn.Dense(w_t.real(), b, activation=fused_activation(op))
+    if w_t.type_code == 0:
+        return [dense]
+    from converters.quantize.imported import SourceQuant
+
+    from .fused_lstm import _rows
+
+    scales = {"weight": _rows(w_t, dense.output_size)}
+    x_t = sg.tensors[op.inputs[0]]
+    if x_t.type_code == 9 and x_t.is_quantized:
+        return [SourceQuant(dense, "int8", scales,
+                            x_range=(float(x_t.scale[0]), int(x_t.zero_point[0])),
+                            source={"kind": "tflite int8"},
+                            note="LiteRT requantises the output to int8; edgernn keeps it "
+                                 "float32 (clipped to that int8 range where it leaves the "
+                                 "quantised graph)"), *_output_clip(sg, op)]
+    asym = bool(op.opt("AsymmetricQuantizeInputs", False))
+    return [SourceQuant(dense, "int8-weights", scales, dynamic_zero_point=asym,
+                        source={"kind": "tflite dynamic range", "asymmetric_inputs": asym},
+                        note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")]
+
+
+def clip_layers(lo: float, hi: float) -> list:
+    """Activations computing ``clip(x, lo, hi)`` (``lo < hi``):
+    ``lo + (hi - lo) * hard_sigmoid((x - lo) / (hi - lo))``."""
+    w = hi - lo
+    return [edgernn.Activation("hard_sigmoid", alpha=1.0 / w, beta=-lo / w),
+            edgernn.Activation("affine", alpha=w, beta=lo)]
+
+
+def _output_clip(sg, op) -> list:
+    """The saturation of an int8 output that leaves the quantised graph (DEQUANTIZE or a
+    graph output): LiteRT's value cannot leave ``[(-128 - zp) s, (127 - zp) s]``."""
+    t = sg.tensors[op.outputs[0]]
+    leaves = op.outputs[0] in sg.outputs or any(
+        c.name == "DEQUANTIZE" for c in sg.consumers.get(op.outputs[0], []))
+    if not (t.type_code == 9 and t.is_quantized and leaves):
+        return []
+    s, zp = float(t.scale[0]), int(t.zero_point[0])
+    return clip_layers((-128 - zp) * s, (127 - zp) * s)
 
 
 def convert_activation(sg, op):

@@ -8,9 +8,12 @@ chain, in registration order, converts weight by weight. A container whose
 pass ``example_input`` and the result is checked against the module itself
 (falling back to the ONNX path on disagreement); without one a warning says so.
 
-ONNX path: any other module (or a TorchScript module) with ``example_input``
-goes through ``torch.onnx.export(..., dynamo=False)`` and
-:func:`converters.onnx.from_onnx`, and is checked against the module too.
+ONNX path: any other module (a ``forward`` that concatenates, adds, slices,
+returns several tensors ...; a TorchScript module; a module taking several
+inputs, given as a tuple ``example_input``) goes through
+``torch.onnx.export(..., dynamo=False)`` and :func:`converters.onnx.from_onnx`
+(see :mod:`converters.torch.via_onnx`), and every tensor it returns is checked
+against the module.
 
 The stream takes one timestep ``float32[input_size]`` per ``step`` whatever
 ``batch_first`` was; a model whose source returns only the last step (e.g.
@@ -22,8 +25,6 @@ one row (``step`` still gives a row per step, the last being PyTorch's output).
 
 from __future__ import annotations
 
-import hashlib
-import io
 import warnings
 
 import numpy as np
@@ -32,6 +33,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .modules import MODULES
+from .via_onnx import torch_outputs, via_onnx, weights_sha256
 
 __all__ = ["from_torch", "MODULES"]
 
@@ -65,18 +67,25 @@ def _chain(mod, name: str, found: list) -> list:
     return out
 
 
-def from_torch(module, example_input=None, *, atol: float = 1e-4) -> edgernn.Model:
+def from_torch(module, example_input=None, *, atol: float = 1e-4, input_names=None,
+               output_names=None) -> edgernn.Model:
     """Convert a ``torch.nn.Module``.
 
     Parameters
     ----------
     module : torch.nn.Module (or a TorchScript module; needs ``example_input``)
-    example_input : torch.Tensor or array, optional
+    example_input : torch.Tensor or array, or a tuple of them, optional
         One input batch as the module takes it (e.g. ``[B, T, F]`` with
-        ``batch_first=True``). Used to check the conversion against the module,
-        and needed for modules that are not a chain of supported ones.
+        ``batch_first=True``); a tuple for a ``forward`` taking several inputs
+        (the model takes them concatenated, see ``model.inputs``). Used to check
+        the conversion against the module, and needed for modules that are not a
+        chain of supported ones.
     atol : float
         Largest absolute difference accepted by that check.
+    input_names, output_names : sequence of str, optional
+        Names of the inputs and of the returned tensors on the ONNX path
+        (default ``x`` or ``x0, x1, ...``, ``y`` or ``y0, y1, ...``); the model's
+        outputs carry them (``model.split(ys)["gains"]``).
 
     Returns
     -------
@@ -94,26 +103,37 @@ def from_torch(module, example_input=None, *, atol: float = 1e-4) -> edgernn.Mod
     if not isinstance(module, torch.nn.Module):
         raise ModelFormatError(f"from_torch expects a torch.nn.Module, got "
                                f"{type(module).__name__}")
-    x = None
+    xs = None
     if example_input is not None:
-        x = example_input if isinstance(example_input, torch.Tensor) else \
-            torch.as_tensor(np.asarray(example_input))
-    if isinstance(module, torch.jit.ScriptModule):
+        items = example_input if isinstance(example_input, tuple) else (example_input,)
+        xs = tuple(i if isinstance(i, torch.Tensor) else torch.as_tensor(np.asarray(i))
+                   for i in items)
+    names = {"input_names": input_names, "output_names": output_names}
+    x = None if xs is None else xs[0]
+    if isinstance(module, torch.jit.ScriptModule) or (xs is not None and len(xs) > 1):
         if x is None:
             raise UnsupportedOpError("a TorchScript module converts through torch.onnx.export "
                                      "and needs example_input=")
-        return _via_onnx(module, x, atol, "TorchScript")
+        why = "TorchScript" if isinstance(module, torch.jit.ScriptModule) else \
+            f"forward() takes {len(xs)} inputs"
+        return via_onnx(module, xs, atol, why, **names)
     found: list = []
+    container = _kind(module) is None and not isinstance(module, torch.nn.Sequential)
     try:
-        model = edgernn.Model(_chain(module, "", found),
-                              provenance=_prov(module, "native", found))
+        try:
+            model = edgernn.Model(_chain(module, "", found),
+                                  provenance=_prov(module, "native", found))
+        except ModelFormatError as exc:
+            if not container:
+                raise
+            raise UnsupportedOpError(f"the children of {type(module).__name__} do not form "
+                                     f"a chain ({exc})") from exc
     except UnsupportedOpError as exc:
         if x is None:
             raise UnsupportedOpError(f"{exc}; or pass example_input= to convert "
                                      f"{type(module).__name__} through torch.onnx.export") \
                 from exc
-        return _via_onnx(module, x, atol, str(exc))
-    container = _kind(module) is None and not isinstance(module, torch.nn.Sequential)
+        return via_onnx(module, xs, atol, str(exc), **names)
     if x is None:
         if container:
             warnings.warn(f"{type(module).__name__}: assuming forward() applies its children "
@@ -123,7 +143,7 @@ def from_torch(module, example_input=None, *, atol: float = 1e-4) -> edgernn.Mod
     if container:
         # forward() may do more than chain its children: its ONNX export is exact
         try:
-            return _via_onnx(module, x, atol, "custom forward()")
+            return via_onnx(module, xs, atol, "custom forward()", **names)
         except UnsupportedOpError as exc:
             onnx_error = str(exc)
     else:
@@ -140,38 +160,14 @@ def _prov(module, path, found) -> dict:
     bf = next((m.batch_first for m in found if type(m).__name__ in _RECURRENT), None)
     return {"source": "torch", "module": type(module).__name__, "path": path,
             "converter": f"edgernn {edgernn.__version__}", "converter_module": "converters.torch",
-            "source_file": None, "source_sha256": _weights_sha256(module),
+            "source_file": None, "source_sha256": weights_sha256(module),
             "batch_first": bf}
-
-
-def _weights_sha256(module) -> str:
-    """SHA-256 over the module's parameter and buffer names and bytes."""
-    h = hashlib.sha256()
-    for name, t in list(module.state_dict().items()):
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
-
-
-def _torch_out(module, x) -> np.ndarray:
-    import torch
-
-    with torch.no_grad():
-        was = module.training
-        module.eval()
-        try:
-            out = module(x)
-        finally:
-            module.train(was)
-    while isinstance(out, (tuple, list)):
-        out = out[0]
-    return out.detach().cpu().numpy().astype(np.float32)
 
 
 def _check(model, module, x, found):
     """Max abs difference between the model and the module on ``x`` (None: shapes
     could not be matched)."""
-    want = _torch_out(module, x)
+    want = torch_outputs(module, (x,))[0]
     xs = x.detach().cpu().numpy()
     if not model.num_tokens:
         xs = xs.astype(np.float32)
@@ -196,47 +192,3 @@ def _check(model, module, x, found):
         if c is not None and c.shape == want.shape:
             return float(np.abs(c - want).max())
     return None
-
-
-def _via_onnx(module, x, atol, reason) -> edgernn.Model:
-    import onnx
-    import torch
-
-    from converters.onnx import from_onnx, run_like_onnx
-
-    last_exc = None
-    rank = x.dim() if x.is_floating_point() else x.dim() + 1
-    for dynamic in (True, False):
-        dyn = {"x": {k: f"d{k}" for k in range(rank - 1)}} if dynamic else None
-        f = io.BytesIO()
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                torch.onnx.export(module, (x,), f, input_names=["x"], output_names=["y"],
-                                  dynamic_axes=dyn, dynamo=False)
-        except Exception as exc:
-            raise UnsupportedOpError(f"{type(module).__name__}: torch.onnx.export failed "
-                                     f"({type(exc).__name__}: {exc})") from exc
-        proto = onnx.load_from_string(f.getvalue())
-        try:
-            model = from_onnx(proto)
-        except UnsupportedOpError as exc:
-            last_exc = exc
-            continue
-        got = run_like_onnx(model, {"x": x.detach().cpu().numpy()})["y"]
-        want = _torch_out(module, x)
-        if got.shape != want.shape or np.abs(got - want).max() > atol:
-            raise UnsupportedOpError(f"{type(module).__name__}: the converted ONNX export "
-                                     f"disagrees with the module on example_input")
-        prov = dict(model.provenance)
-        prov["onnx_export_sha256"] = prov.pop("source_sha256")
-        prov.pop("source_file")
-        prov.update(source="torch", module=type(module).__name__,
-                    path="onnx", native_refused=reason,
-                    converter_module="converters.torch via converters.onnx",
-                    source_file=None, source_sha256=_weights_sha256(module))
-        model.provenance = prov
-        return model
-    raise UnsupportedOpError(f"{type(module).__name__} is not a chain of supported modules "
-                             f"({reason}), and its ONNX export is not supported either: "
-                             f"{last_exc}") from last_exc

@@ -1,11 +1,17 @@
-"""Numba kernels (``@njit(cache=True, error_model="numpy")``), one file per layer kind.
+"""Numba kernels (``@njit(cache=True, error_model="numpy")``), one file per op kind.
 
-Every kernel works on three flat arrays shared by the whole engine:
+Every kernel works on the engine's flat arrays (see :mod:`edgernn.engine`):
 
-``P``  int64[n_ops + 1, 16]  the op table (row 0 is the header, see ``plan.py``)
-``W``  float32[n_weights]    the weight arena (read only while running)
-``S``  float32[n_state]      one stream's state and scratch arena
+``P``  int64[n_rows, WIDTH]  the op table (row 0 is the header, :mod:`.optable`)
+``W``  float32[:]            the weight arena (read only while running)
+``S``  float32[:]            the state arenas of all streams, stream ``s`` at ``s * A``
+``L``  int64[:]              the same memory as int64 (per-stream counters)
 
 and addresses vectors inside them by offset, so one compiled engine serves
-every model: nothing is compiled per model or per instance.
+every model: nothing is compiled per model or per instance. Importing this
+package installs edgernn's cache locator first (:mod:`edgernn.cache`).
 """
+
+from .. import cache
+
+cache.configure()

@@ -1,30 +1,60 @@
 """Dense (fully connected) and stand-alone activation ops.
 
-Dense:       y = act(W x + b)        W: float32[NO, NI] at WOFF, b: float32[NO] at BOFF
-Activation:  y = act(x)              (softmax over the whole vector)
+Dense:       y = act(W x + b)        W: panels of float32[NO, NI] at WOFF, b: float32[R8] at BOFF
+Activation:  y = act(x)              (softmax and the other vector activations over all of x)
+
+The product lands in the scratch ``S[SCR:SCR+R8]`` (R8: NO rounded up to 8),
+the activation is applied there, and the NO valid values are copied to ``y``.
+A non-finite output raises the stream's non-finite flag.
 """
 
+import numpy as np
 from numba import njit
 
-from .linalg import copy, load_bias, matvec_acc
-from .mathfn import apply_act
-from .optable import A_ACT, A_PAR, BOFF, D_ACT, D_PAR, NI, NO, WOFF, X, Y
+from ..cache import CACHE
+from .abi import kernel, views
+from .linalg import U, copy, load_bias
+from .mathfn import act, all_finite
+from .optable import ACT_CODE, BOFF, NI, NO, PAR, QM0, QPAR, S_FLAG, SCR, WOFF, X, Y
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy")
-def dense_f32(P, k, W, S):
-    """Run Dense op row ``P[k]`` on arena ``S``."""
-    x, ni, y, no = P[k, X], P[k, NI], P[k, Y], P[k, NO]
-    load_bias(W, P[k, BOFF], S, y, no)
-    matvec_acc(W, P[k, WOFF], no, ni, S, x, y)
-    par = P[k, D_PAR]
-    apply_act(S, y, no, P[k, D_ACT], W[par], W[par + 1])
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def finish(desc, P, k, W, S, L, b, src, dst, n):
+    """Activation of row ``k`` on ``S[b+src:]``, copy to ``S[b+dst:]``, flag non-finite."""
+    act(desc, P, W, S, b + src, n, P[k, ACT_CODE], P[k, PAR])
+    q = P[k, QPAR]
+    if q >= 0 and W[q + 6] > 0:  # an int8 model's Dense output, re-quantised
+        s, zp = W[q + 6], W[q + 7]
+        o, inv = U(b + src), np.float32(1.0) / W[q + 6]
+        for i in range(U(n)):
+            v = min(max(np.rint(S[o + i] * inv) + zp, np.float32(-128)), np.float32(127))
+            S[o + i] = (v - zp) * s
+    if not all_finite(S, b + src, n):
+        L[U(b) // U(2) + U(S_FLAG)] = 1
+    if src != dst:
+        copy(S, b + src, S, b + dst, n)
 
 
-@njit(cache=True, error_model="numpy")
-def activation_f32(P, k, W, S):
-    """Run Activation op row ``P[k]``: copy x to y, then apply in place."""
+@kernel()
+def dense_kernel(desc, k, t):
+    """Run Dense row ``P[k]`` for the descriptor's streams."""
+    P, W, S, L, A, idx, m = views(desc)
+    x, ni, y, no, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    load_bias(W, P[k, BOFF], -(-no // 8) * 8, S, A, idx, m, g)
+    product(desc, P, k, WOFF, no, x, ni, x, np.int64(0), g, QM0, 0, -1, 0)
+    for i in range(m):
+        finish(desc, P, k, W, S, L, idx[i] * A, g, y, no)
+    return 0
+
+
+@kernel()
+def activation_kernel(desc, k, t):
+    """Run Activation row ``P[k]``: copy x to y, then apply in place."""
+    P, W, S, L, A, idx, m = views(desc)
     x, y, n = P[k, X], P[k, Y], P[k, NO]
-    copy(S, x, S, y, n)
-    par = P[k, A_PAR]
-    apply_act(S, y, n, P[k, A_ACT], W[par], W[par + 1])
+    for i in range(m):
+        b = idx[i] * A
+        copy(S, b + x, S, b + y, n)
+        finish(desc, P, k, W, S, L, b, y, y, n)
+    return 0

@@ -7,88 +7,136 @@
         n = act_g(clip(W_in x + b_in + W_hn (r * h) + b_hn))
     h' = (1 - z) * n + z * h
 
-Weights: W_rz at WOFF, W_in float32[H, I] at G_WIN, W_hn float32[H, H] at G_WHN.
-Biases at BOFF: b_rz (``bias_ih + bias_hh``), b_in, b_hn: float32[4H].
-Scratch float32[5H] at G_GOFF: r, z, n_x, n_h, r*h.
+Weights as panels: W_rz at WOFF, W_in float32[H, I] at WIN, W_hn float32[H, H]
+at WHN. Scratch at SCR, with ``R(n) = 8 * ceil(n / 8)``: rz float32[R(2H)],
+n_x float32[R(H)], n_h float32[R(H)], r*h float32[H]; the biases at BOFF,
+``[b_rz | b_in | b_hn]`` (``b_rz = bias_ih + bias_hh``), have the same padded
+layout as the first three. x at X (length NI), h (the output) at Y.
 """
 
+import numpy as np
 from numba import njit
 
-from .linalg import U, fill, load_bias, matvec_acc
-from .mathfn import all_finite, apply_act, clip_inplace, sigmoid_fast, tanh_fast
+from ..cache import CACHE
+from .abi import kernel, views
+from .linalg import U, load_bias
+from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
+    ACT_CODE,
+    AG,
     BOFF,
     F_CLIP,
     F_LBR,
-    G_AF,
-    G_AG,
-    G_FLAGS,
-    G_GOFF,
-    G_PAR,
-    G_WHN,
-    G_WIN,
+    FLAGS,
     NI,
     NO,
+    PAR,
+    QM0,
+    QM1,
+    QM2,
+    QM3,
+    S_FLAG,
+    SCR,
+    WHN,
+    WIN,
     WOFF,
     X,
     Y,
 )
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy", fastmath={"reassoc", "contract"})
-def _gru_fused_lbr(S, g, h, y, H):
-    g, h, y, H = U(g), U(h), U(y), U(H)
+@njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
+def _gru_fused_lbr(S, rz, nx, nh, h, H):
+    rz, nx, nh, h, H = U(rz), U(nx), U(nh), U(h), U(H)
+    bad = S[h] - S[h]
     for j in range(H):
-        r = sigmoid_fast(S[g + j])
-        z = sigmoid_fast(S[g + H + j])
-        n = tanh_fast(S[g + U(2) * H + j] + r * S[g + U(3) * H + j])
+        r = sigmoid_fast(S[rz + j])
+        z = sigmoid_fast(S[rz + H + j])
+        n = tanh_fast(S[nx + j] + r * S[nh + j])
         hn = n + z * (S[h + j] - n)
         S[h + j] = hn
-        S[y + j] = hn
+        bad += hn - hn
+    return bad == 0
 
 
-@njit(cache=True, error_model="numpy")
-def gru_f32(P, k, W, S):
-    """Run GRU op row ``P[k]``; returns False (and zeroes h) if h became non-finite."""
-    x, ni, y, H = P[k, X], P[k, NI], P[k, Y], P[k, NO]
-    h = x + ni
-    g = P[k, G_GOFF]
-    flags = P[k, G_FLAGS]
-    af, ag = P[k, G_AF], P[k, G_AG]
-    par = P[k, G_PAR]
-    nx, nh, rh = g + 2 * H, g + 3 * H, g + 4 * H
-    w_hn = P[k, G_WHN]
-    load_bias(W, P[k, BOFF], S, g, 4 * H)
-    matvec_acc(W, P[k, WOFF], 2 * H, ni + H, S, x, g)
-    matvec_acc(W, P[k, G_WIN], H, ni, S, x, nx)
-    if flags == F_LBR and af == 3 and ag == 2:
-        matvec_acc(W, w_hn, H, H, S, h, nh)
-        _gru_fused_lbr(S, g, h, y, H)
-    else:
-        Hu, gu, hu, nxu, nhu, rhu = U(H), U(g), U(h), U(nx), U(nh), U(rh)
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _gru_general(desc, P, k, W, S, rz, nx, nh, h, H):
+    flags = P[k, FLAGS]
+    af, ag = P[k, ACT_CODE], P[k, AG]
+    par = P[k, PAR]
+    Hu, rzu, hu, nxu, nhu = U(H), U(rz), U(h), U(nx), U(nh)
+    if flags & F_LBR:  # (reset-before: r, z were activated before W_hn (r * h))
         if flags & F_CLIP:
-            clip_inplace(S, g, 2 * H, W[par + 4])
-        apply_act(S, g, 2 * H, af, W[par], W[par + 1])
-        if flags & F_LBR:
-            matvec_acc(W, w_hn, H, H, S, h, nh)
-            for j in range(Hu):
-                S[nxu + j] += S[gu + j] * S[nhu + j]
-        else:
-            for j in range(Hu):
-                S[rhu + j] = S[gu + j] * S[hu + j]
-            matvec_acc(W, w_hn, H, H, S, rh, nh)
-            for j in range(Hu):
-                S[nxu + j] += S[nhu + j]
-        if flags & F_CLIP:
-            clip_inplace(S, nx, H, W[par + 4])
-        apply_act(S, nx, H, ag, W[par + 2], W[par + 3])
-        zu, yu = gu + Hu, U(y)
+            clip_inplace(S, rz, 2 * H, W[par + 4])
+        act(desc, P, W, S, rz, 2 * H, af, par)
         for j in range(Hu):
-            z = S[zu + j]
-            hn = (1.0 - z) * S[nxu + j] + z * S[hu + j]
-            S[hu + j] = hn
-            S[yu + j] = hn
-    if all_finite(S, h, H):
-        return True
-    fill(S, h, H, 0.0)
-    return False
+            S[nxu + j] += S[rzu + j] * S[nhu + j]
+    else:
+        for j in range(Hu):
+            S[nxu + j] += S[nhu + j]
+    if flags & F_CLIP:
+        clip_inplace(S, nx, H, W[par + 4])
+    act(desc, P, W, S, nx, H, ag, par + 2)
+    zu = rzu + Hu
+    bad = S[hu] - S[hu]
+    for j in range(Hu):
+        z = S[zu + j]
+        hn = (1.0 - z) * S[nxu + j] + z * S[hu + j]
+        S[hu + j] = hn
+        bad += hn - hn
+    return bad == 0
+
+
+@kernel()
+def gru_kernel(desc, k, t):
+    """Run GRU row ``P[k]`` (linear_before_reset, default activations, no clip: one
+    fused loop) for the descriptor's streams; a non-finite h raises the stream's flag."""
+    P, W, S, L, A, idx, m = views(desc)
+    x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    nx = rz + -(-2 * H // 8) * 8
+    nh = nx + -(-H // 8) * 8
+    zero = np.int64(0)
+    load_bias(W, P[k, BOFF], nh - rz + -(-H // 8) * 8, S, A, idx, m, rz)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
+    product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
+    for i in range(m):
+        b = idx[i] * A
+        if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
+            L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0
+
+
+@kernel()
+def gru_general_kernel(desc, k, t):
+    """Run GRU row ``P[k]`` with either reset variant, any activations and clip;
+    compiled only for models that use them."""
+    P, W, S, L, A, idx, m = views(desc)
+    x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    nx = rz + -(-2 * H // 8) * 8
+    nh = nx + -(-H // 8) * 8
+    rh = nh + -(-H // 8) * 8
+    flags = P[k, FLAGS]
+    zero = np.int64(0)
+    load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
+    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
+    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
+    if flags & F_LBR:
+        product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
+    else:
+        par = P[k, PAR]
+        for i in range(m):
+            b = idx[i] * A
+            if flags & F_CLIP:
+                clip_inplace(S, b + rz, 2 * H, W[par + 4])
+            act(desc, P, W, S, b + rz, 2 * H, P[k, ACT_CODE], par)
+            r_, h_, rh_ = U(b + rz), U(b + h), U(b + rh)
+            for j in range(U(H)):
+                S[rh_ + j] = S[r_ + j] * S[h_ + j]
+        product(desc, P, k, WHN, H, rh, H, rh, zero, nh, QM3, 3, -1, 0)
+    for i in range(m):
+        b = idx[i] * A
+        if not _gru_general(desc, P, k, W, S, b + rz, b + nx, b + nh, b + h, H):
+            L[U(b) // U(2) + U(S_FLAG)] = 1
+    return 0

@@ -1,72 +1,108 @@
-"""Matrix-vector product and copies on the arenas.
+"""Matrix products over the arenas, for one stream or a batch of streams.
 
-``S[y:y+rows] += A @ S[x:x+cols]`` where ``A = W[w:w+rows*cols].reshape(cols, rows).T``:
-the weight arena stores each matrix **transposed** (column-major, ``[cols, rows]``),
-so the inner loop is an axpy over the long, contiguous output dimension
-(``rows`` = gates x hidden_size). It vectorises for any size, needs no
-reassociation, and sums in a fixed order: results do not depend on the vector
-width. (Row-major dot products left rows of 48 floats -- LSTM 16->32 --
-unvectorised at 2 GMAC/s.)
+A packed matrix ``A: float32[R, K]`` (``K = K1 + K2`` input columns: the first
+``K1`` multiply one vector, the next ``K2`` another, e.g. ``[W_ih | W_hh]`` times
+``x`` and ``h``) is stored as panels of row tiles (:mod:`edgernn.kernels.tile`):
+``R8 = 8 * ceil(R / 8)`` rows, ``R8 // 32`` tiles of 32 rows, then the rest in
+tiles of 8 rows, each panel ``float32[K, rows]`` contiguous. Rows past ``R`` are
+zero. :func:`panel_size` floats in all.
+
+Streams: ``S`` is the flat float32 view of every stream's arena, stream ``s``
+at ``s * A``; ``idx[0:m]`` lists the streams to advance. Ops loop over tiles
+outside and streams inside, so a weight panel is read from memory once per
+timestep for the whole batch and then from cache.
 
 Indexing convention of every kernel: offsets are converted to ``uint64`` and
-arrays are indexed directly. Unsigned indices need no negative-index
-wrap-around (which blocks vectorisation) and, unlike slicing views, no
-reference counting (two atomic operations per view, per call).
+arrays are indexed directly (no wrap-around checks, no reference counting).
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+
+from ..cache import CACHE
+from .abi import call_ptr, kernel, views
+from .optable import H_MATVEC
+from .tile import TAIL, TILE, mac8, mac32
 
 U = np.uint64
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
-def matvec_acc(W, w_off, rows, cols, S, x_off, y_off):
-    """Accumulate ``A @ S[x_off:x_off+cols]`` into ``S[y_off:y_off+rows]``.
+def panel_size(rows: int, cols: int) -> int:
+    """Floats taken by a packed ``[rows, cols]`` matrix."""
+    return -(-rows // TAIL) * TAIL * cols
 
-    Four columns are folded into each pass over ``y`` (fewer loads and stores
-    of ``y`` per multiply-add); the summation order is fixed.
+
+def pack_panels(a: np.ndarray) -> np.ndarray:
+    """``float32[R, K]`` -> the flat panel layout described above."""
+    R, K = a.shape
+    R8 = -(-R // TAIL) * TAIL
+    full = np.zeros((R8, K), np.float32)
+    full[:R] = a
+    n32 = R8 // TILE
+    head = full[:n32 * TILE].reshape(n32, TILE, K).transpose(0, 2, 1)
+    tail = full[n32 * TILE:].reshape(-1, TAIL, K).transpose(0, 2, 1)
+    return np.concatenate([head.ravel(), tail.ravel()]).astype(np.float32)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
+    """``S[s, y:y+R8] += A @ [S[s, x1:x1+k1]; S[s, x2:x2+k2]]`` for each stream ``s``.
 
     Parameters
     ----------
-    W : float32[:]   weight arena; ``A.T`` is float32[cols, rows] at ``w_off``
-    S : float32[:]   state arena holding x and y (they must not overlap)
+    W : float32[:]   weight arena; panels at ``w_off`` (:func:`pack_panels`)
+    S : float32[:]   all streams' arenas, stream ``s`` at ``s * A``
+    idx : int64[:]   stream indices; the first ``m`` are advanced
+    x1, x2, y : int  offsets inside one stream's arena (y: room for R8 floats)
     """
-    R, C = U(rows), U(cols)
-    xo, yo = U(x_off), U(y_off)
-    b = U(w_off)
-    c = U(0)
-    while c + U(4) <= C:
-        x0, x1, x2, x3 = S[xo + c], S[xo + c + U(1)], S[xo + c + U(2)], S[xo + c + U(3)]
-        b1 = b + R
-        b2 = b1 + R
-        b3 = b2 + R
-        for r in range(R):
-            S[yo + r] += W[b + r] * x0 + W[b1 + r] * x1 + W[b2 + r] * x2 + W[b3 + r] * x3
-        b = b3 + R
-        c += U(4)
-    while c < C:
-        xv = S[xo + c]
-        for r in range(R):
-            S[yo + r] += W[b + r] * xv
-        b += R
-        c += U(1)
+    K1, K2 = U(k1), U(k2)
+    K = K1 + K2
+    r8 = U(-(-rows // TAIL) * TAIL)
+    n32 = r8 // U(TILE)
+    wo = U(w_off)
+    for t in range(n32):
+        for i in range(m):
+            b = U(idx[i]) * U(A)
+            mac32(W, wo, K1, S, b + U(x1), K2, S, b + U(x2), S, b + U(y) + t * U(TILE))
+        wo += K * U(TILE)
+    for r in range(n32 * U(TILE), r8, U(TAIL)):
+        for i in range(m):
+            b = U(idx[i]) * U(A)
+            mac8(W, wo, K1, S, b + U(x1), K2, S, b + U(x2), S, b + U(y) + r)
+        wo += K * U(TAIL)
 
 
-@njit(cache=True, error_model="numpy")
-def load_bias(W, b_off, S, y_off, n):
-    """``S[y_off:y_off+n] = W[b_off:b_off+n]`` (zeros when ``b_off < 0``)."""
-    yo, N = U(y_off), U(n)
-    if b_off < 0:
-        for i in range(N):
-            S[yo + i] = 0.0
-    else:
-        bo = U(b_off)
-        for i in range(N):
-            S[yo + i] = W[bo + i]
+@kernel(types.int64(*[types.int64] * 8))
+def matvec_kernel(desc, w_off, rows, k1, k2, x1, x2, y):
+    """:func:`matvec_impl` on the arenas of a call descriptor (called by address)."""
+    P, W, S, L, A, idx, m = views(desc)
+    matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y)
+    return 0
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def matvec(desc, P, w_off, rows, k1, k2, x1, x2, y):
+    """:func:`matvec_impl` through the address in the op table's header
+    (:func:`matvec_kernel`, compiled once)."""
+    call_ptr(P[0, H_MATVEC], desc, w_off, rows, k1, k2, x1, x2, y)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def load_bias(W, b_off, n, S, A, idx, m, y):
+    """``S[s, y:y+n] = W[b_off:b_off+n]`` (zeros when ``b_off < 0``) for each stream."""
+    N = U(n)
+    for i in range(m):
+        yo = U(idx[i]) * U(A) + U(y)
+        if b_off < 0:
+            for j in range(N):
+                S[yo + j] = 0.0
+        else:
+            bo = U(b_off)
+            for j in range(N):
+                S[yo + j] = W[bo + j]
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def copy(src, s_off, dst, d_off, n):
     """``dst[d_off:d_off+n] = src[s_off:s_off+n]``."""
     so, do = U(s_off), U(d_off)
@@ -74,7 +110,7 @@ def copy(src, s_off, dst, d_off, n):
         dst[do + i] = src[so + i]
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def fill(S, off, n, value):
     """``S[off:off+n] = value``."""
     o = U(off)

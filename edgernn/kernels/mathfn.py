@@ -16,9 +16,12 @@ exact variant of tanh, sigmoid and scaled_tanh.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, types
 
+from ..cache import CACHE
+from .abi import call_ptr, kernel, views
 from .linalg import U
+from .optable import H_ACT
 
 EXACT = 100
 _F = {"reassoc", "contract"}
@@ -38,7 +41,7 @@ _B4 = _f32(1.18534705686654e-04)
 _B6 = _f32(1.19825839466702e-06)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_F, inline="always")
+@njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def tanh_fast(x):
     """Rational tanh for float32 ``x``; |error| < 3e-7."""
     x = min(max(x, -_TANH_CLAMP), _TANH_CLAMP)
@@ -58,13 +61,13 @@ def tanh_fast(x):
     return p / q
 
 
-@njit(cache=True, error_model="numpy", fastmath=_F, inline="always")
+@njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def sigmoid_fast(x):
     """``0.5 + 0.5 * tanh_fast(x / 2)``; |error| < 1.5e-7."""
     return _f32(0.5) + _f32(0.5) * tanh_fast(_f32(0.5) * x)
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def sigmoid_exact(x):
     if x >= 0:
         return _f32(1.0 / (1.0 + math.exp(-x)))
@@ -72,7 +75,7 @@ def sigmoid_exact(x):
     return _f32(e / (1.0 + e))
 
 
-@njit(cache=True, error_model="numpy", inline="always")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def softplus_exact(x):
     xd = float(x)
     if xd > 0:
@@ -80,7 +83,7 @@ def softplus_exact(x):
     return _f32(math.log1p(math.exp(xd)))
 
 
-@njit(cache=True, error_model="numpy")
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _logsumexp(S, o, N):
     """``log(sum(exp(S[o:o+N])))`` in float64, shifted by the max for range safety."""
     m = S[o]
@@ -92,9 +95,37 @@ def _logsumexp(S, o, N):
     return float(m) + math.log(tot)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_F)
+@njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
+def _act1(t, code, alpha, beta):
+    """One element of the less common elementwise activations (codes 5-12, 109, 112)."""
+    if code == 5:
+        return t if t >= 0 else alpha * t
+    if code == 6:
+        return t if t >= 0 else _f32(alpha * (math.exp(float(t)) - 1.0))
+    if code == 7:
+        return min(max(alpha * t + beta, _f32(0.0)), _f32(1.0))
+    if code == 8:
+        return t / (_f32(1.0) + abs(t))
+    if code == 9 or code == EXACT + 9:
+        return softplus_exact(t)
+    if code == 10:
+        return alpha * t + beta
+    if code == 11:
+        return t if t > alpha else _f32(0.0)
+    if code == 12:
+        return alpha * tanh_fast(beta * t)
+    if code == EXACT + 12:
+        return _f32(alpha * math.tanh(beta * t))
+    return _f32(np.nan)
+
+
+@njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def apply_act(S, off, n, code, alpha, beta):
     """``S[off:off+n] = act(S[off:off+n])`` in place (float32).
+
+    The common gate activations (linear, relu, tanh, sigmoid) run as vectorised
+    loops; the others one element at a time (:func:`_act1`), and the vector
+    ones (softmax, log_softmax, l2_normalize) over the whole slice.
 
     Parameters
     ----------
@@ -122,40 +153,10 @@ def apply_act(S, off, n, code, alpha, beta):
     elif code == EXACT + 3:
         for i in range(N):
             S[o + i] = sigmoid_exact(S[o + i])
-    elif code == 4:
+    elif code == 4 or code == 13:
         lse = _logsumexp(S, o, N)
         for i in range(N):
-            S[o + i] = _f32(math.exp(S[o + i] - lse))
-    elif code == 5:
-        for i in range(N):
-            t = S[o + i]
-            S[o + i] = t if t >= 0 else alpha * t
-    elif code == 6:
-        for i in range(N):
-            t = S[o + i]
-            S[o + i] = t if t >= 0 else _f32(alpha * (math.exp(float(t)) - 1.0))
-    elif code == 7:
-        for i in range(N):
-            S[o + i] = min(max(alpha * S[o + i] + beta, _f32(0.0)), _f32(1.0))
-    elif code == 8:
-        for i in range(N):
-            S[o + i] = S[o + i] / (_f32(1.0) + abs(S[o + i]))
-    elif code == 9 or code == EXACT + 9:
-        for i in range(N):
-            S[o + i] = softplus_exact(S[o + i])
-    elif code == 10:
-        for i in range(N):
-            S[o + i] = alpha * S[o + i] + beta
-    elif code == 11:
-        for i in range(N):
-            S[o + i] = S[o + i] if S[o + i] > alpha else _f32(0.0)
-    elif code == 12:
-        for i in range(N):
-            S[o + i] = alpha * tanh_fast(beta * S[o + i])
-    elif code == 13:
-        lse = _logsumexp(S, o, N)
-        for i in range(N):
-            S[o + i] = _f32(S[o + i] - lse)
+            S[o + i] = _f32(math.exp(S[o + i] - lse)) if code == 4 else _f32(S[o + i] - lse)
     elif code == 14:
         ss = 0.0
         for i in range(N):
@@ -163,15 +164,41 @@ def apply_act(S, off, n, code, alpha, beta):
         inv = 1.0 / math.sqrt(max(ss, float(alpha)))
         for i in range(N):
             S[o + i] = _f32(S[o + i] * inv)
-    elif code == EXACT + 12:
-        for i in range(N):
-            S[o + i] = _f32(alpha * math.tanh(beta * S[o + i]))
     else:
         for i in range(N):
-            S[o + i] = np.nan
+            S[o + i] = _act1(S[o + i], code, alpha, beta)
 
 
-@njit(cache=True, error_model="numpy", fastmath=_F)
+@kernel(types.int64(*[types.int64] * 5))
+def act_kernel(desc, off, n, code, par):
+    """:func:`apply_act` with the parameters at ``W[par:par+2]`` (called by address)."""
+    P, W, S, L, A, idx, m = views(desc)
+    apply_act(S, off, n, code, W[par], W[par + 1])
+    return 0
+
+
+@njit(cache=CACHE, error_model="numpy", fastmath=_F)
+def act(desc, P, W, S, off, n, code, par):
+    """``S[off:off+n] = act(S[off:off+n])``: linear, relu, tanh and sigmoid here; the
+    others through :func:`act_kernel`, compiled only for models
+    that use them."""
+    o, N = U(off), U(n)
+    if code == 0:
+        return
+    if code == 1:
+        for i in range(N):
+            S[o + i] = max(S[o + i], _f32(0.0))
+    elif code == 2:
+        for i in range(N):
+            S[o + i] = tanh_fast(S[o + i])
+    elif code == 3:
+        for i in range(N):
+            S[o + i] = sigmoid_fast(S[o + i])
+    else:
+        call_ptr(P[0, H_ACT], desc, off, n, code, par)
+
+
+@njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def clip_inplace(S, off, n, lim):
     """``S[off:off+n] = clip(S[off:off+n], -lim, lim)``."""
     o = U(off)
@@ -179,7 +206,7 @@ def clip_inplace(S, off, n, lim):
         S[o + i] = min(max(S[o + i], -lim), lim)
 
 
-@njit(cache=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=CACHE, error_model="numpy", fastmath={"contract"}, inline="always")
 def all_finite(S, off, n):
     """True when ``S[off:off+n]`` holds no inf/nan (``v - v`` is 0 only for finite v)."""
     acc = _f32(0.0)

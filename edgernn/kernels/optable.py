@@ -1,35 +1,62 @@
-"""Layout of the op table ``P: int64[n_ops + 1, WIDTH]``.
+"""Layout of the op table ``P: int64[n_rows, WIDTH]`` and of the state arena header.
 
-Row 0 is the header; rows 1..n_ops are ops run in order for each timestep.
-Every op reads ``S[X:X+NI]`` and writes ``S[Y:Y+NO]``. A recurrent op's input
-slot is followed directly by its hidden state, ``S[X+NI:X+NI+H]``, so one fused
-matvec computes ``[W_ih | W_hh] @ [x; h]``. Parameter floats (activation
-alpha/beta, clip thresholds) live in the weight arena at ``PAR``.
+Row 0 is the header; rows 1..n are run in order for every timestep. Offsets
+into the weight arena ``W`` and a stream's state arena ``S`` are element
+offsets into their float32 view (``*_Q`` columns: into their int8 view). Every
+row has the common columns; the rest belong to the op (see each op's ``pack``
+in :mod:`edgernn.ops` and its kernel's docstring).
+
+Copies from the step's input ``X`` (``INPUT``), to its output ``Y``
+(``OUTPUT``) and between slots (``COPY``, for a Concat whose input could not be
+placed inside it) are rows too.
 """
 
-WIDTH = 16
+WIDTH = 32
 
 # header (row 0)
-H_NOPS, H_IN, H_NIN, H_OUT, H_NOUT, H_TOKENS, H_EXACT = 0, 1, 2, 3, 4, 5, 6
+H_NROWS = 0       # rows after the header
+H_NIN = 1         # model input size (concatenated inputs)
+H_NOUT = 2        # model output size (concatenated outputs)
+H_TOKENS = 3      # number of token ids (0: float input)
+H_SBYTES = 4      # bytes of one stream's state arena
+H_WBYTES = 5      # bytes of the weight arena
+H_EXACT = 6       # 1: libm activations
+H_MATVEC = 7      # address of linalg.matvec_kernel
+H_ACT = 8         # address of mathfn.act_kernel (0: the model uses none of its activations)
+H_QMATVEC = 9     # address of qlinalg.qmatvec_kernel (0: no int8 op)
 
-# every op row
-OP, X, NI, Y, NO = 0, 1, 2, 3, 4
+# common columns of every row
+OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
+# C0.. : op-specific columns
 
 # opcodes
-DENSE, ACT, EMBED, RNN, LSTM, GRU = 1, 2, 3, 4, 5, 6
+INPUT, OUTPUT, COPY = 1, 2, 3
+DENSE, ACT, EMBED, RNN, LSTM, GRU = 4, 5, 6, 7, 8, 9
+ADD, SUB, MUL = 10, 11, 12
 
 # op-specific columns
-WOFF, BOFF = 5, 6                       # dense, rnn, lstm, gru: weights / bias (-1: none)
-D_ACT, D_PAR = 7, 8                     # dense
-A_ACT, A_PAR = 5, 6                     # activation
-E_WOFF, E_NUM = 5, 6                    # embedding
-R_GOFF, R_ACT, R_PAR, R_FLAGS = 7, 8, 9, 10                     # rnn
-L_COFF, L_GOFF, L_AF, L_AG, L_AH, L_PAR, L_FLAGS, L_PEEP = 7, 8, 9, 10, 11, 12, 13, 14  # lstm
-G_GOFF, G_AF, G_AG, G_PAR, G_FLAGS, G_WIN, G_WHN = 7, 8, 9, 10, 11, 12, 13  # gru
+WOFF, BOFF = C0, C0 + 1                       # packed weights (panels), bias (-1: none)
+ACT_CODE, PAR = C0 + 2, C0 + 3                # activation code, float params in W
+FLAGS = C0 + 4
+STATE_C = C0 + 5                              # LSTM cell state
+PEEP = C0 + 6                                 # LSTM peephole [3, H]
+WIN, WHN = C0 + 7, C0 + 8                     # GRU: W_in and W_hn panels
+AG, AH = C0 + 9, C0 + 10                      # LSTM/GRU: candidate and cell activations
+CONST = C0 + 11                               # ADD/SUB/MUL: constant operand in W (-1: X2)
+NUM = C0 + 12                                 # EMBED: number of embeddings
+# int8 ops (-1: float): int32 headers of the quantised matrices in W (qlinalg.py),
+# float32 [mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out] at QPAR, scratch at QBUF
+QM0, QM1, QM2, QM3, QPAR, QBUF = C0 + 13, C0 + 14, C0 + 15, C0 + 16, C0 + 17, C0 + 18
 
 # flags
 F_PEEPHOLE, F_CLIP, F_CELL_CLIP, F_INPUT_FORGET, F_LBR = 1, 2, 4, 8, 16
 
-# state arena header
-S_NONFINITE = 0        # count of steps whose new state was non-finite (then reset)
-S_HEADER = 8
+# state arena header (int64 view): S_i64[S_NONFINITE], ...
+S_NONFINITE = 0   # steps in which some op's output or state was non-finite
+S_FLAG = 1        # set by a kernel during the current step when it saw a non-finite value
+S_HEADER_BYTES = 64
+
+# call descriptor (int64[16]; see edgernn.engine)
+D_P, D_NROWS, D_W, D_WBYTES, D_S, D_SSTRIDE, D_NSTREAMS, D_IDX, D_M, D_MODE = range(10)
+D_SIZE = 16

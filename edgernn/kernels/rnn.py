@@ -2,33 +2,33 @@
 
     h' = act(clip(W [x; h] + b))
 
-W: float32[H, I + H] at WOFF (``[weight_ih | weight_hh]``), b: float32[H]
-(``bias_ih + bias_hh``) at BOFF; x at X (length I = NI), h right after it.
+W: panels of float32[H, I + H] at WOFF (``[weight_ih | weight_hh]``), b: float32[R8]
+(``bias_ih + bias_hh``) at BOFF; x at X (length I = NI), h (the output) at Y,
+scratch float32[R8] at SCR. A non-finite h raises the stream's flag.
 """
 
-from numba import njit
 
-from .linalg import copy, fill, load_bias, matvec_acc
-from .mathfn import all_finite, apply_act, clip_inplace
-from .optable import BOFF, F_CLIP, NI, NO, R_ACT, R_FLAGS, R_GOFF, R_PAR, WOFF, X, Y
+from .abi import kernel, views
+from .linalg import U, copy, load_bias
+from .mathfn import act, all_finite, clip_inplace
+from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, S_FLAG, SCR, WOFF, X, Y
+from .qlinalg import product
 
 
-@njit(cache=True, error_model="numpy")
-def rnn_f32(P, k, W, S):
-    """Run RNN op row ``P[k]``; returns False (and zeroes h) if h became non-finite."""
-    x, ni, y, hs = P[k, X], P[k, NI], P[k, Y], P[k, NO]
-    h = x + ni
-    g = P[k, R_GOFF]
-    par = P[k, R_PAR]
-    load_bias(W, P[k, BOFF], S, g, hs)
-    matvec_acc(W, P[k, WOFF], hs, ni + hs, S, x, g)
-    if P[k, R_FLAGS] & F_CLIP:
-        clip_inplace(S, g, hs, W[par + 2])
-    apply_act(S, g, hs, P[k, R_ACT], W[par], W[par + 1])
-    ok = all_finite(S, g, hs)
-    copy(S, g, S, y, hs)
-    if ok:
-        copy(S, g, S, h, hs)
-    else:
-        fill(S, h, hs, 0.0)
-    return ok
+@kernel()
+def rnn_kernel(desc, k, t):
+    """Run RNN row ``P[k]`` for the descriptor's streams."""
+    P, W, S, L, A, idx, m = views(desc)
+    x, ni, h, hs, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    par = P[k, PAR]
+    load_bias(W, P[k, BOFF], -(-hs // 8) * 8, S, A, idx, m, g)
+    product(desc, P, k, WOFF, hs, x, ni, h, hs, g, QM0, 0, QM1, 3)
+    for i in range(m):
+        b = idx[i] * A
+        if P[k, FLAGS] & F_CLIP:
+            clip_inplace(S, b + g, hs, W[par + 2])
+        act(desc, P, W, S, b + g, hs, P[k, ACT_CODE], par)
+        if not all_finite(S, b + g, hs):
+            L[U(b) // U(2) + U(S_FLAG)] = 1
+        copy(S, b + g, S, b + h, hs)
+    return 0

@@ -1,0 +1,192 @@
+"""Models as graphs of named tensors, and the functional API that builds them.
+
+    x = edgernn.Input(42, name="features")
+    d = edgernn.Dense(w, b, activation="tanh")(x)
+    g1 = edgernn.GRU(...)(d, name="gru1")
+    g2 = edgernn.GRU(...)(edgernn.concat([x, d, g1]))
+    model = edgernn.Model(inputs=x, outputs=[gains, vad])
+
+Every tensor is a float32 vector per timestep. A :class:`Tensor` is either a
+model input or the output of one op applied to other tensors; creating one
+checks the sizes at once. A model's nodes run in the order they were created,
+which is always a topological order.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import ModelFormatError
+
+__all__ = ["Tensor", "Input", "concat", "add", "sub", "mul", "slice", "split", "Graph"]
+
+_ids = itertools.count()
+
+
+class Tensor:
+    """A float32 vector per timestep: a model input, or an op's output.
+
+    Attributes
+    ----------
+    op : the op that produces it (None for a model input)
+    inputs : tuple of Tensor
+    name : str or None (a model names unnamed nodes by their position)
+    size : int
+    """
+
+    __slots__ = ("op", "inputs", "name", "size", "order")
+
+    def __init__(self, op, inputs, name, size):
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ModelFormatError(f"a tensor name must be a non-empty string without '/', "
+                                   f"got {name!r}")
+        self.op, self.inputs, self.name, self.size = op, tuple(inputs), name, int(size)
+        self.order = next(_ids)
+
+    def __repr__(self) -> str:
+        what = "Input" if self.op is None else type(self.op).__name__
+        return f"<Tensor {self.name or '?'}: {what}, size {self.size}>"
+
+
+def Input(size: int, name: str | None = None) -> Tensor:  # noqa: N802 (Keras' name)
+    """A model input: a float32 vector of ``size`` per timestep (``size`` 1 for the
+    token ids an Embedding takes)."""
+    try:
+        size = int(size)
+    except (TypeError, ValueError):
+        raise ModelFormatError(f"Input: expected a positive integer size, got {size!r}") \
+            from None
+    if size < 1:
+        raise ModelFormatError(f"Input: expected a positive integer size, got {size}")
+    return Tensor(None, (), name, size)
+
+
+def node(op, inputs, name=None) -> Tensor:
+    """``op`` applied to ``inputs`` (Tensors): the new output tensor."""
+    if len(inputs) == 1 and isinstance(inputs[0], (list, tuple)):
+        inputs = tuple(inputs[0])
+    for t in inputs:
+        if not isinstance(t, Tensor):
+            raise ModelFormatError(f"{type(op).__name__}: expected Tensor inputs (from "
+                                   f"edgernn.Input or another op), got {type(t).__name__}")
+    arity = op.arity
+    if (arity is None and not inputs) or (arity is not None and len(inputs) != arity):
+        raise ModelFormatError(f"{type(op).__name__} takes {arity or 'one or more'} "
+                               f"input(s), got {len(inputs)}")
+    try:
+        size = op.output_size_for(tuple(t.size for t in inputs))
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{name or type(op).__name__}: {exc}") from None
+    return Tensor(op, inputs, name, size)
+
+
+def concat(tensors, name: str | None = None) -> Tensor:
+    """``[a; b; ...]`` along the features (no copy where a buffer can be shared)."""
+    from .ops.concat import Concat
+
+    return node(Concat(), tuple(tensors), name)
+
+
+def _binary(cls, a, b, name):
+    if isinstance(b, Tensor):
+        return node(cls(), (a, b), name)
+    return node(cls(np.asarray(b, np.float32)), (a,), name)
+
+
+def add(a: Tensor, b, name: str | None = None) -> Tensor:
+    """``a + b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
+    from .ops.elementwise import Add
+
+    return _binary(Add, a, b, name)
+
+
+def sub(a: Tensor, b, name: str | None = None) -> Tensor:
+    """``a - b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
+    from .ops.elementwise import Sub
+
+    return _binary(Sub, a, b, name)
+
+
+def mul(a: Tensor, b, name: str | None = None) -> Tensor:
+    """``a * b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
+    from .ops.elementwise import Mul
+
+    return _binary(Mul, a, b, name)
+
+
+def slice(t: Tensor, start: int, stop: int, name: str | None = None) -> Tensor:  # noqa: A001
+    """Features ``start:stop`` of ``t`` (a view: no copy)."""
+    from .ops.slice import Slice
+
+    return node(Slice(start, stop), (t,), name)
+
+
+def split(t: Tensor, sizes, names=None) -> tuple:
+    """``t`` cut into consecutive parts of the given sizes (views: no copy)."""
+    sizes = [int(s) for s in sizes]
+    if sum(sizes) != t.size or min(sizes, default=0) < 1:
+        raise ModelFormatError(f"split: sizes {sizes} do not add up to the tensor's "
+                               f"size {t.size}")
+    names = list(names) if names is not None else [None] * len(sizes)
+    out, start = [], 0
+    for n, nm in zip(sizes, names, strict=True):
+        out.append(slice(t, start, start + n, nm))
+        start += n
+    return tuple(out)
+
+
+@dataclass(frozen=True, eq=False)
+class Graph:
+    """A validated graph: named inputs, nodes in run order, named outputs."""
+
+    inputs: tuple
+    nodes: tuple
+    outputs: tuple
+
+    @classmethod
+    def build(cls, inputs, outputs) -> Graph:
+        """Collect the nodes between ``inputs`` and ``outputs``, name the unnamed ones
+        (by position: "0", "1", ...) and check the result."""
+        inputs, outputs = tuple(inputs), tuple(outputs)
+        if not inputs or not outputs:
+            raise ModelFormatError("a model needs at least one input and one output")
+        for t in inputs + outputs:
+            if not isinstance(t, Tensor):
+                raise ModelFormatError(f"model inputs and outputs must be Tensors, got "
+                                       f"{type(t).__name__}")
+        for t in inputs:
+            if t.op is not None:
+                raise ModelFormatError(f"model input {t!r} is not an edgernn.Input")
+        seen, stack = {}, list(outputs)
+        while stack:
+            t = stack.pop()
+            if id(t) in seen:
+                continue
+            seen[id(t)] = t
+            if t.op is None and not any(t is i for i in inputs):
+                raise ModelFormatError(f"the outputs depend on input {t.name or '?'!r}, which "
+                                       f"is not among the model's inputs")
+            stack.extend(t.inputs)
+        nodes = sorted((t for t in seen.values() if t.op is not None), key=lambda t: t.order)
+        used = {t.name for t in list(seen.values()) + list(inputs) if t.name is not None}
+        counter = itertools.count()
+        for t in nodes:
+            if t.name is None:
+                name = str(next(counter))
+                while name in used:
+                    name = str(next(counter))
+                t.name = name
+                used.add(name)
+        for i, t in enumerate(inputs):
+            if t.name is None:
+                t.name = "input" if len(inputs) == 1 else f"input{i}"
+        names = [t.name for t in list(inputs) + nodes]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ModelFormatError(f"tensor names must be unique; repeated: {dup}")
+        if len({id(t) for t in outputs}) != len(outputs):
+            raise ModelFormatError("an output is listed twice")
+        return cls(inputs, tuple(nodes), outputs)

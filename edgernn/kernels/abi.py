@@ -1,0 +1,139 @@
+"""How the engine calls an op kernel: through a function pointer, compiled per op kind.
+
+Each op kind's kernel is a ``numba.cfunc`` with the C signature
+
+    int64 kernel(int64 desc, int64 k, int64 t)
+
+(``desc``: address of the call descriptor, ``k``: the op's row, ``t``: the
+timestep; returns 0, or -1 for a token id out of range). The planner stores the
+kernel's address in the op's row (column ``FN``) and the engine calls it
+through :func:`call_ptr`. So the engine's own code stays small, each kernel
+is compiled (or loaded from the disk cache) once, separately, and only when a
+model that uses it is loaded: a model of LSTMs and a Dense never compiles the
+GRU kernel. The shared pieces (the matrix product, the less common
+activations) are called the same way, through addresses in the op table's
+header, so they are compiled once rather than again inside every kernel.
+"""
+
+import importlib
+
+import numpy as np
+from llvmlite import ir
+from numba import cfunc, njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from ..cache import CACHE
+from .optable import (
+    D_IDX,
+    D_M,
+    D_NROWS,
+    D_NSTREAMS,
+    D_P,
+    D_S,
+    D_SIZE,
+    D_SSTRIDE,
+    D_W,
+    D_WBYTES,
+    WIDTH,
+)
+from .pointers import f32_view, i8_view, i32_view, i64_table, i64_view, u8_view
+
+KERNEL_SIG = types.int64(types.int64, types.int64, types.int64)
+_I64 = ir.IntType(64)
+
+
+@intrinsic
+def call_ptr(typingctx, fn, *args):
+    """``fn(*args)`` for the address ``fn`` of a C function of int64s returning int64."""
+    if len(args) == 1 and isinstance(args[0], types.BaseTuple):
+        args = tuple(args[0])
+    if not all(isinstance(a, types.Integer) for a in (fn, *args)):
+        return None
+    n = len(args)
+
+    def codegen(context, builder, sig, llargs):
+        fnty = ir.FunctionType(_I64, [_I64] * n)
+        ptr = builder.inttoptr(llargs[0], fnty.as_pointer())
+        vals = cgutils.unpack_tuple(builder, llargs[1], n)
+        return builder.call(ptr, [v if v.type == _I64 else builder.sext(v, _I64) for v in vals])
+
+    return types.int64(fn, types.StarArgTuple(args)), codegen
+
+
+@njit(cache=CACHE, inline="always")
+def views(desc):
+    """``(P, W, S, L, A, idx, m)`` of a call descriptor (see :mod:`edgernn.engine`)."""
+    d = i64_view(desc, D_SIZE)
+    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    W = f32_view(d[D_W], d[D_WBYTES] // 4)
+    n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
+    S = f32_view(d[D_S], n_bytes // 4)
+    L = i64_view(d[D_S], n_bytes // 8)
+    m = d[D_M]
+    return P, W, S, L, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+
+
+#: LLVM flags of every kernel: reassociation lets the elementwise loops that also
+#: check finiteness (a sum) vectorise; contraction forms FMAs. No flag assumes
+#: finite values (the finiteness checks must see inf and nan).
+FASTMATH = {"reassoc", "contract"}
+
+
+class Kernel:
+    """A kernel function, compiled as a ``cfunc`` with signature ``sig`` (or loaded from
+    the disk cache) the first time its address is asked for."""
+
+    def __init__(self, fn, sig):
+        self.fn, self.sig, self._cfunc = fn, sig, None
+        self.__doc__ = fn.__doc__
+
+    @property
+    def address(self) -> int:
+        if self._cfunc is None:
+            self._cfunc = cfunc(self.sig, cache=CACHE, error_model="numpy",
+                                fastmath=FASTMATH)(self.fn)
+        return self._cfunc.address
+
+
+def kernel(sig=KERNEL_SIG):
+    """Decorator: the function becomes a :class:`Kernel` (compiled on first use)."""
+    return lambda fn: Kernel(fn, sig)
+
+
+@njit(cache=CACHE, inline="always")
+def qviews(desc):
+    """``(P, W, W8, WI, S, SB, SI, A, idx, m)``: :func:`views` plus the int8 and int32
+    views of the weight arena and the uint8 and int32 views of the state arenas."""
+    d = i64_view(desc, D_SIZE)
+    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    nw = d[D_WBYTES]
+    W, W8, WI = f32_view(d[D_W], nw // 4), i8_view(d[D_W], nw), i32_view(d[D_W], nw // 4)
+    n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
+    S, SB, SI = f32_view(d[D_S], n_bytes // 4), u8_view(d[D_S], n_bytes), \
+        i32_view(d[D_S], n_bytes // 4)
+    m = d[D_M]
+    return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+
+
+_ADDRESSES: dict[str, int] = {}
+
+
+def kernel_address(name: str) -> int:
+    """Address of the kernel ``edgernn.kernels.<module>:<function>`` (compiled, or loaded
+    from the disk cache, the first time it is asked for)."""
+    addr = _ADDRESSES.get(name)
+    if addr is None:
+        module, func = name.split(":")
+        addr = _ADDRESSES[name] = getattr(importlib.import_module(f"edgernn.kernels.{module}"),
+                                          func).address
+    return addr
+
+
+#: every kernel, for ``edgernn warmup``
+KERNELS = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel",
+           "dense:dense_kernel", "dense:activation_kernel", "rnn:rnn_kernel",
+           "lstm:lstm_kernel", "gru:gru_kernel", "lstm:lstm_general_kernel",
+           "gru:gru_general_kernel", "embedding:embedding_kernel", "elementwise:binary_kernel")
+
+__all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "KERNELS", "np"]

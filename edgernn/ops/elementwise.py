@@ -1,0 +1,78 @@
+"""Add, Sub, Mul: elementwise on two tensors of one size, or a tensor and a constant.
+
+Kernel: :mod:`edgernn.kernels.elementwise`. A constant (float32 of shape ``()``
+or ``[n]``) is the second operand: ``a - c``, ``a * c``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..kernels import optable as T
+from .base import Op, f32_array
+
+
+@dataclass(frozen=True, eq=False)
+class _Binary(Op):
+    constant: np.ndarray | None = None
+    _arrays = ("constant",)
+    kernel = "elementwise:binary_kernel"
+    opcode = 0
+
+    def __post_init__(self):
+        if self.constant is not None:
+            c = f32_array("constant", self.constant, None, owner=type(self).__name__)
+            if c.ndim > 1 or c.size == 0:
+                raise ModelFormatError(f"{type(self).__name__}.constant: expected a scalar or "
+                                       f"a 1-D array, got shape {c.shape}")
+            object.__setattr__(self, "constant", c)
+
+    @property
+    def arity(self):
+        return 2 if self.constant is None else 1
+
+    def output_size_for(self, sizes):
+        name = type(self).__name__
+        if len(sizes) != self.arity:
+            raise ModelFormatError(f"{name} takes {self.arity} tensor(s), got {len(sizes)}")
+        n = sizes[0]
+        if len(set(sizes)) != 1:
+            raise ModelFormatError(f"{name}: operand sizes differ: {list(sizes)}")
+        if self.constant is not None and self.constant.ndim == 1 and self.constant.size != n:
+            raise ModelFormatError(f"{name}: constant has {self.constant.size} values, the "
+                                   f"tensor {n}")
+        return n
+
+    def scratch_floats(self) -> int:
+        return 0
+
+    def pack(self, pk, row, state) -> None:
+        row[T.OP] = self.opcode
+        if self.constant is None:
+            row[T.CONST] = -1
+        else:
+            row[T.CONST] = pk.f32(np.broadcast_to(self.constant, (int(row[T.NO]),)))
+
+
+@dataclass(frozen=True, eq=False)
+class Add(_Binary):
+    """``y = a + b`` (or ``a + constant``)."""
+
+    opcode = T.ADD
+
+
+@dataclass(frozen=True, eq=False)
+class Sub(_Binary):
+    """``y = a - b`` (or ``a - constant``)."""
+
+    opcode = T.SUB
+
+
+@dataclass(frozen=True, eq=False)
+class Mul(_Binary):
+    """``y = a * b`` (or ``a * constant``)."""
+
+    opcode = T.MUL

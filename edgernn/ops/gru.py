@@ -1,0 +1,90 @@
+"""GRU (gates r, z, n as PyTorch; both reset variants). Kernel: :mod:`edgernn.kernels.gru`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..kernels import optable as T
+from .base import Schema, pad8, positive, quant_scratch
+from .recurrent import Recurrent, gate_activations
+
+
+@dataclass(frozen=True, eq=False)
+class GRU(Recurrent):
+    """Gated recurrent unit (gates r, z, n as in PyTorch).
+
+    Parameters
+    ----------
+    weight_ih : float32[3H, I]
+    weight_hh : float32[3H, H]
+    bias_ih, bias_hh : float32[3H] or None
+    linear_before_reset : bool, default True
+        True: ``n = g(W_in x + b_in + r * (W_hn h + b_hn))`` (PyTorch, Keras
+        ``reset_after=True``, ONNX ``linear_before_reset=1``). False:
+        ``n = g(W_in x + b_in + W_hn (r * h) + b_hn)`` (Keras ``reset_after=False``,
+        ONNX default).
+    clip : float or None
+        Gate pre-activations are clipped to [-clip, clip] (ONNX ``clip``).
+    activations : (f, g)
+        Gate and candidate activations, default sigmoid, tanh.
+    """
+
+    linear_before_reset: bool = True
+    clip: float | None = None
+    activations: tuple = ("sigmoid", "tanh")
+    quant: object = None
+    _gates = 3
+    _arrays = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    schema = {"linear_before_reset": Schema.BOOL, "clip": Schema.OPT_FLOAT,
+              "activations": Schema.ACTS,
+              "quant": Schema.QUANT}
+
+    def __post_init__(self):
+        self._check_weights()
+        object.__setattr__(self, "linear_before_reset", bool(self.linear_before_reset))
+        object.__setattr__(self, "clip", positive("clip", self.clip, owner="GRU"))
+        object.__setattr__(self, "activations", gate_activations("GRU", self.activations, 2))
+
+    @property
+    def kernel(self) -> str:
+        plain = (self.linear_before_reset and not self.clip
+                 and [a.name for a in self.activations] == ["sigmoid", "tanh"])
+        return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
+
+    def _float_scratch(self) -> int:
+        H = self.hidden_size
+        return pad8(2 * H) + 2 * pad8(H) + H
+
+    def scratch_floats(self) -> int:
+        H = self.hidden_size
+        return self._float_scratch() + quant_scratch(self, max(self.input_size, H), 2 * H)
+
+    def pack(self, pk, row, state) -> None:
+        H = self.hidden_size
+        wih, whh = self.weight_ih, self.weight_hh
+        row[T.OP] = T.GRU
+        if self.quant is None:
+            row[T.WOFF] = pk.panels(np.hstack([wih[:2 * H], whh[:2 * H]]))
+            row[T.WIN] = pk.panels(wih[2 * H:])
+            row[T.WHN] = pk.panels(whh[2 * H:])
+        else:
+            s = self.quant.scales
+            row[T.QM0] = pk.qmatrix(wih[:2 * H], s["weight_ih"][:2 * H])
+            row[T.QM1] = pk.qmatrix(whh[:2 * H], s["weight_hh"][:2 * H])
+            row[T.QM2] = pk.qmatrix(wih[2 * H:], s["weight_ih"][2 * H:])
+            row[T.QM3] = pk.qmatrix(whh[2 * H:], s["weight_hh"][2 * H:])
+            row[T.QPAR] = pk.qparams(self.quant)
+            row[T.QBUF] = row[T.SCR] + self._float_scratch()
+        zero = np.zeros(3 * H, np.float32)
+        bih = zero if self.bias_ih is None else self.bias_ih
+        bhh = zero if self.bias_hh is None else self.bias_hh
+        parts = [(bih[:2 * H] + bhh[:2 * H], pad8(2 * H)), (bih[2 * H:], pad8(H)),
+                 (bhh[2 * H:], pad8(H))]
+        row[T.BOFF] = pk.f32(np.concatenate([np.pad(b, (0, n - b.size)) for b, n in parts]))
+        af, ag = self.activations
+        row[T.ACT_CODE], row[T.AG] = pk.act(af), pk.act(ag)
+        row[T.PAR] = pk.f32([af.alpha, af.beta, ag.alpha, ag.beta, self.clip or 0.0])
+        flags = T.F_LBR if self.linear_before_reset else 0
+        row[T.FLAGS] = flags | (T.F_CLIP if self.clip else 0)

@@ -1,0 +1,66 @@
+"""``Model.describe()``: a table of a model's nodes, sizes, parameters and MACs."""
+
+from __future__ import annotations
+
+from .activations import Activation
+from .ops.dense import Dense
+from .ops.recurrent import Recurrent
+
+
+def _kind(op) -> str:
+    kind = type(op).__name__
+    if isinstance(op, Activation):
+        return f"Activation({op.name})"
+    core = getattr(op, "layer", None) or getattr(op, "forward", None)
+    if isinstance(core, Recurrent):
+        kind = f"{kind}({type(core).__name__})"
+    if isinstance(op, Dense) and op.activation.name != "linear":
+        kind += f"({op.activation.name})"
+    quant = getattr(op, "quant", None)
+    if quant is not None:
+        kind += f" [{quant.mode}]"
+    return kind
+
+
+def summary_rows(model) -> list[dict]:
+    """Per node: index, name, type, inputs, shape, parameters, MACs per step, bytes and
+    the parameter count the op's structure predicts (None: no check)."""
+    rows = []
+    for i, t in enumerate(model.graph.nodes):
+        op = t.op
+        ins = "+".join(str(s.size) for s in t.inputs)
+        rows.append(dict(index=i, name=t.name, type=_kind(op), inputs=[s.name for s in t.inputs],
+                         shape=f"{ins}->{t.size}", params=op.param_count(), macs=op.macs(),
+                         bytes=op.nbytes(), expected_params=op.expected_params()))
+    return rows
+
+
+def describe(model) -> str:
+    rows = summary_rows(model)
+    graph = any(r["inputs"] != ([rows[i - 1]["name"]] if i else [model.inputs[0][0]])
+                for i, r in enumerate(rows)) or len(model.outputs) > 1
+    head = (f"{'#':>2}  {'node':<10} {'op':<24} {'shape':>11} {'params':>10} {'MACs/step':>10} "
+            f"{'bytes':>10}  gate check")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        chk = "" if r["expected_params"] is None else (
+            f"{r['expected_params']} ok" if r["expected_params"] == r["params"]
+            else f"expected {r['expected_params']} MISMATCH")
+        lines.append(f"{r['index']:>2}  {r['name'][:10]:<10} {r['type'][:24]:<24} "
+                     f"{r['shape']:>11} {r['params']:>10} {r['macs']:>10} {r['bytes']:>10}  {chk}")
+        if graph:
+            lines.append(f"{'':>14}<- {', '.join(r['inputs'])}")
+    lines.append("-" * len(head))
+    lines.append(f"{'':>2}  {'total':<35} {model.input_size:>5}->{model.output_size:<5} "
+                 f"{sum(r['params'] for r in rows):>10} {sum(r['macs'] for r in rows):>10} "
+                 f"{sum(r['bytes'] for r in rows):>10}")
+    kind = f"token ids < {model.num_tokens}" if model.num_tokens else "float32 vectors"
+    io = ""
+    if len(model.inputs) > 1 or len(model.outputs) > 1:
+        io = ("\ninputs: " + ", ".join(f"{n}[{s}]" for n, s in model.inputs)
+              + "; outputs: " + ", ".join(f"{n}[{s}]" for n, s in model.outputs))
+    lines.append(f"input: {kind}; step(): "
+                 f"{'yes' if model.streamable else 'no (whole sequences: run() only)'}"
+                 f"{'' if model.return_sequences else '; run() returns the last step only'}"
+                 f"{'; non-zero initial state' if model.initial_state is not None else ''}{io}")
+    return "\n".join(lines)

@@ -1,0 +1,140 @@
+"""The engine as a process-level component: threads, the compiled-code cache, warm-up."""
+
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import threading
+from pathlib import Path
+
+import numpy as np
+
+import edgernn
+from edgernn import cache
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _lstm_model(rng, i=64, h=256):
+    r = lambda *s: (rng.standard_normal(s) * 0.05).astype(np.float32)  # noqa: E731
+    return edgernn.Model([edgernn.LSTM(r(4 * h, i), r(4 * h, h), r(4 * h)),
+                          edgernn.Dense(r(8, h), r(8))])
+
+
+def test_a_long_run_releases_the_gil(rng):
+    model = _lstm_model(rng)
+    xs = rng.standard_normal((6000, 64)).astype(np.float32)
+    model.stream().run(xs[:5])
+    s = model.stream()
+    done = threading.Event()
+    result = {}
+
+    def work():
+        result["ys"] = s.run(xs)
+        done.set()
+
+    t = threading.Thread(target=work)
+    count = 0
+    t.start()
+    while not done.is_set():
+        count += 1
+    t.join()
+    # with the GIL held for the whole run, this loop could not have run at all
+    assert count > 10_000, count
+    np.testing.assert_array_equal(result["ys"], model.stream().run(xs))
+
+
+def test_threads_step_their_own_streams_in_parallel_with_serial_results(rng):
+    model = _lstm_model(rng, 16, 32)
+    xs = rng.standard_normal((4, 2000, 16)).astype(np.float32)
+    serial = [model.stream().run(x) for x in xs]
+    outs = [None] * 4
+
+    def work(i):
+        s, o = model.stream(), np.empty((2000, 8), np.float32)
+        for t, x in enumerate(xs[i]):
+            s.step(x, out=o[t])
+        outs[i] = o
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i in range(4):
+        np.testing.assert_array_equal(outs[i], serial[i])
+
+
+def _python(code, env_extra, cwd=None):
+    env = dict(os.environ, **env_extra)
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+_PROBE = """
+import numpy as np, edgernn
+from edgernn.kernels import dense
+m = edgernn.Model([edgernn.Dense(np.eye(3, dtype=np.float32), activation="relu")])
+y = m.stream().run(np.ones((2, 3), np.float32))
+print(y[0, 0], dense.dense_kernel._cfunc.cache_hits)
+"""
+
+
+def test_a_changed_kernel_source_is_never_served_from_a_stale_cache(tmp_path):
+    """In a copy of the package: compile, load from cache, then edit the Dense kernel so
+    it adds 1; the next process must compile the edited kernel, not load the old one."""
+    pkg = tmp_path / "pkg"
+    shutil.copytree(ROOT / "edgernn", pkg / "edgernn",
+                    ignore=shutil.ignore_patterns("__pycache__", "data"))
+    env = {"PYTHONPATH": str(pkg), "EDGERNN_CACHE_DIR": str(tmp_path / "cache")}
+    runs = []
+    for _ in range(2):
+        out = _python(_PROBE, env, cwd=tmp_path)
+        assert out.returncode == 0, out.stderr
+        runs.append(out.stdout.split())
+    assert runs[0] == ["1.0", "0"] and runs[1] == ["1.0", "1"]  # compiled, then cached
+    kern = pkg / "edgernn" / "kernels" / "dense.py"
+    src = kern.read_text()
+    edited = src.replace("        copy(S, b + src, S, b + dst, n)",
+                         "        copy(S, b + src, S, b + dst, n)\n"
+                         "    for j in range(n):\n        S[b + dst + j] += 1.0")
+    assert edited != src
+    kern.write_text(edited)
+    out = _python(_PROBE, env, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["2.0", "0"]
+
+
+def test_an_unwritable_cache_directory_warns_and_still_runs(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    out = _python(_PROBE, {"EDGERNN_CACHE_DIR": str(blocker / "cache")})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[0] == "1.0"
+    assert "not writable" in out.stderr and "EDGERNN_CACHE_DIR" in out.stderr
+    assert not (blocker / "cache").exists()
+
+
+def test_cache_directory_comes_from_the_environment():
+    d = cache.cache_dir()
+    want = Path(os.environ["EDGERNN_CACHE_DIR"]) if "EDGERNN_CACHE_DIR" in os.environ \
+        else cache.default_dir()
+    assert d is not None and d.parent == want.expanduser()
+    assert d.name == f"engine-{cache.source_hash()[:16]}"
+
+
+def test_load_compiles_what_the_model_needs_before_the_first_step(tmp_path):
+    code = """
+    import sys, numpy as np, edgernn
+    from edgernn.kernels import dense, lstm, gru
+    m = edgernn.load(sys.argv[1])
+    print(dense.dense_kernel._cfunc is not None, lstm.lstm_kernel._cfunc is not None,
+          gru.gru_kernel._cfunc is None)
+    """
+    rng = np.random.default_rng(0)
+    _lstm_model(rng, 4, 8).save(tmp_path / "m.ernn")
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(tmp_path / "m.ernn")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["True", "True", "True"]

@@ -1,0 +1,207 @@
+"""converters.quantize: weights, ranges, calibration checks, report, max_error, mixed
+precision, against the int8 oracle (tests/naive_quant.py) and the float oracle."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import converters
+import edgernn
+from converters.quantize import CalibrationError, calibration, quantize_weight
+from converters.quantize import ranges as R
+from converters.quantize.qlayer import quant
+from tests import naive, naive_quant
+
+
+def _model(kind="LSTM", seed=0, I=6, H=12, O=3, **kw):
+    r = np.random.default_rng(seed)
+    g = {"LSTM": 4, "GRU": 3, "RNN": 1}[kind]
+    rec = getattr(edgernn, kind)(r.normal(0, .4, (g * H, I)), r.normal(0, .3, (g * H, H)),
+                                 r.normal(0, .1, g * H), r.normal(0, .1, g * H), **kw)
+    return edgernn.Model([rec, edgernn.Dense(r.normal(0, .4, (O, H)), r.normal(0, .1, O))])
+
+
+def _data(model, n=4, T=120, seed=1):
+    t = np.arange(T)[:, None]
+    r = np.random.default_rng(seed)
+    return [(np.sin(0.05 * (k + 1) * t + np.arange(model.input_size)) +
+             0.3 * r.standard_normal((T, model.input_size))).astype(np.float32)
+            for k in range(n)]
+
+
+def _run(q, xs):
+    return q.stream().run(xs)
+
+
+def test_quantize_weight_per_row_symmetric():
+    w = np.array([[0.5, -1.0, 0.25], [0.0, 0.0, 0.0], [3.0, 2.9, -0.1]], np.float32)
+    q, s = quantize_weight(w)
+    assert q.dtype == np.int8 and s.dtype == np.float32
+    np.testing.assert_array_equal(np.abs(q[[0, 2]]).max(axis=1), [127, 127])
+    assert s[1] == 1 and not q[1].any()
+    assert np.all(np.abs(q * s[:, None] - w) <= s[:, None] / 2 * 1.0001)
+
+
+@pytest.mark.parametrize("lo,hi,zp", [(-1, 1, 0), (0, 1, -128), (-3, 0, 127), (-0.2, 5, None)])
+def test_affine_covers_the_range_and_zero_exactly(lo, hi, zp):
+    s, z = R.affine(lo, hi)
+    assert (-128 - z) * np.float32(s) <= lo and (127 - z) * np.float32(s) >= hi
+    assert R.fake_quant(np.float32([0.0]), s, z)[0] == 0
+    if zp is not None:
+        assert z == zp
+    assert s <= max(-lo / 128, hi / 127) * (1 + 1e-6)
+
+
+def test_mse_and_percentile_ranges_clip_outliers():
+    v = np.random.default_rng(0).laplace(0, 1, 200_000).astype(np.float32)
+    c = R.candidates(v)
+    err = {k: float(np.mean((R.fake_quant(v, *R.affine(*r)) - v) ** 2)) for k, r in c.items()}
+    assert err["mse"] <= min(err.values()) * 1.02 and err["mse"] < 0.8 * err["minmax"]
+    assert c["percentile_99.9"][1] < c["minmax"][1]
+
+
+@pytest.mark.parametrize("mode", ["int8", "int8-weights", "int8-weights-asym"])
+@pytest.mark.parametrize("kind,kw", [("LSTM", {}), ("LSTM", {"peephole": np.full((3, 12), .2),
+                                                             "cell_clip": 1.0}),
+                                     ("GRU", {}), ("GRU", {"linear_before_reset": False}),
+                                     ("RNN", {"nonlinearity": "relu"})])
+def test_quantized_model_runs_as_the_oracle(kind, kw, mode):
+    model = _model(kind, **kw)
+    dyn = "asymmetric" if mode.endswith("asym") else "symmetric"
+    mode = mode.removesuffix("-asym")
+    q = converters.quantize(model, _data(model), mode=mode, progress=False, dynamic=dyn)
+    assert all(quant(lay).mode == mode for lay in q.layers)
+    assert all(getattr(quant(lay), "dynamic_zero_point", False) == (dyn == "asymmetric")
+               for lay in q.layers)
+    xs = _data(model, 1, 80, seed=9)[0]
+    np.testing.assert_allclose(_run(q, xs), naive_quant.run(q.layers, xs), rtol=0, atol=2e-5)
+
+
+def test_report_is_json_and_matches_an_independent_measurement():
+    model = _model("GRU", seed=3)
+    held = _data(model, 2, 150, seed=5)
+    q = converters.quantize(model, _data(model), mode="int8", held_out=held, progress=False)
+    rep = json.loads(json.dumps(q.quantization, allow_nan=False))
+    assert rep["mode"] == "int8" and rep["held_out"]["source"] == "given"
+    ref = np.concatenate([naive.run(model, x) for x in held])
+    got = np.concatenate([naive_quant.run(q.layers, x) for x in held])
+    e = rep["end_to_end"]["held_out"]
+    assert e["max_abs"] == pytest.approx(np.abs(got - ref).max(), rel=1e-3, abs=1e-6)
+    assert e["rms"] == pytest.approx(np.sqrt(np.mean((got - ref) ** 2)), rel=1e-3)
+    snr = 10 * np.log10((ref ** 2).sum() / ((got - ref) ** 2).sum())
+    assert e["snr_db"] == pytest.approx(snr, abs=0.01) and e["snr_db"] > 25
+    for layer in rep["layers"]:
+        for tensor in ("input", "state") if layer["type"] == "GRU" else ("input",):
+            r = layer["ranges"][tensor]
+            best = min(r["candidates"].values(), key=lambda m: (m["max_abs"], m["rms"]))
+            assert r["candidates"][r["method"]] == best
+        assert layer["error"]["calibration"]["steps"] == rep["calibration"]["steps"]
+
+
+def test_held_out_is_carved_off_when_not_given():
+    model = _model("LSTM")
+    q = converters.quantize(model, _data(model, n=5), mode="int8-weights", progress=False)
+    rep = q.quantization
+    assert rep["calibration"]["sequences"] == 4 and rep["held_out"]["sequences"] == 1
+    assert "last 1 of 5" in rep["held_out"]["source"]
+    one = converters.quantize(model, _data(model, n=1, T=400)[0], mode="int8-weights",
+                              progress=False).quantization
+    assert (one["calibration"]["steps"], one["held_out"]["steps"]) == (320, 80)
+
+
+def test_max_error_keeps_the_worst_layers_float():
+    model = _model("LSTM", seed=4)
+    data = _data(model, n=5)
+    full = converters.quantize(model, data, mode="int8", progress=False).quantization
+    e_all = full["end_to_end"]["calibration"]["max_abs"]
+    q = converters.quantize(model, data, mode="int8", max_error=e_all * 0.5, progress=False)
+    rep = q.quantization
+    assert rep["kept_float"] and rep["max_error_met"] is True
+    assert rep["end_to_end"]["calibration"]["max_abs"] <= e_all * 0.5
+    for i in rep["kept_float"]:
+        assert rep["layers"][i]["precision"] == "float32"
+        assert quant(q.layers[i]) is None and "max_error" in rep["layers"][i]["reason"]
+    tiny = converters.quantize(model, data, mode="int8", max_error=1e-12, progress=False)
+    assert sorted(tiny.quantization["kept_float"]) == [0, 1]
+    assert tiny.quantization["end_to_end"]["calibration"]["max_abs"] == 0
+
+
+def test_mixed_precision_per_layer():
+    model = _model("GRU")
+    q = converters.quantize(model, _data(model), mode={"default": "int8", 1: "float32"},
+                            progress=False)
+    assert [e["precision"] for e in q.quantization["layers"]] == ["int8", "float32"]
+    assert q.quantization["mode"] == "mixed" and quant(q.layers[1]) is None
+    q = converters.quantize(model, _data(model), mode=[None, "int8-weights"], progress=False)
+    assert [e["precision"] for e in q.quantization["layers"]] == ["float32", "int8-weights"]
+    with pytest.raises(edgernn.ModelFormatError, match=r"layer '7' does not exist.*0\.\.1"):
+        converters.quantize(model, _data(model), mode={"7": "int8"}, progress=False)
+    with pytest.raises(edgernn.ModelFormatError, match=r"mode\[1\]: expected one of .*'int4'"):
+        converters.quantize(model, _data(model), mode=["int8", "int4"], progress=False)
+
+
+def test_bad_calibration_data_is_refused_with_what_was_expected(tmp_path):
+    model = _model("LSTM")
+    good = _data(model, 1)[0]
+    cases = [([], "no sequences"), (np.zeros((0, 6), np.float32), "sequence 0 is empty"),
+             (good[:, :5], r"expected a float array of shape \(T, 6\).*\(120, 5\)"),
+             (good[:, 0], r"shape \(T, 6\).*\(120,\)"), ("x.txt", "is not a file"),
+             (np.where(np.arange(120)[:, None] == 7, np.nan, good), "non-finite.*step 7")]
+    for data, msg in cases:
+        with pytest.raises(CalibrationError, match=msg):
+            converters.quantize(model, data, progress=False)
+    slow = _model("LSTM", seed=2)  # forget gate near 1: the state keeps its start for long
+    slow = edgernn.Model([edgernn.LSTM(slow.layers[0].weight_ih * 0.1, slow.layers[0].weight_hh,
+                                       np.r_[np.zeros(12), np.full(12, 6.0), np.zeros(24)]),
+                          slow.layers[1]])
+    with pytest.raises(CalibrationError, match="too short for the model's state to settle"):
+        converters.quantize(slow, good[:20], progress=False)
+    assert issubclass(CalibrationError, edgernn.ModelFormatError)
+
+
+def test_calibration_files_and_the_wav_hook(tmp_path, monkeypatch):
+    model = _model("GRU")
+    d = _data(model, 3)
+    np.save(tmp_path / "c.npy", np.stack(d))
+    np.savez(tmp_path / "c.npz", a=d[0], b=np.stack(d[1:]))
+    for p in ("c.npy", "c.npz"):
+        seqs = calibration.load_sequences(str(tmp_path / p), model)
+        assert len(seqs) == 3 and all(np.array_equal(a, b) for a, b in zip(seqs, d, strict=True))
+    (tmp_path / "c.wav").write_bytes(b"RIFF")
+    with pytest.raises(CalibrationError, match=r"\.wav needs the model's audio front end"):
+        calibration.load_sequences(tmp_path / "c.wav", model)
+    monkeypatch.setitem(calibration.LOADERS, ".wav", lambda path, m: d)
+    assert len(calibration.load_sequences(tmp_path / "c.wav", model)) == 3
+
+
+def test_a_layer_that_cannot_be_quantised_stays_float_with_a_warning():
+    r = np.random.default_rng(0)
+    gru = lambda: edgernn.GRU(r.normal(0, .3, (24, 6)), r.normal(0, .3, (24, 8)))  # noqa: E731
+    model = edgernn.Model([edgernn.Bidirectional(gru(), gru()),
+                           edgernn.Dense(r.normal(0, .3, (2, 16)))])
+    with pytest.warns(UserWarning, match="layer 0 stays float32: Bidirectional"):
+        q = converters.quantize(model, _data(model), mode="int8", progress=False)
+    rep = q.quantization
+    assert [e["precision"] for e in rep["layers"]] == ["float32", "int8"]
+    assert "whole-sequence" in rep["layers"][0]["reason"] and rep["warnings"]
+
+
+def test_quantized_state_does_not_drift_over_a_long_stream():
+    """Short version of bench/quant_accuracy.py's 10^6-step check."""
+    model = _model("LSTM", seed=6, H=16)
+    q = converters.quantize(model, _data(model, 4, 300), mode="int8", progress=False)
+    T = 20_000
+    t = np.arange(T)[:, None]
+    xs = (np.sin(0.03 * t + np.arange(6)) + 0.3 * np.random.default_rng(2)
+          .standard_normal((T, 6))).astype(np.float32)
+    ref = model.stream().run(xs)
+    s = q.stream()
+    got = np.concatenate([s.run(xs[:T // 2]), s.run(xs[T // 2:])])  # state carried
+    err = np.abs(got - ref).max(axis=1)
+    head, tail = err[:2000].max(), err[-2000:].max()
+    reported = q.quantization["end_to_end"]["calibration"]["max_abs"]
+    assert tail <= 2 * max(head, reported)
+    assert 0.9 < got[-2000:].std() / ref[-2000:].std() < 1.1
