@@ -12,7 +12,6 @@ feeds raw front-end features and the graph needs no elementwise ops.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -90,32 +89,6 @@ def folded(net: GainNet) -> GainNet:
         out.std.fill_(1.0)
     out.norm_folded = True
     return out.float()
-
-
-def _gru(e, g: nn.GRU):
-    p = {k: v.detach().numpy().astype(np.float32) for k, v in g.named_parameters()}
-    return e.GRU(p["weight_ih_l0"], p["weight_hh_l0"], p["bias_ih_l0"], p["bias_hh_l0"])
-
-
-def to_edgernn(net: GainNet, provenance: dict):
-    """The same graph built with edgernn's graph API (needs engine v2: ``edgernn.concat``).
-
-    Used as a cross-check of the ONNX route: both must give the same model.
-    """
-    import edgernn as e
-
-    if not hasattr(e, "concat"):
-        raise RuntimeError("this edgernn has no graph models (edgernn.concat) yet")
-    net = folded(net)
-    x = e.Input(net.dense.in_features, name="features")
-    lin = lambda m: (m.weight.detach().numpy(), m.bias.detach().numpy())  # noqa: E731
-    d = e.Dense(*lin(net.dense), activation="tanh")(x, name="dense")
-    v = _gru(e, net.vad_gru)(d, name="vad_gru")
-    u = _gru(e, net.noise_gru)(e.concat([d, v, x]), name="noise_gru")
-    w = _gru(e, net.gain_gru)(e.concat([v, u, x]), name="gain_gru")
-    gains = e.Dense(*lin(net.gain_out), activation="sigmoid")(w, name="gains")
-    vad = e.Dense(*lin(net.vad_out), activation="sigmoid")(v, name="vad")
-    return e.Model(inputs=x, outputs=[gains, vad], provenance=provenance)
 
 
 class _Export(nn.Module):

@@ -135,44 +135,48 @@ def load_checkpoint(arch="graph"):
     return net.eval()
 
 
-def convert(net) -> Path | None:
-    """.pt -> ONNX -> edgernn (float) -> int8 with its report -> edgernn/data/denoiser.ernn."""
+def convert(net, mode: str = "int8") -> Path:
+    """.pt -> ONNX -> edgernn (float) -> int8 with its report -> edgernn/data/denoiser.ernn.
+
+    The converted float model is checked against torch on held-out features
+    before quantising; the quantiser's error report (float vs int8, on
+    calibration and held-out sequences) is stored in the model file.
+    """
     from model import export_onnx
 
-    import edgernn
-    from converters import from_onnx
+    from converters import from_onnx, quantize
 
     cfg = FrontEndConfig()
     CACHE.mkdir(exist_ok=True)
     onnx_path = CACHE / "gainnet.onnx"
     export_onnx(net, onnx_path)
-    if isinstance(net, GainNet) and not hasattr(edgernn, "concat"):
-        print(f"exported {onnx_path}; this edgernn has no graph models (edgernn.concat) "
-              f"yet: the .ernn conversion waits for engine v2")
-        return None
     model = from_onnx(onnx_path)
+    calib, held = calibration_features(cfg)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(held[:1]))[0][0].numpy()
+    got = model.split(model.stream().run(held[0]))["gains"]
+    err = float(np.abs(got - ref).max())
+    print(f"converted float model vs torch on {len(held[0])} frames: max |diff| {err:.2e}")
+    if err > 1e-4:
+        raise SystemExit("the converted model does not match torch")
+    model = quantize(model, calib, mode=mode, held_out=held)
     model.provenance.update({"audio.sample_rate": cfg.sample_rate, "audio.frontend": cfg.tag,
                              "training": "training/denoiser/train.py",
                              "architecture": type(net).__name__})
-    try:
-        from converters import quantize
-    except ImportError:
-        quantize = None
-        print("converters.quantize is not there yet: writing the float model")
-    if quantize is not None:
-        calib = calibration_features(cfg)
-        model = quantize(model, calib)
+    q = model.quantization["end_to_end"]
+    print(f"quantised ({mode}): end to end vs float {json.dumps(q)}")
     out = ROOT / "edgernn" / "data" / "denoiser.ernn"
     model.save(out)
     print(f"wrote {out}")
     return out
 
 
-def calibration_features(cfg, n=16):
-    """Features of a few fresh training-style mixtures (seed 5) for int8 calibration."""
+def calibration_features(cfg, n=24):
+    """Features [N, T, F] of fresh training-style mixtures: calibration (seed 5), held out (6)."""
     sp, off = speech_corpus("train", 1600, seed=1)
-    X, _, _ = data.batch_examples(n, FRAMES, 5, sp, off, cfg)
-    return X.reshape(-1, X.shape[-1])
+    calib = cached_examples(n, 5, sp, off, cfg)[0]
+    held = cached_examples(n // 3, 6, sp, off, cfg)[0]
+    return calib, held
 
 
 def main(argv=None):
@@ -188,10 +192,11 @@ def main(argv=None):
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--convert-only", action="store_true")
+    p.add_argument("--quant-mode", default="int8", choices=["int8", "int8-weights"])
     args = p.parse_args(argv)
     t0 = time.time()
     net = load_checkpoint(args.arch) if args.convert_only else train(args)
-    convert(net)
+    convert(net, args.quant_mode)
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 
 
