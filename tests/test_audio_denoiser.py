@@ -117,3 +117,38 @@ def test_importing_edgernn_audio_loads_no_file_or_device_library():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert res.stdout.strip() == "[]"
+
+
+def graph_model(first="vad", gains_name="gains"):
+    """Graph model: gains = 0.5 everywhere, vad = sigmoid(8 voicing - 4), outputs in any order."""
+    f, b = CFG.num_features, CFG.num_bands
+    x = edgernn.Input(f, name="features")
+    wv = np.zeros((1, f), np.float32)
+    wv[0, -1] = 8.0
+    vad = edgernn.Dense(wv, np.array([-4.0], np.float32), activation="sigmoid")(x, name="vad")
+    gains = edgernn.Dense(np.zeros((b, f), np.float32), np.full(b, 0.5, np.float32))(
+        x, name=gains_name)
+    outs = [vad, gains] if first == "vad" else [gains, vad]
+    return edgernn.Model(inputs=x, outputs=outs)
+
+
+def test_graph_model_gains_by_name_and_voice_activity_output(rng):
+    d = Denoiser(graph_model(first="vad"))
+    assert d.vad is None
+    t = np.arange(1600) / 16000
+    x = (0.5 * np.sin(2 * np.pi * 200 * t)).astype(np.float32)
+    y = d.process(x)
+    voicing = float(d.frontend.features[-1])
+    assert voicing > 0.9
+    assert d.vad == pytest.approx(1 / (1 + np.exp(-(8 * voicing - 4))), abs=1e-6)
+    np.testing.assert_allclose(y[d.latency:], 0.5 * x[:-d.latency], atol=1e-5)
+    noise = rng.standard_normal(1600).astype(np.float32)
+    d.process(noise)
+    assert d.vad < 0.2
+
+
+def test_graph_model_without_a_gains_output_uses_the_first_output():
+    with pytest.raises(edgernn.EdgeRNNError, match="output 'vad' has 1 values"):
+        Denoiser(graph_model(first="vad", gains_name="g"))
+    d = Denoiser(graph_model(first="g", gains_name="g"))
+    assert d.process(np.zeros(480, np.float32)).shape == (480,) and d.vad is not None
