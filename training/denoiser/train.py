@@ -84,7 +84,7 @@ def train(args):
     cfg = FrontEndConfig()
     sp, off = speech_corpus("train", args.utterances, seed=1)
     t0 = time.time()
-    X, G, V = cached_examples(args.examples, 2, sp, off, cfg)
+    X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg)
     Xv, Gv, Vv = cached_examples(args.examples // 20, 3, sp, off, cfg)
     print(f"features: {X.shape[0]} x {FRAMES} frames in {time.time() - t0:.0f} s", flush=True)
     net = ARCHS[args.arch](cfg.num_features, cfg.num_bands)
@@ -190,6 +190,7 @@ def main(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHS), default="graph",
                    help="graph: RNNoise-like with concatenations and a VAD head (needs "
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
+    p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
     p.add_argument("--convert-only", action="store_true")
     p.add_argument("--quant-mode", default="int8", choices=["int8", "int8-weights"])
