@@ -298,7 +298,8 @@ def main(argv=None):
     args = p.parse_args(argv)
     held, babble_src = heldout_speech(args.heldout)
     real = real_speech()
-    sets = {"heldout": mixtures(held, babble_src, 21), "real": mixtures(real, babble_src, 22, every_snr=True)}
+    sets = {"heldout": mixtures(held, babble_src, 21),
+            "real": mixtures(real, babble_src, 22, every_snr=True)}
     model = TorchReplay(args.torch) if args.torch else args.model
     den = Denoiser(model)
     ours = "edgernn" if not args.torch else "torch"
