@@ -295,7 +295,17 @@ def main(argv=None):
     p.add_argument("--torch", help="evaluate a training checkpoint (.pt) instead")
     p.add_argument("--heldout", type=int, default=36, help="held-out synthetic mixtures")
     p.add_argument("--out", default=str(OUT / "denoise"))
+    p.add_argument("--timing-only", action="store_true",
+                   help="only the time per frame (e.g. pinned: taskset -c 1 ...)")
     args = p.parse_args(argv)
+    if args.timing_only:
+        x = (0.1 * np.random.default_rng(0).standard_normal(160_000)).astype(np.float32)
+        for name, t in (("edgernn Denoiser.process", time_denoiser(Denoiser(args.model), x)),
+                        *zip(("rnnoise (pyrnnoise frame)", "rnnoise (bare C call)"),
+                             time_rnnoise(x), strict=True)):
+            print(f"time per 10 ms frame, {name}: p50 {t['p50_us']:.1f} us, p90 "
+                  f"{t['p90_us']:.1f} us, p99 {t['p99_us']:.1f} us")
+        return
     held, babble_src = heldout_speech(args.heldout)
     real = real_speech()
     sets = {"heldout": mixtures(held, babble_src, 21),
