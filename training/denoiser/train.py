@@ -148,7 +148,6 @@ def convert(net, mode: str = "int8") -> Path:
     """
     from model import export_onnx
 
-    import edgernn
     from converters import from_onnx, quantize
 
     cfg = FrontEndConfig()
@@ -164,13 +163,7 @@ def convert(net, mode: str = "int8") -> Path:
     print(f"converted float model vs torch on 2000 frames: max |diff| {err:.2e}")
     if err > 1e-4:
         raise SystemExit("the converted model does not match torch")
-    try:
-        model = quantize(model, calib, mode=mode, held_out=held)
-    except edgernn.ModelFormatError as exc:      # converters.quantize walks chains only
-        import int8
-
-        print(f"converters.quantize: {exc}; quantising the graph's weights in int8.py")
-        model = int8.quantize_graph(net, calib, held, float_model=model)
+    model = quantize(model, calib, mode=mode, held_out=held)
     model.provenance.update({"audio.sample_rate": cfg.sample_rate, "audio.frontend": cfg.tag,
                              "training": "training/denoiser/train.py",
                              "architecture": type(net).__name__})
