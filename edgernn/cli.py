@@ -37,9 +37,10 @@ EXTERNAL = {
     "sign": ("edgernn.signcli", "sign a model file with an Ed25519 key (edgernn[sign])"),
     "keygen": ("edgernn.keygencli", "make an Ed25519 key pair for signing models"),
     "serve": ("edgernn_serve.cli", "run the on-device daemon from a TOML config (edgernn[daemon])"),
+    "denoise": ("edgernn.audio.cli", "denoise a sound file or a live device (edgernn[audio])"),
 }
 _EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "sign",
-          "serve": "daemon"}
+          "serve": "daemon", "denoise": "audio"}
 
 
 def _load(path, public_key=None):

@@ -1,0 +1,11 @@
+"""edgernn.audio: streaming STFT front end and noise suppression.
+
+Runtime side: numpy + numba only. soundfile, soxr and sounddevice (the
+``audio`` extra) are imported only by the functions that touch files or
+devices (`edgernn.audio.io`, ``edgernn denoise``).
+"""
+
+from .denoiser import BUNDLED, Denoiser
+from .frontend import FrontEnd, FrontEndConfig
+
+__all__ = ["BUNDLED", "Denoiser", "FrontEnd", "FrontEndConfig"]

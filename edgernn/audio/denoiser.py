@@ -1,0 +1,170 @@
+"""`Denoiser`: stream audio through the front end and a band-gain model.
+
+>>> from edgernn.audio import Denoiser
+>>> d = Denoiser()                       # the bundled int8 model, 16 kHz
+>>> clean = d.process(noisy_block)       # float32[n] -> float32[n], any n  # doctest: +SKIP
+
+A model works here when it maps the front end's features (float32[2 B + 1],
+see `frontend`) to B band gains in [0, 1]. Graph models with several outputs
+(``model.outputs``) give their gains through the output named ``"gains"``
+(else the first output) and a voice-activity probability through ``"vad"``
+when present. The sample rate comes from the model's provenance
+(``"audio.sample_rate"``) or the ``sample_rate`` argument (default 16000).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import EdgeRNNError
+from .frontend import FrontEnd, FrontEndConfig
+
+BUNDLED = Path(__file__).resolve().parents[1] / "data" / "denoiser.ernn"
+
+
+def _output_slices(model) -> dict:
+    outs = getattr(model, "outputs", None)
+    if not outs:
+        return {"output": slice(0, model.output_size)}
+    slices = getattr(model, "output_slices", None)
+    if slices:
+        return dict(slices)
+    res, start = {}, 0
+    for name, size in outs:
+        res[name] = slice(start, start + size)
+        start += size
+    return res
+
+
+class Denoiser:
+    """Streaming noise suppression with band gains predicted by an edgernn model.
+
+    Parameters
+    ----------
+    model : edgernn.Model, str or Path, optional
+        The gain model (or a path to its ``.ernn`` file); the bundled model if omitted.
+    attenuation_limit_db : float, optional
+        Never attenuate a band by more than this many dB (None: no limit). Lower
+        values keep more of the noise and more of the speech.
+    sample_rate : int, optional
+        Rate the model was trained at, when its provenance does not record it.
+
+    Attributes
+    ----------
+    sample_rate : int
+    latency : int
+        Output = input delayed by this many samples (unity gains reproduce it exactly).
+    vad : float or None
+        Voice-activity probability of the last frame, None if the model has no VAD output.
+    nonfinite_samples : int
+        NaN/inf input samples seen so far (each replaced by 0).
+    """
+
+    def __init__(self, model=None, attenuation_limit_db: float | None = None,
+                 sample_rate: int | None = None):
+        if model is None or isinstance(model, (str, Path)):
+            from ..fileformat import load
+
+            path = BUNDLED if model is None else Path(model)
+            if model is None and not path.exists():
+                raise EdgeRNNError(f"the bundled denoiser model {path} is missing from this "
+                                   f"installation")
+            model = load(path)
+        self.model = model
+        prov = getattr(model, "provenance", None) or {}
+        rate = prov.get("audio.sample_rate", sample_rate or 16000)
+        if sample_rate is not None and int(sample_rate) != int(rate):
+            raise EdgeRNNError(f"the model was trained at {rate} Hz (its provenance says so), "
+                               f"got sample_rate={sample_rate}")
+        n_in = model.input_size
+        if getattr(model, "num_tokens", 0) or n_in < 3 or n_in % 2 != 1:
+            raise EdgeRNNError(f"a denoiser model takes 2 x bands + 1 features (an odd "
+                               f"number >= 3), this model takes {n_in} inputs")
+        bands = (n_in - 1) // 2
+        slices = _output_slices(model)
+        gname = "gains" if "gains" in slices else next(iter(slices))
+        self._gains = slices[gname]
+        g = self._gains.stop - self._gains.start
+        if g != bands:
+            raise EdgeRNNError(f"a model taking {n_in} features ({bands} bands) must output "
+                               f"{bands} band gains, its output {gname!r} has {g} values")
+        self._vad = slices.get("vad")
+        self.cfg = FrontEndConfig(sample_rate=int(rate), num_bands=bands)
+        self.sample_rate = self.cfg.sample_rate
+        self.hop = self.cfg.hop
+        self.latency = self.cfg.latency
+        self.frontend = FrontEnd(self.cfg)
+        self.stream = model.stream()
+        self._y = np.zeros(model.output_size, np.float32)
+        self._hopbuf = np.zeros(self.hop, np.float32)
+        self._pending = np.zeros(2 * self.hop, np.float32)
+        self.attenuation_limit_db = attenuation_limit_db
+        self.reset()
+
+    @property
+    def attenuation_limit_db(self):
+        return self._limit
+
+    @attenuation_limit_db.setter
+    def attenuation_limit_db(self, value):
+        if value is None:
+            self._limit, self._floor = None, 0.0
+            return
+        v = float(value)
+        if not v >= 0.0:
+            raise EdgeRNNError(f"attenuation_limit_db must be >= 0 dB (or None), got {value!r}")
+        self._limit, self._floor = v, float(10.0 ** (-v / 20.0))
+
+    def reset(self) -> None:
+        """Forget all audio: state, buffers and the output delay line start from silence."""
+        self.frontend.reset()
+        self.stream.reset()
+        self._fill = 0
+        self._npend = self.hop - 1          # the H - 1 samples of hop buffering
+        self._pending[:] = 0.0
+        self.vad = None
+        self.frames = 0
+        self.nonfinite_samples = 0
+
+    def _frame(self) -> None:
+        feats = self.frontend.analyze(self._hopbuf)
+        y = self.stream.step(feats, out=self._y)
+        out = self.frontend.synthesize(y[self._gains], self._floor)
+        if self._vad is not None:
+            self.vad = float(y[self._vad][0])
+        p = self._npend
+        self._pending[p:p + self.hop] = out
+        self._npend = p + self.hop
+        self.frames += 1
+
+    def process(self, block) -> np.ndarray:
+        """Denoise the next ``n`` samples: float32[n] -> float32[n] (delayed by `latency`)."""
+        x = np.asarray(block)
+        if x.ndim != 1 or x.dtype.kind != "f":
+            raise EdgeRNNError(f"process expects a 1-D float array of samples (one channel), "
+                               f"got {x.dtype} with shape {x.shape}")
+        x = x.astype(np.float32, copy=False)
+        bad = ~np.isfinite(x)
+        if bad.any():
+            self.nonfinite_samples += int(bad.sum())
+            x = np.where(bad, np.float32(0.0), x)
+        n = x.size
+        out = np.empty(n, np.float32)
+        h, i = self.hop, 0
+        while i < n:
+            take = min(h - self._fill, n - i)
+            self._hopbuf[self._fill:self._fill + take] = x[i:i + take]
+            self._fill += take
+            if self._fill == h:
+                self._fill = 0
+                self._frame()
+            # emit as many samples as were consumed: always available (see latency)
+            j = i + take
+            p = self._npend
+            out[i:j] = self._pending[:take]
+            self._pending[:p - take] = self._pending[take:p]
+            self._npend = p - take
+            i = j
+        return out

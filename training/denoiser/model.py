@@ -1,0 +1,111 @@
+"""The RNNoise-like gain model in PyTorch, and its conversion to edgernn.
+
+    x (2B+1) -> Dense 48 tanh -> d
+    GRU 48 (vad_gru)   on d                       -> v ;  vad   = Dense 1 sigmoid (v)
+    GRU 64 (noise_gru) on concat[d, v, x]         -> u
+    GRU 96 (gain_gru)  on concat[v, u, x]         -> w ;  gains = Dense B sigmoid (w)
+
+The feature normalisation (fixed mean/std from the training corpus) is folded
+into every layer that reads the features on export (`folded`), so the runtime
+feeds raw front-end features and the graph needs no elementwise ops.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class GainNet(nn.Module):
+    def __init__(self, num_features: int, num_bands: int, dense=48, vad=48, noise=64, gain=96):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+        self.dense = nn.Linear(num_features, dense)
+        self.vad_gru = nn.GRU(dense, vad, batch_first=True)
+        self.vad_out = nn.Linear(vad, 1)
+        self.noise_gru = nn.GRU(dense + vad + num_features, noise, batch_first=True)
+        self.gain_gru = nn.GRU(vad + noise + num_features, gain, batch_first=True)
+        self.gain_out = nn.Linear(gain, num_bands)
+
+    def forward(self, x, state=None):
+        """x: float32[batch, T, F] -> (gains [batch, T, B], vad [batch, T, 1], state)."""
+        h1, h2, h3 = state if state is not None else (None, None, None)
+        xn = x if getattr(self, "norm_folded", False) else (x - self.mean) / self.std
+        d = torch.tanh(self.dense(xn))
+        v, h1 = self.vad_gru(d, h1)
+        u, h2 = self.noise_gru(torch.cat([d, v, xn], -1), h2)
+        w, h3 = self.gain_gru(torch.cat([v, u, xn], -1), h3)
+        return torch.sigmoid(self.gain_out(w)), torch.sigmoid(self.vad_out(v)), (h1, h2, h3)
+
+
+class SeqNet(nn.Module):
+    """A plain stack for engines without graph ops: Dense 64 tanh, GRU 96, GRU 96, Dense B.
+
+    No VAD head; the same training targets. The fallback bundled model until the
+    graph engine (``edgernn.concat``) is available.
+    """
+
+    def __init__(self, num_features: int, num_bands: int, dense=64, hidden=96):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(num_features))
+        self.register_buffer("std", torch.ones(num_features))
+        self.dense = nn.Linear(num_features, dense)
+        self.gru1 = nn.GRU(dense, hidden, batch_first=True)
+        self.gru2 = nn.GRU(hidden, hidden, batch_first=True)
+        self.gain_out = nn.Linear(hidden, num_bands)
+
+    def forward(self, x, state=None):
+        h1, h2 = state if state is not None else (None, None)
+        xn = x if getattr(self, "norm_folded", False) else (x - self.mean) / self.std
+        d = torch.tanh(self.dense(xn))
+        a, h1 = self.gru1(d, h1)
+        b, h2 = self.gru2(a, h2)
+        return torch.sigmoid(self.gain_out(b)), None, (h1, h2)
+
+
+def folded(net: GainNet) -> GainNet:
+    """A copy taking raw features: (x - mean) / std folded into every layer that reads x.
+
+    x feeds the first Dense and the last columns of both concatenations, so
+    ``W x_n + b = (W / std) x + (b - W mean / std)`` on those columns.
+    """
+    import copy
+
+    out = copy.deepcopy(net).double()
+    mean, std = out.mean.clone(), out.std.clone()
+    nf = mean.numel()
+    with torch.no_grad():
+        readers = [(out.dense, "weight", "bias")]
+        if isinstance(out, GainNet):
+            readers += [(out.noise_gru, "weight_ih_l0", "bias_ih_l0"),
+                        (out.gain_gru, "weight_ih_l0", "bias_ih_l0")]
+        for lin, wname, bname in readers:
+            w, b = getattr(lin, wname), getattr(lin, bname)
+            cols = w[:, w.shape[1] - nf:]
+            b -= cols @ (mean / std)
+            cols /= std
+        out.mean.zero_()
+        out.std.fill_(1.0)
+    out.norm_folded = True
+    return out.float()
+
+
+class _Export(nn.Module):
+    def __init__(self, net):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x):
+        gains, vad, _ = self.net(x)
+        return (gains, vad) if vad is not None else gains
+
+
+def export_onnx(net, path, frames: int = 8) -> None:
+    """ONNX graph of the folded net: features [1, T, F] -> gains [1, T, B] (, vad [1, T, 1])."""
+    f = folded(net).eval()
+    x = torch.zeros(1, frames, f.dense.in_features)
+    names = ["gains", "vad"] if isinstance(net, GainNet) else ["gains"]
+    axes = {k: {1: "T"} for k in ["features"] + names}
+    torch.onnx.export(_Export(f), (x,), str(path), input_names=["features"],
+                      output_names=names, dynamo=False, dynamic_axes=axes, opset_version=17)
