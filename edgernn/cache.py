@@ -9,8 +9,9 @@ into its own install. So edgernn's functions get a cache locator of their own:
 - the directory is ``$EDGERNN_CACHE_DIR``, else ``$XDG_CACHE_HOME/edgernn``, else
   ``~/.cache/edgernn``; inside it, one folder per runtime source hash;
 - the freshness stamp of every cached function is the SHA-256 of all of the
-  runtime's kernel sources (``edgernn/kernels/*.py`` and ``engine.py``): a
-  changed kernel invalidates every cached function that might inline it;
+  runtime's compiled sources (``edgernn/kernels/*.py``, ``edgernn/audio/*.py``
+  and ``engine.py``): a changed kernel invalidates every cached function that
+  might inline it;
 - when that directory cannot be written, edgernn warns once and compiles into
   a private temporary folder removed at exit (nothing is kept between runs);
   if not even that can be made, caching is turned off (:data:`CACHE`: the
@@ -42,7 +43,8 @@ def source_hash() -> str:
     code path when it is forced, see :mod:`edgernn.kernels.tile_i8`)."""
     if "hash" not in _state:
         digest = hashlib.sha256()
-        files = sorted((PKG / "kernels").glob("*.py")) + [PKG / "engine.py"]
+        files = sorted((PKG / "kernels").glob("*.py")) + sorted((PKG / "audio").glob("*.py")) \
+            + [PKG / "engine.py"]
         for p in files:
             digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
         digest.update(os.environ.get("EDGERNN_INT8_PATH", "").encode())  # forced int8 path

@@ -199,6 +199,9 @@ def cmd_warmup(args) -> int:
     engine.native()
     for name in KERNELS:
         kernel_address(name)
+    from .audio import Denoiser  # its front end's kernels, with the bundled model's
+
+    Denoiser().process(np.zeros(4000, np.float32))
     where = cache.cache_dir()
     print(f"engine ready in {time.perf_counter() - t0:.1f} s (cached in {where}: the next "
           f"process starts without compiling)" if where else

@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..cache import CACHE
+
 
 def make_tables(n: int):
     """Bit-reversal and twiddle tables for real transforms of size ``n`` (a power of 2)."""
@@ -32,7 +34,7 @@ def make_tables(n: int):
     return rev, np.cos(2 * np.pi * k / n), np.sin(2 * np.pi * k / n)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _cfft(re, im, rev, cos_t, sin_t):
     """In-place forward complex FFT of size m = re.size (twiddles from an n = 2m table)."""
     m = re.size
@@ -60,7 +62,7 @@ def _cfft(re, im, rev, cos_t, sin_t):
         size *= 2
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def rfft(x, out_re, out_im, zr, zi, rev, cos_t, sin_t):
     """Real forward FFT.
 
@@ -89,7 +91,7 @@ def rfft(x, out_re, out_im, zr, zi, rev, cos_t, sin_t):
         out_im[k] = ei + oi
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def irfft(in_re, in_im, y, zr, zi, rev, cos_t, sin_t):
     """Inverse of :func:`rfft`: float[n/2 + 1] x 2 -> y float[n] (includes 1/n)."""
     m = zr.size

@@ -32,6 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from ..cache import CACHE
 from . import fft
 
 LOG_EPS = 1e-9
@@ -151,7 +152,7 @@ class FrontEnd:
         return self.out
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _views(ws, itab, ftab, dims):
     n, f, k, m, b = dims[0], dims[1], dims[2], dims[3], dims[4]
     frame, ola = ws[:n], ws[n:2 * n]
@@ -171,7 +172,7 @@ def _views(ws, itab, ftab, dims):
             cos_t, sin_t, band_frac, window)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _analyze(hop, ws, itab, ftab, dims, feats):
     (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
      cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
@@ -216,7 +217,7 @@ def _analyze(hop, ws, itab, ftab, dims, feats):
     feats[2 * nb] = min(best, 1.0)
 
 
-@njit(cache=True, nogil=True)
+@njit(cache=CACHE, nogil=True)
 def _synthesize(gains, floor, ws, itab, ftab, dims, out):
     (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
      cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
