@@ -40,15 +40,22 @@ def targets(res) -> list[dict]:
             _t(out, "#9", "L int8 run / L float run", q["run_per_step_us"] /
                e["run_per_step_us"], 0.5)
         for label, peer in (("edgernn", lf), ("edgernn int8", ld)):
-            mine = _rt(res, net, label)["step"]["tail_ratio"]
-            _t(out, "#8", f"{net} {label} step p99.9/p50", mine, 2.0)
+            st = _rt(res, net, label)["step"]
+            mine = st["tail_ratio"]
+            pre = f"preempted {st['preempted_per_1000']:.2f}/1000 steps"
+            _t(out, "#8", f"{net} {label} step p99.9/p50", mine, 2.0, pre)
             if "step" in peer:
                 other = "LiteRT f32" if label == "edgernn" else "LiteRT drq"
                 _t(out, "#8", f"{net} {label} p99.9/p50 vs {other}'s "
-                   f"({peer['step']['tail_ratio']:.2f})", mine, peer["step"]["tail_ratio"])
+                   f"({peer['step']['tail_ratio']:.2f})", mine, peer["step"]["tail_ratio"],
+                   f"{other} {peer['step']['preempted_per_1000']:.2f}/1000")
         for label, r in (("float", e), ("int8", q)):
-            _t(out, "#7", f"{net} {label} step(out=) blocks allocated per step",
-               r["allocations"]["net_blocks_per_step"], 0.0)
+            a = r["allocations"]
+            _t(out, "#8", f"{net} {label} step(out=) Python blocks kept per step (< 0.01)",
+               a["net_blocks_per_step"], 0.01, f"peak transient {a['peak_transient_bytes']} B")
+            nrt = a.get("nrt", {})
+            _t(out, "#8", f"{net} {label} step(out=) NRT mallocs per step",
+               nrt.get("alloc_per_step"), 0.0, nrt.get("skipped", "NUMBA_NRT_STATS=1"))
     for row in res.get("layers", []):
         lo, hi = row["rtneural_ns"]
         _t(out, "#8", f"{row['layer']} run / RTNeural (BENCH.md {lo}-{hi} ns, mid)",
@@ -85,12 +92,17 @@ def _f(v, fmt=".2f"):
 
 def print_all(res) -> None:
     m = res["meta"]
+    if max(m["loadavg_start"][0], m["loadavg_end"][0]) > 0.5 * (m["cpus"] or 1):
+        print(f"\nNOTE: this machine was shared (load average {m['loadavg_start'][0]:.1f} at "
+              f"start, {m['loadavg_end'][0]:.1f} at end, {m['cpus']} CPUs): absolute times are "
+              f"inflated and the p99.9 mostly measures preemption (see 'preempted' per "
+              f"1000 steps); compare the ratios, and time final figures on an idle machine.")
     print(f"\n{m['cpu']} ({m['machine']}, {m['cpus']} CPUs), Python {m['python']}; "
           f"load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end;"
           f" pinning: {m['pinning'].get('how', m['pinning'].get('why'))}; clock overhead "
           f"{m['clock_overhead_ns']:.0f} ns per sample (included)")
     print(f"\n{'net':<4}{'runtime':<14}{'p50 us':>9}{'p99':>9}{'p99.9':>10}{'p99.9/p50':>10}"
-          f"{'run/step':>10}{'max|diff|':>11}{'n':>8}")
+          f"{'run/step':>10}{'max|diff|':>11}{'n':>8}{'preempt/1k':>11}")
     for r in res["nets"]:
         print(f"{r['net']:<4}int8: {r['int8_made_by']}")
         for label, v in r["runtimes"].items():
@@ -100,7 +112,7 @@ def print_all(res) -> None:
             s = v["step"]
             print(f"{'':<4}{label:<14}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['p99.9_us']:>10.2f}"
                   f"{s['tail_ratio']:>10.2f}{_f(v.get('run_per_step_us')):>10}"
-                  f"{v['max_abs_diff_vs_torch']:>11.1e}{s['n']:>8}")
+                  f"{v['max_abs_diff_vs_torch']:>11.1e}{s['n']:>8}{s['preempted_per_1000']:>11.2f}")
     if res.get("layers"):
         print(f"\n{'layer':<14}{'edgernn run ns':>15}{'C ns':>9}{'RTNeural ns':>13}"
               f"{'/RTNeural':>10}{'/C':>7}   ({res.get('c_yardstick_build')})")
@@ -142,6 +154,11 @@ def print_all(res) -> None:
               f"{t['limit']:>8.3g}  {ok}{'  (' + t['detail'] + ')' if t['detail'] else ''}")
 
 
+def _legend(ax) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+
+
 def plot(res, path) -> None:
     import matplotlib
 
@@ -162,7 +179,7 @@ def plot(res, path) -> None:
     ax[0].set_xticks(np.arange(len(nets)) + 0.4 - w / 2, [r["net"] for r in nets])
     ax[0].set_yscale("log")
     ax[0].set_title("step from Python: p50 (bars), p99.9 (ticks), us")
-    ax[0].legend(fontsize=7)
+    _legend(ax[0])
     rows = res.get("layers", [])
     if rows:
         x = np.arange(len(rows))
@@ -173,7 +190,7 @@ def plot(res, path) -> None:
         ax[1].set_xticks(x, [r["layer"] for r in rows], rotation=30, fontsize=7)
         ax[1].set_yscale("log")
         ax[1].set_title("single layer, ns per step")
-        ax[1].legend(fontsize=7)
+        _legend(ax[1])
     for net, kinds in res.get("batch", {}).items():
         for kind, b in kinds.items():
             ax[2].plot([r["n"] for r in b], [r["ratio_to_n1"] for r in b], "o-",
@@ -181,7 +198,7 @@ def plot(res, path) -> None:
     ax[2].axhline(0.3, color="r", ls="--", lw=1, label="target 0.3")
     ax[2].set_xscale("log", base=2)
     ax[2].set_title("batched streams: per stream-step / n=1")
-    ax[2].legend(fontsize=7)
+    _legend(ax[2])
     start = {k: v for k, v in res.get("start", {}).items() if "cold" in v}
     for i, v in enumerate(start.values()):
         bottom = 0.0
@@ -193,7 +210,7 @@ def plot(res, path) -> None:
     ax[3].axhline(5, color="r", ls="--", lw=1)
     ax[3].set_xticks(range(len(start)), list(start))
     ax[3].set_title("cold start phases (empty cache), s; target 5 s")
-    ax[3].legend(fontsize=7)
+    _legend(ax[3])
     th = {k: v for k, v in res.get("threads", {}).items() if isinstance(v, dict) and "step" in v}
     for i, t in enumerate(th.values()):
         for j, kind in enumerate(("step", "run")):
@@ -204,7 +221,7 @@ def plot(res, path) -> None:
     ax[4].set_xticks([i * 2.5 + j + 0.2 for i in range(len(th)) for j in range(2)],
                      [f"{n} {k}" for n in th for k in ("step", "run")])
     ax[4].set_title("two streams: serial vs two threads, ms")
-    ax[4].legend(fontsize=7)
+    _legend(ax[4])
     tg = res.get("targets", [])
     ax[5].axis("off")
     txt = "\n".join(f"{'ok ' if t['met'] else ('-- ' if t['met'] is None else 'XX ')}"

@@ -16,14 +16,13 @@ or a clearly labelled symmetric per-row quantiser when that fails).
 
 from __future__ import annotations
 
-import dataclasses
 import io
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-
-import edgernn
+from int8_simple import quantise_rows
 
 
 class _OneStep(torch.nn.Module):
@@ -47,8 +46,10 @@ def onnxruntime(net, in_size: int):
     args = (x, h, torch.zeros(layers, hid)) if lstm else (x, h)
     names = ["x", "h0", "c0"][: len(args)]
     buf = io.BytesIO()
-    torch.onnx.export(_OneStep(net), args, buf, input_names=names, dynamo=False,
-                      output_names=["y", "hn", "cn"][: len(args)])
+    with warnings.catch_warnings():  # torch's note on batch sizes of exported GRUs
+        warnings.simplefilter("ignore")
+        torch.onnx.export(_OneStep(net), args, buf, input_names=names, dynamo=False,
+                          output_names=["y", "hn", "cn"][: len(args)])
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
@@ -101,25 +102,6 @@ def max_diff(step, xs, ref, n: int) -> float:
     return float(np.abs(got - ref[:n]).max())
 
 
-def _bench_quantise(model):
-    """Symmetric per-output-row int8 weights (scale = max|row| / 127), dynamic inputs."""
-    layers = []
-    for layer in model.layers:
-        fields = getattr(layer, "quantizable", ())
-        if not fields:
-            layers.append(layer)
-            continue
-        q, scales = {}, {}
-        for f in fields:
-            w = np.asarray(getattr(layer, f), np.float32)
-            s = np.maximum(np.abs(w).max(axis=1), 1e-30) / 127.0
-            q[f] = np.clip(np.rint(w / s[:, None]), -127, 127).astype(np.int8)
-            scales[f] = s.astype(np.float32)
-        layers.append(dataclasses.replace(layer, **q, quant=edgernn.QuantParams(
-            "int8-weights", scales, dynamic_zero_point=True)))
-    return edgernn.Model(layers)
-
-
 def int8_model(model, calibration: np.ndarray, mode: str) -> tuple:
     """(int8 model, how it was made): ``converters.quantize``, else the bench's quantiser."""
     try:
@@ -129,5 +111,5 @@ def int8_model(model, calibration: np.ndarray, mode: str) -> tuple:
         return q, f"converters.quantize(mode={mode!r})"
     except Exception as exc:  # noqa: BLE001 -- the fallback says why
         why = f"{type(exc).__name__}: {exc}"[:200]
-    return _bench_quantise(model), (f"bench/peers.py symmetric per-row int8-weights quantiser "
+    return quantise_rows(model), (f"bench/int8_simple.py symmetric per-row int8-weights quantiser "
                                     f"(converters.quantize failed: {why})")

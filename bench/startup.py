@@ -77,8 +77,37 @@ print(json.dumps({"total_s": time.perf_counter() - t0, "cpu_s": ru.ru_utime + ru
 """
 
 
-def _child(code: str, args: list, cache_dir: str, timeout: float = 900) -> dict:
-    env = dict(os.environ, EDGERNN_CACHE_DIR=cache_dir)
+_NRT = r"""
+import json, sys
+import numpy as np
+import edgernn
+from numba.core.runtime import rtsys
+m = edgernn.load(sys.argv[1])
+s = m.stream()
+x, out = np.ones(m.input_size, np.float32), np.empty(m.output_size, np.float32)
+for _ in range(200):
+    s.step(x, out=out)
+n = int(sys.argv[2])
+a = rtsys.get_allocation_stats()
+for _ in range(n):
+    s.step(x, out=out)
+b = rtsys.get_allocation_stats()
+print(json.dumps({"alloc_per_step": (b.alloc - a.alloc) / n,
+                  "meminfo_alloc_per_step": (b.mi_alloc - a.mi_alloc) / n, "steps": n}))
+"""
+
+
+def nrt_allocations(model_path, steps: int = 10000) -> dict:
+    """Numba runtime (NRT) allocations per ``step(x, out=)``, counted with NUMBA_NRT_STATS=1
+    in a fresh process (C-level mallocs that tracemalloc cannot see, e.g. the MemInfo
+    numba may wrap around each array argument)."""
+    return _child(_NRT, [str(model_path), str(steps)], None, extra={"NUMBA_NRT_STATS": "1"})
+
+
+def _child(code: str, args: list, cache_dir, timeout: float = 900, extra=None) -> dict:
+    env = dict(os.environ, **(extra or {}))
+    if cache_dir is not None:
+        env["EDGERNN_CACHE_DIR"] = cache_dir
     env.pop("EDGERNN_INT8_PATH", None)
     res = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
                          text=True, timeout=timeout)

@@ -105,13 +105,21 @@ def bench_net(name, args, say) -> dict:
         res["runtimes"][label]["step"] = st
     for label, skip in skipped.items():
         res["runtimes"][label] = {"skipped": skip}
+    res["_models"] = (model, qmodel)
+    res["_paths"] = []
     for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
         r = res["runtimes"][label]
         s = m.stream()
         r["run_per_step_us"] = timing.per_call_s(lambda s=s: s.run(xs), args.run_seconds) \
             / len(xs) * 1e6
         r["allocations"] = benchmark.allocations_per_step(m.stream(), xs[0], steps=5000)
-    res["_models"] = (model, qmodel)
+        path = args.workdir / f"{name}_{'int8' if 'int8' in label else 'f32'}.ernn"
+        m.save(path)
+        res["_paths"].append(path)
+        try:
+            r["allocations"]["nrt"] = startup.nrt_allocations(path)
+        except Exception as exc:  # noqa: BLE001
+            r["allocations"]["nrt"] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
     return res
 
 
@@ -128,20 +136,16 @@ def bench_batch(nets, args) -> dict:
 
 def bench_start(nets, args, say) -> dict:
     out = {}
-    with tempfile.TemporaryDirectory() as d:
-        for r in nets:
-            model, qmodel = r["_models"]
-            for label, m in ((r["net"], model), (f"{r['net']} int8", qmodel)):
-                if label.endswith("int8") and r["net"] != "L":
-                    continue
-                path = Path(d) / f"{label.replace(' ', '_')}.ernn"
-                m.save(path)
-                say(f"  start {label}")
-                try:
-                    out[label] = startup.start_times(path, args.cold_repeats,
-                                                     args.warm_repeats, progress=say)
-                except Exception as exc:  # noqa: BLE001
-                    out[label] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+    for r in nets:
+        for label, path in zip((r["net"], f"{r['net']} int8"), r["_paths"], strict=True):
+            if label.endswith("int8") and r["net"] != "L":
+                continue
+            say(f"  start {label}")
+            try:
+                out[label] = startup.start_times(path, args.cold_repeats, args.warm_repeats,
+                                                 progress=say)
+            except Exception as exc:  # noqa: BLE001
+                out[label] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
     if not args.quick:
         say("  edgernn warmup breakdown (fresh process, empty cache)")
         try:
@@ -238,8 +242,11 @@ def main(argv=None):
     pin = {"pinned": False, "why": "--no-pin"} if args.no_pin else timing.pin(args.cpu)
     res = {"meta": meta(pin), "args": {k: (sorted(v) if isinstance(v, set) else str(v))
                                       for k, v in vars(args).items()}}
+    res["meta"]["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     say(f"pinning: {pin}")
     say("1. nets: step / run latency against peers")
+    tmp = tempfile.TemporaryDirectory(prefix="edgernn-bench-")
+    args.workdir = Path(tmp.name)
     nets = [bench_net(n, args, say) for n in args.nets]
     if "layers" in args.parts:
         say("2. single layers: edgernn run vs C yardstick vs RTNeural")
@@ -256,7 +263,8 @@ def main(argv=None):
         say("5. two threads vs serial (both CPUs)")
         res["threads"] = bench_threads(nets, args, pin)
     for r in nets:
-        del r["_models"]
+        del r["_models"], r["_paths"]
+    tmp.cleanup()
     res["nets"] = nets
     res["meta"]["loadavg_end"] = os.getloadavg()
     res["meta"]["wall_s"] = time.perf_counter() - t_start

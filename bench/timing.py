@@ -9,7 +9,8 @@
   pass 2 of each, ... in a rotating order), each pass after a warm-up of its
   own, so a burst of load on a shared machine hits every runtime alike; the
   percentiles are over all samples of all passes, and the spread of the
-  per-pass medians is kept to show how much the machine drifted.
+  per-pass medians is kept to show how much the machine drifted, and so is the
+  number of involuntary context switches (``ru_nivcsw``) per 1000 samples.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import resource
 import time
 
 import numpy as np
@@ -100,16 +102,22 @@ def interleaved(fns: dict, xs, passes: int, budget_s: float, lo: int, hi: int,
     """
     n = {k: steps_for(f, xs, budget_s, lo, hi) for k, f in fns.items()}
     samples: dict = {k: [] for k in fns}
+    preempted = dict.fromkeys(fns, 0)
     names = list(fns)
     for p in range(passes):
         for k in names[p % len(names):] + names[:p % len(names)]:
             with quiet():
+                c0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
                 samples[k].append(time_calls(fns[k], xs, n[k], warm))
+                preempted[k] += resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - c0
     out = {}
     for k, parts in samples.items():
         s = stats(np.concatenate(parts))
         s["pass_p50_us"] = [float(np.median(q)) / 1e3 for q in parts]
         s["steps_per_pass"] = n[k]
+        # involuntary context switches (the scheduler took the CPU away) per 1000 samples:
+        # when this nears 1, the p99.9 measures the machine's other load, not the runtime
+        s["preempted_per_1000"] = 1000.0 * preempted[k] / (passes * (n[k] + warm))
         out[k] = s
     return out
 

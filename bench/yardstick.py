@@ -47,7 +47,7 @@ def build(out_dir: Path) -> tuple[Path | None, str]:
         cmd = [cc, "-O3", *arch, "-shared", "-fPIC", "-o", str(lib), str(SRC), "-lm"]
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode == 0:
-            return lib, " ".join([Path(cc).name, *cmd[1:-4], "-shared -fPIC"])
+            return lib, " ".join([Path(cc).name, "-O3", *arch, "-shared -fPIC", SRC.name])
         errors.append(res.stderr.strip().splitlines()[-1:] or ["?"])
     return None, f"{cc} failed: {errors}"
 
