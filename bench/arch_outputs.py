@@ -76,7 +76,10 @@ def main(argv=None):
     ap.add_argument("--compare", nargs=2, type=Path)
     ap.add_argument("--tol", type=float, default=1e-5)
     ap.add_argument("--tol-int8", type=float, default=1e-4)
+    ap.add_argument("--save-model", type=Path, help="also save float M here (.ernn)")
     args = ap.parse_args(argv)
+    if args.save_model:
+        build("M").save(args.save_model)
     if args.compare:
         return compare(*args.compare, args.tol, args.tol_int8)
     from edgernn.kernels import tile_i8

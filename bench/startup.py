@@ -141,3 +141,21 @@ def warmup_breakdown() -> dict:
     """Seconds of each step of ``edgernn warmup`` in a fresh process, empty cache."""
     with tempfile.TemporaryDirectory(prefix="edgernn-bench-cache-") as d:
         return _child(_WARMUP, [], d)
+
+
+def main(argv=None) -> int:
+    """``python bench/startup.py MODEL.ernn``: one start in a fresh process (with the
+    ``EDGERNN_CACHE_DIR`` of the environment: empty -> cold, filled -> warm), one line."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap.add_argument("model")
+    r = _child(_CHILD, [ap.parse_args(argv).model], None)
+    print(f"{r['total_s']:.2f} s (CPU {r['cpu_s']:.2f} s): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in r["phases_s"].items()) + "; kernels: " + ", ".join(
+        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["kernels_s"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
