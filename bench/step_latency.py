@@ -110,8 +110,7 @@ def bench_net(name, args, say) -> dict:
     for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
         r = res["runtimes"][label]
         s = m.stream()
-        r["run_per_step_us"] = timing.per_call_s(lambda s=s: s.run(xs), args.run_seconds) \
-            / len(xs) * 1e6
+        r["run_per_step_us"] = timing.run_per_step_us(s.run, xs, args.run_seconds)
         r["allocations"] = benchmark.allocations_per_step(m.stream(), xs[0], steps=5000)
         path = args.workdir / f"{name}_{'int8' if 'int8' in label else 'f32'}.ernn"
         m.save(path)
@@ -252,7 +251,7 @@ def main(argv=None):
         say("2. single layers: edgernn run vs C yardstick vs RTNeural")
         lib, how = yardstick.build(args.out)
         res["c_yardstick_build"] = how
-        res["layers"] = yardstick.bench_layers(lib, how, args.run_seconds, quiet=timing.quiet)
+        res["layers"] = yardstick.bench_layers(lib, how, args.run_seconds)
     if "batch" in args.parts:
         say("3. batched streams")
         res["batch"] = bench_batch(nets, args)

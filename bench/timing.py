@@ -133,3 +133,14 @@ def per_call_s(fn, min_seconds: float, min_reps: int = 5) -> float:
             fn()
             times.append(CLOCK() - t0)
     return float(np.median(times)) * 1e-9
+
+
+def run_per_step_us(run, xs, min_seconds: float, call_s: float = 1e-3) -> float:
+    """Median µs per step of ``run(xs[:T])``, with T chosen so that a call takes about
+    ``call_s``: short calls are rarely preempted, so their median reflects the runtime,
+    not the machine's other load (a 4096-step ``run`` of L spans several time slices)."""
+    t0 = CLOCK()
+    run(xs[:16])
+    est = (CLOCK() - t0) * 1e-9 / 16
+    T = int(min(len(xs), max(16, call_s / max(est, 1e-9))))
+    return per_call_s(lambda: run(xs[:T]), min_seconds, min_reps=9) / T * 1e6

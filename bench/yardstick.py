@@ -5,7 +5,8 @@ compiler (``cc -O3 -march=native``, falling back to ``-mcpu=native`` and then
 to plain ``-O3``) into ``bench/out/`` and called through ctypes, one call per
 sequence of T steps (the loop over time is in C, like edgernn's ``run``).
 Every runtime gets the same torch-initialised weights (``torch.manual_seed(0)``)
-and inputs, and its outputs are checked against torch before it is timed.
+and inputs, and its outputs are checked against torch before it is timed;
+``run`` is timed in calls of about 1 ms (median), as edgernn's.
 RTNeural cannot be built here (no network, no C++ source), so its figures are
 the ones of ``shared/BENCH.md`` (same machine class, another run): the ratio
 to RTNeural is not a same-run ratio; the C yardstick's is.
@@ -16,11 +17,11 @@ from __future__ import annotations
 import ctypes
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import run_per_step_us
 
 import edgernn
 
@@ -95,24 +96,10 @@ class CLayer:
         return ys
 
 
-def per_step_ns(run, xs, min_seconds: float) -> float:
-    """Median over repeats (at least 5, for ``min_seconds``) of one ``run(xs)`` / T, in ns."""
-    run(xs[:16])
-    times = []
-    t_end = time.perf_counter() + min_seconds
-    while len(times) < 5 or time.perf_counter() < t_end:
-        t0 = time.perf_counter_ns()
-        run(xs)
-        times.append((time.perf_counter_ns() - t0) / len(xs))
-    return float(np.median(times))
-
-
 def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
-                 steps: int = 2048, quiet=None) -> list[dict]:
-    """One row per RTNeural size: edgernn ``run`` and C yardstick ns per step, ratios."""
-    import contextlib
-
-    quiet = quiet or contextlib.nullcontext
+                 steps: int = 4096) -> list[dict]:
+    """One row per RTNeural size: edgernn ``run`` and C yardstick ns per step, ratios
+    (:func:`timing.run_per_step_us`: median of calls of about 1 ms)."""
     rows = []
     for (kind, i, h), (lo, hi) in RTNEURAL_NS.items():
         torch.manual_seed(0)
@@ -127,8 +114,7 @@ def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
         stream = model.stream()
         row["edgernn_max_abs_diff_vs_torch"] = float(np.abs(
             stream.run(xs[:CHECK_STEPS]) - ref).max())
-        with quiet():
-            row["edgernn_run_ns"] = per_step_ns(stream.run, xs, min_seconds)
+        row["edgernn_run_ns"] = run_per_step_us(stream.run, xs, min_seconds) * 1e3
         if lib is None:
             row["c_skipped"] = lib_reason
         else:
@@ -141,9 +127,8 @@ def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
                                     f"{row['c_max_abs_diff_vs_torch']:.2e} > {TOL}")
             else:
                 cl.reset()
-                with quiet():
-                    row["c_ns"] = per_step_ns(lambda a, cl=cl, ys=ys: cl.run(a, ys[:len(a)]),
-                                              xs, min_seconds)
+                row["c_ns"] = run_per_step_us(lambda a, cl=cl, ys=ys: cl.run(a, ys[:len(a)]),
+                                              xs, min_seconds) * 1e3
                 row["edgernn_over_c"] = row["edgernn_run_ns"] / row["c_ns"]
         mid = (lo + hi) / 2
         row["edgernn_over_rtneural"] = row["edgernn_run_ns"] / mid
