@@ -123,24 +123,50 @@ def interleaved(fns: dict, xs, passes: int, budget_s: float, lo: int, hi: int,
 
 
 def per_call_s(fn, min_seconds: float, min_reps: int = 5) -> float:
-    """Median seconds of ``fn()`` over repeats lasting at least ``min_seconds``."""
-    fn()
-    times = []
-    t_end = time.perf_counter() + min_seconds
-    with quiet():
-        while len(times) < min_reps or time.perf_counter() < t_end:
-            t0 = CLOCK()
+    """Median seconds of ``fn()`` over repeats lasting at least ``min_seconds``, after a
+    warm-up of a quarter of that."""
+    return interleaved_calls({"f": fn}, 1, min_seconds, min_reps)["f"]
+
+
+def interleaved_calls(fns: dict, passes: int, seconds: float, min_reps: int = 5) -> dict:
+    """Per name: median seconds of ``fns[name]()`` over ``passes`` interleaved passes of
+    ``seconds / passes`` each (each pass warmed up for a quarter of its time)."""
+    times: dict = {k: [] for k in fns}
+    names = list(fns)
+    per = seconds / passes
+    for p in range(passes):
+        for k in names[p % len(names):] + names[:p % len(names)]:
+            fn = fns[k]
+            t_end = time.perf_counter() + per / 4
             fn()
-            times.append(CLOCK() - t0)
-    return float(np.median(times)) * 1e-9
+            while time.perf_counter() < t_end:
+                fn()
+            t_end = time.perf_counter() + per
+            with quiet():
+                n = 0
+                while n < min_reps or time.perf_counter() < t_end:
+                    t0 = CLOCK()
+                    fn()
+                    times[k].append(CLOCK() - t0)
+                    n += 1
+    return {k: float(np.median(v)) * 1e-9 for k, v in times.items()}
+
+
+def chunk_for(run, xs, call_s: float = 1e-3) -> int:
+    """Steps per ``run`` call so that a call takes about ``call_s`` (16 .. len(xs))."""
+    run(xs[:16])
+    probes = []
+    for _ in range(7):
+        t0 = CLOCK()
+        run(xs[:16])
+        probes.append(CLOCK() - t0)
+    est = min(probes) * 1e-9 / 16
+    return int(min(len(xs), max(16, call_s / max(est, 1e-9))))
 
 
 def run_per_step_us(run, xs, min_seconds: float, call_s: float = 1e-3) -> float:
     """Median µs per step of ``run(xs[:T])``, with T chosen so that a call takes about
     ``call_s``: short calls are rarely preempted, so their median reflects the runtime,
     not the machine's other load (a 4096-step ``run`` of L spans several time slices)."""
-    t0 = CLOCK()
-    run(xs[:16])
-    est = (CLOCK() - t0) * 1e-9 / 16
-    T = int(min(len(xs), max(16, call_s / max(est, 1e-9))))
+    T = chunk_for(run, xs, call_s)
     return per_call_s(lambda: run(xs[:T]), min_seconds, min_reps=9) / T * 1e6
