@@ -37,6 +37,7 @@ from numba import njit, types
 
 from .cache import CACHE
 from .kernels.abi import call_ptr
+from .kernels.fpenv import flush_denormals, restore_fpenv
 from .kernels.linalg import fill
 from .kernels.mathfn import all_finite
 from .kernels.optable import (
@@ -121,7 +122,16 @@ def _reset_nonfinite(P, S, b):
 
 @njit(cache=CACHE, error_model="numpy", nogil=True)
 def engine_f32(desc, xs, ys, T):
-    """Run ``T`` timesteps of the streams described at address ``desc`` (module docstring)."""
+    """Run ``T`` timesteps of the streams described at address ``desc`` (module docstring),
+    with denormals flushed to zero (:mod:`edgernn.kernels.fpenv`)."""
+    saved = flush_denormals()
+    rc = _steps(desc, xs, ys, T)
+    restore_fpenv(saved)
+    return rc
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _steps(desc, xs, ys, T):
     d = i64_view(desc, D_SIZE)
     P = i64_table(d[D_P], d[D_NROWS], WIDTH)
     n_all, stride = d[D_NSTREAMS], d[D_SSTRIDE]

@@ -46,7 +46,17 @@ class Model:
     num_tokens : int        vocabulary size when the input feeds an Embedding, else 0
     streamable : bool       False when a Bidirectional or Reverse op needs whole sequences
     quantization : dict or None   the quantisation report of an int8 model
+
+    A model read by :func:`edgernn.load` also has ``manifest`` (dict),
+    ``manifest_sha256`` (hex), ``manifest_hash_stored`` (bool), ``signature`` (the
+    ``manifest.sig`` document or None) and ``signed_by`` (hex key fingerprint or None).
     """
+
+    manifest: dict | None = None
+    manifest_sha256: str | None = None
+    manifest_hash_stored: bool = False
+    signature: dict | None = None
+    signed_by: str | None = None
 
     def __init__(self, layers=None, provenance: dict | None = None,
                  return_sequences: bool = True, initial_state=None, *, inputs=None,
@@ -152,11 +162,15 @@ class Model:
         return StreamBatch(self, n, math)
 
     # --- file ---------------------------------------------------------------
-    def save(self, path) -> None:
-        """Write the model to an ``.ernn`` file (see :mod:`edgernn.fileformat`)."""
+    def save(self, path, signing_key=None) -> None:
+        """Write the model to an ``.ernn`` file atomically (see :mod:`edgernn.fileformat`).
+
+        ``signing_key``: an Ed25519 private key (PEM bytes, raw 32 bytes, a path or a
+        ``cryptography`` key; the ``sign`` extra) to sign the manifest with.
+        """
         from .fileformat import save_model
 
-        save_model(self, path)
+        save_model(self, path, signing_key=signing_key)
 
     # --- summary ------------------------------------------------------------
     def summary_rows(self) -> list[dict]:

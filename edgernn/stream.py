@@ -143,6 +143,7 @@ class Stream:
         self._ni, self._no = model.input_size, model.output_size
         self._tokens = model.num_tokens
         self._xbuf = np.zeros(self._ni, np.float32)
+        self._out = None
         if model.initial_state is not None:
             self.set_state(model.initial_state)
 
@@ -162,9 +163,8 @@ class Stream:
         """
         if out is None:
             out = np.empty(self._no, np.float32)
-        elif out.__class__ is not np.ndarray or out.dtype is not _F32 or out.ndim != 1 \
-                or not out.flags.writeable:
-            check_vec(out, self._no, "step: out", writeable=True)
+        elif out is not self._out or out.ndim != 1:
+            self._check_out(out)
         try:
             fast = x.dtype is _F32 and x.ndim == 1
         except AttributeError:
@@ -175,6 +175,16 @@ class Stream:
         if rc:
             self._step_error(x, out, rc)
         return out
+
+    def _check_out(self, out):
+        """Check a new ``out`` fully, then trust that same array object on later steps:
+        its buffer stays valid and writeable memory while the stream holds it, and its
+        ``ndim`` (which decides how native code unboxes it) is checked on every step;
+        its size is checked in native code."""
+        if out.__class__ is not np.ndarray or out.dtype is not _F32 or out.ndim != 1 \
+                or not out.flags.writeable:
+            check_vec(out, self._no, "step: out", writeable=True)
+        self._out = out
 
     def _slow_input(self, x):
         if not self._streamable:

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import edgernn
 from edgernn import cache
@@ -138,3 +139,31 @@ def test_load_compiles_what_the_model_needs_before_the_first_step(tmp_path):
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "True"]
+
+
+def test_denormals_flush_inside_the_engine_and_the_callers_mode_is_kept():
+    """A state decaying by halves passes through subnormals: the engine flushes them to
+    zero (no slow subnormal arithmetic), and leaves the process's FP mode as it was."""
+    H = 16
+    model = edgernn.Model([edgernn.RNN(np.zeros((H, 2), np.float32),
+                                       np.eye(H, dtype=np.float32) * 0.5,
+                                       nonlinearity="linear")])
+    s = model.stream()
+    s.set_state(edgernn.StreamState(("0.h",), (np.ones(H, np.float32),)))
+    ys = s.run(np.zeros((160, 2), np.float32))
+    tiny = np.finfo(np.float32).tiny
+    assert np.all((ys == 0) | (np.abs(ys) >= tiny))  # never a subnormal
+    assert ys[125, 0] == 2.0 ** -126 and ys[126, 0] == 0.0
+    sub = np.float32(tiny) * np.float32(0.25)
+    assert 0 < sub < tiny  # numpy still sees IEEE subnormals after the call
+
+
+def test_step_trusts_a_checked_out_array_but_not_a_reshaped_one(rng):
+    model = _lstm_model(rng, 4, 8)
+    s = model.stream()
+    x = np.ones(4, np.float32)
+    out = np.empty(8, np.float32)
+    s.step(x, out=out)
+    out.shape = (2, 4)
+    with pytest.raises(edgernn.StreamError, match=r"shape \(8,\)"):
+        s.step(x, out=out)

@@ -24,6 +24,9 @@ from .abi import call_ptr, kernel, views
 from .optable import H_MATVEC
 from .tile import TAIL, TILE, mac8, mac32
 
+CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
+GROUP = 8    # streams that share a pass over the panel chunks
+
 U = np.uint64
 
 
@@ -59,17 +62,30 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
     K = K1 + K2
     r8 = U(-(-rows // TAIL) * TAIL)
     n32 = r8 // U(TILE)
-    wo = U(w_off)
-    for t in range(n32):
-        for i in range(m):
-            b = U(idx[i]) * U(A)
-            mac32(W, wo, K1, S, b + U(x1), K2, S, b + U(x2), S, b + U(y) + t * U(TILE))
-        wo += K * U(TILE)
-    for r in range(n32 * U(TILE), r8, U(TAIL)):
-        for i in range(m):
-            b = U(idx[i]) * U(A)
-            mac8(W, wo, K1, S, b + U(x1), K2, S, b + U(x2), S, b + U(y) + r)
-        wo += K * U(TAIL)
+    for g0 in range(0, m, GROUP):  # a few streams at a time: their vectors and the
+        g1 = min(g0 + GROUP, m)     # panel chunk they share stay in L1 together
+        wo = U(w_off)
+        r = U(0)
+        while r < r8:
+            width = U(TILE) if r < n32 * U(TILE) else U(TAIL)
+            c0 = U(0)
+            while c0 < K:
+                c1 = min(c0 + U(CHUNK), K)
+                a1 = min(c0, K1)
+                n1 = min(c1, K1) - a1
+                a2 = max(c0, K1) - K1
+                n2 = c1 - K1 - a2 if c1 > K1 else U(0)
+                w = wo + c0 * width
+                for i in range(g0, g1):
+                    b = U(idx[i]) * U(A)
+                    xa, xb, yr = b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r
+                    if width == U(TILE):
+                        mac32(W, w, n1, S, xa, n2, S, xb, S, yr)
+                    else:
+                        mac8(W, w, n1, S, xa, n2, S, xb, S, yr)
+                c0 = c1
+            wo += K * width
+            r += width
 
 
 @kernel(types.int64(*[types.int64] * 8))

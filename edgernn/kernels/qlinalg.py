@@ -17,9 +17,9 @@ then ``rowsum`` int32[R32] and the scales float32[R32]; and an int32 header
 ``[panel, rowsum, scales, rows, K, G]`` (offsets in elements of the int8, int32
 and float32 views) that op rows point to (``QM0``..``QM3``).
 
-Per stream, scratch at ``QBUF`` (float32 offset): the quantised vector as
-unsigned bytes (``v_q + 128``, ``G`` floats' worth), ``s_v`` and ``zp``, then the
-int32 accumulators ``[R32]``.
+Per stream, scratch at ``QBUF`` (float32 offset): the two quantised vectors as
+unsigned bytes (``v_q + 128``, ``G`` floats' worth each), their ``s_v`` and
+``zp``, then two int32 accumulators ``[R32]``.
 """
 
 import numpy as np
@@ -52,13 +52,13 @@ def pack_q8(wq: np.ndarray):
 
 
 def qscratch_floats(cols: int, rows: int) -> int:
-    """Scratch floats :func:`qmatvec_impl` needs for a ``[rows, cols]`` matrix."""
-    return -(-cols // 4) + 2 + -(-rows // ROWS) * ROWS
+    """Scratch floats :func:`qmatvec_impl` needs for two ``[rows, <= cols]`` matrices."""
+    return 2 * -(-cols // 4) + 4 + 2 * -(-rows // ROWS) * ROWS
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away):
-    """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[q+G] = s``, ``S[q+G+1] = zp``."""
+def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
+    """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[out] = s``, ``S[out+1] = zp``."""
     o, n = U(src), U(K)
     s, zp = s_static, zp_static
     if mode != 0:
@@ -84,23 +84,17 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away):
         B[bo + i] = np.uint8(np.int32(v) + 128)
     for i in range(n, U(4) * U(G)):
         B[bo + i] = 128
-    S[U(q) + U(G)] = s
-    S[U(q) + U(G) + U(1)] = zp
+    S[U(out)] = s
+    S[U(out) + U(1)] = zp
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, meta, src, par, q, y):
-    """``S[s, y:y+R] += dequant(W_q @ quant(S[s, src:src+K]))`` for streams ``idx[:m]``."""
-    panel, rs, sc = WI[meta], WI[meta + 1], WI[meta + 2]
-    rows, K, G = WI[meta + 3], WI[meta + 4], WI[meta + 5]
-    R32 = -(-rows // ROWS) * ROWS
-    acc = q + G + 2
-    mode, s0, z0 = np.int64(W[par]), W[par + 1], W[par + 2]
-    away = mode >= 8
-    mode = mode & 7
+def _tiles(W8, WI, SB, SI, A, idx, m, meta, q, acc):
+    """Integer products of the matrix ``meta`` with each stream's quantised vector."""
+    panel, G = WI[meta], WI[meta + 5]
+    R32 = -(-WI[meta + 3] // ROWS) * ROWS
     for i in range(m):
         b = idx[i] * A
-        _quantize(S, SB, b + src, K, G, b + q, mode, s0, z0, away)
         for r in range(R32):
             SI[b + acc + r] = 0
     step = G * 4 * ROWS + 4 * ROWS
@@ -108,28 +102,59 @@ def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, meta, src, par, q, y):
         for i in range(m):
             b = idx[i] * A
             mac_i8(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI, U(b + acc + t * ROWS))
-    for i in range(m):
-        b = idx[i] * A
-        sv, off = S[b + q + G], np.int32(128) + np.int32(S[b + q + G + 1])
-        a, yo = U(b + acc), U(b + y)
-        for r in range(U(rows)):
-            corr = SI[a + r] - off * WI[U(rs) + r]
-            S[yo + r] += _f32(corr) * (W[U(sc) + r] * sv)
-
-
-@kernel(types.int64(*[types.int64] * 6))
-def qmatvec_kernel(desc, meta, src, par, q, y):
-    """:func:`qmatvec_impl` on the arenas of a call descriptor (called by address)."""
-    P, W, W8, WI, S, SB, SI, A, idx, m = qviews(desc)
-    qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, meta, src, par, q, y)
-    return 0
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def qmatvec(desc, P, meta, src, par, q, y):
-    """:func:`qmatvec_impl` through the address in the op table's header (compiled
-    once, and only for models with int8 ops)."""
-    call_ptr(P[0, H_QMATVEC], desc, meta, src, par, q, y)
+def _params(W, par):
+    mode = np.int64(W[par])
+    return mode & 7, W[par + 1], W[par + 2], mode >= 8
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y):
+    """``S[s, y:y+R] += dequant(A_q @ quant(a)) + dequant(B_q @ quant(b))`` for streams
+    ``idx[:m]``: matrix ``ma`` times ``S[s, sa:]`` with parameters at ``pa``, and, when
+    ``mb >= 0``, matrix ``mb`` (same rows) times ``S[s, sb:]`` with parameters at ``pb``."""
+    rows, Ga = WI[ma + 3], WI[ma + 5]
+    two = mb >= 0
+    Gb = WI[mb + 5] if two else 0
+    R32 = -(-rows // ROWS) * ROWS
+    qb, sv = q + Ga, q + Ga + Gb            # quantised vectors, then [s_a, zp_a, s_b, zp_b]
+    acc_a, acc_b = sv + 4, sv + 4 + R32
+    mode_a, s_a, z_a, away_a = _params(W, pa)
+    mode_b, s_b, z_b, away_b = _params(W, pb if two else pa)
+    for i in range(m):
+        b = idx[i] * A
+        _quantize(S, SB, b + sa, WI[ma + 4], Ga, b + q, mode_a, s_a, z_a, away_a, b + sv)
+        if two:
+            _quantize(S, SB, b + sb, WI[mb + 4], Gb, b + qb, mode_b, s_b, z_b, away_b,
+                      b + sv + 2)
+    _tiles(W8, WI, SB, SI, A, idx, m, ma, q, acc_a)
+    if two:
+        _tiles(W8, WI, SB, SI, A, idx, m, mb, qb, acc_b)
+    rs_a, sc_a = U(WI[ma + 1]), U(WI[ma + 2])
+    rs_b, sc_b = (U(WI[mb + 1]), U(WI[mb + 2])) if two else (rs_a, sc_a)
+    for i in range(m):
+        b = idx[i] * A
+        sva, off_a = S[b + sv], np.int32(128) + np.int32(S[b + sv + 1])
+        svb, off_b = S[b + sv + 2], np.int32(128) + np.int32(S[b + sv + 3])
+        a, c, yo = U(b + acc_a), U(b + acc_b), U(b + y)
+        if two:
+            for r in range(U(rows)):
+                ya = _f32(SI[a + r] - off_a * WI[rs_a + r]) * (W[sc_a + r] * sva)
+                yb = _f32(SI[c + r] - off_b * WI[rs_b + r]) * (W[sc_b + r] * svb)
+                S[yo + r] = (S[yo + r] + ya) + yb
+        else:
+            for r in range(U(rows)):
+                S[yo + r] += _f32(SI[a + r] - off_a * WI[rs_a + r]) * (W[sc_a + r] * sva)
+
+
+@kernel(types.int64(*[types.int64] * 9))
+def qmatvec_kernel(desc, ma, sa, pa, mb, sb, pb, q, y):
+    """:func:`qmatvec_impl` on the arenas of a call descriptor (called by address)."""
+    P, W, W8, WI, S, SB, SI, A, idx, m = qviews(desc)
+    qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y)
+    return 0
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -138,11 +163,12 @@ def product(desc, P, k, wcol, rows, a, na, b, nb, y, qa, pa, qb, pb):
 
     Float: one panel matrix at ``P[k, wcol]`` over ``na + nb`` inputs. int8: the
     matrix at ``P[k, qa]`` times ``a`` (quantisation parameters at ``QPAR + pa``:
-    0 for x, 3 for h), plus, when ``qb >= 0``, the one at ``P[k, qb]`` times ``b``.
+    0 for x, 3 for h), plus, when ``qb >= 0``, the one at ``P[k, qb]`` times ``b``;
+    one call to :func:`qmatvec_kernel` (compiled once, only for int8 models).
     """
     if P[k, QM0] < 0:
         matvec(desc, P, P[k, wcol], rows, na, nb, a, b, y)
     else:
-        qmatvec(desc, P, P[k, qa], a, P[k, QPAR] + pa, P[k, QBUF], y)
-        if qb >= 0:
-            qmatvec(desc, P, P[k, qb], b, P[k, QPAR] + pb, P[k, QBUF], y)
+        q = P[k, QPAR]
+        call_ptr(P[0, H_QMATVEC], desc, P[k, qa], a, q + pa, P[k, qb] if qb >= 0 else -1, b,
+                 q + pb, P[k, QBUF], y)
