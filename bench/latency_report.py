@@ -235,3 +235,63 @@ def plot(res, path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def markdown(res) -> str:
+    """The README's Speed tables from one run's JSON."""
+    m, lines = res["meta"], []
+    lines.append(f"`{m.get('command', 'bench/step_latency.py')}` on {m['date']}: {m['cpu']} "
+                 f"({m['machine']}, {m['cpus']} CPUs), Python {m['python']}, pinned "
+                 f"{m['pinning'].get('how', 'no')}; load average {m['loadavg_start'][0]:.1f} "
+                 f"at start, {m['loadavg_end'][0]:.1f} at end.\n")
+    lines.append("| net | runtime | p50 us | p99 us | p99.9 us | p99.9/p50 | run us/step | "
+                 "max abs diff vs torch |")
+    lines.append("| --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in res["nets"]:
+        for label, v in r["runtimes"].items():
+            if "skipped" in v:
+                lines.append(f"| {r['net']} | {label} | skipped: {v['skipped'][:60]} |||||")
+                continue
+            s = v["step"]
+            lines.append(f"| {r['net']} | {label} | {s['p50_us']:.2f} | {s['p99_us']:.2f} | "
+                         f"{s['p99.9_us']:.1f} | {s['tail_ratio']:.1f} | "
+                         f"{_f(v.get('run_per_step_us'))} | {v['max_abs_diff_vs_torch']:.1e} |")
+    if res.get("layers"):
+        lines.append("\n| layer | edgernn `run` ns | plain C ns (same run) | RTNeural ns "
+                     "(BENCH.md) | edgernn / RTNeural | edgernn / C |")
+        lines.append("| --- | --- | --- | --- | --- | --- |")
+        for row in res["layers"]:
+            lo, hi = row["rtneural_ns"]
+            lines.append(f"| {row['layer']} | {row['edgernn_run_ns']:.0f} | "
+                         f"{_f(row.get('c_ns'), '.0f')} | {lo}-{hi} | "
+                         f"{row['edgernn_over_rtneural']:.2f} | {_f(row.get('edgernn_over_c'))} |")
+    if res.get("batch"):
+        lines.append("\n| batch, per stream-step us (ratio to n=1) | n=1 | n=4 | n=16 | n=64 |")
+        lines.append("| --- | --- | --- | --- | --- |")
+        for net, kinds in res["batch"].items():
+            for kind, rows in kinds.items():
+                lines.append(f"| {net} {kind} | " + " | ".join(
+                    f"{r['per_stream_step_us']:.2f} ({r['ratio_to_n1']:.2f})" for r in rows) + " |")
+    start = {k: v for k, v in res.get("start", {}).items() if "cold" in v}
+    if start:
+        lines.append("\n| start (import + load + first step) | cold, empty cache s (CPU s) | "
+                     "warm s (CPU s) |")
+        lines.append("| --- | --- | --- |")
+        for label, v in start.items():
+            c, w = v["cold"], v["warm"]
+            lines.append(f"| {label} | {c['median_s']:.2f} ({c['median_cpu_s']:.2f}) | "
+                         f"{w['median_s']:.3f} ({w['median_cpu_s']:.3f}) |")
+    lines.append("\n| issue | target | value | limit | result |")
+    lines.append("| --- | --- | --- | --- | --- |")
+    for t in res["targets"]:
+        ok = {True: "met", False: "**missed**", None: "n/a"}[t["met"]]
+        lines.append(f"| {t['issue']} | {t['target']} | {_f(t['value'], '.3g')} | "
+                     f"{t['limit']:.3g} | {ok} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import json
+    import sys
+
+    print(markdown(json.loads(open(sys.argv[1]).read())))

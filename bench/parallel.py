@@ -2,7 +2,8 @@
 
 Batch: ``model.streams(n).step(X, out=)`` for n = 1, 4, 16, 64 (one native call
 steps all n streams, each weight read once per step); the figure is the time
-per stream-step, and its ratio to n = 1.
+per stream-step (median thread CPU time of a call, see ``timing.interleaved_calls``)
+and its ratio to n = 1.
 
 Threads: two streams of one model stepped ``steps`` times each, first one after
 the other in one thread, then in two threads at once (started together on a

@@ -17,6 +17,10 @@ prints the tables and a targets table (each target's ratio, limit, met/missed).
    and a Raspberry Pi 4 estimate (see ``PI4``).
 5. Two threads stepping two streams against serial (:mod:`parallel`).
 
+``run`` figures (nets, single layers, batch) are the median thread CPU time of
+calls of about 1 ms, interleaved between the runtimes compared (the wall time
+is in the JSON too); ``step`` figures are wall time per call, every sample kept.
+
 Method: the process is pinned to one CPU (``--cpu``, default the last one;
 ``sched_setaffinity`` as ``taskset -c``) except for part 5, which needs two;
 the garbage collector is collected, frozen and disabled around every timed
@@ -115,7 +119,8 @@ def bench_net(name, args, say) -> dict:
     med = timing.interleaved_calls(runs, args.passes, 2 * args.run_seconds, min_reps=9)
     for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
         r = res["runtimes"][label]
-        r["run_per_step_us"] = med[label] / chunk[label] * 1e6
+        r["run_per_step_us"] = med["cpu"][label] / chunk[label] * 1e6
+        r["run_per_step_wall_us"] = med["wall"][label] / chunk[label] * 1e6
         r["run_steps_per_call"] = chunk[label]
         r["allocations"] = benchmark.allocations_per_step(m.stream(), xs[0], steps=5000)
         path = args.workdir / f"{name}_{'int8' if 'int8' in label else 'f32'}.ernn"

@@ -122,18 +122,23 @@ def interleaved(fns: dict, xs, passes: int, budget_s: float, lo: int, hi: int,
     return out
 
 
-def per_call_s(fn, min_seconds: float, min_reps: int = 5) -> float:
+def per_call_s(fn, min_seconds: float, min_reps: int = 5, cpu: bool = True) -> float:
     """Median seconds of ``fn()`` over repeats lasting at least ``min_seconds``, after a
-    warm-up of a quarter of that."""
-    return interleaved_calls({"f": fn}, 1, min_seconds, min_reps)["f"]
+    warm-up of a quarter of that: thread CPU time (``cpu``) or wall time."""
+    return interleaved_calls({"f": fn}, 1, min_seconds, min_reps)["cpu" if cpu else "wall"]["f"]
 
 
 def interleaved_calls(fns: dict, passes: int, seconds: float, min_reps: int = 5) -> dict:
-    """Per name: median seconds of ``fns[name]()`` over ``passes`` interleaved passes of
-    ``seconds / passes`` each (each pass warmed up for a quarter of its time)."""
-    times: dict = {k: [] for k in fns}
+    """``{"wall": {name: s}, "cpu": {name: s}}``: median wall and thread-CPU seconds of
+    ``fns[name]()`` over ``passes`` interleaved passes of ``seconds / passes`` each (each
+    warmed up for a quarter of its time). The thread's CPU time leaves out the time the
+    scheduler gave the CPU to other processes, so on a shared machine it is the steadier
+    figure for throughput (``run``); on an idle core both agree."""
+    wall: dict = {k: [] for k in fns}
+    cpu: dict = {k: [] for k in fns}
     names = list(fns)
     per = seconds / passes
+    tclock = time.thread_time_ns
     for p in range(passes):
         for k in names[p % len(names):] + names[:p % len(names)]:
             fn = fns[k]
@@ -145,11 +150,15 @@ def interleaved_calls(fns: dict, passes: int, seconds: float, min_reps: int = 5)
             with quiet():
                 n = 0
                 while n < min_reps or time.perf_counter() < t_end:
+                    c0 = tclock()
                     t0 = CLOCK()
                     fn()
-                    times[k].append(CLOCK() - t0)
+                    t1 = CLOCK()
+                    cpu[k].append(tclock() - c0)
+                    wall[k].append(t1 - t0)
                     n += 1
-    return {k: float(np.median(v)) * 1e-9 for k, v in times.items()}
+    return {"wall": {k: float(np.median(v)) * 1e-9 for k, v in wall.items()},
+            "cpu": {k: float(np.median(v)) * 1e-9 for k, v in cpu.items()}}
 
 
 def chunk_for(run, xs, call_s: float = 1e-3) -> int:
@@ -164,9 +173,10 @@ def chunk_for(run, xs, call_s: float = 1e-3) -> int:
     return int(min(len(xs), max(16, call_s / max(est, 1e-9))))
 
 
-def run_per_step_us(run, xs, min_seconds: float, call_s: float = 1e-3) -> float:
-    """Median µs per step of ``run(xs[:T])``, with T chosen so that a call takes about
-    ``call_s``: short calls are rarely preempted, so their median reflects the runtime,
-    not the machine's other load (a 4096-step ``run`` of L spans several time slices)."""
+def run_per_step_us(run, xs, min_seconds: float, call_s: float = 1e-3) -> dict:
+    """``{"wall": µs, "cpu": µs}`` per step of ``run(xs[:T])`` (medians), with T chosen
+    so that a call takes about ``call_s``: short calls are rarely preempted (a 4096-step
+    ``run`` of L spans several time slices of a shared machine)."""
     T = chunk_for(run, xs, call_s)
-    return per_call_s(lambda: run(xs[:T]), min_seconds, min_reps=9) / T * 1e6
+    r = interleaved_calls({"f": lambda: run(xs[:T])}, 1, min_seconds, min_reps=9)
+    return {k: v["f"] / T * 1e6 for k, v in r.items()}

@@ -6,7 +6,8 @@ to plain ``-O3``) into ``bench/out/`` and called through ctypes, one call per
 sequence of T steps (the loop over time is in C, like edgernn's ``run``).
 Every runtime gets the same torch-initialised weights (``torch.manual_seed(0)``)
 and inputs, and its outputs are checked against torch before it is timed;
-``run`` is timed in calls of about 1 ms (median), as edgernn's.
+``run`` is timed in calls of about 1 ms, as edgernn's: the figures are the median
+thread CPU time per step (the wall time is kept too, ``*_wall_ns``).
 RTNeural cannot be built here (no network, no C++ source), so its figures are
 the ones of ``shared/BENCH.md`` (same machine class, another run): the ratio
 to RTNeural is not a same-run ratio; the C yardstick's is.
@@ -114,7 +115,8 @@ def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
         stream = model.stream()
         row["edgernn_max_abs_diff_vs_torch"] = float(np.abs(
             stream.run(xs[:CHECK_STEPS]) - ref).max())
-        row["edgernn_run_ns"] = run_per_step_us(stream.run, xs, min_seconds) * 1e3
+        t = run_per_step_us(stream.run, xs, min_seconds)
+        row["edgernn_run_ns"], row["edgernn_run_wall_ns"] = t["cpu"] * 1e3, t["wall"] * 1e3
         if lib is None:
             row["c_skipped"] = lib_reason
         else:
@@ -127,8 +129,9 @@ def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
                                     f"{row['c_max_abs_diff_vs_torch']:.2e} > {TOL}")
             else:
                 cl.reset()
-                row["c_ns"] = run_per_step_us(lambda a, cl=cl, ys=ys: cl.run(a, ys[:len(a)]),
-                                              xs, min_seconds) * 1e3
+                t = run_per_step_us(lambda a, cl=cl, ys=ys: cl.run(a, ys[:len(a)]), xs,
+                                    min_seconds)
+                row["c_ns"], row["c_wall_ns"] = t["cpu"] * 1e3, t["wall"] * 1e3
                 row["edgernn_over_c"] = row["edgernn_run_ns"] / row["c_ns"]
         mid = (lo + hi) / 2
         row["edgernn_over_rtneural"] = row["edgernn_run_ns"] / mid
