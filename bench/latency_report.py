@@ -12,10 +12,22 @@ def _rt(res, net, label):
     return {}
 
 
-def _t(out, issue, what, value, limit, detail="", le=True):
-    met = None if value is None else bool(value <= limit if le else value >= limit)
+def _t(out, issue, what, value, limit, detail=""):
+    """One target row; ``value`` may be a function (a missing figure -> value None)."""
+    if callable(value):
+        try:
+            value = value()
+        except (KeyError, TypeError, ZeroDivisionError) as exc:
+            value = None
+            detail = f"not measured: {detail}" if detail else \
+                f"not measured ({type(exc).__name__}: {exc})"
+    met = None if value is None else bool(value <= limit)
     out.append({"issue": issue, "target": what, "value": value, "limit": limit,
                 "met": met, "detail": detail})
+
+
+def _skip(*runtimes):
+    return "; ".join(r["skipped"] for r in runtimes if "skipped" in r)
 
 
 def targets(res) -> list[dict]:
@@ -26,36 +38,37 @@ def targets(res) -> list[dict]:
         e, q = _rt(res, net, "edgernn"), _rt(res, net, "edgernn int8")
         lf, ld = _rt(res, net, "litert f32"), _rt(res, net, "litert drq")
         if net in ("S", "M"):
-            v = e["step"]["p50_us"] / lf["step"]["p50_us"] if "step" in lf else None
-            _t(out, "#8", f"{net} step p50 / LiteRT f32 p50", v, 0.25,
-               lf.get("skipped", ""))
-            for kind in ("step", "run"):
-                a = q["step"]["p50_us"] if kind == "step" else q["run_per_step_us"]
-                b = e["step"]["p50_us"] if kind == "step" else e["run_per_step_us"]
-                _t(out, "#9", f"{net} int8 {kind} / float {kind} (no slower)", a / b, 1.0)
+            _t(out, "#8", f"{net} step p50 / LiteRT f32 p50",
+               lambda e=e, lf=lf: e["step"]["p50_us"] / lf["step"]["p50_us"], 0.25, _skip(lf))
+            _t(out, "#9", f"{net} int8 step / float step (no slower)",
+               lambda e=e, q=q: q["step"]["p50_us"] / e["step"]["p50_us"], 1.0, _skip(q))
+            _t(out, "#9", f"{net} int8 run / float run (no slower)",
+               lambda e=e, q=q: q["run_per_step_us"] / e["run_per_step_us"], 1.0, _skip(q))
         if net == "L":
-            v = q["step"]["p50_us"] / ld["step"]["p50_us"] if "step" in ld else None
-            _t(out, "#9", "L int8 step p50 / LiteRT dyn-range int8 p50", v, 0.25,
-               ld.get("skipped", ""))
-            _t(out, "#9", "L int8 run / L float run", q["run_per_step_us"] /
-               e["run_per_step_us"], 0.5)
-        for label, peer in (("edgernn", lf), ("edgernn int8", ld)):
-            st = _rt(res, net, label)["step"]
-            mine = st["tail_ratio"]
-            pre = f"preempted {st['preempted_per_1000']:.2f}/1000 steps"
-            _t(out, "#8", f"{net} {label} step p99.9/p50", mine, 2.0, pre)
+            _t(out, "#9", "L int8 step p50 / LiteRT dyn-range int8 p50",
+               lambda q=q, ld=ld: q["step"]["p50_us"] / ld["step"]["p50_us"], 0.25,
+               _skip(q, ld))
+            _t(out, "#9", "L int8 run / L float run",
+               lambda e=e, q=q: q["run_per_step_us"] / e["run_per_step_us"], 0.5, _skip(q))
+        for label, mine, peer, other in (("edgernn", e, lf, "LiteRT f32"),
+                                         ("edgernn int8", q, ld, "LiteRT drq")):
+            pre = (f"preempted {mine['step']['preempted_per_1000']:.2f}/1000 steps"
+                   if "step" in mine else _skip(mine))
+            _t(out, "#8", f"{net} {label} step p99.9/p50",
+               lambda m=mine: m["step"]["tail_ratio"], 2.0, pre)
             if "step" in peer:
-                other = "LiteRT f32" if label == "edgernn" else "LiteRT drq"
                 _t(out, "#8", f"{net} {label} p99.9/p50 vs {other}'s "
-                   f"({peer['step']['tail_ratio']:.2f})", mine, peer["step"]["tail_ratio"],
-                   f"{other} {peer['step']['preempted_per_1000']:.2f}/1000")
+                   f"({peer['step']['tail_ratio']:.2f})", lambda m=mine: m["step"]["tail_ratio"],
+                   peer["step"]["tail_ratio"],
+                   f"{other} preempted {peer['step']['preempted_per_1000']:.2f}/1000")
         for label, r in (("float", e), ("int8", q)):
-            a = r["allocations"]
+            a = r.get("allocations", {})
             _t(out, "#8", f"{net} {label} step(out=) Python blocks kept per step (< 0.01)",
-               a["net_blocks_per_step"], 0.01, f"peak transient {a['peak_transient_bytes']} B")
+               lambda a=a: a["net_blocks_per_step"], 0.01,
+               f"peak transient {a.get('peak_transient_bytes')} B")
             nrt = a.get("nrt", {})
             _t(out, "#8", f"{net} {label} step(out=) NRT mallocs per step",
-               nrt.get("alloc_per_step"), 0.0, nrt.get("skipped", "NUMBA_NRT_STATS=1"))
+               lambda n=nrt: n["alloc_per_step"], 0.0, nrt.get("skipped", "NUMBA_NRT_STATS=1"))
     for row in res.get("layers", []):
         lo, hi = row["rtneural_ns"]
         _t(out, "#8", f"{row['layer']} run / RTNeural (BENCH.md {lo}-{hi} ns, mid)",
@@ -64,6 +77,9 @@ def targets(res) -> list[dict]:
            row.get("c_skipped", ""))
     for net, kinds in res.get("batch", {}).items():
         for kind, rows in kinds.items():
+            if isinstance(rows, str):
+                _t(out, "#7", f"{net} {kind}", None, 0.3, rows)
+                continue
             last = rows[-1]
             _t(out, "#7", f"{net} {kind} batch n={last['n']} per stream-step / n=1",
                last["ratio_to_n1"], 0.3)
@@ -123,10 +139,15 @@ def print_all(res) -> None:
                   f"{_f(row.get('edgernn_over_c')):>7}")
     for net, kinds in res.get("batch", {}).items():
         for kind, rows in kinds.items():
+            if isinstance(rows, str):
+                print(f"batch {net} {kind}: {rows}")
+                continue
             cells = "  ".join(f"n={r['n']}: {r['per_stream_step_us']:.2f} us "
                               f"({r['ratio_to_n1']:.2f}x)" for r in rows)
             print(f"batch {net} {kind:<6}{cells}")
     for label, v in res.get("start", {}).items():
+        if "skipped" in v:
+            print(f"start {label}: skipped: {v['skipped']}")
         if "cold" in v:
             c, w = v["cold"], v["warm"]
             ph = c["runs"][0]["phases_s"]
@@ -193,6 +214,8 @@ def plot(res, path) -> None:
         _legend(ax[1])
     for net, kinds in res.get("batch", {}).items():
         for kind, b in kinds.items():
+            if isinstance(b, str):
+                continue
             ax[2].plot([r["n"] for r in b], [r["ratio_to_n1"] for r in b], "o-",
                        label=f"{net} {kind}")
     ax[2].axhline(0.3, color="r", ls="--", lw=1, label="target 0.3")
@@ -270,6 +293,8 @@ def markdown(res) -> str:
         lines.append("| --- | --- | --- | --- | --- |")
         for net, kinds in res["batch"].items():
             for kind, rows in kinds.items():
+                if isinstance(rows, str):
+                    continue
                 lines.append(f"| {net} {kind} | " + " | ".join(
                     f"{r['per_stream_step_us']:.2f} ({r['ratio_to_n1']:.2f})" for r in rows) + " |")
     start = {k: v for k, v in res.get("start", {}).items() if "cold" in v}

@@ -83,13 +83,17 @@ def bench_net(name, args, say) -> dict:
     qmodel, qhow = peers.int8_model(model, cal, args.int8_mode)
     res = {"net": name, "int8_made_by": qhow, "runtimes": {},
            "macs_per_step": int(sum(getattr(op, "macs", lambda: 0)() for op in model.layers))}
-    fns, skipped = {}, {}
+    fns, skipped, mine = {}, {}, {}
     for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
-        s = m.stream()
-        diff = float(np.abs(s.run(xs[:CHECK_STEPS]) - ref[:CHECK_STEPS]).max())
-        s = m.stream()
-        fns[label] = functools.partial(s.step, out=np.empty(m.output_size, np.float32))
-        res["runtimes"][label] = {"max_abs_diff_vs_torch": diff}
+        try:
+            s = m.stream()
+            diff = float(np.abs(s.run(xs[:CHECK_STEPS]) - ref[:CHECK_STEPS]).max())
+            s = m.stream()
+            fns[label] = functools.partial(s.step, out=np.empty(m.output_size, np.float32))
+            res["runtimes"][label] = {"max_abs_diff_vs_torch": diff}
+            mine[label] = m
+        except Exception as exc:  # noqa: BLE001 -- e.g. an engine without int8
+            skipped[label] = f"{type(exc).__name__}: {exc}"[:300]
     factories = {"litert f32": lambda: peers.litert(args.models / f"{name}_f32.tflite"),
                  "litert drq": lambda: peers.litert(args.models / f"{name}_drq.tflite"),
                  "onnxruntime": lambda: peers.onnxruntime(net, model.input_size),
@@ -110,22 +114,23 @@ def bench_net(name, args, say) -> dict:
     for label, skip in skipped.items():
         res["runtimes"][label] = {"skipped": skip}
     res["_models"] = (model, qmodel)
-    res["_paths"] = []
+    res["_paths"] = {}
     runs, chunk = {}, {}
-    for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
+    for label, m in mine.items():
         s = m.stream()
         chunk[label] = timing.chunk_for(s.run, xs)
         runs[label] = functools.partial(s.run, xs[:chunk[label]])
     med = timing.interleaved_calls(runs, args.passes, 2 * args.run_seconds, min_reps=9)
-    for label, m in (("edgernn", model), ("edgernn int8", qmodel)):
+    for label, m in mine.items():
         r = res["runtimes"][label]
         r["run_per_step_us"] = med["cpu"][label] / chunk[label] * 1e6
         r["run_per_step_wall_us"] = med["wall"][label] / chunk[label] * 1e6
         r["run_steps_per_call"] = chunk[label]
         r["allocations"] = benchmark.allocations_per_step(m.stream(), xs[0], steps=5000)
-        path = args.workdir / f"{name}_{'int8' if 'int8' in label else 'f32'}.ernn"
+        key = f"{name} int8" if "int8" in label else name
+        path = args.workdir / f"{key.replace(' ', '_')}.ernn"
         m.save(path)
-        res["_paths"].append(path)
+        res["_paths"][key] = path
         try:
             r["allocations"]["nrt"] = startup.nrt_allocations(path)
         except Exception as exc:  # noqa: BLE001
@@ -138,24 +143,29 @@ def bench_batch(nets, args) -> dict:
     for r in nets:
         if r["net"] not in ("M", "L"):
             continue
-        model, qmodel = r["_models"]
-        out[r["net"]] = {"float": parallel.batch_table(model, args.run_seconds),
-                         "int8": parallel.batch_table(qmodel, args.run_seconds)}
+        out[r["net"]] = {}
+        for kind, m in zip(("float", "int8"), r["_models"], strict=True):
+            try:
+                out[r["net"]][kind] = parallel.batch_table(m, args.run_seconds)
+            except Exception as exc:  # noqa: BLE001
+                out[r["net"]][kind + " skipped"] = f"{type(exc).__name__}: {exc}"[:300]
     return out
 
 
 def bench_start(nets, args, say) -> dict:
     out = {}
-    for r in nets:
-        for label, path in zip((r["net"], f"{r['net']} int8"), r["_paths"], strict=True):
-            if label.endswith("int8") and r["net"] != "L":
-                continue
-            say(f"  start {label}")
-            try:
-                out[label] = startup.start_times(path, args.cold_repeats, args.warm_repeats,
-                                                 progress=say)
-            except Exception as exc:  # noqa: BLE001
-                out[label] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+    paths = {k: p for r in nets for k, p in r["_paths"].items()}
+    for label in args.start_models:
+        path = paths.get(label)
+        if path is None:
+            out[label] = {"skipped": f"no model {label!r} in this run (--nets)"}
+            continue
+        say(f"  start {label}")
+        try:
+            out[label] = startup.start_times(path, args.cold_repeats, args.warm_repeats,
+                                             progress=say)
+        except Exception as exc:  # noqa: BLE001
+            out[label] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
     if not args.quick:
         say("  edgernn warmup breakdown (fresh process, empty cache)")
         try:
@@ -223,6 +233,8 @@ def parse(argv):
     ap.add_argument("--pass-seconds", type=float, default=0.4, help="per runtime per pass")
     ap.add_argument("--max-steps", type=int, default=40_000, help="per runtime per pass")
     ap.add_argument("--run-seconds", type=float, default=0.3)
+    ap.add_argument("--start-models", default="M,L,L int8",
+                    help="models for cold/warm start (S, M, L, 'S int8', ...)")
     ap.add_argument("--cold-repeats", type=int, default=3)
     ap.add_argument("--warm-repeats", type=int, default=5)
     ap.add_argument("--thread-steps", type=int, default=5000)
@@ -237,6 +249,9 @@ def parse(argv):
         args.run_seconds, args.cold_repeats, args.warm_repeats = 0.05, 1, 2
         args.thread_steps = 1000
     args.nets = (args.nets or ("S,M" if args.quick else "S,M,L")).split(",")
+    if args.quick and args.start_models == "M,L,L int8":
+        args.start_models = "M,M int8"
+    args.start_models = [m.strip() for m in args.start_models.split(",")]
     args.parts = set(args.parts.split(","))
     return args
 
