@@ -128,7 +128,8 @@ def print_all(res) -> None:
             s = v["step"]
             print(f"{'':<4}{label:<14}{s['p50_us']:>9.2f}{s['p99_us']:>9.2f}{s['p99.9_us']:>10.2f}"
                   f"{s['tail_ratio']:>10.2f}{_f(v.get('run_per_step_us')):>10}"
-                  f"{v['max_abs_diff_vs_torch']:>11.1e}{s['n']:>8}{s['preempted_per_1000']:>11.2f}")
+                  f"{v['max_abs_diff_vs_torch']:>11.1e}{s['n']:>8}{s['preempted_per_1000']:>11.2f}"
+                  + (f"  ({v['note']})" if "note" in v else ""))
     if res.get("layers"):
         print(f"\n{'layer':<14}{'edgernn run ns':>15}{'C ns':>9}{'RTNeural ns':>13}"
               f"{'/RTNeural':>10}{'/C':>7}   ({res.get('c_yardstick_build')})")
@@ -276,7 +277,8 @@ def markdown(res) -> str:
                 lines.append(f"| {r['net']} | {label} | skipped: {v['skipped'][:60]} |||||")
                 continue
             s = v["step"]
-            lines.append(f"| {r['net']} | {label} | {s['p50_us']:.2f} | {s['p99_us']:.2f} | "
+            note = f" ({v['note']})" if "note" in v else ""
+            lines.append(f"| {r['net']} | {label}{note} | {s['p50_us']:.2f} | {s['p99_us']:.2f} | "
                          f"{s['p99.9_us']:.1f} | {s['tail_ratio']:.1f} | "
                          f"{_f(v.get('run_per_step_us'))} | {v['max_abs_diff_vs_torch']:.1e} |")
     if res.get("layers"):
