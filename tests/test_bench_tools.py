@@ -13,7 +13,8 @@ import edgernn
 from edgernn import benchmark
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
-sys.path.insert(0, str(BENCH))
+if str(BENCH) not in sys.path:  # appended: bench/serial.py must not shadow pyserial
+    sys.path.append(str(BENCH))
 
 
 def _need_cc():
