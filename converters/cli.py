@@ -40,8 +40,8 @@ def add_arguments(parser) -> None:
                         help="PyTorch: dtype of the example input (int64 for token ids)")
     q = parser.add_argument_group("int8 quantisation (converters.quantize)")
     q.add_argument("--quantize", metavar="MODE",
-                   help="int8 (static), int8-weights (dynamic range), or per layer, e.g. "
-                        "'default=int8,2=float32'")
+                   help="int8 (static), int8-weights (dynamic range), or per node (name "
+                        "or index), e.g. 'default=int8,denoise_gru=float32'")
     q.add_argument("--calibration", metavar="DATA",
                    help="calibration sequences: .npy (T, I) or (N, T, I), or .npz")
     q.add_argument("--held-out", metavar="DATA",
@@ -53,6 +53,9 @@ def add_arguments(parser) -> None:
     q.add_argument("--ranges", default="auto", choices=["auto", "minmax", "percentile", "mse"],
                    help="activation range estimator for int8 (auto: chosen per tensor by "
                         "measured error)")
+    q.add_argument("--dynamic", default="asymmetric", choices=["asymmetric", "symmetric"],
+                   help="int8-weights: inputs quantised per call with a zero point "
+                        "(asymmetric, as LiteRT and ONNX Runtime) or without (max|v| / 127)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -165,7 +168,7 @@ def _quantize(model, args):
                            f"shape (T, {model.input_size}))")
     return quantize(model, args.calibration, mode=parse_mode(args.quantize),
                     held_out=args.held_out, max_error=args.max_error, ranges=args.ranges,
-                    progress=not args.no_progress)
+                    progress=not args.no_progress, dynamic=args.dynamic)
 
 
 def run(args) -> int:

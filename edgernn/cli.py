@@ -79,6 +79,10 @@ def cmd_inspect(args) -> int:
           + ("unsigned" if sig is None else f"signed by key {sig['key_sha256'][:16]}... "
              + ("(verified)" if sig["verified"] else "(not checked: give --public-key)")))
     print(model.describe())
+    if info["quantization"]:
+        from .quant_report import format_report
+
+        print(format_report(info["quantization"]))
     prov = info["provenance"]
     print("provenance:" if prov else "provenance: (none recorded)")
     for k in sorted(prov):

@@ -21,8 +21,8 @@ only the first input vector from ``xs`` and feed each step's output (or the
 index of its largest value, as a token id) back as the next input.
 
 Status: 0 when every step ran; ``BAD_SHAPE`` when ``xs`` or ``ys`` has the wrong
-size (nothing ran; either may be a strided view); ``-(t + 1)`` when step ``t``
-met a token id out of range.
+size, ``STRIDED`` when either is not contiguous (nothing ran: the caller passes
+contiguous copies); ``-(t + 1)`` when step ``t`` met a token id out of range.
 Per stream, ``S_NONFINITE`` (int64) counts the steps in which some op's output
 or recurrent state was non-finite; after such a step, every non-finite
 recurrent state is reset to zero (the step's outputs show the non-finite values).
@@ -33,6 +33,7 @@ so loops with a division (the rational tanh) vectorise.
 
 from __future__ import annotations
 
+import numpy as np
 from numba import njit, types
 
 from .cache import CACHE
@@ -68,9 +69,11 @@ from .kernels.optable import (
     X,
     Y,
 )
-from .kernels.pointers import f32_view, i64_table, i64_view
+from .kernels.pointers import view1, view2
 
 BAD_SHAPE = 1
+STRIDED = 2
+U = np.uint64
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -80,18 +83,18 @@ def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
     ``argmax``: the slot gets instead the index of the largest of the ``n_src``
     values (generation by argmax feeds a token id back).
     """
-    n = P[k, NO]
+    n = U(P[k, NO])
     for i in range(m):
-        s = idx[i] * A + P[k, Y]
-        o = base + i * n_src
+        s = U(idx[i] * A + P[k, Y])
+        o = U(base + i * n_src)
         if argmax:
-            best = 0
-            for j in range(1, n_src):
+            best = U(0)
+            for j in range(U(1), U(n_src)):
                 if src[o + j] > src[o + best]:
                     best = j
             S[s] = best
         else:
-            o += P[k, X]
+            o += U(P[k, X])
             for j in range(n):
                 S[s + j] = src[o + j]
 
@@ -99,10 +102,10 @@ def _input(P, k, S, A, idx, m, src, base, n_src, argmax):
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def _output(P, k, S, A, idx, m, dst, base, n_dst):
     """OUTPUT row ``k``: ``dst[base + i * n_dst + Y:] = S[s, X:X+NO]`` for ``s = idx[i]``."""
-    n = P[k, NO]
+    n = U(P[k, NO])
     for i in range(m):
-        s = idx[i] * A + P[k, X]
-        o = base + i * n_dst + P[k, Y]
+        s = U(idx[i] * A + P[k, X])
+        o = U(base + i * n_dst + P[k, Y])
         for j in range(n):
             dst[o + j] = S[s + j]
 
@@ -124,21 +127,24 @@ def _reset_nonfinite(P, S, b):
 def engine_f32(desc, xs, ys, T):
     """Run ``T`` timesteps of the streams described at address ``desc`` (module docstring),
     with denormals flushed to zero (:mod:`edgernn.kernels.fpenv`)."""
+    if xs.strides[0] != 4 or ys.strides[0] != 4:
+        return STRIDED
     saved = flush_denormals()
-    rc = _steps(desc, xs, ys, T)
+    rc = _steps(desc, view1(xs.ctypes.data, xs.shape[0], np.float32),
+                view1(ys.ctypes.data, ys.shape[0], np.float32), T)
     restore_fpenv(saved)
     return rc
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def _steps(desc, xs, ys, T):
-    d = i64_view(desc, D_SIZE)
-    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    d = view1(desc, D_SIZE, np.int64)
+    P = view2(d[D_P], d[D_NROWS], WIDTH, np.int64)
     n_all, stride = d[D_NSTREAMS], d[D_SSTRIDE]
-    S = f32_view(d[D_S], n_all * stride // 4)
-    L = i64_view(d[D_S], n_all * stride // 8)
+    S = view1(d[D_S], n_all * stride // 4, np.float32)
+    L = view1(d[D_S], n_all * stride // 8, np.int64)
     m = d[D_M]
-    idx = i64_view(d[D_IDX], m)
+    idx = view1(d[D_IDX], m, np.int64)
     mode = d[D_MODE]
     A = stride // 4
     ni, no = P[0, H_NIN], P[0, H_NOUT]
@@ -159,9 +165,9 @@ def _steps(desc, xs, ys, T):
                 _output(P, k, S, A, idx, m, ys, y_base, no)
             elif op == COPY:
                 for i in range(m):
-                    s = idx[i] * A
-                    for j in range(P[k, NO]):
-                        S[s + P[k, Y] + j] = S[s + P[k, X] + j]
+                    src, dst = U(idx[i] * A + P[k, X]), U(idx[i] * A + P[k, Y])
+                    for j in range(U(P[k, NO])):
+                        S[dst + j] = S[src + j]
             elif call_ptr(P[k, FN], desc, k, t) < 0:
                 return -(t + 1)
         for i in range(m):

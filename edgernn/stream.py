@@ -142,6 +142,7 @@ class Stream:
         self._fn, self._addr = first.fn, first.addr
         self._ni, self._no = model.input_size, model.output_size
         self._tokens = model.num_tokens
+        self._slow = bool(self._tokens) or not self._streamable
         self._xbuf = np.zeros(self._ni, np.float32)
         self._out = None
         if model.initial_state is not None:
@@ -166,14 +167,18 @@ class Stream:
         elif out is not self._out or out.ndim != 1:
             self._check_out(out)
         try:
-            fast = x.dtype is _F32 and x.ndim == 1
+            if x.dtype is not _F32 or x.ndim != 1 or self._slow:
+                x = self._slow_input(x)
         except AttributeError:
-            fast = False
-        if not fast or self._tokens or not self._streamable:
             x = self._slow_input(x)
         rc = self._fn(self._addr, x, out, 1)
         if rc:
-            self._step_error(x, out, rc)
+            if rc == engine.STRIDED:  # strided views: the native loop takes contiguous ones
+                y = np.empty(self._no, np.float32)
+                rc = self._fn(self._addr, np.ascontiguousarray(x), y, 1)
+                out[:] = y
+            if rc:
+                self._step_error(x, out, rc)
         return out
 
     def _check_out(self, out):

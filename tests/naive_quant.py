@@ -1,4 +1,5 @@
-"""A slow, obvious oracle of the int8 arithmetic of ``QUANT_SPEC.md``.
+"""A slow, obvious oracle of the int8 arithmetic of :mod:`edgernn.quant`
+(QUANT_SPEC.md and the QuantParams fields added since).
 
 Written from the equations, independent of edgernn's engine and of the
 quantiser. A quantised layer is read through its public fields only: its
@@ -10,6 +11,10 @@ float32, and ``layer.quant`` carries
     scales               weight field name -> float32[rows] (per output row, > 0)
     input_scale, input_zero_point    static: scale and zero point of the input x
     state_scale, state_zero_point    static, recurrent: scale and zero point of h
+    dynamic_zero_point   dynamic: asymmetric per-call ranges (below)
+    round_half_away      round half away from zero (LiteRT) instead of half to even
+    output_scale, output_zero_point  Dense: the output (after its activation) put on
+                         its int8 grid, ``(clip(rint(y / s) + zp, -128, 127) - zp) * s``
 
 A layer whose ``quant`` is missing or None is float and runs :mod:`tests.naive`.
 The layer kind is ``layer.kind`` when present (a stand-in object), else the
@@ -46,12 +51,21 @@ def quant_of(layer):
     return getattr(layer, "quant", None)
 
 
-def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: bool = False):
+def _round(t, away: bool):
+    """Round to integers, half to even (``rint``) or half away from zero."""
+    t = np.asarray(t)
+    return np.sign(t) * np.floor(np.abs(t) + t.dtype.type(0.5)) if away else np.rint(t)
+
+
+def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: bool = False,
+                    away: bool = False):
     """(v_q int64[K], s_v float32, zp int): the input side of one product.
 
-    ``dynamic_zp`` (a proposed variant of "int8-weights", as LiteRT's and ONNX Runtime's
-    dynamic-range kernels do): per call ``lo = min(min v, 0)``, ``hi = max(max v, 0)``,
-    ``s_v = float32((hi - lo) / 255)``, ``zp = clip(rint(-128 - lo / s_v), -128, 127)``.
+    ``dynamic_zp`` ("int8-weights" with ``dynamic_zero_point``, as LiteRT's and ONNX
+    Runtime's dynamic-range kernels do): per call ``lo = min(min v, 0)``,
+    ``hi = max(max v, 0)``, ``s_v = float32((hi - lo) / 255)``,
+    ``zp = clip(rint(-128 - lo / s_v), -128, 127)``. ``away``: ``v * (1 / s_v)`` is
+    rounded half away from zero instead of to even (the zero point is added after).
     """
     v = np.asarray(v, dtype=np.float32)
     if mode == "int8-weights" and dynamic_zp:
@@ -68,13 +82,14 @@ def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: b
     else:
         raise ValueError(f"mode {mode!r}")
     inv = np.float32(np.float32(1) / s)
-    q = np.clip(np.rint(v * inv) + zp, -128, 127).astype(np.int64)
+    q = np.clip(_round(v * inv, away) + zp, -128, 127).astype(np.int64)
     return q, s, zp
 
 
-def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0, dynamic_zp=False):
+def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0, dynamic_zp=False,
+            away=False):
     """float64[R]: ``W v`` through int8 (no bias). ``w_q`` int8[R, K], ``s_w`` float32[R]."""
-    q, s_v, zp = quantize_vector(v, mode, scale, zero_point, dynamic_zp)
+    q, s_v, zp = quantize_vector(v, mode, scale, zero_point, dynamic_zp, away)
     acc = np.asarray(w_q, dtype=np.int64) @ (q - zp)
     mult = (np.asarray(s_w, dtype=np.float32) * s_v).astype(np.float32)
     return acc.astype(np.float64) * mult.astype(np.float64)
@@ -82,7 +97,7 @@ def qmatvec(w_q, s_w, v, mode: str, scale=None, zero_point: int = 0, dynamic_zp=
 
 def flip_bound(w_q, s_w, s_v) -> np.ndarray:
     """float64[R]: how far one ``rint`` flip of one input element can move each output
-    (``max_k |W_q[r, k]| * s_w[r] * s_v``; QUANT_SPEC's test tolerance)."""
+    (``max_k |W_q[r, k]| * s_w[r] * s_v``; the contract's test tolerance)."""
     return np.abs(np.asarray(w_q, np.int64)).max(axis=1) * np.float64(s_w) * float(s_v)
 
 
@@ -91,11 +106,24 @@ def _b(b, n):
 
 
 def _x(q):
-    return (q.input_scale, q.input_zero_point, bool(getattr(q, "dynamic_zero_point", False)))
+    return (q.input_scale, q.input_zero_point, bool(getattr(q, "dynamic_zero_point", False)),
+            bool(getattr(q, "round_half_away", False)))
 
 
 def _h(q):
-    return (q.state_scale, q.state_zero_point, bool(getattr(q, "dynamic_zero_point", False)))
+    return (q.state_scale, q.state_zero_point, bool(getattr(q, "dynamic_zero_point", False)),
+            bool(getattr(q, "round_half_away", False)))
+
+
+def _requantize(y, q):
+    """A Dense's output on its int8 grid when ``q.output_scale`` is set."""
+    s = getattr(q, "output_scale", None)
+    if s is None:
+        return y
+    s, zp = np.float32(s), int(q.output_zero_point)
+    inv = np.float32(np.float32(1) / s)
+    t = np.asarray(y, np.float32) * inv
+    return (np.clip(np.rint(t) + zp, -128, 127) - zp) * np.float64(s)
 
 
 def step(layer, x, st):
@@ -107,7 +135,7 @@ def step(layer, x, st):
     sc = q.scales
     if kind == "Dense":
         y = qmatvec(layer.weight, sc["weight"], x, mode, *_x(q))
-        return naive.act(layer.activation, y + _b(layer.bias, y.size))
+        return _requantize(naive.act(layer.activation, y + _b(layer.bias, y.size)), q)
     H = layer.hidden_size
     h = st.setdefault("h", np.zeros(H))
     gx = qmatvec(layer.weight_ih, sc["weight_ih"], x, mode, *_x(q))
@@ -166,13 +194,28 @@ def run_layer(layer, xs, state=None):
     return np.stack([step(layer, x, st) for x in np.asarray(xs, np.float64)])
 
 
-def run(layers, xs):
-    """float64[T, output_size]: a stack of (quantised or float) layers over ``xs``.
+def run_node(op, inputs):
+    """float64[T, size]: one graph node (quantised or float) over whole sequences."""
+    if quant_of(op) is not None:
+        return run_layer(op, inputs[0])
+    return naive.run_node(op, inputs)
 
-    ``layers`` is a list or anything with a ``layers`` attribute (a Model)."""
+
+def run(layers, xs):
+    """float64[T, output_size]: a model (a stack or a graph, evaluated node by node over
+    whole sequences, as :func:`tests.naive.run`) or a list of layers over ``xs``."""
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
-    for layer in getattr(layers, "layers", layers):
-        cur = run_layer(layer, cur)
-    return cur
+    g = getattr(layers, "graph", None)
+    if g is None:
+        for layer in layers:
+            cur = run_layer(layer, cur)
+        return cur
+    values, start = {}, 0
+    for t in g.inputs:
+        values[id(t)] = cur[:, start:start + t.size]
+        start += t.size
+    for t in g.nodes:
+        values[id(t)] = run_node(t.op, [values[id(s)] for s in t.inputs])
+    return np.concatenate([values[id(t)] for t in g.outputs], axis=1)

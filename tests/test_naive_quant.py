@@ -60,6 +60,26 @@ def test_quantize_vector_dynamic_with_zero_point_variant():
     assert q.tolist() == [-128, 127, -77]
 
 
+def test_quantize_vector_rounds_half_away_from_zero_when_asked():
+    v = np.array([0.25, -0.25, 0.75, -0.75, 0.3], np.float32)
+    q, _, _ = naive_quant.quantize_vector(v, "int8", 0.5, 0)
+    assert q.tolist() == [0, 0, 2, -2, 1]
+    q, _, _ = naive_quant.quantize_vector(v, "int8", 0.5, 0, away=True)
+    assert q.tolist() == [1, -1, 2, -2, 1]
+    q, _, _ = naive_quant.quantize_vector(v, "int8", 0.5, -5, away=True)  # zp added after
+    assert q.tolist() == [-4, -6, -3, -7, -4]
+
+
+def test_dense_output_put_on_its_int8_grid():
+    dense = edgernn.Dense(np.zeros((4, 1)), [0.26, -0.74, 10.0, 100.0])
+    q = SimpleNamespace(**vars(qp("int8", {"weight": np.float32([1, 1, 1, 1])}, 1.0)),
+                        output_scale=0.5, output_zero_point=1)
+    layer = qlayer(dense, {"weight": np.zeros((4, 1))}, q)
+    # y / 0.5 = [0.52, -1.48, 20, 200] -> rint + 1 = [2, 0, 21, 201 -> 127]; - 1, * 0.5
+    y = naive_quant.step(layer, np.array([0.0]), {})
+    np.testing.assert_array_equal(y, [0.5, -0.5, 10.0, 63.0])
+
+
 def test_dense_static_with_zero_point_hand_case():
     dense = edgernn.Dense(np.zeros((2, 2)), [0.5, -1.0])
     layer = qlayer(dense, {"weight": [[10, -20], [127, 0]]},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +11,8 @@ import numpy as np
 import pytest
 
 import converters
-from converters.quantize.qlayer import runtime_has_int8
+import edgernn
+from converters.quantize.qlayer import quant
 from edgernn.quant_report import format_report
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,18 +49,40 @@ def test_convert_quantize_needs_calibration_and_refuses_bad_data(tmp_path):
     assert not (tmp_path / "q.ernn").exists()
 
 
-@pytest.mark.xfail(not runtime_has_int8(), strict=True,
-                   reason="waits on the runtime's int8 layers (edgernn.QuantParams): an int8 "
-                          "model cannot be saved before")
 def test_convert_quantize_writes_an_int8_model_and_inspect_prints_its_report(tmp_path):
     dst = tmp_path / "q.ernn"
-    out = _cli("convert", SRC, "-o", dst, "--quantize", "int8", "--calibration",
-               _calib(tmp_path), "--max-error", "0.5")
+    calib = _calib(tmp_path)
+    out = _cli("convert", SRC, "-o", dst, "--quantize", "int8", "--calibration", calib,
+               "--max-error", "0.5")
     assert out.returncode == 0, out.stderr
     assert "end to end, held-out" in out.stdout
-    assert dst.stat().st_size < 0.6 * (ROOT / "tests/data/tflite/lstm_fused.tflite").stat().st_size
+    q = edgernn.load(dst)
+    assert [quant(op).mode for op in q.layers if quant(op)] == ["int8", "int8"]
+    assert q.layers[0].weight_ih.dtype == np.int8 and q.layers[0].bias_hh is None  # merged
+    # the stored report is what the saved model does: the held-out split (the last of
+    # the 4 calibration sequences) through the file's int8 model and the float source
+    held = np.load(calib)[-1]
+    err = np.abs(q.stream().run(held) - converters.from_tflite(SRC).stream().run(held))
+    rep = q.quantization["end_to_end"]["held_out"]
+    assert rep["max_abs"] == pytest.approx(err.max(), rel=1e-3)
+    assert 0 < rep["max_abs"] <= 0.5 and q.quantization["max_error_met"] is True
     out = _cli("inspect", dst)
     assert out.returncode == 0 and "quantization: int8" in out.stdout
+    assert "end to end, held-out: max" in out.stdout and "input: " in out.stdout
+    out = _cli("inspect", dst, "--json")
+    info = json.loads(out.stdout)
+    assert info["quantization"]["end_to_end"]["held_out"] == rep
+
+
+def test_convert_int8_weights_dynamic_inputs_default_to_a_zero_point(tmp_path):
+    for flags, zp in (((), True), (("--dynamic", "symmetric"), False)):
+        dst = tmp_path / f"q{zp}.ernn"
+        out = _cli("convert", SRC, "-o", dst, "--quantize", "int8-weights", "--calibration",
+                   _calib(tmp_path), "--no-progress", *flags)
+        assert out.returncode == 0, out.stderr
+        q = edgernn.load(dst)
+        assert [quant(op).dynamic_zero_point for op in q.layers if quant(op)] == [zp, zp]
+        assert q.quantization["dynamic_inputs"] == ("asymmetric" if zp else "symmetric")
 
 
 def test_format_report_names_every_layer_split_and_decision():
@@ -75,3 +99,9 @@ def test_format_report_names_every_layer_split_and_decision():
     assert "input: " in text and "state: " in text and "zp" in text
     assert "end to end, held-out: max" in text and "max_error 1: met; kept float: none" in text
     assert format_report(None) == "quantization: none (float32)"
+    src = format_report(converters.from_tflite(ROOT / "tests/data/tflite_quant/q_lstm_drq.tflite")
+                        .quantization).splitlines()
+    assert src[0] == ("quantization: mixed (parameters from the source model, tflite; compare "
+                      "against the source's runtime)")
+    assert src[3].split()[:3] == ["0", "LSTM", "int8-weights"] and "note: LiteRT" in src[4]
+    assert not any("end to end" in ln for ln in src)

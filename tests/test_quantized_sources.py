@@ -39,39 +39,71 @@ def _litert(path, xs):
 @pytest.mark.parametrize("case", ["q_lstm_drq", "q_gru_drq"])
 def test_litert_dynamic_range_matches_litert(case):
     """Hybrid kernels: int8 weights (per tensor / per channel), inputs quantised per call
-    with a zero point (asymmetric_quantize_inputs) -- the same arithmetic, up to float
-    rounding and LiteRT's round-half-away-from-zero."""
+    with a zero point (asymmetric_quantize_inputs), rounded half away from zero -- the
+    same arithmetic up to float rounding. With libm's tanh/sigmoid (math="exact") that
+    holds over all 400 steps; the default rational approximations (error < 3e-7) may
+    move one h element across a rounding threshold (q_lstm_drq: once, at step 324),
+    which stays far inside the issue's "within one quantisation step of the output"."""
     ref = np.load(DATA / f"{case}.npz")
     model = from_tflite(DATA / f"{case}.tflite")
     layer = model.layers[0]
-    assert quant(layer).mode == "int8-weights" and quant(layer).dynamic_zero_point
+    q = quant(layer)
+    assert q.mode == "int8-weights" and q.dynamic_zero_point and q.round_half_away
     assert np.asarray(layer.weight_ih).dtype == np.int8
-    ys = model.stream().run(ref["x"])
     step = np.ptp(ref["y"]) / 255  # one int8 step of the output's range
-    np.testing.assert_allclose(ys, ref["y"], rtol=0, atol=1e-5)
+    np.testing.assert_allclose(model.stream("exact").run(ref["x"]), ref["y"], rtol=0,
+                               atol=1e-5)
+    ys = model.stream().run(ref["x"])
+    assert np.abs(ys - ref["y"]).max() < step / 10
+    assert np.percentile(np.abs(ys - ref["y"]), 90) < 1e-5
     assert np.abs(ys - ref["y_float"]).max() > 20 * 1e-5  # really quantised, not float
-    assert np.abs(ys - ref["y"]).max() < step / 100
     np.testing.assert_allclose(ys[:60], naive_quant.run(model.layers, ref["x"][:60]),
                                rtol=0, atol=1e-5)
     assert model.quantization["layers"][0]["source"]["asymmetric_inputs"] in (True, [True])
 
 
 def test_litert_full_int8_lstm_within_about_one_output_step():
-    """8x8_16: int8 x/h/weights with the source's scales and zero points; LiteRT's int16
-    gate and cell arithmetic is float32 here, so outputs differ by about one output
-    quantisation step (p99 within one; max 1.5, see the report to the lead)."""
+    """8x8_16: int8 x/h/weights with the source's scales and zero points, the FC's output
+    requantised to its int8 grid as LiteRT does; LiteRT's int16 gate and cell arithmetic
+    is float32 here, so outputs land on the same grid point or a neighbour (measured:
+    82% the same, 18% one step, 1 of 1600 two steps)."""
     ref = np.load(DATA / "q_lstm_int8.npz")
     model = from_tflite(DATA / "q_lstm_int8.tflite")
-    lstm, dense = model.layers[:2]
+    lstm, dense = model.layers
     q = quant(lstm)
     assert (q.mode, q.input_zero_point, q.state_zero_point) == ("int8", -3, 0)
-    assert quant(dense).input_scale == pytest.approx(q.state_scale)
+    assert q.round_half_away and quant(dense).input_scale == pytest.approx(q.state_scale)
     assert lstm.cell_clip == pytest.approx(32767 * 2.0 ** -12)
     step = 0.01162819191813469  # the output tensor's scale
-    err = np.abs(model.stream().run(ref["x"]) - ref["y"])
-    assert np.percentile(err, 99) <= step and err.max() <= 2 * step and err.mean() < step / 2
+    assert quant(dense).output_scale == pytest.approx(step)
+    ys = model.stream().run(ref["x"])
+    k = np.abs(ys - ref["y"]) / step
+    assert np.abs(k - np.rint(k)).max() < 1e-3  # both on the output's int8 grid
+    assert np.mean(k > 0.5) < 0.25 and np.mean(k > 1.5) < 0.01 and k.max() < 2.5
     assert np.abs(ref["y"] - ref["y_float"]).max() > 20 * step  # LiteRT saturates its output
-    assert model.layers[2].name == "hard_sigmoid"  # ... and so does the converted model
+    zp = quant(dense).output_zero_point  # ... and so does the converted model, there
+    sat = np.isclose(ref["y"], (127 - zp) * step) | np.isclose(ref["y"], (-128 - zp) * step)
+    assert sat.any() and np.abs(ys[sat] - ref["y"][sat]).max() <= step * 1.001
+    assert ys.min() >= (-128 - zp) * step * 1.0001 and ys.max() <= (127 - zp) * step * 1.0001
+
+
+def test_litert_dynamic_range_rnnoise_graph_matches_litert():
+    """A quantised graph, not a chain: LiteRT's DRQ of the RNNoise-shaped denoiser (three
+    stateful GRUs fed by CONCATENATIONs, two heads), the tensors LiteRT left float
+    (the 42x24 Dense, the VAD head) float here too."""
+    ref = np.load(DATA / "q_rnnoise_drq.npz")
+    model = from_tflite(DATA / "q_rnnoise_drq.tflite")
+    assert [n for n, _ in model.outputs] == ["gains", "vad"]
+    prec = {e["type"] + ":" + e["name"]: e["precision"] for e in model.quantization["layers"]}
+    assert list(prec.values()) == ["float32"] + ["int8-weights"] * 4 + ["float32"]
+    assert sum(type(t.op).__name__ == "Concat" for t in model.graph.nodes) == 2
+    ys = model.stream().run(ref["x"])
+    err = np.abs(ys - ref["y"])
+    # the same arithmetic; one input rounding (near-)tie at step 33 moves it by 6.5e-5
+    assert err.max() < np.ptp(ref["y"]) / 255 / 20 and np.percentile(err, 99) < 1e-6
+    assert np.abs(ys - ref["y_float"]).max() > 100 * 1e-5  # really quantised
+    np.testing.assert_allclose(ys[:30], naive_quant.run(model, ref["x"][:30]), rtol=0,
+                               atol=1e-5)
 
 
 @pytest.mark.parametrize("net", ["S", "M", "L"])
@@ -129,20 +161,22 @@ def test_onnxruntime_dynamic_matches_onnxruntime(case, precisions):
                                rtol=0, atol=1e-5)
 
 
-def test_onnxruntime_static_qgemm_within_two_output_steps():
+def test_onnxruntime_static_qgemm_matches_onnxruntime():
     """QuantizeLinear -> QGemm -> DequantizeLinear (quantize_static, QOperator): static int8
-    with the calibrated scales; ORT also rounds each QGemm's output to its 8-bit grid,
-    which QUANT_SPEC has no step for (the report to the lead asks for an output scale),
-    so outputs differ by up to two output steps; the saturation is reproduced."""
+    with the calibrated scales, each QGemm's output requantised to its 8-bit grid
+    (output_scale) as ORT does: the same grid point at every output."""
     from converters import from_onnx
 
     ref = np.load(ONNX / "mlp_static.npz")
     model = from_onnx(ONNX / "mlp_static.onnx")
-    assert [e["precision"] for e in model.quantization["layers"]][::4] == ["int8", "int8"]
-    assert quant(model.layers[0]).input_scale > 0
+    assert [e["precision"] for e in model.quantization["layers"]] == ["int8", "int8"]
+    q = quant(model.layers[0])
+    assert q.input_scale > 0 and q.output_scale > 0
     err = np.abs(model.stream().run(ref["x"]) - ref["y"])
     step = float(np.min(np.diff(np.unique(ref["y"]))))  # the output's quantisation step
-    assert err.max() <= 2.05 * step and err.mean() < step / 2
+    assert err.max() <= step / 100
+    np.testing.assert_allclose(model.stream().run(ref["x"][:50]),
+                               naive_quant.run(model.layers, ref["x"][:50]), rtol=0, atol=1e-5)
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -164,3 +198,63 @@ def test_onnx_uint8_weights_are_refused_with_what_is_supported(tmp_path):
     quantize_dynamic(str(src), str(tmp_path / "q.onnx"), weight_type=QuantType.QUInt8)
     with pytest.raises(UnsupportedOpError, match=r"non-zero zero points.*QInt8"):
         from_onnx(tmp_path / "q.onnx")
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("ignore:Converting a tensor to a Python boolean")
+def test_onnxruntime_dynamic_rnnoise_graph_matches_onnxruntime(tmp_path):
+    """A quantised graph, not a chain: the RNNoise-shaped denoiser exported one step per
+    call (state in and out), quantize_dynamic'd; ORT quantises its three Linears (the
+    GRUs stay float), and the converted graph runs them as int8 nodes with ORT's
+    weights, the Concats and heads where they were."""
+    import io
+
+    import onnxruntime as ort
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from converters import from_onnx
+    from tests.test_convert_torch_graph import _rnnoise
+
+    net = _rnnoise()
+
+    class OneStep(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x, h1, h2, h3):
+            net = self.net
+            d = torch.tanh(net.dense(x))
+            g1, h1 = net.gru1(d, h1)
+            g2, h2 = net.gru2(torch.cat([x, d, g1], dim=-1), h2)
+            g3, h3 = net.gru3(torch.cat([x, g1, g2], dim=-1), h3)
+            return torch.sigmoid(net.gains(g3)), torch.sigmoid(net.vad(g1)), h1, h2, h3
+
+    sizes = (24, 48, 96)
+    args = (torch.zeros(1, 1, 42), *[torch.zeros(1, 1, n) for n in sizes])
+    buf = io.BytesIO()
+    torch.onnx.export(OneStep(), args, buf, input_names=["x", "h1", "h2", "h3"],
+                      output_names=["gains", "vad", "h1n", "h2n", "h3n"], dynamo=False)
+    (tmp_path / "f.onnx").write_bytes(buf.getvalue())
+    quantize_dynamic(str(tmp_path / "f.onnx"), str(tmp_path / "q.onnx"), per_channel=True,
+                     weight_type=QuantType.QInt8)
+    model = from_onnx(tmp_path / "q.onnx")
+    prec = {e["name"]: e["precision"] for e in model.quantization["layers"]}
+    assert sorted(n for n, p in prec.items() if p == "int8-weights") == \
+        sorted(t.name for t in model.graph.nodes if type(t.op).__name__ == "Dense")
+    assert {p for n, p in prec.items() if n not in {t.name for t in model.graph.nodes
+                                                       if type(t.op).__name__ == "Dense"}} \
+        == {"float32"}
+    assert any(type(t.op).__name__ == "Concat" for t in model.graph.nodes)
+    xs = (np.random.default_rng(4).standard_normal((80, 42)) * 0.8).astype(np.float32)
+    sess = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"])
+    state = [np.zeros((1, 1, n), np.float32) for n in sizes]
+    ref = []
+    for x in xs:
+        out = sess.run(None, {"x": x.reshape(1, 1, -1), "h1": state[0], "h2": state[1],
+                              "h3": state[2]})
+        state = out[2:]
+        ref.append(np.concatenate([out[0].ravel(), out[1].ravel()]))
+    np.testing.assert_allclose(model.stream().run(xs), np.stack(ref), rtol=0, atol=1e-5)

@@ -150,39 +150,31 @@ def _io_record(ctx, model, seq_outs, state_outs, outputs, final) -> None:
 
 
 def _quantized(ctx, model, prov, return_sequences, init, folded):
-    """A graph with ONNX Runtime's quantised ops (see .quantized): the chain with
-    their nodes as int8 layers (:func:`converters.quantize.imported.assemble`)."""
+    """A graph with ONNX Runtime's quantised ops (see .quantized): its nodes made from
+    them as int8 ops (:func:`converters.quantize.imported.assemble`)."""
     from converters.quantize.imported import SourceQuant, assemble, int8_weights
 
     if init is not None:
         raise UnsupportedOpError("a quantised graph with a non-zero constant initial state "
                                  "is not supported")
     g = model.graph
-    prev = g.inputs[0]
-    for t in g.nodes:
-        if len(g.inputs) != 1 or len(g.outputs) != 1 or t.inputs != (prev,):
-            raise UnsupportedOpError("a quantised ONNX graph whose nodes do not form one chain "
-                                     "(several inputs or outputs, Concat, Add of data ...) is "
-                                     "not supported")
-        prev = t
-    if g.outputs[0] is not prev:
-        raise UnsupportedOpError("a quantised ONNX graph whose output is not its last node")
     quant = {id(folded(t)): spec for t, spec in ctx.source_quant.values()}
-    items = []
-    for i, t in enumerate(g.nodes):
+    by_name = {}
+    for t in g.nodes:
         spec = quant.get(id(t))
-        if spec is not None:
-            try:
-                for name, s in spec["scales"].items():
-                    int8_weights(getattr(t.op, name), s)
-            except ModelFormatError as exc:
-                warnings.warn(f"layer {i} ({type(t.op).__name__}) stays float32: a later op "
-                              f"changed its int8 weights ({exc})", stacklevel=5)
-                spec = None
-        items.append(t.op if spec is None else SourceQuant(t.op, **spec))
-    for rec in ctx.io["outputs"].values():
-        rec.pop("output", None)  # one output: the chain's
-    return assemble(items, prov, return_sequences)
+        if spec is None:
+            continue
+        try:
+            for name, s in spec["scales"].items():
+                int8_weights(getattr(t.op, name), s)
+        except ModelFormatError as exc:
+            warnings.warn(f"node {t.name} ({type(t.op).__name__}) stays float32: a later op "
+                          f"changed its int8 weights ({exc})", stacklevel=5)
+            continue
+        by_name[t.name] = SourceQuant(t.op, **spec)
+    full = edgernn.Model(inputs=g.inputs, outputs=g.outputs, provenance=prov,
+                         return_sequences=return_sequences)
+    return assemble(full, by_name)
 
 
 def _constant_initial_state(ctx, model, prov):

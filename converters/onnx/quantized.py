@@ -14,13 +14,15 @@ What ``onnxruntime.quantization.quantize_dynamic(weight_type=QInt8)`` emits:
 Both become ``int8-weights`` layers with the source's weights and per-row scales
 and ``dynamic_zero_point`` (asymmetric per-call inputs; uint8 with zero point
 ``z`` is int8 with ``z - 128``, the same integers). Weights with a non-zero zero
-point (``weight_type=QUInt8``) are refused: QUANT_SPEC's weights are symmetric.
+point (``weight_type=QUInt8``) are refused: edgernn's int8 weights are symmetric.
 
 And what ``quantize_static(quant_format=QOperator)`` emits: ``QuantizeLinear ->
 QLinearMatMul | com.microsoft.QGemm -> DequantizeLinear``: static ``int8``
 Dense layers with the calibrated input scale and zero point; the int32 bias is
-dequantised (``C * s_a * s_b``); the requantised output is float32 here,
-clipped to its int8/uint8 range where a DequantizeLinear takes it out.
+dequantised (``C * s_a * s_b``); the output is requantised to its 8-bit grid
+(``QuantParams.output_scale``) and, where a DequantizeLinear takes it out,
+clipped to that range by a node of its own (which keeps later activations
+from folding into the Dense, after its requantisation).
 """
 
 from __future__ import annotations
@@ -229,10 +231,11 @@ def convert_qlinear(ctx, node, ins):
         bias = (c * np.float64(a.scale) * s_rows.astype(np.float64)).astype(np.float32)
     real = (w.astype(np.float64) * s_rows[:, None].astype(np.float64)).astype(np.float32)
     outs = _dense(ctx, node, a.seq, real, bias)
-    record(ctx, outs[0].tensor, mode="int8", scales={"weight": s_rows},
-           x_range=(a.scale, a.zp), source={"kind": f"onnxruntime {node.op_type}"},
-           note="ORT requantises the output to 8 bits; edgernn keeps it float32")
     y = _qparams(ctx, node, 7 if gemm else 6, 8 if gemm else 7)
+    record(ctx, outs[0].tensor, mode="int8", scales={"weight": s_rows},
+           x_range=(a.scale, a.zp), y_range=y[:2],
+           source={"kind": f"onnxruntime {node.op_type}"},
+           note="the output requantised to 8 bits as ORT does (output_scale)")
     return [QStatic(outs[0], *y, requantized=True)]
 
 

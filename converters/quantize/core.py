@@ -1,8 +1,13 @@
-"""``quantize()``: calibrate, choose ranges by measured error, honour ``max_error``, report."""
+"""``quantize()``: calibrate, choose ranges by measured error, honour ``max_error``, report.
+
+Every figure is measured in the edgernn engine (:mod:`.trace`) on the real
+quantised ops: the float model's tensors are recorded over the data, each
+op is calibrated alone on its recorded float input, the quantised graph is
+rebuilt with the same node names, inputs and outputs, and run again.
+"""
 
 from __future__ import annotations
 
-import inspect
 import sys
 import warnings
 
@@ -12,12 +17,13 @@ import edgernn
 from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
 
 from . import ranges as R
+from . import trace
 from .calibration import carve_held_out, load_sequences, settle_steps
-from .qlayer import MATRICES, MODES, build, kind, quant, runtime_has_int8
-from .simulate import run_layer, trace
+from .qlayer import MATRICES, MODES, build, kind, quant
 
 PRECISIONS = ("float32",) + MODES
 METHODS = ("auto", "minmax", "percentile", "mse")
+DYNAMIC = ("asymmetric", "symmetric")
 _BOUNDED = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
             "hard_sigmoid": (0.0, 1.0)}
 
@@ -25,14 +31,16 @@ _BOUNDED = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
 # --- modes ---------------------------------------------------------------------------
 
 def resolve_modes(model, mode) -> list[str]:
-    """Per layer "float32", "int8-weights" or "int8" from a mode spec.
+    """Per node of ``model.graph.nodes``: "float32", "int8-weights" or "int8".
 
-    ``mode`` is one precision for every layer; a dict from layer (index, or its
-    node name "0", "1", ...) to precision, with an optional ``"default"`` entry
-    for the layers not named (else they stay float32); or a list with one
-    precision (or None: float32) per layer.
+    ``mode`` is one precision for every node; a dict from node (its name, or its
+    index in ``graph.nodes``) to precision, with an optional ``"default"`` entry
+    for the nodes not named (else they stay float32); or a list with one
+    precision (or None: float32) per node.
     """
-    n = len(model.layers)
+    nodes = model.graph.nodes
+    n = len(nodes)
+    names = {t.name: i for i, t in enumerate(nodes)}
 
     def check(v, where):
         v = "float32" if v is None else v
@@ -48,17 +56,22 @@ def resolve_modes(model, mode) -> list[str]:
         for key, v in mode.items():
             if key == "default":
                 continue
-            idx = key if isinstance(key, int) and not isinstance(key, bool) else (
-                int(key) if isinstance(key, str) and key.isdigit() else None)
-            if idx is None or not 0 <= idx < n:
-                raise ModelFormatError(f"mode: layer {key!r} does not exist; expected a "
-                                       f"layer index or node name in 0..{n - 1}, or "
+            if isinstance(key, str) and key in names:
+                idx = names[key]
+            elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < n:
+                idx = key
+            elif isinstance(key, str) and key.isdigit() and int(key) < n:
+                idx = int(key)
+            else:
+                shown = ", ".join(list(names)[:12]) + (", ..." if n > 12 else "")
+                raise ModelFormatError(f"mode: layer {key!r} does not exist; expected a node "
+                                       f"name ({shown}), an index in 0..{n - 1}, or "
                                        f"'default'")
             per[idx] = check(v, f"[{key!r}]")
         return per
     if isinstance(mode, (list, tuple)):
         if len(mode) != n:
-            raise ModelFormatError(f"mode: expected one precision per layer ({n}), got "
+            raise ModelFormatError(f"mode: expected one precision per node ({n}), got "
                                    f"{len(mode)}")
         return [check(v, f"[{i}]") for i, v in enumerate(mode)]
     raise ModelFormatError(f"mode: expected a str, dict or list, got {type(mode).__name__}")
@@ -66,7 +79,7 @@ def resolve_modes(model, mode) -> list[str]:
 
 # --- measurements ----------------------------------------------------------------------
 
-def metrics(ref: list, got: list) -> dict:
+def metrics(ref: list, got: list) -> dict | None:
     """max_abs, rms and snr_db (None when the error is exactly zero) over all steps."""
     if not ref:
         return None
@@ -76,7 +89,7 @@ def metrics(ref: list, got: list) -> dict:
     se, sr = float((e * e).sum()), float((r * r).sum())
     snr = None if se == 0 else (float(10 * np.log10(sr / se)) if sr > 0 else float("-inf"))
     return {"max_abs": float(np.abs(e).max()), "rms": float(np.sqrt(se / e.size)),
-            "snr_db": None if snr is None or not np.isfinite(snr) else round(snr, 3),
+            "snr_db": None if snr is None or not np.isfinite(snr) else round(snr, 2),
             "steps": int(r.shape[0])}
 
 
@@ -84,12 +97,24 @@ def _key(m):
     return (m["max_abs"], m["rms"])
 
 
-def state_bound(layer):
+def compact(v, digits: int = 4):
+    """``v`` (a JSON-able report) with every float rounded to ``digits`` significant
+    digits: figures of an error report, kept small in the model file."""
+    if isinstance(v, float):
+        return float(f"{v:.{digits}g}") if np.isfinite(v) else v
+    if isinstance(v, dict):
+        return {k: compact(x, digits) for k, x in v.items()}
+    if isinstance(v, list):
+        return [compact(x, digits) for x in v]
+    return v
+
+
+def state_bound(op):
     """The range h cannot leave (None when unbounded), from the cell's activations."""
-    k = kind(layer)
+    k = kind(op)
     if k == "RNN":
-        return _BOUNDED.get(layer.nonlinearity.name)
-    acts = layer.activations
+        return _BOUNDED.get(op.nonlinearity.name)
+    acts = op.activations
     if acts[0].name not in ("sigmoid", "hard_sigmoid"):
         return None
     b = _BOUNDED.get(acts[-1].name if k == "LSTM" else acts[1].name)
@@ -121,21 +146,21 @@ class _Bar:
             self.bar.close()
 
 
-def _calibrate(layer, mode, x_in, y_ref, method, bar, dynamic="symmetric"):
-    """(quantised layer, ranges record) for one layer; static ranges by measured error."""
+def _calibrate(op, mode, x_in, y_ref, method, bar, dynamic):
+    """(quantised op, ranges record) for one op; static ranges by measured error."""
     if mode == "int8-weights":
-        return build(layer, mode, dynamic_zero_point=dynamic == "asymmetric"), {}
-    recurrent = kind(layer) != "Dense"
+        return build(op, mode, dynamic_zero_point=dynamic == "asymmetric"), {}
+    recurrent = kind(op) != "Dense"
     methods = None if method == "auto" else (method,)
     xc = R.candidates(np.concatenate([np.ravel(a) for a in x_in]), None, methods)
-    hc = R.candidates(np.concatenate([np.ravel(a) for a in y_ref]), state_bound(layer),
+    hc = R.candidates(np.concatenate([np.ravel(a) for a in y_ref]), state_bound(op),
                       methods) if recurrent else {None: None}
-    bar.plan(len(xc) + (len(hc) if len(hc) > 1 else 0))
+    bar.plan(len(xc) + (len(hc) - 1 if len(hc) > 1 else 0))
 
     def score(xr, hr):
-        ql = build(layer, mode, R.affine(*xr), None if hr is None else R.affine(*hr))
+        ql = build(op, mode, R.affine(*xr), None if hr is None else R.affine(*hr))
         bar.tick()
-        return metrics(y_ref, run_layer(ql, x_in)), ql
+        return metrics(y_ref, trace.run_op(ql, x_in)), ql
 
     h0 = next(iter(hc))
     tried_x = {n: score(r, hc[h0]) for n, r in xc.items()}
@@ -161,14 +186,13 @@ def _calibrate(layer, mode, x_in, y_ref, method, bar, dynamic="symmetric"):
 # --- the quantiser ----------------------------------------------------------------------
 
 def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ranges="auto",
-             progress=True, require_settled=True, dynamic="symmetric"):
+             progress=True, require_settled=True, dynamic="asymmetric"):
     """Quantise ``model`` to int8; see :mod:`converters.quantize`."""
     if not isinstance(model, edgernn.Model):
         raise ModelFormatError(f"quantize: expected an edgernn.Model, got "
                                f"{type(model).__name__}")
-    if dynamic not in ("symmetric", "asymmetric"):
-        raise ModelFormatError(f"dynamic: expected 'symmetric' or 'asymmetric', got "
-                               f"{dynamic!r}")
+    if dynamic not in DYNAMIC:
+        raise ModelFormatError(f"dynamic: expected one of {list(DYNAMIC)}, got {dynamic!r}")
     if ranges not in METHODS:
         raise ModelFormatError(f"ranges: expected one of {list(METHODS)}, got {ranges!r}")
     if max_error is not None and not (np.isfinite(max_error) and max_error > 0):
@@ -176,6 +200,10 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
     if model.initial_state is not None:
         raise UnsupportedOpError("quantize: models with a non-zero initial_state are not "
                                  "supported yet")
+    if any(quant(op) is not None for op in model.layers):
+        raise ModelFormatError("quantize: the model is already quantised (int8 ops); "
+                               "quantise its float original")
+    nodes = model.graph.nodes
     per = resolve_modes(model, mode)
     calib = load_sequences(calibration, model, "calibration")
     if held_out is None:
@@ -188,96 +216,103 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
     notes: list[str] = []
     bar = _Bar(progress)
     try:
-        bar.plan(len(model.layers), "float reference")
-        ref = [calib]
-        for layer in model.layers:
-            ref.append(run_layer(layer, ref[-1]))
-            bar.tick()
-        layers, info = list(model.layers), []
-        for i, (layer, want) in enumerate(zip(model.layers, per, strict=True)):
-            entry = {"index": i, "type": kind(layer), "precision": "float32", "reason": None}
+        bar.plan(1, "float reference")
+        ref = trace.values(model, calib)
+        bar.tick()
+        ops, info = {}, []
+        for i, (t, want) in enumerate(zip(nodes, per, strict=True)):
+            entry = {"index": i, "name": t.name, "type": kind(t.op), "precision": "float32",
+                     "reason": None}
             info.append(entry)
+            if kind(t.op) not in MATRICES:
+                if isinstance(t.op, (edgernn.Bidirectional, edgernn.Reverse)) \
+                        and want != "float32":
+                    entry["reason"] = (f"{kind(t.op)} (whole-sequence wrapper) is not "
+                                       f"quantised yet")
+                    notes.append(f"layer {t.name} stays float32: {entry['reason']}")
+                else:
+                    entry["reason"] = "no matrix product"
+                continue
             if want == "float32":
                 entry["reason"] = "requested"
                 continue
-            if kind(layer) not in MATRICES:
-                entry["reason"] = "no matrix product"
-                if isinstance(layer, (edgernn.Bidirectional, edgernn.Reverse)):
-                    entry["reason"] = (f"{kind(layer)} (whole-sequence wrapper) is not "
-                                       f"quantised yet")
-                    notes.append(f"layer {i} stays float32: {entry['reason']}")
-                continue
-            bar.plan(0, f"layer {i} ({kind(layer)}) {want}")
+            bar.plan(0, f"{t.name} ({kind(t.op)}) {want}")
             try:
-                layers[i], entry["ranges"] = _calibrate(layer, want, ref[i], ref[i + 1],
-                                                        ranges, bar, dynamic)
+                ops[t.name], entry["ranges"] = _calibrate(
+                    t.op, want, ref[t.inputs[0].name], ref[t.name], ranges, bar, dynamic)
                 entry["precision"] = want
             except (EdgeRNNError, ValueError, TypeError, FloatingPointError) as exc:
                 entry["reason"] = f"could not be quantised: {exc}"
-                notes.append(f"layer {i} ({kind(layer)}) stays float32: {exc}")
-        kept = _honour_max_error(model, layers, calib, ref, max_error, info, bar)
-        report = _report(model, layers, info, calib, held, held_src, settle, ranges, mode,
+                notes.append(f"layer {t.name} ({kind(t.op)}) stays float32: {exc}")
+        kept = _honour_max_error(model, ops, calib, ref, max_error, info, bar)
+        report = _report(model, ops, info, ref, calib, held, held_src, settle, ranges, mode,
                          max_error, kept, notes, bar, dynamic)
     finally:
         bar.close()
     for n in notes:
         warnings.warn(n, stacklevel=2)
-    return _result(model, layers, report)
+    prov = dict(model.provenance)
+    prov["quantized_by"] = f"converters.quantize (edgernn {edgernn.__version__})"
+    return trace.rebuild(model, ops, compact(report), prov)
 
 
-def _honour_max_error(model, layers, calib, ref, max_error, info, bar) -> list:
-    """Put layers back to float, the one whose return helps most first, until the
+def _honour_max_error(model, ops, calib, ref, max_error, info, bar) -> list:
+    """Put nodes back to float, the one whose return helps most first, until the
     end-to-end max abs error on the calibration data is at most ``max_error``."""
     if max_error is None:
         return []
     kept = []
+    want = trace.outputs(model, ref)
 
-    def e2e(ls):
-        bar.plan(len(ls))
-        out = trace(ls, calib)[-1]
-        for _ in ls:
-            bar.tick()
-        return metrics(ref[-1], out)["max_abs"]
+    def e2e(trial):
+        bar.plan(1)
+        got = trace.run(trace.rebuild(model, trial), calib)
+        bar.tick()
+        return metrics(want, got)["max_abs"]
 
-    err = e2e(layers)
-    while err > max_error:
-        cands = [i for i, lay in enumerate(layers) if quant(lay) is not None]
-        if not cands:
-            break
-        tries = {}
-        for i in cands:
-            trial = list(layers)
-            trial[i] = model.layers[i]
-            tries[i] = e2e(trial)
-        i = min(tries, key=tries.get)
-        layers[i] = model.layers[i]
-        info[i].update(precision="float32", ranges=None,
-                       reason=f"kept float by max_error={max_error:g}")
-        kept.append(i)
-        err = tries[i]
+    err = e2e(ops)
+    while err > max_error and ops:
+        tries = {name: e2e({k: v for k, v in ops.items() if k != name}) for name in ops}
+        name = min(tries, key=tries.get)
+        del ops[name]
+        entry = next(e for e in info if e["name"] == name)
+        entry.update(precision="float32", ranges=None,
+                     reason=f"kept float by max_error={max_error:g}")
+        kept.append(name)
+        err = tries[name]
     return kept
 
 
-def _report(model, layers, info, calib, held, held_src, settle, ranges, mode, max_error,
-            kept, notes, bar, dynamic="symmetric") -> dict:
+def _report(model, ops, info, ref_calib, calib, held, held_src, settle, ranges, mode,
+            max_error, kept, notes, bar, dynamic) -> dict:
     splits = {"calibration": calib, "held_out": held}
-    bar.plan(2 * 2 * len(layers), "error report")
-    refs = {k: trace(model.layers, v) if v else None for k, v in splits.items()}
-    qtr = {k: trace(layers, v) if v else None for k, v in splits.items()}
-    for i, entry in enumerate(info):
+    qmodel = trace.rebuild(model, ops)
+    nodes = model.graph.nodes
+    bar.plan(2 + 2 * len(ops), "error report")
+    refs, qvals = {}, {}
+    for k, data in splits.items():
+        refs[k] = (ref_calib if k == "calibration" else trace.values(model, data)) \
+            if data else None
+        qvals[k] = trace.values(qmodel, data) if data else None
+        bar.tick()
+    for t, entry in zip(nodes, info, strict=True):
         entry.setdefault("ranges", None)
         alone, cum = {}, {}
         for k in splits:
             if refs[k] is None:
                 alone[k] = cum[k] = None
                 continue
-            alone[k] = (metrics(refs[k][i + 1], run_layer(layers[i], refs[k][i]))
-                        if quant(layers[i]) is not None else None)
-            cum[k] = metrics(refs[k][i + 1], qtr[k][i + 1])
-            bar.tick()
-        entry["error"], entry["cumulative"] = alone, cum
-    precisions = {e["precision"] for e in info if kind(model.layers[e["index"]]) in MATRICES}
-    e2e = {k: None if refs[k] is None else metrics(refs[k][-1], qtr[k][-1]) for k in splits}
+            alone[k] = None
+            if t.name in ops:
+                alone[k] = metrics(refs[k][t.name],
+                                   trace.run_op(ops[t.name], refs[k][t.inputs[0].name]))
+                bar.tick()
+            cum[k] = metrics(refs[k][t.name], qvals[k][t.name])
+        entry["error"], entry["cumulative"] = alone if t.name in ops else None, cum
+    precisions = {e["precision"] for e in info if e["type"] in MATRICES}
+    e2e = {k: None if refs[k] is None else
+           metrics(trace.outputs(model, refs[k]), trace.outputs(model, qvals[k]))
+           for k in splits}
     met = None
     if max_error is not None:
         met = e2e["calibration"]["max_abs"] <= max_error
@@ -286,14 +321,13 @@ def _report(model, layers, info, calib, held, held_src, settle, ranges, mode, ma
                          f"{e2e['held_out']['max_abs']:.3g} exceeds max_error={max_error:g} "
                          f"(met on the calibration data)")
     return {
-        "format": 1,
+        "format": 2,
         "mode": precisions.pop() if len(precisions) == 1 else "mixed",
         "requested": mode if isinstance(mode, (str, type(None))) else
         ({str(k): v for k, v in mode.items()} if isinstance(mode, dict) else list(mode)),
         "ranges": ranges,
         "dynamic_inputs": dynamic,
-        "measured_with": ("edgernn engine" if runtime_has_int8() else
-                          "numpy simulation of QUANT_SPEC (the engine has no int8 yet)"),
+        "measured_with": "edgernn engine",
         "calibration": {"sequences": len(calib), "steps": int(sum(map(len, calib))),
                         "settle_steps": settle},
         "held_out": {"source": held_src, "sequences": len(held),
@@ -303,18 +337,3 @@ def _report(model, layers, info, calib, held, held_src, settle, ranges, mode, ma
         "max_error": max_error, "kept_float": kept, "max_error_met": met,
         "warnings": list(notes),
     }
-
-
-def _result(model, layers, report):
-    prov = dict(model.provenance)
-    prov["quantized_by"] = f"converters.quantize (edgernn {edgernn.__version__})"
-    if runtime_has_int8():
-        kw = dict(provenance=prov, return_sequences=model.return_sequences)
-        if "quantization" in inspect.signature(edgernn.Model).parameters:
-            return edgernn.Model(layers, quantization=report, **kw)
-        out = edgernn.Model(layers, **kw)
-        out.quantization = report
-        return out
-    from .model import QuantizedModel
-
-    return QuantizedModel(layers, model, report, prov)

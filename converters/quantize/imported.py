@@ -1,11 +1,11 @@
 """Models that arrive already quantised (LiteRT int8, ONNX Runtime quantised ops).
 
-An importer builds each layer in float32 from the source's dequantised weights
+An importer builds each op in float32 from the source's dequantised weights
 (``W = (W_q - zp) * s``, exactly representable) and says how the source
-quantised it with a :class:`SourceQuant`; :func:`assemble` turns the chain into
+quantised it with a :class:`SourceQuant`; :func:`assemble` turns the graph into
 the quantised model: the source's int8 weights and per-row scales are recovered
-exactly (``rint(W / s)``, checked), its input/state scales and zero points
-become ``QuantParams``.
+exactly (``rint(W / s)``, checked), its input/state scales and zero points and
+its rounding become ``edgernn.QuantParams``.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-import edgernn
 from edgernn.errors import ModelFormatError
 
-from .qlayer import MATRICES, QuantizedLayer, QuantParams, kind, runtime_has_int8
+from . import trace
+from .qlayer import MATRICES, kind, with_int8
 
 
 @dataclass
@@ -27,7 +27,9 @@ class SourceQuant:
     scales : weight field name -> float32[rows], the source's scale of each row
         (a per-tensor scale repeated); weights must be ``W_q * s`` exactly.
     x_range, h_range : (scale, zero_point) of the input / recurrent state ("int8")
-    note : where the source's arithmetic differs from QUANT_SPEC.md
+    y_range : (scale, zero_point) of a Dense's requantised 8-bit output, or None
+    round_half_away : the source rounds ``v / s`` half away from zero (LiteRT)
+    note : where the source's arithmetic differs from edgernn's
     """
 
     layer: object
@@ -36,6 +38,8 @@ class SourceQuant:
     dynamic_zero_point: bool = False
     x_range: tuple | None = None
     h_range: tuple | None = None
+    y_range: tuple | None = None
+    round_half_away: bool = False
     note: str = ""
     source: dict = field(default_factory=dict)
 
@@ -53,6 +57,7 @@ def int8_weights(w, s) -> np.ndarray:
 
 
 def quantised_layer(sq: SourceQuant):
+    """The runtime op of ``sq``: int8 weights, the source's parameters, biases merged."""
     k = kind(sq.layer)
     weights = {n: int8_weights(getattr(sq.layer, n), sq.scales[n]) for n in MATRICES[k]}
     scales = {n: np.asarray(sq.scales[n], np.float32) for n in MATRICES[k]}
@@ -61,47 +66,39 @@ def quantised_layer(sq: SourceQuant):
         kw = {"input_scale": float(sq.x_range[0]), "input_zero_point": int(sq.x_range[1])}
         if k != "Dense":
             kw.update(state_scale=float(sq.h_range[0]), state_zero_point=int(sq.h_range[1]))
-    if sq.dynamic_zero_point:
+    elif sq.dynamic_zero_point:
         kw["dynamic_zero_point"] = True
-    if runtime_has_int8():
-        import dataclasses
-
-        return dataclasses.replace(sq.layer, **weights,
-                                   quant=edgernn.QuantParams(mode=sq.mode, scales=scales, **kw))
-    return QuantizedLayer(sq.layer, weights, QuantParams(sq.mode, scales, **kw))
+    if sq.y_range is not None:
+        kw.update(output_scale=float(sq.y_range[0]), output_zero_point=int(sq.y_range[1]))
+    return with_int8(sq.layer, weights, mode=sq.mode, scales=scales,
+                     round_half_away=sq.round_half_away, **kw)
 
 
-def assemble(items, provenance: dict, return_sequences: bool = True):
-    """The model from a chain of float layers and :class:`SourceQuant` items.
+def assemble(model, quant: dict, provenance: dict | None = None):
+    """``model`` (float, dequantised weights) with node ``name``'s op replaced by the
+    int8 op of ``quant[name]`` (a :class:`SourceQuant`).
 
-    Returns an ``edgernn.Model`` with ``quantization`` set (once the runtime has
-    int8), else a :class:`~converters.quantize.model.QuantizedModel`; the report
-    names each layer's source quantisation and where its arithmetic differs.
+    Returns the ``edgernn.Model`` with ``quantization`` set: per node the source's
+    quantisation and where its arithmetic differs (no error figures: the source
+    fixed the parameters; compare against the source's runtime).
     """
-    floats, layers, info = [], [], []
-    for i, it in enumerate(items):
-        if isinstance(it, SourceQuant):
-            floats.append(it.layer)
-            layers.append(quantised_layer(it))
-            info.append({"index": i, "type": kind(it.layer), "precision": it.mode,
-                         "dynamic_zero_point": it.dynamic_zero_point, "note": it.note,
-                         "source": it.source, "error": None, "cumulative": None})
-        else:
-            floats.append(it)
-            layers.append(it)
-            info.append({"index": i, "type": kind(it), "precision": "float32",
-                         "reason": "float in the source", "error": None, "cumulative": None})
-    modes = {e["precision"] for e in info if kind(floats[e["index"]]) in MATRICES}
-    report = {"format": 1, "mode": modes.pop() if len(modes) == 1 else "mixed",
-              "source": provenance.get("source"), "measured_with": None,
+    ops, info = {}, []
+    for i, t in enumerate(model.graph.nodes):
+        sq = quant.get(t.name)
+        if sq is not None:
+            ops[t.name] = quantised_layer(sq)
+            info.append({"index": i, "name": t.name, "type": kind(t.op), "precision": sq.mode,
+                         "dynamic_zero_point": sq.dynamic_zero_point,
+                         "round_half_away": sq.round_half_away, "note": sq.note,
+                         "source": sq.source, "error": None, "cumulative": None})
+        elif kind(t.op) in MATRICES:
+            info.append({"index": i, "name": t.name, "type": kind(t.op),
+                         "precision": "float32", "reason": "float in the source",
+                         "error": None, "cumulative": None})
+    modes = {e["precision"] for e in info}
+    prov = model.provenance if provenance is None else provenance
+    report = {"format": 2, "mode": modes.pop() if len(modes) == 1 else "mixed",
+              "source": prov.get("source"), "measured_with": None,
               "layers": info, "end_to_end": None, "warnings": [],
               "note": "quantisation parameters taken from the source model"}
-    float_model = edgernn.Model(floats, provenance=provenance,
-                                return_sequences=return_sequences)
-    if runtime_has_int8():
-        out = edgernn.Model(layers, provenance=provenance, return_sequences=return_sequences)
-        out.quantization = report
-        return out
-    from .model import QuantizedModel
-
-    return QuantizedModel(layers, float_model, report, provenance)
+    return trace.rebuild(model, ops, report, prov)

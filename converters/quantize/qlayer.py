@@ -1,59 +1,39 @@
-"""Quantised layers as QUANT_SPEC.md describes them, with or without the runtime's int8.
+"""Quantised ops as the runtime spells them (:mod:`edgernn.quant`).
 
-A quantised layer keeps its op type; its matrices (``weight``, ``weight_ih``,
-``weight_hh``) become int8 ``[rows, cols]`` with a float32 scale per output row
-(symmetric, ``s = max|row| / 127``), everything else stays float32, and it
-carries ``quant`` (:class:`QuantParams`: mode, scales, static input/state scale
-and zero point).
+A quantised op keeps its type; the matrices it names in ``op.quantizable``
+(``weight``, or ``weight_ih`` and ``weight_hh``) become int8 ``[rows, cols]``
+with a float32 scale per output row (symmetric, ``s = max|row| / 127``),
+everything else stays float32, and it carries ``quant``
+(:class:`edgernn.QuantParams`: mode, scales, static input/state scale and zero
+point, dynamic zero point, rounding).
 
-:func:`build` is the one place that knows how the runtime spells this: with
-``edgernn.QuantParams`` present it returns the real layer
-(``dataclasses.replace(layer, weight_ih=int8, ..., quant=edgernn.QuantParams(...))``);
-before that, a :class:`QuantizedLayer` stand-in with the same public fields,
-which the numpy simulation and the test oracle read.
+Biases are stored merged where the engine adds them before anything else
+(bit for bit what it computes from the two): an LSTM's or RNN's
+``bias_ih + bias_hh`` in ``bias_ih`` (``bias_hh`` None), a GRU's r and z parts
+in ``bias_ih`` (its n parts stay apart: ``b_hn`` is multiplied by r, or with
+``linear_before_reset=False`` added after the reset product).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 
 import numpy as np
 
 import edgernn
 
-#: layer kind -> its matrices, in QUANT_SPEC's names
+#: op kind -> its matrices (``op.quantizable``)
 MATRICES = {"Dense": ("weight",), "RNN": ("weight_ih", "weight_hh"),
             "LSTM": ("weight_ih", "weight_hh"), "GRU": ("weight_ih", "weight_hh")}
 MODES = ("int8-weights", "int8")
 
 
-@dataclass(frozen=True)
-class QuantParams:
-    """Mirror of ``edgernn.QuantParams`` (QUANT_SPEC.md), field for field."""
-
-    mode: str
-    scales: dict = field(default_factory=dict)
-    input_scale: float | None = None
-    input_zero_point: int = 0
-    state_scale: float | None = None
-    state_zero_point: int = 0
-    #: proposed, not in QUANT_SPEC yet: "int8-weights" inputs quantised per call with a
-    #: zero point (s = (max(v, 0) - min(v, 0)) / 255), as LiteRT and ONNX Runtime do
-    dynamic_zero_point: bool = False
+def kind(op) -> str:
+    return type(op).__name__
 
 
-def kind(layer) -> str:
-    return getattr(layer, "kind", None) or type(layer).__name__
-
-
-def quant(layer):
-    return getattr(layer, "quant", None)
-
-
-def runtime_has_int8() -> bool:
-    """True once the engine runs int8 layers (``edgernn.QuantParams`` exists)."""
-    return hasattr(edgernn, "QuantParams")
+def quant(op):
+    return getattr(op, "quant", None)
 
 
 def quantize_weight(w) -> tuple[np.ndarray, np.ndarray]:
@@ -66,61 +46,60 @@ def quantize_weight(w) -> tuple[np.ndarray, np.ndarray]:
     return q, s
 
 
-class QuantizedLayer:
-    """Stand-in for a runtime layer with int8 matrices and ``quant``, until the
-    runtime has them: every public field of ``layer``, the int8 ``weights``
-    instead of its float matrices, ``quant`` and ``kind``; ``float_layer`` is the
-    original."""
-
-    def __init__(self, layer, weights: dict, params: QuantParams):
-        self.float_layer = layer
-        self.kind = type(layer).__name__
-        self.quant = params
-        self._weights = {k: np.asarray(v, np.int8) for k, v in weights.items()}
-
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        w = self.__dict__.get("_weights", {})
-        if name in w:
-            return w[name]
-        return getattr(self.__dict__["float_layer"], name)
-
-    def nbytes(self) -> int:
-        out = 0
-        for k, a in self.float_layer.arrays().items():
-            out += self._weights[k].nbytes if k in self._weights else a.nbytes
-        return out + sum(4 * len(s) for s in self.quant.scales.values())
-
-    def __repr__(self) -> str:
-        return f"QuantizedLayer({self.kind}, {self.quant.mode})"
+def merged_biases(op) -> dict:
+    """The bias fields of recurrent ``op`` with the parts the engine sums merged (module
+    docstring); ``{}`` for a Dense or when there is nothing to merge."""
+    k = kind(op)
+    bih, bhh = getattr(op, "bias_ih", None), getattr(op, "bias_hh", None)
+    if k not in ("RNN", "LSTM", "GRU") or bhh is None:
+        return {}
+    if k in ("RNN", "LSTM"):
+        out = np.zeros(bhh.size, np.float32)  # the engine's summed_bias: 0 + b_ih + b_hh
+        if bih is not None:
+            out += bih
+        out += bhh
+        return {"bias_ih": out, "bias_hh": None}
+    H = op.hidden_size
+    new_ih = np.zeros(3 * H, np.float32) if bih is None else np.array(bih, np.float32)
+    new_ih[:2 * H] += bhh[:2 * H]
+    if not np.any(bhh[2 * H:]):
+        return {"bias_ih": new_ih, "bias_hh": None}
+    new_hh = np.zeros(3 * H, np.float32)
+    new_hh[2 * H:] = bhh[2 * H:]
+    return {"bias_ih": new_ih, "bias_hh": new_hh}
 
 
-def float_layer(layer):
-    """The float original of a quantised layer (the layer itself when float)."""
-    return getattr(layer, "float_layer", layer)
+def with_int8(op, weights: dict, **params):
+    """``op`` with int8 ``weights`` (name -> int8[R, K]) and
+    ``quant=edgernn.QuantParams(scales=..., **params)``, biases merged."""
+    scales = params.pop("scales")
+    return dataclasses.replace(op, **weights, **merged_biases(op),
+                               quant=edgernn.QuantParams(scales=scales, **params))
 
 
-def build(layer, mode: str, x_range=None, h_range=None, dynamic_zero_point=False):
-    """The quantised version of float ``layer``.
+def build(op, mode: str, x_range=None, h_range=None, dynamic_zero_point=False,
+          round_half_away=False):
+    """The quantised version of float ``op``.
 
     Parameters
     ----------
-    layer : edgernn Dense, RNN, LSTM or GRU (float)
+    op : edgernn Dense, RNN, LSTM or GRU (float)
     mode : "int8-weights" or "int8"
-    x_range, h_range : (scale, zero_point), static mode only (h: recurrent layers)
+    x_range, h_range : (scale, zero_point), static mode only (h: recurrent ops)
     dynamic_zero_point : bool
-        "int8-weights" only: asymmetric per-call input quantisation (a proposed
-        QUANT_SPEC variant; see :class:`QuantParams`).
+        "int8-weights" only: asymmetric per-call input ranges (LiteRT's and ONNX
+        Runtime's scheme).
+    round_half_away : bool
+        Quantise inputs rounding half away from zero (LiteRT) instead of to even.
     """
-    k = kind(layer)
+    k = kind(op)
     if k not in MATRICES:
         raise TypeError(f"{k} has no matrix product to quantise")
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
     weights, scales = {}, {}
-    for name in MATRICES[k]:
-        weights[name], scales[name] = quantize_weight(getattr(layer, name))
+    for name in op.quantizable:
+        weights[name], scales[name] = quantize_weight(getattr(op, name))
     kw = {}
     if mode == "int8":
         if x_range is None or (k != "Dense" and h_range is None):
@@ -129,15 +108,7 @@ def build(layer, mode: str, x_range=None, h_range=None, dynamic_zero_point=False
         kw = {"input_scale": float(x_range[0]), "input_zero_point": int(x_range[1])}
         if k != "Dense":
             kw.update(state_scale=float(h_range[0]), state_zero_point=int(h_range[1]))
-    if dynamic_zero_point:
-        if mode != "int8-weights":
-            raise ValueError("dynamic_zero_point applies to int8-weights only")
+    elif dynamic_zero_point:
         kw["dynamic_zero_point"] = True
-    params = QuantParams(mode, scales, **kw)
-    if runtime_has_int8():
-        fields = getattr(edgernn.QuantParams, "__dataclass_fields__", {})
-        if dynamic_zero_point and "dynamic_zero_point" not in fields:
-            raise ValueError("this edgernn's QuantParams has no dynamic_zero_point")
-        rt = edgernn.QuantParams(mode=mode, scales=scales, **kw)
-        return dataclasses.replace(layer, **weights, quant=rt)
-    return QuantizedLayer(layer, weights, params)
+    return with_int8(op, weights, mode=mode, scales=scales, round_half_away=round_half_away,
+                     **kw)

@@ -62,7 +62,8 @@ def affine(lo: float, hi: float) -> tuple[float, int]:
 
 
 def fake_quant(v: np.ndarray, scale: float, zp: int) -> np.ndarray:
-    """Quantise and dequantise ``v`` as QUANT_SPEC's static input side does."""
+    """Quantise and dequantise ``v`` as the static input side of an int8 product does
+    (:mod:`edgernn.quant`)."""
     inv = np.float32(np.float32(1) / np.float32(scale))
     q = np.clip(np.rint(np.asarray(v, np.float32) * inv) + zp, -128, 127)
     return (q - zp) * np.float32(scale)

@@ -188,22 +188,14 @@ def from_tflite(path) -> edgernn.Model:
 
 
 def _assemble(inputs, outputs, quant, provenance, return_sequences):
-    """A pre-quantised source (LiteRT int8 weights): the chain with its SourceQuant
-    layers (:func:`converters.quantize.imported.assemble`)."""
+    """A pre-quantised source (LiteRT int8 weights): the graph with its SourceQuant
+    ops as int8 ops (:func:`converters.quantize.imported.assemble`)."""
     from converters.quantize.imported import assemble
 
-    graph = edgernn.Model(inputs=inputs, outputs=outputs).graph
-    prev = inputs[0]
-    for t in graph.nodes:
-        if len(inputs) != 1 or len(outputs) != 1 or t.inputs != (prev,):
-            raise UnsupportedOpError("a quantised LiteRT model whose ops do not form one chain "
-                                     "(several inputs or outputs, CONCATENATION, ADD ...) is "
-                                     "not supported")
-        prev = t
-    if outputs[0] is not prev:
-        raise UnsupportedOpError("a quantised LiteRT model whose output is not its last op")
-    return assemble([quant.get(id(t), t.op) for t in graph.nodes], provenance,
-                    return_sequences=return_sequences)
+    model = edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
+                          return_sequences=return_sequences)
+    return assemble(model, {t.name: quant[id(t)] for t in model.graph.nodes
+                            if id(t) in quant})
 
 
 def _io_name(model, t) -> str:
@@ -247,12 +239,14 @@ def _hybrid_cell(model, op, layer):
     from converters.quantize.imported import SourceQuant
     from converters.quantize.qlayer import quantize_weight
 
+    from .fused_lstm import DRQ_NOTE
+
     asym = {bool(o.opt("AsymmetricQuantizeInputs", False)) for o in int8}
     scales = {n: quantize_weight(getattr(layer, n))[1] for n in ("weight_ih", "weight_hh")}
     return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym == {True},
                        source={"kind": "tflite dynamic range (WHILE loop)",
                                "asymmetric_inputs": sorted(asym)},
-                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
+                       round_half_away=True, note=DRQ_NOTE)
 
 
 def _data_inputs(sg, kind, op, payload):

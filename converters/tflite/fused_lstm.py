@@ -11,8 +11,8 @@ Quantised sources (weights int8 with one scale per gate matrix):
 
 - dynamic range (float input, "hybrid"): ``int8-weights``; LiteRT quantises each
   step's x and h per call, asymmetrically when ``asymmetric_quantize_inputs``
-  (``QuantParams.dynamic_zero_point``, a proposed QUANT_SPEC addition), gates and
-  cell state in float32 as QUANT_SPEC does.
+  (``QuantParams.dynamic_zero_point``) and rounding half away from zero
+  (``round_half_away``), gates and cell state in float32 as edgernn does.
 - full integer 8x8_16 (int8 input): ``int8`` with the source's x and h scales and
   zero points, int32 biases dequantised. LiteRT computes the gates in int16
   fixed point (Q3.12 pre-activations, saturating at +-8; int16 sigmoid/tanh) and
@@ -28,6 +28,10 @@ import edgernn
 from edgernn.errors import UnsupportedOpError
 
 _ACT = {0: None, 1: "relu", 4: "tanh"}
+#: the report's note on LiteRT's hybrid (dynamic-range) kernels
+DRQ_NOTE = ("LiteRT rounds half away from zero, as here, but adds the zero point before "
+            "rounding (in float32) and computes the per-call scale in double: an input "
+            "can quantise one step apart at a rounding (near-)tie")
 
 
 def state_persists(sg, op) -> bool:
@@ -103,7 +107,7 @@ def convert_fused_lstm(sg, op):
     if full:
         return SourceQuant(
             layer, "int8", scales, x_range=(float(x_t.scale[0]), int(x_t.zero_point[0])),
-            h_range=(float(h_t.scale[0]), int(h_t.zero_point[0])),
+            h_range=(float(h_t.scale[0]), int(h_t.zero_point[0])), round_half_away=True,
             source={"kind": "tflite 8x8_16", "cell_scale": float(c_t.scale[0])},
             note=f"LiteRT computes gates in int16 fixed point (Q3.12, saturating at +-8) and "
                  f"keeps the cell state in int16 (scale {float(c_t.scale[0]):g}); edgernn "
@@ -111,7 +115,7 @@ def convert_fused_lstm(sg, op):
     asym = bool(op.opt("AsymmetricQuantizeInputs", False))
     return SourceQuant(layer, "int8-weights", scales, dynamic_zero_point=asym,
                        source={"kind": "tflite dynamic range", "asymmetric_inputs": asym},
-                       note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")
+                       round_half_away=True, note=DRQ_NOTE)
 
 
 def _rows(t, rows):

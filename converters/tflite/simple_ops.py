@@ -30,8 +30,8 @@ def convert_fully_connected(sg, op):
     int8 weights (per tensor or per output channel): with a float input, LiteRT's
     hybrid kernel (``int8-weights``, inputs quantised per call, asymmetrically when
     ``asymmetric_quantize_inputs``); with an int8 input, ``int8`` with the input's
-    scale and zero point (the int32 bias dequantised; LiteRT's requantised int8
-    output is left float here)."""
+    scale and zero point (the int32 bias dequantised), its int8 output requantised
+    with the output tensor's scale and zero point (``output_scale``)."""
     w_t = sg.tensors[op.inputs[1]]
     if w_t.data is None:
         raise UnsupportedOpError(f"{op}: weights {w_t.name!r} are not a constant")
@@ -44,21 +44,25 @@ def convert_fully_connected(sg, op):
         return [dense]
     from converters.quantize.imported import SourceQuant
 
-    from .fused_lstm import _rows
+    from .fused_lstm import DRQ_NOTE, _rows
 
     scales = {"weight": _rows(w_t, dense.output_size)}
     x_t = sg.tensors[op.inputs[0]]
     if x_t.type_code == 9 and x_t.is_quantized:
+        y_t = sg.tensors[op.outputs[0]]
+        y_range = None
+        if y_t.type_code == 9 and y_t.is_quantized:
+            y_range = (float(y_t.scale[0]), int(y_t.zero_point[0]))
         return [SourceQuant(dense, "int8", scales,
                             x_range=(float(x_t.scale[0]), int(x_t.zero_point[0])),
+                            y_range=y_range, round_half_away=True,
                             source={"kind": "tflite int8"},
-                            note="LiteRT requantises the output to int8; edgernn keeps it "
-                                 "float32 (clipped to that int8 range where it leaves the "
-                                 "quantised graph)"), *_output_clip(sg, op)]
+                            note="the output requantised to int8 as LiteRT does "
+                                 "(output_scale; LiteRT rounds in fixed point)")]
     asym = bool(op.opt("AsymmetricQuantizeInputs", False))
     return [SourceQuant(dense, "int8-weights", scales, dynamic_zero_point=asym,
                         source={"kind": "tflite dynamic range", "asymmetric_inputs": asym},
-                        note="LiteRT rounds x/s half away from zero; QUANT_SPEC half to even")]
+                        round_half_away=True, note=DRQ_NOTE)]
 
 
 def clip_layers(lo: float, hi: float) -> list:
@@ -67,18 +71,6 @@ def clip_layers(lo: float, hi: float) -> list:
     w = hi - lo
     return [edgernn.Activation("hard_sigmoid", alpha=1.0 / w, beta=-lo / w),
             edgernn.Activation("affine", alpha=w, beta=lo)]
-
-
-def _output_clip(sg, op) -> list:
-    """The saturation of an int8 output that leaves the quantised graph (DEQUANTIZE or a
-    graph output): LiteRT's value cannot leave ``[(-128 - zp) s, (127 - zp) s]``."""
-    t = sg.tensors[op.outputs[0]]
-    leaves = op.outputs[0] in sg.outputs or any(
-        c.name == "DEQUANTIZE" for c in sg.consumers.get(op.outputs[0], []))
-    if not (t.type_code == 9 and t.is_quantized and leaves):
-        return []
-    s, zp = float(t.scale[0]), int(t.zero_point[0])
-    return clip_layers((-128 - zp) * s, (127 - zp) * s)
 
 
 def convert_activation(sg, op):

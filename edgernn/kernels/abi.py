@@ -37,7 +37,7 @@ from .optable import (
     D_WBYTES,
     WIDTH,
 )
-from .pointers import f32_view, i8_view, i32_view, i64_table, i64_view, u8_view
+from .pointers import view1, view2
 
 KERNEL_SIG = types.int64(types.int64, types.int64, types.int64)
 _I64 = ir.IntType(64)
@@ -64,14 +64,14 @@ def call_ptr(typingctx, fn, *args):
 @njit(cache=CACHE, inline="always")
 def views(desc):
     """``(P, W, S, L, A, idx, m)`` of a call descriptor (see :mod:`edgernn.engine`)."""
-    d = i64_view(desc, D_SIZE)
-    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
-    W = f32_view(d[D_W], d[D_WBYTES] // 4)
+    d = view1(desc, D_SIZE, np.int64)
+    P = view2(d[D_P], d[D_NROWS], WIDTH, np.int64)
+    W = view1(d[D_W], d[D_WBYTES] // 4, np.float32)
     n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
-    S = f32_view(d[D_S], n_bytes // 4)
-    L = i64_view(d[D_S], n_bytes // 8)
+    S = view1(d[D_S], n_bytes // 4, np.float32)
+    L = view1(d[D_S], n_bytes // 8, np.int64)
     m = d[D_M]
-    return P, W, S, L, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+    return P, W, S, L, d[D_SSTRIDE] // 4, view1(d[D_IDX], m, np.int64), m
 
 
 #: LLVM flags of every kernel: reassociation lets the elementwise loops that also
@@ -105,15 +105,16 @@ def kernel(sig=KERNEL_SIG):
 def qviews(desc):
     """``(P, W, W8, WI, S, SB, SI, A, idx, m)``: :func:`views` plus the int8 and int32
     views of the weight arena and the uint8 and int32 views of the state arenas."""
-    d = i64_view(desc, D_SIZE)
-    P = i64_table(d[D_P], d[D_NROWS], WIDTH)
+    d = view1(desc, D_SIZE, np.int64)
+    P = view2(d[D_P], d[D_NROWS], WIDTH, np.int64)
     nw = d[D_WBYTES]
-    W, W8, WI = f32_view(d[D_W], nw // 4), i8_view(d[D_W], nw), i32_view(d[D_W], nw // 4)
+    W = view1(d[D_W], nw // 4, np.float32)
+    W8, WI = view1(d[D_W], nw, np.int8), view1(d[D_W], nw // 4, np.int32)
     n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
-    S, SB, SI = f32_view(d[D_S], n_bytes // 4), u8_view(d[D_S], n_bytes), \
-        i32_view(d[D_S], n_bytes // 4)
+    S, SB = view1(d[D_S], n_bytes // 4, np.float32), view1(d[D_S], n_bytes, np.uint8)
+    SI = view1(d[D_S], n_bytes // 4, np.int32)
     m = d[D_M]
-    return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, i64_view(d[D_IDX], m), m
+    return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, view1(d[D_IDX], m, np.int64), m
 
 
 _ADDRESSES: dict[str, int] = {}

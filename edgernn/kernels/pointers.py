@@ -1,63 +1,60 @@
-"""Typed array views over raw addresses, for the engine's entry point.
+"""Typed array views over raw addresses, for the engine's entry point and kernels.
 
 The entry point receives one integer: the address of a call descriptor (an
 int64 array owned by the Python stream object, see :mod:`edgernn.engine`).
 Everything else -- op table, weight arena, state arenas, stream indices -- is
-reached through addresses stored in it and viewed with :func:`view` (a
-``numba.carray``, which allocates nothing and carries no reference count).
-The Python side keeps every array it published an address of alive.
+reached through addresses stored in it and viewed with these functions: a
+C-contiguous array struct around the address, built in place (no allocation,
+no reference count, nothing compiled per dtype). The Python side keeps every
+array it published an address of alive.
 """
 
-import numpy as np
-from numba import carray, njit, types
-from numba.core import cgutils
+from llvmlite import ir
+from numba import types
 from numba.extending import intrinsic
+from numba.np.arrayobj import populate_array
 
-from ..cache import CACHE
+
+def _view_codegen(ndim):
+    def codegen(context, builder, sig, args):
+        aryty = sig.return_type
+        ary = context.make_array(aryty)(context, builder)
+        dty = context.get_data_type(aryty.dtype)
+        itemsize = context.get_constant(types.intp, context.get_abi_sizeof(dty))
+        shape = list(args[1:1 + ndim])
+        strides, step = [], itemsize
+        for n in reversed(shape):
+            strides.insert(0, step)
+            step = builder.mul(step, n)
+        data = builder.inttoptr(args[0], dty.as_pointer())
+        populate_array(ary, data=data, shape=shape, strides=strides, itemsize=itemsize,
+                       meminfo=None)
+        return ary._getvalue()
+    return codegen
 
 
 @intrinsic
-def _voidptr(typingctx, addr):
-    if not isinstance(addr, types.Integer):
+def view1(typingctx, addr, n, dtype):
+    """``view1(addr, n, np.float32)``: a 1-D array of ``n`` items at byte address ``addr``."""
+    if not (isinstance(dtype, types.NumberClass) and isinstance(addr, types.Integer)
+            and isinstance(n, types.Integer)):
         return None
-
-    def codegen(context, builder, sig, args):
-        return builder.inttoptr(args[0], cgutils.voidptr_t)
-
-    return types.voidptr(addr), codegen
+    sig = types.Array(dtype.instance_type, 1, "C")(addr, n, dtype)
+    return sig, lambda c, b, s, a: _view_codegen(1)(c, b, s, [_i64(b, v) for v in a[:2]])
 
 
-@njit(cache=CACHE, inline="always")
-def f32_view(addr, n):
-    """float32[n] at byte address ``addr``."""
-    return carray(_voidptr(addr), n, np.float32)
+@intrinsic
+def view2(typingctx, addr, rows, cols, dtype):
+    """``view2(addr, rows, cols, np.int64)``: a 2-D C-order array at byte address ``addr``."""
+    if not (isinstance(dtype, types.NumberClass) and all(
+            isinstance(v, types.Integer) for v in (addr, rows, cols))):
+        return None
+    sig = types.Array(dtype.instance_type, 2, "C")(addr, rows, cols, dtype)
+    return sig, lambda c, b, s, a: _view_codegen(2)(c, b, s, [_i64(b, v) for v in a[:3]])
 
 
-@njit(cache=CACHE, inline="always")
-def i8_view(addr, n):
-    """int8[n] at byte address ``addr``."""
-    return carray(_voidptr(addr), n, np.int8)
+def _i64(builder, v):
+    return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
 
 
-@njit(cache=CACHE, inline="always")
-def u8_view(addr, n):
-    """uint8[n] at byte address ``addr``."""
-    return carray(_voidptr(addr), n, np.uint8)
-
-
-@njit(cache=CACHE, inline="always")
-def i32_view(addr, n):
-    """int32[n] at byte address ``addr``."""
-    return carray(_voidptr(addr), n, np.int32)
-
-
-@njit(cache=CACHE, inline="always")
-def i64_view(addr, n):
-    """int64[n] at byte address ``addr``."""
-    return carray(_voidptr(addr), n, np.int64)
-
-
-@njit(cache=CACHE, inline="always")
-def i64_table(addr, rows, cols):
-    """int64[rows, cols] at byte address ``addr``."""
-    return carray(_voidptr(addr), (rows, cols), np.int64)
+__all__ = ["view1", "view2"]

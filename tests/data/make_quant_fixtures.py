@@ -15,6 +15,10 @@ weights (fixed seeds), converted by the real ``TFLiteConverter``:
 ``q_lstm_int8``  full integer: int8 weights and activations, int16 cell state
                  (LiteRT's 8x8_16 LSTM), float input/output through QUANTIZE /
                  DEQUANTIZE, from a representative dataset of sines plus noise
+``q_rnnoise_drq`` dynamic range, a graph: the RNNoise-v0.1-shaped denoiser (Dense,
+                 three stateful GRUs fed by CONCATENATIONs, two heads); LiteRT
+                 quantises the tensors of 1024 elements or more and leaves the
+                 others (the 42x24 Dense, the VAD head) float
 
 Each ``<case>.tflite`` has ``<case>.npz`` beside it: ``x`` float32[T, I] (sines plus
 noise, not the calibration data), ``y`` LiteRT's outputs one ``invoke`` per step,
@@ -80,8 +84,56 @@ def stream(buf, xs):
     return np.stack(ys)
 
 
+def rnnoise():
+    L = K.layers
+    x = K.Input(batch_shape=(1, 1, 42), name="features")
+    d = L.Dense(24, activation="tanh", name="input_dense")(x)
+    g1 = L.GRU(24, return_sequences=True, stateful=True, name="vad_gru")(d)
+    g2 = L.GRU(48, return_sequences=True, stateful=True, name="noise_gru")(
+        L.Concatenate(name="noise_input")([x, d, g1]))
+    g3 = L.GRU(96, return_sequences=True, stateful=True, name="denoise_gru")(
+        L.Concatenate(name="denoise_input")([x, g1, g2]))
+    m = K.Model(x, [L.Dense(22, activation="sigmoid", name="gains")(g3),
+                    L.Dense(1, activation="sigmoid", name="vad")(g1)])
+    rng = np.random.default_rng(500)
+    m.set_weights([rng.normal(0.0, (1 / w.shape[0]) ** 0.5 if w.ndim == 2 else 0.1,
+                              w.shape).astype(np.float32) for w in m.get_weights()])
+    return m
+
+
+def stream_graph(buf, xs):
+    """LiteRT one invoke per step; the outputs concatenated in the model's order."""
+    it = Interpreter(model_content=buf, num_threads=1)
+    it.allocate_tensors()
+    i = it.get_input_details()[0]["index"]
+    outs = it.get_output_details()
+    ys = []
+    for x in xs:
+        it.set_tensor(i, x.reshape(1, 1, -1))
+        it.invoke()
+        ys.append(np.concatenate([it.get_tensor(o["index"]).reshape(-1) for o in outs]))
+    return np.stack(ys), [o["name"] for o in outs]
+
+
+def make_rnnoise():
+    model = rnnoise()
+    buf = convert(model)  # before any call: the stateful GRUs' variables start at zero
+    xs = (0.8 * np.random.default_rng(501).standard_normal((STEPS, 42))).astype(np.float32)
+    model.reset_states()
+    y_float = np.stack([np.concatenate([np.asarray(v).reshape(-1) for v in
+                                        model(x.reshape(1, 1, -1), training=False)])
+                        for x in xs])
+    (OUT / "q_rnnoise_drq.tflite").write_bytes(buf)
+    y, names = stream_graph(buf, xs)
+    np.savez_compressed(OUT / "q_rnnoise_drq.npz", x=xs, y=y, y_float=y_float,
+                        outputs=np.array(names))
+    print(f"q_rnnoise_drq: {len(buf)} bytes, outputs {names}; max |LiteRT - float| = "
+          f"{np.abs(y - y_float).max():.3g}")
+
+
 def main():
     OUT.mkdir(exist_ok=True)
+    make_rnnoise()
     xs = signal(STEPS, 7)
     for name, kind, full in (("q_lstm_drq", "lstm", False), ("q_gru_drq", "gru", False),
                              ("q_lstm_int8", "lstm", True)):
