@@ -151,11 +151,11 @@ def print_all(res) -> None:
             print(f"start {label}: skipped: {v['skipped']}")
         if "cold" in v:
             c, w = v["cold"], v["warm"]
-            ph = c["runs"][0]["phases_s"]
+            ph = median_run(c["runs"])["phases_s"]
             print(f"start {label:<8} cold {c['median_s']:.2f} s (CPU {c['median_cpu_s']:.2f}), "
                   f"warm {w['median_s']:.3f} s (CPU {w['median_cpu_s']:.3f}); cold phases: "
                   + ", ".join(f"{k} {t:.2f}" for k, t in ph.items()))
-            kern = c["runs"][0]["kernels_s"]
+            kern = median_run(c["runs"])["kernels_s"]
             print("      cold kernels: " + ", ".join(
                 f"{k} {t:.2f}" if isinstance(t, float) else f"{k} {t}" for k, t in kern.items()))
         elif label == "warmup_breakdown" and "steps_s" in v:
@@ -176,6 +176,11 @@ def print_all(res) -> None:
               f"{t['limit']:>8.3g}  {ok}{'  (' + t['detail'] + ')' if t['detail'] else ''}")
 
 
+def median_run(runs: list) -> dict:
+    """The run whose total time is the median one (its phases are shown)."""
+    return sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]
+
+
 def _legend(ax) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
@@ -187,7 +192,7 @@ def plot(res, path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(2, 3, figsize=(16, 9))
+    fig, ax = plt.subplots(2, 3, figsize=(16, 10))
     ax = ax.ravel()
     nets = res.get("nets", [])
     labels = sorted({k for r in nets for k, v in r["runtimes"].items() if "step" in v})
@@ -226,32 +231,31 @@ def plot(res, path) -> None:
     start = {k: v for k, v in res.get("start", {}).items() if "cold" in v}
     for i, v in enumerate(start.values()):
         bottom = 0.0
-        for j, (ph, t) in enumerate(v["cold"]["runs"][0]["phases_s"].items()):
+        for j, (ph, t) in enumerate(median_run(v["cold"]["runs"])["phases_s"].items()):
             ax[3].bar(i, t, 0.6, bottom=bottom, color=f"C{j}", label=ph if i == 0 else None)
             bottom += t
         ax[3].bar(i + 0.35, v["warm"]["median_s"], 0.2, color="k",
                   label="warm (median)" if i == 0 else None)
     ax[3].axhline(5, color="r", ls="--", lw=1)
     ax[3].set_xticks(range(len(start)), list(start))
-    ax[3].set_title("cold start phases (empty cache), s; target 5 s")
+    ax[3].set_title("cold start phases (median run, empty cache), s; target 5 s")
     _legend(ax[3])
     th = {k: v for k, v in res.get("threads", {}).items() if isinstance(v, dict) and "step" in v}
-    for i, t in enumerate(th.values()):
-        for j, kind in enumerate(("step", "run")):
-            ax[4].bar(i * 2.5 + j, t[kind]["serial_s"] * 1e3, 0.4, color="C0",
-                      label="serial" if i + j == 0 else None)
-            ax[4].bar(i * 2.5 + j + 0.4, t[kind]["threads_s"] * 1e3, 0.4, color="C1",
-                      label="2 threads" if i + j == 0 else None)
-    ax[4].set_xticks([i * 2.5 + j + 0.2 for i in range(len(th)) for j in range(2)],
-                     [f"{n} {k}" for n in th for k in ("step", "run")])
-    ax[4].set_title("two streams: serial vs two threads, ms")
+    names = [f"{n} {k}" for n in th for k in ("step", "run")]
+    ax[4].bar(range(len(names)), [th[n.split()[0]][n.split()[1]]["ratio"] for n in names], 0.6)
+    ax[4].axhline(0.5, color="g", ls=":", lw=1, label="ideal on 2 free cores")
+    ax[4].axhline(0.75, color="r", ls="--", lw=1, label="'clearly less' (0.75)")
+    ax[4].set_xticks(range(len(names)), names)
+    ax[4].set_ylim(0, 1.2)
+    ax[4].set_title("two streams in two threads: time / serial time")
     _legend(ax[4])
     tg = res.get("targets", [])
     ax[5].axis("off")
     txt = "\n".join(f"{'ok ' if t['met'] else ('-- ' if t['met'] is None else 'XX ')}"
                     f"{t['target'][:48]}: {_f(t['value'], '.3g')} (<= {t['limit']:.3g})"
                     for t in tg)
-    ax[5].text(0, 1, txt, va="top", family="monospace", fontsize=5.5)
+    ax[5].text(-0.05, 1.02, txt, va="top", family="monospace", fontsize=4.6,
+               transform=ax[5].transAxes)
     ax[5].set_title("targets (ok met, XX missed)")
     m = res["meta"]
     fig.suptitle(f"edgernn bench {m['date']}: {m['cpu']}, load {m['loadavg_start'][0]:.1f}"
