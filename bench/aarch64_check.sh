@@ -77,31 +77,29 @@ for cpu in "${CPUS[@]}"; do
   printf '#!/bin/sh\nexec qemu-aarch64-static -cpu %s -L %s -0 "$0" %s/usr/bin/python3.11 "$@"\n' \
     "$cpu" "$W/rootfs" "$W/rootfs" > "$py"
   chmod +x "$py"
+  # the emulated commands' environment only (the host's python must not see it)
+  EMU=(env PYTHONPATH="$W/site-torch:$W/site:$W/src" PYTHONNOUSERSITE=1
+       EDGERNN_CACHE_DIR="$W/cache-$cpu" NUMBA_CPU_NAME="$cpu")
   if [ "$cpu" = max ]; then   # LLVM cannot read an emulated CPU's features: say them
-    export NUMBA_CPU_NAME=cortex-a76 NUMBA_CPU_FEATURES=+neon,+fp-armv8,+crc,+lse,+rdm,+rcpc,+dotprod,+fullfp16
-  else
-    export NUMBA_CPU_NAME=$cpu
-    unset NUMBA_CPU_FEATURES
+    EMU+=(NUMBA_CPU_NAME=cortex-a76
+          NUMBA_CPU_FEATURES=+neon,+fp-armv8,+crc,+lse,+rdm,+rcpc,+dotprod,+fullfp16)
   fi
-  export PYTHONPATH=$W/site-torch:$W/site:$W/src PYTHONNOUSERSITE=1
   rm -rf "$W/cache-$cpu"
-  export EDGERNN_CACHE_DIR=$W/cache-$cpu
-  log "[$cpu] $("$py" -c 'import platform, numba; from edgernn.kernels import tile_i8; print(platform.machine(), "numba", numba.__version__, "cpu", numba.config.CPU_NAME, "int8 path", tile_i8.path())')"
+  log "[$cpu] $("${EMU[@]}" "$py" -c 'import platform, numba; from edgernn.kernels import tile_i8; print(platform.machine(), "numba", numba.__version__, "cpu", numba.config.CPU_NAME, "int8 path", tile_i8.path())')"
   t=$(date +%s)
   if [ "${AARCH64_TESTS:-1}" != 0 ]; then
-    if "$py" -m pytest -q -p no:cacheprovider tests/test_parity.py tests/test_quant_engine.py \
+    if "${EMU[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_parity.py tests/test_quant_engine.py \
         tests/test_graph.py > "$W/pytest-$cpu.log" 2>&1; then st=passed; else st=FAILED; rc=1; fi
     log "[$cpu] tests $st in $(( $(date +%s) - t )) s: $(tail -1 "$W/pytest-$cpu.log")"
   fi
   t=$(date +%s)
-  "$py" bench/arch_outputs.py "$W/out-$cpu.npz" | tee -a "$SUMMARY"
+  "${EMU[@]}" "$py" bench/arch_outputs.py "$W/out-$cpu.npz" | tee -a "$SUMMARY"
   log "[$cpu] outputs in $(( $(date +%s) - t )) s"
   if ! "$HOSTPY" bench/arch_outputs.py --compare "$W/out-x86_64.npz" "$W/out-$cpu.npz" \
       | tee -a "$SUMMARY"; then rc=1; fi
   rm -rf "$W/cold-$cpu"
-  log "[$cpu] emulated cold start of M (empty cache; QEMU, not a Pi): $(EDGERNN_CACHE_DIR=$W/cold-$cpu "$py" bench/startup.py "$W/M.ernn")"
-  log "[$cpu] emulated warm start of M: $(EDGERNN_CACHE_DIR=$W/cold-$cpu "$py" bench/startup.py "$W/M.ernn")"
-  unset NUMBA_CPU_NAME NUMBA_CPU_FEATURES PYTHONPATH PYTHONNOUSERSITE EDGERNN_CACHE_DIR
+  log "[$cpu] emulated cold start of M (empty cache; QEMU, not a Pi): $("${EMU[@]}" EDGERNN_CACHE_DIR="$W/cold-$cpu" "$py" bench/startup.py "$W/M.ernn")"
+  log "[$cpu] emulated warm start of M: $("${EMU[@]}" EDGERNN_CACHE_DIR="$W/cold-$cpu" "$py" bench/startup.py "$W/M.ernn")"
 done
 log "done in $(( $(date +%s) - T0 )) s, exit $rc (summary: $SUMMARY)"
 exit $rc
