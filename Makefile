@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
 	$(VPY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-	$(VPY) -c "import edgernn, numba, onnx, onnxruntime, torch, serial" 
+	$(VPY) -c "import edgernn, numba, onnx, onnxruntime, torch, serial, paho.mqtt, prometheus_client"
 	touch $(STAMP)
 
 venv: $(STAMP)

@@ -134,6 +134,15 @@ class StreamBatch:
         """Load ``state`` into stream ``i`` (matched as in :meth:`Stream.set_state`)."""
         load_state(state, list(self._r.spans(self._index(i))))
 
+    def state_absmax(self) -> np.ndarray:
+        """float32[n]: per stream, the largest absolute value in its recurrent state
+        (nan if any is nan), without copying the states out (a daemon's check for
+        exploding state)."""
+        out = np.zeros(self.n, np.float32)
+        for _, off, n in self._r.plan.state_spans:
+            np.maximum(out, np.abs(self._r.F[:, off:off + n]).max(axis=1), out=out)
+        return out
+
     @property
     def nonfinite_steps(self) -> np.ndarray:
         """Per stream: steps in which some op's output or state was non-finite."""

@@ -36,8 +36,10 @@ EXTERNAL = {
     "bridge": ("firmware_bridge.cli", "serve a model to a serial sensor link"),
     "sign": ("edgernn.signcli", "sign a model file with an Ed25519 key (edgernn[sign])"),
     "keygen": ("edgernn.keygencli", "make an Ed25519 key pair for signing models"),
+    "serve": ("edgernn_serve.cli", "run the on-device daemon from a TOML config (edgernn[daemon])"),
 }
-_EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "sign"}
+_EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "sign",
+          "serve": "daemon"}
 
 
 def _load(path, public_key=None):

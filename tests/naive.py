@@ -132,12 +132,14 @@ def run_node(op, inputs):
     return run_layer(op, inputs[0])
 
 
-def run(model, xs):
+def run(model, xs, node=None):
     """float64[T, output_size]: the model over ``xs`` (float[T, I] or int token ids [T]).
 
     Graphs are evaluated node by node over whole sequences (a DAG: the same as
-    stepping every node in order at every timestep).
+    stepping every node in order at every timestep); ``node(op, inputs)`` evaluates
+    one node (default :func:`run_node`).
     """
+    node = node or run_node
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
@@ -147,5 +149,5 @@ def run(model, xs):
         values[id(t)] = cur[:, start:start + t.size]
         start += t.size
     for t in g.nodes:
-        values[id(t)] = run_node(t.op, [values[id(s)] for s in t.inputs])
+        values[id(t)] = node(t.op, [values[id(s)] for s in t.inputs])
     return np.concatenate([values[id(t)] for t in g.outputs], axis=1)

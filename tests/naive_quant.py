@@ -207,15 +207,8 @@ def run(layers, xs):
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
-    g = getattr(layers, "graph", None)
-    if g is None:
-        for layer in layers:
-            cur = run_layer(layer, cur)
-        return cur
-    values, start = {}, 0
-    for t in g.inputs:
-        values[id(t)] = cur[:, start:start + t.size]
-        start += t.size
-    for t in g.nodes:
-        values[id(t)] = run_node(t.op, [values[id(s)] for s in t.inputs])
-    return np.concatenate([values[id(t)] for t in g.outputs], axis=1)
+    if getattr(layers, "graph", None) is not None:
+        return naive.run(layers, cur, node=run_node)
+    for layer in layers:
+        cur = run_layer(layer, cur)
+    return cur

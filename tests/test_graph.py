@@ -102,6 +102,16 @@ def test_batch_equals_single_streams_and_streams_subset(rng):
         np.testing.assert_array_equal(sub.get_state(i).arrays[0], ref[i].get_state().arrays[0])
 
 
+def test_state_absmax_per_stream(rng):
+    model = rnnoise_like(rng)
+    batch = model.streams(3)
+    X = _r(rng, 3, 42, scale=1)
+    for _ in range(5):
+        batch.step(X)
+    want = [max(np.abs(a).max() for a in batch.get_state(i).arrays) for i in range(3)]
+    np.testing.assert_array_equal(batch.state_absmax(), np.float32(want))
+
+
 @pytest.mark.parametrize("streams,match", [
     (np.array([1, 1]), "listed once"), (np.array([5]), r"lie in \[0, 5\)"),
     (np.array([], np.int64), "non-empty"), (np.array([[0]]), "1-D"),

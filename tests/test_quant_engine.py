@@ -35,6 +35,8 @@ MODES = {
     "dynamic": ("int8-weights", {}),
     "dynamic_zp": ("int8-weights", {"dynamic_zero_point": True}),
     "static": ("int8", {"input_scale": 0.02, "input_zero_point": 3, "state_scale": 1 / 127}),
+    "dynamic_zp_half_away": ("int8-weights", {"dynamic_zero_point": True,
+                                              "round_half_away": True}),
 }
 
 
@@ -68,6 +70,18 @@ def test_int8_ops_match_the_oracle(rng, mode):
     batch = model.streams(3)
     X = np.stack([xs, xs[::-1], xs * 0.5], axis=1)
     np.testing.assert_array_equal(batch.run(np.ascontiguousarray(X))[:, 0], ys)
+
+
+def test_requantised_dense_output_matches_the_oracle(rng):
+    dense = edgernn.Dense(_r(rng, 7, 12), _r(rng, 7), "tanh")
+    q = quantized(dense, "int8", input_scale=0.05, input_zero_point=-2, output_scale=1 / 100,
+                  output_zero_point=5)
+    model = edgernn.Model([q])
+    xs = _r(rng, 50, 12, scale=2)
+    ys = model.stream().run(xs)
+    np.testing.assert_allclose(ys, nq.run(model, xs), atol=1e-6, rtol=0)
+    grid = np.rint(ys * 100) / 100  # every output sits on the int8 grid
+    np.testing.assert_allclose(ys, grid, atol=1e-6)
 
 
 def test_int8_model_round_trips_and_is_about_a_quarter_of_the_float_file(rng, tmp_path):

@@ -22,7 +22,7 @@ from numba import njit, types
 from ..cache import CACHE
 from .abi import call_ptr, kernel, views
 from .optable import H_MATVEC
-from .tile import TAIL, TILE, mac8, mac32
+from .tile import STREAMS, TAIL, TILE, mac8, mac32, mac32x2
 
 CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
 GROUP = 8    # streams that share a pass over the panel chunks
@@ -76,13 +76,21 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
                 a2 = max(c0, K1) - K1
                 n2 = c1 - K1 - a2 if c1 > K1 else U(0)
                 w = wo + c0 * width
-                for i in range(g0, g1):
+                i = g0
+                if width == U(TILE):
+                    while i + STREAMS <= g1 and STREAMS == 2:
+                        b, c = U(idx[i]) * U(A), U(idx[i + 1]) * U(A)
+                        mac32x2(W, w, n1, n2, S, b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r,
+                                c + U(x1) + a1, c + U(x2) + a2, c + U(y) + r)
+                        i += 2
+                while i < g1:
                     b = U(idx[i]) * U(A)
                     xa, xb, yr = b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r
                     if width == U(TILE):
-                        mac32(W, w, n1, S, xa, n2, S, xb, S, yr)
+                        mac32(W, w, n1, n2, S, xa, xb, yr)
                     else:
-                        mac8(W, w, n1, S, xa, n2, S, xb, S, yr)
+                        mac8(W, w, n1, n2, S, xa, xb, yr)
+                    i += 1
                 c0 = c1
             wo += K * width
             r += width

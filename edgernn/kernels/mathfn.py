@@ -121,11 +121,10 @@ def _act1(t, code, alpha, beta):
 
 @njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def apply_act(S, off, n, code, alpha, beta):
-    """``S[off:off+n] = act(S[off:off+n])`` in place (float32).
-
-    The common gate activations (linear, relu, tanh, sigmoid) run as vectorised
-    loops; the others one element at a time (:func:`_act1`), and the vector
-    ones (softmax, log_softmax, l2_normalize) over the whole slice.
+    """``S[off:off+n] = act(S[off:off+n])`` in place (float32), for every activation but
+    linear, relu, tanh and sigmoid (:func:`act` runs those itself): the libm ones,
+    the vector ones (softmax, log_softmax, l2_normalize) over the whole slice, the
+    others one element at a time (:func:`_act1`).
 
     Parameters
     ----------
@@ -134,20 +133,11 @@ def apply_act(S, off, n, code, alpha, beta):
     code : int       activation code (+EXACT for the libm variants)
     alpha, beta : float32  activation parameters
     """
-    if code == 0:
-        return
     o = U(off)
     N = U(n)
-    if code == 1:
-        for i in range(N):
-            S[o + i] = max(S[o + i], _f32(0.0))
-    elif code == 2:
-        for i in range(N):
-            S[o + i] = tanh_fast(S[o + i])
-    elif code == 3:
-        for i in range(N):
-            S[o + i] = sigmoid_fast(S[o + i])
-    elif code == EXACT + 2:
+    if code <= 3:  # linear, relu, tanh, sigmoid: handled by act() without this call
+        return
+    if code == EXACT + 2:
         for i in range(N):
             S[o + i] = _f32(math.tanh(S[o + i]))
     elif code == EXACT + 3:

@@ -3,19 +3,23 @@
 Numba leaves LLVM's SLP vectoriser off, so scalar accumulators are never packed
 into vector registers, and accumulators kept in an array are reloaded on every
 column (they may alias the input). These kernels are therefore emitted directly
-as portable LLVM IR on ``<8 x float>`` vectors (one AVX register, two NEON
-registers) with ``llvm.fma``, which every target lowers to its own SIMD:
+as portable LLVM IR on ``<VEC x float>`` vectors with ``llvm.fma``, which every
+target lowers to its own SIMD (VEC 16 on AVX-512, else 8: one AVX or two NEON
+registers):
 
     D[0:R] += Wp[:, 0:K1].T @ X1[0:K1] + Wp[:, K1:K1+K2].T @ X2[0:K2]
 
-for a tile of ``R = 8 * nvec`` output rows. ``Wp`` is the tile's *panel*: column
-``c`` holds the R weights of that input in rows order, contiguous
-(``Wp[c * R + j]`` = weight of row j, input c). Columns are split into two
-interleaved phases (even and odd columns accumulate separately and are added at
-the end) so that ``2 * nvec`` independent FMA chains hide the FMA latency.
+for a tile of ``R`` output rows (32, or 8 for a tail). ``Wp`` is the tile's
+*panel*: column ``c`` holds the R weights of that input in row order,
+contiguous (``Wp[c * R + j]`` = weight of row j, input c). Columns are split
+into two interleaved phases (even and odd columns accumulate separately and
+are added at the end) so that independent FMA chains hide the FMA latency.
+``mac32x2`` runs two streams per weight load (batches, on AVX-512, whose 32
+registers hold both streams' accumulators).
 
-The summation order is fixed by the code, not by the vector width, and
-``llvm.fma`` rounds once: results are bit-identical on x86-64 and aarch64.
+Every output lane sums in an order fixed by the code, whatever the vector
+width or the number of streams, and ``llvm.fma`` rounds once: results are
+bit-identical on x86-64 and aarch64, alone or in a batch.
 """
 
 from llvmlite import ir
@@ -23,13 +27,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-VEC = 8        # float32 lanes per LLVM vector
 PHASES = 2     # interleaved column phases
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
 _F32 = ir.FloatType()
-_VTY = ir.VectorType(_F32, VEC)
 
 
 def _elem_ptr(context, builder, aryty, ary, off):
@@ -37,72 +39,114 @@ def _elem_ptr(context, builder, aryty, ary, off):
     return builder.gep(a.data, [off])
 
 
-def _emit_mac(nvec):
-    rows = VEC * nvec
+def _emit_mac(rows, nstreams):
+    """Codegen of ``rows`` output rows for ``nstreams`` streams sharing each weight load.
+
+    Arguments: ``W, wo, K1, K2, S`` then per stream ``x1, x2, y`` (offsets into S).
+    """
+    vec = min(VEC, rows)
+    vty = ir.VectorType(_F32, vec)
+    nvec = rows // vec
 
     def codegen(context, builder, sig, args):
-        W, wo, K1, X1, xo1, K2, X2, xo2, D, do = args
+        W, wo, K1, K2, S = args[:5]
         t = sig.args
         wp = _elem_ptr(context, builder, t[0], W, wo)
         fma = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_VTY, [_VTY] * 3), f"llvm.fma.v{VEC}f32")
-        zero = ir.Constant(_VTY, [0.0] * VEC)
-        undef = ir.Constant(_VTY, ir.Undefined)
-        splat = ir.Constant(ir.VectorType(_I32, VEC), [0] * VEC)
-        accs = [cgutils.alloca_once_value(builder, zero) for _ in range(nvec * PHASES)]
+            builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vec}f32")
+        zero = ir.Constant(vty, [0.0] * vec)
+        undef = ir.Constant(vty, ir.Undefined)
+        splat = ir.Constant(ir.VectorType(_I32, vec), [0] * vec)
+        streams = [args[5 + 3 * i: 8 + 3 * i] for i in range(nstreams)]
+        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nvec * PHASES)]
+                for _ in range(nstreams)]
 
-        def column(xp, c, wcol, phase):
-            xv = builder.load(builder.gep(xp, [c]))
-            xb = builder.shuffle_vector(builder.insert_element(undef, xv, ir.Constant(_I32, 0)),
-                                        undef, splat)
+        def column(seg, c, wcol, phase):
             base = builder.mul(wcol, ir.Constant(_I64, rows))
+            wvs = []
             for v in range(nvec):
-                p = builder.gep(wp, [builder.add(base, ir.Constant(_I64, v * VEC))])
-                wv = builder.load(builder.bitcast(p, _VTY.as_pointer()), align=4)
-                acc = accs[phase * nvec + v]
-                builder.store(builder.call(fma, [wv, xb, builder.load(acc)]), acc)
+                p = builder.gep(wp, [builder.add(base, ir.Constant(_I64, v * vec))])
+                wvs.append(builder.load(builder.bitcast(p, vty.as_pointer()), align=4))
+            for st, acc in zip(streams, accs, strict=True):
+                xp = _elem_ptr(context, builder, t[4], S, st[seg])
+                xv = builder.load(builder.gep(xp, [c]))
+                xb = builder.shuffle_vector(
+                    builder.insert_element(undef, xv, ir.Constant(_I32, 0)), undef, splat)
+                for v in range(nvec):
+                    a = acc[phase * nvec + v]
+                    builder.store(builder.call(fma, [wvs[v], xb, builder.load(a)]), a)
 
-        def segment(xp, K, col0):
+        def segment(seg, K, col0):
             pairs = builder.udiv(K, ir.Constant(_I64, PHASES))
             with cgutils.for_range(builder, pairs) as loop:
                 c = builder.mul(loop.index, ir.Constant(_I64, PHASES))
                 for ph in range(PHASES):
                     cc = builder.add(c, ir.Constant(_I64, ph))
-                    column(xp, cc, builder.add(col0, cc), ph)
+                    column(seg, cc, builder.add(col0, cc), ph)
             start = builder.mul(pairs, ir.Constant(_I64, PHASES))
             with cgutils.for_range_slice(builder, start, K, ir.Constant(_I64, 1),
                                          inc=True) as (c, _):
-                column(xp, c, builder.add(col0, c), 0)
+                column(seg, c, builder.add(col0, c), 0)
 
-        segment(_elem_ptr(context, builder, t[3], X1, xo1), K1, ir.Constant(_I64, 0))
-        segment(_elem_ptr(context, builder, t[6], X2, xo2), K2, K1)
-        dp = _elem_ptr(context, builder, t[8], D, do)
-        for v in range(nvec):
-            s = builder.load(accs[v])
-            for ph in range(1, PHASES):
-                s = builder.fadd(s, builder.load(accs[ph * nvec + v]))
-            p = builder.bitcast(builder.gep(dp, [ir.Constant(_I64, v * VEC)]),
-                                _VTY.as_pointer())
-            builder.store(builder.fadd(builder.load(p, align=4), s), p, align=4)
+        segment(0, K1, ir.Constant(_I64, 0))
+        segment(1, K2, K1)
+        for st, acc in zip(streams, accs, strict=True):
+            dp = _elem_ptr(context, builder, t[4], S, st[2])
+            for v in range(nvec):
+                s = builder.load(acc[v])
+                for ph in range(1, PHASES):
+                    s = builder.fadd(s, builder.load(acc[ph * nvec + v]))
+                p = builder.bitcast(builder.gep(dp, [ir.Constant(_I64, v * vec)]),
+                                    vty.as_pointer())
+                builder.store(builder.fadd(builder.load(p, align=4), s), p, align=4)
         return context.get_dummy_value()
 
     return codegen
 
 
-def _typer(nvec):
-    def typer(typingctx, W, wo, K1, X1, xo1, K2, X2, xo2, D, do):
-        for a in (W, X1, X2, D):
-            if not (isinstance(a, types.Array) and a.dtype == types.float32):
-                return None
-        return types.void(W, wo, K1, X1, xo1, K2, X2, xo2, D, do), _emit_mac(nvec)
-    typer.__name__ = typer.__qualname__ = f"mac{VEC * nvec}"
+def _arrays_ok(W, S):
+    return all(isinstance(a, types.Array) and a.dtype == types.float32 for a in (W, S))
+
+
+def _typer1(rows):
+    def typer(typingctx, W, wo, K1, K2, S, x1, x2, y):
+        if not _arrays_ok(W, S):
+            return None
+        return types.void(W, wo, K1, K2, S, x1, x2, y), _emit_mac(rows, 1)
+    typer.__name__ = typer.__qualname__ = f"mac{rows}"
     return typer
 
 
-#: ``mac32(W, wo, K1, X1, xo1, K2, X2, xo2, D, do)``: a tile of 32 rows (offsets: uint64)
-mac32 = intrinsic(_typer(4))
-#: the same for a tile of 8 rows
-mac8 = intrinsic(_typer(1))
+def _typer2(rows):
+    def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb):
+        if not _arrays_ok(W, S):
+            return None
+        return (types.void(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb),
+                _emit_mac(rows, 2))
+    typer.__name__ = typer.__qualname__ = f"mac{rows}x2"
+    return typer
+
+
+def _wide() -> bool:
+    """True where 512-bit vectors are native (AVX-512): 16-lane vectors, and two streams
+    per weight load in batches (32 vector registers hold their accumulators)."""
+    from .tile_i8 import _features
+
+    return "avx512f" in _features()
+
+
+#: float32 lanes per LLVM vector: 16 (one AVX-512 register), else 8 (one AVX or two
+#: NEON registers); per-lane arithmetic is the same for any width
+VEC = 16 if _wide() else 8
+#: streams per weight load in batched products
+STREAMS = 2 if _wide() else 1
+
+#: ``mac32(W, wo, K1, K2, S, x1, x2, y)``: 32 rows of one stream (offsets: uint64)
+mac32 = intrinsic(_typer1(32))
+#: ``mac32x2(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb)``: 32 rows of two streams
+mac32x2 = intrinsic(_typer2(32))
+#: 8 rows of one stream
+mac8 = intrinsic(_typer1(8))
 
 TILE = 32
 TAIL = 8

@@ -1,0 +1,5 @@
+import sys
+
+from edgernn_serve.cli import main
+
+sys.exit(main())

@@ -1,0 +1,353 @@
+"""The daemon: wires config, model, source, scheduler, sinks, metrics and systemd together.
+
+Lifecycle::
+
+    start()   load + validate the model, open the sinks, the metrics server and
+              the source, start stepping; READY=1
+    serve()   wait for signals: SIGHUP reloads, SIGTERM/SIGINT (or the end of a
+              stdin/wav input) stops; WATCHDOG=1 while the stepping loop lives
+    stop()    STOPPING=1; refuse new frames, answer every queued one, flush the
+              sinks (all within 2 s), log the accounting; exit status 0
+
+Reload (SIGHUP): RELOADING=1, then the config file is read again and the model
+loaded and stepped once. If anything fails, the running model and sinks keep
+serving and the reason is logged; otherwise the stepping thread installs the
+new model, stream policy and sinks between two waves (no queued frame is lost)
+and the old sinks are flushed. The source, metrics address, CPU set and
+real-time priority cannot change on a reload (restart the service for those).
+Finally READY=1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+
+from edgernn.errors import EdgeRNNError
+from edgernn_serve.config import Config, ConfigError, load_config
+from edgernn_serve.device import SerialSource
+from edgernn_serve.metrics import Metrics, MetricsServer
+from edgernn_serve.models import ModelHandle, load_model
+from edgernn_serve.notify import Notifier
+from edgernn_serve.scheduler import Scheduler
+from edgernn_serve.sinks import SinkSet, build_sink
+from edgernn_serve.sources import StdinSource, UdpSource, UnixSource
+
+log = logging.getLogger("edgernn.serve")
+
+STOP_BUDGET_S = 1.6  # of the 2 s a stop may take: leaves room for interpreter exit
+
+
+def setup_logging(level: str) -> None:
+    """Log to stderr; without timestamps under systemd (the journal adds them)."""
+    root = logging.getLogger("edgernn.serve")
+    if not root.handlers:
+        h = logging.StreamHandler(sys.stderr)
+        fmt = "%(levelname)s %(message)s" if os.environ.get("JOURNAL_STREAM") else \
+            "%(asctime)s %(levelname)s %(message)s"
+        h.setFormatter(logging.Formatter(fmt))
+        root.addHandler(h)
+        root.propagate = False
+    root.setLevel(level.upper())
+
+
+def _realtime(priority: int):
+    def init():
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))
+            log.info("%s thread (tid %d) runs SCHED_FIFO priority %d",
+                     threading.current_thread().name, threading.get_native_id(), priority)
+        except (OSError, AttributeError) as e:
+            log.warning("process.realtime_priority = %d not applied (%s); needs CAP_SYS_NICE "
+                        "or LimitRTPRIO (see deploy/edgernn.service)", priority, e)
+    return init
+
+
+class Daemon:
+    """One ``edgernn serve`` process (see the module docstring)."""
+
+    def __init__(self, config: Config, stdout=None, stdin=None) -> None:
+        self.config = config
+        self.stdout, self.stdin = stdout, stdin
+        self.metrics = Metrics()
+        self.notifier = Notifier()
+        self.started = time.monotonic()
+        self.reloads = {"ok": 0, "failed": 0}
+        self.last_reload_error: str | None = None
+        self.refused = 0  # frames arriving after the stop began (never accepted)
+        self._accepting = True
+        self._submit_lock = threading.Lock()
+        self._tls = threading.local()
+        self._rt = _realtime(config.realtime_priority) if config.realtime_priority else None
+        self.scheduler = self.source = self.sinks = self.server = None
+        setup_logging(config.log_level)
+
+    # ------------------------------------------------------------ building
+    def _sinks(self, config: Config, handle: ModelHandle) -> SinkSet:
+        serial_source = config.source.kind == "serial"
+        for s in config.sinks:
+            if s.type == "serial" and s.options["url"] is None and not serial_source:
+                raise ConfigError(f"{config.path}: sink {s.name}: type 'serial' without a url "
+                                  f"answers the serial source; this source is "
+                                  f"{config.source.kind!r}")
+        sinks = SinkSet([build_sink(s, config.device, self.stdout) for s in config.sinks])
+        sinks.set_slices(handle.output_slices)
+        return sinks
+
+    def _source(self, config: Config):
+        o, kind = config.source.options, config.source.kind
+        if kind == "serial":
+            return SerialSource(self._submit, o["url"], o["baudrate"], config.streams.queue,
+                                o["wait"], self._sizes)
+        if kind == "stdin":
+            return StdinSource(self._submit, o["format"], self.stdin)
+        if kind == "udp":
+            return UdpSource(self._submit, o["listen"], o["format"])
+        if kind == "unix":
+            return UnixSource(self._submit, o["path"], o["format"])
+        from edgernn_serve.wav import WavSource
+
+        return WavSource(self._submit, o, lambda: len(self.scheduler.queue), config.streams.queue)
+
+    def _sizes(self):
+        m = self.scheduler.handle.model
+        return m.input_size, m.output_size
+
+    def _submit(self, items: list) -> None:
+        if self._rt is not None and not getattr(self._tls, "rt", False):
+            self._tls.rt = True  # frames are stepped in this thread too (streams.inline)
+            self._rt()
+        with self._submit_lock:  # a stop flips _accepting under it: no put after that
+            if self._accepting:
+                self.scheduler.submit(items)
+            else:
+                self.refused += len(items)
+
+    def _load(self, config: Config) -> ModelHandle:
+        m = config.model
+        return load_model(m.path, m.id, m.math, m.public_key)
+
+    # ------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Load, validate and open everything, start serving, tell systemd READY=1.
+
+        Raises
+        ------
+        EdgeRNNError
+            (ConfigError, ModelLoadError, LinkError, ...) naming what failed.
+        """
+        c = self.config
+        if c.cpus:
+            try:
+                os.sched_setaffinity(0, c.cpus)  # before any thread: they all inherit it
+            except (OSError, ValueError) as e:
+                raise ConfigError(f"{c.path}: process.cpus: cannot run on CPUs {list(c.cpus)}: "
+                                  f"{e}") from None
+        handle = self._load(c)
+        sinks = self._sinks(c, handle)
+        self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math)
+        self.sinks = sinks
+        try:
+            self.source = self._source(c)
+        except OSError as e:
+            raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
+                              f"{e}") from None
+        self.source.check_model(handle.model)
+        if c.metrics_listen is not None:
+            try:
+                self.server = MetricsServer(c.metrics_listen, self.metrics, self.health)
+            except OSError as e:
+                raise ConfigError(f"{c.path}: metrics.listen: cannot listen on "
+                                  f"{c.metrics_listen[0]}:{c.metrics_listen[1]}: "
+                                  f"{e.strerror or e}") from None
+            self.server.start()
+        self.metrics.add(self._samples)
+        sinks.start()
+        self.scheduler.start(self._rt)
+        self.source.start()
+        where = (f", metrics on http://{self.server.address[0]}:{self.server.address[1]}"
+                 if self.server else "")
+        msg = (f"serving {handle.id} ({handle.sha256[:12]}) to {len(c.sinks)} sink(s) from "
+               f"the {c.source.kind} source{where}")
+        log.info(msg)
+        self.notifier.ready(msg)
+
+    def serve(self) -> int:
+        """Run until SIGTERM/SIGINT or the end of the input; then :meth:`stop`; return 0."""
+        r, w = socket.socketpair()
+        w.setblocking(False)
+        previous = {s: signal.signal(s, lambda *_: None)
+                    for s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)}
+        old_fd = signal.set_wakeup_fd(w.fileno(), warn_on_full_buffer=False)
+        tick = min(self.notifier.watchdog_s / 2, 1.0) if self.notifier.watchdog_s else 1.0
+        reason = None
+        try:
+            while reason is None:
+                if select.select([r], [], [], tick)[0]:
+                    for sig in r.recv(64):
+                        if sig in (signal.SIGTERM, signal.SIGINT):
+                            reason = signal.Signals(sig).name
+                        elif sig == signal.SIGHUP and reason is None:
+                            self.reload()
+                if reason is None and self.source.finished.is_set():
+                    reason = "end of input"
+                if self.health()[0]:
+                    self.notifier.watchdog()
+        finally:
+            signal.set_wakeup_fd(old_fd)
+            for s, h in previous.items():
+                signal.signal(s, h)
+            r.close()
+            w.close()
+        self.stop(reason)
+        return 0
+
+    def stop(self, reason: str = "stop") -> dict:
+        """Answer every accepted frame (or count it dropped), flush the sinks, close all."""
+        t0 = time.monotonic()
+        self.notifier.stopping(f"stopping ({reason})")
+        log.info("stopping (%s): answering queued frames, flushing sinks", reason)
+        with self._submit_lock:
+            self._accepting = False
+        drained = self.scheduler.stop(timeout=STOP_BUDGET_S / 2)
+        if drained and len(self.scheduler.queue):  # defensive: the thread has exited
+            self.scheduler.process(self.scheduler.queue.get_many(0))
+        self.source.close()
+        left = self.sinks.flush(max(0.05, STOP_BUDGET_S - (time.monotonic() - t0)))
+        self.sinks.close()
+        if self.server is not None:
+            self.server.close()
+        summary = self.summary()
+        summary.update(reason=reason, drained=drained, sinks_left_at_exit=left,
+                       stop_seconds=round(time.monotonic() - t0, 3))
+        log.info("stopped: %s", json.dumps(summary, sort_keys=True))
+        self.notifier.close()
+        return summary
+
+    def summary(self) -> dict:
+        acc = self.scheduler.accounting()
+        acc["refused_while_stopping"] = self.refused
+        acc["sinks"] = {s.name: {"delivered": s.delivered, "dropped": s.dropped,
+                                 "pending": s.pending} for s in self.sinks.sinks}
+        return acc
+
+    # ------------------------------------------------------------ reload
+    def reload(self) -> bool:
+        """Re-read the config and model; swap both in atomically, or keep the old ones."""
+        self.notifier.reloading()
+        old, h = self.config, self.scheduler.handle
+        log.info("reloading %s", old.path)
+        new_sinks = None
+        try:
+            new = load_config(old.path)
+            for what, a, b in (("source", old.source, new.source),
+                               ("metrics.listen", old.metrics_listen, new.metrics_listen),
+                               ("process.cpus", old.cpus, new.cpus),
+                               ("process.realtime_priority", old.realtime_priority,
+                                new.realtime_priority)):
+                if a != b:
+                    raise ConfigError(f"{new.path}: {what}: changed, and a reload cannot change "
+                                      f"it (restart the service)")
+            handle = self._load(new)
+            self.source.check_model(handle.model)
+            same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
+            if not same_sinks:
+                new_sinks = self._sinks(new, handle)
+                new_sinks.start()
+        except (EdgeRNNError, OSError) as e:
+            if new_sinks is not None:
+                new_sinks.close()
+            self.reloads["failed"] += 1
+            self.last_reload_error = str(e)
+            log.error("reload failed; still serving %s (%s): %s", h.id, h.sha256[:12], e)
+            self.notifier.ready(f"reload failed: {e}")
+            return False
+        sinks = new_sinks or self.sinks
+        sinks.set_slices(handle.output_slices)
+        if not self.scheduler.request_swap(handle, new.streams, sinks, new.model.math):
+            log.error("reload: the stepping thread did not take the new model within 5 s")
+        if new_sinks is not None:
+            self.sinks.flush(1.0)
+            self.sinks.close()
+            self.sinks = new_sinks
+        self.config = new
+        setup_logging(new.log_level)
+        self.reloads["ok"] += 1
+        self.last_reload_error = None
+        msg = f"serving {handle.id} ({handle.sha256[:12]})"
+        log.info("reloaded: %s", msg)
+        self.notifier.ready(msg)
+        return True
+
+    # ------------------------------------------------------------ health, metrics
+    def health(self) -> tuple:
+        s = self.scheduler
+        age = time.monotonic() - s.heartbeat
+        ok = s.alive and age < 2.0
+        h = s.handle
+        return ok, {"uptime_s": round(time.monotonic() - self.started, 3),
+                    "model": {"id": h.id, "sha256": h.sha256},
+                    "stepper_age_s": round(age, 3),
+                    "source": {"kind": self.config.source.kind,
+                               "connected": self.source.connected},
+                    "streams": len(s.slots), "queue": len(s.queue),
+                    "last_reload_error": self.last_reload_error}
+
+    def _samples(self):
+        s, src = self.scheduler, self.source
+        c = s.c
+        yield "steps", "counter", "Stream-steps computed", None, c["steps"]
+        yield "batches", "counter", "Native batched step calls", None, c["batches"]
+        yield ("deadline_misses", "counter", "Frames answered later than streams.deadline_ms "
+               "after arrival", None, c["deadline_misses"])
+        yield "deadline_seconds", "gauge", "The per-frame budget", None, s.deadline_ns * 1e-9
+        yield "nonfinite_resets", "counter", ("Streams reset for a non-finite or exploding "
+                                              "state or output"), None, c["nonfinite_resets"]
+        yield "sequence_gaps", "counter", "Sequence-number gaps seen", None, c["gaps"]
+        yield "frames_accepted", "counter", "Samples accepted into the input queue", None, \
+            s.queue.accepted
+        for result in ("ok", "error"):
+            yield ("frames_answered", "counter", "Accepted samples answered",
+                   {"result": result}, c[f"results_{result}"])
+        bad = dict(s.bad)
+        for reason, n in src.bad_frames().items():
+            bad[reason] = bad.get(reason, 0) + n
+        for reason, n in sorted(bad.items()):
+            yield "bad_frames", "counter", "Malformed frames by reason", {"reason": reason}, n
+        for reason, n in sorted(s.resets.items()):
+            yield "stream_resets", "counter", "Stream state resets by reason", \
+                {"reason": reason}, n
+        yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
+               {"queue": "input"}, s.queue.dropped_samples)
+        yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
+               {"queue": "slots"}, c["dropped_no_slot"])
+        for queue, n in src.drops().items():
+            yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
+                   {"queue": queue}, n)
+        yield "reconnects", "counter", "Reconnections", {"component": "source"}, src.reconnects
+        for k in self.sinks.sinks:
+            yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
+                   {"queue": f"sink:{k.name}"}, k.dropped)
+            yield ("reconnects", "counter", "Reconnections", {"component": f"sink:{k.name}"},
+                   k.reconnects)
+            yield ("sink_delivered", "counter", "Results delivered by each sink",
+                   {"sink": k.name, "type": k.type}, k.delivered)
+            yield ("sink_pending", "gauge", "Results buffered in each sink",
+                   {"sink": k.name, "type": k.type}, k.pending)
+        for result, n in self.reloads.items():
+            yield "reloads", "counter", "Config and model reloads", {"result": result}, n
+        yield "streams_active", "gauge", "Streams holding a slot", None, len(s.slots)
+        yield "input_queue_length", "gauge", "Items waiting to be stepped", None, len(s.queue)
+        yield "source_connected", "gauge", "1 while the source is connected", None, \
+            int(src.connected)
+        yield "internal_errors", "counter", "Unexpected failures (logged)", None, \
+            c["internal_errors"]
+        yield "start_time_seconds", "gauge", "Unix time the daemon started", None, \
+            time.time() - (time.monotonic() - self.started)
