@@ -62,8 +62,12 @@ def _rir(rng):
     return h
 
 
-def example(frames, rng, speech, offsets, kinds=noises.TRAIN_KINDS):
-    """(mixture, target speech, noise kinds, snr_db or None) as float32 at 16 kHz."""
+def example(frames, rng, speech, offsets, kinds=noises.TRAIN_KINDS, snr_focus=0.0):
+    """(mixture, target speech, noise kinds, snr_db or None) as float32 at 16 kHz.
+
+    The SNR is uniform in [-5, 20] dB, or with probability ``snr_focus`` uniform
+    in [0, 10] dB (more of the hard, common range; 0 draws as before).
+    """
     n = frames * HOP
     dry = _speech_track(n, rng, speech, offsets)
     if rng.random() < 0.7:
@@ -83,6 +87,8 @@ def example(frames, rng, speech, offsets, kinds=noises.TRAIN_KINDS):
         snr, nz = None, np.zeros(n)
     else:
         snr = rng.uniform(-5, 20)
+        if snr_focus > 0 and rng.random() < snr_focus:
+            snr = rng.uniform(0, 10)
         nz = nz * np.sqrt(p_speech / (np.mean(nz ** 2) + 1e-12) * 10 ** (-snr / 10))
     mix = wet + nz
     if rng.random() < 0.3:                               # band-limited channel
@@ -127,7 +133,7 @@ def targets(mix, target, dry, cfg):
     return feats, g.astype(np.float32), vad
 
 
-def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None):
+def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None, snr_focus=0.0):
     """Arrays for training: features [N, T, F], gains [N, T, B], vad [N, T]."""
     cfg = cfg or FrontEndConfig()
     rng = np.random.default_rng(seed)
@@ -135,6 +141,6 @@ def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None):
     G = np.empty((n_examples, frames, cfg.num_bands), np.float32)
     V = np.empty((n_examples, frames), np.float32)
     for i in range(n_examples):
-        mix, target, _, _, dry = example(frames, rng, speech, offsets)
+        mix, target, _, _, dry = example(frames, rng, speech, offsets, snr_focus=snr_focus)
         X[i], G[i], V[i] = targets(mix, target, dry, cfg)
     return X, G, V

@@ -61,19 +61,41 @@ def speech_corpus(split: str, n_utts: int, seed: int):
     return s, o
 
 
-def cached_examples(n, seed, sp, off, cfg):
-    """data.batch_examples, kept in .cache/ so that another --arch reuses them."""
-    path = CACHE / f"examples_{n}_{seed}_{len(off) - 1}.npz"
+def cached_examples(n, seed, sp, off, cfg, snr_focus=0.0):
+    """data.batch_examples, kept in .cache/ so that another run reuses them."""
+    tag = f"_f{snr_focus:g}" if snr_focus > 0 else ""
+    path = CACHE / f"examples_{n}_{seed}_{len(off) - 1}{tag}.npz"
     if path.exists():
         z = np.load(path)
         return z["X"], z["G"], z["V"]
-    X, G, V = data.batch_examples(n, FRAMES, seed, sp, off, cfg)
+    X, G, V = data.batch_examples(n, FRAMES, seed, sp, off, cfg, snr_focus)
     np.savez(path, X=X, G=G, V=V)
     return X, G, V
 
 
-def loss_fn(gains, vad, g, v):
+def loss_fn(gains, vad, g, v, kind="rnnoise"):
+    """(total loss, gain loss) of predicted gains [N, T, B] and vad [N, T, 1] vs targets.
+
+    ``rnnoise``: RNNoise 0.1's, ``d = sqrt(gain) - sqrt(target)``, mean of
+    ``d^2 + 10 d^4`` over bands with a target, plus 0.05 x the VAD cross-entropy.
+    ``rnnoise2``: RNNoise 0.2's (xiph/rnnoise torch/rnnoise/train_rnnoise.py):
+    targets sharpened to ``t tanh(8 t)^2`` (small gains pushed towards 0),
+    ``d = gain^0.25 - target^0.25``, speech frames weighted 6x (``1 + 5 vad``),
+    plus 0.001 x a confidence-weighted VAD cross-entropy.
+    """
     mask = (g >= 0).float()
+    if kind == "rnnoise2":
+        t = g.clamp_min(0)
+        t = t * torch.tanh(8 * t) ** 2
+        d = gains.clamp_min(1e-6) ** 0.25 - t.clamp_min(1e-12) ** 0.25
+        w = mask * (1 + 5 * v.unsqueeze(-1))
+        gl = (w * d ** 2).sum() / mask.sum().clamp_min(1)
+        if vad is None:
+            return gl, gl
+        p = vad.squeeze(-1)
+        vl = (torch.abs(2 * v - 1) * (-v * torch.log(0.01 + p)
+                                      - (1 - v) * torch.log(1.01 - p))).mean()
+        return gl + 0.001 * vl, gl
     d = (gains.clamp_min(1e-6).sqrt() - g.clamp_min(0).sqrt()) * mask
     gl = (d ** 2 + 10 * d ** 4).sum() / mask.sum().clamp_min(1)
     if vad is None:
@@ -88,15 +110,18 @@ def train(args):
     cfg = FrontEndConfig()
     sp, off = speech_corpus("train", args.utterances, seed=1)
     t0 = time.time()
-    X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg)
-    Xv, Gv, Vv = cached_examples(args.examples // 20, 3, sp, off, cfg)
+    X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg, args.snr_focus)
+    Xv, Gv, Vv = cached_examples(80, 3, sp, off, cfg)           # the same validation set always
     print(f"features: {X.shape[0]} x {FRAMES} frames in {time.time() - t0:.0f} s", flush=True)
     net = ARCHS[args.arch](cfg.num_features, cfg.num_bands)
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
     net.mean.copy_(torch.from_numpy(flat.mean(0)).float())
     net.std.copy_(torch.from_numpy(flat.std(0) + 1e-3).float())
+    init_log = []
     if args.init_from:                      # continue from a checkpoint with a new schedule
-        net.load_state_dict(torch.load(args.init_from, weights_only=True)["state_dict"])
+        ck = torch.load(args.init_from, weights_only=True)
+        net.load_state_dict(ck["state_dict"])
+        init_log = ck.get("init_log", []) + [{"args": ck.get("args"), "log": ck.get("log")}]
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(X) / args.batch)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, args.lr, total_steps=steps, pct_start=0.05)
@@ -108,7 +133,7 @@ def train(args):
         t1, tot, nb = time.time(), 0.0, 0
         for idx in torch.randperm(len(X), generator=gen).split(args.batch):
             gains, vad, _ = net(Xt[idx])
-            loss, _ = loss_fn(gains, vad, Gt[idx], Vt[idx])
+            loss, _ = loss_fn(gains, vad, Gt[idx], Vt[idx], args.loss)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -119,12 +144,15 @@ def train(args):
         with torch.no_grad():
             gv, vv, _ = net(torch.from_numpy(Xv))
             _, val = loss_fn(gv, vv, torch.from_numpy(Gv), torch.from_numpy(Vv))
+            _, val2 = loss_fn(gv, vv, torch.from_numpy(Gv), torch.from_numpy(Vv), "rnnoise2")
         log.append({"epoch": epoch, "train": tot / nb, "val_gain": val.item(),
+                    "val_gain2": val2.item(),
                     "s": time.time() - t1})
         print(json.dumps(log[-1]), flush=True)
         torch.save({"state_dict": net.state_dict(), "num_features": cfg.num_features,
                     "num_bands": cfg.num_bands, "frontend": cfg.tag, "arch": args.arch,
-                    "log": log}, checkpoint_path(args.arch))
+                    "log": log, "args": vars(args), "init_log": init_log},
+                   args.out or checkpoint_path(args.arch))
     return net
 
 
@@ -196,14 +224,21 @@ def main(argv=None):
                    help="graph: RNNoise-like with concatenations and a VAD head (needs "
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
     p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
+    p.add_argument("--loss", choices=["rnnoise", "rnnoise2"], default="rnnoise",
+                   help="gain loss: RNNoise 0.1's or 0.2's (see loss_fn)")
+    p.add_argument("--snr-focus", type=float, default=0.0,
+                   help="share of noisy mixtures drawn at 0-10 dB instead of -5-20 dB")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
+    p.add_argument("--out", help="write the checkpoint here instead of gainnet.pt")
     p.add_argument("--convert-only", action="store_true")
+    p.add_argument("--no-convert", action="store_true", help="train only (experiments)")
     p.add_argument("--checkpoint", help="with --convert-only: this .pt instead of gainnet.pt")
     p.add_argument("--quant-mode", default="int8", choices=["int8", "int8-weights"])
     args = p.parse_args(argv)
     t0 = time.time()
     net = load_checkpoint(args.arch, args.checkpoint) if args.convert_only else train(args)
-    convert(net, args.quant_mode)
+    if not args.no_convert:
+        convert(net, args.quant_mode)
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 
 
