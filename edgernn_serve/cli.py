@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise EdgeRNNError(f"edgernn serve needs the daemon extra "
                            f"(pip install 'edgernn[daemon]'): {e}") from None
-    from edgernn_serve.config import load_config
+    from edgernn_serve.config import ConfigError, load_config
     from edgernn_serve.daemon import Daemon
     from edgernn_serve.models import load_model
 
@@ -48,8 +48,11 @@ def run(args: argparse.Namespace) -> int:
         h = load_model(m.path, m.id, m.math, m.public_key)
         src = config.source.kind
         if src in ("wav", "audio"):  # a file or a sound card: open it, check the model fits
-            source = Daemon(config)._source(config, h)
-            source.check_model(h.model)
+            try:
+                source = Daemon(config)._source(config, h)
+                source.check_model(h.model)
+            except ConfigError as e:
+                raise e.naming(config.path) from None
             source.close()
             if config.source.options["denoise"]:
                 src += f" (denoised at {source.format.model_rate} Hz)"

@@ -34,6 +34,10 @@ HOP_MS = 10.0  # the denoiser's hop: the default deadline of a denoising source
 class ConfigError(EdgeRNNError, ValueError):
     """The configuration file is missing, unreadable or invalid (names the key)."""
 
+    def naming(self, path) -> ConfigError:
+        """This error with its message prefixed by the config file ``path`` (once)."""
+        return self if str(self).startswith(str(path)) else type(self)(f"{path}: {self}")
+
 
 @dataclass(frozen=True)
 class ModelConf:

@@ -195,12 +195,15 @@ class Daemon:
                                   f"{e}") from None
         handle = self._load(c)
         try:
-            self.source = self._source(c, handle)
-        except OSError as e:
-            raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
-                              f"{e}") from None
-        self.source.check_model(handle.model)
-        sinks = self.sinks = self._sinks(c, handle)
+            try:
+                self.source = self._source(c, handle)
+            except OSError as e:
+                raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
+                                  f"{e}") from None
+            self.source.check_model(handle.model)
+            sinks = self.sinks = self._sinks(c, handle)
+        except ConfigError as e:  # name the config file, as every config error does
+            raise e.naming(c.path) from None
         if c.denoise is not None:
             from edgernn_serve.denoise import DenoiseScheduler, audio_samples
 

@@ -1,0 +1,295 @@
+"""edgernn serve with a denoising source: real WAV files (soundfile), the daemon as a subprocess.
+
+The oracle is ``edgernn.audio.Denoiser.process`` run offline on the same samples.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+import soundfile as sf
+from prometheus_client.parser import text_string_to_metric_families
+
+from edgernn.audio import BUNDLED, Denoiser
+from edgernn_serve.config import ConfigError, load_config
+from tests.serve_helpers import ROOT, Daemon, free_port
+
+H = 160
+DEMO = ROOT / "edgernn" / "data" / "denoise_demo.wav"
+
+
+def _demo(seconds: float, offset: float = 0.0) -> np.ndarray:
+    x, rate = sf.read(DEMO, dtype="float32")
+    assert rate == 16000
+    return x[int(offset * rate):int((offset + seconds) * rate)]
+
+
+def _config(tmp_path, source: str, extra: str = "", metrics: str = '""') -> object:
+    cfg = tmp_path / "edgernn.toml"
+    cfg.write_text(f'device = "mic-1"\n[source]\nkind = "wav"\npath = "noisy.wav"\n'
+                   f'denoise = true\n{source}\n[[sink]]\ntype = "wav"\npath = "clean.wav"\n'
+                   f'[[sink]]\ntype = "stdout"\n[metrics]\nlisten = {metrics}\n{extra}')
+    return cfg
+
+
+def _offline(x: np.ndarray, model=None, every=None):
+    """Denoiser.process over the whole hops of x, and per hop (vad, gains, input)."""
+    d = Denoiser(model)
+    n = len(x) // H * H
+    y = d.process(x[:n])
+    d2, frames = Denoiser(model), []
+    for k in range(n // H):
+        d2.process(x[k * H:(k + 1) * H])
+        g = np.clip(d2.gains, 0.0, 1.0)
+        frames.append((d2.vad, 20 * np.log10(np.maximum(g, 1e-5)), x[k * H:(k + 1) * H]))
+    return y, frames
+
+
+def _want_report(frames):
+    vad = np.array([f[0] for f in frames])
+    db = np.stack([f[1] for f in frames])
+    xin = np.concatenate([f[2] for f in frames]).astype(np.float64)
+    return {"frames": len(frames), "vad": vad.mean(), "vad_max": vad.max(),
+            "gain_db": db.mean(), "gain_min_db": db.min(),
+            "in_dbfs": 10 * np.log10(np.mean(xin ** 2))}
+
+
+def _check_report(r, frames):
+    want = _want_report(frames)
+    assert r["frames"] == want["frames"]
+    for key, tol in (("vad", 1e-4), ("vad_max", 1e-4), ("gain_db", 0.01),
+                     ("gain_min_db", 0.01), ("in_dbfs", 0.01)):
+        assert r[key] == pytest.approx(want[key], abs=tol), key
+
+
+def test_denoise_wav_to_wav_equals_the_offline_denoiser_with_vad_reports(tmp_path):
+    # two channels, each denoised as its own stream; PCM_16 in, FLOAT out
+    x = np.stack([_demo(3.0), 0.5 * _demo(3.0, offset=3.5)], axis=1)
+    sf.write(tmp_path / "noisy.wav", x, 16000, subtype="PCM_16")
+    x = sf.read(tmp_path / "noisy.wav", dtype="float32")[0]  # the quantised samples
+    cfg = _config(tmp_path, 'channels = "each"', "[denoise]\nreport_every = 10\n")
+    d = Daemon(cfg)
+    try:
+        assert d.proc.wait(60) == 0, d.stderr()
+    finally:
+        d.kill()
+    d._reader.join(5)
+    y, rate = sf.read(tmp_path / "clean.wav", dtype="float32")
+    assert rate == 16000 and y.shape == (300 * H, 2)
+    reports = d.results()
+    assert {r["stream"] for r in reports} == {0, 1} and len(reports) == 60
+    for c in (0, 1):
+        want, frames = _offline(np.ascontiguousarray(x[:, c]))
+        np.testing.assert_array_equal(y[:, c], want)  # bit for bit
+        mine = [r for r in reports if r["stream"] == c]
+        assert [r["n"] for r in mine] == list(range(10, 301, 10))
+        assert [r["seq"] for r in mine] == list(range(9, 300, 10))
+        assert mine[1]["t"] == 190_000 and all(r["model"] == "denoiser" for r in mine)
+        for i, r in enumerate(mine):
+            _check_report(r, frames[10 * i:10 * (i + 1)])
+            assert "y" not in r and r["latency_us"] > 0
+        vads = [r["vad"] for r in mine]
+        assert min(vads) < 0.3 and max(vads) > 0.7  # speech and pauses are told apart
+    s = d.summary()
+    assert s["accepted"] == s["answered_ok"] == 600 and s["unaccounted"] == 0
+    assert s["sinks"]["wav0"] == {"delivered": 600, "dropped": 0, "pending": 0}
+    assert s["sinks"]["stdout"]["delivered"] == 60
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+
+def _wait(cond, timeout, what):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(0.01)
+
+
+def test_sigterm_mid_file_writes_a_valid_truncated_wav_and_metrics_count_frames(tmp_path):
+    x = _demo(7.0)
+    sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
+    port = free_port()
+    cfg = _config(tmp_path, "realtime = true", "[denoise]\nreport_every = 20\n",
+                  f'"127.0.0.1:{port}"')
+    d = Daemon(cfg)
+    try:
+        d.wait_ready()
+        _wait(lambda: len(d.lines) >= 5, 30, "five reports (1 s of audio)")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        assert not (tmp_path / "clean.wav").exists()  # written only when complete
+        rc, elapsed = d.terminate()
+    finally:
+        d.kill()
+    assert rc == 0 and elapsed < 2.0, (rc, elapsed, d.stderr()[-2000:])
+    info = sf.info(tmp_path / "clean.wav")
+    assert info.format == "WAV" and info.subtype == "FLOAT" and info.samplerate == 16000
+    y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
+    n = len(y)
+    assert n % H == 0 and 5 * 20 * H <= n < len(x) - H, n
+    want, _ = _offline(x)
+    np.testing.assert_array_equal(y, want[:n])  # the frames answered before the stop
+    s = d.summary()
+    assert s["answered_ok"] == s["accepted"] == n // H and s["unaccounted"] == 0
+    assert s["sinks"]["wav0"]["delivered"] == n // H
+    reports = d.results()  # the last one covers the partial interval before the stop
+    assert sum(r["frames"] for r in reports) == n // H and reports[-1]["n"] == n // H
+    assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
+
+    fams = {f.name: f for f in text_string_to_metric_families(text.decode())}
+    value = {(sm.name, tuple(sorted(sm.labels.items()))): sm.value
+             for f in fams.values() for sm in f.samples}
+    frames = value["edgernn_audio_frames_total", ()]
+    assert frames >= 100 and value["edgernn_steps_total", ()] == frames
+    hist = fams["edgernn_audio_frame_seconds"]
+    assert hist.type == "histogram"
+    count = [sm.value for sm in hist.samples if sm.name.endswith("_count")][0]
+    assert count == frames
+    assert value["edgernn_deadline_seconds", ()] == 0.01  # the 10 ms hop
+    assert ("edgernn_deadline_misses_total", ()) in value
+    for kind in ("overruns", "underruns"):
+        assert value[f"edgernn_audio_{kind}_total", (("component", "source"),)] == 0
+    assert 0.0 <= value["edgernn_audio_vad", (("stream", "0"),)] <= 1.0
+    assert value["edgernn_frame_latency_seconds_count", ()] == frames
+
+
+CAPTURE = """
+[source]
+kind = "audio"
+denoise = true
+[[sink]]
+type = "wav"
+path = "clean.wav"
+[metrics]
+listen = ""
+"""
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_capture_without_sounddevice_is_one_line_and_exit_2(tmp_path, check):
+    cfg = tmp_path / "edgernn.toml"
+    cfg.write_text(CAPTURE)
+    # the package made unimportable, as on an install without the audio extra
+    code = ("import sys; sys.modules['sounddevice'] = None\n"
+            "from edgernn.cli import main; sys.exit(main())")
+    out = subprocess.run([sys.executable, "-c", code, "serve", "--config", str(cfg),
+                          *(["--check"] if check else [])],
+                         capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0].startswith(f"edgernn: error: {cfg}: source.kind = 'audio' needs the "
+                               f"sounddevice package (pip install 'edgernn[audio]')")
+    assert not (tmp_path / "clean.wav").exists() and len(list(tmp_path.iterdir())) == 1
+
+
+BASE = """
+[source]
+kind = "wav"
+path = "in.wav"
+denoise = true
+[[sink]]
+type = "stdout"
+"""
+
+
+def test_denoise_config_defaults(tmp_path):
+    p = tmp_path / "e.toml"
+    p.write_text(BASE)
+    c = load_config(p)
+    assert c.model.path == BUNDLED and c.model.id == "denoiser"  # the bundled denoiser
+    assert c.streams.deadline_ms == 10.0 and c.denoise.report_every == 10
+    assert c.denoise.attenuation_limit_db is None
+    assert c.source.options == {"path": tmp_path / "in.wav", "realtime": False,
+                                "denoise": True, "channels": "mix"}
+    p.write_text(CAPTURE.replace("denoise = true", 'denoise = true\ndevice = "USB"\n'
+                                 'sample_rate = 48000\ninput_channels = 2\nlatency = 0.02'))
+    o = load_config(p).source.options
+    assert (o["device"], o["sample_rate"], o["input_channels"], o["latency"]) == (
+        "USB", 48000, 2, 0.02)
+
+
+@pytest.mark.parametrize("edit, key, expected", [
+    (("denoise = true", "denoise = true\nframe = 160"), "source.frame",
+     "not used with denoise = true"),
+    (("denoise = true", "denoise = false\nframe = 160\n[[sink]]\ntype = \"wav\"\n"
+      "path = \"o.wav\""), r"sink\[0\].type", "'wav' sinks take denoised audio"),
+    (("type = \"stdout\"", "type = \"serial\""), r"sink\[0\].type",
+     "'serial' sinks take model outputs"),
+    (("denoise = true", "denoise = false\nframe = 4\n[denoise]\nreport_every = 2"), "denoise",
+     "needs a denoising source"),
+    (("type = \"stdout\"", "type = \"wav\"\npath = \"in.wav\""), r"sink\[0\].path",
+     "is the source's input file"),
+    (("type = \"stdout\"", "type = \"wav\"\npath = \"o.wav\"\nsubtype = \"MP3\""),
+     r"sink\[0\].subtype", "expected 'PCM_16' or"),
+    (("type = \"stdout\"", "type = \"audio\"\nbuffer_ms = 5"), r"sink\[0\].buffer_ms",
+     "20 to 60000 ms"),
+    (("denoise = true", "denoise = true\n[denoise]\nattenuation_limit_db = -3"),
+     "denoise.attenuation_limit_db", "decibels >= 0"),
+    (("kind = \"wav\"\npath = \"in.wav\"", "kind = \"audio\"\nlatency = \"fast\""),
+     "source.latency", "'low', 'high' or seconds"),
+    (("kind = \"wav\"\npath = \"in.wav\"", "kind = \"audio\"\ninput_channels = 0"),
+     "source.input_channels", "1 to 64"),
+])
+def test_denoise_config_errors_name_the_key(tmp_path, edit, key, expected):
+    p = tmp_path / "e.toml"
+    assert edit[0] in BASE
+    p.write_text('[model]\npath = "m.ernn"\n' + BASE.replace(edit[0], edit[1], 1))
+    with pytest.raises(ConfigError, match=f"^{p}: {key}: .*{expected}"):
+        load_config(p)
+
+
+def test_sighup_swaps_the_denoiser_model_without_a_gap_and_keeps_it_on_a_bad_reload(tmp_path):
+    from tests.test_audio_denoiser import gain_model
+
+    x = _demo(4.0)
+    sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
+    shutil.copy(BUNDLED, tmp_path / "m.ernn")
+    unity = gain_model(1.0)
+    unity.save(tmp_path / "unity.ernn")
+    Denoiser(tmp_path / "unity.ernn").process(x[:4 * H])  # compiled before the daemon needs it
+    head = '[model]\npath = "m.ernn"\nid = "{id}"\n[denoise]\nreport_every = 1\n'
+    cfg = _config(tmp_path, "realtime = true", head.format(id="bundled"))
+    d = Daemon(cfg)
+
+    def replace(path, data: bytes):
+        tmp = path.with_suffix(".new")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+
+    try:
+        d.wait_ready()
+        _wait(lambda: len(d.lines) >= 30, 30, "audio before the reloads")
+        replace(tmp_path / "m.ernn", b"ERNN" + b"\0" * 60)  # a corrupt model
+        d.proc.send_signal(1)
+        _wait(lambda: d.stderr().count("reload failed") == 1, 30, "the failed reload")
+        replace(tmp_path / "m.ernn", BUNDLED.read_bytes())  # good model, changed wav sink
+        cfg.write_text(cfg.read_text().replace('path = "clean.wav"', 'path = "other.wav"'))
+        d.proc.send_signal(1)
+        _wait(lambda: d.stderr().count("reload failed") == 2, 30, "the refused sink change")
+        cfg.write_text(cfg.read_text().replace('path = "other.wav"', 'path = "clean.wav"')
+                       .replace('id = "bundled"', 'id = "unity"'))
+        replace(tmp_path / "m.ernn", (tmp_path / "unity.ernn").read_bytes())
+        d.proc.send_signal(1)
+        assert d.proc.wait(60) == 0, d.stderr()
+    finally:
+        d.kill()
+    d._reader.join(5)
+    log = d.stderr()
+    assert "still serving bundled" in log and "reload cannot change them" in log
+    ids = [r["model"] for r in d.results()]
+    k = ids.index("unity")  # the first frame of the new model
+    assert len(ids) == len(x) // H and 30 <= k < len(ids) - 10
+    assert set(ids[:k]) == {"bundled"} and set(ids[k:]) == {"unity"}
+    assert all("vad" in r for r in d.results()[:k]) and not any(
+        "vad" in r for r in d.results()[k:])  # the unity model has no VAD output
+    ref = Denoiser()
+    want = np.concatenate([ref.process(x[:k * H]), (ref.swap_model(unity),
+                           ref.process(x[k * H:len(ids) * H]))[1]])
+    y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
+    np.testing.assert_array_equal(y, want)  # no frame lost, no gap at the swap
+    assert not (tmp_path / "other.wav").exists()
