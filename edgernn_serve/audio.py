@@ -166,6 +166,8 @@ class CaptureSource(Source):
                               f"values do not fit the model's input_size {model.input_size}")
 
     def _callback(self, indata, frames, time_info, status) -> None:
+        if self._stop.is_set():
+            return
         now = time.perf_counter_ns()
         if status.input_overflow:
             self.xruns["overruns"] += 1
@@ -219,19 +221,14 @@ class CaptureSource(Source):
         s, self._stream = self._stream, None
         if s is not None:
             try:
-                s.abort() if not self._stop.is_set() else s.stop()
+                s.stop() if self._stop.is_set() else s.abort()
                 s.close()
             except self.sd.PortAudioError as e:
                 log.debug("closing the capture stream: %s", e)
 
     def close(self) -> None:
-        self._stop.set()
-        s = self._stream
-        if s is not None:
-            try:
-                s.stop()  # no callback runs after this returns
-            except self.sd.PortAudioError:
-                pass
+        """Stop capturing: the capture thread stops and closes the stream (PortAudio
+        calls on one stream must not overlap), so no callback runs after this returns."""
         super().close()
 
     @property

@@ -12,8 +12,8 @@ interleave the channels.
 - :class:`PlaybackSink` (``type = "audio"``) plays through sounddevice. Hops
   wait in a buffer of at most ``buffer_ms``; when the device wants samples the
   buffer does not hold, it plays silence and counts an underrun (once playing
-  has begun); when the buffer is full the oldest audio is dropped and counted
-  as an overrun.
+  has begun); when the buffer overflows the oldest audio is dropped (counted in
+  10 ms hops per stream) and the event counted as an overrun.
 """
 
 from __future__ import annotations
@@ -181,11 +181,18 @@ class PlaybackSink(Sink):
             self.buf.append(rows)
             self.level += rows.shape[0]
             self.delivered += len(results)
-            while self.level > self.cap and self.buf:  # full: the oldest audio goes
-                old = self.buf.popleft()
-                self.level -= old.shape[0]
+            excess = self.level - self.cap
+            if excess > 0:  # full: the oldest audio goes
                 self.xruns["overruns"] += 1
-                self.dropped += self._hops(old.shape[0])
+                self.dropped += self._hops(excess)
+                self.level -= excess
+                while excess:
+                    head = self.buf[0]
+                    if head.shape[0] <= excess:
+                        self.buf.popleft()
+                        excess -= head.shape[0]
+                    else:
+                        self.buf[0], excess = head[excess:], 0
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:

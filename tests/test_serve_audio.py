@@ -5,6 +5,7 @@ The oracle is ``edgernn.audio.Denoiser.process`` run offline on the same samples
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgernn.audio import BUNDLED, Denoiser
 from edgernn_serve.config import ConfigError, load_config
-from tests.serve_helpers import ROOT, Daemon, free_port
+from tests.serve_helpers import ROOT, Daemon, free_port, require
 
 H = 160
 DEMO = ROOT / "edgernn" / "data" / "denoise_demo.wav"
@@ -293,3 +294,102 @@ def test_sighup_swaps_the_denoiser_model_without_a_gap_and_keeps_it_on_a_bad_rel
     y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
     np.testing.assert_array_equal(y, want)  # no frame lost, no gap at the swap
     assert not (tmp_path / "other.wav").exists()
+
+
+ASOUNDRC = """
+pcm.!default {{ type asym capture.pcm "mic" playback.pcm "speaker" }}
+pcm.mic {{ type file slave.pcm "null" file "/dev/null" infile "{dir}/mic.raw" format "raw" }}
+pcm.speaker {{ type file slave.pcm "null" file "{dir}/speaker.raw" format "raw" }}
+"""
+
+
+def _portaudio() -> None:
+    code = "import sounddevice"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=60)
+    require(out.returncode == 0, f"sounddevice cannot load PortAudio (apt-get install "
+                                 f"libportaudio2): {out.stderr.strip()[-200:]}")
+
+
+def _alsa_env(tmp_path) -> dict:
+    """alsa-lib reads ~/.asoundrc: a HOME of its own, the engine's cache where it was."""
+    from edgernn.cache import default_dir
+
+    (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(dir=tmp_path))
+    return {"HOME": str(tmp_path), "EDGERNN_CACHE_DIR": str(default_dir())}
+
+
+def test_live_capture_through_a_real_alsa_device_is_denoised_bit_exact(tmp_path):
+    """PortAudio -> ALSA -> a file-backed PCM (alsa-lib's file plugin over the null
+    device): the "sound card" captures mic.raw. The null device has no clock, so the
+    capture runs as fast as the daemon takes it (stepped in PortAudio's callback)."""
+    _portaudio()
+    x = _demo(1.0, offset=1.0)
+    x.astype("<f4").tofile(tmp_path / "mic.raw")
+    port = free_port()
+    cfg = tmp_path / "edgernn.toml"
+    cfg.write_text(f'device = "mic-1"\n[source]\nkind = "audio"\ndenoise = true\n'
+                   f'[denoise]\nreport_every = 10\n[[sink]]\ntype = "wav"\n'
+                   f'path = "clean.wav"\n[[sink]]\ntype = "stdout"\n'
+                   f'[metrics]\nlisten = "127.0.0.1:{port}"\n')
+    d = Daemon(cfg, env=_alsa_env(tmp_path))
+    try:
+        d.wait_ready()
+        _wait(lambda: len(d.lines) >= 20, 30, "two seconds of captured audio")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
+        rc, _ = d.terminate()
+    finally:
+        d.kill()
+    assert rc == 0, d.stderr()[-2000:]
+    assert "capturing default at 16000 Hz, 1 channel(s)" in d.stderr()
+    y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
+    assert len(y) >= 200 * H
+    np.testing.assert_array_equal(y[:len(x)], _offline(x)[0])  # what the card captured
+    s = d.summary()
+    assert s["unaccounted"] == 0 and s["sinks"]["wav0"]["delivered"] == len(y) // H
+    value = {(sm.name, tuple(sorted(sm.labels.items()))): sm.value
+             for f in text_string_to_metric_families(text.decode()) for sm in f.samples}
+    assert value["edgernn_source_connected", ()] == 1
+    assert value["edgernn_audio_frames_total", ()] >= 200
+
+
+PLAY = """
+import sys, time
+import numpy as np
+from edgernn_serve.audio import AudioFormat
+from edgernn_serve.audio_sinks import PlaybackSink
+from edgernn_serve.items import Result
+
+hops = np.load(sys.argv[1])
+sink = PlaybackSink("speaker", "dev", {"device": None, "latency": "low",
+                                       "buffer_ms": float(sys.argv[2])},
+                    AudioFormat(16000, 1, 16000, 160))
+sink.emit([Result(0, k, 0, k + 1, h, "m", None, 0, 0) for k, h in enumerate(hops)])
+sink.start()
+left = sink.flush(5.0)
+time.sleep(0.05)
+sink.close()
+print(left, sink.delivered, sink.dropped, sink.xruns["overruns"], sink.xruns["underruns"])
+"""
+
+
+@pytest.mark.parametrize("buffer_ms", [1000.0, 100.0])
+def test_playback_sink_plays_in_order_and_counts_overruns_and_underruns(tmp_path, buffer_ms):
+    """A real PortAudio output stream to the file-backed ALSA speaker (speaker.raw)."""
+    _portaudio()
+    hops = np.random.default_rng(5).uniform(-0.5, 0.5, (50, H)).astype(np.float32)
+    np.save(tmp_path / "hops.npy", hops)
+    out = subprocess.run([sys.executable, "-c", PLAY, str(tmp_path / "hops.npy"),
+                          str(buffer_ms)], capture_output=True, text=True, timeout=120,
+                         cwd=ROOT, env={**os.environ, **_alsa_env(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    left, delivered, dropped, overruns, underruns = map(int, out.stdout.split())
+    kept = min(50, int(buffer_ms) // 10)  # the buffer holds this many 10 ms hops
+    assert (left, delivered, dropped, overruns) == (0, 50, 50 - kept, int(kept < 50))
+    assert underruns > 0  # the clockless device kept asking after the audio ran out
+    played = np.fromfile(tmp_path / "speaker.raw", "<f4")
+    want = hops[50 - kept:].ravel()  # a full buffer drops the oldest audio
+    start = int(np.flatnonzero(played)[0])  # after PortAudio's priming silence
+    assert start < 4096 and not played[:start].any()
+    np.testing.assert_array_equal(played[start:start + len(want)], want)
+    assert not played[start + len(want):].any()  # then silence
