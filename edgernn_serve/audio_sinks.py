@@ -64,6 +64,16 @@ class _Interleaver:
             cols = [c[:m] for c in cols]
         return np.stack(cols, axis=1)
 
+    def flush(self) -> np.ndarray | None:
+        """The resampler's last samples (at the end of the audio), or None."""
+        if self.resample is None:
+            return None
+        empty = np.zeros(0, np.float32)
+        cols = [np.concatenate([t, rs.resample_chunk(empty, last=True)])
+                for t, rs in zip(self.tail, self.resample, strict=True)]
+        m = min(len(c) for c in cols)
+        return np.stack([c[:m] for c in cols], axis=1) if m else None
+
 
 class WavSink(QueuedSink):
     """The denoised audio into a WAV file, renamed into place at the end (module docstring)."""
@@ -106,9 +116,12 @@ class WavSink(QueuedSink):
     def write(self, batch) -> bool:
         rows = self.inter.rows(batch)
         if rows is not None:
-            self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
-            self.frames += rows.shape[0]
+            self.write_rows(rows)
         return True
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
+        self.frames += rows.shape[0]
 
     def close(self) -> None:
         super().close()  # the writer thread has finished: nothing else touches the file
@@ -116,6 +129,9 @@ class WavSink(QueuedSink):
             return
         self._done = True
         try:
+            rows = self.inter.flush() if self.frames else None
+            if rows is not None:
+                self.write_rows(rows)
             self.file.close()
             if self.frames == 0:  # nothing came (e.g. a failed start): leave `path` alone
                 self.tmp.unlink(missing_ok=True)
