@@ -131,25 +131,26 @@ class Daemon:
 
     def _source(self, config: Config, handle: ModelHandle):
         o, kind = config.source.options, config.source.kind
-        if kind in ("wav", "audio"):
-            if o["denoise"]:
-                d = self._denoiser(config, handle)
-                self._tag = d.cfg.tag
-                rate, hop, fronts = d.sample_rate, d.hop, None
-            else:
-                from edgernn_serve.wav import FrontEnd
-
-                rate, hop = o.get("sample_rate") or 16000, o["frame"]
-                n = 1 if o["channels"] == "mix" else o.get("input_channels", 1)
-                fronts = [FrontEnd(o["features"], hop, o["window"]) for _ in range(n)]
-            if kind == "audio":
-                from edgernn_serve.audio import CaptureSource
-
-                return CaptureSource(self._submit, o, rate, hop, fronts)
+        rate = hop = None
+        if kind in ("wav", "audio") and o["denoise"]:  # 10 ms hops at the model's rate
+            d = self._denoiser(config, handle)
+            self._tag = d.cfg.tag
+            rate, hop = d.sample_rate, d.hop
+        if kind == "wav":
             from edgernn_serve.wav import WavSource
 
             return WavSource(self._submit, o, lambda: len(self.scheduler.queue),
-                             config.streams.queue, *((rate, hop) if o["denoise"] else ()))
+                             config.streams.queue, rate, hop)
+        if kind == "audio":
+            from edgernn_serve.audio import CaptureSource
+            from edgernn_serve.wav import FrontEnd
+
+            fronts = None
+            if not o["denoise"]:  # frames for the model, at the capture's own rate
+                rate, hop = o["sample_rate"] or 16000, o["frame"]
+                n = 1 if o["channels"] == "mix" else o["input_channels"]
+                fronts = [FrontEnd(o["features"], hop, o["window"]) for _ in range(n)]
+            return CaptureSource(self._submit, o, rate, hop, fronts)
         if kind == "serial":
             return SerialSource(self._submit, o["url"], o["baudrate"], config.streams.queue,
                                 o["wait"], self._sizes)
