@@ -244,15 +244,15 @@ def test_denoise_config_errors_name_the_key(tmp_path, edit, key, expected):
         load_config(p)
 
 
-def test_sighup_swaps_the_denoiser_model_without_a_gap_and_keeps_it_on_a_bad_reload(tmp_path):
+def test_sighup_swaps_denoiser_model_and_settings_without_a_gap_keeps_them_on_a_bad_reload(tmp_path):
     from tests.test_audio_denoiser import gain_model
 
     x = _demo(4.0)
     sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
     shutil.copy(BUNDLED, tmp_path / "m.ernn")
-    unity = gain_model(1.0)
-    unity.save(tmp_path / "unity.ernn")
-    Denoiser(tmp_path / "unity.ernn").process(x[:4 * H])  # compiled before the daemon needs it
+    quarter = gain_model(0.25)  # -12 dB everywhere; the reload's 6 dB limit makes it -6 dB
+    quarter.save(tmp_path / "quarter.ernn")
+    Denoiser(tmp_path / "quarter.ernn").process(x[:4 * H])  # compiled before the daemon
     head = '[model]\npath = "m.ernn"\nid = "{id}"\n[denoise]\nreport_every = 1\n'
     cfg = _config(tmp_path, "realtime = true", head.format(id="bundled"))
     d = Daemon(cfg)
@@ -273,8 +273,9 @@ def test_sighup_swaps_the_denoiser_model_without_a_gap_and_keeps_it_on_a_bad_rel
         d.proc.send_signal(1)
         _wait(lambda: d.stderr().count("reload failed") == 2, 30, "the refused sink change")
         cfg.write_text(cfg.read_text().replace('path = "other.wav"', 'path = "clean.wav"')
-                       .replace('id = "bundled"', 'id = "unity"'))
-        replace(tmp_path / "m.ernn", (tmp_path / "unity.ernn").read_bytes())
+                       .replace('id = "bundled"', 'id = "quarter"')
+                       .replace("report_every = 1", "report_every = 4\nattenuation_limit_db = 6"))
+        replace(tmp_path / "m.ernn", (tmp_path / "quarter.ernn").read_bytes())
         d.proc.send_signal(1)
         assert d.proc.wait(60) == 0, d.stderr()
     finally:
@@ -282,15 +283,25 @@ def test_sighup_swaps_the_denoiser_model_without_a_gap_and_keeps_it_on_a_bad_rel
     d._reader.join(5)
     log = d.stderr()
     assert "still serving bundled" in log and "reload cannot change them" in log
-    ids = [r["model"] for r in d.results()]
-    k = ids.index("unity")  # the first frame of the new model
-    assert len(ids) == len(x) // H and 30 <= k < len(ids) - 10
-    assert set(ids[:k]) == {"bundled"} and set(ids[k:]) == {"unity"}
-    assert all("vad" in r for r in d.results()[:k]) and not any(
-        "vad" in r for r in d.results()[k:])  # the unity model has no VAD output
+    reports, n = d.results(), len(x) // H
+    ids = [r["model"] for r in reports]
+    k = ids.index("quarter")  # one report per frame of the old model: k frames
+    assert 30 <= k < n - 10 and set(ids[:k]) == {"bundled"} and set(ids[k:]) == {"quarter"}
+    assert [r["n"] for r in reports[:k]] == list(range(1, k + 1))
+    # the new report_every: reports of 4 frames from the swap on, a partial one at the end
+    ends = [*range(k + 4, n + 1, 4), *([n] if (n - k) % 4 else [])]
+    assert [r["n"] for r in reports[k:]] == ends
+    assert [r["frames"] for r in reports[k:]] == np.diff([k, *ends]).tolist()
+    assert all("vad" in r for r in reports[:k]) and not any(
+        "vad" in r for r in reports[k:])  # the new model has no VAD output
+    # the new attenuation limit: the floor 10^(-6/20) applies, not the model's 0.25 (-12 dB)
+    floor_db = round(20 * np.log10(max(0.25, 10 ** (-6 / 20))), 2)
+    assert {(r["gain_db"], r["gain_min_db"]) for r in reports[k:]} == {(floor_db, floor_db)}
     ref = Denoiser()
-    want = np.concatenate([ref.process(x[:k * H]), (ref.swap_model(unity),
-                           ref.process(x[k * H:len(ids) * H]))[1]])
+    first = ref.process(x[:k * H])
+    ref.swap_model(quarter)
+    ref.attenuation_limit_db = 6
+    want = np.concatenate([first, ref.process(x[k * H:n * H])])
     y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
     np.testing.assert_array_equal(y, want)  # no frame lost, no gap at the swap
     assert not (tmp_path / "other.wav").exists()
