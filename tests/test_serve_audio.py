@@ -244,7 +244,7 @@ def test_denoise_config_errors_name_the_key(tmp_path, edit, key, expected):
         load_config(p)
 
 
-def test_sighup_swaps_denoiser_model_and_settings_without_a_gap_keeps_them_on_a_bad_reload(tmp_path):
+def test_sighup_swaps_the_denoiser_model_and_settings_without_a_gap(tmp_path):
     from tests.test_audio_denoiser import gain_model
 
     x = _demo(4.0)
