@@ -63,3 +63,22 @@ def test_math_reaches_the_models_stream(rng):
     ye, yf = exact.process(x), fast.process(x)
     np.testing.assert_allclose(ye, yf, atol=1e-4)
     assert not np.array_equal(ye, yf)  # tanh/exp from libm, not the fast approximations
+
+
+def test_swap_with_another_math_runs_the_new_model_in_it(rng):
+    a = gru_model(rng)
+    x = rng.uniform(-0.5, 0.5, 40 * H).astype(np.float32)
+    k, tail = 15, 3 * H  # past the seam, output comes from the new model's frames only
+
+    def swapped(start_math, **kw):
+        d = Denoiser(a, math=start_math)
+        d.process(x[:k * H])
+        d.swap_model(a, **kw)
+        return d, d.process(x[k * H:])
+
+    d, y = swapped("fast", math="exact")
+    _, want = swapped("exact")  # exact from the start: the same front end, the same frames
+    _, fast = swapped("fast")
+    assert d.math == "exact"
+    np.testing.assert_array_equal(y[tail:], want[tail:])
+    assert not np.array_equal(y[tail:], fast[tail:])

@@ -113,12 +113,18 @@ class Denoiser:
         self.stream = model.stream(math=self.math)
         self._y = np.zeros(model.output_size, np.float32)
 
-    def swap_model(self, model) -> None:
+    def swap_model(self, model, math: str | None = None) -> None:
         """Continue the audio with another gain model (e.g. a daemon's model reload).
 
         The front end, the hop buffer and the output delay line are kept, so the
         output goes on without a gap; the new model starts from its initial state.
         The model is checked first: on an error nothing changes.
+
+        Parameters
+        ----------
+        model : Model, str or Path
+        math : {"fast", "exact"}, optional
+            The new model's activation math; default: this denoiser's.
 
         Raises
         ------
@@ -126,12 +132,13 @@ class Denoiser:
             The model does not fit (feature or gain sizes, another sample rate).
         """
         check = Denoiser.__new__(Denoiser)
-        check.math = self.math
+        check.math = self.math if math is None else math
         check._bind(model, self.sample_rate)
         if check.cfg.tag != self.cfg.tag:
             raise EdgeRNNError(f"the new model needs the front end {check.cfg.tag!r}, this "
                                f"denoiser runs {self.cfg.tag!r}")
         self.model, self.stream, self._y = check.model, check.stream, check._y
+        self.math = check.math
         self._gains, self._vad = check._gains, check._vad
         self._seen = False
         self.vad = None
