@@ -13,10 +13,14 @@ summary goes to the JSON sinks::
      "frames": 10, "vad": 0.93, "vad_max": 0.99, "gain_db": -4.1, "gain_min_db": -31.5,
      "in_dbfs": -30.2, "out_dbfs": -33.9, "latency_us": 85.2}
 
-A reload to another model swaps it into every Denoiser between two hops
-(``Denoiser.swap_model``): the audio goes on without a gap, the new model starts
-from its initial state. A non-finite or exploding model state resets only the
-model's state; the audio goes on.
+A reload installs the new settings between two hops, and every stream's audio
+goes on without a gap: another model file or ``model.math`` is swapped into
+each Denoiser (``Denoiser.swap_model``; the new model starts from its initial
+state); ``[denoise]`` (``attenuation_limit_db``, ``report_every``) applies from
+the next hop; another ``streams.max`` rebuilds the bank with the Denoisers of
+the streams kept (the least recently heard beyond the new size are evicted). A
+non-finite or exploding model state resets only the model's state; the audio
+goes on.
 """
 
 from __future__ import annotations
@@ -110,6 +114,20 @@ class DenoiserBank:
                 d.swap_model(model)
         self.model = model
 
+    def adopt(self, row: int, d: Denoiser, same_model: bool) -> None:
+        """Slot ``row`` continues the audio of ``d``, a Denoiser of a bank this one replaces.
+
+        ``d`` keeps its model state when ``same_model`` (the same file) and its math
+        is this bank's; otherwise it goes on with this bank's model and math from
+        their initial state (``Denoiser.swap_model``; on an EdgeRNNError nothing
+        changes). Either way its audio (front end, delay line) goes on without a gap.
+        """
+        if not same_model or d.math != self.math:
+            d.swap_model(self.model, math=self.math)
+        d.attenuation_limit_db = self.limit
+        self.d[row] = d
+        self._seen[row] = d.stream.nonfinite_steps
+
 
 @dataclass
 class _Acc:
@@ -171,8 +189,21 @@ class DenoiseScheduler(Scheduler):
         return True
 
     def _install(self, handle, streams, sinks, math, denoise=None, **options) -> None:
+        old, old_handle = getattr(self, "batch", None), getattr(self, "handle", None)
+        rows = {key: slot.row for key, slot in self.slots.items()}
         super()._install(handle, streams, sinks, math, denoise=denoise, **options)
         self.denoise = denoise
+        if old is not None and self.batch is not old:  # a new bank: another math or size
+            same = old_handle.sha256 == handle.sha256
+            for key, slot in self.slots.items():  # the streams kept go on without a gap
+                d = old.d[rows[key]]
+                if d is None:
+                    continue
+                try:
+                    self.batch.adopt(slot.row, d, same)
+                except EdgeRNNError as e:  # validated before; if not, this stream restarts
+                    log.error("stream %r: the new model does not continue the audio (%s); "
+                              "the stream restarts", key, e)
         if self.batch.limit != denoise.attenuation_limit_db:
             self.batch.set_limit(denoise.attenuation_limit_db)
 
