@@ -167,3 +167,29 @@ def test_step_trusts_a_checked_out_array_but_not_a_reshaped_one(rng):
     out.shape = (2, 4)
     with pytest.raises(edgernn.StreamError, match=r"shape \(8,\)"):
         s.step(x, out=out)
+
+
+def test_step_and_batch_step_make_no_native_allocations(tmp_path):
+    """Numba's runtime counts its C-level mallocs (NUMBA_NRT_STATS); tracemalloc cannot see
+    them. Crossing into the engine with ``out=`` must allocate nothing: no MemInfo per array."""
+    code = """
+    import sys, numpy as np, edgernn
+    from numba.core.runtime import rtsys
+    m = edgernn.load(sys.argv[1])
+    s, b = m.stream(), m.streams(4)
+    x, out = np.ones(m.input_size, np.float32), np.empty(m.output_size, np.float32)
+    X, Y = np.ones((4, m.input_size), np.float32), np.empty((4, m.output_size), np.float32)
+    for _ in range(50):
+        s.step(x, out=out), b.step(X, out=Y)
+    a = rtsys.get_allocation_stats()
+    for _ in range(2000):
+        s.step(x, out=out), b.step(X, out=Y)
+    z = rtsys.get_allocation_stats()
+    print(z.alloc - a.alloc, z.mi_alloc - a.mi_alloc)
+    """
+    rng = np.random.default_rng(0)
+    _lstm_model(rng, 4, 8).save(tmp_path / "m.ernn")
+    out = _python(code.replace("sys.argv[1]", repr(str(tmp_path / "m.ernn"))),
+                  {"NUMBA_NRT_STATS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0"]

@@ -1,0 +1,161 @@
+"""Cold and warm start: a fresh process imports edgernn, loads a model, steps it once.
+
+Each measurement is a new interpreter (``sys.executable``, same CPU affinity as
+the bench) with ``EDGERNN_CACHE_DIR`` set: an empty folder for a cold start (the
+engine and the model's kernels compile), the folder a cold start filled for a
+warm one. The child times its phases (import numpy, import edgernn,
+``edgernn.engine.native()``, ``edgernn.load`` -- which compiles or loads the
+kernels the model uses -- and the first ``step``) and reports its own CPU time
+(user + sys), which a shared machine inflates much less than wall time.
+Where ``edgernn.kernels.abi.Kernel.address`` exists, the child wraps it to time
+each kernel the model compiles (by name). :func:`warmup_breakdown` times
+``edgernn.kernels.abi.kernel_address`` of every kernel in ``KERNELS`` (what
+``edgernn warmup`` compiles) in a fresh process with an empty cache.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+_CHILD = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+import numpy as np
+t_np = time.perf_counter()
+import edgernn
+t_imp = time.perf_counter()
+from edgernn import engine
+kern = {}
+try:
+    from edgernn.kernels import abi
+    prop = abi.Kernel.address
+    def address(self, _get=prop.fget):
+        fresh = getattr(self, "_cfunc", None) is None
+        a = time.perf_counter()
+        v = _get(self)
+        if fresh:
+            kern[f"{self.fn.__module__.rsplit('.', 1)[-1]}:{self.fn.__name__}"] = \
+                time.perf_counter() - a
+        return v
+    abi.Kernel.address = property(address)
+except Exception as exc:  # the engine changed: report the phases only
+    kern = {"unavailable": repr(exc)[:120]}
+engine.native()
+t_nat = time.perf_counter()
+m = edgernn.load(sys.argv[1])
+t_load = time.perf_counter()
+s = m.stream()
+s.step(np.zeros(m.input_size, np.float32))
+t_step = time.perf_counter()
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"total_s": t_step - t0, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "phases_s": {"import numpy": t_np - t0, "import edgernn": t_imp - t_np,
+                               "engine.native()": t_nat - t_imp, "load (+kernels)": t_load - t_nat,
+                               "first step": t_step - t_load},
+                  "kernels_s": kern}))
+"""
+
+_WARMUP = r"""
+import json, resource, time
+t0 = time.perf_counter()
+import edgernn
+from edgernn import engine
+from edgernn.kernels.abi import KERNELS, kernel_address
+out = {"import edgernn": time.perf_counter() - t0}
+a = time.perf_counter(); engine.native(); out["engine.native()"] = time.perf_counter() - a
+for k in KERNELS:
+    a = time.perf_counter(); kernel_address(k); out[k] = time.perf_counter() - a
+ru = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"total_s": time.perf_counter() - t0, "cpu_s": ru.ru_utime + ru.ru_stime,
+                  "steps_s": out}))
+"""
+
+
+_NRT = r"""
+import json, sys
+import numpy as np
+import edgernn
+from numba.core.runtime import rtsys
+m = edgernn.load(sys.argv[1])
+s = m.stream()
+x, out = np.ones(m.input_size, np.float32), np.empty(m.output_size, np.float32)
+for _ in range(200):
+    s.step(x, out=out)
+n = int(sys.argv[2])
+a = rtsys.get_allocation_stats()
+for _ in range(n):
+    s.step(x, out=out)
+b = rtsys.get_allocation_stats()
+print(json.dumps({"alloc_per_step": (b.alloc - a.alloc) / n,
+                  "meminfo_alloc_per_step": (b.mi_alloc - a.mi_alloc) / n, "steps": n}))
+"""
+
+
+def nrt_allocations(model_path, steps: int = 10000) -> dict:
+    """Numba runtime (NRT) allocations per ``step(x, out=)``, counted with NUMBA_NRT_STATS=1
+    in a fresh process (C-level mallocs that tracemalloc cannot see, e.g. the MemInfo
+    numba may wrap around each array argument)."""
+    return _child(_NRT, [str(model_path), str(steps)], None, extra={"NUMBA_NRT_STATS": "1"})
+
+
+def _child(code: str, args: list, cache_dir, timeout: float = 900, extra=None) -> dict:
+    env = dict(os.environ, **(extra or {}))
+    if cache_dir is not None:
+        env["EDGERNN_CACHE_DIR"] = cache_dir
+    env.pop("EDGERNN_INT8_PATH", None)
+    res = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True,
+                         text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise RuntimeError(f"child failed ({res.returncode}): {res.stderr.strip()[-400:]}")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _summary(runs: list) -> dict:
+    tot = [r["total_s"] for r in runs]
+    cpu = [r["cpu_s"] for r in runs]
+    return {"median_s": float(np.median(tot)), "min_s": float(min(tot)),
+            "max_s": float(max(tot)), "median_cpu_s": float(np.median(cpu)), "n": len(runs),
+            "runs": runs}
+
+
+def start_times(model_path, cold_repeats: int, warm_repeats: int, progress=print) -> dict:
+    """Cold (each in a new empty cache folder) and warm starts of ``model_path``."""
+    cold, warm = [], []
+    with tempfile.TemporaryDirectory(prefix="edgernn-bench-cache-") as root:
+        for i in range(cold_repeats):
+            d = os.path.join(root, f"c{i}")
+            progress(f"  cold start {i + 1}/{cold_repeats} (empty EDGERNN_CACHE_DIR)")
+            cold.append(_child(_CHILD, [str(model_path)], d))
+        for _ in range(warm_repeats):
+            warm.append(_child(_CHILD, [str(model_path)], os.path.join(root, "c0")))
+    return {"cold": _summary(cold), "warm": _summary(warm)}
+
+
+def warmup_breakdown() -> dict:
+    """Seconds of each step of ``edgernn warmup`` in a fresh process, empty cache."""
+    with tempfile.TemporaryDirectory(prefix="edgernn-bench-cache-") as d:
+        return _child(_WARMUP, [], d)
+
+
+def main(argv=None) -> int:
+    """``python bench/startup.py MODEL.ernn``: one start in a fresh process (with the
+    ``EDGERNN_CACHE_DIR`` of the environment: empty -> cold, filled -> warm), one line."""
+    import argparse
+
+    ap = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
+    ap.add_argument("model")
+    r = _child(_CHILD, [ap.parse_args(argv).model], None)
+    print(f"{r['total_s']:.2f} s (CPU {r['cpu_s']:.2f} s): " + ", ".join(
+        f"{k} {v:.2f}" for k, v in r["phases_s"].items()) + "; kernels: " + ", ".join(
+        f"{k} {v:.2f}" if isinstance(v, float) else f"{k} {v}" for k, v in r["kernels_s"].items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
