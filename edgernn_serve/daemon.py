@@ -13,9 +13,10 @@ Reload (SIGHUP): RELOADING=1, then the config file is read again and the model
 loaded and stepped once. If anything fails, the running model and sinks keep
 serving and the reason is logged; otherwise the stepping thread installs the
 new model, stream policy and sinks between two waves (no queued frame is lost)
-and the old sinks are flushed. The source, metrics address, CPU set and
-real-time priority cannot change on a reload (restart the service for those).
-Finally READY=1.
+and the old sinks are flushed. The source, metrics address, CPU set,
+real-time priority and a denoising source's audio sinks cannot change on a
+reload (restart the service for those); ``[denoise]``, the denoiser model and
+its math can (:mod:`edgernn_serve.denoise`). Finally READY=1.
 """
 
 from __future__ import annotations
