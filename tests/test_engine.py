@@ -193,3 +193,24 @@ def test_step_and_batch_step_make_no_native_allocations(tmp_path):
                   {"NUMBA_NRT_STATS": "1"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "0"]
+
+
+def test_loading_a_model_does_not_import_scipy_linalg(tmp_path):
+    """numba's BLAS probe imports scipy.linalg (0.3-0.6 s of every start): edgernn skips it
+    (edgernn.startup), and numba code that convolves still gives numpy's results."""
+    code = """
+    import sys, numpy as np, edgernn, numba
+    m = edgernn.load(sys.argv[1])
+    m.stream().step(np.ones(m.input_size, np.float32))
+    print("scipy.linalg" in sys.modules)
+    import scipy.linalg
+    a, b = np.arange(7.0), np.array([1.0, -2.0, 0.5])
+    f = numba.njit(lambda a, b: (np.convolve(a, b), np.correlate(a, b)))
+    print(all(np.allclose(x, y) for x, y in zip(f(a, b), (np.convolve(a, b),
+                                                          np.correlate(a, b)))))
+    """
+    _lstm_model(np.random.default_rng(0), 4, 8).save(tmp_path / "m.ernn")
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(tmp_path / "m.ernn")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]

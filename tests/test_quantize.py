@@ -246,3 +246,16 @@ def test_merged_biases_give_the_same_bits_and_a_smaller_file(kind, kw, tmp_path)
     unmerged.save(tmp_path / "two.ernn")
     smaller = (tmp_path / "merged.ernn").stat().st_size < (tmp_path / "two.ernn").stat().st_size
     assert smaller == (kind != "GRU")  # a GRU keeps its 3H bias_hh (zeros at r, z)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_quantized_ops_count_the_parameters_of_the_float_model(kind):
+    """Scales are not parameters: `describe`'s gate check holds for an int8 model too."""
+    model = _model(kind, seed=2)
+    q = converters.quantize(model, _data(model), mode="int8", progress=False)
+    rec, orig = q.layers[0], model.layers[0]
+    merged = rec.bias_hh is None  # an LSTM's two biases are stored summed (test above)
+    assert rec.param_count() == rec.expected_params() == orig.param_count() - (
+        orig.bias_hh.size if merged else 0)
+    assert q.layers[1].param_count() == model.layers[1].param_count()
+    assert "MISMATCH" not in q.describe() and f"{rec.expected_params()} ok" in q.describe()

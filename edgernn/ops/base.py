@@ -209,7 +209,8 @@ class Op:
 
     # --- summary ----------------------------------------------------------------
     def param_count(self) -> int:
-        return int(sum(a.size for a in self.arrays().values()))
+        """The model's parameters (weights and biases; an int8 op's scales are not counted)."""
+        return int(sum(a.size for k, a in self.arrays().items() if not k.startswith("quant.")))
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in self.arrays().values()))
