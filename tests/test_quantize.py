@@ -12,7 +12,7 @@ import converters
 import edgernn
 from converters.quantize import CalibrationError, calibration, quantize_weight
 from converters.quantize import ranges as R
-from converters.quantize.qlayer import quant
+from converters.quantize.qlayer import build, quant
 from tests import naive, naive_quant
 
 
@@ -259,3 +259,19 @@ def test_quantized_ops_count_the_parameters_of_the_float_model(kind):
         orig.bias_hh.size if merged else 0)
     assert q.layers[1].param_count() == model.layers[1].param_count()
     assert "MISMATCH" not in q.describe() and f"{rec.expected_params()} ok" in q.describe()
+
+
+def test_a_matrix_too_wide_for_int32_sums_stays_float():
+    """Past 66311 columns the int8 kernels' int32 sums could wrap: such a layer is kept
+    float with a note, the others are quantised."""
+    from edgernn.kernels.qlinalg import MAX_COLS
+
+    r = np.random.default_rng(0)
+    wide = edgernn.Dense(r.normal(0, .01, (2, MAX_COLS + 1)), r.normal(0, .1, 2))
+    model = edgernn.Model([wide, edgernn.Dense(r.normal(0, .4, (3, 2)), np.zeros(3))])
+    cal = [r.standard_normal((12, MAX_COLS + 1)).astype(np.float32) for _ in range(3)]
+    with pytest.warns(UserWarning, match="int32"):
+        q = converters.quantize(model, cal, mode="int8-weights", progress=False)
+    assert q.layers[0].quant is None and q.layers[1].quant is not None
+    with pytest.raises(edgernn.ModelFormatError, match="at most 66311 columns"):
+        build(wide, "int8-weights")

@@ -259,6 +259,13 @@ def check_quant(op) -> None:
     if set(quant.scales) != set(op.quantizable):
         raise ModelFormatError(f"{owner}.quant.scales: expected scales for exactly "
                                f"{list(op.quantizable)}, got {sorted(quant.scales)}")
+    from ..kernels.qlinalg import MAX_COLS
+
+    for name in op.quantizable:
+        cols = getattr(op, name).shape[-1]
+        if cols > MAX_COLS:
+            raise ModelFormatError(f"{owner}.{name}: an int8 matrix has at most {MAX_COLS} "
+                                   f"columns (int32 sums), got {cols}; keep this op in float")
 
 
 def quant_scratch(op, cols: int, rows: int) -> int:
