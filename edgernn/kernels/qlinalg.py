@@ -91,10 +91,9 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
             s = _f32(1.0)
         if mode == 2:
             zp = min(max(np.rint(_f32(-128.0) - lo / s), _f32(-128.0)), _f32(127.0))
-    inv = _f32(1.0) / s
     bo = U(4) * U(q)
     for i in range(n):
-        t = S[o + i] * inv
+        t = S[o + i] / s  # a quotient, as the contract says (LLVM made x * (1/s) one anyway)
         r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away else np.rint(t)
         v = min(max(r + zp, _f32(-128.0)), _f32(127.0))
         B[bo + i] = np.uint8(np.int32(v) + 128)
