@@ -226,16 +226,7 @@ class DenoiseScheduler(Scheduler):
             super()._reset(slot, reason)
 
     def _flush(self, wave: list) -> None:
-        m = len(wave)
-        X, Y, rows = self.X[:m], self.Y[:m], self.rows[:m]
-        t0 = time.perf_counter_ns()
-        self.batch.step(X, Y, rows)
-        t1 = time.perf_counter_ns()
-        self.metrics.step_latency.observe((t1 - t0) * 1e-9)
-        self.c["steps"] += m
-        self.c["batches"] += 1
-        finite = np.isfinite(Y).all(axis=1)
-        blew_up = self.batch.new_nonfinite(rows)
+        X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
         stats = self.batch.stats
         out, reports, mid, every = [], [], self.handle.id, self.denoise.report_every
         for i, (it, slot) in enumerate(wave):
@@ -269,7 +260,7 @@ class DenoiseScheduler(Scheduler):
             a.last = r
             if a.frames >= every:
                 reports.append(self._report(it.key))
-        self.c["audio_frames"] += m
+        self.c["audio_frames"] += len(wave)
         self._account(out)
         self._deliver(self.sinks.emit_audio, out)
         if reports:

@@ -331,8 +331,10 @@ class Scheduler:
         self.batch.reset(slot.row)
         self.resets[reason] += 1
 
-    def _flush(self, wave: list) -> None:
-        m = len(wave)
+    def _step(self, m: int):
+        """Step the first ``m`` staged streams in one call, counted and timed; returns
+        ``(X, Y, rows, finite, blew_up, t1)``: per stream, whether its outputs are finite
+        and whether its state blew up; ``t1`` when the step ended (ns)."""
         X, Y, rows = self.X[:m], self.Y[:m], self.rows[:m]
         t0 = time.perf_counter_ns()
         self.batch.step(X, Y, rows)
@@ -340,8 +342,10 @@ class Scheduler:
         self.metrics.step_latency.observe((t1 - t0) * 1e-9)
         self.c["steps"] += m
         self.c["batches"] += 1
-        finite = np.isfinite(Y).all(axis=1)
-        blew_up = self.batch.new_nonfinite(rows)
+        return X, Y, rows, np.isfinite(Y).all(axis=1), self.batch.new_nonfinite(rows), t1
+
+    def _flush(self, wave: list) -> None:
+        X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
         out, mid = [], self.handle.id
         for i, (it, slot) in enumerate(wave):
             slot.n += 1

@@ -73,7 +73,10 @@ class Sink:
 
     def flush(self, timeout: float) -> int:
         """Deliver what is buffered within ``timeout`` s; return what was left (dropped)."""
-        return 0
+        end = time.monotonic() + timeout
+        while self.pending and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending
 
     def close(self) -> None:
         """Stop delivering; release resources. Idempotent."""
@@ -159,12 +162,6 @@ class QueuedSink(Sink):
     def write(self, batch: list) -> bool | None:
         """Deliver ``batch``: True if done, False if lost (counted), None to retry later."""
         raise NotImplementedError
-
-    def flush(self, timeout: float) -> int:
-        end = time.monotonic() + timeout
-        while self.pending and time.monotonic() < end:
-            time.sleep(0.005)
-        return self.pending
 
     def close(self) -> None:
         with self._cond:
