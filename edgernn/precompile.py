@@ -15,7 +15,8 @@ children (a real compile error is raised here, once). Children get no input,
 their output is discarded, and they are killed after :data:`TIMEOUT_S`.
 ``EDGERNN_COMPILE_JOBS=1`` turns this off; it is off too when the cache is a
 private temporary folder (see :mod:`edgernn.cache`), where a child could not
-find it.
+find it, and when ``sys.executable`` is not a Python interpreter (a frozen
+application would start itself again).
 """
 
 from __future__ import annotations
@@ -95,6 +96,13 @@ def compile_here(name: str) -> None:
         kernel_address(name)
 
 
+def _python() -> bool:
+    """Whether ``sys.executable`` is a Python interpreter that runs ``-c`` (not a frozen
+    application or an embedding program, which would start itself again)."""
+    exe = os.path.basename(sys.executable or "").lower()
+    return not getattr(sys, "frozen", False) and exe.startswith(("python", "pypy"))
+
+
 def _split(names: list[str], n: int) -> list[list[str]]:
     """``names`` in ``n`` groups of about equal cost, the costliest first."""
     groups: list[list[str]] = [[] for _ in range(n)]
@@ -115,9 +123,10 @@ def ensure(names) -> None:
     n = min(jobs(), len(todo))
     shared = folder is not None and folder.parent == cache.default_dir()
     procs = []
-    if n > 1 and shared and sys.executable:
+    if n > 1 and shared and _python():
         groups = _split(todo, n)
-        env = dict(os.environ, EDGERNN_CACHE_DIR=str(cache.default_dir()))
+        env = dict(os.environ, EDGERNN_CACHE_DIR=str(cache.default_dir()),
+                   EDGERNN_COMPILE_JOBS="1")
         root = str(Path(__file__).resolve().parents[1])
         for group in groups[1:]:
             try:

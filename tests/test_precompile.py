@@ -23,7 +23,9 @@ class Counting(real):
         started.append(a[0][-1])
         super().__init__(*a, **k)
 subprocess.Popen = Counting
-if len(sys.argv) > 2:
+if len(sys.argv) > 2 and sys.argv[2] == "frozen":
+    sys.frozen = True  # as PyInstaller sets it: sys.executable is the application
+elif len(sys.argv) > 2:
     sys.executable = sys.argv[2]  # a child that cannot run
 import edgernn
 from edgernn import precompile
@@ -73,12 +75,21 @@ def test_a_cold_load_compiles_in_parallel_and_a_warm_one_starts_no_process(tmp_p
     np.testing.assert_array_equal(np.float32(cold["y"]), ref)
 
 
-def test_a_child_that_cannot_run_leaves_the_work_to_this_process(tmp_path):
+def test_a_child_that_fails_leaves_the_work_to_this_process(tmp_path):
     _model().save(tmp_path / "m.ernn")
-    got = _load(tmp_path / "m.ernn", tmp_path / "c", 2, "/bin/false")
+    broken = tmp_path / "python3-broken"
+    broken.write_text("#!/bin/sh\nexit 1\n")
+    broken.chmod(0o755)
+    got = _load(tmp_path / "m.ernn", tmp_path / "c", 2, str(broken))
     assert got["started"] == 1 and all(got["compiled_here"].values())
     ref = _model().stream().run(np.linspace(-1, 1, 25, dtype=np.float32).reshape(5, 5))
     np.testing.assert_array_equal(np.float32(got["y"]), ref)
+
+
+def test_a_frozen_application_never_starts_itself_again(tmp_path):
+    _model().save(tmp_path / "m.ernn")
+    got = _load(tmp_path / "m.ernn", tmp_path / "f", 2, "frozen")
+    assert got["started"] == 0 and all(got["compiled_here"].values())
 
 
 def test_the_work_is_split_by_cost():
