@@ -169,9 +169,11 @@ def test_step_trusts_a_checked_out_array_but_not_a_reshaped_one(rng):
         s.step(x, out=out)
 
 
-def test_step_and_batch_step_make_no_native_allocations(tmp_path):
+@pytest.mark.parametrize("mode", ["float32", "int8-weights", "int8"])
+def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
     """Numba's runtime counts its C-level mallocs (NUMBA_NRT_STATS); tracemalloc cannot see
-    them. Crossing into the engine with ``out=`` must allocate nothing: no MemInfo per array."""
+    them. Crossing into the engine with ``out=`` must allocate nothing: no MemInfo per array,
+    nothing in the float or the int8 kernels."""
     code = """
     import sys, numpy as np, edgernn
     from numba.core.runtime import rtsys
@@ -188,7 +190,13 @@ def test_step_and_batch_step_make_no_native_allocations(tmp_path):
     print(z.alloc - a.alloc, z.mi_alloc - a.mi_alloc)
     """
     rng = np.random.default_rng(0)
-    _lstm_model(rng, 4, 8).save(tmp_path / "m.ernn")
+    model = _lstm_model(rng, 4, 8)
+    if mode != "float32":
+        import converters
+
+        cal = [rng.standard_normal((40, 4)).astype(np.float32) for _ in range(3)]
+        model = converters.quantize(model, cal, mode=mode, progress=False)
+    model.save(tmp_path / "m.ernn")
     out = _python(code.replace("sys.argv[1]", repr(str(tmp_path / "m.ernn"))),
                   {"NUMBA_NRT_STATS": "1"})
     assert out.returncode == 0, out.stderr
