@@ -46,7 +46,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 from nets import build_torch, to_edgernn, torch_reference  # noqa: E402
-from step_latency import _OneStep, litert_stepper  # noqa: E402
+from peers import _OneStep  # noqa: E402
+from peers import litert as litert_stepper  # noqa: E402
 
 import converters  # noqa: E402
 import edgernn  # noqa: E402

@@ -4,13 +4,15 @@ Each measurement is a new interpreter (``sys.executable``, same CPU affinity as
 the bench) with ``EDGERNN_CACHE_DIR`` set: an empty folder for a cold start (the
 engine and the model's kernels compile), the folder a cold start filled for a
 warm one. The child times its phases (import numpy, import edgernn,
-``edgernn.engine.native()``, ``edgernn.load`` -- which compiles or loads the
-kernels the model uses -- and the first ``step``) and reports its own CPU time
-(user + sys), which a shared machine inflates much less than wall time.
-Where ``edgernn.kernels.abi.Kernel.address`` exists, the child wraps it to time
-each kernel the model compiles (by name). :func:`warmup_breakdown` times
-``edgernn.kernels.abi.kernel_address`` of every kernel in ``KERNELS`` (what
-``edgernn warmup`` compiles) in a fresh process with an empty cache.
+``edgernn.load`` -- which compiles or loads the engine and the kernels the
+model uses, in parallel processes when the cache is cold, see
+:mod:`edgernn.precompile` -- and the first ``step``) and reports its CPU time
+(user + sys, its compile processes included), which a shared machine inflates
+much less than wall time. Where ``edgernn.kernels.abi.Kernel.address`` exists,
+the child wraps it to time each kernel compiled in its own process (by name).
+:func:`warmup_breakdown` times ``edgernn.kernels.abi.kernel_address`` of every
+kernel in ``KERNELS`` one after another in a fresh process with an empty cache
+(what ``edgernn warmup`` compiles, there split over the CPUs).
 """
 
 from __future__ import annotations
@@ -46,17 +48,17 @@ try:
     abi.Kernel.address = property(address)
 except Exception as exc:  # the engine changed: report the phases only
     kern = {"unavailable": repr(exc)[:120]}
-engine.native()
 t_nat = time.perf_counter()
-m = edgernn.load(sys.argv[1])
+m = edgernn.load(sys.argv[1])  # compiles the engine and kernels (in parallel when cold)
 t_load = time.perf_counter()
 s = m.stream()
 s.step(np.zeros(m.input_size, np.float32))
 t_step = time.perf_counter()
-ru = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"total_s": t_step - t0, "cpu_s": ru.ru_utime + ru.ru_stime,
+ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+print(json.dumps({"total_s": t_step - t0, "cpu_s": ru.ru_utime + ru.ru_stime + rc.ru_utime
+                  + rc.ru_stime,
                   "phases_s": {"import numpy": t_np - t0, "import edgernn": t_imp - t_np,
-                               "engine.native()": t_nat - t_imp, "load (+kernels)": t_load - t_nat,
+                               "load (+engine, kernels)": t_load - t_nat,
                                "first step": t_step - t_load},
                   "kernels_s": kern}))
 """

@@ -32,6 +32,8 @@ from pathlib import Path
 
 from numba.core import caching
 
+from .startup import import_numba_registries
+
 PKG = Path(__file__).resolve().parent
 _state: dict = {}
 #: False when no folder at all could be written: kernels are then compiled per process
@@ -133,3 +135,6 @@ class _EdgeRNNLocator(caching._CacheLocator):
         if not inside or not _state.get("configured"):
             return None
         return cls(py_func, py_file)
+
+
+import_numba_registries()

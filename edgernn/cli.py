@@ -192,13 +192,11 @@ def cmd_bench(args) -> int:
 def cmd_warmup(args) -> int:
     import time
 
-    from . import cache, engine
-    from .kernels.abi import KERNELS, kernel_address
+    from . import cache, precompile
+    from .kernels.abi import KERNELS
 
     t0 = time.perf_counter()
-    engine.native()
-    for name in KERNELS:
-        kernel_address(name)
+    precompile.ensure([precompile.ENGINE, *KERNELS])  # in parallel where the cache is cold
     from .audio import Denoiser  # its front end's kernels, with the bundled model's
 
     Denoiser().process(np.zeros(4000, np.float32))

@@ -140,10 +140,12 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
         model = from_manifest(man, arrays, major)
     except ModelFormatError as exc:
         raise _fail(path, str(exc)) from exc
-    from . import engine
+    from . import precompile
 
-    engine.native()  # everything the model runs is compiled (or loaded from the cache)
-    model._segments()  # and packed, its kernels ready, before the first frame
+    # everything the model runs is compiled (in parallel when the cache is cold) or
+    # loaded from the cache, and the model packed, before the first frame
+    precompile.ensure(precompile.kernels_of(model))
+    model._segments()
     model.manifest = man
     model.manifest_sha256, model.manifest_hash_stored, model.signature, model.signed_by = info
     return model

@@ -6,6 +6,7 @@ per output row; biases and everything else stay float32. Each matrix product
 ``y = W v`` runs in integers (the kernels: :mod:`edgernn.kernels.qlinalg`):
 
 1. ``v`` (float32[K]) is quantised: ``v_q = clip(rint(v / s_v) + zp, -128, 127)``
+   (a float32 quotient, not a product with ``1 / s_v``: they differ in rare last bits)
    (``rint``: half to even; ``round_half_away``: half away from zero, as LiteRT),
    with ``s_v, zp`` from calibration (mode ``"int8"``: ``input_*`` for x,
    ``state_*`` for h) or from ``v`` itself at every step (mode ``"int8-weights"``,

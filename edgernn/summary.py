@@ -39,19 +39,19 @@ def describe(model) -> str:
     rows = summary_rows(model)
     graph = any(r["inputs"] != ([rows[i - 1]["name"]] if i else [model.inputs[0][0]])
                 for i, r in enumerate(rows)) or len(model.outputs) > 1
-    head = (f"{'#':>2}  {'node':<12} {'op':<24} {'shape':>13} {'params':>10} {'MACs/step':>10} "
+    head = (f"{'#':>2}  {'node':<12} {'op':<30} {'shape':>13} {'params':>10} {'MACs/step':>10} "
             f"{'bytes':>10}  gate check")
     lines = [head, "-" * len(head)]
     for r in rows:
         chk = "" if r["expected_params"] is None else (
             f"{r['expected_params']} ok" if r["expected_params"] == r["params"]
             else f"expected {r['expected_params']} MISMATCH")
-        lines.append(f"{r['index']:>2}  {r['name'][:12]:<12} {r['type'][:24]:<24} "
+        lines.append(f"{r['index']:>2}  {r['name'][:12]:<12} {r['type'][:30]:<30} "
                      f"{r['shape']:>13} {r['params']:>10} {r['macs']:>10} {r['bytes']:>10}  {chk}")
         if graph:
             lines.append(f"{'':>16}<- {', '.join(r['inputs'])}")
     lines.append("-" * len(head))
-    lines.append(f"{'':>2}  {'total':<39} {model.input_size:>5}->{model.output_size:<5} "
+    lines.append(f"{'':>2}  {'total':<45} {model.input_size:>5}->{model.output_size:<5} "
                  f"{sum(r['params'] for r in rows):>10} {sum(r['macs'] for r in rows):>10} "
                  f"{sum(r['bytes'] for r in rows):>10}")
     kind = f"token ids < {model.num_tokens}" if model.num_tokens else "float32 vectors"

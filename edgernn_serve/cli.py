@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     except ImportError as e:
         raise EdgeRNNError(f"edgernn serve needs the daemon extra "
                            f"(pip install 'edgernn[daemon]'): {e}") from None
-    from edgernn_serve.config import load_config
+    from edgernn_serve.config import ConfigError, load_config
     from edgernn_serve.daemon import Daemon
     from edgernn_serve.models import load_model
 
@@ -46,18 +46,27 @@ def run(args: argparse.Namespace) -> int:
     if args.check:
         m = config.model
         h = load_model(m.path, m.id, m.math, m.public_key)
+        src = config.source.kind
+        if src in ("wav", "audio"):  # a file or a sound card: open it, check the model fits
+            try:
+                source = Daemon(config)._source(config, h)
+                source.check_model(h.model)
+            except ConfigError as e:
+                raise e.naming(config.path) from None
+            source.close()
+            if config.source.options["denoise"]:
+                src += f" (denoised at {source.format.model_rate} Hz)"
         print(f"{config.path}: ok; model {h.id} ({h.sha256[:12]}), input {h.model.input_size}, "
-              f"output {h.model.output_size}; source {config.source.kind}; "
-              f"{len(config.sinks)} sink(s)")
+              f"output {h.model.output_size}; source {src}; {len(config.sinks)} sink(s)")
         return 0
     daemon = Daemon(config)
     try:
         daemon.start()
     except BaseException:
-        if daemon.scheduler is not None:  # release what was opened before the failure
-            daemon.sinks.close()
-            if daemon.server is not None:
-                daemon.server.close()
+        # release what was opened before the failure
+        for part in (daemon.sinks, daemon.server, daemon.source):
+            if part is not None:
+                part.close()
         raise
     rc = daemon.serve()
     # Every sink is flushed and closed by now. Run the exit handlers (edgernn's

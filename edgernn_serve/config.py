@@ -22,14 +22,21 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib
 
-SOURCE_KINDS = ("serial", "stdin", "udp", "unix", "wav")  # "audio": once edgernn.audio lands
-SINK_TYPES = ("stdout", "file", "udp", "unix", "serial", "mqtt")
+SOURCE_KINDS = ("serial", "stdin", "udp", "unix", "wav", "audio")
+SINK_TYPES = ("stdout", "file", "udp", "unix", "serial", "mqtt", "wav", "audio")
+AUDIO_SINKS = ("wav", "audio")  # they take the denoised audio (source.denoise = true)
 LOG_LEVELS = ("debug", "info", "warning", "error")
 FEATURES = ("samples", "stft", "log_power")
+WAV_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+HOP_MS = 10.0  # the denoiser's hop: the default deadline of a denoising source
 
 
 class ConfigError(EdgeRNNError, ValueError):
     """The configuration file is missing, unreadable or invalid (names the key)."""
+
+    def naming(self, path) -> ConfigError:
+        """This error with its message prefixed by the config file ``path`` (once)."""
+        return self if str(self).startswith(str(path)) else type(self)(f"{path}: {self}")
 
 
 @dataclass(frozen=True)
@@ -46,6 +53,14 @@ class SourceConf:
 
     kind: str
     options: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DenoiseConf:
+    """``[denoise]``: the denoiser's knobs (reloadable)."""
+
+    attenuation_limit_db: float | None = None
+    report_every: int = 10
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,7 @@ class Config:
     metrics_listen: tuple | None
     cpus: tuple | None
     realtime_priority: int
+    denoise: DenoiseConf | None = None  # set when source.denoise = true
 
 
 class _Table:
@@ -151,6 +167,13 @@ def _one_of(options):
     return lambda v: v in options, " or ".join(repr(o) for o in options)
 
 
+# sounddevice's device and latency arguments
+_DEVICE = (lambda v: v != "" and not isinstance(v, bool),
+           "a device name (or part of it) or number")
+_LATENCY = (lambda v: v in ("low", "high") if isinstance(v, str)
+            else not isinstance(v, bool) and 0 < v <= 10, "'low', 'high' or seconds (0 to 10)")
+
+
 class _Loader:
     def __init__(self, path: Path):
         self.path = path
@@ -178,24 +201,31 @@ class _Loader:
                           "a non-empty name without '+', '#', '/'")
         check, expect = _one_of(LOG_LEVELS)
         log_level = top.take("log_level", str, "info", check, expect)
-        m = _Table(top.take("model", dict), "model.", self)
-        mpath = m.path("path")
+        source = self.source(_Table(top.take("source", dict), "source.", self))
+        denoising = source.options.get("denoise", False)
+        m = _Table(top.take("model", dict, {} if denoising else ...), "model.", self)
+        mpath = m.path("path", _bundled_denoiser() if denoising else ...)
         check, expect = _one_of(("fast", "exact"))
         model = ModelConf(mpath, m.take("id", str, Path(mpath).stem, lambda s: s != "",
                                         "a non-empty string"),
                           m.take("math", str, "fast", check, expect), m.path("public_key", None))
         m.done()
-        source = self.source(_Table(top.take("source", dict), "source.", self))
         sinks_raw = top.take("sink", list, None, lambda v: len(v) > 0,
                              "an array of [[sink]] tables")
         if sinks_raw is None:
             raise ConfigError(f"{self.path}: sink: at least one [[sink]] table is required")
-        sinks = tuple(self.sink(_Table(s, f"sink[{i}].", self), i)
+        sinks = tuple(self.sink(_Table(s, f"sink[{i}].", self), i, source)
                       for i, s in enumerate(sinks_raw))
         names = [s.name for s in sinks]
         if len(set(names)) != len(names):
             raise ConfigError(f"{self.path}: sink: names must be unique, got {names}")
-        streams = self.streams(_Table(top.take("streams", dict, {}), "streams.", self))
+        streams = self.streams(_Table(top.take("streams", dict, {}), "streams.", self),
+                               HOP_MS if denoising else 1.0)
+        dn = top.take("denoise", dict, None)
+        if dn is not None and not denoising:
+            raise ConfigError(f"{self.path}: denoise: a [denoise] table needs a denoising "
+                              f"source (source.denoise = true)")
+        denoise = self.denoise(_Table(dn or {}, "denoise.", self)) if denoising else None
         mt = _Table(top.take("metrics", dict, {}), "metrics.", self)
         listen = mt.take("listen", str, "127.0.0.1:9108",
                          lambda s: s == "" or parse_hostport(s) is not None,
@@ -210,7 +240,7 @@ class _Loader:
         top.done()
         return Config(self.path, device, log_level, model, source, sinks, streams,
                       parse_hostport(listen) if listen else None,
-                      tuple(cpus) if cpus else None, rt)
+                      tuple(cpus) if cpus else None, rt, denoise)
 
     def source(self, t: _Table) -> SourceConf:
         url = t.take("url", str, None, lambda s: s != "", "a serial device or pyserial URL")
@@ -239,24 +269,63 @@ class _Loader:
         if kind == "wav":
             o["path"] = t.path("path")
             o["realtime"] = t.take("realtime", bool, False)
-        if kind == "wav":
-            o["frame"] = t.take("frame", int, ..., lambda v: 1 <= v <= 1 << 16, "1 to 65536")
-            check, expect = _one_of(FEATURES)
-            o["features"] = t.take("features", str, "samples", check, expect)
-            o["window"] = t.take("window", int, 2 * o["frame"], lambda v: v >= o["frame"]
-                                 and v <= 1 << 16, f"{o['frame']} (source.frame) to 65536")
+        if kind == "audio":
+            o.update(self.capture(t))
+        if kind in ("wav", "audio"):
+            o["denoise"] = t.take("denoise", bool, False)
+            if o["denoise"]:
+                for key in ("frame", "features", "window"):
+                    if key in t.data:
+                        raise ConfigError(f"{self.path}: source.{key}: not used with "
+                                          f"denoise = true (the denoiser takes 10 ms hops "
+                                          f"of samples)")
+            else:
+                o["frame"] = t.take("frame", int, ..., lambda v: 1 <= v <= 1 << 16,
+                                    "1 to 65536")
+                check, expect = _one_of(FEATURES)
+                o["features"] = t.take("features", str, "samples", check, expect)
+                o["window"] = t.take("window", int, 2 * o["frame"], lambda v: v >= o["frame"]
+                                     and v <= 1 << 16, f"{o['frame']} (source.frame) to 65536")
             check, expect = _one_of(("mix", "each"))
             o["channels"] = t.take("channels", str, "mix", check, expect)
         t.done()
         return SourceConf(kind, o)
 
-    def sink(self, t: _Table, i: int) -> SinkConf:
+    def capture(self, t: _Table) -> dict:
+        """Options of ``kind = "audio"`` (live capture through sounddevice)."""
+        return {
+            "device": t.take("device", (str, int), None, *_DEVICE),
+            "sample_rate": t.take("sample_rate", int, None, lambda v: 1000 <= v <= 768000,
+                                  "1000 to 768000 Hz"),
+            "input_channels": t.take("input_channels", int, 1, lambda v: 1 <= v <= 64,
+                                     "1 to 64"),
+            "latency": t.take("latency", (str, int, float), "low", *_LATENCY),
+        }
+
+    def denoise(self, t: _Table) -> DenoiseConf:
+        d = DenoiseConf(
+            attenuation_limit_db=t.take("attenuation_limit_db", float, None, lambda v: v >= 0,
+                                        "decibels >= 0"),
+            report_every=t.take("report_every", int, 10, lambda v: 1 <= v <= 1_000_000,
+                                "1 to 1000000 frames"))
+        t.done()
+        return d
+
+    def sink(self, t: _Table, i: int, source: SourceConf) -> SinkConf:
         check, expect = _one_of(SINK_TYPES)
         kind = t.take("type", str, ..., check, expect)
+        denoising = source.options.get("denoise", False)
+        if kind in AUDIO_SINKS and not denoising:
+            raise ConfigError(f"{self.path}: sink[{i}].type: {kind!r} sinks take denoised "
+                              f"audio: they need source.denoise = true")
+        if kind == "serial" and denoising:
+            raise ConfigError(f"{self.path}: sink[{i}].type: 'serial' sinks take model "
+                              f"outputs, a denoising source gives audio (use 'wav', 'audio' "
+                              f"or a JSON sink)")
         name = t.take("name", str, f"{kind}{i}" if kind != "stdout" else "stdout",
                       lambda s: s != "" and s.isascii(), "a non-empty ASCII name")
         o: dict = {}
-        if kind in ("stdout", "file", "unix", "mqtt"):  # the sinks that buffer
+        if kind in ("stdout", "file", "unix", "mqtt", "wav"):  # the sinks that buffer
             o["buffer"] = t.take("buffer", int, 10000, lambda v: 1 <= v <= 10_000_000,
                                  "1 to 10000000 messages")
         if kind == "file":
@@ -270,6 +339,18 @@ class _Loader:
             o["baudrate"] = t.take("baudrate", int, 115200, lambda v: v > 0, "a positive integer")
         elif kind == "mqtt":
             o.update(self.mqtt(t))
+        elif kind == "wav":
+            o["path"] = t.path("path")
+            if o["path"] == source.options.get("path"):
+                raise ConfigError(f"{self.path}: sink[{i}].path: is the source's input file "
+                                  f"{o['path']}; it is never overwritten")
+            check, expect = _one_of(WAV_SUBTYPES)
+            o["subtype"] = t.take("subtype", str, "FLOAT", check, expect)
+        elif kind == "audio":
+            o["device"] = t.take("device", (str, int), None, *_DEVICE)
+            o["latency"] = t.take("latency", (str, int, float), "low", *_LATENCY)
+            o["buffer_ms"] = t.take("buffer_ms", float, 200.0, lambda v: 20 <= v <= 60_000,
+                                    "20 to 60000 ms")
         t.done()
         return SinkConf(kind, name, o)
 
@@ -301,17 +382,24 @@ class _Loader:
                                      "0.01 to 3600 s")}
         return o
 
-    def streams(self, t: _Table) -> StreamsConf:
+    def streams(self, t: _Table, deadline_ms: float) -> StreamsConf:
         s = StreamsConf(
             max=t.take("max", int, 64, lambda v: 1 <= v <= 65536, "1 to 65536"),
             queue=t.take("queue", int, 4096, lambda v: 1 <= v <= 10_000_000, "1 to 10000000"),
             reset_on_gap=t.take("reset_on_gap", bool, True),
             idle_reset_s=t.take("idle_reset", float, 0.0, lambda v: v >= 0, "seconds >= 0"),
             state_limit=t.take("state_limit", float, 1e4, lambda v: v >= 0, "a number >= 0"),
-            deadline_ms=t.take("deadline_ms", float, 1.0, lambda v: v > 0, "milliseconds > 0"),
+            deadline_ms=t.take("deadline_ms", float, deadline_ms, lambda v: v > 0,
+                               "milliseconds > 0"),
             inline=t.take("inline", bool, True))
         t.done()
         return s
+
+
+def _bundled_denoiser() -> Path:
+    from edgernn.audio.denoiser import BUNDLED
+
+    return BUNDLED
 
 
 def load_config(path) -> Config:

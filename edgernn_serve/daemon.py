@@ -13,9 +13,10 @@ Reload (SIGHUP): RELOADING=1, then the config file is read again and the model
 loaded and stepped once. If anything fails, the running model and sinks keep
 serving and the reason is logged; otherwise the stepping thread installs the
 new model, stream policy and sinks between two waves (no queued frame is lost)
-and the old sinks are flushed. The source, metrics address, CPU set and
-real-time priority cannot change on a reload (restart the service for those).
-Finally READY=1.
+and the old sinks are flushed. The source, metrics address, CPU set,
+real-time priority and a denoising source's audio sinks cannot change on a
+reload (restart the service for those); ``[denoise]``, the denoiser model and
+its math can (:mod:`edgernn_serve.denoise`). Finally READY=1.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ import threading
 import time
 
 from edgernn.errors import EdgeRNNError
-from edgernn_serve.config import Config, ConfigError, load_config
+from edgernn_serve.config import AUDIO_SINKS, Config, ConfigError, load_config
 from edgernn_serve.device import SerialSource
 from edgernn_serve.metrics import Metrics, MetricsServer
-from edgernn_serve.models import ModelHandle, load_model
+from edgernn_serve.models import ModelHandle, ModelLoadError, load_model
 from edgernn_serve.notify import Notifier
 from edgernn_serve.scheduler import Scheduler
 from edgernn_serve.sinks import SinkSet, build_sink
@@ -90,19 +91,67 @@ class Daemon:
         setup_logging(config.log_level)
 
     # ------------------------------------------------------------ building
-    def _sinks(self, config: Config, handle: ModelHandle) -> SinkSet:
+    def _sinks(self, config: Config, handle: ModelHandle, running=None) -> SinkSet:
+        """The sinks of ``config``; ``running`` (a reload): the audio sinks carry over."""
         serial_source = config.source.kind == "serial"
         for s in config.sinks:
             if s.type == "serial" and s.options["url"] is None and not serial_source:
                 raise ConfigError(f"{config.path}: sink {s.name}: type 'serial' without a url "
                                   f"answers the serial source; this source is "
                                   f"{config.source.kind!r}")
-        sinks = SinkSet([build_sink(s, config.device, self.stdout) for s in config.sinks])
+        if running is not None:
+            audio = [s for s in config.sinks if s.type in AUDIO_SINKS]
+            if audio != [s for s in self.config.sinks if s.type in AUDIO_SINKS]:
+                raise ConfigError(f"{config.path}: sink: the 'wav' and 'audio' sinks changed, "
+                                  f"and a reload cannot change them (restart the service)")
+            carried = {k.name: k for k in running.sinks if k.audio}
+        fmt = getattr(self.source, "format", None) if config.denoise else None
+        built = []
+        try:
+            for s in config.sinks:
+                if running is not None and s.type in AUDIO_SINKS:
+                    built.append(carried[s.name])
+                else:
+                    built.append(build_sink(s, config.device, self.stdout, fmt))
+        except BaseException:
+            SinkSet(built).close(keep=running.sinks if running is not None else ())
+            raise
+        sinks = SinkSet(built)
         sinks.set_slices(handle.output_slices)
         return sinks
 
-    def _source(self, config: Config):
+    def _denoiser(self, config: Config, handle: ModelHandle):
+        """A Denoiser of the model: checks it is one (and gives its rate and hop)."""
+        from edgernn.audio import Denoiser
+
+        try:
+            return Denoiser(handle.model, math=config.model.math)
+        except EdgeRNNError as e:
+            raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise: "
+                                 f"{e}") from None
+
+    def _source(self, config: Config, handle: ModelHandle):
         o, kind = config.source.options, config.source.kind
+        rate = hop = None
+        if kind in ("wav", "audio") and o["denoise"]:  # 10 ms hops at the model's rate
+            d = self._denoiser(config, handle)
+            self._tag = d.cfg.tag
+            rate, hop = d.sample_rate, d.hop
+        if kind == "wav":
+            from edgernn_serve.wav import WavSource
+
+            return WavSource(self._submit, o, lambda: len(self.scheduler.queue),
+                             config.streams.queue, rate, hop)
+        if kind == "audio":
+            from edgernn_serve.audio import CaptureSource
+            from edgernn_serve.wav import FrontEnd
+
+            fronts = None
+            if not o["denoise"]:  # frames for the model, at the capture's own rate
+                rate, hop = o["sample_rate"] or 16000, o["frame"]
+                n = 1 if o["channels"] == "mix" else o["input_channels"]
+                fronts = [FrontEnd(o["features"], hop, o["window"]) for _ in range(n)]
+            return CaptureSource(self._submit, o, rate, hop, fronts)
         if kind == "serial":
             return SerialSource(self._submit, o["url"], o["baudrate"], config.streams.queue,
                                 o["wait"], self._sizes)
@@ -110,11 +159,7 @@ class Daemon:
             return StdinSource(self._submit, o["format"], self.stdin)
         if kind == "udp":
             return UdpSource(self._submit, o["listen"], o["format"])
-        if kind == "unix":
-            return UnixSource(self._submit, o["path"], o["format"])
-        from edgernn_serve.wav import WavSource
-
-        return WavSource(self._submit, o, lambda: len(self.scheduler.queue), config.streams.queue)
+        return UnixSource(self._submit, o["path"], o["format"])
 
     def _sizes(self):
         m = self.scheduler.handle.model
@@ -151,15 +196,28 @@ class Daemon:
                 raise ConfigError(f"{c.path}: process.cpus: cannot run on CPUs {list(c.cpus)}: "
                                   f"{e}") from None
         handle = self._load(c)
-        sinks = self._sinks(c, handle)
-        self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math)
-        self.sinks = sinks
         try:
-            self.source = self._source(c)
-        except OSError as e:
-            raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
-                              f"{e}") from None
-        self.source.check_model(handle.model)
+            try:
+                self.source = self._source(c, handle)
+            except OSError as e:
+                raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
+                                  f"{e}") from None
+            self.source.check_model(handle.model)
+            sinks = self.sinks = self._sinks(c, handle)
+        except ConfigError as e:  # name the config file, as every config error does
+            raise e.naming(c.path) from None
+        if c.denoise is not None:
+            from edgernn_serve.denoise import DenoiseScheduler, audio_samples
+
+            self.scheduler = DenoiseScheduler(handle, c.streams, sinks, self.metrics,
+                                              c.model.math, denoise=c.denoise)
+            self.metrics.add(lambda: audio_samples(self.scheduler, self.source, self.sinks))
+            if c.source.kind == "wav" and not c.source.options["realtime"] and any(
+                    s.type == "audio" for s in c.sinks):
+                log.warning("source.realtime = false reads the file faster than a sound card "
+                            "plays it: most audio will be dropped (set realtime = true)")
+        else:
+            self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math)
         if c.metrics_listen is not None:
             try:
                 self.server = MetricsServer(c.metrics_listen, self.metrics, self.health)
@@ -257,13 +315,17 @@ class Daemon:
                                       f"it (restart the service)")
             handle = self._load(new)
             self.source.check_model(handle.model)
+            tag = self._denoiser(new, handle).cfg.tag if new.denoise is not None else None
+            if tag is not None and tag != self._tag:
+                raise ModelLoadError(f"model {handle.path}: needs the audio front end {tag!r}, "
+                                     f"the running one is {self._tag!r} (restart the service)")
             same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
             if not same_sinks:
-                new_sinks = self._sinks(new, handle)
-                new_sinks.start()
+                new_sinks = self._sinks(new, handle, running=self.sinks)
+                new_sinks.start_new(self.sinks)
         except (EdgeRNNError, OSError) as e:
             if new_sinks is not None:
-                new_sinks.close()
+                new_sinks.close(keep=self.sinks.sinks)
             self.reloads["failed"] += 1
             self.last_reload_error = str(e)
             log.error("reload failed; still serving %s (%s): %s", h.id, h.sha256[:12], e)
@@ -271,11 +333,13 @@ class Daemon:
             return False
         sinks = new_sinks or self.sinks
         sinks.set_slices(handle.output_slices)
-        if not self.scheduler.request_swap(handle, new.streams, sinks, new.model.math):
+        options = {} if new.denoise is None else {"denoise": new.denoise}
+        if not self.scheduler.request_swap(handle, new.streams, sinks, new.model.math,
+                                           **options):
             log.error("reload: the stepping thread did not take the new model within 5 s")
         if new_sinks is not None:
             self.sinks.flush(1.0)
-            self.sinks.close()
+            self.sinks.close(keep=new_sinks.sinks)
             self.sinks = new_sinks
         self.config = new
         setup_logging(new.log_level)

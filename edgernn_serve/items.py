@@ -63,6 +63,9 @@ class Result:
         Steps of this stream so far (1 for its first result), for ordering.
     error : str or None
         Why there is no output (wrong size, non-finite output, ...).
+    extra : dict or None
+        Fields a JSON record carries besides (or instead of) ``y``: a denoising
+        source's periodic report has ``y = None`` and its summary here.
     """
 
     key: object
@@ -75,6 +78,7 @@ class Result:
     arrived_ns: int
     done_ns: int
     error: str | None = None
+    extra: dict | None = None
 
 
 class InputQueue:

@@ -88,6 +88,7 @@ class Metrics:
         self.step_latency = Histogram()
         self.frame_latency = Histogram()
         self.info: dict = {}
+        self.histograms: dict = {}  # more: {name (without edgernn_): (help, Histogram)}
         self.providers: list = []
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(_Collector(self))
@@ -109,6 +110,8 @@ class _Collector:
                               "batch of ready streams)", m.step_latency)
         yield from _histogram("frame_latency_seconds", "Seconds from a frame's arrival to "
                               "its result being handed to the sinks", m.frame_latency)
+        for name, (help_, h) in list(m.histograms.items()):
+            yield from _histogram(name, help_, h)
         if m.info:
             fam = InfoMetricFamily("edgernn_model", "The model being served")
             fam.add_metric([], {k: str(v) for k, v in m.info.items()})

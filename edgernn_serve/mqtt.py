@@ -181,12 +181,6 @@ class MqttSink(Sink):
             self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
         return True
 
-    def flush(self, timeout: float) -> int:
-        end = time.monotonic() + timeout
-        while self.pending and time.monotonic() < end:
-            time.sleep(0.005)
-        return self.pending
-
     def close(self) -> None:
         left = self.pending
         with self._cond:

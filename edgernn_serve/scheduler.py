@@ -85,7 +85,8 @@ class Scheduler:
     math : str
     """
 
-    def __init__(self, handle: ModelHandle, streams, sinks, metrics, math: str = "fast"):
+    def __init__(self, handle: ModelHandle, streams, sinks, metrics, math: str = "fast",
+                 **options):
         self.queue = InputQueue(streams.queue)
         self.metrics = metrics
         self.c = Counter()  # steps, batches, results_ok, results_error, deadline_misses, ...
@@ -101,13 +102,13 @@ class Scheduler:
         self._warn = RateLimitedLog(log)
         self._next_state_check = time.monotonic() + 1.0
         self._trim, self._next_trim = _malloc_trim(), time.monotonic() + _TRIM_EVERY_S
-        self._install(handle, streams, sinks, math)
+        self._install(handle, streams, sinks, math, **options)
 
     # ------------------------------------------------------------ model swaps
-    def _install(self, handle, streams, sinks, math) -> None:
+    def _install(self, handle, streams, sinks, math, **options) -> None:
         old = getattr(self, "handle", None)
-        keep_state = (old is not None and old.sha256 == handle.sha256
-                      and self.math == math and self.conf.max == streams.max)
+        keep_state = (old is not None and self.math == math and self.conf.max == streams.max
+                      and self._carry_over(old, handle, options))
         self.handle, self.conf, self.sinks, self.math = handle, streams, sinks, math
         self.queue.capacity = streams.queue
         self.deadline_ns = int(streams.deadline_ms * 1e6)
@@ -115,11 +116,11 @@ class Scheduler:
         if keep_state:
             return
         m = handle.model
-        self.batch = Batch(m, streams.max, math)
-        self.X = np.zeros((streams.max, max(m.input_size, 1)), np.float32)
-        self.Y = np.zeros((streams.max, m.output_size), np.float32)
+        self.batch, n_in, n_out = self._new_batch(m, streams.max, math, options)
+        self.X = np.zeros((streams.max, max(n_in, 1)), np.float32)
+        self.Y = np.zeros((streams.max, n_out), np.float32)
         self.rows = np.zeros(streams.max, np.int64)
-        self.in_size, self.tokens = m.input_size, m.num_tokens
+        self.in_size, self.tokens = n_in, m.num_tokens
         if len(self.slots) > streams.max:
             for key, _ in sorted(self.slots.items(), key=lambda kv: kv[1].last_ns)[
                     :len(self.slots) - streams.max]:
@@ -129,16 +130,25 @@ class Scheduler:
             slot.row = row  # fresh batch: every slot starts from the initial state
         self.free = list(range(streams.max - 1, len(self.slots) - 1, -1))
 
+    def _carry_over(self, old: ModelHandle, new: ModelHandle, options: dict) -> bool:
+        """True if the streams keep their state through this install (same model file)."""
+        return old.sha256 == new.sha256
+
+    def _new_batch(self, model, n: int, math: str, options: dict) -> tuple:
+        """(batch of ``n`` slots, values per input frame, values per result)."""
+        return Batch(model, n, math), model.input_size, model.output_size
+
     def request_swap(self, handle: ModelHandle, streams, sinks, math: str,
-                     timeout: float = 5.0) -> bool:
+                     timeout: float = 5.0, **options) -> bool:
         """Install a new (validated) model, policy and sinks between two waves.
 
         Returns once the stepping thread installed them (True), or False after
         ``timeout`` s. No queued frame is lost: frames before the swap are answered
-        by the old model and sinks, the rest by the new ones.
+        by the old model and sinks, the rest by the new ones. ``options`` go to
+        the subclass (a denoising source's knobs).
         """
         self._swapped.clear()
-        self._pending = (handle, streams, sinks, math)
+        self._pending = (handle, streams, sinks, math, options)
         self.queue.wake()
         if self._thread is None:
             self._take_swap()
@@ -147,7 +157,7 @@ class Scheduler:
     def _take_swap(self) -> None:
         pending, self._pending = self._pending, None
         if pending is not None:
-            self._install(*pending)
+            self._install(*pending[:4], **pending[4])
             self._swapped.set()
 
     # ------------------------------------------------------------ running
@@ -321,8 +331,10 @@ class Scheduler:
         self.batch.reset(slot.row)
         self.resets[reason] += 1
 
-    def _flush(self, wave: list) -> None:
-        m = len(wave)
+    def _step(self, m: int):
+        """Step the first ``m`` staged streams in one call, counted and timed; returns
+        ``(X, Y, rows, finite, blew_up, t1)``: per stream, whether its outputs are finite
+        and whether its state blew up; ``t1`` when the step ended (ns)."""
         X, Y, rows = self.X[:m], self.Y[:m], self.rows[:m]
         t0 = time.perf_counter_ns()
         self.batch.step(X, Y, rows)
@@ -330,8 +342,10 @@ class Scheduler:
         self.metrics.step_latency.observe((t1 - t0) * 1e-9)
         self.c["steps"] += m
         self.c["batches"] += 1
-        finite = np.isfinite(Y).all(axis=1)
-        blew_up = self.batch.new_nonfinite(rows)
+        return X, Y, rows, np.isfinite(Y).all(axis=1), self.batch.new_nonfinite(rows), t1
+
+    def _flush(self, wave: list) -> None:
+        X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
         out, mid = [], self.handle.id
         for i, (it, slot) in enumerate(wave):
             slot.n += 1
@@ -355,6 +369,11 @@ class Scheduler:
                            it.arrived_ns, time.perf_counter_ns(), err)])
 
     def _emit(self, results: list) -> None:
+        self._account(results)
+        self._deliver(self.sinks.emit, results)
+
+    def _account(self, results: list) -> None:
+        """Frame latency, deadline misses and answers of ``results``."""
         h, deadline = self.metrics.frame_latency, self.deadline_ns
         for r in results:
             lat = r.done_ns - r.arrived_ns
@@ -362,8 +381,10 @@ class Scheduler:
             if lat > deadline:
                 self.c["deadline_misses"] += 1
             self.c["results_error" if r.error else "results_ok"] += 1
+
+    def _deliver(self, emit, results: list) -> None:
         try:
-            self.sinks.emit(results)
+            emit(results)
         except Exception:
             log.exception("a sink failed on %d results", len(results))
             self.c["internal_errors"] += 1

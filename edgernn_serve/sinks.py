@@ -36,12 +36,14 @@ def record(r, device: str, slices: dict | None = None) -> dict:
     """The JSON-ready dict of one Result."""
     d = {"device": device, "stream": r.key, "seq": r.seq, "n": r.n, "t": r.t,
          "model": r.model_id}
-    if r.error is None:
+    if r.error is not None:
+        d["error"] = r.error
+    elif r.y is not None:
         d["y"] = r.y.tolist()
         if slices:
             d["outputs"] = {name: r.y[s].tolist() for name, s in slices.items()}
-    else:
-        d["error"] = r.error
+    if r.extra:
+        d.update(r.extra)
     d["latency_us"] = round((r.done_ns - r.arrived_ns) / 1000.0, 1)
     return d
 
@@ -50,6 +52,7 @@ class Sink:
     """Base: counters and the interface every sink offers."""
 
     type = "sink"
+    audio = False  # True: takes the denoised audio (``emit_audio``), not JSON records
 
     def __init__(self, name: str, device: str) -> None:
         self.name, self.device = name, device
@@ -70,7 +73,10 @@ class Sink:
 
     def flush(self, timeout: float) -> int:
         """Deliver what is buffered within ``timeout`` s; return what was left (dropped)."""
-        return 0
+        end = time.monotonic() + timeout
+        while self.pending and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending
 
     def close(self) -> None:
         """Stop delivering; release resources. Idempotent."""
@@ -156,12 +162,6 @@ class QueuedSink(Sink):
     def write(self, batch: list) -> bool | None:
         """Deliver ``batch``: True if done, False if lost (counted), None to retry later."""
         raise NotImplementedError
-
-    def flush(self, timeout: float) -> int:
-        end = time.monotonic() + timeout
-        while self.pending and time.monotonic() < end:
-            time.sleep(0.005)
-        return self.pending
 
     def close(self) -> None:
         with self._cond:
@@ -340,7 +340,11 @@ class SerialSink(Sink):
 
 
 class SinkSet:
-    """All configured sinks; ``emit`` hands each wave's results to every one."""
+    """All configured sinks; ``emit`` hands each wave's results to every one.
+
+    Audio sinks (a denoising source's ``wav`` and ``audio`` sinks) get the
+    denoised audio through ``emit_audio``; the others get ``emit``'s results.
+    """
 
     def __init__(self, sinks: list) -> None:
         self.sinks = list(sinks)
@@ -349,13 +353,24 @@ class SinkSet:
         for s in self.sinks:
             s.start()
 
-    def emit(self, results: list) -> None:
+    def start_new(self, running) -> None:
+        """Start the sinks that are not carried over from the ``running`` set."""
         for s in self.sinks:
+            if not any(s is k for k in running.sinks):
+                s.start()
+
+    def emit(self, results: list, audio: bool = False) -> None:
+        for s in self.sinks:
+            if s.audio != audio:
+                continue
             try:
                 s.emit(results)
             except Exception as e:  # one broken sink must not starve the others
                 s.dropped += len(results)
                 log.warning("sink %s: emit failed: %s", s.name, e)
+
+    def emit_audio(self, results: list) -> None:
+        self.emit(results, audio=True)
 
     def set_slices(self, slices) -> None:
         for s in self.sinks:
@@ -366,12 +381,14 @@ class SinkSet:
         end = time.monotonic() + timeout
         return {s.name: s.flush(max(0.0, end - time.monotonic())) for s in self.sinks}
 
-    def close(self) -> None:
+    def close(self, keep=()) -> None:
+        """Close every sink but those in ``keep`` (carried over into a new set)."""
         for s in self.sinks:
-            s.close()
+            if not any(s is k for k in keep):
+                s.close()
 
 
-def build_sink(conf, device: str, stdout=None):
+def build_sink(conf, device: str, stdout=None, audio=None):
     """The sink for one validated ``[[sink]]`` table (MQTT is imported only if used)."""
     o = conf.options
     if conf.type == "stdout":
@@ -393,4 +410,8 @@ def build_sink(conf, device: str, stdout=None):
         from edgernn_serve.mqtt import MqttSink
 
         return MqttSink(conf.name, device, o)
+    if conf.type in ("wav", "audio"):
+        from edgernn_serve.audio_sinks import build_audio_sink
+
+        return build_audio_sink(conf, device, audio)
     raise ValueError(f"unknown sink type {conf.type!r}")

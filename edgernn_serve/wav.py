@@ -17,6 +17,10 @@ file's sample rate (a live capture); otherwise they go as fast as the stepping
 loop takes them (the source waits while the input queue is half full, so a
 file is never cut by the queue's drop policy). The end of the file ends the
 daemon after every frame is answered.
+
+With ``denoise = true`` the hops are 10 ms of samples at the denoiser's rate
+(the file is resampled when its rate differs) and go through
+``edgernn.audio.Denoiser`` (:mod:`edgernn_serve.denoise`).
 """
 
 from __future__ import annotations
@@ -149,18 +153,53 @@ class FrontEnd:
 
 
 class WavSource(Source):
-    """Hops of a WAV file as frames (see the module docstring)."""
+    """Hops of a WAV file as frames (see the module docstring).
+
+    Parameters
+    ----------
+    submit : callable
+    o : dict
+        The validated ``[source]`` options.
+    backlog : callable
+        Items waiting in the input queue (the source waits while it is half full).
+    capacity : int
+        The input queue's bound.
+    model_rate, hop : int, optional
+        With ``denoise = true``: the denoiser's rate and hop; the file is resampled
+        to that rate (soxr) when its own differs, and hops of raw samples are fed.
+    """
 
     kind = "wav"
 
-    def __init__(self, submit, o: dict, backlog, capacity: int) -> None:
+    def __init__(self, submit, o: dict, backlog, capacity: int, model_rate=None,
+                 hop=None) -> None:
         super().__init__(submit)
+        from edgernn_serve.audio import HopCutter
+
         self.o, self.backlog, self.capacity = o, backlog, capacity
         self.reader = WavReader(o["path"])
-        streams = self.reader.channels if o["channels"] == "each" else 1
-        self.fronts = [FrontEnd(o["features"], o["frame"], o["window"]) for _ in range(streams)]
+        r = self.reader
+        self.rate = r.sample_rate
+        self.model_rate = model_rate or r.sample_rate
+        self.hop = hop or o["frame"]
+        try:
+            self.cutter = HopCutter(r.channels, o["channels"] == "mix", r.sample_rate,
+                                    self.model_rate, self.hop)
+        except Exception:
+            r.close()
+            raise
+        self.fronts = None if o.get("denoise") else [
+            FrontEnd(o["features"], o["frame"], o["window"]) for _ in range(self.cutter.streams)]
+
+    @property
+    def format(self):
+        from edgernn_serve.audio import AudioFormat
+
+        return AudioFormat(self.rate, self.cutter.streams, self.model_rate, self.hop)
 
     def check_model(self, model) -> None:
+        if self.fronts is None:
+            return
         want = self.fronts[0].size
         if model.input_size != want:
             what = ("source.frame" if self.o["features"] == "samples"
@@ -168,31 +207,38 @@ class WavSource(Source):
             raise ConfigError(f"source: {self.o['features']} frames of {what} = {want} values "
                               f"do not fit the model's input_size {model.input_size}")
 
+    def close(self) -> None:
+        super().close()
+        if self._thread is None:  # never started (--check, a failed start)
+            self.reader.close()
+
     def _loop(self) -> None:
-        r, frame = self.reader, self.o["frame"]
+        r, hop, rate = self.reader, self.hop, self.model_rate
+        chunk = max(1, round(hop * r.sample_rate / rate))
         start, k = time.perf_counter(), 0
         try:
             while not self._stop.is_set():
-                block = r.read(frame)
-                if block.shape[0] < frame:  # a last partial hop is dropped (a full one only)
+                block = r.read(chunk)
+                last = block.shape[0] < chunk  # a last partial hop is dropped (a full one only)
+                for hops in self.cutter.feed(block, last=last):
+                    if self.o["realtime"]:
+                        due = start + k * hop / rate
+                        delay = due - time.perf_counter()
+                        if delay > 0 and self._stop.wait(delay):
+                            return
+                    else:
+                        while self.backlog() > self.capacity // 2 and not self._stop.wait(0.001):
+                            pass
+                    if self._stop.is_set():
+                        return
+                    now = time.perf_counter_ns()
+                    t = int(k * hop * 1e6 / rate)
+                    fronts = self.fronts
+                    self.submit([Sample(c, k, t, h if fronts is None else fronts[c](h), self, now)
+                                 for c, h in enumerate(hops)])
+                    k += 1
+                if last:
                     self.finished.set()
                     return
-                if self.o["realtime"]:
-                    due = start + k * frame / r.sample_rate
-                    delay = due - time.perf_counter()
-                    if delay > 0 and self._stop.wait(delay):
-                        return
-                else:
-                    while self.backlog() > self.capacity // 2 and not self._stop.wait(0.001):
-                        pass
-                now = time.perf_counter_ns()
-                t = int(k * frame * 1e6 / r.sample_rate)
-                if len(self.fronts) == 1:
-                    hops = [block.mean(axis=1) if r.channels > 1 else block[:, 0]]
-                else:
-                    hops = [block[:, c] for c in range(r.channels)]
-                self.submit([Sample(c, k, t, fe(h), self, now)
-                             for c, (fe, h) in enumerate(zip(self.fronts, hops, strict=True))])
-                k += 1
         finally:
             r.close()

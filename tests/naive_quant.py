@@ -24,7 +24,7 @@ One quantised product ``y = W v + b`` (``W_q``: int8[R, K], ``s_w``: float32[R])
 
     dynamic:  s_v = float32(max|v| / 127)   (1 when max|v| == 0), zp = 0
     static:   s_v, zp from QuantParams (input_* for x, state_* for h)
-    v_q    = clip(rint(v * float32(1 / s_v)) + zp, -128, 127)      (float32 product)
+    v_q    = clip(rint(v / s_v) + zp, -128, 127)                   (float32 quotient)
     acc[r] = sum_k W_q[r, k] * (v_q[k] - zp)                       (exact integers)
     y[r]   = acc[r] * float32(s_w[r] * s_v) + b[r]                  (float64 here)
 
@@ -64,7 +64,7 @@ def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: b
     ``dynamic_zp`` ("int8-weights" with ``dynamic_zero_point``, as LiteRT's and ONNX
     Runtime's dynamic-range kernels do): per call ``lo = min(min v, 0)``,
     ``hi = max(max v, 0)``, ``s_v = float32((hi - lo) / 255)``,
-    ``zp = clip(rint(-128 - lo / s_v), -128, 127)``. ``away``: ``v * (1 / s_v)`` is
+    ``zp = clip(rint(-128 - lo / s_v), -128, 127)``. ``away``: ``v / s_v`` is
     rounded half away from zero instead of to even (the zero point is added after).
     """
     v = np.asarray(v, dtype=np.float32)
@@ -81,8 +81,7 @@ def quantize_vector(v, mode: str, scale=None, zero_point: int = 0, dynamic_zp: b
         s, zp = np.float32(scale), int(zero_point)
     else:
         raise ValueError(f"mode {mode!r}")
-    inv = np.float32(np.float32(1) / s)
-    q = np.clip(_round(v * inv, away) + zp, -128, 127).astype(np.int64)
+    q = np.clip(_round(v / s, away) + zp, -128, 127).astype(np.int64)
     return q, s, zp
 
 
@@ -121,8 +120,7 @@ def _requantize(y, q):
     if s is None:
         return y
     s, zp = np.float32(s), int(q.output_zero_point)
-    inv = np.float32(np.float32(1) / s)
-    t = np.asarray(y, np.float32) * inv
+    t = np.asarray(y, np.float32) / s
     return (np.clip(np.rint(t) + zp, -128, 127) - zp) * np.float64(s)
 
 

@@ -57,3 +57,15 @@ def test_cold_start_probe_uses_the_given_cache(tmp_path):
     t = benchmark.cold_start_s(tmp_path / "d.ernn", str(cache))
     assert t > 0
     assert any(p.name.startswith("engine-") for p in cache.iterdir())
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in BENCH.glob("*.py")
+                                          if "argparse" in p.read_text()))
+def test_every_bench_script_with_a_command_line_starts(script):
+    """``--help`` imports a script and everything it imports (a moved helper broke one)."""
+    import subprocess
+
+    out = subprocess.run([sys.executable, str(BENCH / script), "--help"], cwd=BENCH.parent,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-800:]
+    assert "usage" in out.stdout

@@ -167,3 +167,58 @@ def test_step_trusts_a_checked_out_array_but_not_a_reshaped_one(rng):
     out.shape = (2, 4)
     with pytest.raises(edgernn.StreamError, match=r"shape \(8,\)"):
         s.step(x, out=out)
+
+
+@pytest.mark.parametrize("mode", ["float32", "int8-weights", "int8"])
+def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
+    """Numba's runtime counts its C-level mallocs (NUMBA_NRT_STATS); tracemalloc cannot see
+    them. Crossing into the engine with ``out=`` must allocate nothing: no MemInfo per array,
+    nothing in the float or the int8 kernels."""
+    code = """
+    import sys, numpy as np, edgernn
+    from numba.core.runtime import rtsys
+    m = edgernn.load(sys.argv[1])
+    s, b = m.stream(), m.streams(4)
+    x, out = np.ones(m.input_size, np.float32), np.empty(m.output_size, np.float32)
+    X, Y = np.ones((4, m.input_size), np.float32), np.empty((4, m.output_size), np.float32)
+    for _ in range(50):
+        s.step(x, out=out), b.step(X, out=Y)
+    a = rtsys.get_allocation_stats()
+    for _ in range(2000):
+        s.step(x, out=out), b.step(X, out=Y)
+    z = rtsys.get_allocation_stats()
+    print(z.alloc - a.alloc, z.mi_alloc - a.mi_alloc)
+    """
+    rng = np.random.default_rng(0)
+    model = _lstm_model(rng, 4, 8)
+    if mode != "float32":
+        import converters
+
+        cal = [rng.standard_normal((40, 4)).astype(np.float32) for _ in range(3)]
+        model = converters.quantize(model, cal, mode=mode, progress=False)
+    model.save(tmp_path / "m.ernn")
+    out = _python(code.replace("sys.argv[1]", repr(str(tmp_path / "m.ernn"))),
+                  {"NUMBA_NRT_STATS": "1"})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["0", "0"]
+
+
+def test_loading_a_model_does_not_import_scipy_linalg(tmp_path):
+    """numba's BLAS probe imports scipy.linalg (0.3-0.6 s of every start): edgernn skips it
+    (edgernn.startup), and numba code that convolves still gives numpy's results."""
+    code = """
+    import sys, numpy as np, edgernn, numba
+    m = edgernn.load(sys.argv[1])
+    m.stream().step(np.ones(m.input_size, np.float32))
+    print("scipy.linalg" in sys.modules)
+    import scipy.linalg
+    a, b = np.arange(7.0), np.array([1.0, -2.0, 0.5])
+    f = numba.njit(lambda a, b: (np.convolve(a, b), np.correlate(a, b)))
+    print(all(np.allclose(x, y) for x, y in zip(f(a, b), (np.convolve(a, b),
+                                                          np.correlate(a, b)))))
+    """
+    _lstm_model(np.random.default_rng(0), 4, 8).save(tmp_path / "m.ernn")
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(tmp_path / "m.ernn")],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]

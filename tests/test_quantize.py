@@ -12,7 +12,7 @@ import converters
 import edgernn
 from converters.quantize import CalibrationError, calibration, quantize_weight
 from converters.quantize import ranges as R
-from converters.quantize.qlayer import quant
+from converters.quantize.qlayer import build, quant
 from tests import naive, naive_quant
 
 
@@ -246,3 +246,32 @@ def test_merged_biases_give_the_same_bits_and_a_smaller_file(kind, kw, tmp_path)
     unmerged.save(tmp_path / "two.ernn")
     smaller = (tmp_path / "merged.ernn").stat().st_size < (tmp_path / "two.ernn").stat().st_size
     assert smaller == (kind != "GRU")  # a GRU keeps its 3H bias_hh (zeros at r, z)
+
+
+@pytest.mark.parametrize("kind", ["LSTM", "GRU"])
+def test_quantized_ops_count_the_parameters_of_the_float_model(kind):
+    """Scales are not parameters: `describe`'s gate check holds for an int8 model too."""
+    model = _model(kind, seed=2)
+    q = converters.quantize(model, _data(model), mode="int8", progress=False)
+    rec, orig = q.layers[0], model.layers[0]
+    merged = rec.bias_hh is None  # an LSTM's two biases are stored summed (test above)
+    assert rec.param_count() == rec.expected_params() == orig.param_count() - (
+        orig.bias_hh.size if merged else 0)
+    assert q.layers[1].param_count() == model.layers[1].param_count()
+    assert "MISMATCH" not in q.describe() and f"{rec.expected_params()} ok" in q.describe()
+
+
+def test_a_matrix_too_wide_for_int32_sums_stays_float():
+    """Past 66311 columns the int8 kernels' int32 sums could wrap: such a layer is kept
+    float with a note, the others are quantised."""
+    from edgernn.kernels.qlinalg import MAX_COLS
+
+    r = np.random.default_rng(0)
+    wide = edgernn.Dense(r.normal(0, .01, (2, MAX_COLS + 1)), r.normal(0, .1, 2))
+    model = edgernn.Model([wide, edgernn.Dense(r.normal(0, .4, (3, 2)), np.zeros(3))])
+    cal = [r.standard_normal((12, MAX_COLS + 1)).astype(np.float32) for _ in range(3)]
+    with pytest.warns(UserWarning, match="int32"):
+        q = converters.quantize(model, cal, mode="int8-weights", progress=False)
+    assert q.layers[0].quant is None and q.layers[1].quant is not None
+    with pytest.raises(edgernn.ModelFormatError, match="at most 66311 columns"):
+        build(wide, "int8-weights")

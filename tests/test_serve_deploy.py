@@ -1,4 +1,4 @@
-"""The deploy/ files: the systemd unit passes systemd-analyze, the example config validates."""
+"""The deploy/ files and docs: the systemd unit passes systemd-analyze, the examples validate."""
 
 from __future__ import annotations
 
@@ -50,3 +50,15 @@ def test_example_config_validates():
     c = load_config(ROOT / "deploy" / "edgernn.toml")
     assert c.source.kind == "serial" and [s.type for s in c.sinks] == ["serial", "mqtt", "file"]
     assert c.metrics_listen == ("127.0.0.1", 9108)
+
+
+def test_docs_audio_example_validates(tmp_path):
+    import re
+
+    text = (ROOT / "docs" / "serve.md").read_text()
+    example = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    (tmp_path / "e.toml").write_text(example)
+    c = load_config(tmp_path / "e.toml")
+    assert c.source.kind == "audio" and c.source.options["denoise"]
+    assert (c.denoise.attenuation_limit_db, c.denoise.report_every) == (18.0, 100)
+    assert [s.type for s in c.sinks] == ["audio", "mqtt"] and c.model.id == "denoiser"

@@ -161,4 +161,5 @@ def test_wav_source_refuses_a_model_of_another_input_size(tmp_path):
     with pytest.raises(ConfigError, match="source: samples frames of source.frame = 20 values "
                                           "do not fit the model's input_size 16"):
         d.start()
-    d.sinks.close()
+    assert d.sinks is None  # refused before any sink was opened
+    d.source.close()

@@ -50,6 +50,8 @@ class Denoiser:
         values keep more of the noise and more of the speech.
     sample_rate : int, optional
         Rate the model was trained at, when its provenance does not record it.
+    math : {"fast", "exact"}, optional
+        The model's activation math (see `Model.stream`).
 
     Attributes
     ----------
@@ -58,12 +60,25 @@ class Denoiser:
         Output = input delayed by this many samples (unity gains reproduce it exactly).
     vad : float or None
         Voice-activity probability of the last frame, None if the model has no VAD output.
+    gains : float32[B] or None
+        The model's band gains for the last frame (before the attenuation floor and
+        clipping to [0, 1]); None before the first frame. A view, overwritten per frame.
     nonfinite_samples : int
         NaN/inf input samples seen so far (each replaced by 0).
     """
 
     def __init__(self, model=None, attenuation_limit_db: float | None = None,
-                 sample_rate: int | None = None):
+                 sample_rate: int | None = None, math: str = "fast"):
+        self.math = math
+        self._bind(model, sample_rate)
+        self.frontend = FrontEnd(self.cfg)
+        self._hopbuf = np.zeros(self.hop, np.float32)
+        self._pending = np.zeros(2 * self.hop, np.float32)
+        self.attenuation_limit_db = attenuation_limit_db
+        self.reset()
+
+    def _bind(self, model, sample_rate) -> None:
+        """Load and check ``model``; set the model, its stream and the sizes."""
         if model is None or isinstance(model, (str, Path)):
             from ..fileformat import load
 
@@ -95,13 +110,42 @@ class Denoiser:
         self.sample_rate = self.cfg.sample_rate
         self.hop = self.cfg.hop
         self.latency = self.cfg.latency
-        self.frontend = FrontEnd(self.cfg)
-        self.stream = model.stream()
+        self.stream = model.stream(math=self.math)
         self._y = np.zeros(model.output_size, np.float32)
-        self._hopbuf = np.zeros(self.hop, np.float32)
-        self._pending = np.zeros(2 * self.hop, np.float32)
-        self.attenuation_limit_db = attenuation_limit_db
-        self.reset()
+
+    def swap_model(self, model, math: str | None = None) -> None:
+        """Continue the audio with another gain model (e.g. a daemon's model reload).
+
+        The front end, the hop buffer and the output delay line are kept, so the
+        output goes on without a gap; the new model starts from its initial state.
+        The model is checked first: on an error nothing changes.
+
+        Parameters
+        ----------
+        model : Model, str or Path
+        math : {"fast", "exact"}, optional
+            The new model's activation math; default: this denoiser's.
+
+        Raises
+        ------
+        EdgeRNNError
+            The model does not fit (feature or gain sizes, another sample rate).
+        """
+        check = Denoiser.__new__(Denoiser)
+        check.math = self.math if math is None else math
+        check._bind(model, self.sample_rate)
+        if check.cfg.tag != self.cfg.tag:
+            raise EdgeRNNError(f"the new model needs the front end {check.cfg.tag!r}, this "
+                               f"denoiser runs {self.cfg.tag!r}")
+        self.model, self.stream, self._y = check.model, check.stream, check._y
+        self.math = check.math
+        self._gains, self._vad = check._gains, check._vad
+        self._seen = False
+        self.vad = None
+
+    @property
+    def gains(self):
+        return self._y[self._gains] if self._seen else None
 
     @property
     def attenuation_limit_db(self):
@@ -125,6 +169,7 @@ class Denoiser:
         self._npend = self.hop - 1          # the H - 1 samples of hop buffering
         self._pending[:] = 0.0
         self.vad = None
+        self._seen = False
         self.frames = 0
         self.nonfinite_samples = 0
 
@@ -134,6 +179,7 @@ class Denoiser:
         out = self.frontend.synthesize(y[self._gains], self._floor)
         if self._vad is not None:
             self.vad = float(y[self._vad][0])
+        self._seen = True
         p = self._npend
         self._pending[p:p + self.hop] = out
         self._npend = p + self.hop

@@ -26,9 +26,9 @@ def finish(desc, P, k, W, S, L, b, src, dst, n):
     q = P[k, QPAR]
     if q >= 0 and W[q + 6] > 0:  # an int8 model's Dense output, re-quantised
         s, zp = W[q + 6], W[q + 7]
-        o, inv = U(b + src), np.float32(1.0) / W[q + 6]
+        o = U(b + src)
         for i in range(U(n)):
-            v = min(max(np.rint(S[o + i] * inv) + zp, np.float32(-128)), np.float32(127))
+            v = min(max(np.rint(S[o + i] / s) + zp, np.float32(-128)), np.float32(127))
             S[o + i] = (v - zp) * s
     if not all_finite(S, b + src, n):
         L[U(b) // U(2) + U(S_FLAG)] = 1

@@ -34,6 +34,9 @@ from .tile_i8 import ROWS, mac_i8
 U = np.uint64
 _f32 = np.float32
 HEADER = 6
+#: most columns of an int8 matrix: ``255 * 127 * K`` (the largest ``acc`` and
+#: ``off * rowsum``) stays below 2^31, so the int32 sums never wrap
+MAX_COLS = (2**31 - 1) // (255 * 127)
 
 
 def pack_q8(wq: np.ndarray):
@@ -57,15 +60,28 @@ def qscratch_floats(cols: int, rows: int) -> int:
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
+def _range(S, o, n):
+    """``(min(0, S[o:o+n]), max(0, S[o:o+n]))``, NaNs skipped, in four independent
+    chains (one chain of min/max is latency-bound: its order changes no result)."""
+    z = _f32(0.0)
+    l0, l1, l2, l3, h0, h1, h2, h3 = z, z, z, z, z, z, z, z
+    n4 = n // U(4) * U(4)
+    for i in range(U(0), n4, U(4)):
+        a, b, c, d = S[o + i], S[o + i + U(1)], S[o + i + U(2)], S[o + i + U(3)]
+        l0, l1, l2, l3 = min(l0, a), min(l1, b), min(l2, c), min(l3, d)
+        h0, h1, h2, h3 = max(h0, a), max(h1, b), max(h2, c), max(h3, d)
+    for i in range(n4, n):
+        l0, h0 = min(l0, S[o + i]), max(h0, S[o + i])
+    return min(min(l0, l1), min(l2, l3)), max(max(h0, h1), max(h2, h3))
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
 def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
     """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[out] = s``, ``S[out+1] = zp``."""
     o, n = U(src), U(K)
     s, zp = s_static, zp_static
     if mode != 0:
-        lo, hi = _f32(0.0), _f32(0.0)
-        for i in range(n):
-            lo = min(lo, S[o + i])
-            hi = max(hi, S[o + i])
+        lo, hi = _range(S, o, n)
         if mode == 1:
             s = max(-lo, hi) / _f32(127.0)
             zp = _f32(0.0)
@@ -75,10 +91,9 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
             s = _f32(1.0)
         if mode == 2:
             zp = min(max(np.rint(_f32(-128.0) - lo / s), _f32(-128.0)), _f32(127.0))
-    inv = _f32(1.0) / s
     bo = U(4) * U(q)
     for i in range(n):
-        t = S[o + i] * inv
+        t = S[o + i] / s  # a quotient, as the contract says (LLVM made x * (1/s) one anyway)
         r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away else np.rint(t)
         v = min(max(r + zp, _f32(-128.0)), _f32(127.0))
         B[bo + i] = np.uint8(np.int32(v) + 128)
@@ -94,9 +109,8 @@ def _tiles(W8, WI, SB, SI, A, idx, m, meta, q, acc):
     panel, G = WI[meta], WI[meta + 5]
     R32 = -(-WI[meta + 3] // ROWS) * ROWS
     for i in range(m):
-        b = idx[i] * A
-        for r in range(R32):
-            SI[b + acc + r] = 0
+        o = U(idx[i] * A + acc)
+        SI[o:o + U(R32)] = 0  # a memset (an indexed loop here became a scatter)
     step = G * 4 * ROWS + 4 * ROWS
     for t in range(R32 // ROWS):
         for i in range(m):
@@ -139,14 +153,16 @@ def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y):
         sva, off_a = S[b + sv], np.int32(128) + np.int32(S[b + sv + 1])
         svb, off_b = S[b + sv + 2], np.int32(128) + np.int32(S[b + sv + 3])
         a, c, yo = U(b + acc_a), U(b + acc_b), U(b + y)
+        # acc - off * rowsum fits int32 (K <= MAX_COLS): int32 arithmetic is exact
         if two:
             for r in range(U(rows)):
-                ya = _f32(SI[a + r] - off_a * WI[rs_a + r]) * (W[sc_a + r] * sva)
-                yb = _f32(SI[c + r] - off_b * WI[rs_b + r]) * (W[sc_b + r] * svb)
+                ya = _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (W[sc_a + r] * sva)
+                yb = _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (W[sc_b + r] * svb)
                 S[yo + r] = (S[yo + r] + ya) + yb
         else:
             for r in range(U(rows)):
-                S[yo + r] += _f32(SI[a + r] - off_a * WI[rs_a + r]) * (W[sc_a + r] * sva)
+                S[yo + r] += _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (
+                    W[sc_a + r] * sva)
 
 
 @kernel(types.int64(*[types.int64] * 9))

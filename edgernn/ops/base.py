@@ -209,7 +209,8 @@ class Op:
 
     # --- summary ----------------------------------------------------------------
     def param_count(self) -> int:
-        return int(sum(a.size for a in self.arrays().values()))
+        """The model's parameters (weights and biases; an int8 op's scales are not counted)."""
+        return int(sum(a.size for k, a in self.arrays().items() if not k.startswith("quant.")))
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in self.arrays().values()))
@@ -258,6 +259,13 @@ def check_quant(op) -> None:
     if set(quant.scales) != set(op.quantizable):
         raise ModelFormatError(f"{owner}.quant.scales: expected scales for exactly "
                                f"{list(op.quantizable)}, got {sorted(quant.scales)}")
+    from ..kernels.qlinalg import MAX_COLS
+
+    for name in op.quantizable:
+        cols = getattr(op, name).shape[-1]
+        if cols > MAX_COLS:
+            raise ModelFormatError(f"{owner}.{name}: an int8 matrix has at most {MAX_COLS} "
+                                   f"columns (int32 sums), got {cols}; keep this op in float")
 
 
 def quant_scratch(op, cols: int, rows: int) -> int:

@@ -1,0 +1,269 @@
+"""Where a denoising source's audio goes: a WAV file, or a sound card.
+
+Both take the denoised hops of every stream (stream c is channel c), resample
+them back to the source's rate when the model runs at another one (soxr), and
+interleave the channels.
+
+- :class:`WavSink` (``type = "wav"``) writes from its own thread into a
+  temporary file next to ``path`` (``.<name>.<random>.tmp``) and, when the
+  daemon stops, closes it (the header then holds the final length), syncs it
+  and renames it to ``path``: ``path`` is only ever a complete, valid file.
+  An existing ``path`` is replaced at that moment.
+- :class:`PlaybackSink` (``type = "audio"``) plays through sounddevice. Hops
+  wait in a buffer of at most ``buffer_ms``; when the device wants samples the
+  buffer does not hold, it plays silence and counts an underrun (once playing
+  has begun); when the buffer overflows the oldest audio is dropped (counted in
+  10 ms hops per stream) and the event counted as an overrun.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections import Counter, deque
+from pathlib import Path
+
+import numpy as np
+
+from edgernn_serve.audio import import_sounddevice, import_soxr
+from edgernn_serve.config import ConfigError
+from edgernn_serve.sinks import QueuedSink, Sink
+
+log = logging.getLogger("edgernn.serve")
+
+
+class _Interleaver:
+    """Hops of each stream (Results) -> rows float32[k, streams] at the output rate."""
+
+    def __init__(self, fmt) -> None:
+        self.n = fmt.streams
+        self.pending = [deque() for _ in range(self.n)]
+        self.resample = None
+        if fmt.rate != fmt.model_rate:
+            soxr = import_soxr(f"audio at {fmt.model_rate} Hz played or written at {fmt.rate} Hz")
+            self.resample = [soxr.ResampleStream(fmt.model_rate, fmt.rate, 1, dtype="float32",
+                                                 quality="HQ") for _ in range(self.n)]
+            self.tail = [np.zeros(0, np.float32) for _ in range(self.n)]
+
+    def rows(self, results) -> np.ndarray | None:
+        for r in results:
+            if isinstance(r.key, int) and 0 <= r.key < self.n and r.y is not None:
+                self.pending[r.key].append(r.y)
+        k = min(len(p) for p in self.pending)
+        if k == 0:
+            return None
+        cols = [np.concatenate([p.popleft() for _ in range(k)]) for p in self.pending]
+        if self.resample is not None:
+            cols = [np.concatenate([t, rs.resample_chunk(c)])
+                    for t, rs, c in zip(self.tail, self.resample, cols, strict=True)]
+            m = min(len(c) for c in cols)
+            self.tail = [c[m:] for c in cols]
+            cols = [c[:m] for c in cols]
+        return np.stack(cols, axis=1)
+
+    def flush(self) -> np.ndarray | None:
+        """The resampler's last samples (at the end of the audio), or None."""
+        if self.resample is None:
+            return None
+        empty = np.zeros(0, np.float32)
+        cols = [np.concatenate([t, rs.resample_chunk(empty, last=True)])
+                for t, rs in zip(self.tail, self.resample, strict=True)]
+        m = min(len(c) for c in cols)
+        return np.stack([c[:m] for c in cols], axis=1) if m else None
+
+
+class WavSink(QueuedSink):
+    """The denoised audio into a WAV file, renamed into place at the end (module docstring)."""
+
+    type = "wav"
+    audio = True
+
+    def __init__(self, name, device, buffer, path, subtype, fmt) -> None:
+        super().__init__(name, device, buffer)
+        try:
+            import soundfile
+        except (ImportError, OSError) as e:
+            raise ConfigError(f"sink {name}: type 'wav' needs the soundfile package (pip "
+                              f"install 'edgernn[audio]'): {e}") from None
+        self.path, self.fmt = Path(path), fmt
+        self.xruns: Counter = Counter()
+        self.inter = _Interleaver(fmt)
+        self.frames = 0
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
+                                       dir=self.path.parent)
+            os.close(fd)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file, not mkstemp's 0600
+        except OSError as e:
+            raise ConfigError(f"sink {name}: cannot write next to {self.path}: "
+                              f"{e.strerror or e}") from None
+        self.tmp = Path(tmp)
+        try:
+            self.file = soundfile.SoundFile(tmp, "w", samplerate=fmt.rate,
+                                            channels=fmt.streams, subtype=subtype, format="WAV")
+        except (RuntimeError, ValueError) as e:
+            self.tmp.unlink(missing_ok=True)
+            raise ConfigError(f"sink {name}: cannot write a WAV file of {fmt.streams} "
+                              f"channel(s) at {fmt.rate} Hz, {subtype}: {e}") from None
+        self.clip = not subtype.startswith(("FLOAT", "DOUBLE"))
+        self._done = False
+
+    def write(self, batch) -> bool:
+        rows = self.inter.rows(batch)
+        if rows is not None:
+            self.write_rows(rows)
+        return True
+
+    def write_rows(self, rows: np.ndarray) -> None:
+        self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
+        self.frames += rows.shape[0]
+
+    def close(self) -> None:
+        super().close()  # the writer thread has finished: nothing else touches the file
+        if self._done:
+            return
+        self._done = True
+        try:
+            rows = self.inter.flush() if self.frames else None
+            if rows is not None:
+                self.write_rows(rows)
+            self.file.close()
+            if self.frames == 0:  # nothing came (e.g. a failed start): leave `path` alone
+                self.tmp.unlink(missing_ok=True)
+                log.info("sink %s: no audio; %s not written", self.name, self.path)
+                return
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, self.path)
+            log.info("sink %s: wrote %s (%d frames, %.2f s at %d Hz)", self.name, self.path,
+                     self.frames, self.frames / self.fmt.rate, self.fmt.rate)
+        except (OSError, RuntimeError) as e:
+            log.error("sink %s: could not finish %s (%s); the audio is in %s", self.name,
+                      self.path, e, self.tmp)
+
+
+class PlaybackSink(Sink):
+    """The denoised audio to a sound card (module docstring)."""
+
+    type = "audio"
+    audio = True
+
+    def __init__(self, name, device, o: dict, fmt) -> None:
+        super().__init__(name, device)
+        self.sd = import_sounddevice(f"sink {name} (type 'audio')")
+        self.o, self.fmt = o, fmt
+        try:
+            info = self.sd.query_devices(o["device"], "output")
+            self.sd.check_output_settings(device=o["device"], channels=fmt.streams,
+                                          samplerate=fmt.rate, dtype="float32")
+        except (ValueError, self.sd.PortAudioError) as e:
+            want = "the default output" if o["device"] is None else repr(o["device"])
+            raise ConfigError(f"sink {name}: cannot play {fmt.streams} channel(s) at "
+                              f"{fmt.rate} Hz on {want}: {e}") from None
+        self.device_name = info["name"]
+        self.inter = _Interleaver(fmt)
+        self.cap = max(1, int(o["buffer_ms"] * fmt.rate / 1000))
+        self.buf: deque = deque()  # float32[k, streams] blocks
+        self.level = 0
+        self.started = False
+        self.lock = threading.Lock()
+        self.xruns: Counter = Counter()
+        self.stream = None
+
+    def start(self) -> None:
+        try:
+            self.stream = self.sd.OutputStream(
+                samplerate=self.fmt.rate, channels=self.fmt.streams, dtype="float32",
+                device=self.o["device"], latency=self.o["latency"], callback=self._callback,
+                blocksize=max(1, self.fmt.rate // 100))
+            self.stream.start()
+        except (self.sd.PortAudioError, ValueError) as e:
+            raise ConfigError(f"sink {self.name}: cannot open {self.device_name}: {e}") from None
+        log.info("sink %s: playing on %s at %d Hz", self.name, self.device_name, self.fmt.rate)
+
+    def emit(self, results) -> None:
+        rows = self.inter.rows(results)
+        if rows is None:
+            return
+        with self.lock:
+            self.buf.append(rows)
+            self.level += rows.shape[0]
+            self.delivered += len(results)
+            excess = self.level - self.cap
+            if excess > 0:  # full: the oldest audio goes
+                self.xruns["overruns"] += 1
+                self.dropped += self._hops(excess)
+                self.level -= excess
+                while excess:
+                    head = self.buf[0]
+                    if head.shape[0] <= excess:
+                        self.buf.popleft()
+                        excess -= head.shape[0]
+                    else:
+                        self.buf[0], excess = head[excess:], 0
+
+    def _callback(self, outdata, frames, time_info, status) -> None:
+        if status.output_underflow:
+            self.xruns["underruns"] += 1
+        i = 0
+        with self.lock:
+            while i < frames and self.buf:
+                head = self.buf[0]
+                take = min(frames - i, head.shape[0])
+                outdata[i:i + take] = head[:take]
+                if take == head.shape[0]:
+                    self.buf.popleft()
+                else:
+                    self.buf[0] = head[take:]
+                self.level -= take
+                i += take
+            if i:
+                self.started = True
+            if i < frames:
+                outdata[i:] = 0.0
+                if self.started:
+                    self.xruns["underruns"] += 1
+
+    def _hops(self, rows: int) -> int:
+        """Samples per channel -> results (10 ms hops of each stream), rounded up."""
+        return -(-rows // max(1, self.fmt.rate // 100)) * self.fmt.streams
+
+    @property
+    def pending(self) -> int:
+        return self._hops(self.level)
+
+    def flush(self, timeout: float) -> int:
+        end = time.monotonic() + timeout
+        while self.level and self.stream is not None and self.stream.active \
+                and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending
+
+    def close(self) -> None:
+        s, self.stream = self.stream, None
+        if s is not None:
+            try:
+                s.stop()
+                s.close()
+            except self.sd.PortAudioError as e:
+                log.debug("sink %s: closing: %s", self.name, e)
+        with self.lock:
+            self.dropped += self.pending
+            self.buf.clear()
+            self.level = 0
+
+
+def build_audio_sink(conf, device: str, fmt):
+    """The sink of a ``type = "wav"`` or ``"audio"`` table, for audio of format ``fmt``."""
+    o = conf.options
+    if conf.type == "wav":
+        return WavSink(conf.name, device, o["buffer"], o["path"], o["subtype"], fmt)
+    return PlaybackSink(conf.name, device, o, fmt)

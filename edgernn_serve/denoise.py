@@ -1,0 +1,301 @@
+"""A denoising source's stepping: 10 ms hops through ``edgernn.audio.Denoiser``, per stream.
+
+With ``[source] denoise = true`` (a WAV file or live capture) every stream
+(channel) has its own :class:`edgernn.audio.Denoiser` running the served
+model. :class:`DenoiseScheduler` is the daemon's :class:`Scheduler` with a
+:class:`DenoiserBank` in place of the batched model: the same input queue,
+inline stepping, stop and reload, frame-latency histogram and deadline (by
+default the 10 ms hop). Each hop's denoised audio goes to the audio sinks
+(``wav``, ``audio``); every ``denoise.report_every`` frames of a stream a
+summary goes to the JSON sinks::
+
+    {"device": "mic-1", "stream": 0, "seq": 99, "n": 100, "t": 990000, "model": "denoiser",
+     "frames": 10, "vad": 0.93, "vad_max": 0.99, "gain_db": -4.1, "gain_min_db": -31.5,
+     "in_dbfs": -30.2, "out_dbfs": -33.9, "latency_us": 85.2}
+
+A reload installs the new settings between two hops, and every stream's audio
+goes on without a gap: another model file or ``model.math`` is swapped into
+each Denoiser (``Denoiser.swap_model``; the new model starts from its initial
+state); ``[denoise]`` (``attenuation_limit_db``, ``report_every``) applies from
+the next hop; another ``streams.max`` rebuilds the bank with the Denoisers of
+the streams kept (the least recently heard beyond the new size are evicted). A
+non-finite or exploding model state resets only the model's state; the audio
+goes on.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgernn.audio import Denoiser
+from edgernn.errors import EdgeRNNError
+from edgernn_serve.items import Result, Sample
+from edgernn_serve.metrics import Histogram
+from edgernn_serve.scheduler import Scheduler, log
+
+_FLOOR_DB = -100.0  # a gain of 0 is reported as -100 dB
+
+
+class DenoiserBank:
+    """``n`` stream slots, each a Denoiser of ``model``; duck-types ``models.Batch``.
+
+    After ``step``, ``stats[i]`` holds row ``rows[i]``'s (vad or nan, mean gain in
+    dB, smallest gain in dB) of the frame, gains as applied (attenuation floor,
+    clipped to 1).
+    """
+
+    def __init__(self, model, n: int, math: str, limit_db, frame_hist: Histogram) -> None:
+        self.model, self.math, self.hist = model, math, frame_hist
+        self.d: list = [None] * n
+        self.d[0] = self._make()  # checks the model, and warms the front end
+        self.hop, self.sample_rate = self.d[0].hop, self.d[0].sample_rate
+        self.stats = np.zeros((n, 3), np.float64)
+        self._seen = np.zeros(n, np.int64)
+        self.set_limit(limit_db)
+
+    def _make(self) -> Denoiser:
+        return Denoiser(self.model, math=self.math)
+
+    def set_limit(self, limit_db) -> None:
+        self.limit = limit_db
+        self.floor = 0.0 if limit_db is None else 10.0 ** (-limit_db / 20.0)
+        for d in self.d:
+            if d is not None:
+                d.attenuation_limit_db = limit_db
+
+    def _row(self, row: int) -> Denoiser:
+        d = self.d[row]
+        if d is None:
+            d = self.d[row] = self._make()
+            d.attenuation_limit_db = self.limit
+        return d
+
+    def step(self, X: np.ndarray, out: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        for i, row in enumerate(rows):
+            d = self._row(row)
+            t0 = time.perf_counter_ns()
+            out[i] = d.process(X[i])
+            self.hist.observe((time.perf_counter_ns() - t0) * 1e-9)
+            g = d.gains
+            if g is None:  # no frame completed (cannot happen with whole hops)
+                self.stats[i] = (np.nan, 0.0, 0.0)
+                continue
+            g = np.minimum(np.where(g >= self.floor, g, self.floor), 1.0)
+            db = 20.0 * np.log10(np.maximum(g, 1e-5))
+            self.stats[i] = (np.nan if d.vad is None else d.vad, db.mean(), db.min())
+        return out
+
+    def reset(self, row: int) -> None:
+        """Slot ``row`` starts a new stream: audio buffers and model state from silence."""
+        self._row(row).reset()
+        self._seen[row] = self.d[row].stream.nonfinite_steps
+
+    def reset_model(self, row: int) -> None:
+        """Only the model's state of slot ``row`` (the audio goes on)."""
+        self._row(row).stream.reset()
+
+    def new_nonfinite(self, rows: np.ndarray) -> np.ndarray:
+        now = np.array([self._row(r).stream.nonfinite_steps for r in rows], np.int64)
+        hit = now != self._seen[rows]
+        self._seen[rows] = now
+        return hit
+
+    def state_peak(self, row: int) -> float:
+        arrays = self._row(row).stream.get_state().arrays
+        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+
+    def swap_model(self, model) -> None:
+        """Every Denoiser continues its audio with ``model`` (checked by the caller)."""
+        for d in self.d:
+            if d is not None:
+                d.swap_model(model)
+        self.model = model
+
+    def adopt(self, row: int, d: Denoiser, same_model: bool) -> None:
+        """Slot ``row`` continues the audio of ``d``, a Denoiser of a bank this one replaces.
+
+        ``d`` keeps its model state when ``same_model`` (the same file) and its math
+        is this bank's; otherwise it goes on with this bank's model and math from
+        their initial state (``Denoiser.swap_model``; on an EdgeRNNError nothing
+        changes). Either way its audio (front end, delay line) goes on without a gap.
+        """
+        if not same_model or d.math != self.math:
+            d.swap_model(self.model, math=self.math)
+        d.attenuation_limit_db = self.limit
+        self.d[row] = d
+        self._seen[row] = d.stream.nonfinite_steps
+
+
+@dataclass
+class _Acc:
+    """One stream's figures since its last report."""
+
+    frames: int = 0
+    vad_sum: float = 0.0
+    vad_max: float = 0.0
+    has_vad: bool = False
+    gain_db_sum: float = 0.0
+    gain_min_db: float = 0.0
+    ss_in: float = 0.0
+    ss_out: float = 0.0
+    samples: int = 0
+    last: Result | None = None
+
+    def report(self) -> dict:
+        def dbfs(ss):
+            return round(max(10.0 * np.log10(ss / self.samples + 1e-30), _FLOOR_DB), 2)
+
+        d = {"frames": self.frames}
+        if self.has_vad:
+            d["vad"] = round(self.vad_sum / self.frames, 4)
+            d["vad_max"] = round(self.vad_max, 4)
+        d.update(gain_db=round(self.gain_db_sum / self.frames, 2),
+                 gain_min_db=round(self.gain_min_db, 2),
+                 in_dbfs=dbfs(self.ss_in), out_dbfs=dbfs(self.ss_out))
+        return d
+
+
+class DenoiseScheduler(Scheduler):
+    """The stepping loop of a denoising source (see the module docstring).
+
+    Extra parameters: ``denoise`` (:class:`~edgernn_serve.config.DenoiseConf`).
+    """
+
+    def __init__(self, handle, streams, sinks, metrics, math: str = "fast", *, denoise):
+        self.frame_seconds = Histogram()
+        metrics.histograms["audio_frame_seconds"] = (
+            "Seconds of compute per 10 ms audio frame and stream: front end, model and "
+            "synthesis (Denoiser.process of one hop)", self.frame_seconds)
+        self.acc: dict = {}
+        self.vad: dict = {}  # the last frame's VAD per stream (a gauge)
+        super().__init__(handle, streams, sinks, metrics, math, denoise=denoise)
+
+    # ------------------------------------------------------------ models
+    def _new_batch(self, model, n: int, math: str, options: dict) -> tuple:
+        bank = DenoiserBank(model, n, math, options["denoise"].attenuation_limit_db,
+                            self.frame_seconds)
+        return bank, bank.hop, bank.hop
+
+    def _carry_over(self, old, new, options: dict) -> bool:
+        if old.sha256 != new.sha256:
+            try:
+                self.batch.swap_model(new.model)
+            except EdgeRNNError as e:  # validated before; if not, start the streams afresh
+                log.error("the new model does not continue the audio (%s); streams restart", e)
+                return False
+        return True
+
+    def _install(self, handle, streams, sinks, math, denoise=None, **options) -> None:
+        old, old_handle = getattr(self, "batch", None), getattr(self, "handle", None)
+        rows = {key: slot.row for key, slot in self.slots.items()}
+        super()._install(handle, streams, sinks, math, denoise=denoise, **options)
+        self.denoise = denoise
+        if old is not None and self.batch is not old:  # a new bank: another math or size
+            same = old_handle.sha256 == handle.sha256
+            for key, slot in self.slots.items():  # the streams kept go on without a gap
+                d = old.d[rows[key]]
+                if d is None:
+                    continue
+                try:
+                    self.batch.adopt(slot.row, d, same)
+                except EdgeRNNError as e:  # validated before; if not, this stream restarts
+                    log.error("stream %r: the new model does not continue the audio (%s); "
+                              "the stream restarts", key, e)
+        if self.batch.limit != denoise.attenuation_limit_db:
+            self.batch.set_limit(denoise.attenuation_limit_db)
+
+    # ------------------------------------------------------------ stepping
+    def _check(self, it: Sample) -> str | None:
+        x = it.x
+        if x.shape != (self.in_size,):
+            self.bad["size"] += 1
+            return f"expected {self.in_size} samples, got {x.shape[0]}"
+        if not np.isfinite(x).all():  # the Denoiser takes them as 0: the audio goes on
+            self.bad["nonfinite_input"] += 1
+            self.c["nonfinite_samples"] += int((~np.isfinite(x)).sum())
+        return None
+
+    def _reset(self, slot, reason: str) -> None:
+        if reason in ("nonfinite", "state_limit"):
+            self.batch.reset_model(slot.row)
+            self.resets[reason] += 1
+        else:
+            super()._reset(slot, reason)
+
+    def _flush(self, wave: list) -> None:
+        X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
+        stats = self.batch.stats
+        out, reports, mid, every = [], [], self.handle.id, self.denoise.report_every
+        for i, (it, slot) in enumerate(wave):
+            slot.n += 1
+            if not finite[i] or blew_up[i]:
+                self._reset(slot, "nonfinite")
+                self.c["nonfinite_resets"] += 1
+                self._warn.warning("nonfinite", f"stream {it.key!r}: non-finite "
+                                   f"{'audio' if not finite[i] else 'model state'} at frame "
+                                   f"{slot.n}; model state reset")
+                if not finite[i]:
+                    Y[i] = 0.0
+            r = Result(it.key, it.seq, it.t, slot.n, Y[i].copy(), mid, it.origin,
+                       it.arrived_ns, t1)
+            out.append(r)
+            a = self.acc.get(it.key)
+            if a is None:
+                a = self.acc[it.key] = _Acc()
+            vad, gdb, gmin = stats[i]
+            if vad == vad:  # not nan
+                self.vad[it.key] = vad
+                a.has_vad = True
+                a.vad_sum += vad
+                a.vad_max = max(a.vad_max, vad)
+            a.gain_min_db = min(a.gain_min_db, gmin)
+            a.gain_db_sum += gdb
+            a.ss_in += float(np.dot(X[i], X[i]))
+            a.ss_out += float(np.dot(Y[i], Y[i]))
+            a.samples += X.shape[1]
+            a.frames += 1
+            a.last = r
+            if a.frames >= every:
+                reports.append(self._report(it.key))
+        self.c["audio_frames"] += len(wave)
+        self._account(out)
+        self._deliver(self.sinks.emit_audio, out)
+        if reports:
+            self._deliver(self.sinks.emit, reports)
+
+    def _report(self, key) -> Result:
+        a = self.acc.pop(key)
+        r = a.last
+        return Result(r.key, r.seq, r.t, r.n, None, r.model_id, r.origin, r.arrived_ns,
+                      r.done_ns, extra=a.report())
+
+    def stop(self, timeout: float) -> bool:
+        """Answer what is queued, stop, then report the streams' last partial intervals."""
+        done = super().stop(timeout)
+        if done:
+            reports = [self._report(k) for k in list(self.acc)]
+            if reports:
+                self._deliver(self.sinks.emit, reports)
+        return done
+
+
+def audio_samples(scheduler: DenoiseScheduler, source, sinks):
+    """Metrics of a denoising daemon (``edgernn_audio_*``), for ``Metrics.add``."""
+    c = scheduler.c
+    yield "audio_frames", "counter", "10 ms audio frames denoised (all streams)", None, \
+        c["audio_frames"]
+    yield "audio_nonfinite_samples", "counter", "NaN or infinite input samples (taken as 0)", \
+        None, c["nonfinite_samples"]
+    parts = [("source", getattr(source, "xruns", {}))]
+    parts += [(f"sink:{s.name}", s.xruns) for s in sinks.sinks if s.audio]
+    for kind in ("overruns", "underruns"):
+        for comp, xr in parts:
+            yield (f"audio_{kind}", "counter", f"Audio {kind[:-1]}s: capture or playback "
+                   f"buffers the device or the daemon could not serve in time",
+                   {"component": comp}, xr.get(kind, 0))
+    for key, vad in sorted(scheduler.vad.items(), key=lambda kv: str(kv[0])):
+        yield "audio_vad", "gauge", "Voice-activity probability of the last frame", \
+            {"stream": key}, vad

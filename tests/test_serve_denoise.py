@@ -1,0 +1,90 @@
+"""The denoising scheduler in-process: reloads that rebuild its bank keep every stream's audio.
+
+The oracle is ``edgernn.audio.Denoiser`` run offline on the same hops, with
+``swap_model`` and ``attenuation_limit_db`` applied at the same frame.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from edgernn.audio import Denoiser
+from edgernn_serve.config import DenoiseConf, StreamsConf
+from edgernn_serve.denoise import DenoiseScheduler
+from edgernn_serve.items import Sample
+from edgernn_serve.metrics import Metrics
+from edgernn_serve.models import ModelHandle
+from tests.test_audio_denoiser import gru_model
+
+H = 160
+
+
+class Capture:
+    """A sink pair: the audio hops and the JSON reports."""
+
+    def __init__(self):
+        self.audio, self.reports = [], []
+
+    def emit_audio(self, results):
+        self.audio.extend(results)
+
+    def emit(self, results):
+        self.reports.extend(results)
+
+
+def _hops(sch, xs, k0, k1, keys=None):
+    for k in range(k0, k1):  # every stream's hop k in one read
+        now = time.perf_counter_ns()
+        sch.process([Sample(c, k, 0, xs[c][k * H:(k + 1) * H], None, now)
+                     for c in (range(len(xs)) if keys is None else keys)])
+
+
+def test_a_reload_of_math_or_streams_max_carries_each_streams_audio_over(rng):
+    model = gru_model(rng)
+    handle = ModelHandle(model, "m", "a" * 64, "m.ernn")
+    xs = [rng.uniform(-0.5, 0.5, 60 * H).astype(np.float32) for _ in range(2)]
+    sink = Capture()
+    sch = DenoiseScheduler(handle, StreamsConf(max=2, deadline_ms=1000.0), sink, Metrics(),
+                           denoise=DenoiseConf(report_every=7))
+    _hops(sch, xs, 0, 20)
+    # the same model file in exact math, more slots, a 3 dB limit: a new bank
+    sch.request_swap(handle, StreamsConf(max=4, deadline_ms=1000.0), sink, "exact",
+                     denoise=DenoiseConf(attenuation_limit_db=3.0, report_every=7))
+    assert sch.batch.d[2] is None and sch.math == "exact"
+    _hops(sch, xs, 20, 40)
+    # only streams.max again (same file, same math): the model states go on too
+    sch.request_swap(handle, StreamsConf(max=3, deadline_ms=1000.0), sink, "exact",
+                     denoise=DenoiseConf(attenuation_limit_db=3.0, report_every=7))
+    _hops(sch, xs, 40, 60)
+    assert sch.resets == {} and sch.c["steps"] == 120
+    for c, x in enumerate(xs):
+        ref = Denoiser(model)
+        a = ref.process(x[:20 * H])
+        ref.swap_model(model, math="exact")  # the new math starts from the initial state
+        ref.attenuation_limit_db = 3.0
+        want = np.concatenate([a, ref.process(x[20 * H:])])
+        got = [r for r in sink.audio if r.key == c]
+        assert [r.n for r in got] == list(range(1, 61))
+        np.testing.assert_array_equal(np.concatenate([r.y for r in got]), want)
+        assert [r.n for r in sink.reports if r.key == c] == list(range(7, 61, 7))
+
+
+def test_a_smaller_streams_max_evicts_the_least_recent_stream_and_keeps_the_others(rng):
+    model = gru_model(rng)
+    handle = ModelHandle(model, "m", "a" * 64, "m.ernn")
+    xs = [rng.uniform(-0.5, 0.5, 30 * H).astype(np.float32) for _ in range(3)]
+    sink = Capture()
+    conf = DenoiseConf()
+    sch = DenoiseScheduler(handle, StreamsConf(max=3, deadline_ms=1000.0), sink, Metrics(),
+                           denoise=conf)
+    _hops(sch, xs, 0, 10)
+    _hops(sch, xs, 10, 11, keys=(1, 2))  # stream 0 is now the least recently heard
+    sch.request_swap(handle, StreamsConf(max=2, deadline_ms=1000.0), sink, "fast",
+                     denoise=conf)
+    assert sch.resets == {"evicted": 1} and sorted(sch.slots) == [1, 2]
+    _hops(sch, xs, 11, 30, keys=(1, 2))
+    for c in (1, 2):  # untouched by the rebuild: as if no reload happened
+        got = np.concatenate([r.y for r in sink.audio if r.key == c])
+        np.testing.assert_array_equal(got, Denoiser(model).process(xs[c]))
