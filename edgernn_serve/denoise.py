@@ -227,6 +227,7 @@ class DenoiseScheduler(Scheduler):
 
     def _flush(self, wave: list) -> None:
         X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
+        finite_in = np.isfinite(X).all(axis=1)
         stats = self.batch.stats
         out, reports, mid, every = [], [], self.handle.id, self.denoise.report_every
         for i, (it, slot) in enumerate(wave):
@@ -253,7 +254,8 @@ class DenoiseScheduler(Scheduler):
                 a.vad_max = max(a.vad_max, vad)
             a.gain_min_db = min(a.gain_min_db, gmin)
             a.gain_db_sum += gdb
-            a.ss_in += float(np.dot(X[i], X[i]))
+            x = X[i] if finite_in[i] else np.where(np.isfinite(X[i]), X[i], 0.0)
+            a.ss_in += float(np.dot(x, x))  # non-finite samples count as the 0 denoised
             a.ss_out += float(np.dot(Y[i], Y[i]))
             a.samples += X.shape[1]
             a.frames += 1

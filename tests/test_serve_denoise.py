@@ -88,3 +88,25 @@ def test_a_smaller_streams_max_evicts_the_least_recent_stream_and_keeps_the_othe
     for c in (1, 2):  # untouched by the rebuild: as if no reload happened
         got = np.concatenate([r.y for r in sink.audio if r.key == c])
         np.testing.assert_array_equal(got, Denoiser(model).process(xs[c]))
+
+
+def test_a_nan_sample_is_denoised_as_zero_and_the_report_stays_finite(rng):
+    """The JSON sinks refuse NaN (allow_nan=False): a report must count a non-finite
+    input sample as the 0 the denoiser took it for, never as NaN."""
+    import json
+
+    model = gru_model(rng)
+    handle = ModelHandle(model, "m", "a" * 64, "m.ernn")
+    x = rng.uniform(-0.5, 0.5, 10 * H).astype(np.float32)
+    x[3 * H + 7], x[6 * H] = np.nan, np.inf
+    sink = Capture()
+    sch = DenoiseScheduler(handle, StreamsConf(max=1, deadline_ms=1000.0), sink, Metrics(),
+                           denoise=DenoiseConf(report_every=10))
+    _hops(sch, [x], 0, 10)
+    (rep,) = sink.reports
+    json.dumps(rep.extra, allow_nan=False)
+    clean = np.where(np.isfinite(x), x, 0.0).astype(np.float64)
+    want = max(10 * np.log10(np.dot(clean, clean) / clean.size + 1e-30), -100.0)
+    assert rep.extra["in_dbfs"] == round(want, 2)
+    np.testing.assert_array_equal(np.concatenate([r.y for r in sink.audio]),
+                                  Denoiser(model).process(np.where(np.isfinite(x), x, 0)))
