@@ -262,7 +262,7 @@ def test_quantized_ops_count_the_parameters_of_the_float_model(kind):
 
 
 def test_a_matrix_too_wide_for_int32_sums_stays_float():
-    """Past 66311 columns the int8 kernels' int32 sums could wrap: such a layer is kept
+    """Past 65793 columns the int8 kernels' int32 sums could wrap: such a layer is kept
     float with a note, the others are quantised."""
     from edgernn.kernels.qlinalg import MAX_COLS
 
@@ -273,5 +273,5 @@ def test_a_matrix_too_wide_for_int32_sums_stays_float():
     with pytest.warns(UserWarning, match="int32"):
         q = converters.quantize(model, cal, mode="int8-weights", progress=False)
     assert q.layers[0].quant is None and q.layers[1].quant is not None
-    with pytest.raises(edgernn.ModelFormatError, match="at most 66311 columns"):
+    with pytest.raises(edgernn.ModelFormatError, match="at most 65793 columns"):
         build(wide, "int8-weights")

@@ -34,9 +34,10 @@ from .tile_i8 import ROWS, mac_i8
 U = np.uint64
 _f32 = np.float32
 HEADER = 6
-#: most columns of an int8 matrix: ``255 * 127 * K`` (the largest ``acc`` and
-#: ``off * rowsum``) stays below 2^31, so the int32 sums never wrap
-MAX_COLS = (2**31 - 1) // (255 * 127)
+#: most columns of an int8 matrix: ``|w| <= 128`` and ``|v_q - zp|``, ``v_q + 128``,
+#: ``128 + zp`` are at most 255, so ``acc``, ``off * rowsum`` and their difference stay
+#: within ``255 * 128 * K`` < 2^31: the int32 sums never wrap
+MAX_COLS = (2**31 - 1) // (255 * 128)
 
 
 def pack_q8(wq: np.ndarray):
