@@ -12,7 +12,8 @@ starts no process.
 
 Whatever a child fails to do is compiled here, as it would have been without
 children (a real compile error is raised here, once). Children get no input,
-their output is discarded, and they are killed after :data:`TIMEOUT_S`.
+their output is discarded, and whatever still runs after :data:`TIMEOUT_S` (one
+deadline for all) or when this process stops waiting (an error, Ctrl-C) is killed.
 ``EDGERNN_COMPILE_JOBS=1`` turns this off; it is off too when the cache is a
 private temporary folder (see :mod:`edgernn.cache`), where a child could not
 find it, and when ``sys.executable`` is not a Python interpreter (a frozen
@@ -24,6 +25,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from . import cache
@@ -39,7 +41,7 @@ MAX_JOBS = 4
 
 _CHILD = """
 import sys
-sys.path.insert(0, sys.argv[1])
+sys.path[0] = sys.argv[1]  # not the working directory, which `-c` would put first
 from edgernn import precompile
 for name in sys.argv[2:]:
     precompile.compile_here(name)
@@ -81,7 +83,8 @@ def cached(name: str) -> bool:
     if folder is None:
         return False
     module, func = name.split(":")
-    return any((folder / module).glob(f"{module}.{func}-*.nbi"))
+    py = f"py{sys.version_info[0]}{sys.version_info[1]}"  # this Python's, not another's
+    return any((folder / module).glob(f"{module}.{func}-*.{py}*.nbi"))
 
 
 def compile_here(name: str) -> None:
@@ -140,11 +143,15 @@ def ensure(names) -> None:
     try:
         for name in todo:
             compile_here(name)
-    finally:
+        end = time.monotonic() + TIMEOUT_S  # one deadline for all the children
         for p in procs:
             try:
-                p.wait(TIMEOUT_S)
+                p.wait(max(0.0, end - time.monotonic()))
             except subprocess.TimeoutExpired:
+                pass
+    finally:  # a child still running now (timeout, an error or Ctrl-C here) is stopped
+        for p in procs:
+            if p.poll() is None:
                 p.kill()
                 p.wait()
     for name in names:  # load the children's work; compile what they left undone

@@ -51,10 +51,14 @@ def _model():
                           edgernn.Dense(w(3, 4), w(3), activation="tanh")])
 
 
-def _load(path, cache_dir, jobs, *extra):
+def _load(path, cache_dir, jobs, *extra, cwd=None, script=None):
     env = dict(os.environ, EDGERNN_CACHE_DIR=str(cache_dir), EDGERNN_COMPILE_JOBS=str(jobs))
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(_LOAD), str(path), *extra],
-                         env=env, capture_output=True, text=True, timeout=900)
+    code = ["-c", textwrap.dedent(_LOAD)]
+    if script is not None:  # run from a file: the working directory is not on sys.path
+        script.write_text(textwrap.dedent(_LOAD))
+        code = [str(script)]
+    out = subprocess.run([sys.executable, *code, str(path), *extra], env=env, cwd=cwd,
+                         capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
 
@@ -117,3 +121,14 @@ def test_kernels_of_a_model_include_nested_and_int8_ops():
                             mode="int8-weights", progress=False)
     assert "qlinalg:qmatvec_kernel" in precompile.kernels_of(q)
     assert "qlinalg:qmatvec_kernel" not in precompile.kernels_of(m)
+
+
+def test_a_child_does_not_import_from_the_working_directory(tmp_path):
+    """`python -c` puts the working directory first on sys.path: a numba.py lying there
+    must not be what a compile child imports."""
+    _model().save(tmp_path / "m.ernn")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "numba.py").write_text("raise SystemExit('the working directory was imported')\n")
+    got = _load(tmp_path / "m.ernn", tmp_path / "c", 2, cwd=work, script=tmp_path / "load.py")
+    assert got["started"] == 1 and not all(got["compiled_here"].values())
