@@ -203,6 +203,7 @@ class Daemon:
                 raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
                                   f"{e}") from None
             self.source.check_model(handle.model)
+            self._check_streams(c)
             sinks = self.sinks = self._sinks(c, handle)
         except ConfigError as e:  # name the config file, as every config error does
             raise e.naming(c.path) from None
@@ -297,6 +298,16 @@ class Daemon:
         return acc
 
     # ------------------------------------------------------------ reload
+    def _check_streams(self, c: Config) -> None:
+        """A source whose channels are streams of their own (``channels = "each"``) needs a
+        slot for each: with fewer, one channel would never play and its partner's audio
+        would pile up in the sinks."""
+        fmt = getattr(self.source, "format", None)
+        if fmt is not None and fmt.streams > c.streams.max:
+            raise ConfigError(f"{c.path}: streams.max: the {c.source.kind} source has "
+                              f"{fmt.streams} channels, each a stream (channels = \"each\"); "
+                              f"expected streams.max >= {fmt.streams}, got {c.streams.max}")
+
     def reload(self) -> bool:
         """Re-read the config and model; swap both in atomically, or keep the old ones."""
         self.notifier.reloading()
@@ -315,6 +326,7 @@ class Daemon:
                                       f"it (restart the service)")
             handle = self._load(new)
             self.source.check_model(handle.model)
+            self._check_streams(new)
             tag = self._denoiser(new, handle).cfg.tag if new.denoise is not None else None
             if tag is not None and tag != self._tag:
                 raise ModelLoadError(f"model {handle.path}: needs the audio front end {tag!r}, "

@@ -453,3 +453,19 @@ def test_live_capture_feeds_a_model_frames_of_samples(tmp_path):
     s = model.stream()
     assert [r["y"] for r in rows] == [s.step(x[16 * k:16 * (k + 1)]).tolist()
                                       for k in range(400)]
+
+
+def test_channels_each_needs_a_stream_slot_per_channel(tmp_path):
+    """Two channels, each its own stream, and one slot: one line, exit 2, nothing written
+    (before, one channel was dropped and the other's audio piled up in the sink)."""
+    x = np.stack([_demo(1.0), _demo(1.0, offset=2.0)], axis=1)
+    sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
+    cfg = _config(tmp_path, 'channels = "each"', "[streams]\nmax = 1\n")
+    out = subprocess.run([sys.executable, "-m", "edgernn", "serve", "--config", str(cfg)],
+                         capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 2, out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in out.stderr, out.stderr
+    assert lines[0] == (f"edgernn: error: {cfg}: streams.max: the wav source has 2 channels, "
+                        f'each a stream (channels = "each"); expected streams.max >= 2, got 1')
+    assert not (tmp_path / "clean.wav").exists()
