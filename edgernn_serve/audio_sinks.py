@@ -36,11 +36,18 @@ log = logging.getLogger("edgernn.serve")
 
 
 class _Interleaver:
-    """Hops of each stream (Results) -> rows float32[k, streams] at the output rate."""
+    """Hops of each stream (Results) -> rows float32[k, streams] at the output rate.
+
+    The channels stay aligned by hop index (``Result.seq``): a hop lost upstream (a
+    queue overflow, a refused frame) is replaced by silence, at most :data:`MAX_GAP`
+    hops of it at a time."""
+
+    MAX_GAP = 100
 
     def __init__(self, fmt) -> None:
         self.n = fmt.streams
         self.pending = [deque() for _ in range(self.n)]
+        self.next_seq: dict[int, int] = {}
         self.resample = None
         if fmt.rate != fmt.model_rate:
             soxr = import_soxr(f"audio at {fmt.model_rate} Hz played or written at {fmt.rate} Hz")
@@ -51,7 +58,11 @@ class _Interleaver:
     def rows(self, results) -> np.ndarray | None:
         for r in results:
             if isinstance(r.key, int) and 0 <= r.key < self.n and r.y is not None:
+                gap = r.seq - self.next_seq.get(r.key, r.seq)
+                if gap > 0:
+                    self.pending[r.key].extend([np.zeros_like(r.y)] * min(gap, self.MAX_GAP))
                 self.pending[r.key].append(r.y)
+                self.next_seq[r.key] = r.seq + 1
         k = min(len(p) for p in self.pending)
         if k == 0:
             return None

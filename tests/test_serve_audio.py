@@ -469,3 +469,27 @@ def test_channels_each_needs_a_stream_slot_per_channel(tmp_path):
     assert lines[0] == (f"edgernn: error: {cfg}: streams.max: the wav source has 2 channels, "
                         f'each a stream (channels = "each"); expected streams.max >= 2, got 1')
     assert not (tmp_path / "clean.wav").exists()
+
+
+def test_a_lost_hop_becomes_silence_and_the_channels_stay_aligned():
+    """A queue overflow can drop one channel's hop and not the other's: the sinks'
+    interleaver aligns the channels by hop index, with silence for the lost hop."""
+    from edgernn_serve.audio import AudioFormat
+    from edgernn_serve.audio_sinks import _Interleaver
+    from edgernn_serve.items import Result
+
+    il = _Interleaver(AudioFormat(16000, 2, 16000, H))
+    hop = {c: [np.full(H, 10 * c + k, np.float32) for k in range(6)] for c in (0, 1)}
+    rows = []
+    for k in range(6):
+        res = [Result(c, k, 0, k + 1, hop[c][k], "m", None, 0, 0) for c in (0, 1)
+               if not (c == 1 and k == 2)]  # channel 1's hop 2 is lost
+        got = il.rows(res)
+        if got is not None:
+            rows.append(got)
+    out = np.concatenate(rows)
+    assert out.shape == (6 * H, 2)
+    np.testing.assert_array_equal(out[:, 0], np.concatenate(hop[0]))
+    want1 = np.concatenate([hop[1][k] if k != 2 else np.zeros(H, np.float32)
+                            for k in range(6)])
+    np.testing.assert_array_equal(out[:, 1], want1)
