@@ -135,8 +135,14 @@ class WavSink(QueuedSink):
         self.frames += rows.shape[0]
 
     def close(self) -> None:
-        super().close()  # the writer thread has finished: nothing else touches the file
+        super().close()
+        if self._thread.is_alive():  # a slow card: the file is finished after its last write
+            self._thread.join(8.0)
         if self._done:
+            return
+        if self._thread.is_alive():  # never finish the file under a write still running
+            log.error("sink %s: the writer is still busy; %s not finished (partial audio in %s)",
+                      self.name, self.path, self.tmp)
             return
         self._done = True
         try:
