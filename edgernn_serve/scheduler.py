@@ -46,6 +46,10 @@ def _malloc_trim():
         return None
 
 
+#: how long a source's thread waits for the stepping thread before queueing instead
+INLINE_WAIT_S = 0.05
+
+
 @dataclass
 class _Slot:
     row: int
@@ -187,12 +191,15 @@ class Scheduler:
     def submit(self, items: list) -> None:
         """Called by a source's thread with the items it read, in order.
 
-        Inline (``streams.inline``): when nothing is queued and the stepping thread
-        is idle, step them right here, saving a thread hand-off per read; otherwise
-        queue them for the stepping thread. Items leave the queue only under the
-        lock, so a stream's frames are stepped in order either way.
+        Inline (``streams.inline``): when nothing is queued, step them right here,
+        saving a thread hand-off per read, once the stepping thread is idle (waiting
+        for it at most :data:`INLINE_WAIT_S`: the source is paced by the stepping, and
+        a reader never queues just because the stepping thread was waking up);
+        otherwise queue them for the stepping thread. Items leave the queue only under
+        the lock, so a stream's frames are stepped in order either way.
         """
-        if self.conf.inline and not self._stopping and self._lock.acquire(blocking=False):
+        if self.conf.inline and not self._stopping and self._lock.acquire(
+                timeout=INLINE_WAIT_S):
             try:
                 if not len(self.queue) and self._pending is None:
                     self.queue.count(items)
