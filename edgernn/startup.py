@@ -12,6 +12,8 @@ loop with the same result); edgernn calls neither.
 import answered "not installed", unless scipy is already imported (then the
 probe is free and runs as usual). ``scipy.linalg`` stays importable and
 numba's linear algebra keeps using it: the answer is withdrawn right after.
+(During that import, which ``import edgernn`` runs once, another thread that
+imports ``scipy.linalg`` would be told it is missing.)
 """
 
 from __future__ import annotations
