@@ -103,9 +103,12 @@ class DenoiserBank:
         self._seen[rows] = now
         return hit
 
-    def state_peak(self, row: int) -> float:
-        arrays = self._row(row).stream.get_state().arrays
-        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    def state_peaks(self, rows: list) -> np.ndarray:
+        """The largest absolute value in each slot's model state (each Denoiser has its
+        own stream)."""
+        return np.array([max((float(np.max(np.abs(a))) for a in
+                              self._row(r).stream.get_state().arrays if a.size), default=0.0)
+                         for r in rows], np.float32)
 
     def swap_model(self, model) -> None:
         """Every Denoiser continues its audio with ``model`` (checked by the caller)."""

@@ -150,7 +150,7 @@ class Batch:
         self._seen_nonfinite[rows] = now[rows]
         return hit
 
-    def state_peak(self, row: int) -> float:
-        """Largest absolute value in slot ``row``'s recurrent state."""
-        arrays = self.batch.get_state(row).arrays
-        return max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    def state_peaks(self, rows: list) -> np.ndarray:
+        """float32[len(rows)]: the largest absolute value in each slot's recurrent state
+        (nan if any is nan), read in place for every slot at once."""
+        return self.batch.state_absmax()[rows]

@@ -401,8 +401,9 @@ class Scheduler:
         limit = self.conf.state_limit
         if not limit:
             return
-        for key, slot in list(self.slots.items()):
-            peak = self.batch.state_peak(slot.row)
+        slots = list(self.slots.items())
+        peaks = self.batch.state_peaks([slot.row for _, slot in slots])
+        for (key, slot), peak in zip(slots, peaks, strict=True):
             if peak > limit:
                 self._reset(slot, "state_limit")
                 self.c["nonfinite_resets"] += 1

@@ -177,7 +177,7 @@ def test_scheduler_state_limit_resets_a_growing_state():
         sch.process([_s(0, [1.0])])
     sch._check_states()
     assert sch.resets["state_limit"] == 1 and sch.c["nonfinite_resets"] == 1
-    assert sch.batch.state_peak(sch.slots[0].row) == 0.0
+    assert sch.batch.state_peaks([sch.slots[0].row])[0] == 0.0
     sch.process([_s(0, [1.0])])
     assert sink.results[-1].y[0] == 8.0
 
