@@ -144,11 +144,18 @@ class Op:
         """(suffix, length) of each recurrent state vector, e.g. ``(("h", 96),)``."""
         return ()
 
+    def inner(self) -> tuple:
+        """``(part, op)`` of the ops this one runs (a Bidirectional's two layers)."""
+        return ()
+
     # --- serialisation --------------------------------------------------------
+    def params(self) -> dict[str, np.ndarray]:
+        """The op's weights and biases by field name (``None`` fields left out)."""
+        return {k: getattr(self, k) for k in self._arrays if getattr(self, k) is not None}
+
     def arrays(self) -> dict[str, np.ndarray]:
-        """The op's arrays by field name (``None`` fields left out; an int8 op's per-row
-        scales as ``quant.<weight name>``)."""
-        out = {k: getattr(self, k) for k in self._arrays if getattr(self, k) is not None}
+        """:meth:`params`, and an int8 op's per-row scales as ``quant.<weight name>``."""
+        out = self.params()
         quant = getattr(self, "quant", None)
         if quant is not None:
             out.update({f"quant.{k}": v for k, v in quant.scales.items()})
@@ -209,8 +216,9 @@ class Op:
 
     # --- summary ----------------------------------------------------------------
     def param_count(self) -> int:
-        """The model's parameters (weights and biases; an int8 op's scales are not counted)."""
-        return int(sum(a.size for k, a in self.arrays().items() if not k.startswith("quant.")))
+        """Weights and biases, nested ops' included (an int8 op's scales are not counted)."""
+        return int(sum(a.size for a in self.params().values())
+                   + sum(op.param_count() for _, op in self.inner()))
 
     def nbytes(self) -> int:
         return int(sum(a.nbytes for a in self.arrays().values()))
