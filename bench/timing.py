@@ -23,6 +23,8 @@ import time
 
 import numpy as np
 
+from edgernn.benchmark import time_steps  # every per-call sample is timed by it
+
 CLOCK = time.perf_counter_ns
 
 
@@ -55,21 +57,6 @@ def quiet():
             gc.enable()
 
 
-def time_calls(fn, xs, n: int, warm: int) -> np.ndarray:
-    """int64[n]: wall ns of each ``fn(x)``, cycling through ``xs``, after ``warm`` calls."""
-    m = len(xs)
-    for i in range(warm):
-        fn(xs[i % m])
-    out = np.empty(n, np.int64)
-    clock = CLOCK
-    for i in range(n):
-        x = xs[i % m]
-        t0 = clock()
-        fn(x)
-        out[i] = clock() - t0
-    return out
-
-
 def clock_overhead_ns(n: int = 20000) -> float:
     """Median ns between two back-to-back clock reads (included in every sample)."""
     clock = CLOCK
@@ -90,7 +77,7 @@ def stats(samples) -> dict:
 
 def steps_for(fn, xs, budget_s: float, lo: int, hi: int) -> int:
     """Steps per pass so that one pass takes about ``budget_s`` (clamped to [lo, hi])."""
-    t = time_calls(fn, xs, 200, 50)
+    t = time_steps(fn, xs, 200, warm=50)
     return int(min(hi, max(lo, budget_s / max(np.median(t) * 1e-9, 1e-9))))
 
 
@@ -108,7 +95,7 @@ def interleaved(fns: dict, xs, passes: int, budget_s: float, lo: int, hi: int,
         for k in names[p % len(names):] + names[:p % len(names)]:
             with quiet():
                 c0 = resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw
-                samples[k].append(time_calls(fns[k], xs, n[k], warm))
+                samples[k].append(time_steps(fns[k], xs, n[k], warm=warm))
                 preempted[k] += resource.getrusage(resource.RUSAGE_SELF).ru_nivcsw - c0
     out = {}
     for k, parts in samples.items():

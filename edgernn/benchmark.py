@@ -20,12 +20,14 @@ def percentiles(samples_ns) -> dict:
             "max_us": float(a.max()) / 1e3, "n": int(a.size)}
 
 
-def time_steps(step, xs, repeat: int) -> np.ndarray:
-    """Per-call wall time (ns) of ``step(x)`` over ``repeat`` calls cycling through ``xs``."""
+def time_steps(step, xs, repeat: int, warm: int | None = None) -> np.ndarray:
+    """Per-call wall time (ns) of ``step(x)`` over ``repeat`` calls cycling through ``xs``,
+    after ``warm`` untimed calls (default ``min(1000, repeat)``) that warm caches and
+    branch predictors."""
     clock = time.perf_counter_ns
     out = np.empty(repeat, dtype=np.int64)
     n = len(xs)
-    for i in range(min(1000, repeat)):  # warm caches and branch predictors
+    for i in range(min(1000, repeat) if warm is None else warm):
         step(xs[i % n])
     for i in range(repeat):
         x = xs[i % n]
