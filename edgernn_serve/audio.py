@@ -42,6 +42,21 @@ def import_sounddevice(what: str):
     return sounddevice
 
 
+def device_name(sd, device, kind: str, channels: int, rate: int, who: str) -> str:
+    """The name of PortAudio's ``kind`` ("input" or "output") device ``device`` (None: the
+    default one), once it is known to take ``channels`` float32 channels at ``rate``;
+    else a ConfigError starting with ``who`` ("source.device: cannot capture", ...)."""
+    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
+    try:
+        info = sd.query_devices(device, kind)
+        check(device=device, channels=channels, samplerate=rate, dtype="float32")
+    except (ValueError, sd.PortAudioError) as e:
+        want = f"the default {kind}" if device is None else repr(device)
+        raise ConfigError(f"{who} {channels} channel(s) at {rate} Hz "
+                          f"{'from' if kind == 'input' else 'on'} {want}: {e}") from None
+    return info["name"]
+
+
 def import_soxr(what: str):
     try:
         import soxr
@@ -139,15 +154,8 @@ class CaptureSource(Source):
         self.sd = import_sounddevice("source.kind = 'audio'")
         self.o, self.fronts = o, fronts
         self.rate = o["sample_rate"] or model_rate
-        try:
-            info = self.sd.query_devices(o["device"], "input")
-            self.sd.check_input_settings(device=o["device"], channels=o["input_channels"],
-                                         samplerate=self.rate, dtype="float32")
-        except (ValueError, self.sd.PortAudioError) as e:
-            want = "the default input" if o["device"] is None else repr(o["device"])
-            raise ConfigError(f"source.device: cannot capture {o['input_channels']} channel(s) "
-                              f"at {self.rate} Hz from {want}: {e}") from None
-        self.device_name = info["name"]
+        self.device_name = device_name(self.sd, o["device"], "input", o["input_channels"],
+                                       self.rate, "source.device: cannot capture")
         self.cutter = HopCutter(o["input_channels"], o["channels"] == "mix", self.rate,
                                 model_rate, hop)
         self.model_rate, self.hop = model_rate, hop

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgernn_serve.audio import import_sounddevice, import_soxr
+from edgernn_serve.audio import device_name, import_sounddevice, import_soxr
 from edgernn_serve.config import ConfigError
 from edgernn_serve.sinks import QueuedSink, Sink
 
@@ -177,15 +177,8 @@ class PlaybackSink(Sink):
         super().__init__(name, device)
         self.sd = import_sounddevice(f"sink {name} (type 'audio')")
         self.o, self.fmt = o, fmt
-        try:
-            info = self.sd.query_devices(o["device"], "output")
-            self.sd.check_output_settings(device=o["device"], channels=fmt.streams,
-                                          samplerate=fmt.rate, dtype="float32")
-        except (ValueError, self.sd.PortAudioError) as e:
-            want = "the default output" if o["device"] is None else repr(o["device"])
-            raise ConfigError(f"sink {name}: cannot play {fmt.streams} channel(s) at "
-                              f"{fmt.rate} Hz on {want}: {e}") from None
-        self.device_name = info["name"]
+        self.device_name = device_name(self.sd, o["device"], "output", fmt.streams, fmt.rate,
+                                       f"sink {name}: cannot play")
         self.inter = _Interleaver(fmt)
         self.cap = max(1, int(o["buffer_ms"] * fmt.rate / 1000))
         self.buf: deque = deque()  # float32[k, streams] blocks

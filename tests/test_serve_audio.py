@@ -493,3 +493,16 @@ def test_a_lost_hop_becomes_silence_and_the_channels_stay_aligned():
     want1 = np.concatenate([hop[1][k] if k != 2 else np.zeros(H, np.float32)
                             for k in range(6)])
     np.testing.assert_array_equal(out[:, 1], want1)
+
+
+def test_a_missing_sound_card_is_a_config_error_naming_what_was_asked():
+    _portaudio()
+    from edgernn_serve.audio import device_name, import_sounddevice
+    from edgernn_serve.config import ConfigError
+
+    sd = import_sounddevice("test")
+    for kind, who, prep in (("input", "source.device: cannot capture", "from"),
+                            ("output", "sink s: cannot play", "on")):
+        with pytest.raises(ConfigError, match=f"^{who} 2 channel\\(s\\) at 16000 Hz {prep} "
+                                              f"'no-such-card': "):
+            device_name(sd, "no-such-card", kind, 2, 16000, who)
