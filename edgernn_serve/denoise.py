@@ -167,6 +167,8 @@ class DenoiseScheduler(Scheduler):
     Extra parameters: ``denoise`` (:class:`~edgernn_serve.config.DenoiseConf`).
     """
 
+    _NONFINITE_WORDS = ("audio", "model state", "frame", "model state")
+
     def __init__(self, handle, streams, sinks, metrics, math: str = "fast", *, denoise):
         self.frame_seconds = Histogram()
         metrics.histograms["audio_frame_seconds"] = (
@@ -236,11 +238,7 @@ class DenoiseScheduler(Scheduler):
         for i, (it, slot) in enumerate(wave):
             slot.n += 1
             if not finite[i] or blew_up[i]:
-                self._reset(slot, "nonfinite")
-                self.c["nonfinite_resets"] += 1
-                self._warn.warning("nonfinite", f"stream {it.key!r}: non-finite "
-                                   f"{'audio' if not finite[i] else 'model state'} at frame "
-                                   f"{slot.n}; model state reset")
+                self._nonfinite(it, slot, finite[i])
                 if not finite[i]:
                     Y[i] = 0.0
             r = Result(it.key, it.seq, it.t, slot.n, Y[i].copy(), mid, it.origin,

@@ -358,17 +358,25 @@ class Scheduler:
             slot.n += 1
             err = None
             if not finite[i] or blew_up[i]:
-                self._reset(slot, "nonfinite")
-                self.c["nonfinite_resets"] += 1
-                self._warn.warning("nonfinite", f"stream {it.key!r}: non-finite "
-                                   f"{'output' if not finite[i] else 'state'} at step "
-                                   f"{slot.n}; stream state reset")
+                self._nonfinite(it, slot, finite[i])
                 if not finite[i]:
                     err = "non-finite output; stream state reset"
             y = None if err else Y[i].copy()
             out.append(Result(it.key, it.seq, it.t, slot.n, y, mid, it.origin,
                               it.arrived_ns, t1, err))
         self._emit(out)
+
+    #: the non-finite warning's words: bad output, bad state, the unit of n, what is reset
+    _NONFINITE_WORDS = ("output", "state", "step", "stream state")
+
+    def _nonfinite(self, it: Sample, slot: _Slot, output_finite: bool) -> None:
+        """Reset a stream whose output or state went non-finite; count it and warn."""
+        self._reset(slot, "nonfinite")
+        self.c["nonfinite_resets"] += 1
+        output, state, unit, reset = self._NONFINITE_WORDS
+        self._warn.warning("nonfinite", f"stream {it.key!r}: non-finite "
+                           f"{state if output_finite else output} at {unit} {slot.n}; "
+                           f"{reset} reset")
 
     def _answer_error(self, it: Sample, err: str) -> None:
         self._warn.warning("bad", f"stream {it.key!r}: bad frame: {err}")
