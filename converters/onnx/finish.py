@@ -37,7 +37,7 @@ def tensor_name(name: str, used: set) -> str:
 
 
 def _stateful(t) -> bool:
-    return bool(t.op.state_vectors()) or hasattr(t.op, "inner")
+    return bool(t.op.state_vectors()) or bool(t.op.inner())
 
 
 def _ancestors(tensors) -> set:
