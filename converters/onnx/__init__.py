@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +50,13 @@ import onnx
 from onnx import helper, numpy_helper
 
 import edgernn
-from edgernn.errors import ModelFormatError, UnsupportedOpError
+from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
 
 from .context import Context, node_desc
 from .finish import build_model, tensor_name
 from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
 from .runner import initial_state, run_like_onnx
+from .validate import check_graph
 from .values import Const, Opaque, Seq, ShapeOf, StateIn
 
 __all__ = ["from_onnx", "run_like_onnx", "initial_state", "OPS"]
@@ -164,6 +166,7 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     proto, raw, fname = _load(model)
     graph = proto.graph
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 13)
+    check_graph(graph, opset, node_desc)
     ctx = Context(opset, set(OPS) - REFUSED, graph)
     for t in graph.initializer:
         ctx.env[t.name] = Const(numpy_helper.to_array(t))
@@ -207,8 +210,23 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
         ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})
     for k, node in enumerate(graph.node):
         if k in ctx.live:  # nodes no graph output depends on are ignored
-            _convert_node(ctx, node, proto.opset_import)
-    return build_model(ctx, graph, names, _provenance(ctx, fname, raw, proto))
+            with _naming(node_desc(node)):
+                _convert_node(ctx, node, proto.opset_import)
+    with _naming("building the model from the converted nodes"):
+        return build_model(ctx, graph, names, _provenance(ctx, fname, raw, proto))
+
+
+@contextmanager
+def _naming(where: str):
+    """Turn an error the checks did not foresee into a ModelFormatError naming
+    ``where``: a malformed model is refused with a message, never a traceback."""
+    try:
+        yield
+    except EdgeRNNError:
+        raise
+    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{where}: malformed or unsupported "
+                               f"({type(exc).__name__}: {exc})") from exc
 
 
 def _provenance(ctx, fname, raw, proto) -> dict:

@@ -97,7 +97,7 @@ def convert_softmax(ctx, node, ins):
     n = len(seq.axes)
     axis = int(at.get("axis", -1 if ctx.opset >= 13 else 1))
     labels = ctx.labels(seq)
-    if axis % n != n - 1 or labels[-1] != "F":
+    if ctx.axes(node, [axis], n)[0] != n - 1 or labels[-1] != "F":
         raise ctx.unsupported(node, f"{node.op_type} over axis {axis} of a rank-{n} tensor; "
                                     f"only the last (feature) axis is supported")
     ctx.feature_axis(node, seq)

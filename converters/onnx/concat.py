@@ -21,6 +21,8 @@ from .values import Const, Seq, StateOut, Zeros
 
 def convert_concat(ctx, node, ins):
     at = ctx.check_attrs(node, ("axis",))
+    if "axis" not in at:
+        raise ctx.bad(node, "the attribute 'axis' is required")
     axis = int(at["axis"])
     if all(isinstance(v, Zeros) or (isinstance(v, Const) and not np.any(v.value))
            for v in ins):
@@ -28,9 +30,10 @@ def convert_concat(ctx, node, ins):
     if all(isinstance(v, StateOut) for v in ins) and len({v.axes for v in ins}) == 1:
         v0 = ins[0]
         parts = tuple(p for v in ins for p in v.parts)
-        if v0.axes[axis % len(v0.axes)] == "R":
+        k = ctx.axes(node, [axis], len(v0.axes))[0]
+        if v0.axes[k] == "R":
             return [replace(v0, parts=parts)]
-        if v0.axes[axis % len(v0.axes)] == "F":
+        if v0.axes[k] == "F":
             return [_final_bidirectional(ctx, node, v0, parts)]
     if any(isinstance(v, Seq) for v in ins):
         return [_data(ctx, node, ins, axis)]

@@ -115,6 +115,15 @@ class Context:
         v = at.get(attr)
         return None if v is None else [int(x) for x in v]
 
+    def axes(self, node, axes, rank: int, what: str = "axis") -> list:
+        """``axes`` (ints in ``[-rank, rank)``) as indices in ``[0, rank)``; refuses one
+        out of range, which ONNX does not allow (a modulo would hide it)."""
+        bad = [a for a in axes if not -rank <= a < rank]
+        if bad:
+            raise self.bad(node, f"{what} {bad[0]} is out of range for a rank-{rank} tensor "
+                                 f"(expected {-rank}..{rank - 1})")
+        return [a % rank for a in axes]
+
     # --- the graph --------------------------------------------------------
     def apply(self, node, op, *inputs):
         """``op`` applied to edgernn tensors: the new node's output Tensor."""

@@ -33,7 +33,7 @@ def _feature_axis_only(ctx, node, seq: Seq, axes) -> None:
     """``axes`` (ints, or None for all) must be exactly the last (feature) axis."""
     n = len(seq.axes)
     labels = ctx.labels(seq)
-    red = set(range(n)) if axes is None else {a % n for a in axes}
+    red = set(range(n)) if axes is None else set(ctx.axes(node, axes, n, "axes"))
     if n - 1 not in red or any(seq.sizes[k] != 1 for k in red - {n - 1}) or \
             labels[-1] != "F" or seq.tokens:
         raise ctx.unsupported(node, f"{node.op_type} over axes {axes} of a rank-{n} tensor "

@@ -43,6 +43,9 @@ def _transpose(ctx, node, ins):
     if isinstance(v, Zeros):
         return [v]
     perm = list(at.get("perm", range(_rank(v))[::-1]))
+    if sorted(perm) != list(range(_rank(v))):
+        raise ctx.bad(node, f"perm {perm} is not a permutation of the {_rank(v)} axes of its "
+                            f"input (expected each of 0..{_rank(v) - 1} once)")
     if isinstance(v, Seq):
         return [v.with_axes([v.axes[p] for p in perm], [v.sizes[p] for p in perm])]
     return [replace(v, axes=tuple(v.axes[p] for p in perm))]
@@ -59,7 +62,7 @@ def _squeeze(ctx, node, ins):
         if not isinstance(v, Seq) or None in v.sizes:
             raise ctx.unsupported(node, "Squeeze without axes of a tensor of runtime shape")
         axes = [k for k, s in enumerate(v.sizes) if s == 1]
-    axes = sorted({a % n for a in axes})
+    axes = sorted(set(ctx.axes(node, axes, n, "axes")))
     keep = [k for k in range(n) if k not in axes]
     if isinstance(v, Seq):
         for k in axes:
@@ -94,7 +97,7 @@ def _unsqueeze(ctx, node, ins):
         return [v]
     axes = ctx.ints(node, 1, "axes", at, "axes")
     n = _rank(v) + len(axes)
-    axes = sorted(a % n for a in axes)
+    axes = sorted(ctx.axes(node, axes, n, "axes"))
     new = list(v.axes)
     sizes = list(v.sizes) if isinstance(v, Seq) else None
     for a in axes:
