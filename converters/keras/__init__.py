@@ -28,6 +28,7 @@ from pathlib import Path
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
+from ..common.guard import naming
 from .activation import (
     convert_activation,
     convert_relu,
@@ -103,6 +104,11 @@ def from_keras(path) -> edgernn.Model:
         For an unreadable file or weights that do not match the config.
     """
     kf = read_keras(path)
+    with naming(Path(path).name):
+        return _convert(kf, path)
+
+
+def _convert(kf, path) -> edgernn.Model:
     try:
         major = int(str(kf.keras_version).split(".")[0])
     except ValueError:
@@ -133,7 +139,8 @@ def from_keras(path) -> edgernn.Model:
                 f"has return_sequences=False; only per-step layers {sorted(_PER_STEP)} may "
                 f"follow such a layer")
         try:
-            out.extend(conv(layer, ctx))
+            with naming(f"layer {layer.name!r} ({layer.class_name})"):
+                out.extend(conv(layer, ctx))
         except ValueError as exc:
             if isinstance(exc, ModelFormatError):
                 raise

@@ -24,12 +24,15 @@ import hashlib
 import io
 import json
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
+
+from ..common.guard import naming
 
 
 @dataclass(frozen=True)
@@ -92,15 +95,50 @@ class KerasFile:
 _CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer")
 
 
-def read_keras(path) -> KerasFile:
-    """Read ``path`` (``.keras`` zip or ``.h5``); raises ModelFormatError if unreadable."""
-    import h5py
+#: at most this many bytes of JSON config (a model of thousands of layers is ~1 MB)
+MAX_CONFIG_BYTES = 16 << 20
 
+
+def read_keras(path) -> KerasFile:
+    """Read ``path`` (``.keras`` zip or ``.h5``); raises ModelFormatError if unreadable.
+
+    A malformed container (a corrupt zip entry or HDF5 object, a config that is
+    not JSON, nested too deep or of the wrong shape) is a ModelFormatError
+    naming the file and the part that failed; see :func:`_json`.
+    """
     path = Path(path)
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelFormatError(f"cannot read Keras file {str(path)!r}: {exc}") from exc
+    try:
+        with naming(path.name):
+            return _read(path, data)
+    except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
+        raise ModelFormatError(f"{path.name}: unreadable ({type(exc).__name__}: "
+                               f"{str(exc)[:200]})") from exc
+
+
+def _json(raw, what: str) -> dict:
+    """A JSON object from ``raw`` (bytes or str): bounded in size and depth."""
+    if isinstance(raw, bytes) and len(raw) > MAX_CONFIG_BYTES or \
+            isinstance(raw, str) and len(raw) > MAX_CONFIG_BYTES:
+        raise ModelFormatError(f"{what}: {len(raw)} bytes of JSON, more than the "
+                               f"{MAX_CONFIG_BYTES} allowed")
+    try:
+        text = raw.decode() if isinstance(raw, bytes) else raw
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise ModelFormatError(f"{what}: not a JSON config ({type(exc).__name__}: "
+                               f"{str(exc)[:120]})") from None
+    if not isinstance(obj, dict):
+        raise ModelFormatError(f"{what}: expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _read(path: Path, data: bytes) -> KerasFile:
+    import h5py
+
     sha = hashlib.sha256(data).hexdigest()
     if zipfile.is_zipfile(io.BytesIO(data)):
         with zipfile.ZipFile(io.BytesIO(data)) as z:
@@ -108,8 +146,9 @@ def read_keras(path) -> KerasFile:
             if "config.json" not in names or "model.weights.h5" not in names:
                 raise ModelFormatError(f"{path.name}: a .keras zip needs config.json and "
                                        f"model.weights.h5, found {sorted(names)}")
-            config = json.loads(z.read("config.json"))
-            meta = json.loads(z.read("metadata.json")) if "metadata.json" in names else {}
+            config = _json(z.read("config.json"), f"{path.name}: config.json")
+            meta = (_json(z.read("metadata.json"), f"{path.name}: metadata.json")
+                    if "metadata.json" in names else {})
             cfgs, functional, ins, outs = _model_config(config, path)
             with h5py.File(io.BytesIO(z.read("model.weights.h5")), "r") as f:
                 groups = _keras3_groups(f)
@@ -124,7 +163,7 @@ def read_keras(path) -> KerasFile:
         if "model_config" not in f.attrs:
             raise ModelFormatError(f"{path.name}: HDF5 file without a 'model_config' "
                                    f"attribute (weights-only files cannot be converted)")
-        config = json.loads(_str(f.attrs["model_config"]))
+        config = _json(_str(f.attrs["model_config"]), f"{path.name}: model_config")
         version = _str(f.attrs.get("keras_version", "2"))
         mw = f["model_weights"] if "model_weights" in f else f
         layers = []
@@ -132,14 +171,19 @@ def read_keras(path) -> KerasFile:
         for cfg in cfgs:
             layer = _layer(cfg)
             if layer.name in mw:
-                g = mw[layer.name]
-                layer.weights = [np.asarray(g[_str(n)], np.float32)
-                                 for n in g.attrs.get("weight_names", [])]
+                with naming(f"{path.name}: weights of layer {layer.name!r}"):
+                    g = mw[layer.name]
+                    layer.weights = [np.asarray(g[_str(n)], np.float32)
+                                     for n in g.attrs.get("weight_names", [])]
             layers.append(layer)
     return KerasFile(layers, version, "h5", sha, functional, ins, outs)
 
 
 def _layer(cfg: dict) -> KerasLayer:
+    if not isinstance(cfg, dict) or not isinstance(cfg.get("class_name"), str) or \
+            not isinstance(cfg.get("config", {}), dict):
+        raise ModelFormatError(f"a layer config must be an object with a 'class_name' string "
+                               f"and a 'config' object, got {str(cfg)[:80]}")
     layer = KerasLayer(cfg["class_name"], dict(cfg.get("config", {})), calls=_calls(cfg),
                        module=str(cfg.get("module") or ""))
     layer.config.setdefault("name", cfg.get("name", "?"))
@@ -155,6 +199,9 @@ def _model_config(config: dict, path: Path) -> tuple:
     functional model config."""
     cls = config.get("class_name")
     inner = config.get("config", {})
+    if not isinstance(inner, dict) or not isinstance(inner.get("layers", []), list):
+        raise ModelFormatError(f"{path.name}: the model config needs a 'config' object with a "
+                               f"'layers' list")
     if cls == "Sequential":
         return list(inner.get("layers", [])), False, [], []
     if cls in ("Functional", "Model"):

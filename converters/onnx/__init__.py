@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import hashlib
 from collections import deque
-from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -50,8 +49,9 @@ import onnx
 from onnx import helper, numpy_helper
 
 import edgernn
-from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
+from edgernn.errors import ModelFormatError, UnsupportedOpError
 
+from ..common.guard import naming
 from .context import Context, node_desc
 from .finish import build_model, tensor_name
 from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
@@ -210,23 +210,11 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
         ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})
     for k, node in enumerate(graph.node):
         if k in ctx.live:  # nodes no graph output depends on are ignored
-            with _naming(node_desc(node)):
+            with naming(node_desc(node)):
                 _convert_node(ctx, node, proto.opset_import)
-    with _naming("building the model from the converted nodes"):
+    with naming("building the model from the converted nodes"):
         return build_model(ctx, graph, names, _provenance(ctx, fname, raw, proto))
 
-
-@contextmanager
-def _naming(where: str):
-    """Turn an error the checks did not foresee into a ModelFormatError naming
-    ``where``: a malformed model is refused with a message, never a traceback."""
-    try:
-        yield
-    except EdgeRNNError:
-        raise
-    except (ArithmeticError, LookupError, TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{where}: malformed or unsupported "
-                               f"({type(exc).__name__}: {exc})") from exc
 
 
 def _provenance(ctx, fname, raw, proto) -> dict:

@@ -29,6 +29,7 @@ import numpy as np
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
+from ..common.guard import naming
 from .cells import _ancestors, find_cell, recognise_cell
 from .fused_lstm import convert_fused_lstm, state_persists
 from .merge_ops import MERGE_OPS
@@ -116,48 +117,50 @@ def from_tflite(path) -> edgernn.Model:
         values[t] = (x, False)
         inputs.append(x)
     steps = sg.tensors[sg.inputs[0]].shape[1]
-    _check_variable_inits(model)
-    units = _units(model, sg)
+    with naming(f"subgraph {sg.name!r}"):
+        _check_variable_inits(model)
+        units = _units(model, sg)
     persists, quant = True, {}
     for pos in sorted(units):
         kind, op, payload = units[pos]
-        srcs = _data_inputs(sg, kind, op, payload)
-        missing = [t for t in srcs if t not in values]
-        if missing or not srcs:
-            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes "
-                                     f"{[sg.tensors[t].name for t in missing] or 'no data'}, "
-                                     f"which no input or supported op gives "
-                                     f"({', '.join(SUPPORTED)})")
-        last = {values[t][1] for t in srcs}
-        if len(last) > 1:
-            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} combines the last time "
-                                     f"step (a STRIDED_SLICE) with data of every step")
-        last = last.pop()
-        if last and (kind != "op" or op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"):
-            raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} runs a recurrent layer "
-                                     f"over the last time step only (it follows a "
-                                     f"STRIDED_SLICE of the last step); supported: per-step "
-                                     f"ops after that slice")
-        x = values[srcs[0]][0]
-        if kind == "cell":
-            outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
-        elif kind == "while":
-            outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
-            persists &= payload[3]
-        elif op.name in MERGE_OPS:
-            args = [values[i][0] if i in values else sg.const(i) for i in op.inputs]
-            if any(a is None for a in args):
-                raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes a tensor that is "
-                                         f"neither data nor a constant")
-            outs, t = op.outputs[:1], MERGE_OPS[op.name](sg, op, args)
-        else:
-            if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
-                persists &= state_persists(sg, op)
-            if op.name == "STRIDED_SLICE":
-                last |= last_step_slice(sg, op) and steps != 1
-            outs, t = op.outputs[:1], _apply(op, OPS[op.name](sg, op), x, quant)
-        for o in outs:
-            values[o] = (t, last)
+        with naming(f"{op} in subgraph {sg.name!r}"):
+            srcs = _data_inputs(sg, kind, op, payload)
+            missing = [t for t in srcs if t not in values]
+            if missing or not srcs:
+                raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes "
+                                         f"{[sg.tensors[t].name for t in missing] or 'no data'}, "
+                                         f"which no input or supported op gives "
+                                         f"({', '.join(SUPPORTED)})")
+            last = {values[t][1] for t in srcs}
+            if len(last) > 1:
+                raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} combines the last time "
+                                         f"step (a STRIDED_SLICE) with data of every step")
+            last = last.pop()
+            if last and (kind != "op" or op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM"):
+                raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} runs a recurrent layer "
+                                         f"over the last time step only (it follows a "
+                                         f"STRIDED_SLICE of the last step); supported: per-step "
+                                         f"ops after that slice")
+            x = values[srcs[0]][0]
+            if kind == "cell":
+                outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
+            elif kind == "while":
+                outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
+                persists &= payload[3]
+            elif op.name in MERGE_OPS:
+                args = [values[i][0] if i in values else sg.const(i) for i in op.inputs]
+                if any(a is None for a in args):
+                    raise UnsupportedOpError(f"{op} in subgraph {sg.name!r} takes a tensor that is "
+                                             f"neither data nor a constant")
+                outs, t = op.outputs[:1], MERGE_OPS[op.name](sg, op, args)
+            else:
+                if op.name == "UNIDIRECTIONAL_SEQUENCE_LSTM":
+                    persists &= state_persists(sg, op)
+                if op.name == "STRIDED_SLICE":
+                    last |= last_step_slice(sg, op) and steps != 1
+                outs, t = op.outputs[:1], _apply(op, OPS[op.name](sg, op), x, quant)
+            for o in outs:
+                values[o] = (t, last)
     outputs, lasts = [], []
     for o in sg.outputs:
         if o not in values:
@@ -181,10 +184,11 @@ def from_tflite(path) -> edgernn.Model:
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": steps == 1, "state_persists": persists,
                   "output": "last_step" if last_step else "every_step"}
-    if quant:
-        return _assemble(inputs, outputs, quant, provenance, not last_step)
-    return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
-                         return_sequences=not last_step)
+    with naming("building the model from the converted operators"):
+        if quant:
+            return _assemble(inputs, outputs, quant, provenance, not last_step)
+        return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
+                             return_sequences=not last_step)
 
 
 def _assemble(inputs, outputs, quant, provenance, return_sequences):

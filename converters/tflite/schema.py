@@ -10,12 +10,16 @@ and subgraphs.
 from __future__ import annotations
 
 import hashlib
+import struct
 from dataclasses import dataclass, field
 from importlib import import_module
 
 import numpy as np
 
 from edgernn.errors import ModelFormatError
+
+from ..common.guard import naming
+from .verify import verify
 
 _SCHEMA_MODULES = ("ai_edge_litert.schema_py_generated",
                    "tflite_runtime.schema_py_generated",
@@ -86,10 +90,18 @@ class Op:
     options: object = None
 
     def opt(self, getter: str, default=None):
-        """An option value by the schema's getter name, e.g. ``"FusedActivationFunction"``."""
+        """An option value by the schema's getter name, e.g. ``"FusedActivationFunction"``
+        (ModelFormatError naming the operator if the file's bytes cannot give it)."""
         if self.options is None or not hasattr(self.options, getter):
             return default
-        return getattr(self.options, getter)()
+        try:
+            value = getattr(self.options, getter)()
+            if isinstance(value, bytes):
+                value.decode()
+            return value
+        except (struct.error, IndexError, ValueError, TypeError) as exc:
+            raise ModelFormatError(f"{self}: option {getter} is unreadable "
+                                   f"({type(exc).__name__}: {exc})") from None
 
     def __str__(self) -> str:
         return f"{self.name} (operator {self.index})"
@@ -137,6 +149,7 @@ def read_tflite(buf: bytes) -> TFLiteModel:
     if len(buf) < 8 or buf[4:8] != b"TFL3":
         raise ModelFormatError(f"not a TFLite flatbuffer: expected identifier b'TFL3' at "
                                f"bytes 4..8, got {bytes(buf[4:8])!r}")
+    verify(buf)  # every offset, length, index and enum below is inside the file
     m = S.Model.GetRootAsModel(buf, 0)
     op_names = {v: k for k, v in vars(S.BuiltinOperator).items() if not k.startswith("_")}
     opt_names = {v: k for k, v in vars(S.BuiltinOptions).items() if not k.startswith("_")}
@@ -149,20 +162,27 @@ def read_tflite(buf: bytes) -> TFLiteModel:
                      else op_names.get(code, f"BUILTIN_{code}"))
     subgraphs = []
     for si in range(m.SubgraphsLength()):
-        sg = m.Subgraphs(si)
-        tensors = [_tensor(m, sg.Tensors(t), t, buf) for t in range(sg.TensorsLength())]
-        ops = []
-        for i in range(sg.OperatorsLength()):
-            op = sg.Operators(i)
-            ops.append(Op(i, codes[op.OpcodeIndex()], _ints(op.InputsAsNumpy(), op.InputsLength()),
-                          _ints(op.OutputsAsNumpy(), op.OutputsLength()),
-                          _options(S, op, opt_names)))
-        name = sg.Name().decode() if sg.Name() else f"subgraph{si}"
-        subgraphs.append(Subgraph(si, name, tensors, ops,
-                                  _ints(sg.InputsAsNumpy(), sg.InputsLength()),
-                                  _ints(sg.OutputsAsNumpy(), sg.OutputsLength())))
+        with naming(f"subgraph {si}"):
+            subgraphs.append(_subgraph(S, m, si, buf, codes, opt_names))
     return TFLiteModel(subgraphs, hashlib.sha256(buf).hexdigest(), m.Version(),
                        _signature_names(m))
+
+
+def _subgraph(S, m, si, buf, codes, opt_names) -> Subgraph:
+    sg = m.Subgraphs(si)
+    tensors = []
+    for t in range(sg.TensorsLength()):
+        with naming(f"subgraph {si}, tensor {t}"):
+            tensors.append(_tensor(m, sg.Tensors(t), t, buf))
+    ops = []
+    for i in range(sg.OperatorsLength()):
+        op = sg.Operators(i)
+        ops.append(Op(i, codes[op.OpcodeIndex()], _ints(op.InputsAsNumpy(), op.InputsLength()),
+                      _ints(op.OutputsAsNumpy(), op.OutputsLength()),
+                      _options(S, op, opt_names)))
+    name = sg.Name().decode() if sg.Name() else f"subgraph{si}"
+    return Subgraph(si, name, tensors, ops, _ints(sg.InputsAsNumpy(), sg.InputsLength()),
+                    _ints(sg.OutputsAsNumpy(), sg.OutputsLength()))
 
 
 def _signature_names(m) -> dict:
