@@ -49,7 +49,8 @@ def run(args: argparse.Namespace) -> int:
         src = config.source.kind
         if src in ("wav", "audio"):  # a file or a sound card: open it, check the model fits
             try:
-                source = Daemon(config)._source(config, h)
+                d = Daemon(config)
+                source = d._source(config, d._front(config, h))
                 source.check_model(h.model)
             except ConfigError as e:
                 raise e.naming(config.path) from None
@@ -66,7 +67,10 @@ def run(args: argparse.Namespace) -> int:
         # release what was opened before the failure
         for part in (daemon.sinks, daemon.server, daemon.source):
             if part is not None:
-                part.close()
+                try:
+                    part.close()
+                except Exception:  # noqa: BLE001 - the start-up error is the one to report
+                    pass
         raise
     rc = daemon.serve()
     # Every sink is flushed and closed by now. Run the exit handlers (edgernn's

@@ -32,14 +32,13 @@ import threading
 import time
 
 from edgernn.errors import EdgeRNNError
-from edgernn_serve.config import AUDIO_SINKS, Config, ConfigError, load_config
-from edgernn_serve.device import SerialSource
+from edgernn_serve.config import Config, ConfigError, load_config
 from edgernn_serve.metrics import Metrics, MetricsServer
 from edgernn_serve.models import ModelHandle, ModelLoadError, load_model
 from edgernn_serve.notify import Notifier
 from edgernn_serve.scheduler import Scheduler
-from edgernn_serve.sinks import SinkSet, build_sink
-from edgernn_serve.sources import StdinSource, UdpSource, UnixSource
+from edgernn_serve.sinks import SINKS, SinkContext, SinkSet, build_sink
+from edgernn_serve.sources import SourceContext, build_source
 
 log = logging.getLogger("edgernn.serve")
 
@@ -88,31 +87,29 @@ class Daemon:
         self._tls = threading.local()
         self._rt = _realtime(config.realtime_priority) if config.realtime_priority else None
         self.scheduler = self.source = self.sinks = self.server = None
+        self.front = None  # a denoising source's (model rate, hop, front-end tag)
         setup_logging(config.log_level)
 
     # ------------------------------------------------------------ building
     def _sinks(self, config: Config, handle: ModelHandle, running=None) -> SinkSet:
         """The sinks of ``config``; ``running`` (a reload): the audio sinks carry over."""
-        serial_source = config.source.kind == "serial"
-        for s in config.sinks:
-            if s.type == "serial" and s.options["url"] is None and not serial_source:
-                raise ConfigError(f"{config.path}: sink {s.name}: type 'serial' without a url "
-                                  f"answers the serial source; this source is "
-                                  f"{config.source.kind!r}")
+        def audio(sinks):
+            return [s for s in sinks if SINKS[s.type][1].audio]
+
         if running is not None:
-            audio = [s for s in config.sinks if s.type in AUDIO_SINKS]
-            if audio != [s for s in self.config.sinks if s.type in AUDIO_SINKS]:
+            if audio(config.sinks) != audio(self.config.sinks):
                 raise ConfigError(f"{config.path}: sink: the 'wav' and 'audio' sinks changed, "
                                   f"and a reload cannot change them (restart the service)")
             carried = {k.name: k for k in running.sinks if k.audio}
         fmt = getattr(self.source, "format", None) if config.denoise else None
+        ctx = SinkContext(config.device, self.stdout, fmt)
         built = []
         try:
             for s in config.sinks:
-                if running is not None and s.type in AUDIO_SINKS:
+                if running is not None and SINKS[s.type][1].audio:
                     built.append(carried[s.name])
                 else:
-                    built.append(build_sink(s, config.device, self.stdout, fmt))
+                    built.append(build_sink(s, ctx))
         except BaseException:
             SinkSet(built).close(keep=running.sinks if running is not None else ())
             raise
@@ -120,46 +117,24 @@ class Daemon:
         sinks.set_slices(handle.output_slices)
         return sinks
 
-    def _denoiser(self, config: Config, handle: ModelHandle):
-        """A Denoiser of the model: checks it is one (and gives its rate and hop)."""
+    def _front(self, config: Config, handle: ModelHandle):
+        """A denoising source's (model rate, hop, front-end tag), from its model; else None."""
+        if config.denoise is None:
+            return None
         from edgernn.audio import Denoiser
 
         try:
-            return Denoiser(handle.model, math=config.model.math)
+            d = Denoiser(handle.model, math=config.model.math)
         except EdgeRNNError as e:
             raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise: "
                                  f"{e}") from None
+        return d.sample_rate, d.hop, d.cfg.tag
 
-    def _source(self, config: Config, handle: ModelHandle):
-        o, kind = config.source.options, config.source.kind
-        rate = hop = None
-        if kind in ("wav", "audio") and o["denoise"]:  # 10 ms hops at the model's rate
-            d = self._denoiser(config, handle)
-            self._tag = d.cfg.tag
-            rate, hop = d.sample_rate, d.hop
-        if kind == "wav":
-            from edgernn_serve.wav import WavSource
-
-            return WavSource(self._submit, o, lambda: len(self.scheduler.queue),
-                             config.streams.queue, rate, hop)
-        if kind == "audio":
-            from edgernn_serve.audio import CaptureSource
-            from edgernn_serve.wav import FrontEnd
-
-            fronts = None
-            if not o["denoise"]:  # frames for the model, at the capture's own rate
-                rate, hop = o["sample_rate"] or 16000, o["frame"]
-                n = 1 if o["channels"] == "mix" else o["input_channels"]
-                fronts = [FrontEnd(o["features"], hop, o["window"]) for _ in range(n)]
-            return CaptureSource(self._submit, o, rate, hop, fronts)
-        if kind == "serial":
-            return SerialSource(self._submit, o["url"], o["baudrate"], config.streams.queue,
-                                o["wait"], self._sizes)
-        if kind == "stdin":
-            return StdinSource(self._submit, o["format"], self.stdin)
-        if kind == "udp":
-            return UdpSource(self._submit, o["listen"], o["format"])
-        return UnixSource(self._submit, o["path"], o["format"])
+    def _source(self, config: Config, front):
+        ctx = SourceContext(self._submit, config.streams.queue,
+                            lambda: len(self.scheduler.queue), self._sizes, self.stdin,
+                            front[:2] if front else None)
+        return build_source(config.source, ctx)
 
     def _sizes(self):
         m = self.scheduler.handle.model
@@ -197,8 +172,9 @@ class Daemon:
                                   f"{e}") from None
         handle = self._load(c)
         try:
+            self.front = self._front(c, handle)
             try:
-                self.source = self._source(c, handle)
+                self.source = self._source(c, self.front)
             except OSError as e:
                 raise ConfigError(f"{c.path}: source: cannot open the {c.source.kind} source: "
                                   f"{e}") from None
@@ -308,6 +284,16 @@ class Daemon:
                               f"{fmt.streams} channels, each a stream (channels = \"each\"); "
                               f"expected streams.max >= {fmt.streams}, got {c.streams.max}")
 
+    def _check_sizes(self, old: ModelHandle, new: ModelHandle) -> None:
+        """The senders send frames of the running model's size: a reload keeps it."""
+        a, b = old.model, new.model
+        for what, x, y in (("input_size", a.input_size, b.input_size),
+                           ("num_tokens", a.num_tokens, b.num_tokens)):
+            if x != y:
+                raise ModelLoadError(f"model {new.path}: {what} {y} differs from the running "
+                                     f"model's {x}; the source's frames would not fit "
+                                     f"(restart the service to change it)")
+
     def reload(self) -> bool:
         """Re-read the config and model; swap both in atomically, or keep the old ones."""
         self.notifier.reloading()
@@ -327,15 +313,20 @@ class Daemon:
             handle = self._load(new)
             self.source.check_model(handle.model)
             self._check_streams(new)
-            tag = self._denoiser(new, handle).cfg.tag if new.denoise is not None else None
-            if tag is not None and tag != self._tag:
-                raise ModelLoadError(f"model {handle.path}: needs the audio front end {tag!r}, "
-                                     f"the running one is {self._tag!r} (restart the service)")
+            self._check_sizes(h, handle)
+            front = self._front(new, handle)
+            if front is not None and front[2] != self.front[2]:
+                raise ModelLoadError(f"model {handle.path}: needs the audio front end "
+                                     f"{front[2]!r}, the running one is {self.front[2]!r} "
+                                     f"(restart the service)")
             same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
             if not same_sinks:
                 new_sinks = self._sinks(new, handle, running=self.sinks)
                 new_sinks.start_new(self.sinks)
-        except (EdgeRNNError, OSError) as e:
+        except Exception as e:  # noqa: BLE001 - a failed reload never stops the daemon
+            if not isinstance(e, (EdgeRNNError, OSError)):
+                log.debug("reload failed", exc_info=True)
+                e = f"{type(e).__name__}: {e}"
             if new_sinks is not None:
                 new_sinks.close(keep=self.sinks.sinks)
             self.reloads["failed"] += 1

@@ -20,6 +20,8 @@ import numpy as np
 import edgernn
 from edgernn.errors import EdgeRNNError
 
+MAX_MODEL_BYTES = 1 << 30
+
 
 class ModelLoadError(EdgeRNNError):
     """The model file is missing, corrupt, or fails its validation step."""
@@ -66,6 +68,19 @@ def load_model(path, model_id: str, math: str = "fast", public_key=None) -> Mode
         Naming the file and the reason (missing, corrupt, not step-able, ...).
     """
 
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise ModelLoadError(f"model {path}: not a regular file")
+    if st.st_size > MAX_MODEL_BYTES:
+        raise ModelLoadError(f"model {path}: {st.st_size} bytes; a model file is at most "
+                             f"{MAX_MODEL_BYTES} bytes")
+
     def digest() -> str:
         try:
             with open(path, "rb") as fh:
@@ -81,8 +96,9 @@ def load_model(path, model_id: str, math: str = "fast", public_key=None) -> Mode
         except EdgeRNNError as e:
             raise ModelLoadError(f"model {e}" if str(e).startswith(str(path)) else
                                  f"model {path}: {e}") from None
-        except OSError as e:
-            raise ModelLoadError(f"model {path}: cannot read: {e.strerror or e}") from None
+        except (OSError, MemoryError) as e:
+            why = getattr(e, "strerror", None) or type(e).__name__
+            raise ModelLoadError(f"model {path}: cannot read: {why}") from None
         if digest() == before:
             break
     else:

@@ -10,7 +10,7 @@ import pytest
 
 from edgernn_serve.config import load_config
 from edgernn_serve.items import Result
-from edgernn_serve.mqtt import MqttSink
+from edgernn_serve.sinks.mqtt import MqttSink
 from tests.serve_helpers import Broker, Subscriber
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from edgernn_serve.config import ConfigError, load_config
 from edgernn_serve.daemon import Daemon
-from edgernn_serve.wav import FrontEnd, WavError, WavReader
+from edgernn_serve.sources.wav import FrontEnd, WavError, WavReader
 from tests.serve_helpers import make_model
 
 

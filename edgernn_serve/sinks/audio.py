@@ -29,10 +29,37 @@ from pathlib import Path
 import numpy as np
 
 from edgernn_serve.audio import device_name, import_sounddevice, import_soxr
-from edgernn_serve.config import ConfigError
-from edgernn_serve.sinks import QueuedSink, Sink
+from edgernn_serve.schema import DEVICE, LATENCY, ConfigError, one_of
+from edgernn_serve.sinks.base import QueuedSink, Sink
 
 log = logging.getLogger("edgernn.serve")
+
+WAV_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
+
+
+def _denoised_audio(t, source) -> None:
+    if not source.options.get("denoise", False):
+        raise t.fail("type", f"{t.data.get('type')!r} sinks take denoised audio: they need "
+                             f"source.denoise = true")
+
+
+def wav_schema(t, source) -> dict:
+    _denoised_audio(t, source)
+    o = {"path": t.path("path")}
+    if o["path"] == source.options.get("path"):
+        raise t.fail("path", f"is the source's input file {o['path']}; it is never "
+                             f"overwritten")
+    check, expect = one_of(WAV_SUBTYPES)
+    o["subtype"] = t.take("subtype", str, "FLOAT", check, expect)
+    return o
+
+
+def playback_schema(t, source) -> dict:
+    _denoised_audio(t, source)
+    return {"device": t.take("device", (str, int), None, *DEVICE),
+            "latency": t.take("latency", (str, int, float), "low", *LATENCY),
+            "buffer_ms": t.take("buffer_ms", float, 200.0, lambda v: 20 <= v <= 60_000,
+                                "20 to 60000 ms")}
 
 
 class _Interleaver:
@@ -91,6 +118,11 @@ class WavSink(QueuedSink):
 
     type = "wav"
     audio = True
+
+    @classmethod
+    def build(cls, conf, ctx) -> WavSink:
+        o = conf.options
+        return cls(conf.name, ctx.device, o["buffer"], o["path"], o["subtype"], ctx.audio)
 
     def __init__(self, name, device, buffer, path, subtype, fmt) -> None:
         super().__init__(name, device, buffer)
@@ -172,6 +204,10 @@ class PlaybackSink(Sink):
 
     type = "audio"
     audio = True
+
+    @classmethod
+    def build(cls, conf, ctx) -> PlaybackSink:
+        return cls(conf.name, ctx.device, conf.options, ctx.audio)
 
     def __init__(self, name, device, o: dict, fmt) -> None:
         super().__init__(name, device)
@@ -269,11 +305,3 @@ class PlaybackSink(Sink):
             self.dropped += self.pending
             self.buf.clear()
             self.level = 0
-
-
-def build_audio_sink(conf, device: str, fmt):
-    """The sink of a ``type = "wav"`` or ``"audio"`` table, for audio of format ``fmt``."""
-    o = conf.options
-    if conf.type == "wav":
-        return WavSink(conf.name, device, o["buffer"], o["path"], o["subtype"], fmt)
-    return PlaybackSink(conf.name, device, o, fmt)

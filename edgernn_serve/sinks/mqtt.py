@@ -14,13 +14,82 @@ and ``reconnect_max`` seconds.
 from __future__ import annotations
 
 import logging
+import string
 import threading
 import time
 from collections import deque
 
-from edgernn_serve.sinks import Sink
+from edgernn_serve.schema import ConfigError, name_problem
+from edgernn_serve.sinks.base import Sink
 
 log = logging.getLogger("edgernn.serve")
+
+MAX_TOPIC = 65535  # bytes of UTF-8 (MQTT 3.1.1, 1.5.3)
+
+
+def mqtt_url(text: str) -> tuple | None:
+    """``mqtt://host[:port]`` / ``mqtts://...`` -> (tls, host, port), or None if malformed."""
+    scheme, sep, rest = text.partition("://")
+    rest = rest.rstrip("/")
+    if not sep or scheme not in ("mqtt", "mqtts") or not rest or "/" in rest:
+        return None
+    tls = scheme == "mqtts"
+    port = "8883" if tls else "1883"
+    if rest.startswith("["):  # [v6] or [v6]:port
+        host, _, tail = rest[1:].partition("]")
+        if tail:
+            if not tail.startswith(":"):
+                return None
+            port = tail[1:]
+    elif ":" in rest:
+        host, _, port = rest.rpartition(":")
+    else:
+        host = rest
+    if not host or ":" in host and not rest.startswith("[") or not port.isdigit() \
+            or not 0 < int(port) < 65536:
+        return None
+    return tls, host, int(port)
+
+
+def _good_topic(s) -> bool:
+    try:
+        fields = {f for _, f, _, _ in string.Formatter().parse(s) if f is not None}
+    except ValueError:
+        return False
+    return s != "" and fields <= {"device", "stream"} and topic_problem(s) is None
+
+
+def topic_problem(topic: str) -> str | None:
+    """Why ``topic`` cannot be published to, or None (wildcards, NUL, surrogates, length)."""
+    try:
+        n = len(topic.encode("utf-8"))
+    except UnicodeEncodeError:
+        return "holds a lone surrogate"
+    if n > MAX_TOPIC:
+        return f"is {n} bytes long (at most {MAX_TOPIC})"
+    bad = set(topic) & set("+#\0")
+    return f"holds {sorted(bad)[0]!r}" if bad else None
+
+
+def mqtt_schema(t, source) -> dict:
+    url = t.take("url", str, ..., lambda s: mqtt_url(s) is not None,
+                 "'mqtt://host[:port]' or 'mqtts://host[:port]'")
+    tls, host, port = mqtt_url(url)
+    return {"tls": tls, "host": host, "port": port,
+            "topic": t.take("topic", str, "edgernn/{device}/{stream}", _good_topic,
+                            "a topic with only {device} and {stream} fields, no '+' or '#'"),
+            "qos": t.take("qos", int, 1, lambda v: v in (0, 1, 2), "0, 1 or 2"),
+            "retain": t.take("retain", bool, False),
+            "client_id": t.take("client_id", str, None, lambda s: name_problem(s) is None,
+                                "a client id without '+', '#', '/' or control characters"),
+            "username": t.take("username", str, None),
+            "password_file": t.path("password_file", None),
+            "keepalive": t.take("keepalive", int, 30, lambda v: 5 <= v <= 3600, "5 to 3600 s"),
+            "inflight": t.take("inflight", int, 100, lambda v: 1 <= v <= 65535, "1 to 65535"),
+            "reconnect_min": t.take("reconnect_min", float, 0.1, lambda v: 0.01 <= v <= 60,
+                                    "0.01 to 60 s"),
+            "reconnect_max": t.take("reconnect_max", float, 10.0,
+                                    lambda v: 0.01 <= v <= 3600, "0.01 to 3600 s")}
 
 
 class MqttSink(Sink):
@@ -36,7 +105,12 @@ class MqttSink(Sink):
     """
 
     type = "mqtt"
+    buffered = True
     linger = 0.005  # seconds a burst may gather before it is published
+
+    @classmethod
+    def build(cls, conf, ctx) -> MqttSink:
+        return cls(conf.name, ctx.device, conf.options)
 
     def __init__(self, name: str, device: str, o: dict) -> None:
         import paho.mqtt.client as mqtt
@@ -57,14 +131,20 @@ class MqttSink(Sink):
         self._closing = False
         self._idle = False
         self.last_error: str | None = None
+        self.bad_topics = 0  # results whose stream made an invalid topic (counted dropped)
         client_id = o["client_id"] or f"edgernn-{device}-{name}"
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
                                   clean_session=True)
         if o["username"] is not None:
             password = None
             if o["password_file"] is not None:
-                with open(o["password_file"]) as fh:
-                    password = fh.read().strip()
+                try:
+                    with open(o["password_file"], encoding="utf-8") as fh:
+                        password = fh.read(4096).strip()
+                except (OSError, UnicodeDecodeError) as e:
+                    raise ConfigError(f"sink {name}: cannot read password_file "
+                                      f"{o['password_file']}: {getattr(e, 'strerror', e)}"
+                                      ) from None
             self.client.username_pw_set(o["username"], password)
         if o["tls"]:
             self.client.tls_set()
@@ -171,7 +251,19 @@ class MqttSink(Sink):
         import paho.mqtt.client as mqtt
 
         topic = self.topic.format(device=self.device, stream=r.key)
-        info = self.client.publish(topic, self.line(r)[:-1], qos=self.qos, retain=self.retain)
+        why = topic_problem(topic)
+        if why is None:
+            try:
+                payload = self.line(r)[:-1]
+                info = self.client.publish(topic, payload, qos=self.qos, retain=self.retain)
+            except (ValueError, TypeError) as e:  # paho's own checks: never kill this thread
+                why = str(e)
+        if why is not None:
+            self.dropped += 1
+            self.bad_topics += 1
+            self.last_error = f"stream {r.key!r}: topic {why}; result dropped"
+            log.warning("sink %s: %s", self.name, self.last_error)
+            return True
         if info.rc == mqtt.MQTT_ERR_SUCCESS or (self.qos > 0 and info.rc == mqtt.MQTT_ERR_NO_CONN):
             self._handed += 1  # paho holds it (QoS>0 is sent again after a reconnect)
         elif info.rc == mqtt.MQTT_ERR_NO_CONN:
@@ -181,13 +273,28 @@ class MqttSink(Sink):
             self.last_error = f"publish failed: {mqtt.error_string(info.rc)}"
         return True
 
+    def flush(self, timeout: float) -> int:
+        """As Sink.flush, but without a broker nothing can be delivered: no waiting."""
+        end = time.monotonic() + timeout
+        while self.pending and self.connected and time.monotonic() < end:
+            time.sleep(0.005)
+        return self.pending
+
     def close(self) -> None:
-        left = self.pending
+        """Safe in any state: never started, started, closed before."""
         with self._cond:
+            if self._closing:
+                return
+            left = self.pending
             self._closing = True
             self._q.clear()
             self._cond.notify()
         self.dropped += left
-        self._thread.join(1.0)
-        self.client.disconnect()
-        self.client.loop_stop()
+        if self._thread.ident is not None:
+            self._thread.join(1.0)
+            self.client.disconnect()
+            # paho's thread wakes from a reconnect wait within 1 s; we do not wait for it
+            # (a daemon thread) when the broker is away: a stop must keep its 2 s
+            stopper = threading.Thread(target=self.client.loop_stop, daemon=True)
+            stopper.start()
+            stopper.join(0.2 if not self.connected else 1.0)

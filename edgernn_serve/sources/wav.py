@@ -30,11 +30,37 @@ import time
 
 import numpy as np
 
-from edgernn_serve.config import ConfigError
+from edgernn_serve.audio import AudioFormat, HopCutter
 from edgernn_serve.items import Sample
-from edgernn_serve.sources import Source
+from edgernn_serve.schema import ConfigError, one_of
+from edgernn_serve.sources.base import Source
 
 _PCM, _FLOAT, _EXTENSIBLE = 1, 3, 0xFFFE
+FEATURES = ("samples", "stft", "log_power")
+
+
+def frames_schema(t) -> dict:
+    """What an audio source (``wav``, ``audio``) feeds: model frames or denoiser hops."""
+    o = {"denoise": t.take("denoise", bool, False)}
+    if o["denoise"]:
+        for key in ("frame", "features", "window"):
+            if key in t.data:
+                raise t.fail(key, "not used with denoise = true (the denoiser takes 10 ms "
+                                  "hops of samples)")
+    else:
+        o["frame"] = t.take("frame", int, ..., lambda v: 1 <= v <= 1 << 16, "1 to 65536")
+        check, expect = one_of(FEATURES)
+        o["features"] = t.take("features", str, "samples", check, expect)
+        o["window"] = t.take("window", int, 2 * o["frame"], lambda v: v >= o["frame"]
+                             and v <= 1 << 16, f"{o['frame']} (source.frame) to 65536")
+    check, expect = one_of(("mix", "each"))
+    o["channels"] = t.take("channels", str, "mix", check, expect)
+    return o
+
+
+def wav_schema(t) -> dict:
+    return {"path": t.path("path"), "realtime": t.take("realtime", bool, False),
+            **frames_schema(t)}
 
 
 class WavError(ConfigError):
@@ -170,12 +196,16 @@ class WavSource(Source):
     """
 
     kind = "wav"
+    restartable = False  # a failed read ends the file: the daemon drains and exits
+
+    @classmethod
+    def build(cls, o: dict, ctx) -> WavSource:
+        rate, hop = ctx.front if ctx.front else (None, None)
+        return cls(ctx.submit, o, ctx.backlog, ctx.queue, rate, hop)
 
     def __init__(self, submit, o: dict, backlog, capacity: int, model_rate=None,
                  hop=None) -> None:
         super().__init__(submit)
-        from edgernn_serve.audio import HopCutter
-
         self.o, self.backlog, self.capacity = o, backlog, capacity
         self.reader = WavReader(o["path"])
         r = self.reader
@@ -193,8 +223,6 @@ class WavSource(Source):
 
     @property
     def format(self):
-        from edgernn_serve.audio import AudioFormat
-
         return AudioFormat(self.rate, self.cutter.streams, self.model_rate, self.hop)
 
     def check_model(self, model) -> None:

@@ -1,4 +1,4 @@
-"""Where results go: stdout, a file, UDP, a unix socket, the serial device, MQTT.
+"""What every sink shares: the JSON record, the bounded buffer and its thread, the set.
 
 Every sink takes the results of one wave with ``emit(results)`` in the stepping
 thread and must not block it: sinks that can stall (a pipe, a file on a slow
@@ -20,14 +20,11 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
-import sys
 import threading
 import time
 from collections import deque
 
 from edgernn_serve.scheduler import RateLimitedLog
-from firmware_bridge import protocol as p
 
 log = logging.getLogger("edgernn.serve")
 
@@ -53,6 +50,7 @@ class Sink:
 
     type = "sink"
     audio = False  # True: takes the denoised audio (``emit_audio``), not JSON records
+    buffered = False  # True: has a ``buffer`` option (a bounded queue of results)
 
     def __init__(self, name: str, device: str) -> None:
         self.name, self.device = name, device
@@ -95,6 +93,7 @@ class QueuedSink(Sink):
     """
 
     linger = 0.005
+    buffered = True
 
     def __init__(self, name: str, device: str, buffer: int) -> None:
         super().__init__(name, device)
@@ -107,7 +106,8 @@ class QueuedSink(Sink):
         self._thread = threading.Thread(target=self._loop, name=f"sink-{name}", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if self._thread.ident is None:
+            self._thread.start()
 
     def emit(self, results: list) -> None:
         with self._cond:
@@ -174,171 +174,6 @@ class QueuedSink(Sink):
             self._thread.join(1.0)
 
 
-class StdoutSink(QueuedSink):
-    type = "stdout"
-
-    def __init__(self, name, device, buffer, stream=None) -> None:
-        super().__init__(name, device, buffer)
-        self.out = stream if stream is not None else sys.stdout.buffer
-
-    def write(self, batch) -> bool:
-        self.out.write(b"".join(self.line(r) for r in batch))
-        self.out.flush()
-        return True
-
-
-class FileSink(QueuedSink):
-    """Appends JSON lines to ``path`` (reopened on reload: logrotate's copy or move)."""
-
-    type = "file"
-
-    def __init__(self, name, device, buffer, path) -> None:
-        super().__init__(name, device, buffer)
-        self.path = path
-        self.fh = open(path, "ab")  # noqa: SIM115 (held open for the sink's life)
-
-    def write(self, batch) -> bool:
-        self.fh.write(b"".join(self.line(r) for r in batch))
-        self.fh.flush()
-        return True
-
-    def close(self) -> None:
-        super().close()
-        self.fh.close()
-
-
-class UnixSink(QueuedSink):
-    """JSON lines to a unix stream socket's listener.
-
-    While no listener is there, results wait in the bounded buffer (oldest dropped
-    first) and the connection is retried every 0.5 s. A batch cut by a broken
-    connection is sent again whole after reconnecting (a reader may see a partial
-    line, then the batch again).
-    """
-
-    type = "unix"
-
-    def __init__(self, name, device, buffer, path) -> None:
-        super().__init__(name, device, buffer)
-        self.path = str(path)
-        self.sock = None
-        self._retry_at = 0.0
-        self._connected_once = False
-
-    def write(self, batch) -> bool:
-        if self.sock is None:
-            if time.monotonic() < self._retry_at or self._closing:
-                return False if self._closing else None
-            try:
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.settimeout(1.0)
-                s.connect(self.path)
-            except OSError as e:
-                s.close()
-                self._retry_at = time.monotonic() + 0.5
-                log.debug("sink %s: cannot connect to %s: %s", self.name, self.path, e)
-                return None
-            self.sock = s
-            if self._connected_once:
-                self.reconnects += 1
-            self._connected_once = True
-        try:
-            self.sock.sendall(b"".join(self.line(r) for r in batch))
-            return True
-        except OSError as e:
-            log.warning("sink %s: %s closed (%s); reconnecting", self.name, self.path, e)
-            self.sock.close()
-            self.sock = None
-            return None
-
-    def close(self) -> None:
-        super().close()
-        if self.sock is not None:
-            self.sock.close()
-
-
-class UdpSink(Sink):
-    """One JSON datagram per result to ``target``; never blocks (a full buffer drops)."""
-
-    type = "udp"
-
-    def __init__(self, name, device, target) -> None:
-        super().__init__(name, device)
-        self.target = target
-        fam = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
-        self.sock = socket.socket(fam, socket.SOCK_DGRAM)
-        self.sock.setblocking(False)
-
-    def emit(self, results) -> None:
-        for r in results:
-            try:
-                self.sock.sendto(self.line(r), self.target)
-                self.delivered += 1
-            except OSError:
-                self.dropped += 1
-
-    def close(self) -> None:
-        self.sock.close()
-
-
-class SerialSink(Sink):
-    """RESULT frames (ERROR frames for unanswerable samples) back to the device.
-
-    Without ``url`` each result goes back through the serial source it came from
-    (one write per wave); with ``url`` through a port of its own. Stream keys
-    must be serial stream ids (0..255); the sequence number is the sample's (or
-    the stream's step count mod 65536).
-    """
-
-    type = "serial"
-
-    def __init__(self, name, device, url=None, baudrate=115200) -> None:
-        super().__init__(name, device)
-        self.link = None
-        if url is not None:
-            from firmware_bridge.link import Link
-
-            self.link = Link(url, baudrate=baudrate)
-
-    def start(self) -> None:
-        if self.link is not None:
-            self.link.open(wait=True)
-
-    @staticmethod
-    def frame(r) -> bytes | None:
-        key = r.key
-        if not isinstance(key, int) or not 0 <= key <= 255:
-            return None
-        seq = (r.seq if r.seq is not None else r.n) & 0xFFFF
-        t = r.t & 0xFFFFFFFF
-        if r.error is None:
-            head = p.HEADER.pack(p.PROTOCOL_VERSION, p.Kind.RESULT, key, p.Encoding.F32, seq, t)
-            return p.pack(head, r.y.astype("<f4", copy=False).tobytes())
-        code = p.ErrorCode.BAD_SIZE if r.error.startswith("expected") else p.ErrorCode.STEP_FAILED
-        msg = bytes((code,)) + f"stream {key}: {r.error}".encode()[:p.MAX_PAYLOAD - 1]
-        return p.encode_frame(p.Frame(p.Kind.ERROR, key, seq, t, p.Encoding.RAW, msg))
-
-    def emit(self, results) -> None:
-        groups: dict = {}
-        for r in results:
-            wire = self.frame(r)
-            target = self.link if self.link is not None else getattr(r.origin, "link", None)
-            if wire is None or target is None:
-                self.dropped += 1
-                continue
-            groups.setdefault(id(target), (target, []))[1].append(wire)
-        for target, wires in groups.values():
-            if target.send(b"".join(wires)):
-                self.delivered += len(wires)
-            else:
-                self.dropped += len(wires)
-
-    def close(self) -> None:
-        if self.link is not None:
-            self.link.close()
-            self.reconnects = self.link.stats.reconnects
-
-
 class SinkSet:
     """All configured sinks; ``emit`` hands each wave's results to every one.
 
@@ -386,32 +221,3 @@ class SinkSet:
         for s in self.sinks:
             if not any(s is k for k in keep):
                 s.close()
-
-
-def build_sink(conf, device: str, stdout=None, audio=None):
-    """The sink for one validated ``[[sink]]`` table (MQTT is imported only if used)."""
-    o = conf.options
-    if conf.type == "stdout":
-        return StdoutSink(conf.name, device, o["buffer"], stdout)
-    if conf.type == "file":
-        try:
-            return FileSink(conf.name, device, o["buffer"], o["path"])
-        except OSError as e:
-            from edgernn_serve.config import ConfigError
-
-            raise ConfigError(f"sink {conf.name}: cannot open {o['path']}: {e.strerror}") from None
-    if conf.type == "unix":
-        return UnixSink(conf.name, device, o["buffer"], o["path"])
-    if conf.type == "udp":
-        return UdpSink(conf.name, device, o["target"])
-    if conf.type == "serial":
-        return SerialSink(conf.name, device, o["url"], o["baudrate"])
-    if conf.type == "mqtt":
-        from edgernn_serve.mqtt import MqttSink
-
-        return MqttSink(conf.name, device, o)
-    if conf.type in ("wav", "audio"):
-        from edgernn_serve.audio_sinks import build_audio_sink
-
-        return build_audio_sink(conf, device, audio)
-    raise ValueError(f"unknown sink type {conf.type!r}")

@@ -6,10 +6,18 @@ import struct
 import time
 
 from edgernn_serve.items import Reset, Sample
-from edgernn_serve.sources import Source
+from edgernn_serve.sources.base import Source
 from firmware_bridge import protocol as p
 
 _INFO = struct.Struct("<BHHH")
+
+
+def serial_schema(t) -> dict:
+    return {"url": t.take("url", str, ..., lambda s: s != "" and "\0" not in s,
+                          "a serial device or pyserial URL"),
+            "baudrate": t.take("baudrate", int, 115200, lambda v: 0 < v < 1 << 31,
+                               "a positive integer"),
+            "wait": t.take("wait", bool, True)}
 
 
 class SerialSource(Source):
@@ -34,8 +42,16 @@ class SerialSource(Source):
         self.device_errors = 0
         self.last_device_error: str | None = None
 
+    @classmethod
+    def build(cls, o: dict, ctx) -> SerialSource:
+        return cls(ctx.submit, o["url"], o["baudrate"], ctx.queue, o["wait"], ctx.sizes)
+
     def start(self) -> None:
         self.link.open(wait=self.wait)
+
+    @property
+    def healthy(self) -> bool:
+        return True  # the link reconnects by itself; ``connected`` tells its state
 
     def close(self) -> None:
         self.link.close()
