@@ -3,6 +3,8 @@
     nice -n 15 .venv/bin/python bench/denoise.py            # writes bench/out/denoise.{json,png}
     .venv/bin/python bench/denoise.py --model M.ernn         # another edgernn gain model
     .venv/bin/python bench/denoise.py --torch training/denoiser/gainnet.pt   # a checkpoint
+    .venv/bin/python bench/denoise.py --compare old=OLD.ernn --compare r1=run1.pt   # more, same run
+    taskset -c 0 .venv/bin/python bench/denoise.py --timing-only --runs 3   # medians of 3 runs
 
 Sets (all 16 kHz, noise at 0, 5 or 10 dB SNR, speech at -25 dBFS):
 - ``heldout``: voices never used in training (training/denoiser/speech.py's held-out
@@ -259,7 +261,7 @@ def evaluate(sets, methods):
               f"{summary['noisy']['pesq']:.2f}, STOI {summary['noisy']['stoi']:.3f})")
         for meth in methods:
             s = summary[meth]
-            print(f"  {meth:8s} SI-SDR {s['si_sdr_gain']:+.2f} dB  PESQ-wb {s['pesq_gain']:+.3f}"
+            print(f"  {meth:10s} SI-SDR {s['si_sdr_gain']:+.2f} dB  PESQ-wb {s['pesq_gain']:+.3f}"
                   f"  STOI {s['stoi_gain']:+.4f}")
     return res
 
@@ -277,8 +279,9 @@ def plot(res, timing, path):
                              ("dB", "MOS", ""), strict=True):
         for j, m in enumerate(meths):
             vals = [res[s]["summary"][m][key] for s in sets]
-            ax.bar(np.arange(len(sets)) + 0.35 * j, vals, 0.35, label=m)
-        ax.set_xticks(np.arange(len(sets)) + 0.175, sets)
+            w = 0.8 / len(meths)
+            ax.bar(np.arange(len(sets)) + w * j, vals, w, label=m)
+        ax.set_xticks(np.arange(len(sets)) + 0.4 - 0.4 / len(meths), sets)
         ax.set_title(f"{key.replace('_gain', '')} improvement {unit}")
         ax.axhline(0, color="k", lw=0.5)
     axes[0].legend()
@@ -289,22 +292,43 @@ def plot(res, timing, path):
     fig.savefig(path, dpi=90)
 
 
+def _model(path):
+    """An .ernn path as it is, a torch checkpoint (.pt) as a `TorchReplay`."""
+    return TorchReplay(path) if str(path).endswith(".pt") else path
+
+
+def timing_runs(model, runs):
+    """Time per frame of edgernn and RNNoise over ``runs`` runs; per run and the medians."""
+    x = (0.1 * np.random.default_rng(0).standard_normal(160_000)).astype(np.float32)
+    per = {"edgernn Denoiser.process": [], "rnnoise (pyrnnoise frame)": [],
+           "rnnoise (bare C call)": []}
+    for r in range(runs):
+        got = (time_denoiser(Denoiser(model), x), *time_rnnoise(x))
+        for name, t in zip(per, got, strict=True):
+            per[name].append(t)
+            print(f"run {r + 1}: time per 10 ms frame, {name}: p50 {t['p50_us']:.1f} us, p90 "
+                  f"{t['p90_us']:.1f} us, p99 {t['p99_us']:.1f} us", flush=True)
+    for name, ts in per.items():
+        print(f"median of {runs} runs, {name}: p50 "
+              f"{np.median([t['p50_us'] for t in ts]):.1f} us, p99 "
+              f"{np.median([t['p99_us'] for t in ts]):.1f} us")
+    return per
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", help=".ernn gain model (default: the bundled one)")
     p.add_argument("--torch", help="evaluate a training checkpoint (.pt) instead")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
+                   help="another gain model (.ernn or .pt) scored in the same run; repeatable")
+    p.add_argument("--runs", type=int, default=1, help="with --timing-only: timing runs")
     p.add_argument("--heldout", type=int, default=36, help="held-out synthetic mixtures")
     p.add_argument("--out", default=str(OUT / "denoise"))
     p.add_argument("--timing-only", action="store_true",
                    help="only the time per frame (e.g. pinned: taskset -c 1 ...)")
     args = p.parse_args(argv)
     if args.timing_only:
-        x = (0.1 * np.random.default_rng(0).standard_normal(160_000)).astype(np.float32)
-        for name, t in (("edgernn Denoiser.process", time_denoiser(Denoiser(args.model), x)),
-                        *zip(("rnnoise (pyrnnoise frame)", "rnnoise (bare C call)"),
-                             time_rnnoise(x), strict=True)):
-            print(f"time per 10 ms frame, {name}: p50 {t['p50_us']:.1f} us, p90 "
-                  f"{t['p90_us']:.1f} us, p99 {t['p99_us']:.1f} us")
+        timing_runs(args.model, args.runs)
         return
     held, babble_src = heldout_speech(args.heldout)
     real = real_speech()
@@ -317,6 +341,12 @@ def main(argv=None):
     print(f"RNNoise delay measured on clean speech: {delay} samples at 48 kHz")
     methods = {ours: lambda x: denoise_array(den, x[:, None], RATE)[:, 0],
                "rnnoise": lambda x: rnnoise_file(x, delay)}
+    for item in args.compare:
+        name, _, path = item.partition("=")
+        if not path:
+            p.error(f"--compare expects NAME=PATH, got {item!r}")
+        other = Denoiser(_model(path))
+        methods[name] = lambda x, d=other: denoise_array(d, x[:, None], RATE)[:, 0]
     print(f"real recordings found: {len(real)} clips "
           f"({sum(n.startswith('alsa') for n, _ in real)} ALSA, "
           f"{sum(n.startswith('ktuberling') for n, _ in real)} KTuberling languages)")
@@ -336,7 +366,7 @@ def main(argv=None):
             r.pop("clean", None)
     with open(args.out + ".json", "w") as fh:
         json.dump({"sets": res, "timing": timing, "model": args.torch or args.model or
-                   "bundled"}, fh, indent=1)
+                   "bundled", "compare": args.compare}, fh, indent=1)
     plot(res, timing, args.out + ".png")
     print(f"wrote {args.out}.json and .png")
 

@@ -26,8 +26,11 @@ RATE = 16000
 HOP = 160
 
 
-def _speech_track(n, rng, speech, offsets):
-    """Utterances separated by random pauses, with a per-utterance formant/pitch shift."""
+def _speech_track(n, rng, speech, offsets, spread=6.0):
+    """Utterances separated by random pauses, with a per-utterance formant/pitch shift.
+
+    Each utterance's level is drawn from ``[-spread, 0]`` dB.
+    """
     x = np.zeros(n, np.float64)
     pos = int(rng.integers(0, RATE))
     while pos < n:
@@ -36,7 +39,7 @@ def _speech_track(n, rng, speech, offsets):
         r = rng.uniform(0.85, 1.2)                      # vocal-tract length and pitch
         if abs(r - 1.0) > 0.02:
             s = soxr.resample(s, RATE, RATE / r, quality="MQ")
-        s *= 10 ** (rng.uniform(-6, 0) / 20)
+        s *= 10 ** (rng.uniform(-spread, 0) / 20)
         m = min(len(s), n - pos)
         x[pos:pos + m] += s[:m]
         pos += m + int(rng.exponential(0.4 * RATE))
@@ -62,23 +65,27 @@ def _rir(rng):
     return h
 
 
-def example(frames, rng, speech, offsets, kinds=noises.TRAIN_KINDS, snr_focus=0.0):
+def example(frames, rng, speech, offsets, kinds=noises.TRAIN_KINDS, snr_focus=0.0,
+            babble=None, spread=6.0, p_reverb=0.4):
     """(mixture, target speech, noise kinds, snr_db or None) as float32 at 16 kHz.
 
     The SNR is uniform in [-5, 20] dB, or with probability ``snr_focus`` uniform
-    in [0, 10] dB (more of the hard, common range; 0 draws as before).
+    in [0, 10] dB (more of the hard, common range; 0 draws as before). Babble
+    noise is drawn from ``babble`` (speech, offsets), default the same speech;
+    ``spread``: range of utterance levels in dB; ``p_reverb``: share of
+    reverberant examples.
     """
     n = frames * HOP
-    dry = _speech_track(n, rng, speech, offsets)
+    dry = _speech_track(n, rng, speech, offsets, spread)
     if rng.random() < 0.7:
         dry = _random_eq(dry, rng)
     target = dry
     wet = dry
-    if rng.random() < 0.4:
+    if rng.random() < p_reverb:
         h = _rir(rng)
         wet = fftconvolve(dry, h)[:n]
         target = fftconvolve(dry, h[:int(0.05 * RATE)])[:n]
-    nz, kinds_used = noises.make(n, rng, speech, offsets, kinds)
+    nz, kinds_used = noises.make(n, rng, *(babble or (speech, offsets)), kinds)
     if rng.random() < 0.5:
         nz = _random_eq(nz, rng)
     active = np.abs(dry) > 1e-4
@@ -121,12 +128,20 @@ def analyze(x, cfg):
     return feats, energy
 
 
-def targets(mix, target, dry, cfg):
+def targets(mix, target, dry, cfg, cutoff_hz=None):
+    """Features, band gain targets (-1: none) and VAD labels of one example.
+
+    ``cutoff_hz``: the speech holds nothing above this (a band-limited
+    recording); bands reaching above it get no target.
+    """
     feats, e_mix = analyze(mix, cfg)
     _, e_sp = analyze(target, cfg)
     g = np.sqrt(e_sp / (e_mix + 1e-12))
     g = np.clip(g, 0.0, 1.0)
     g[(e_mix < 1e-9) & (e_sp < 1e-9)] = -1.0             # silent band: no target
+    if cutoff_hz is not None:
+        top = np.r_[cfg.peaks[1:], cfg.peaks[-1]] * cfg.sample_rate / cfg.n_fft
+        g[:, top > cutoff_hz] = -1.0
     _, e_dry = analyze(dry.astype(np.float32), cfg)
     level = 10 * np.log10(e_dry.sum(1) + 1e-12)
     vad = (level > level.max() - 40).astype(np.float32)
@@ -143,4 +158,28 @@ def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None, snr_focu
     for i in range(n_examples):
         mix, target, _, _, dry = example(frames, rng, speech, offsets, snr_focus=snr_focus)
         X[i], G[i], V[i] = targets(mix, target, dry, cfg)
+    return X, G, V
+
+
+def mixed_examples(n_examples, frames, seed, corpora, cfg=None, snr_focus=0.0, spread=12.0,
+                   p_reverb=0.5):
+    """As `batch_examples`, each example's speech from one of several corpora.
+
+    ``corpora``: list of (speech int16, offsets, cutoff_hz or None, weight). An
+    example draws its corpus by weight, and its babble (if any) from another
+    draw, so real and synthetic voices babble behind both.
+    """
+    cfg = cfg or FrontEndConfig()
+    rng = np.random.default_rng(seed)
+    w = np.array([c[3] for c in corpora], np.float64)
+    w /= w.sum()
+    X = np.empty((n_examples, frames, cfg.num_features), np.float32)
+    G = np.empty((n_examples, frames, cfg.num_bands), np.float32)
+    V = np.empty((n_examples, frames), np.float32)
+    for i in range(n_examples):
+        sp, off, cutoff, _ = corpora[rng.choice(len(corpora), p=w)]
+        bsp, boff, _, _ = corpora[rng.choice(len(corpora), p=w)]
+        mix, target, _, _, dry = example(frames, rng, sp, off, snr_focus=snr_focus,
+                                         babble=(bsp, boff), spread=spread, p_reverb=p_reverb)
+        X[i], G[i], V[i] = targets(mix, target, dry, cfg, cutoff)
     return X, G, V

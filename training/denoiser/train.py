@@ -50,12 +50,14 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
 import data  # noqa: E402
+import real_speech  # noqa: E402
 import speech  # noqa: E402
 from model import GainNet, SeqNet  # noqa: E402
 
 from edgernn.audio import FrontEndConfig  # noqa: E402
 
 CACHE = HERE / ".cache"
+MIX = "synth:0.3,fotaq:0.5,hedgewars:0.2"     # speech sources and their weights (--mix)
 ARCHS = {"graph": GainNet, "seq": SeqNet}
 FRAMES = 500
 
@@ -75,6 +77,47 @@ def speech_corpus(split: str, n_utts: int, seed: int):
     print(f"{split} speech: {len(o) - 1} utterances, {len(s) / 16000 / 60:.1f} min, "
           f"{len(voices)} voices, {time.time() - t0:.0f} s", flush=True)
     return s, o
+
+
+def real_corpus(source: str):
+    """Cached (int16 speech, offsets) of a real-speech source (see real_speech.py)."""
+    path = CACHE / f"real_{source}.npz"
+    if not path.exists():
+        CACHE.mkdir(exist_ok=True)
+        t0 = time.time()
+        s, o, names = real_speech.build(source)
+        np.savez(path, speech=s, offsets=o, names=names)
+        print(f"{source}: {len(o) - 1} utterances, {len(s) / 16000 / 60:.1f} min, "
+              f"{time.time() - t0:.0f} s", flush=True)
+    z = np.load(path)
+    return z["speech"], z["offsets"]
+
+
+def corpora(weights: str):
+    """(speech, offsets, cutoff_hz, weight) per source from 'synth:0.3,fotaq:0.5,...'."""
+    out = []
+    for item in weights.split(","):
+        name, w = item.split(":")
+        if name == "synth":
+            sp, off = speech_corpus("train", 1600, seed=1)
+            out.append((sp, off, None, float(w)))
+        else:
+            out.append((*real_corpus(name), real_speech.CUTOFF_HZ[name], float(w)))
+    return out
+
+
+def cached_mixed(n, seed, mix: str, cfg, snr_focus=0.0):
+    """data.mixed_examples over `corpora(mix)`, kept in .cache/."""
+    tag = mix.replace(":", "").replace(",", "_") + (f"_f{snr_focus:g}" if snr_focus else "")
+    path = CACHE / f"mixed_{n}_{seed}_{tag}.npz"
+    if path.exists():
+        z = np.load(path)
+        return z["X"], z["G"], z["V"]
+    t0 = time.time()
+    X, G, V = data.mixed_examples(n, FRAMES, seed, corpora(mix), cfg, snr_focus)
+    np.savez(path, X=X, G=G, V=V)
+    print(f"{n} mixtures ({mix}, seed {seed}) in {time.time() - t0:.0f} s", flush=True)
+    return X, G, V
 
 
 def cached_examples(n, seed, sp, off, cfg, snr_focus=0.0):
@@ -98,7 +141,12 @@ def loss_fn(gains, vad, g, v, kind="rnnoise"):
     targets sharpened to ``t tanh(8 t)^2`` (small gains pushed towards 0),
     ``d = gain^0.25 - target^0.25``, speech frames weighted 6x (``1 + 5 vad``),
     plus 0.001 x a confidence-weighted VAD cross-entropy.
+    ``blend``: the mean of the two.
     """
+    if kind == "blend":
+        a, ga = loss_fn(gains, vad, g, v, "rnnoise")
+        b, gb = loss_fn(gains, vad, g, v, "rnnoise2")
+        return 0.5 * (a + b), 0.5 * (ga + gb)
     mask = (g >= 0).float()
     if kind == "rnnoise2":
         t = g.clamp_min(0)
@@ -126,8 +174,12 @@ def train(args):
     cfg = FrontEndConfig()
     sp, off = speech_corpus("train", args.utterances, seed=1)
     t0 = time.time()
-    X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg, args.snr_focus)
+    if args.mix:
+        X, G, V = cached_mixed(args.examples, args.data_seed, args.mix, cfg, args.snr_focus)
+    else:
+        X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg, args.snr_focus)
     Xv, Gv, Vv = cached_examples(80, 3, sp, off, cfg)           # the same validation set always
+    Xm, Gm, Vm = cached_mixed(80, 3, MIX, cfg)                  # and one with real voices
     print(f"features: {X.shape[0]} x {FRAMES} frames in {time.time() - t0:.0f} s", flush=True)
     net = ARCHS[args.arch](cfg.num_features, cfg.num_bands)
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
@@ -161,8 +213,10 @@ def train(args):
             gv, vv, _ = net(torch.from_numpy(Xv))
             _, val = loss_fn(gv, vv, torch.from_numpy(Gv), torch.from_numpy(Vv))
             _, val2 = loss_fn(gv, vv, torch.from_numpy(Gv), torch.from_numpy(Vv), "rnnoise2")
+            gm, vm, _ = net(torch.from_numpy(Xm))
+            _, valm = loss_fn(gm, vm, torch.from_numpy(Gm), torch.from_numpy(Vm))
         log.append({"epoch": epoch, "train": tot / nb, "val_gain": val.item(),
-                    "val_gain2": val2.item(),
+                    "val_gain2": val2.item(), "val_real": valm.item(),
                     "s": time.time() - t1})
         print(json.dumps(log[-1]), flush=True)
         torch.save({"state_dict": net.state_dict(), "num_features": cfg.num_features,
@@ -240,12 +294,15 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=3e-3)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1)
     p.add_argument("--arch", choices=sorted(ARCHS), default="graph",
                    help="graph: RNNoise-like with concatenations and a VAD head (needs "
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
     p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
-    p.add_argument("--loss", choices=["rnnoise", "rnnoise2"], default="rnnoise",
+    p.add_argument("--mix", nargs="?", const=MIX, default=None,
+                   help=f"speech from several corpora by weight (default {MIX}; "
+                        f"see corpora()), levels spread 12 dB, half reverberant")
+    p.add_argument("--loss", choices=["rnnoise", "rnnoise2", "blend"], default="rnnoise",
                    help="gain loss: RNNoise 0.1's or 0.2's (see loss_fn)")
     p.add_argument("--snr-focus", type=float, default=0.0,
                    help="share of noisy mixtures drawn at 0-10 dB instead of -5-20 dB")
