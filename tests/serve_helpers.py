@@ -34,6 +34,14 @@ def require(ok: bool, why: str) -> None:
     pytest.skip(why)
 
 
+def wait_until(cond, timeout: float = 20.0, what: str = "it", poll: float = 0.005) -> None:
+    """Poll ``cond()`` until it is true; fail naming ``what`` after ``timeout`` s."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out waiting for {what}"
+        time.sleep(poll)
+
+
 def warm_engine() -> None:
     """Compile (or load) the engine in this process first, so that the daemon and the
     simulated device started next load it from the disk cache instead of compiling

@@ -18,7 +18,15 @@ from collections import defaultdict
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.serve_helpers import Broker, Daemon, Subscriber, free_port, make_model, warm_engine
+from tests.serve_helpers import (
+    Broker,
+    Daemon,
+    Subscriber,
+    free_port,
+    make_model,
+    wait_until,
+    warm_engine,
+)
 
 
 def _sim(tmp_path, model_path, *args):
@@ -64,13 +72,6 @@ def _by_stream(records) -> dict:
     return out
 
 
-def _wait(cond, timeout: float, what: str) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_serve_sim_to_mqtt_and_stdout_in_order_none_lost_across_broker_restart(tmp_path):
     broker = Broker(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgernn/pump-7/#")
@@ -92,14 +93,14 @@ reconnect_max = 0.3
     d = Daemon(cfg)
     try:
         d.wait_ready()
-        _wait(lambda: len(sub.messages) > 100, 30, "the first MQTT results")
+        wait_until(lambda: len(sub.messages) > 100, 30, "the first MQTT results")
         broker.stop()  # the fleet broker restarts while the device keeps streaming
         time.sleep(1.0)
         broker.start()
         assert sim.wait(60) == 0, sim.stderr.read().decode()
         rep = json.loads(report.read_text())
         assert rep["ok"] and rep["matched"] > 2000 and rep["missing"] == 0, rep
-        _wait(lambda: len({m[1] for m in sub.messages}) >= len(d.lines), 30,
+        wait_until(lambda: len({m[1] for m in sub.messages}) >= len(d.lines), 30,
               "every stdout result on the broker")
         rc, elapsed = d.terminate()
     finally:
@@ -153,7 +154,7 @@ qos = 1
     d = Daemon(cfg)
     try:
         d.wait_ready()
-        _wait(lambda: len(d.lines) > 3000, 60, "results under full load")
+        wait_until(lambda: len(d.lines) > 3000, 60, "results under full load")
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         health = urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5)
         assert health.status == 200

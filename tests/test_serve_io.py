@@ -16,14 +16,7 @@ import pytest
 from edgernn_serve.config import load_config
 from edgernn_serve.daemon import Daemon
 from firmware_bridge import protocol as p
-from tests.serve_helpers import free_port, make_model
-
-
-def _wait(cond, timeout=20.0, what="it"):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.005)
+from tests.serve_helpers import free_port, make_model, wait_until
 
 
 def _daemon(tmp_path, source: str, sinks: str, stdout=None, stdin=None) -> Daemon:
@@ -64,7 +57,7 @@ def test_udp_source_to_udp_and_file_sinks(tmp_path, fmt):
             time.sleep(0.001)  # no bursts beyond the kernel's socket buffer
         clients[0].sendto(b"{not json" if fmt == "json" else b"abc", ("127.0.0.1", port))
         got = [json.loads(rx.recv(65536)) for _ in range(40)]
-        _wait(lambda: d.source.bad_frames(), what="the bad datagram")
+        wait_until(lambda: d.source.bad_frames(), what="the bad datagram")
     finally:
         d.stop()
         for c in clients:
@@ -92,7 +85,7 @@ def test_unix_source_connections_are_streams_and_unix_sink_buffers_until_a_liste
             conns[i % 2].sendall(line[:10])
             conns[i % 2].sendall(line[10:] + b"\n")
         conns[0].sendall(b"[1, 2]\n" + b"x" * (1 << 20) + b"y" * 100 + b"\n")
-        _wait(lambda: d.scheduler.c["results_ok"] == 30, what="30 results")
+        wait_until(lambda: d.scheduler.c["results_ok"] == 30, what="30 results")
         time.sleep(0.2)  # nobody listens yet: the results wait in the sink's buffer
         assert d.sinks.sinks[0].pending == 30
         srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -103,7 +96,7 @@ def test_unix_source_connections_are_streams_and_unix_sink_buffers_until_a_liste
         buf = b""
         while buf.count(b"\n") < 30:
             buf += conn.recv(65536)
-        _wait(lambda: d.source.bad_frames().get("oversize"), what="the oversize line")
+        wait_until(lambda: d.source.bad_frames().get("oversize"), what="the oversize line")
     finally:
         d.stop()
     got = [json.loads(ln) for ln in buf.splitlines()]
@@ -125,7 +118,7 @@ def test_stdin_text_source_and_stdout_sink_with_end_of_input(tmp_path):
         text = "\n".join(", ".join(repr(float(v)) for v in x) for x in xs) + "\n1 2 oops\n"
         os.write(w, text.encode())
         os.close(w)
-        _wait(d.source.finished.is_set, what="end of input")
+        wait_until(d.source.finished.is_set, what="end of input")
         d.stop()
     got = [json.loads(ln) for ln in out.getvalue().splitlines()]
     assert [g["y"] for g in got] == _oracle(xs) and d.source.bad_frames() == {"text": 1}
@@ -156,7 +149,7 @@ def test_serial_sink_with_its_own_port_sends_result_and_error_frames(tmp_path):
                 frames += dec.feed(os.read(master, 65536))
             except BlockingIOError:
                 time.sleep(0.01)
-        _wait(lambda: d.sinks.sinks[0].dropped == 1, what="the text key to be refused")
+        wait_until(lambda: d.sinks.sinks[0].dropped == 1, what="the text key to be refused")
     finally:
         d.stop()
         os.close(master)
@@ -182,10 +175,10 @@ def test_stdout_sink_drops_oldest_beyond_its_buffer_and_counts_them(tmp_path):
                     '[[sink]]\ntype = "stdout"\nbuffer = 5', stdout=out, stdin=rf)
         for i in range(20):
             os.write(w, (" ".join(["0"] * 16) + "\n").encode())
-            _wait(lambda i=i: d.scheduler.c["results_ok"] == i + 1)
+            wait_until(lambda i=i: d.scheduler.c["results_ok"] == i + 1)
         blocked.set()
         os.close(w)
-        _wait(d.source.finished.is_set)
+        wait_until(d.source.finished.is_set)
         d.stop()
     sink = d.sinks.sinks[0]
     lines = out.getvalue().splitlines()
@@ -219,7 +212,7 @@ def test_named_outputs_of_a_graph_model_appear_in_each_record(tmp_path):
         d.start()
         os.write(wfd, "".join(" ".join(map(repr, map(float, x))) + "\n" for x in xs).encode())
         os.close(wfd)
-        _wait(d.source.finished.is_set)
+        wait_until(d.source.finished.is_set)
         d.stop()
     s = model.stream()
     for row, x in zip(out.getvalue().splitlines(), xs, strict=True):
@@ -249,7 +242,7 @@ def test_a_failing_sink_counts_its_drops_and_the_others_keep_delivering(tmp_path
             os.write(w, (" ".join(["0.5"] * 16) + "\n").encode())
             time.sleep(0.01)
         os.close(w)
-        _wait(d.source.finished.is_set)
+        wait_until(d.source.finished.is_set)
         s = d.stop()
         logger.removeHandler(handler)
     assert s["answered"] == 10 and s["sinks"]["stdout"] == {"delivered": 0, "dropped": 10,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 import pytest
@@ -11,14 +10,7 @@ import pytest
 from edgernn_serve.config import load_config
 from edgernn_serve.items import Result
 from edgernn_serve.sinks.mqtt import MqttSink
-from tests.serve_helpers import Broker, Subscriber
-
-
-def _wait(cond, timeout=20.0, what="it"):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
+from tests.serve_helpers import Broker, Subscriber, wait_until
 
 
 def _sink(tmp_path, port, **opts) -> MqttSink:
@@ -30,7 +22,7 @@ def _sink(tmp_path, port, **opts) -> MqttSink:
     conf = load_config(cfg).sinks[0]
     s = MqttSink(conf.name, "dev", conf.options)
     s.start()
-    _wait(lambda: s.connected, what="the broker connection")
+    wait_until(lambda: s.connected, what="the broker connection")
     return s
 
 
@@ -52,7 +44,7 @@ def test_mqtt_sink_publishes_each_result_on_its_device_stream_topic(tmp_path, br
     s = _sink(tmp_path, broker.port, topic="plant/{device}/rnn/{stream}", qos=qos)
     try:
         s.emit(_results("a", range(1, 4)) + _results(7, range(1, 3)))
-        _wait(lambda: len(sub.messages) == 5, what="5 messages")
+        wait_until(lambda: len(sub.messages) == 5, what="5 messages")
         assert s.flush(5.0) == 0 and s.delivered == 5 and s.dropped == 0
     finally:
         s.close()
@@ -70,13 +62,13 @@ def test_mqtt_sink_buffers_while_the_broker_is_down_and_drops_the_oldest_beyond_
     s = _sink(tmp_path, broker.port, qos=1, buffer=20)
     try:
         s.emit(_results(0, range(1, 6)))
-        _wait(lambda: len(sub.messages) == 5, what="the first 5")
+        wait_until(lambda: len(sub.messages) == 5, what="the first 5")
         broker.stop()
-        _wait(lambda: not s.connected, what="the disconnect")
+        wait_until(lambda: not s.connected, what="the disconnect")
         s.emit(_results(0, range(6, 56)))  # 50 results while down: the oldest 30 go
         assert s.dropped == 30 and s.pending == 20
         broker.start()
-        _wait(lambda: len({m for _, m in sub.messages}) == 25, what="the buffered 20")
+        wait_until(lambda: len({m for _, m in sub.messages}) == 25, what="the buffered 20")
         assert s.flush(5.0) == 0 and s.reconnects == 1
     finally:
         s.close()
@@ -89,7 +81,7 @@ def test_mqtt_sink_buffers_while_the_broker_is_down_and_drops_the_oldest_beyond_
 def test_mqtt_sink_close_counts_what_never_reached_the_broker(tmp_path, broker):
     s = _sink(tmp_path, broker.port, qos=1, buffer=100)
     broker.stop()
-    _wait(lambda: not s.connected, what="the disconnect")
+    wait_until(lambda: not s.connected, what="the disconnect")
     s.emit(_results(3, range(1, 8)))
     assert s.flush(0.2) == 7
     s.close()

@@ -13,14 +13,7 @@ import time
 import numpy as np
 
 from tests import naive
-from tests.serve_helpers import Daemon, make_model, warm_engine
-
-
-def _wait(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
+from tests.serve_helpers import Daemon, make_model, wait_until, warm_engine
 
 
 def _config(path, model_id, extra=""):
@@ -61,14 +54,14 @@ def test_sighup_keeps_old_model_on_corrupt_file_and_swaps_good_one_losing_no_fra
     try:
         d.wait_ready()
         _send(d, xs, 0, 200)
-        _wait(lambda: len(d.lines) >= 200, 30, "200 results")
+        wait_until(lambda: len(d.lines) >= 200, 30, "200 results")
         # a truncated copy of model b (what an interrupted copy leaves behind), new id too
         mpath.write_bytes(good_b.read_bytes()[: good_b.stat().st_size // 2])
         _config(cfg, "b")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_log("reload failed; still serving a")
         _send(d, xs, 200, 400)
-        _wait(lambda: len(d.lines) >= 400, 30, "400 results")
+        wait_until(lambda: len(d.lines) >= 400, 30, "400 results")
         tmp = tmp_path / "m.ernn.new"  # the good model arrives atomically (rename)
         tmp.write_bytes(good_b.read_bytes())
         os.replace(tmp, mpath)
@@ -196,7 +189,7 @@ def test_serve_pins_cpus_and_asks_realtime_priority_for_the_stepping_thread(tmp_
         else:  # refused: said so, and serving on
             assert "process.realtime_priority = 5 not applied" in log
         _send(d, np.zeros((4, 16), np.float32), 0, 4)
-        _wait(lambda: len(d.lines) == 4, 30, "4 results")
+        wait_until(lambda: len(d.lines) == 4, 30, "4 results")
         rc, _ = d.terminate()
         assert rc == 0
     finally:
