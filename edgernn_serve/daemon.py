@@ -357,13 +357,16 @@ class Daemon:
     def health(self) -> tuple:
         s = self.scheduler
         age = time.monotonic() - s.heartbeat
-        ok = s.alive and age < 2.0
+        src_ok = self.source.healthy
+        ok = s.alive and age < 2.0 and src_ok
         h = s.handle
         return ok, {"uptime_s": round(time.monotonic() - self.started, 3),
                     "model": {"id": h.id, "sha256": h.sha256},
                     "stepper_age_s": round(age, 3),
                     "source": {"kind": self.config.source.kind,
-                               "connected": self.source.connected},
+                               "connected": self.source.connected, "reader_ok": src_ok,
+                               "restarts": self.source.restarts,
+                               "last_error": self.source.last_error},
                     "streams": len(s.slots), "queue": len(s.queue),
                     "last_reload_error": self.last_reload_error}
 
@@ -399,11 +402,16 @@ class Daemon:
             yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
                    {"queue": queue}, n)
         yield "reconnects", "counter", "Reconnections", {"component": "source"}, src.reconnects
+        yield ("source_restarts", "counter", "Source reader threads restarted after a failure",
+               None, src.restarts)
         for k in self.sinks.sinks:
             yield ("queue_drops", "counter", "Frames or results dropped by a full queue",
                    {"queue": f"sink:{k.name}"}, k.dropped)
             yield ("reconnects", "counter", "Reconnections", {"component": f"sink:{k.name}"},
                    k.reconnects)
+            yield ("sink_errors", "counter", "Failed writes of each sink (a full disk, a "
+                   "broken pipe); their results are counted in queue_drops",
+                   {"sink": k.name, "type": k.type}, k.errors)
             yield ("sink_delivered", "counter", "Results delivered by each sink",
                    {"sink": k.name, "type": k.type}, k.delivered)
             yield ("sink_pending", "gauge", "Results buffered in each sink",

@@ -8,7 +8,10 @@ interleave the channels.
   temporary file next to ``path`` (``.<name>.<random>.tmp``) and, when the
   daemon stops, closes it (the header then holds the final length), syncs it
   and renames it to ``path``: ``path`` is only ever a complete, valid file.
-  An existing ``path`` is replaced at that moment.
+  An existing ``path`` is replaced at that moment. The header is updated after
+  every write, so if the daemon is killed the temporary file is a valid WAV of
+  everything written so far; a write that fails (a full disk) is cut off again
+  and its audio counted dropped, so the file never holds half a block.
 - :class:`PlaybackSink` (``type = "audio"``) plays through sounddevice. Hops
   wait in a buffer of at most ``buffer_ms``; when the device wants samples the
   buffer does not hold, it plays silence and counts an underrun (once playing
@@ -34,6 +37,7 @@ from edgernn_serve.sinks.base import QueuedSink, Sink
 
 log = logging.getLogger("edgernn.serve")
 
+SFC_SET_UPDATE_HEADER_AUTO = 0x1061  # libsndfile's sndfile.h
 WAV_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 
@@ -153,6 +157,9 @@ class WavSink(QueuedSink):
             self.tmp.unlink(missing_ok=True)
             raise ConfigError(f"sink {name}: cannot write a WAV file of {fmt.streams} "
                               f"channel(s) at {fmt.rate} Hz, {subtype}: {e}") from None
+        # the header follows every write: a crash leaves a valid WAV of what was written
+        soundfile._snd.sf_command(self.file._file, SFC_SET_UPDATE_HEADER_AUTO,
+                                  soundfile._ffi.NULL, 1)
         self.clip = not subtype.startswith(("FLOAT", "DOUBLE"))
         self._done = False
 
@@ -163,8 +170,20 @@ class WavSink(QueuedSink):
         return True
 
     def write_rows(self, rows: np.ndarray) -> None:
-        self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
-        self.frames += rows.shape[0]
+        """Append ``rows``; all of them or, on a failure (a full disk), none (raises)."""
+        n = self.frames
+        try:
+            self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
+            if self.file.tell() != n + rows.shape[0]:
+                raise OSError(f"short write to {self.tmp} (disk full?)")
+        except Exception:
+            try:  # back to the last whole write; the header says so (updated per write)
+                self.file.truncate(n)
+                self.file.seek(n)
+            except Exception:  # noqa: BLE001 - the write's error is the one to report
+                pass
+            raise
+        self.frames = n + rows.shape[0]
 
     def close(self) -> None:
         super().close()

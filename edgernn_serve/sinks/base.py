@@ -57,6 +57,7 @@ class Sink:
         self.slices: dict | None = None
         self.delivered = 0
         self.dropped = 0
+        self.errors = 0  # failed writes (a full disk, a broken pipe): their results dropped
         self.reconnects = 0
 
     def start(self) -> None:
@@ -139,6 +140,7 @@ class QueuedSink(Sink):
             try:
                 ok = self.write(batch)
             except Exception as e:  # keep serving; the reason is logged, rate-limited
+                self.errors += 1
                 self._warn.warning("write", f"sink {self.name}: write failed ({e}); results "
                                             f"dropped")
                 ok = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 import time
@@ -43,7 +44,12 @@ class StdoutSink(QueuedSink):
 
 
 class FileSink(QueuedSink):
-    """Appends JSON lines to ``path`` (reopened on reload: logrotate's copy or move)."""
+    """Appends JSON lines to ``path`` (reopened on reload: logrotate's copy or move).
+
+    Each batch is one ``write``; one that fails or falls short (a full disk) is cut
+    off again, so the file only ever holds whole lines, and its results are counted
+    dropped (``errors`` counts the failed writes).
+    """
 
     type = "file"
 
@@ -51,7 +57,7 @@ class FileSink(QueuedSink):
         super().__init__(name, device, buffer)
         self.path = path
         try:
-            self.fh = open(path, "ab")  # noqa: SIM115 (held open for the sink's life)
+            self.fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o666)
         except OSError as e:
             raise ConfigError(f"sink {name}: cannot open {path}: {e.strerror or e}") from None
 
@@ -60,13 +66,25 @@ class FileSink(QueuedSink):
         return cls(conf.name, ctx.device, conf.options["buffer"], conf.options["path"])
 
     def write(self, batch) -> bool:
-        self.fh.write(b"".join(self.line(r) for r in batch))
-        self.fh.flush()
+        data = b"".join(self.line(r) for r in batch)
+        size = os.fstat(self.fd).st_size
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(self.fd, view):]
+        except OSError:
+            try:
+                os.ftruncate(self.fd, size)  # whole lines only: drop the part written
+            except OSError:
+                pass
+            raise
         return True
 
     def close(self) -> None:
         super().close()
-        self.fh.close()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class UnixSink(QueuedSink):
