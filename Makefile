@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VPY) -m edgernn.demo
+	$(VPY) -m edgernn.cli.demo
 
 test: $(STAMP)
 	$(VPY) -m ruff check .

@@ -6,12 +6,12 @@ engine and the model's kernels compile), the folder a cold start filled for a
 warm one. The child times its phases (import numpy, import edgernn,
 ``edgernn.load`` -- which compiles or loads the engine and the kernels the
 model uses, in parallel processes when the cache is cold, see
-:mod:`edgernn.precompile` -- and the first ``step``) and reports its CPU time
+:mod:`edgernn.engine.precompile` -- and the first ``step``) and reports its CPU time
 (user + sys, its compile processes included), which a shared machine inflates
 much less than wall time. Where ``edgernn.kernels.abi.Kernel.address`` exists,
 the child wraps it to time each kernel compiled in its own process (by name).
 :func:`warmup_breakdown` times ``edgernn.kernels.abi.kernel_address`` of every
-kernel in ``KERNELS`` one after another in a fresh process with an empty cache
+kernel of ``precompile.every_kernel()`` one after another in a fresh process with an empty cache
 (what ``edgernn warmup`` compiles, there split over the CPUs).
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 t_np = time.perf_counter()
 import edgernn
 t_imp = time.perf_counter()
-from edgernn import engine
+from edgernn.engine import loop as engine
 kern = {}
 try:
     from edgernn.kernels import abi
@@ -67,11 +67,12 @@ _WARMUP = r"""
 import json, resource, time
 t0 = time.perf_counter()
 import edgernn
-from edgernn import engine
-from edgernn.kernels.abi import KERNELS, kernel_address
+from edgernn.engine import loop as engine
+from edgernn.engine.precompile import every_kernel
+from edgernn.kernels.abi import kernel_address
 out = {"import edgernn": time.perf_counter() - t0}
 a = time.perf_counter(); engine.native(); out["engine.native()"] = time.perf_counter() - a
-for k in KERNELS:
+for k in every_kernel()[1:]:
     a = time.perf_counter(); kernel_address(k); out[k] = time.perf_counter() - a
 ru = resource.getrusage(resource.RUSAGE_SELF)
 print(json.dumps({"total_s": time.perf_counter() - t0, "cpu_s": ru.ru_utime + ru.ru_stime,

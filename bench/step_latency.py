@@ -57,7 +57,7 @@ import yardstick  # noqa: E402
 from nets import build_torch, to_edgernn, torch_reference  # noqa: E402
 
 import edgernn  # noqa: E402
-from edgernn import benchmark  # noqa: E402
+from edgernn.cli import benchmark  # noqa: E402
 
 OUT = HERE / "out"
 CHECK_STEPS = 200

@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from edgernn.benchmark import time_steps  # every per-call sample is timed by it
+from edgernn.cli.benchmark import time_steps  # every per-call sample is timed by it
 
 CLOCK = time.perf_counter_ns
 

@@ -173,8 +173,8 @@ def _quantize(model, args):
 
 def run(args) -> int:
     """Run ``edgernn convert`` with parsed ``args``; returns the exit status."""
-    from edgernn.cliutil import output_path
-    from edgernn.fileformat import save_model
+    from edgernn.cli.util import output_path
+    from edgernn.format.modelfile import save_model
 
     for flag in ("calibration", "held_out", "max_error"):
         if getattr(args, flag, None) is not None and not getattr(args, "quantize", None):
@@ -183,7 +183,7 @@ def run(args) -> int:
                       [args.src, args.sign_key, getattr(args, "calibration", None),
                        getattr(args, "held_out", None)], args.force)
     if args.sign_key:
-        from edgernn.signing import private_key_fingerprint
+        from edgernn.format.signing import private_key_fingerprint
 
         private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
     try:
@@ -221,7 +221,7 @@ def run(args) -> int:
         print(f"  note: {n}")
     report = getattr(model, "quantization", None)
     if report:
-        from edgernn.quant_report import format_report
+        from edgernn.model.quant_report import format_report
 
         print(format_report(report))
     return 0

@@ -5,13 +5,13 @@
 >>> stream = model.stream()                       # doctest: +SKIP
 >>> y = stream.step(x)                            # doctest: +SKIP
 
-The runtime imports numpy and numba only.
+The runtime imports numpy and numba only. Its floors, each importing only the
+ones below it (checked by ``lint-imports``): ``cli`` > ``audio`` > ``model`` >
+``format`` > ``engine`` > ``ops`` > ``ir`` > ``kernels``.
 """
 
-__version__ = "0.2.0"
-
-from .activations import Activation
-from .batch import StreamBatch
+from .engine.batch import StreamBatch
+from .engine.stream import Stream
 from .errors import (
     EdgeRNNError,
     FrameError,
@@ -20,26 +20,19 @@ from .errors import (
     StreamError,
     UnsupportedOpError,
 )
-from .fileformat import load, read_manifest
-from .graph import Input, Tensor, add, concat, mul, slice, split, sub
-from .model import Model
-from .ops.bidirectional import Bidirectional, Reverse
-from .ops.concat import Concat
-from .ops.dense import Dense
-from .ops.elementwise import Add, Mul, Sub
-from .ops.embedding import Embedding
-from .ops.gru import GRU
-from .ops.lstm import LSTM
-from .ops.rnn import RNN
-from .ops.slice import Slice
-from .quant import QuantParams
-from .stream import Stream, StreamState
+from .ir.graph import Input, Tensor
+from .ir.quant import QuantParams
+from .ir.state import StreamState
+from .model import Model, load, read_manifest, save
+from .ops import OPS
+from .ops.functional import add, concat, mul, slice, split, sub
+from .version import __version__
+
+globals().update(OPS)  # every op kind: edgernn.GRU, edgernn.Dense, ... (edgernn.ops)
 
 __all__ = [
-    "Activation", "Bidirectional", "Dense", "Embedding", "GRU", "LSTM", "RNN", "Reverse",
-    "Concat", "Slice", "Add", "Sub", "Mul", "Input", "Tensor",
-    "concat", "add", "sub", "mul", "slice", "split",
-    "QuantParams", "Model", "Stream", "StreamBatch", "StreamState", "load", "read_manifest",
-    "EdgeRNNError", "ModelFormatError", "UnsupportedOpError", "StreamError",
+    *sorted(OPS), "Input", "Tensor", "concat", "add", "sub", "mul", "slice", "split",
+    "QuantParams", "Model", "Stream", "StreamBatch", "StreamState", "load", "save",
+    "read_manifest", "EdgeRNNError", "ModelFormatError", "UnsupportedOpError", "StreamError",
     "LinkError", "FrameError", "__version__",
 ]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edgernn.cliutil import Parser, float_range, int_range
+from edgernn.cli.util import Parser, float_range, int_range
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         import serial  # noqa: F401 - fail early with a clear message
     except ImportError as e:
         raise EdgeRNNError("edgernn bridge needs pyserial: pip install 'edgernn[bridge]'") from e
-    from edgernn.cliutil import report_path
+    from edgernn.cli.util import report_path
 
     report_path(args.json)
     try:
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         print(file=sys.stderr)
     print(summary(stats), flush=True)
     if args.json:
-        from edgernn.cliutil import write_json
+        from edgernn.cli.util import write_json
 
         write_json(args.json, stats)
     return 0
@@ -142,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Standalone entry point (``python -m firmware_bridge.cli``)."""
-    from edgernn.cliutil import os_error_line
+    from edgernn.cli.util import os_error_line
     from edgernn.errors import EdgeRNNError
 
     parser = Parser(prog="edgernn bridge", description=__doc__.split("\n")[0])

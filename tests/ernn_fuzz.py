@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 import edgernn
-from edgernn import archive
+from edgernn.format import archive
 
 CASE_SECONDS = 5.0
 

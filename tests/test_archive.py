@@ -11,9 +11,9 @@ import zipfile
 import numpy as np
 import pytest
 
-from edgernn import archive, boundedjson
-from edgernn.archive import Archive, Limits
 from edgernn.errors import ModelFormatError
+from edgernn.format import archive, boundedjson
+from edgernn.format.archive import Archive, Limits
 
 
 def _arrays():
@@ -301,7 +301,7 @@ def test_manifest_hash_covers_every_field(good, tmp_path):
 
 def test_signature_is_checked_when_required(good, tmp_path):
     _need_cryptography()
-    from edgernn import signing
+    from edgernn.format import signing
 
     path, arrays = good
     priv, pub = signing.generate_key_pem()
@@ -353,7 +353,7 @@ def test_write_refuses_what_it_could_not_read_back(tmp_path):
 
 
 def test_atomic_write_keeps_the_old_file_until_the_new_one_is_whole(tmp_path):
-    from edgernn.atomic import atomic_write
+    from edgernn.format.atomic import atomic_write
 
     dest = tmp_path / "model.ernn"
     dest.write_bytes(b"old model")
@@ -381,7 +381,7 @@ def test_atomic_write_keeps_the_old_file_until_the_new_one_is_whole(tmp_path):
 
 def test_reading_an_unsigned_file_never_imports_cryptography(good):
     path, _ = good
-    code = ("import sys, edgernn\nfrom edgernn import archive\narchive.read(sys.argv[1])\n"
+    code = ("import sys, edgernn\nfrom edgernn.format import archive\narchive.read(sys.argv[1])\n"
             "print('cryptography' in sys.modules)")
     import subprocess
     import sys

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import edgernn
-from edgernn import benchmark
+from edgernn.cli import benchmark
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 if str(BENCH) not in sys.path:  # appended: bench/serial.py must not shadow pyserial

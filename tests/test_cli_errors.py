@@ -16,8 +16,8 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn import cli
-from edgernn.boundedjson import canonical
+from edgernn.cli import main as cli
+from edgernn.format.boundedjson import canonical
 
 
 def _r(rng, *s):
@@ -61,7 +61,7 @@ def work(tmp_path_factory):
     for ext in ("onnx", "tflite", "keras", "h5", "pt"):
         (d / f"g.{ext}").write_bytes(np.random.default_rng(1).bytes(2000))
         (d / f"e.{ext}").write_bytes(b"")
-    from edgernn import archive, signing
+    from edgernn.format import archive, signing
 
     for name in ("a", "b"):
         priv, pub = signing.generate_key_pem()
@@ -229,7 +229,7 @@ def test_convert_failure_leaves_nothing_and_names_the_final_path(work, capsys, m
     def disk_full(fd):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(edgernn.atomic.os, "fsync", disk_full)  # inside the real writer
+    monkeypatch.setattr(edgernn.format.atomic.os, "fsync", disk_full)  # inside the real writer
     before = set(os.listdir(work))
     rc = cli.main(["convert", str(work / "lin.pt"), "--example-shape", "1,5,8",
                    "-o", str(work / "lin.ernn")])
@@ -257,7 +257,7 @@ def test_inspect_json_is_one_parsable_document(work, capsys):
 
 
 def test_bench_reports_progress_before_each_cold_start_process(work, capsys, monkeypatch):
-    from edgernn import benchmark
+    from edgernn.cli import benchmark
 
     seen = []
 

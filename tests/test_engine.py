@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn import cache
+from edgernn.kernels import cache
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.boundedjson import canonical
-from edgernn.fileformat import FORMAT_VERSION
+from edgernn.format.boundedjson import canonical
+from edgernn.format.modelfile import FORMAT_VERSION
 from tests import naive
 
 

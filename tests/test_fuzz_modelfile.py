@@ -66,7 +66,8 @@ def test_mutated_files_in_a_memory_capped_process(start):
 def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     import zipfile
 
-    from edgernn import ModelFormatError, archive
+    from edgernn import ModelFormatError
+    from edgernn.format import archive
 
     path = tmp_path / "bomb.ernn"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
@@ -78,7 +79,7 @@ def test_a_zip_bomb_is_refused_before_it_is_inflated(tmp_path):
     assert path.stat().st_size < 8 << 20
     code = ("import sys, resource\n"
             "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-            "from edgernn import archive, ModelFormatError\n"
+            "from edgernn import ModelFormatError\nfrom edgernn.format import archive\n"
             "try:\n"
             "    archive.Archive(sys.argv[1])\n"
             "except ModelFormatError as e:\n"

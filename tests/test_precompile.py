@@ -9,7 +9,7 @@ import textwrap
 import numpy as np
 
 import edgernn
-from edgernn import precompile
+from edgernn.engine import precompile
 
 # Loads the model in a fresh process, counts the compile processes it starts and tells,
 # per kernel, whether this process compiled it or loaded it from the cache.
@@ -28,7 +28,7 @@ if len(sys.argv) > 2 and sys.argv[2] == "frozen":
 elif len(sys.argv) > 2:
     sys.executable = sys.argv[2]  # a child that cannot run
 import edgernn
-from edgernn import precompile
+from edgernn.engine import precompile
 from edgernn.kernels import abi
 m = edgernn.load(sys.argv[1])
 y = m.stream().run(np.linspace(-1, 1, 5 * m.input_size, dtype=np.float32)

@@ -13,7 +13,7 @@ import pytest
 import converters
 import edgernn
 from converters.quantize.qlayer import quant
-from edgernn.quant_report import format_report
+from edgernn.model.quant_report import format_report
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "tests" / "data" / "tflite" / "lstm_fused.tflite"   # LSTM(3 -> 8) -> Dense(4)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from edgernn import schema
 from edgernn.errors import ModelFormatError
+from edgernn.format import schema
 
 V1 = sorted((Path(__file__).parent / "data" / "format1").glob("*.ernn"))
 

@@ -19,7 +19,7 @@ import numpy as np
 
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
-from edgernn.stream import StreamState
+from edgernn.ir.state import StreamState
 
 from .fold import fold
 from .values import Seq, StateOut

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 import edgernn
-from edgernn.graph import Tensor
+from edgernn.ir.graph import Tensor
 
 
 def _open_dense(t: Tensor) -> bool:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
-from edgernn.stream import StreamState
+from edgernn.ir.state import StreamState
 
 
 def _io(model) -> dict:

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from edgernn.graph import Tensor
+from edgernn.ir.graph import Tensor
 
 
 @dataclass(frozen=True)

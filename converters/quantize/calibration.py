@@ -164,7 +164,7 @@ def settle_steps(model, seqs, tol: float = 1e-3) -> int | None:
     """
     if not model.streamable or not model.state_layout():
         return None
-    from edgernn.stream import StreamState
+    from edgernn.ir.state import StreamState
 
     seq = max(seqs, key=len)
     a = model.stream()

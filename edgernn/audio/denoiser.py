@@ -80,7 +80,7 @@ class Denoiser:
     def _bind(self, model, sample_rate) -> None:
         """Load and check ``model``; set the model, its stream and the sizes."""
         if model is None or isinstance(model, (str, Path)):
-            from ..fileformat import load
+            from ..model import load
 
             path = BUNDLED if model is None else Path(model)
             if model is None and not path.exists():

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cache import CACHE
+from ..kernels.cache import CACHE
 
 
 def make_tables(n: int):

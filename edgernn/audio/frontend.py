@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from ..cache import CACHE
+from ..kernels.cache import CACHE
 from . import fft
 
 LOG_EPS = 1e-9

@@ -12,6 +12,6 @@ every model: nothing is compiled per model or per instance. Importing this
 package installs edgernn's cache locator first (:mod:`edgernn.cache`).
 """
 
-from .. import cache
+from . import cache
 
 cache.configure()

@@ -23,7 +23,7 @@ from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from ..cache import CACHE
+from .cache import CACHE
 from .optable import (
     D_IDX,
     D_M,
@@ -35,6 +35,7 @@ from .optable import (
     D_SSTRIDE,
     D_W,
     D_WBYTES,
+    S_FLAG,
     WIDTH,
 )
 from .pointers import view1, view2
@@ -72,6 +73,13 @@ def views(desc):
     L = view1(d[D_S], n_bytes // 8, np.int64)
     m = d[D_M]
     return P, W, S, L, d[D_SSTRIDE] // 4, view1(d[D_IDX], m, np.int64), m
+
+
+@njit(cache=CACHE, inline="always")
+def flag_nonfinite(L, b):
+    """Raise the non-finite flag of the stream whose state arena starts at float ``b``
+    (``L``: the int64 view of the state arenas; the engine counts and resets)."""
+    L[np.uint64(b) // np.uint64(2) + np.uint64(S_FLAG)] = 1
 
 
 #: LLVM flags of every kernel: reassociation lets the elementwise loops that also
@@ -131,10 +139,9 @@ def kernel_address(name: str) -> int:
     return addr
 
 
-#: every kernel, for ``edgernn warmup``
-KERNELS = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel",
-           "dense:dense_kernel", "dense:activation_kernel", "rnn:rnn_kernel",
-           "lstm:lstm_kernel", "gru:gru_kernel", "lstm:lstm_general_kernel",
-           "gru:gru_general_kernel", "embedding:embedding_kernel", "elementwise:binary_kernel")
+#: kernels every op kind shares, called through the op table's header (the op kinds'
+#: own kernels are listed by :func:`edgernn.ops.registry.kernels`)
+SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
 
-__all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "KERNELS", "np"]
+__all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "SHARED",
+           "flag_nonfinite", "np"]

@@ -11,12 +11,13 @@ A non-finite output raises the stream's non-finite flag.
 import numpy as np
 from numba import njit
 
-from ..cache import CACHE
-from .abi import kernel, views
+from .abi import flag_nonfinite, kernel, views
+from .cache import CACHE
+from .layout import pad8
 from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite
-from .optable import ACT_CODE, BOFF, NI, NO, PAR, QM0, QPAR, S_FLAG, SCR, WOFF, X, Y
-from .qlinalg import product
+from .optable import ACT_CODE, BOFF, NI, NO, PAR, QM0, QP_OUT, QPAR, SCR, WOFF, X, Y
+from .qlinalg import times_x
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -24,14 +25,14 @@ def finish(desc, P, k, W, S, L, b, src, dst, n):
     """Activation of row ``k`` on ``S[b+src:]``, copy to ``S[b+dst:]``, flag non-finite."""
     act(desc, P, W, S, b + src, n, P[k, ACT_CODE], P[k, PAR])
     q = P[k, QPAR]
-    if q >= 0 and W[q + 6] > 0:  # an int8 model's Dense output, re-quantised
-        s, zp = W[q + 6], W[q + 7]
+    if q >= 0 and W[q + QP_OUT] > 0:  # an int8 model's Dense output, re-quantised
+        s, zp = W[q + QP_OUT], W[q + QP_OUT + 1]
         o = U(b + src)
         for i in range(U(n)):
             v = min(max(np.rint(S[o + i] / s) + zp, np.float32(-128)), np.float32(127))
             S[o + i] = (v - zp) * s
     if not all_finite(S, b + src, n):
-        L[U(b) // U(2) + U(S_FLAG)] = 1
+        flag_nonfinite(L, b)
     if src != dst:
         copy(S, b + src, S, b + dst, n)
 
@@ -41,8 +42,8 @@ def dense_kernel(desc, k, t):
     """Run Dense row ``P[k]`` for the descriptor's streams."""
     P, W, S, L, A, idx, m = views(desc)
     x, ni, y, no, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
-    load_bias(W, P[k, BOFF], -(-no // 8) * 8, S, A, idx, m, g)
-    product(desc, P, k, WOFF, no, x, ni, x, np.int64(0), g, QM0, 0, -1, 0)
+    load_bias(W, P[k, BOFF], pad8(no), S, A, idx, m, g)
+    times_x(desc, P, k, WOFF, no, x, ni, g, QM0)
     for i in range(m):
         finish(desc, P, k, W, S, L, idx[i] * A, g, y, no)
     return 0

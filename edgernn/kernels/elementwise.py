@@ -1,6 +1,6 @@
 """Elementwise binary ops on two tensors, or a tensor and a constant.
 
-    ADD: y = a + b      SUB: y = a - b      MUL: y = a * b
+    ADD: y = a + b      SUB: y = a - b      MUL: y = a * b     (column FUNC)
 
 ``a`` at X (length NO); ``b`` at X2 in the stream's arena, or, when CONST >= 0,
 the constant float32[NO] at CONST in the weight arena (a scalar constant is
@@ -8,17 +8,20 @@ stored broadcast). A non-finite result raises the stream's non-finite flag.
 """
 
 
-from .abi import kernel, views
+from .abi import flag_nonfinite, kernel, views
 from .linalg import U
 from .mathfn import all_finite
-from .optable import ADD, CONST, MUL, NO, OP, S_FLAG, SUB, X2, X, Y
+from .optable import CONST, FUNC, NO, X2, X, Y
+
+#: the function of a row (column FUNC)
+ADD, SUB, MUL = 0, 1, 2
 
 
 @kernel()
 def binary_kernel(desc, k, t):
     """Run ADD/SUB/MUL row ``P[k]`` for the descriptor's streams."""
     P, W, S, L, A, idx, m = views(desc)
-    op, n = P[k, OP], U(P[k, NO])
+    op, n = P[k, FUNC], U(P[k, NO])
     const = P[k, CONST]
     for i in range(m):
         b = idx[i] * A
@@ -37,5 +40,5 @@ def binary_kernel(desc, k, t):
             for j in range(n):
                 S[y + j] = S[a + j] * src[o + j]
         if not all_finite(S, b + P[k, Y], P[k, NO]):
-            L[b // 2 + S_FLAG] = 1
+            flag_nonfinite(L, b)
     return 0

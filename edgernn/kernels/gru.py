@@ -8,17 +8,16 @@
     h' = (1 - z) * n + z * h
 
 Weights as panels: W_rz at WOFF, W_in float32[H, I] at WIN, W_hn float32[H, H]
-at WHN. Scratch at SCR, with ``R(n) = 8 * ceil(n / 8)``: rz float32[R(2H)],
-n_x float32[R(H)], n_h float32[R(H)], r*h float32[H]; the biases at BOFF,
-``[b_rz | b_in | b_hn]`` (``b_rz = bias_ih + bias_hh``), have the same padded
-layout as the first three. x at X (length NI), h (the output) at Y.
+at WHN. Scratch at SCR: rz, n_x, n_h and r*h as :func:`edgernn.kernels.layout.gru_scratch`
+lays them out; the biases at BOFF, ``[b_rz | b_in | b_hn]`` (``b_rz = bias_ih +
+bias_hh``), have the same padded layout as the first three. x at X (length NI), h (the output) at Y.
 """
 
-import numpy as np
 from numba import njit
 
-from ..cache import CACHE
-from .abi import kernel, views
+from .abi import flag_nonfinite, kernel, views
+from .cache import CACHE
+from .layout import gru_scratch
 from .linalg import U, load_bias
 from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
@@ -35,7 +34,6 @@ from .optable import (
     QM1,
     QM2,
     QM3,
-    S_FLAG,
     SCR,
     WHN,
     WIN,
@@ -43,7 +41,7 @@ from .optable import (
     X,
     Y,
 )
-from .qlinalg import product
+from .qlinalg import gates_xh, times_h, times_x
 
 
 @njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
@@ -93,18 +91,17 @@ def gru_kernel(desc, k, t):
     """Run GRU row ``P[k]`` (linear_before_reset, default activations, no clip: one
     fused loop) for the descriptor's streams; a non-finite h raises the stream's flag."""
     P, W, S, L, A, idx, m = views(desc)
-    x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
-    nx = rz + -(-2 * H // 8) * 8
-    nh = nx + -(-H // 8) * 8
-    zero = np.int64(0)
-    load_bias(W, P[k, BOFF], nh - rz + -(-H // 8) * 8, S, A, idx, m, rz)
-    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
-    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
-    product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
+    x, ni, h, H, scr = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    rz, nx, nh, rh, _ = gru_scratch(H)
+    rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
+    load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
+    gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+    times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
+    times_h(desc, P, k, WHN, H, h, H, nh, QM3)
     for i in range(m):
         b = idx[i] * A
         if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
-            L[U(b) // U(2) + U(S_FLAG)] = 1
+            flag_nonfinite(L, b)
     return 0
 
 
@@ -113,17 +110,15 @@ def gru_general_kernel(desc, k, t):
     """Run GRU row ``P[k]`` with either reset variant, any activations and clip;
     compiled only for models that use them."""
     P, W, S, L, A, idx, m = views(desc)
-    x, ni, h, H, rz = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
-    nx = rz + -(-2 * H // 8) * 8
-    nh = nx + -(-H // 8) * 8
-    rh = nh + -(-H // 8) * 8
+    x, ni, h, H, scr = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
+    rz, nx, nh, rh, _ = gru_scratch(H)
+    rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
     flags = P[k, FLAGS]
-    zero = np.int64(0)
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    product(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, 0, QM1, 3)
-    product(desc, P, k, WIN, H, x, ni, x, zero, nx, QM2, 0, -1, 0)
+    gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+    times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
     if flags & F_LBR:
-        product(desc, P, k, WHN, H, h, H, h, zero, nh, QM3, 3, -1, 0)
+        times_h(desc, P, k, WHN, H, h, H, nh, QM3)
     else:
         par = P[k, PAR]
         for i in range(m):
@@ -134,9 +129,9 @@ def gru_general_kernel(desc, k, t):
             r_, h_, rh_ = U(b + rz), U(b + h), U(b + rh)
             for j in range(U(H)):
                 S[rh_ + j] = S[r_ + j] * S[h_ + j]
-        product(desc, P, k, WHN, H, rh, H, rh, zero, nh, QM3, 3, -1, 0)
+        times_h(desc, P, k, WHN, H, rh, H, nh, QM3)
     for i in range(m):
         b = idx[i] * A
         if not _gru_general(desc, P, k, W, S, b + rz, b + nx, b + nh, b + h, H):
-            L[U(b) // U(2) + U(S_FLAG)] = 1
+            flag_nonfinite(L, b)
     return 0

@@ -19,8 +19,8 @@ arrays are indexed directly (no wrap-around checks, no reference counting).
 import numpy as np
 from numba import njit, types
 
-from ..cache import CACHE
 from .abi import call_ptr, kernel, views
+from .cache import CACHE
 from .optable import H_MATVEC
 from .tile import STREAMS, TAIL, TILE, mac8, mac32, mac32x2
 

@@ -15,8 +15,9 @@ With the default activations and no options one fused loop runs.
 
 from numba import njit
 
-from ..cache import CACHE
-from .abi import kernel, views
+from .abi import flag_nonfinite, kernel, views
+from .cache import CACHE
+from .layout import pad8
 from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
@@ -35,14 +36,13 @@ from .optable import (
     PEEP,
     QM0,
     QM1,
-    S_FLAG,
     SCR,
     STATE_C,
     WOFF,
     X,
     Y,
 )
-from .qlinalg import product
+from .qlinalg import gates_xh
 
 
 @njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
@@ -106,8 +106,8 @@ def _lstm_general(desc, P, k, W, S, g, c, h, H):
 def _gates(desc, P, k, W, S, A, idx, m):
     """Gate pre-activations ``W [x; h] + b`` into the scratch, for every stream."""
     H = P[k, NO]
-    load_bias(W, P[k, BOFF], -(-4 * H // 8) * 8, S, A, idx, m, P[k, SCR])
-    product(desc, P, k, WOFF, 4 * H, P[k, X], P[k, NI], P[k, Y], H, P[k, SCR], QM0, 0, QM1, 3)
+    load_bias(W, P[k, BOFF], pad8(4 * H), S, A, idx, m, P[k, SCR])
+    gates_xh(desc, P, k, WOFF, 4 * H, P[k, X], P[k, NI], P[k, Y], H, P[k, SCR], QM0, QM1)
 
 
 @kernel()
@@ -119,7 +119,7 @@ def lstm_kernel(desc, k, t):
     for i in range(m):
         b = idx[i] * A
         if not _lstm_fused(S, b + P[k, SCR], b + P[k, STATE_C], b + P[k, Y], P[k, NO]):
-            L[U(b) // U(2) + U(S_FLAG)] = 1
+            flag_nonfinite(L, b)
     return 0
 
 
@@ -133,5 +133,5 @@ def lstm_general_kernel(desc, k, t):
         b = idx[i] * A
         if not _lstm_general(desc, P, k, W, S, b + P[k, SCR], b + P[k, STATE_C], b + P[k, Y],
                              P[k, NO]):
-            L[U(b) // U(2) + U(S_FLAG)] = 1
+            flag_nonfinite(L, b)
     return 0

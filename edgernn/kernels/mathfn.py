@@ -9,8 +9,8 @@ tanh < 3e-7 (one float32 ulp of 1 where the clamp saturates), sigmoid < 1.5e-7.
 
 Exact path (``math="exact"``): libm ``tanh``/``exp`` per element.
 
-Codes are those of :mod:`edgernn.activations`; ``code + EXACT`` selects the
-exact variant of tanh, sigmoid and scaled_tanh.
+Activation codes are named below (:mod:`edgernn.ops.activation` maps names to
+them); ``code + EXACT`` selects the exact variant of tanh, sigmoid and scaled_tanh.
 """
 
 import math
@@ -18,11 +18,17 @@ import math
 import numpy as np
 from numba import njit, types
 
-from ..cache import CACHE
 from .abi import call_ptr, kernel, views
+from .cache import CACHE
 from .linalg import U
 from .optable import H_ACT
 
+# activation codes (the op table's ACT_CODE; names and parameters in
+# edgernn.ops.activation). Stable within a runtime: they are not stored in files.
+LINEAR, RELU, TANH, SIGMOID, SOFTMAX, LEAKY_RELU, ELU, HARD_SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
+SOFTSIGN, SOFTPLUS, AFFINE, THRESHOLDED_RELU, SCALED_TANH = 8, 9, 10, 11, 12
+LOG_SOFTMAX, L2_NORMALIZE = 13, 14
+#: added to a code: the libm variant (``math="exact"``) of tanh, sigmoid, softplus, scaled_tanh
 EXACT = 100
 _F = {"reassoc", "contract"}
 _f32 = np.float32
@@ -97,24 +103,25 @@ def _logsumexp(S, o, N):
 
 @njit(cache=CACHE, error_model="numpy", fastmath=_F, inline="always")
 def _act1(t, code, alpha, beta):
-    """One element of the less common elementwise activations (codes 5-12, 109, 112)."""
-    if code == 5:
+    """One element of the less common elementwise activations (LEAKY_RELU to
+    SCALED_TANH, and their EXACT variants)."""
+    if code == LEAKY_RELU:
         return t if t >= 0 else alpha * t
-    if code == 6:
+    if code == ELU:
         return t if t >= 0 else _f32(alpha * (math.exp(float(t)) - 1.0))
-    if code == 7:
+    if code == HARD_SIGMOID:
         return min(max(alpha * t + beta, _f32(0.0)), _f32(1.0))
-    if code == 8:
+    if code == SOFTSIGN:
         return t / (_f32(1.0) + abs(t))
-    if code == 9 or code == EXACT + 9:
+    if code == SOFTPLUS or code == EXACT + SOFTPLUS:
         return softplus_exact(t)
-    if code == 10:
+    if code == AFFINE:
         return alpha * t + beta
-    if code == 11:
+    if code == THRESHOLDED_RELU:
         return t if t > alpha else _f32(0.0)
-    if code == 12:
+    if code == SCALED_TANH:
         return alpha * tanh_fast(beta * t)
-    if code == EXACT + 12:
+    if code == EXACT + SCALED_TANH:
         return _f32(alpha * math.tanh(beta * t))
     return _f32(np.nan)
 
@@ -135,19 +142,19 @@ def apply_act(S, off, n, code, alpha, beta):
     """
     o = U(off)
     N = U(n)
-    if code <= 3:  # linear, relu, tanh, sigmoid: handled by act() without this call
+    if code <= SIGMOID:  # linear, relu, tanh, sigmoid: handled by act() without this call
         return
-    if code == EXACT + 2:
+    if code == EXACT + TANH:
         for i in range(N):
             S[o + i] = _f32(math.tanh(S[o + i]))
-    elif code == EXACT + 3:
+    elif code == EXACT + SIGMOID:
         for i in range(N):
             S[o + i] = sigmoid_exact(S[o + i])
-    elif code == 4 or code == 13:
+    elif code == SOFTMAX or code == LOG_SOFTMAX:
         lse = _logsumexp(S, o, N)
         for i in range(N):
-            S[o + i] = _f32(math.exp(S[o + i] - lse)) if code == 4 else _f32(S[o + i] - lse)
-    elif code == 14:
+            S[o + i] = _f32(math.exp(S[o + i] - lse)) if code == SOFTMAX else _f32(S[o + i] - lse)
+    elif code == L2_NORMALIZE:
         ss = 0.0
         for i in range(N):
             ss += float(S[o + i]) * float(S[o + i])
@@ -173,15 +180,15 @@ def act(desc, P, W, S, off, n, code, par):
     others through :func:`act_kernel`, compiled only for models
     that use them."""
     o, N = U(off), U(n)
-    if code == 0:
+    if code == LINEAR:
         return
-    if code == 1:
+    if code == RELU:
         for i in range(N):
             S[o + i] = max(S[o + i], _f32(0.0))
-    elif code == 2:
+    elif code == TANH:
         for i in range(N):
             S[o + i] = tanh_fast(S[o + i])
-    elif code == 3:
+    elif code == SIGMOID:
         for i in range(N):
             S[o + i] = sigmoid_fast(S[o + i])
     else:

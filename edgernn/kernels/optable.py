@@ -14,30 +14,28 @@ placed inside it) are rows too.
 WIDTH = 32
 
 # header (row 0)
-H_NROWS = 0       # rows after the header
+H_NRUN = 0        # rows run every step (rows 1..H_NRUN); the STATE rows follow
 H_NIN = 1         # model input size (concatenated inputs)
 H_NOUT = 2        # model output size (concatenated outputs)
-H_TOKENS = 3      # number of token ids (0: float input)
-H_SBYTES = 4      # bytes of one stream's state arena
-H_WBYTES = 5      # bytes of the weight arena
-H_EXACT = 6       # 1: libm activations
-H_MATVEC = 7      # address of linalg.matvec_kernel
-H_ACT = 8         # address of mathfn.act_kernel (0: the model uses none of its activations)
-H_QMATVEC = 9     # address of qlinalg.qmatvec_kernel (0: no int8 op)
+H_SBYTES = 3      # bytes of one stream's state arena
+H_MATVEC = 4      # address of linalg.matvec_kernel
+H_ACT = 5         # address of mathfn.act_kernel (0: the model uses none of its activations)
+H_QMATVEC = 6     # address of qlinalg.qmatvec_kernel (0: no int8 op)
 
 # common columns of every row
-OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
+OP, Y, NO, X, NI, X2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7
 FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
 # C0.. : op-specific columns
 
-# opcodes
-INPUT, OUTPUT, COPY = 1, 2, 3
-DENSE, ACT, EMBED, RNN, LSTM, GRU = 4, 5, 6, 7, 8, 9
-ADD, SUB, MUL = 10, 11, 12
+# row kinds (column OP); every op kind's row is a KERNEL row: the engine calls FN
+KERNEL, INPUT, OUTPUT, COPY = 0, 1, 2, 3
+STATE = 4          # not run: a state span ``S[Y:Y+NO]`` that the plan allocated (reset
+                   # to zero after a step in which it became non-finite)
 
 # op-specific columns
 WOFF, BOFF = C0, C0 + 1                       # packed weights (panels), bias (-1: none)
 ACT_CODE, PAR = C0 + 2, C0 + 3                # activation code, float params in W
+FUNC = ACT_CODE                               # which function of its kind (elementwise ops)
 FLAGS = C0 + 4
 STATE_C = C0 + 5                              # LSTM cell state
 PEEP = C0 + 6                                 # LSTM peephole [3, H]
@@ -48,6 +46,9 @@ NUM = C0 + 12                                 # EMBED: number of embeddings
 # int8 ops (-1: float): int32 headers of the quantised matrices in W (qlinalg.py),
 # float32 [mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out] at QPAR, scratch at QBUF
 QM0, QM1, QM2, QM3, QPAR, QBUF = C0 + 13, C0 + 14, C0 + 15, C0 + 16, C0 + 17, C0 + 18
+# slots of those parameters: (mode, scale, zero point) of an input, of the state;
+# (scale, zero point) of a re-quantised output (0 scale: none)
+QP_X, QP_H, QP_OUT = 0, 3, 6
 
 # flags
 F_PEEPHOLE, F_CLIP, F_CELL_CLIP, F_INPUT_FORGET, F_LBR = 1, 2, 4, 8, 16

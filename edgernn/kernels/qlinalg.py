@@ -25,10 +25,10 @@ unsigned bytes (``v_q + 128``, ``G`` floats' worth each), their ``s_v`` and
 import numpy as np
 from numba import njit, types
 
-from ..cache import CACHE
 from .abi import call_ptr, kernel, qviews
+from .cache import CACHE
 from .linalg import matvec
-from .optable import H_QMATVEC, QBUF, QM0, QPAR
+from .optable import H_QMATVEC, QBUF, QM0, QP_H, QP_X, QPAR
 from .tile_i8 import ROWS, mac_i8
 
 U = np.uint64
@@ -180,7 +180,8 @@ def product(desc, P, k, wcol, rows, a, na, b, nb, y, qa, pa, qb, pb):
 
     Float: one panel matrix at ``P[k, wcol]`` over ``na + nb`` inputs. int8: the
     matrix at ``P[k, qa]`` times ``a`` (quantisation parameters at ``QPAR + pa``:
-    0 for x, 3 for h), plus, when ``qb >= 0``, the one at ``P[k, qb]`` times ``b``;
+    ``QP_X`` for an input, ``QP_H`` for state), plus, when ``qb >= 0``, the one at
+    ``P[k, qb]`` times ``b``;
     one call to :func:`qmatvec_kernel` (compiled once, only for int8 models).
     """
     if P[k, QM0] < 0:
@@ -189,3 +190,23 @@ def product(desc, P, k, wcol, rows, a, na, b, nb, y, qa, pa, qb, pb):
         q = P[k, QPAR]
         call_ptr(P[0, H_QMATVEC], desc, P[k, qa], a, q + pa, P[k, qb] if qb >= 0 else -1, b,
                  q + pb, P[k, QBUF], y)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def gates_xh(desc, P, k, wcol, rows, x, nx, h, nh, y, qm_x, qm_h):
+    """``y += W [x; h]``: a recurrent op's ``[weight_ih | weight_hh]`` product (float
+    panels at ``P[k, wcol]``; int8: the matrices at ``P[k, qm_x]`` and ``P[k, qm_h]``,
+    ``x`` quantised with the input's parameters, ``h`` with the state's)."""
+    product(desc, P, k, wcol, rows, x, nx, h, nh, y, qm_x, QP_X, qm_h, QP_H)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def times_x(desc, P, k, wcol, rows, x, nx, y, qm):
+    """``y += W x`` with ``x`` an input (quantised with the input's parameters)."""
+    product(desc, P, k, wcol, rows, x, nx, x, np.int64(0), y, qm, QP_X, -1, 0)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def times_h(desc, P, k, wcol, rows, h, nh, y, qm):
+    """``y += W h`` with ``h`` recurrent state (quantised with the state's parameters)."""
+    product(desc, P, k, wcol, rows, h, nh, h, np.int64(0), y, qm, QP_H, -1, 0)

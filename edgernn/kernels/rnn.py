@@ -8,11 +8,12 @@ scratch float32[R8] at SCR. A non-finite h raises the stream's flag.
 """
 
 
-from .abi import kernel, views
-from .linalg import U, copy, load_bias
+from .abi import flag_nonfinite, kernel, views
+from .layout import pad8
+from .linalg import copy, load_bias
 from .mathfn import act, all_finite, clip_inplace
-from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, S_FLAG, SCR, WOFF, X, Y
-from .qlinalg import product
+from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, SCR, WOFF, X, Y
+from .qlinalg import gates_xh
 
 
 @kernel()
@@ -21,14 +22,14 @@ def rnn_kernel(desc, k, t):
     P, W, S, L, A, idx, m = views(desc)
     x, ni, h, hs, g = P[k, X], P[k, NI], P[k, Y], P[k, NO], P[k, SCR]
     par = P[k, PAR]
-    load_bias(W, P[k, BOFF], -(-hs // 8) * 8, S, A, idx, m, g)
-    product(desc, P, k, WOFF, hs, x, ni, h, hs, g, QM0, 0, QM1, 3)
+    load_bias(W, P[k, BOFF], pad8(hs), S, A, idx, m, g)
+    gates_xh(desc, P, k, WOFF, hs, x, ni, h, hs, g, QM0, QM1)
     for i in range(m):
         b = idx[i] * A
         if P[k, FLAGS] & F_CLIP:
             clip_inplace(S, b + g, hs, W[par + 2])
         act(desc, P, W, S, b + g, hs, P[k, ACT_CODE], par)
         if not all_finite(S, b + g, hs):
-            L[U(b) // U(2) + U(S_FLAG)] = 1
+            flag_nonfinite(L, b)
         copy(S, b + g, S, b + h, hs)
     return 0

@@ -15,6 +15,9 @@ from dataclasses import fields
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..kernels.layout import pad8 as _jit_pad8
+
+_pad8 = _jit_pad8.py_func
 
 __all__ = ["Op", "f32_array", "opt_f32_array", "positive", "Schema"]
 
@@ -118,16 +121,32 @@ class Op:
 
     _arrays: tuple[str, ...] = ()
     schema: dict[str, str] = {}
-    #: "module:function" of its kernel in edgernn.kernels (None: the planner handles it)
+    #: "module:function" of its kernel in edgernn.kernels (None: the planner handles it);
+    #: a property where an instance chooses among several
     kernel: str | None = None
+    #: every kernel an op of this kind may run (default: ``(kernel,)``), for warm-up
+    kernels: tuple[str, ...] = ()
     streamable = True
     #: number of input tensors (None: any number >= 1)
     arity: int | None = 1
+    #: the planner places the inputs inside the output buffer, in order (Concat)
+    places_inputs = False
+    #: the output is a view of the input from this offset, with no kernel (Slice)
+    view_start: int | None = None
+    #: number of token ids the op takes as input (0: a float vector; Embedding)
+    tokens = 0
+    #: weight fields that int8 quantisation may replace (the quantiser asks the op)
+    quantizable: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, **kw):
+        super().__init_subclass__(**kw)
+        if not cls.__dict__.get("kernels") and isinstance(cls.__dict__.get("kernel"), str):
+            cls.kernels = (cls.kernel,)
 
     # --- functional API -----------------------------------------------------
     def __call__(self, *inputs, name: str | None = None):
         """Apply this op to tensors: ``y = edgernn.GRU(...)(x)`` adds a graph node."""
-        from ..graph import node
+        from ..ir.graph import node
 
         return node(self, inputs, name)
 
@@ -206,7 +225,7 @@ class Op:
         kw = dict(config)
         kw.update(arrays)
         if config.get("quant") is not None:
-            from ..quant import QuantParams
+            from ..ir.quant import QuantParams
 
             kw["quant"] = QuantParams.from_config(cls.__name__, config["quant"], scales)
         try:
@@ -233,7 +252,7 @@ class Op:
 
 def activation_field(owner: str, spec):
     """``spec`` (a name, a config dict or an Activation) as an :class:`edgernn.Activation`."""
-    from ..activations import as_activation
+    from .activation import as_activation
 
     try:
         return as_activation(spec)
@@ -255,7 +274,7 @@ def weight_field(op, name: str, shape=None) -> np.ndarray:
 
 def check_quant(op) -> None:
     """``op.quant`` is None or a QuantParams naming only weights of this op."""
-    from ..quant import QuantParams
+    from ..ir.quant import QuantParams
 
     quant = getattr(op, "quant", None)
     if quant is None:
@@ -284,5 +303,5 @@ def quant_scratch(op, cols: int, rows: int) -> int:
 
 
 def pad8(n: int) -> int:
-    """``n`` rounded up to a multiple of 8 (the kernels' row-tile granularity)."""
-    return -(-int(n) // 8) * 8
+    """``n`` rounded up to a multiple of 8 (:func:`edgernn.kernels.layout.pad8`)."""
+    return _pad8(int(n))

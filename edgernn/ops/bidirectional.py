@@ -13,12 +13,13 @@ from dataclasses import dataclass
 from ..errors import ModelFormatError
 from .base import Op, Schema
 from .recurrent import Recurrent
+from .registry import register
 
 _MERGE = ("concat", "sum", "mul", "ave")
 
 
 def _inner(name, config, arrays, prefix):
-    from ..registry import op_from_config
+    from .registry import op_from_config
 
     sub = config[name]
     if not isinstance(sub, dict) or set(sub) != {"type", "config"}:
@@ -31,6 +32,7 @@ def _inner(name, config, arrays, prefix):
     return op
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Bidirectional(Op):
     """Runs ``forward`` over the sequence and ``backward`` over it reversed.
@@ -102,6 +104,7 @@ class Bidirectional(Op):
         return self.forward.expected_params() * 2
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Reverse(Op):
     """Runs ``layer`` over the sequence reversed in time; outputs are put back in

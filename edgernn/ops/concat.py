@@ -11,13 +11,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .base import Op
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Concat(Op):
     """Concatenation of one or more tensors (``torch.cat(dim=-1)``, ONNX ``Concat``)."""
 
     arity = None
+    places_inputs = True
 
     def output_size_for(self, sizes):
         return int(sum(sizes))

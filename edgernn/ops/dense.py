@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import Activation
 from ..errors import ModelFormatError
 from ..kernels import optable as T
+from .activation import Activation
 from .base import (
     Op,
     Schema,
@@ -22,8 +22,10 @@ from .base import (
     quant_scratch,
     weight_field,
 )
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Dense(Op):
     """Fully connected layer ``y = act(weight @ x + bias)``.
@@ -66,7 +68,6 @@ class Dense(Op):
         return pad8(self.output_size) + quant_scratch(self, self.input_size, self.output_size)
 
     def pack(self, pk, row, state) -> None:
-        row[T.OP] = T.DENSE
         if self.quant is None:
             row[T.WOFF] = pk.panels(self.weight)
         else:

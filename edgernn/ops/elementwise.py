@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
+from ..kernels.elementwise import ADD, MUL, SUB
 from .base import Op, f32_array
+from .registry import register
 
 
 @dataclass(frozen=True, eq=False)
@@ -20,7 +22,7 @@ class _Binary(Op):
     constant: np.ndarray | None = None
     _arrays = ("constant",)
     kernel = "elementwise:binary_kernel"
-    opcode = 0
+    func = ADD
 
     def __post_init__(self):
         if self.constant is not None:
@@ -50,29 +52,32 @@ class _Binary(Op):
         return 0
 
     def pack(self, pk, row, state) -> None:
-        row[T.OP] = self.opcode
+        row[T.FUNC] = self.func
         if self.constant is None:
             row[T.CONST] = -1
         else:
             row[T.CONST] = pk.f32(np.broadcast_to(self.constant, (int(row[T.NO]),)))
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Add(_Binary):
     """``y = a + b`` (or ``a + constant``)."""
 
-    opcode = T.ADD
+    func = ADD
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Sub(_Binary):
     """``y = a - b`` (or ``a - constant``)."""
 
-    opcode = T.SUB
+    func = SUB
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Mul(_Binary):
     """``y = a * b`` (or ``a * constant``)."""
 
-    opcode = T.MUL
+    func = MUL

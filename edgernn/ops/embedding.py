@@ -9,8 +9,10 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..kernels import optable as T
 from .base import Op, f32_array
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Embedding(Op):
     """Token lookup ``y = weight[token]``; applied to a model input, the model takes
@@ -35,11 +37,11 @@ class Embedding(Op):
     input_size = property(lambda self: 1)
     output_size = property(lambda self: self.weight.shape[1])
     num_embeddings = property(lambda self: self.weight.shape[0])
+    tokens = num_embeddings
 
     def scratch_floats(self) -> int:
         return 0
 
     def pack(self, pk, row, state) -> None:
-        row[T.OP] = T.EMBED
         row[T.WOFF] = pk.f32(self.weight)
         row[T.NUM] = self.num_embeddings

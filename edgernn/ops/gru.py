@@ -7,10 +7,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from .base import Schema, pad8, positive, quant_scratch
+from ..kernels.layout import gru_scratch as _gru_scratch
+from .base import Schema, positive, quant_scratch
 from .recurrent import Recurrent, gate_activations
+from .registry import register
+
+gru_scratch = _gru_scratch.py_func
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class GRU(Recurrent):
     """Gated recurrent unit (gates r, z, n as in PyTorch).
@@ -53,9 +58,10 @@ class GRU(Recurrent):
                  and [a.name for a in self.activations] == ["sigmoid", "tanh"])
         return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
 
+    kernels = ("gru:gru_kernel", "gru:gru_general_kernel")
+
     def _float_scratch(self) -> int:
-        H = self.hidden_size
-        return pad8(2 * H) + 2 * pad8(H) + H
+        return gru_scratch(self.hidden_size)[-1]
 
     def scratch_floats(self) -> int:
         H = self.hidden_size
@@ -64,7 +70,6 @@ class GRU(Recurrent):
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
         wih, whh = self.weight_ih, self.weight_hh
-        row[T.OP] = T.GRU
         if self.quant is None:
             row[T.WOFF] = pk.panels(np.hstack([wih[:2 * H], whh[:2 * H]]))
             row[T.WIN] = pk.panels(wih[2 * H:])
@@ -80,8 +85,9 @@ class GRU(Recurrent):
         zero = np.zeros(3 * H, np.float32)
         bih = zero if self.bias_ih is None else self.bias_ih
         bhh = zero if self.bias_hh is None else self.bias_hh
-        parts = [(bih[:2 * H] + bhh[:2 * H], pad8(2 * H)), (bih[2 * H:], pad8(H)),
-                 (bhh[2 * H:], pad8(H))]
+        rz, nx, nh, rh, _ = gru_scratch(H)  # the biases are laid out as the scratch
+        parts = [(bih[:2 * H] + bhh[:2 * H], nx - rz), (bih[2 * H:], nh - nx),
+                 (bhh[2 * H:], rh - nh)]
         row[T.BOFF] = pk.f32(np.concatenate([np.pad(b, (0, n - b.size)) for b, n in parts]))
         af, ag = self.activations
         row[T.ACT_CODE], row[T.AG] = pk.act(af), pk.act(ag)

@@ -9,8 +9,10 @@ import numpy as np
 from ..kernels import optable as T
 from .base import Schema, opt_f32_array, pad8, positive, quant_scratch
 from .recurrent import Recurrent, gate_activations
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class LSTM(Recurrent):
     """Long short-term memory layer (gates i, f, g, o as in PyTorch).
@@ -54,6 +56,8 @@ class LSTM(Recurrent):
         object.__setattr__(self, "input_forget", bool(self.input_forget))
         object.__setattr__(self, "activations", gate_activations("LSTM", self.activations, 3))
 
+    kernels = ("lstm:lstm_kernel", "lstm:lstm_general_kernel")
+
     @property
     def kernel(self) -> str:
         plain = (self.peephole is None and not self.clip and not self.cell_clip
@@ -73,7 +77,6 @@ class LSTM(Recurrent):
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
-        row[T.OP] = T.LSTM
         self.pack_weights(pk, row, pad8(4 * H))
         row[T.BOFF] = pk.f32(self.summed_bias(slice(None), 4 * H), pad8(4 * H))
         row[T.STATE_C] = state["c"]

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..activations import VECTOR
 from ..errors import ModelFormatError
 from ..kernels import optable as T
+from .activation import VECTOR
 from .base import Op, activation_field, check_quant, opt_f32_array, weight_field
 
 

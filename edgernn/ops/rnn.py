@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..activations import Activation
 from ..kernels import optable as T
+from .activation import Activation
 from .base import Schema, activation_field, pad8, positive, quant_scratch
 from .recurrent import Recurrent
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class RNN(Recurrent):
     """Elman RNN: ``h' = act(W_ih x + b_ih + W_hh h + b_hh)``.
@@ -43,7 +45,6 @@ class RNN(Recurrent):
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
-        row[T.OP] = T.RNN
         self.pack_weights(pk, row, pad8(H))
         row[T.BOFF] = pk.f32(self.summed_bias(slice(None), H), pad8(H))
         act = self.nonlinearity

@@ -9,8 +9,10 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from .base import Op, Schema
+from .registry import register
 
 
+@register
 @dataclass(frozen=True, eq=False)
 class Slice(Op):
     """Features ``start:stop`` of a tensor (``x[..., a:b]``, ONNX ``Slice``/``Split``).
@@ -23,6 +25,7 @@ class Slice(Op):
     start: int
     stop: int
     schema = {"start": Schema.INT, "stop": Schema.INT}
+    view_start = property(lambda self: self.start)
 
     def __post_init__(self):
         for k in ("start", "stop"):

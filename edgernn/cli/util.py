@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_write
-from .errors import EdgeRNNError
+from ..errors import EdgeRNNError
+from ..format.atomic import atomic_write
 
 __all__ = ["Parser", "int_range", "float_range", "output_path", "report_path", "write_npy",
            "write_json", "os_error_line"]

@@ -18,7 +18,7 @@ import hashlib
 import re
 from pathlib import Path
 
-from .errors import EdgeRNNError, ModelFormatError
+from ..errors import EdgeRNNError, ModelFormatError
 
 __all__ = ["CONTEXT", "sign", "verify", "public_key_bytes", "private_key_fingerprint",
            "generate_key_pem"]

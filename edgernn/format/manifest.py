@@ -1,4 +1,4 @@
-"""A model as the content of a manifest, and back (the archive is :mod:`edgernn.fileformat`).
+"""A model as the content of a manifest, and back (the file is :mod:`edgernn.format.modelfile`).
 
 Format 2.x stores the graph::
 
@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ModelFormatError
-from .graph import Input, node
-from .registry import op_from_config
+from ..errors import ModelFormatError
+from ..ir.graph import Input, node
+from ..ir.state import StreamState
+from ..ops.registry import op_from_config
 
 MAX_NODES = 4096
 
@@ -84,11 +85,9 @@ def _op(entry, where, arrays, used):
         raise ModelFormatError(f"{where}: {exc}") from None
 
 
-def from_manifest(man: dict, arrays: dict, major: int):
-    """The :class:`edgernn.Model` a validated manifest describes (arrays read already)."""
-    from .model import Model
-    from .stream import StreamState
-
+def from_manifest(man: dict, arrays: dict, major: int) -> dict:
+    """The keyword arguments of the :class:`edgernn.Model` a validated manifest describes
+    (arrays read already); :func:`check_sizes` then checks the model against it."""
     used: set[str] = set()
     mdl = _need(man, "model", dict, "manifest")
     if major == 1:
@@ -127,15 +126,19 @@ def from_manifest(man: dict, arrays: dict, major: int):
     if quant is not None and not isinstance(quant, dict):
         raise ModelFormatError(f"quantization: expected an object or null, got "
                                f"{type(quant).__name__}")
-    model = Model(provenance=man.get("provenance"), return_sequences=seqs,
-                  initial_state=state, quantization=quant, **kw)
+    return dict(provenance=man.get("provenance"), return_sequences=seqs,
+                initial_state=state, quantization=quant, **kw)
+
+
+def check_sizes(man: dict, model) -> None:
+    """The model built from ``man`` has the input, output and token sizes it states."""
+    mdl = _need(man, "model", dict, "manifest")
     got = (model.input_size, model.output_size, model.num_tokens)
     want = tuple(_need(mdl, k, int, "model") for k in ("input_size", "output_size",
                                                          "num_tokens"))
     if got != want:
         raise ModelFormatError(f"model sizes (input, output, tokens): manifest says {want}, "
                                f"the graph gives {got}")
-    return model
 
 
 def _graph(g: dict, arrays: dict, used: set) -> dict:

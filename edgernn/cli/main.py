@@ -26,16 +26,16 @@ from importlib import import_module
 
 import numpy as np
 
-from . import __version__
-from .cliutil import Parser, int_range, os_error_line
-from .errors import EdgeRNNError
+from ..errors import EdgeRNNError
+from ..version import __version__
+from .util import Parser, int_range, os_error_line
 
 #: subcommands provided by other packages: name -> (module, help)
 EXTERNAL = {
     "convert": ("converters.cli", "convert an ONNX/PyTorch/Keras/TFLite model to .ernn"),
     "bridge": ("firmware_bridge.cli", "serve a model to a serial sensor link"),
-    "sign": ("edgernn.signcli", "sign a model file with an Ed25519 key (edgernn[sign])"),
-    "keygen": ("edgernn.keygencli", "make an Ed25519 key pair for signing models"),
+    "sign": ("edgernn.cli.sign", "sign a model file with an Ed25519 key (edgernn[sign])"),
+    "keygen": ("edgernn.cli.keygen", "make an Ed25519 key pair for signing models"),
     "serve": ("edgernn_serve.cli", "run the on-device daemon from a TOML config (edgernn[daemon])"),
     "denoise": ("edgernn.audio.cli", "denoise a sound file or a live device (edgernn[audio])"),
 }
@@ -44,7 +44,7 @@ _EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "s
 
 
 def _load(path, public_key=None):
-    from .fileformat import load
+    from ..model import load
 
     return load(path, require_signature=public_key is not None, public_key=public_key)
 
@@ -83,7 +83,7 @@ def cmd_inspect(args) -> int:
              + ("(verified)" if sig["verified"] else "(not checked: give --public-key)")))
     print(model.describe())
     if info["quantization"]:
-        from .quant_report import format_report
+        from ..model.quant_report import format_report
 
         print(format_report(info["quantization"]))
     prov = info["provenance"]
@@ -128,7 +128,7 @@ def _nonfinite_rows(a: np.ndarray) -> int:
 
 
 def cmd_run(args) -> int:
-    from .cliutil import output_path, write_npy
+    from .util import output_path, write_npy
 
     out = output_path(args.output, [args.model, args.input], args.force, suffix=".npy")
     model = _load(args.model, args.public_key)
@@ -151,7 +151,7 @@ def cmd_run(args) -> int:
 
 def cmd_bench(args) -> int:
     from . import benchmark
-    from .cliutil import report_path, write_json
+    from .util import report_path, write_json
 
     report_path(args.json)
     model = _load(args.model)
@@ -192,12 +192,12 @@ def cmd_bench(args) -> int:
 def cmd_warmup(args) -> int:
     import time
 
-    from . import cache, precompile
-    from .kernels.abi import KERNELS
+    from ..engine import precompile
+    from ..kernels import cache
 
     t0 = time.perf_counter()
-    precompile.ensure([precompile.ENGINE, *KERNELS])  # in parallel where the cache is cold
-    from .audio import Denoiser  # its front end's kernels, with the bundled model's
+    precompile.ensure(precompile.every_kernel())  # in parallel where the cache is cold
+    from ..audio import Denoiser  # its front end's kernels, with the bundled model's
 
     Denoiser().process(np.zeros(4000, np.float32))
     where = cache.cache_dir()

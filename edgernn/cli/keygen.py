@@ -19,9 +19,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Write the key pair; returns the exit status."""
-    from . import signing
-    from .atomic import atomic_write
-    from .cliutil import output_path
+    from ..format import signing
+    from ..format.atomic import atomic_write
+    from .util import output_path
 
     priv_path = output_path(Path(args.name + ".key"), (), args.force)
     pub_path = output_path(Path(args.name + ".pub"), (), args.force)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .activations import Activation
-from .ops.dense import Dense
-from .ops.recurrent import Recurrent
+from ..ops.activation import Activation
+from ..ops.dense import Dense
+from ..ops.recurrent import Recurrent
 
 
 def _kind(op) -> str:

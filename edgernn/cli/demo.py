@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import edgernn
-from edgernn import benchmark
+from edgernn.cli import benchmark
 
 DATA = Path(__file__).resolve().parent / "data"
 

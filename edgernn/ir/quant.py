@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import ModelFormatError
+from ..errors import ModelFormatError
 
 MODES = ("int8-weights", "int8")
 _KEYS = ("mode", "input_scale", "input_zero_point", "state_scale", "state_zero_point",

@@ -10,7 +10,7 @@ into its own install. So edgernn's functions get a cache locator of their own:
   ``~/.cache/edgernn``; inside it, one folder per runtime source hash;
 - the freshness stamp of every cached function is the SHA-256 of all of the
   runtime's compiled sources (``edgernn/kernels/*.py``, ``edgernn/audio/*.py``
-  and ``engine.py``): a changed kernel invalidates every cached function that
+  and ``engine/loop.py``): a changed kernel invalidates every cached function that
   might inline it;
 - when that directory cannot be written, edgernn warns once and compiles into
   a private temporary folder removed at exit (nothing is kept between runs);
@@ -34,7 +34,7 @@ from numba.core import caching
 
 from .startup import import_numba_registries
 
-PKG = Path(__file__).resolve().parent
+PKG = Path(__file__).resolve().parents[1]  # the edgernn package
 _state: dict = {}
 #: False when no folder at all could be written: kernels are then compiled per process
 CACHE = True
@@ -46,7 +46,7 @@ def source_hash() -> str:
     if "hash" not in _state:
         digest = hashlib.sha256()
         files = sorted((PKG / "kernels").glob("*.py")) + sorted((PKG / "audio").glob("*.py")) \
-            + [PKG / "engine.py"]
+            + [PKG / "engine" / "loop.py"]
         for p in files:
             digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
         digest.update(os.environ.get("EDGERNN_INT8_PATH", "").encode())  # forced int8 path

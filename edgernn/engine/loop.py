@@ -36,12 +36,12 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, types
 
-from .cache import CACHE
-from .kernels.abi import call_ptr
-from .kernels.fpenv import flush_denormals, restore_fpenv
-from .kernels.linalg import fill
-from .kernels.mathfn import all_finite
-from .kernels.optable import (
+from ..kernels.abi import call_ptr
+from ..kernels.cache import CACHE
+from ..kernels.fpenv import flush_denormals, restore_fpenv
+from ..kernels.linalg import fill
+from ..kernels.mathfn import all_finite
+from ..kernels.optable import (
     COPY,
     D_IDX,
     D_M,
@@ -53,23 +53,20 @@ from .kernels.optable import (
     D_SIZE,
     D_SSTRIDE,
     FN,
-    GRU,
     H_NIN,
     H_NOUT,
+    H_NRUN,
     INPUT,
-    LSTM,
     NO,
     OP,
     OUTPUT,
-    RNN,
     S_FLAG,
     S_NONFINITE,
-    STATE_C,
     WIDTH,
     X,
     Y,
 )
-from .kernels.pointers import view1, view2
+from ..kernels.pointers import view1, view2
 
 BAD_SHAPE = 1
 STRIDED = 2
@@ -112,15 +109,12 @@ def _output(P, k, S, A, idx, m, dst, base, n_dst):
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def _reset_nonfinite(P, S, b):
-    """Zero every recurrent state vector of the stream at ``b`` that holds inf or nan
-    (after the step, so that the step's outputs still show the non-finite values)."""
-    for k in range(1, P.shape[0]):
-        op = P[k, OP]
-        if op == LSTM or op == GRU or op == RNN:
-            n = P[k, NO]
-            for off in (P[k, Y], P[k, STATE_C] if op == LSTM else P[k, Y]):
-                if not all_finite(S, b + off, n):
-                    fill(S, b + off, n, 0.0)
+    """Zero every state span (the STATE rows after the run rows) of the stream at ``b``
+    that holds inf or nan (after the step, so that the step's outputs still show the
+    non-finite values)."""
+    for k in range(1 + P[0, H_NRUN], P.shape[0]):
+        if not all_finite(S, b + P[k, Y], P[k, NO]):
+            fill(S, b + P[k, Y], P[k, NO], 0.0)
 
 
 @njit(cache=CACHE, error_model="numpy", nogil=True, _nrt=False)
@@ -158,7 +152,7 @@ def _steps(desc, xs, ys, T):
         return BAD_SHAPE
     for t in range(T):
         y_base = t * m * no
-        for k in range(1, P.shape[0]):
+        for k in range(1, P[0, H_NRUN] + 1):
             op = P[k, OP]
             if op == INPUT:
                 if mode and t > 0:  # generation: the previous output is the input

@@ -11,37 +11,15 @@ thread-safe; different streams may be stepped from different threads at once
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-from . import engine
+from ..errors import StreamError
+from ..ir.state import StreamState
+from ..kernels import optable as T
+from . import loop as engine
 from .arena import address
-from .errors import StreamError
-from .kernels import optable as T
 
 _F32 = np.dtype(np.float32)
-
-
-@dataclass(frozen=True, eq=False)
-class StreamState:
-    """A copy of a stream's recurrent state (h, and c for LSTM, per node).
-
-    Attributes
-    ----------
-    names : tuple of str     e.g. ``("0.h", "0.c", "1.h")``
-    arrays : tuple of float32[hidden_size] arrays, in the same order
-    """
-
-    names: tuple
-    arrays: tuple
-
-    def copy(self) -> StreamState:
-        return StreamState(self.names, tuple(a.copy() for a in self.arrays))
-
-    @property
-    def shapes(self):
-        return tuple(a.shape for a in self.arrays)
 
 
 def describe(a) -> str:

@@ -18,15 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .arena import ALIGN, ArenaBuilder, aligned_zeros
-from .kernels import optable as T
-from .kernels.abi import kernel_address
-from .kernels.linalg import pack_panels
-from .kernels.mathfn import EXACT
-from .kernels.qlinalg import pack_q8
-from .ops.concat import Concat
-from .ops.embedding import Embedding
-from .ops.slice import Slice
+from ..kernels import optable as T
+from ..kernels.abi import kernel_address
+from ..kernels.linalg import pack_panels
+from ..kernels.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
+from ..kernels.qlinalg import pack_q8
+from .arena import ALIGN, ArenaBuilder, aligned_zeros, round_up
 
 
 @dataclass(frozen=True, eq=False)
@@ -86,7 +83,7 @@ class Packer:
         panels, rowsum = pack_q8(wq)
         rows, cols = wq.shape
         head = [self.i8(panels), self.i32(rowsum), self.f32(scales, rowsum.size), rows, cols,
-                -(-cols // 4)]
+                round_up(cols, 4) // 4]
         self.int8 = True
         return self.i32(head)
 
@@ -106,8 +103,9 @@ class Packer:
     def act(self, activation) -> int:
         """The kernel code of an activation (libm variants when ``math="exact"``)."""
         code = activation.code
-        code = code + EXACT if self.exact and code in (2, 3, 12) else code
-        self.rare_act |= code > 3
+        if self.exact and code in (TANH, SIGMOID, SCALED_TANH):
+            code += EXACT
+        self.rare_act |= code > SIGMOID
         return code
 
 
@@ -131,24 +129,27 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     def alloc(n):
         return S.alloc(4 * n) // 4
 
+    def view(t):  # the tensor is a view of its input (Slice): it gets no slot
+        return t.op is not None and t.op.view_start is not None
+
     for t in reversed(nodes):
-        if not isinstance(t.op, Concat):
+        if not t.op.places_inputs:
             continue
         base = loc.setdefault(id(t), alloc(t.size))
         off, todo = base, []
         for src in t.inputs:
-            if id(src) not in loc and not isinstance(src.op, Slice):
+            if id(src) not in loc and not view(src):
                 loc[id(src)] = off
             else:
                 todo.append((src, off))
             off += src.size
         copies[id(t)] = todo
     for t in list(inputs) + list(nodes):
-        if id(t) not in loc and not isinstance(t.op, Slice):
+        if id(t) not in loc and not view(t):
             loc[id(t)] = alloc(t.size)
     for t in nodes:
-        if isinstance(t.op, Slice):
-            loc[id(t)] = loc[id(t.inputs[0])] + t.op.start
+        if view(t):
+            loc[id(t)] = loc[id(t.inputs[0])] + t.op.view_start
 
     spans, extra_state = [], {}
     for t in nodes:
@@ -173,15 +174,15 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
         row(T.INPUT, xo, t.size, loc[id(t)], t.size)
         xo += t.size
     for t in nodes:
-        if isinstance(t.op, Concat):
+        if t.op.places_inputs:
             for src, dst in copies[id(t)]:
                 row(T.COPY, loc[id(src)], src.size, dst, src.size)
             continue
-        if isinstance(t.op, Slice):
+        if view(t):
             continue
-        r = row(0, loc[id(t.inputs[0])], t.inputs[0].size, loc[id(t)], t.size)
+        r = row(T.KERNEL, loc[id(t.inputs[0])], t.inputs[0].size, loc[id(t)], t.size)
         if len(t.inputs) > 1:
-            r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
+            r[T.X2] = loc[id(t.inputs[1])]
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
         r[T.FN] = kernel_address(t.op.kernel)
@@ -189,28 +190,21 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
         yo += t.size
+    n_run = len(rows)
+    for _, off, n in spans:  # not run: the spans reset after a non-finite step
+        row(T.STATE, -1, 0, off, n)
 
     W = pk.arena.build()
     header = np.zeros(T.WIDTH, np.int64)
-    header[T.H_NROWS] = len(rows)
+    header[T.H_NRUN] = n_run
     header[T.H_NIN] = xo
     header[T.H_NOUT] = yo
-    tokens = _tokens(nodes, inputs)
-    header[T.H_TOKENS] = tokens
-    header[T.H_SBYTES] = -(-S.size // ALIGN) * ALIGN
-    header[T.H_WBYTES] = W.size
-    header[T.H_EXACT] = int(pk.exact)
+    header[T.H_SBYTES] = round_up(S.size, ALIGN)
     header[T.H_MATVEC] = kernel_address("linalg:matvec_kernel")
     header[T.H_ACT] = kernel_address("mathfn:act_kernel") if pk.rare_act else 0
     header[T.H_QMATVEC] = kernel_address("qlinalg:qmatvec_kernel") if pk.int8 else 0
     P = np.ascontiguousarray(np.vstack([header] + rows))
     P.flags.writeable = False
+    tokens = next((t.op.tokens for t in nodes if t.op.tokens
+                   and any(t.inputs[0] is i for i in inputs)), 0)
     return Plan(P, W, int(header[T.H_SBYTES]), xo, yo, tokens, tuple(spans))
-
-
-def _tokens(nodes, inputs) -> int:
-    """Vocabulary size when the (single) input feeds Embeddings, else 0."""
-    for t in nodes:
-        if isinstance(t.op, Embedding) and any(t.inputs[0] is i for i in inputs):
-            return t.op.num_embeddings
-    return 0

@@ -20,9 +20,9 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     """Write the signed copy; returns the exit status."""
-    from . import archive, signing
-    from .cliutil import output_path
-    from .fileformat import load
+    from ..format import archive, signing
+    from ..model import load
+    from .util import output_path
 
     out = output_path(args.output, [args.model, args.key], args.force)
     fingerprint = signing.private_key_fingerprint(args.key)

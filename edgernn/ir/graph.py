@@ -17,11 +17,9 @@ from __future__ import annotations
 import itertools
 from dataclasses import dataclass
 
-import numpy as np
+from ..errors import ModelFormatError
 
-from .errors import ModelFormatError
-
-__all__ = ["Tensor", "Input", "concat", "add", "sub", "mul", "slice", "split", "Graph"]
+__all__ = ["Tensor", "Input", "node", "Graph"]
 
 _ids = itertools.count()
 
@@ -81,61 +79,6 @@ def node(op, inputs, name=None) -> Tensor:
     except ModelFormatError as exc:
         raise ModelFormatError(f"{name or type(op).__name__}: {exc}") from None
     return Tensor(op, inputs, name, size)
-
-
-def concat(tensors, name: str | None = None) -> Tensor:
-    """``[a; b; ...]`` along the features (no copy where a buffer can be shared)."""
-    from .ops.concat import Concat
-
-    return node(Concat(), tuple(tensors), name)
-
-
-def _binary(cls, a, b, name):
-    if isinstance(b, Tensor):
-        return node(cls(), (a, b), name)
-    return node(cls(np.asarray(b, np.float32)), (a,), name)
-
-
-def add(a: Tensor, b, name: str | None = None) -> Tensor:
-    """``a + b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
-    from .ops.elementwise import Add
-
-    return _binary(Add, a, b, name)
-
-
-def sub(a: Tensor, b, name: str | None = None) -> Tensor:
-    """``a - b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
-    from .ops.elementwise import Sub
-
-    return _binary(Sub, a, b, name)
-
-
-def mul(a: Tensor, b, name: str | None = None) -> Tensor:
-    """``a * b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
-    from .ops.elementwise import Mul
-
-    return _binary(Mul, a, b, name)
-
-
-def slice(t: Tensor, start: int, stop: int, name: str | None = None) -> Tensor:  # noqa: A001
-    """Features ``start:stop`` of ``t`` (a view: no copy)."""
-    from .ops.slice import Slice
-
-    return node(Slice(start, stop), (t,), name)
-
-
-def split(t: Tensor, sizes, names=None) -> tuple:
-    """``t`` cut into consecutive parts of the given sizes (views: no copy)."""
-    sizes = [int(s) for s in sizes]
-    if sum(sizes) != t.size or min(sizes, default=0) < 1:
-        raise ModelFormatError(f"split: sizes {sizes} do not add up to the tensor's "
-                               f"size {t.size}")
-    names = list(names) if names is not None else [None] * len(sizes)
-    out, start = [], 0
-    for n, nm in zip(sizes, names, strict=True):
-        out.append(slice(t, start, start + n, nm))
-        start += n
-    return tuple(out)
 
 
 @dataclass(frozen=True, eq=False)

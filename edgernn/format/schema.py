@@ -18,7 +18,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from .errors import ModelFormatError
+from ..errors import ModelFormatError
 
 __all__ = ["Int", "Float", "Str", "Bool", "Null", "List", "Map", "Obj", "Any", "either",
            "check", "MANIFEST_V1", "MANIFEST_V2"]

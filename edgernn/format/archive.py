@@ -38,9 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ModelFormatError
 from . import boundedjson
 from .atomic import atomic_write
-from .errors import ModelFormatError
 from .zipdir import Entry, read_directory
 
 __all__ = ["Archive", "Contents", "Limits", "DTYPES", "array_meta", "read", "write",

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from .activations import Activation
-from .batch import StreamBatch
-from .errors import ModelFormatError
-from .graph import Graph, Input, Tensor
-from .ops.base import Op
-from .ops.embedding import Embedding
-from .plan import build_plan
-from .stream import Stream
+from ..engine.batch import StreamBatch
+from ..engine.plan import build_plan
+from ..engine.stream import Stream
+from ..errors import ModelFormatError
+from ..format.modelfile import save_model
+from ..ir.graph import Graph, Input, Tensor
+from ..ir.state import StreamState
+from ..ops.activation import Activation
+from ..ops.base import Op
+from . import summary
 
 
 class Model:
@@ -70,18 +72,18 @@ class Model:
         self.graph = Graph.build(_as_tuple(inputs), _as_tuple(outputs))
         g = self.graph
         for t in g.nodes:
-            if isinstance(t.op, Embedding) and t.inputs[0].op is not None:
+            if t.op.tokens and t.inputs[0].op is not None:
                 raise ModelFormatError(f"node {t.name!r}: an Embedding must take a model input "
                                        f"(token ids) directly")
-        tok = [t for t in g.nodes if isinstance(t.op, Embedding)]
+        tok = [t for t in g.nodes if t.op.tokens]
         if tok and (len(g.inputs) != 1 or any(
-                not isinstance(c.op, Embedding) for c in g.nodes if g.inputs[0] in c.inputs)):
+                not c.op.tokens for c in g.nodes if g.inputs[0] in c.inputs)):
             raise ModelFormatError("a model whose input feeds an Embedding must have that one "
                                    "input, used only by Embeddings (token ids)")
         self.layers = tuple(t.op for t in g.nodes)
         self.inputs = tuple((t.name, t.size) for t in g.inputs)
         self.outputs = tuple((t.name, t.size) for t in g.outputs)
-        self.num_tokens = tok[0].op.num_embeddings if tok else 0
+        self.num_tokens = tok[0].op.tokens if tok else 0
         self.provenance = dict(provenance or {})
         self.return_sequences = bool(return_sequences)
         self.quantization = quantization
@@ -92,8 +94,6 @@ class Model:
             self.initial_state = initial_state.copy()
 
     def _check_initial_state(self, state) -> None:
-        from .stream import StreamState
-
         want = tuple((n,) for name, off, n in self.state_layout())
         if not isinstance(state, StreamState) or state.shapes != want:
             got = state.shapes if isinstance(state, StreamState) else type(state).__name__
@@ -163,29 +163,23 @@ class Model:
 
     # --- file ---------------------------------------------------------------
     def save(self, path, signing_key=None) -> None:
-        """Write the model to an ``.ernn`` file atomically (see :mod:`edgernn.fileformat`).
+        """Write the model to an ``.ernn`` file atomically (as :func:`edgernn.save`).
 
         ``signing_key``: an Ed25519 private key (PEM bytes, raw 32 bytes, a path or a
         ``cryptography`` key; the ``sign`` extra) to sign the manifest with.
         """
-        from .fileformat import save_model
-
         save_model(self, path, signing_key=signing_key)
 
     # --- summary ------------------------------------------------------------
     def summary_rows(self) -> list[dict]:
         """Per node: name, type, shape, parameters, MACs per step, bytes, gate check."""
-        from .summary import summary_rows
-
-        return summary_rows(self)
+        return summary.summary_rows(self)
 
     def describe(self) -> str:
         """A table of nodes: parameters, MACs per step, bytes, and for recurrent ops the
         parameter count the gate structure predicts (4 gates for LSTM, 3 for GRU: the
         4:3 ratio), marked ``ok`` when it matches."""
-        from .summary import describe
-
-        return describe(self)
+        return summary.describe(self)
 
 
 def _as_tuple(v) -> tuple:
@@ -200,7 +194,7 @@ def _stack(layers):
         if not isinstance(layer, Op):
             raise ModelFormatError(f"layer {i}: expected an edgernn op, got "
                                    f"{type(layer).__name__}")
-        if isinstance(layer, Embedding) and i > 0:
+        if layer.tokens and i > 0:
             raise ModelFormatError(f"layer {i}: an Embedding may only be the first layer")
     first = layers[0]
     if not hasattr(first, "input_size"):

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..errors import StreamError
+from ..ir.state import StreamState
+from ..kernels import optable as T
 from .arena import address
-from .errors import StreamError
-from .kernels import optable as T
-from .stream import _F32, Runner, StreamState, check_array, describe, load_state
+from .stream import _F32, Runner, check_array, describe, load_state
 
 __all__ = ["StreamBatch"]
 

@@ -28,10 +28,12 @@ import sys
 import time
 from pathlib import Path
 
-from . import cache
+from ..kernels import cache
+from ..kernels.abi import SHARED
+from ..ops import registry
 
 #: the engine's entry point, next to the "module:function" names of the kernels
-ENGINE = "engine:engine_f32"
+ENGINE = "loop:engine_f32"
 #: rough compile cost of each item, in units of a plain kernel (for splitting the work)
 COST = {ENGINE: 2.0, "qlinalg:qmatvec_kernel": 3.0}
 #: a child that takes longer than this is killed (its items are compiled here)
@@ -42,7 +44,7 @@ MAX_JOBS = 4
 _CHILD = """
 import sys
 sys.path[0] = sys.argv[1]  # not the working directory, which `-c` would put first
-from edgernn import precompile
+from edgernn.engine import precompile
 for name in sys.argv[2:]:
     precompile.compile_here(name)
 """
@@ -61,19 +63,26 @@ def jobs() -> int:
     return min(cpus, MAX_JOBS)
 
 
+def every_kernel() -> list[str]:
+    """The engine, the shared kernels and every registered op kind's kernels."""
+    return [ENGINE, *SHARED, *registry.kernels()]
+
+
 def kernels_of(model) -> list[str]:
-    """The engine and the kernels ``model`` runs (the rare activations' kernel aside)."""
+    """The engine and the kernels ``model`` runs, nested ops' included (the rare
+    activations' kernel aside)."""
     names = [ENGINE, "linalg:matvec_kernel"]
+
+    def visit(op):
+        if isinstance(op.kernel, str) and op.kernel not in names:
+            names.append(op.kernel)
+        if getattr(op, "quant", None) is not None and "qlinalg:qmatvec_kernel" not in names:
+            names.append("qlinalg:qmatvec_kernel")
+        for _, inner in op.inner():
+            visit(inner)
+
     for node in model.graph.nodes:
-        ops = [node.op] + [getattr(node.op, k, None) for k in ("forward", "backward")]
-        for op in ops:
-            if op is None:
-                continue
-            kernel = getattr(op, "kernel", None)
-            if isinstance(kernel, str) and kernel not in names:
-                names.append(kernel)
-            if getattr(op, "quant", None) is not None and "qlinalg:qmatvec_kernel" not in names:
-                names.append("qlinalg:qmatvec_kernel")
+        visit(node.op)
     return names
 
 
@@ -90,11 +99,11 @@ def cached(name: str) -> bool:
 def compile_here(name: str) -> None:
     """Compile ``name`` in this process (or load it from the cache)."""
     if name == ENGINE:
-        from . import engine
+        from . import loop as engine
 
         engine.native()
     else:
-        from .kernels.abi import kernel_address
+        from ..kernels.abi import kernel_address
 
         kernel_address(name)
 
@@ -130,7 +139,7 @@ def ensure(names) -> None:
         groups = _split(todo, n)
         env = dict(os.environ, EDGERNN_CACHE_DIR=str(cache.default_dir()),
                    EDGERNN_COMPILE_JOBS="1")
-        root = str(Path(__file__).resolve().parents[1])
+        root = str(Path(__file__).resolve().parents[2])
         for group in groups[1:]:
             try:
                 procs.append(subprocess.Popen(

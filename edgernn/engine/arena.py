@@ -40,7 +40,7 @@ class ArenaBuilder:
 
     def alloc(self, nbytes: int) -> int:
         """Reserve ``nbytes`` (zeros); returns the block's byte offset."""
-        off = -(-self.size // ALIGN) * ALIGN
+        off = round_up(self.size, ALIGN)
         self.size = off + int(nbytes)
         return off
 
@@ -53,8 +53,13 @@ class ArenaBuilder:
 
     def build(self, writeable: bool = False) -> np.ndarray:
         """The arena: aligned ``uint8[size rounded up to 64]`` holding every block."""
-        out = aligned_zeros(-(-self.size // ALIGN) * ALIGN)
+        out = aligned_zeros(round_up(self.size, ALIGN))
         for off, a in self.blocks:
             out[off:off + a.nbytes] = a.reshape(-1).view(np.uint8)
         out.flags.writeable = writeable
         return out
+
+
+def round_up(n: int, m: int) -> int:
+    """``n`` rounded up to a multiple of ``m``."""
+    return (int(n) + m - 1) // m * m

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import re
 
+from ..errors import ModelFormatError
 from . import archive, schema
-from .errors import ModelFormatError
 from .manifest import from_manifest, to_manifest
 
 FORMAT = "edgernn"
@@ -43,7 +43,7 @@ FORMAT_VERSION = (2, 0)
 
 
 def _version() -> str:
-    from . import __version__
+    from ..version import __version__
 
     return __version__
 
@@ -104,32 +104,12 @@ def read_manifest(path, require_signature: bool = False, public_key=None) -> dic
     return man
 
 
-def load(path, require_signature: bool = False, public_key=None, limits=None):
-    """Load an ``.ernn`` file as an :class:`edgernn.Model`, validating everything.
+def read(path, require_signature: bool = False, public_key=None, limits=None):
+    """Read and check an ``.ernn`` file: ``(manifest, model keyword arguments, info)``,
+    with ``info`` = ``(manifest_sha256, hash_stored, signature, signed_by)``.
 
-    Parameters
-    ----------
-    path : str or Path
-    require_signature : bool
-        Refuse a file whose manifest is not signed by ``public_key`` (a device
-        accepting models over the air).
-    public_key : Ed25519 public key, optional
-        PEM or raw bytes, a path, or a ``cryptography`` key; a signed file is
-        checked against it. Needs the ``sign`` extra.
-    limits : edgernn.archive.Limits, optional
-        Tighter (or looser) caps on sizes than the defaults.
-
-    The model has ``manifest``, ``manifest_sha256`` (hex), ``manifest_hash_stored``,
-    ``signature`` (the ``manifest.sig`` document or None) and ``signed_by`` (hex
-    SHA-256 of the public key whose signature verified, or None).
-
-    Raises
-    ------
-    ModelFormatError
-        On any corrupt, truncated, tampered, inconsistent, unsigned (when
-        required) or newer-version file.
-    FileNotFoundError, IsADirectoryError, PermissionError
-        When ``path`` cannot be opened.
+    Every check of :func:`edgernn.load` on the file itself happens here (see there
+    for the parameters); building the :class:`edgernn.Model` is the caller's.
     """
     with archive.Archive(path, limits) as ar:
         man = ar.read_manifest(require_signature=require_signature, public_key=public_key)
@@ -137,15 +117,12 @@ def load(path, require_signature: bool = False, public_key=None, limits=None):
         arrays = ar.read_arrays(man["arrays"])
         info = (ar.manifest_sha256, ar.hash_stored, ar.signature, ar.signed_by)
     try:
-        model = from_manifest(man, arrays, major)
+        kwargs = from_manifest(man, arrays, major)
     except ModelFormatError as exc:
         raise _fail(path, str(exc)) from exc
-    from . import precompile
+    return man, kwargs, info
 
-    # everything the model runs is compiled (in parallel when the cache is cold) or
-    # loaded from the cache, and the model packed, before the first frame
-    precompile.ensure(precompile.kernels_of(model))
-    model._segments()
-    model.manifest = man
-    model.manifest_sha256, model.manifest_hash_stored, model.signature, model.signed_by = info
-    return model
+
+def fail(path, exc: ModelFormatError) -> ModelFormatError:
+    """``exc`` with the file named (for errors found after :func:`read`)."""
+    return _fail(path, str(exc))

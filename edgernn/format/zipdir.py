@@ -16,7 +16,7 @@ import struct
 import zipfile
 from dataclasses import dataclass
 
-from .errors import ModelFormatError
+from ..errors import ModelFormatError
 
 __all__ = ["Entry", "read_directory"]
 

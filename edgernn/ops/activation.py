@@ -34,25 +34,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .kernels import optable as T
-from .ops.base import Op, Schema
-
-# Codes used in the engine's op table. Stable: they are not stored in files.
-LINEAR = 0
-RELU = 1
-TANH = 2
-SIGMOID = 3
-SOFTMAX = 4
-LEAKY_RELU = 5
-ELU = 6
-HARD_SIGMOID = 7
-SOFTSIGN = 8
-SOFTPLUS = 9
-AFFINE = 10
-THRESHOLDED_RELU = 11
-SCALED_TANH = 12
-LOG_SOFTMAX = 13
-L2_NORMALIZE = 14
+from ..kernels import optable as T
+from ..kernels.mathfn import (
+    AFFINE,
+    ELU,
+    HARD_SIGMOID,
+    L2_NORMALIZE,
+    LEAKY_RELU,
+    LINEAR,
+    LOG_SOFTMAX,
+    RELU,
+    SCALED_TANH,
+    SIGMOID,
+    SOFTMAX,
+    SOFTPLUS,
+    SOFTSIGN,
+    TANH,
+    THRESHOLDED_RELU,
+)
+from .base import Op, Schema
+from .registry import register
 
 #: name -> (code, default alpha, default beta)
 ACTIVATIONS: dict[str, tuple[int, float, float]] = {
@@ -82,6 +83,7 @@ _ALIASES = {None: "linear", "identity": "linear", "none": "linear", "logistic": 
             "logsoftmax": "log_softmax", "l2normalize": "l2_normalize"}
 
 
+@register
 @dataclass(frozen=True)
 class Activation(Op):
     """An elementwise (or, for softmax, vector) activation; also usable as a layer
@@ -133,7 +135,6 @@ class Activation(Op):
         return 0
 
     def pack(self, pk, row, state) -> None:
-        row[T.OP] = T.ACT
         row[T.ACT_CODE] = pk.act(self)
         row[T.PAR] = pk.f32([self.alpha, self.beta])
 

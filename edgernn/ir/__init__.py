@@ -1,0 +1,2 @@
+"""The model's intermediate representation: tensors and graphs, quantisation parameters,
+stream state."""
