@@ -18,14 +18,16 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: $(STAMP)
-	$(VPY) -m edgernn.cli.demo
+	$(VPY) demo.py
 
 test: $(STAMP)
 	$(VPY) -m ruff check .
+	$(VENV)/bin/lint-imports
 	$(VPY) -m pytest -q
 
 lint: $(STAMP)
 	$(VPY) -m ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(VPY) bench/step_latency.py

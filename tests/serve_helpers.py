@@ -18,28 +18,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 import edgernn
+from tests.helpers import require, wait_until  # noqa: F401 (re-exported)
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def require(ok: bool, why: str) -> None:
-    """Fail under CI, skip elsewhere, when a prerequisite is missing."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{why} (CI=true: prerequisites must be installed by .ci/run)")
-    pytest.skip(why)
-
-
-def wait_until(cond, timeout: float = 20.0, what: str = "it", poll: float = 0.005) -> None:
-    """Poll ``cond()`` until it is true; fail naming ``what`` after ``timeout`` s."""
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(poll)
 
 
 def warm_engine() -> None:

@@ -14,6 +14,7 @@ import pytest
 from edgernn.errors import ModelFormatError
 from edgernn.format import archive, boundedjson
 from edgernn.format.archive import Archive, Limits
+from tests.helpers import need_module
 
 
 def _arrays():
@@ -105,12 +106,7 @@ def test_reading_an_array_allocates_it_once(tmp_path):
 
 
 def _need_cryptography():
-    try:
-        import cryptography  # noqa: F401
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("cryptography (the 'sign' extra) is not installed")
-        pytest.skip("cryptography (the 'sign' extra) is not installed")
+    need_module("cryptography", "cryptography (the 'sign' extra)")
 
 
 def _fails(path, match, **kw):

@@ -1,7 +1,5 @@
 """The bench's own instruments: the C yardstick's numbers and the cold-start probe."""
 
-import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -11,6 +9,7 @@ import torch
 
 import edgernn
 from edgernn.cli import benchmark
+from tests.helpers import c_compiler
 
 BENCH = Path(__file__).resolve().parents[1] / "bench"
 if str(BENCH) not in sys.path:  # appended: bench/serial.py must not shadow pyserial
@@ -18,10 +17,7 @@ if str(BENCH) not in sys.path:  # appended: bench/serial.py must not shadow pyse
 
 
 def _need_cc():
-    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
-        if os.environ.get("CI") == "true":
-            pytest.fail("no C compiler: .ci/run installs gcc")
-        pytest.skip("no C compiler")
+    c_compiler()
 
 
 @pytest.mark.parametrize("kind, i, h", [("GRU", 5, 7), ("LSTM", 16, 32), ("GRU", 42, 96)])
@@ -47,6 +43,7 @@ def test_c_yardstick_matches_torch(tmp_path, kind, i, h):
     assert np.abs(ys - ref).max() < 1e-5
 
 
+@pytest.mark.coldcache
 def test_cold_start_probe_uses_the_given_cache(tmp_path):
     """benchmark.cold_start_s compiles into the cache folder it is given (an empty one is
     a cold start), not into the user's cache."""

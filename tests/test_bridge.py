@@ -14,7 +14,7 @@ from firmware_bridge import protocol as p
 from firmware_bridge.bridge import Bridge
 from firmware_bridge.link import Link
 from firmware_bridge.sim import Device, PtyTransport, TcpTransport
-from tests.test_link import _wait
+from tests.helpers import wait_until
 
 
 def make_model(seed=0, n_in=16, hidden=32, n_out=4):
@@ -206,11 +206,11 @@ def test_bridge_queue_mode_over_loop_counts_overflow_as_gaps(model):
     try:
         x = np.zeros(16, np.float32)
         link.send(b"".join(p.encode_sample(0, i, x) for i in range(20)))
-        assert _wait(lambda: link.stats.frames_in == 20)
+        wait_until(lambda: link.stats.frames_in == 20, 5.0)
         assert bridge.poll(1.0) == 8  # the 12 oldest were dropped (drop-oldest)
         s = bridge.stats()
         assert s["overflows"] == 12 and s["results"] == 8 and s["gaps"] == 0
-        assert _wait(lambda: bridge.poll(0.05) == 0 and bridge.stats()["unexpected"] == 8)
+        wait_until(lambda: bridge.poll(0.05) == 0 and bridge.stats()["unexpected"] == 8, 5.0)
     finally:
         link.close()
 
@@ -224,16 +224,16 @@ def test_link_callback_errors_are_counted_not_fatal():
 
     with Link("loop://", on_frames=broken) as link:
         link.send(p.encode_sample(0, 0, [1.0]))
-        assert _wait(lambda: link.stats.callback_errors == 1)
+        wait_until(lambda: link.stats.callback_errors == 1, 5.0)
         link.send(p.encode_sample(0, 1, [1.0]))
-        assert _wait(lambda: link.stats.callback_errors == 2)
+        wait_until(lambda: link.stats.callback_errors == 2, 5.0)
         assert "on_frames raised RuntimeError: boom" in link.last_error and calls == [1, 1]
 
 
 
 def test_bridge_sets_the_device_rate_and_echoes_heartbeats(tmp_path, model):
     def set_rate(bridge, dev):
-        assert _wait(lambda: dev.c["matched"] > 100)
+        wait_until(lambda: dev.c["matched"] > 100, 5.0)
         assert bridge.send_control(0, p.Control.SET_RATE, struct.pack("<I", 250))
 
     report, stats, dev = _run_pair(PtyTransport(str(tmp_path / "tty")), model, rate=1000,

@@ -18,6 +18,7 @@ import pytest
 import edgernn
 from edgernn.cli import main as cli
 from edgernn.format.boundedjson import canonical
+from tests.helpers import need_module
 
 
 def _r(rng, *s):
@@ -214,12 +215,7 @@ def test_run_writes_the_final_path_it_names_and_warns_on_nonfinite_rows(work, ca
 
 
 def test_convert_failure_leaves_nothing_and_names_the_final_path(work, capsys, monkeypatch):
-    try:
-        import torch
-    except ImportError:
-        if os.environ.get("CI"):
-            pytest.fail("torch (the dev extra) is not installed")
-        pytest.skip("torch is not installed")
+    torch = need_module("torch", "torch (the dev extra)")
     net = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Tanh())
     torch.save(net, work / "lin.pt")
     assert cli.main(["convert", str(work / "lin.pt"), "--example-shape", "1,5,3"]) == 2
@@ -256,6 +252,7 @@ def test_inspect_json_is_one_parsable_document(work, capsys):
     assert info["producer"] == {"name": "edgernn", "version": edgernn.__version__}
 
 
+@pytest.mark.coldcache
 def test_bench_reports_progress_before_each_cold_start_process(work, capsys, monkeypatch):
     from edgernn.cli import benchmark
 

@@ -16,6 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 import edgernn
 from converters.onnx import from_onnx, run_like_onnx
+from tests.helpers import require
 
 from .naive_onnx import W4, ort_run, recurrent_model, with_head
 
@@ -37,8 +38,7 @@ def _conformance_cases():
 
 def test_conformance_data_present_or_skipped_locally():
     cases = _conformance_cases()
-    if not cases:
-        pytest.skip(f"no conformance data at {CONFORMANCE}")
+    require(bool(cases), f"the ONNX conformance data at {CONFORMANCE} (shared/)")
     assert len(cases) == 18
 
 

@@ -13,10 +13,11 @@ import pytest
 import edgernn
 from converters import from_torch
 from converters.onnx import from_onnx, run_like_onnx
+from tests.helpers import need_module
 
 from .naive_onnx import ort_run
 
-torch = pytest.importorskip("torch")
+torch = need_module("torch", "torch (the dev extra)")
 
 
 def _t(a):

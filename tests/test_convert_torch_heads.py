@@ -9,8 +9,9 @@ import pytest
 
 import edgernn
 from converters import from_torch
+from tests.helpers import need_module
 
-torch = pytest.importorskip("torch")
+torch = need_module("torch", "torch (the dev extra)")
 F = torch.nn.functional
 
 

@@ -82,6 +82,7 @@ print(y[0, 0], dense.dense_kernel._cfunc.cache_hits)
 """
 
 
+@pytest.mark.coldcache
 def test_a_changed_kernel_source_is_never_served_from_a_stale_cache(tmp_path):
     """In a copy of the package: compile, load from cache, then edit the Dense kernel so
     it adds 1; the next process must compile the edited kernel, not load the old one."""
@@ -107,6 +108,7 @@ def test_a_changed_kernel_source_is_never_served_from_a_stale_cache(tmp_path):
     assert out.stdout.split() == ["2.0", "0"]
 
 
+@pytest.mark.coldcache
 def test_an_unwritable_cache_directory_warns_and_still_runs(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")

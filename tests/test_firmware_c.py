@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from firmware_bridge import protocol as p
+from tests.helpers import require
 from tests.test_protocol import COBS_EXAMPLES
 
 C_DIR = Path(p.__file__).parent / "c"
@@ -19,8 +20,7 @@ REASONS_IN_C_ORDER = p.REJECT_REASONS
 
 
 def _build(tmp_path_factory, *defines):
-    if CC is None:
-        pytest.skip("no C compiler (cc, gcc or clang) on PATH: C codec not cross-checked")
+    require(CC is not None, "a C compiler (cc, gcc or clang): the C codec is cross-checked")
     exe = tmp_path_factory.mktemp("ernl") / "ernl_tool"
     cmd = [CC, "-std=c99", "-Wall", "-Wextra", "-Wpedantic", "-Wconversion", "-Werror", "-O2",
            *defines, "-o", str(exe), str(C_DIR / "ernl.c"), str(C_DIR / "ernl_tool.c")]
@@ -182,14 +182,13 @@ def test_c_with_a_small_max_payload_rejects_longer_frames(tmp_path_factory):
 
 
 def test_c_codec_is_memory_safe_on_garbage_under_sanitizers(tmp_path_factory):
-    if CC is None:
-        pytest.skip("no C compiler on PATH")
+    require(CC is not None, "a C compiler (cc, gcc or clang)")
     exe = tmp_path_factory.mktemp("asan") / "ernl_tool"
     cmd = [CC, "-std=c99", "-g", "-O1", "-fsanitize=address,undefined",
            "-fno-sanitize-recover=all", "-o", str(exe), str(C_DIR / "ernl.c"),
            str(C_DIR / "ernl_tool.c")]
     if subprocess.run(cmd, capture_output=True, timeout=60).returncode != 0:
-        pytest.skip(f"{CC} cannot build with -fsanitize=address,undefined here")
+        require(False, f"{CC} with -fsanitize=address,undefined (libasan, libubsan)")
     rng = np.random.default_rng(6)
     frames = list(_random_frames(rng, 100))
     stream = bytearray()

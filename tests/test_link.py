@@ -13,15 +13,7 @@ import pytest
 from edgernn.errors import LinkError
 from firmware_bridge import protocol as p
 from firmware_bridge.link import FrameQueue, Link
-
-
-def _wait(cond, timeout=5.0):
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            return False
-        time.sleep(0.005)
-    return True
+from tests.helpers import wait_until
 
 
 def _receive_n(link, n, timeout=5.0):
@@ -55,7 +47,7 @@ def test_link_loop_roundtrip_frames_in_order():
 def test_link_loop_overflow_drops_oldest_frames():
     with Link("loop://", rx_capacity=4) as link:
         link.send(b"".join(p.encode_sample(0, i, [1.0]) for i in range(10)))
-        assert _wait(lambda: link.stats.frames_in == 10)
+        wait_until(lambda: link.stats.frames_in == 10, 5.0)
         assert [f.seq for f in link.receive(0.1)] == [6, 7, 8, 9]
         assert link.stats.overflows == 6 and link.queue.overflows == 6
 
@@ -187,7 +179,7 @@ def test_link_open_with_wait_picks_up_a_device_plugged_in_later(tmp_path):
         tty.setraw(slave)
         time.sleep(0.1)
         os.symlink(os.ttyname(slave), path)
-        assert _wait(lambda: link.connected)
+        wait_until(lambda: link.connected, 5.0)
         os.write(master, p.encode_sample(0, 3, [1.0]))
         assert [f.seq for f in _receive_n(link, 1)] == [3]
         assert link.stats.reconnects == 1

@@ -7,6 +7,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import edgernn
 from edgernn.engine import precompile
@@ -63,6 +64,7 @@ def _load(path, cache_dir, jobs, *extra, cwd=None, script=None):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.coldcache
 def test_a_cold_load_compiles_in_parallel_and_a_warm_one_starts_no_process(tmp_path):
     _model().save(tmp_path / "m.ernn")
     cold = _load(tmp_path / "m.ernn", tmp_path / "par", 2)
@@ -79,6 +81,7 @@ def test_a_cold_load_compiles_in_parallel_and_a_warm_one_starts_no_process(tmp_p
     np.testing.assert_array_equal(np.float32(cold["y"]), ref)
 
 
+@pytest.mark.coldcache
 def test_a_child_that_fails_leaves_the_work_to_this_process(tmp_path):
     _model().save(tmp_path / "m.ernn")
     broken = tmp_path / "python3-broken"
@@ -123,6 +126,7 @@ def test_kernels_of_a_model_include_nested_and_int8_ops():
     assert "qlinalg:qmatvec_kernel" not in precompile.kernels_of(m)
 
 
+@pytest.mark.coldcache
 def test_a_child_does_not_import_from_the_working_directory(tmp_path):
     """`python -c` puts the working directory first on sys.path: a numba.py lying there
     must not be what a compile child imports."""

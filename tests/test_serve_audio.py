@@ -9,7 +9,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 import urllib.request
 
 import numpy as np
@@ -19,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from edgernn.audio import BUNDLED, Denoiser
 from edgernn_serve.config import ConfigError, load_config
-from tests.serve_helpers import ROOT, Daemon, free_port, require
+from tests.serve_helpers import ROOT, Daemon, free_port, require, wait_until
 
 H = 160
 DEMO = ROOT / "edgernn" / "data" / "denoise_demo.wav"
@@ -104,13 +103,6 @@ def test_denoise_wav_to_wav_equals_the_offline_denoiser_with_vad_reports(tmp_pat
     assert [p.name for p in tmp_path.iterdir() if p.suffix == ".tmp"] == []
 
 
-def _wait(cond, timeout, what):
-    end = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < end, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
 def test_sigterm_mid_file_writes_a_valid_truncated_wav_and_metrics_count_frames(tmp_path):
     x = _demo(7.0)
     sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
@@ -120,7 +112,7 @@ def test_sigterm_mid_file_writes_a_valid_truncated_wav_and_metrics_count_frames(
     d = Daemon(cfg)
     try:
         d.wait_ready()
-        _wait(lambda: len(d.lines) >= 5, 30, "five reports (1 s of audio)")
+        wait_until(lambda: len(d.lines) >= 5, 30, "five reports (1 s of audio)")
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         assert not (tmp_path / "clean.wav").exists()  # written only when complete
         rc, elapsed = d.terminate()
@@ -264,14 +256,14 @@ def test_sighup_swaps_the_denoiser_model_and_settings_without_a_gap(tmp_path):
 
     try:
         d.wait_ready()
-        _wait(lambda: len(d.lines) >= 30, 30, "audio before the reloads")
+        wait_until(lambda: len(d.lines) >= 30, 30, "audio before the reloads")
         replace(tmp_path / "m.ernn", b"ERNN" + b"\0" * 60)  # a corrupt model
         d.proc.send_signal(1)
-        _wait(lambda: d.stderr().count("reload failed") == 1, 30, "the failed reload")
+        wait_until(lambda: d.stderr().count("reload failed") == 1, 30, "the failed reload")
         replace(tmp_path / "m.ernn", BUNDLED.read_bytes())  # good model, changed wav sink
         cfg.write_text(cfg.read_text().replace('path = "clean.wav"', 'path = "other.wav"'))
         d.proc.send_signal(1)
-        _wait(lambda: d.stderr().count("reload failed") == 2, 30, "the refused sink change")
+        wait_until(lambda: d.stderr().count("reload failed") == 2, 30, "the refused sink change")
         cfg.write_text(cfg.read_text().replace('path = "other.wav"', 'path = "clean.wav"')
                        .replace('id = "bundled"', 'id = "quarter"')
                        .replace("report_every = 1", "report_every = 4\nattenuation_limit_db = 6"))
@@ -324,7 +316,7 @@ def _portaudio() -> None:
 
 def _alsa_env(tmp_path) -> dict:
     """alsa-lib reads ~/.asoundrc: a HOME of its own, the engine's cache where it was."""
-    from edgernn.cache import default_dir
+    from edgernn.kernels.cache import default_dir
 
     (tmp_path / ".asoundrc").write_text(ASOUNDRC.format(dir=tmp_path))
     return {"HOME": str(tmp_path), "EDGERNN_CACHE_DIR": str(default_dir())}
@@ -346,7 +338,7 @@ def test_live_capture_through_a_real_alsa_device_is_denoised_bit_exact(tmp_path)
     d = Daemon(cfg, env=_alsa_env(tmp_path))
     try:
         d.wait_ready()
-        _wait(lambda: len(d.lines) >= 20, 30, "two seconds of captured audio")
+        wait_until(lambda: len(d.lines) >= 20, 30, "two seconds of captured audio")
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
         rc, _ = d.terminate()
     finally:
@@ -368,7 +360,7 @@ PLAY = """
 import sys, time
 import numpy as np
 from edgernn_serve.audio import AudioFormat
-from edgernn_serve.audio_sinks import PlaybackSink
+from edgernn_serve.sinks.audio import PlaybackSink
 from edgernn_serve.items import Result
 
 hops = np.load(sys.argv[1])
@@ -442,7 +434,7 @@ def test_live_capture_feeds_a_model_frames_of_samples(tmp_path):
     d = Daemon(cfg, env=_alsa_env(tmp_path))
     try:
         d.wait_ready()
-        _wait(lambda: len(d.lines) >= 400, 30, "400 frames")
+        wait_until(lambda: len(d.lines) >= 400, 30, "400 frames")
         rc, _ = d.terminate()
     finally:
         d.kill()
@@ -475,8 +467,8 @@ def test_a_lost_hop_becomes_silence_and_the_channels_stay_aligned():
     """A queue overflow can drop one channel's hop and not the other's: the sinks'
     interleaver aligns the channels by hop index, with silence for the lost hop."""
     from edgernn_serve.audio import AudioFormat
-    from edgernn_serve.audio_sinks import _Interleaver
     from edgernn_serve.items import Result
+    from edgernn_serve.sinks.audio import _Interleaver
 
     il = _Interleaver(AudioFormat(16000, 2, 16000, H))
     hop = {c: [np.full(H, 10 * c + k, np.float32) for k in range(6)] for c in (0, 1)}

@@ -166,8 +166,8 @@ def test_cli_port_in_use_for_metrics_exits_2(tmp_path):
 
 
 def test_serve_imports_neither_converters_nor_frameworks():
-    code = ("import sys, edgernn_serve.cli, edgernn_serve.daemon, edgernn_serve.mqtt, "
-            "edgernn_serve.wav\n"
+    code = ("import sys, edgernn_serve.cli, edgernn_serve.daemon, edgernn_serve.sinks.mqtt, "
+            "edgernn_serve.sources.wav\n"
             "bad = [m for m in ('converters', 'torch', 'onnx', 'onnxruntime', 'tensorflow', "
             "'keras') if m in sys.modules]\nprint(','.join(bad))\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
@@ -178,7 +178,7 @@ def test_serve_imports_neither_converters_nor_frameworks():
 def test_model_public_key_refuses_unsigned_models_and_takes_signed_ones(tmp_path):
     import hashlib
 
-    from edgernn import archive, signing
+    from edgernn.format import archive, signing
     from edgernn_serve.models import ModelLoadError, load_model
 
     priv, pub = signing.generate_key_pem()

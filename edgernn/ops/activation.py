@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ModelFormatError
 from ..kernels import optable as T
 from ..kernels.mathfn import (
     AFFINE,
@@ -146,3 +147,11 @@ def as_activation(spec) -> Activation:
     if isinstance(spec, dict):
         return Activation(**spec)
     return Activation(spec)
+
+
+def activation_field(owner: str, spec):
+    """``spec`` (a name, a config dict or an Activation) as an :class:`edgernn.Activation`."""
+    try:
+        return as_activation(spec)
+    except (TypeError, ValueError) as exc:
+        raise ModelFormatError(f"{owner}: {exc}") from None

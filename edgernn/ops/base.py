@@ -250,16 +250,6 @@ class Op:
         return None
 
 
-def activation_field(owner: str, spec):
-    """``spec`` (a name, a config dict or an Activation) as an :class:`edgernn.Activation`."""
-    from .activation import as_activation
-
-    try:
-        return as_activation(spec)
-    except (TypeError, ValueError) as exc:
-        raise ModelFormatError(f"{owner}: {exc}") from None
-
-
 def weight_field(op, name: str, shape=None) -> np.ndarray:
     """Op field ``name`` as float32, or as int8 when the op is quantised (``op.quant``)."""
     owner = type(op).__name__

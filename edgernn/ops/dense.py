@@ -11,11 +11,10 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from .activation import Activation
+from .activation import Activation, activation_field
 from .base import (
     Op,
     Schema,
-    activation_field,
     check_quant,
     opt_f32_array,
     pad8,

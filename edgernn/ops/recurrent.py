@@ -24,8 +24,8 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from .activation import VECTOR
-from .base import Op, activation_field, check_quant, opt_f32_array, weight_field
+from .activation import VECTOR, activation_field
+from .base import Op, check_quant, opt_f32_array, weight_field
 
 
 @dataclass(frozen=True, eq=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..kernels import optable as T
-from .activation import Activation
-from .base import Schema, activation_field, pad8, positive, quant_scratch
+from .activation import Activation, activation_field
+from .base import Schema, pad8, positive, quant_scratch
 from .recurrent import Recurrent
 from .registry import register
 

@@ -1,0 +1,74 @@
+"""What many test files share: prerequisites handled one way, waiting, small models.
+
+A missing prerequisite (a package, a compiler, data) skips the test with the
+reason locally, and fails it under ``CI=true``: CI's own files must install it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import time
+
+import numpy as np
+import pytest
+
+import edgernn
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def require(ok: bool, why: str) -> None:
+    """Fail under CI, skip elsewhere, when a prerequisite is missing (``why`` names it)."""
+    if ok:
+        return
+    if in_ci():
+        pytest.fail(f"missing prerequisite: {why} (CI=true: .ci/run and the dev extra must "
+                    f"install it)", pytrace=False)
+    pytest.skip(f"missing prerequisite: {why}", allow_module_level=True)
+
+
+def need_module(name: str, why: str | None = None):
+    """``importlib.import_module(name)``, or :func:`require` fails/skips naming it."""
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        require(False, why or f"the Python package {name!r}")
+
+
+def c_compiler() -> str:
+    """A C compiler on PATH (cc, gcc or clang), or :func:`require` fails/skips."""
+    cc = shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    require(cc is not None, "a C compiler (cc, gcc or clang; .ci/run installs gcc)")
+    return cc
+
+
+def wait_until(cond, timeout: float = 20.0, what: str = "it", poll: float = 0.005) -> bool:
+    """Poll ``cond()`` until it is true (returns True); fail naming ``what`` after
+    ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(poll)
+    return True
+
+
+def weights(rng, *shape, scale: float = 0.5) -> np.ndarray:
+    """Uniform float32 weights in ``[-scale, scale)``."""
+    return (rng.uniform(-scale, scale, shape)).astype(np.float32)
+
+
+def stack_model(rng, kind: str = "gru", n_in: int = 16, hidden: int = 32, n_out: int = 4,
+                activation: str | None = None) -> edgernn.Model:
+    """``kind`` ("rnn", "lstm", "gru") of ``hidden`` units on ``n_in`` inputs, then a
+    Dense to ``n_out`` (random weights and biases)."""
+    gates = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    cls = {"rnn": edgernn.RNN, "lstm": edgernn.LSTM, "gru": edgernn.GRU}[kind]
+    g = gates * hidden
+    cell = cls(weights(rng, g, n_in), weights(rng, g, hidden), weights(rng, g),
+               weights(rng, g))
+    head = edgernn.Dense(weights(rng, n_out, hidden), weights(rng, n_out), activation)
+    return edgernn.Model([cell, head])
