@@ -19,10 +19,13 @@ from .quantized import OPS as _QUANT_OPS
 from .rnn import convert_rnn
 from .select import OPS as _SELECT_OPS
 from .shape_ops import OPS as _SHAPE_OPS
+from .unary import OPS as _UNARY_OPS
 
 OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
+# unary after norms (it hands a norm's Sqrt/Clip/Max/Pow back to them); quantised last:
+# Mul, Cast fall back
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
-               _CONCAT_OPS, _NORM_OPS, _QUANT_OPS):  # quantised last: Mul, Cast fall back
+               _CONCAT_OPS, _NORM_OPS, _UNARY_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message
