@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-from ..ops.activation import Activation
-from ..ops.dense import Dense
-from ..ops.recurrent import Recurrent
-
 
 def _kind(op) -> str:
-    kind = type(op).__name__
-    if isinstance(op, Activation):
-        return f"Activation({op.name})"
-    core = getattr(op, "layer", None) or getattr(op, "forward", None)
-    if isinstance(core, Recurrent):
-        kind = f"{kind}({type(core).__name__})"
-    if isinstance(op, Dense) and op.activation.name != "linear":
-        kind += f"({op.activation.name})"
+    kind = op.label()
     quant = getattr(op, "quant", None)
     if quant is not None:
         kind += f" [{quant.mode}]"

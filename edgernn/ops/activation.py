@@ -118,6 +118,9 @@ class Activation(Op):
         """The engine's integer code for this activation."""
         return ACTIVATIONS[self.name][0]
 
+    def label(self) -> str:
+        return f"Activation({self.name})"
+
     def to_config(self) -> dict:
         return {"name": self.name, "alpha": self.alpha, "beta": self.beta}
 

@@ -167,6 +167,13 @@ class Op:
         """``(part, op)`` of the ops this one runs (a Bidirectional's two layers)."""
         return ()
 
+    def label(self) -> str:
+        """The op as ``describe()`` names it: its kind, with what sets it apart (a Dense's
+        activation, a Bidirectional's layer kind)."""
+        inner = self.inner()
+        return f"{type(self).__name__}({type(inner[0][1]).__name__})" if inner else \
+            type(self).__name__
+
     # --- serialisation --------------------------------------------------------
     def params(self) -> dict[str, np.ndarray]:
         """The op's weights and biases by field name (``None`` fields left out)."""

@@ -60,6 +60,10 @@ class Dense(Op):
     input_size = property(lambda self: self.weight.shape[1])
     output_size = property(lambda self: self.weight.shape[0])
 
+    def label(self) -> str:
+        act = self.activation.name
+        return "Dense" if act == "linear" else f"Dense({act})"
+
     def macs(self) -> int:
         return self.weight.size
 
