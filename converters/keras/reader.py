@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
 import zipfile
 import zlib
 from dataclasses import dataclass, field
@@ -97,6 +98,8 @@ _CHILD_ORDER = ("cell", "forward_layer", "backward_layer", "layer")
 
 #: at most this many bytes of JSON config (a model of thousands of layers is ~1 MB)
 MAX_CONFIG_BYTES = 16 << 20
+#: seconds the HDF5 library may take to read a file (a corrupt file can make it loop)
+HDF5_SECONDS = 60.0
 
 
 def read_keras(path) -> KerasFile:
@@ -111,12 +114,60 @@ def read_keras(path) -> KerasFile:
         data = path.read_bytes()
     except OSError as exc:
         raise ModelFormatError(f"cannot read Keras file {str(path)!r}: {exc}") from exc
+    return _in_child(_guarded_read, (path, data), path.name)
+
+
+def _guarded_read(path: Path, data: bytes) -> KerasFile:
     try:
         with naming(path.name):
             return _read(path, data)
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
         raise ModelFormatError(f"{path.name}: unreadable ({type(exc).__name__}: "
-                               f"{str(exc)[:200]})") from exc
+                               f"{str(exc)[:200]})") from None
+
+
+def _in_child(fn, args, name: str):
+    """``fn(*args)`` in a forked process, given :data:`HDF5_SECONDS`.
+
+    libhdf5 can loop forever or crash on a corrupt file, in native code no
+    Python timer interrupts; a child process can be killed. Its result or its
+    exception comes back pickled. Where ``fork`` is missing it runs here.
+    """
+    if "fork" not in multiprocessing.get_all_start_methods():
+        return fn(*args)
+    mp = multiprocessing.get_context("fork")
+    recv, send = mp.Pipe(duplex=False)
+    child = mp.Process(target=_child, args=(send, fn, args), daemon=True)
+    child.start()
+    send.close()
+    try:
+        if not recv.poll(HDF5_SECONDS):
+            raise ModelFormatError(f"{name}: reading it took more than {HDF5_SECONDS:g} s "
+                                   f"(the HDF5 library loops on some corrupt files); refused")
+        try:
+            ok, value = recv.recv()
+        except (EOFError, OSError):
+            child.join()
+            raise ModelFormatError(f"{name}: the HDF5 library crashed reading it (exit "
+                                   f"status {child.exitcode}); the file is corrupt") from None
+    finally:
+        if child.is_alive():
+            child.kill()
+        child.join()
+        recv.close()
+    if ok:
+        return value
+    raise value
+
+
+def _child(send, fn, args) -> None:
+    try:
+        result = (True, fn(*args))
+    except Exception as exc:  # noqa: BLE001 - sent back and re-raised in the parent
+        result = (False, exc if isinstance(exc, ModelFormatError | UnsupportedOpError)
+                  else ModelFormatError(f"{type(exc).__name__}: {str(exc)[:200]}"))
+    send.send(result)
+    send.close()
 
 
 def _json(raw, what: str) -> dict:
