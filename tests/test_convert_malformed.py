@@ -135,3 +135,86 @@ def test_cli_convert_of_a_malformed_onnx_is_one_line_and_exit_2(tmp_path, case):
     assert err[0].startswith("edgernn: error: ") and "bad.onnx" in err[0], err
     assert not path.with_suffix(".ernn").exists()
 
+
+
+# --- TFLite: the flatbuffer is walked, checked, before it is read ----------------------
+TFLITE = ROOT / "tests" / "data" / "tflite" / "gru_seq.tflite"
+
+
+@pytest.mark.parametrize("keep", [12, 200, 4240, -2])
+def test_tflite_truncated_file_names_the_table_past_the_end(tmp_path, keep):
+    from converters import from_tflite
+
+    data = TFLITE.read_bytes()
+    path = tmp_path / "cut.tflite"
+    path.write_bytes(data[:keep])
+    with pytest.raises(ModelFormatError, match=r"^(model|operator code|buffer|subgraph)[^:]*: "
+                                               r"\d+ bytes at offset \d+ lie outside the "
+                                               rf"{len(data[:keep])}-byte file"):
+        from_tflite(path)
+
+
+def test_tflite_string_that_is_not_utf8_names_its_table(tmp_path):
+    from converters import from_tflite
+
+    data = bytearray(TFLITE.read_bytes())
+    data[data.find(b"serving_default") + 3] = 0xFF
+    path = tmp_path / "name.tflite"
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFormatError, match=r"signature 0 \(key\): not UTF-8 text"):
+        from_tflite(path)
+
+
+def test_tflite_tensor_index_out_of_range_names_the_operator(tmp_path):
+    from ai_edge_litert import schema_py_generated as S
+
+    from converters import from_tflite
+
+    from .tflite_build import _pack
+
+    model = S.ModelT.InitFromPackedBuf(TFLITE.read_bytes(), 0)
+    op = model.subgraphs[0].operators[0]
+    op.inputs = [999, *list(op.inputs)[1:]]
+    path = tmp_path / "index.tflite"
+    path.write_bytes(_pack(model))
+    with pytest.raises(ModelFormatError, match=r"subgraph 0, operator 0: inputs name tensor "
+                                               r"999; the subgraph has \d+ tensors"):
+        from_tflite(path)
+
+
+# --- Keras: bounded JSON, shapes checked, HDF5 read in a child --------------------------
+def _h5_with_config(tmp_path, config: bytes):
+    import h5py
+
+    path = tmp_path / "m.h5"
+    path.write_bytes((ROOT / "tests" / "data" / "keras" / "lstm.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        f.attrs["model_config"] = config
+    return path
+
+
+@pytest.mark.parametrize("config,words", [
+    (b"[" * 100_000, "not a JSON config (RecursionError"),
+    (b"{\"class_name\": \"Sequential\"", "not a JSON config (JSONDecodeError"),
+    (b"[1, 2]", "expected a JSON object, got list"),
+    (b"{\"class_name\": \"Sequential\", \"config\": {\"layers\": 5}}", "a 'layers' list"),
+    (b"{\"class_name\": \"Sequential\", \"config\": {\"layers\": [7]}}",
+     "a layer config must be an object"),
+])
+def test_keras_malformed_model_config_names_the_file_and_what_was_expected(tmp_path, config,
+                                                                             words):
+    from converters import from_keras
+
+    with pytest.raises(ModelFormatError, match=r"m\.h5: .*" + words.replace("(", r"\(")):
+        from_keras(_h5_with_config(tmp_path, config))
+
+
+@pytest.mark.parametrize("fmt", ["tflite", "keras"])
+def test_cli_convert_of_a_truncated_tflite_or_keras_file_is_one_line_and_exit_2(tmp_path, fmt):
+    src = TFLITE if fmt == "tflite" else ROOT / "tests" / "data" / "keras" / "lstm.h5"
+    path = tmp_path / ("cut" + src.suffix)
+    path.write_bytes(src.read_bytes()[:len(src.read_bytes()) * 2 // 3])
+    code, err = _cli(path)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith("edgernn: error: ") and path.name in err[0], err
+    assert not path.with_suffix(".ernn").exists()

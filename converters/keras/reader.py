@@ -121,6 +121,10 @@ def _guarded_read(path: Path, data: bytes) -> KerasFile:
     try:
         with naming(path.name):
             return _read(path, data)
+    except ModelFormatError as exc:
+        if str(exc).startswith(path.name):
+            raise
+        raise ModelFormatError(f"{path.name}: {exc}") from None
     except (OSError, zipfile.BadZipFile, zlib.error, EOFError, RuntimeError) as exc:
         raise ModelFormatError(f"{path.name}: unreadable ({type(exc).__name__}: "
                                f"{str(exc)[:200]})") from None
