@@ -13,14 +13,14 @@ import numpy as np
 
 import edgernn
 
+from ..common.gates import reorder
 from .activation import activation
 from .common import check_recurrent_config, expect_weights
 
 
 def zrh_to_rzn(a: np.ndarray) -> np.ndarray:
-    """Reorder gate blocks along axis 0 from Keras z, r, h to edgernn r, z, n."""
-    z, r, h = np.split(np.asarray(a), 3, axis=0)
-    return np.concatenate([r, z, h], axis=0)
+    """Gate blocks along axis 0 from Keras z, r, h to edgernn r, z, n."""
+    return reorder(a, "keras", "GRU")
 
 
 def convert_gru(layer, ctx, in_bidirectional=False):

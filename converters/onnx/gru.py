@@ -10,23 +10,21 @@ from __future__ import annotations
 
 import edgernn
 
-from .lstm import reorder
+from ..common.gates import reorder
 from .recurrent import convert_recurrent
-
-_GATES = [1, 0, 2]  # ONNX z, r, h -> edgernn r, z, n
 
 
 def _make(ctx, node, w, r, wb, rb, p, acts, clip, at):
     lbr = int(at.get("linear_before_reset", 0))
     if lbr not in (0, 1):
         raise ctx.unsupported(node, f"linear_before_reset={lbr}; supported: 0, 1")
-    return edgernn.GRU(reorder(w, _GATES, 3), reorder(r, _GATES, 3), reorder(wb, _GATES, 3),
-                       reorder(rb, _GATES, 3), linear_before_reset=bool(lbr), clip=clip,
+    w, r, wb, rb = (reorder(a, "onnx", "GRU") for a in (w, r, wb, rb))
+    return edgernn.GRU(w, r, wb, rb, linear_before_reset=bool(lbr), clip=clip,
                        activations=acts)
 
 
 SPEC = {"gates": 3, "attrs": ("linear_before_reset",), "acts": 2,
-        "default_acts": ("Sigmoid", "Tanh"), "make": _make, "states": ("h",)}
+        "default_acts": ("Sigmoid", "Tanh"), "make": _make}
 
 
 def convert_gru(ctx, node, ins):

@@ -32,9 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 from onnx import helper
 
+from ..common.gates import reorder
 from .elementwise import convert_binary
 from .gemm import _check_features, _dense
-from .lstm import _GATES, convert_lstm, reorder
+from .lstm import convert_lstm
 from .shape_ops import _pass
 from .values import Const, Seq
 
@@ -100,7 +101,7 @@ def convert_dynamic_quantize_lstm(ctx, node, ins):
         if s_rows is None:
             raise ctx.bad(node, f"{name}_scale has {s.size} values for {rows} rows")
         w = (q[0].astype(np.float64) * s_rows.astype(np.float64)).T  # [4H, in], ONNX i,o,f,c
-        mats[name] = (w.astype(np.float32)[None], reorder(np.asarray(s_rows), _GATES, 4))
+        mats[name] = (w.astype(np.float32)[None], reorder(s_rows, "onnx", "LSTM"))
     names = [f"{node.name or 'dqlstm'}/{k}_real" for k in ("W", "R")]
     for n, k in zip(names, ("W", "R"), strict=True):
         ctx.env[n] = Const(mats[k][0])

@@ -23,6 +23,7 @@ import numpy as np
 
 import edgernn
 
+from ..common.state import state_prefixes
 from .activations import rnn_activations
 from .values import Const, Seq, StateIn, StateOut, StateRef, Zeros
 
@@ -36,7 +37,9 @@ def convert_recurrent(ctx, node, spec) -> list:
 
     ``spec``: ``gates`` (G), ``attrs`` (extra attribute names), ``acts`` (number of
     activations per direction), ``make(ctx, node, w, r, wb, rb, p, acts, clip, at)``
-    building one direction's layer, ``states`` ("h",) or ("h", "c").
+    building one direction's layer. The state vectors and their names come from the
+    layer built (``op.state_vectors()``, ``op.inner()``): ``h`` (and ``c``), in the
+    order of ONNX's ``initial_h``/``initial_c`` inputs and ``Y_h``/``Y_c`` outputs.
     """
     at = ctx.check_attrs(node, COMMON_ATTRS + spec["attrs"])
     direction = at.get("direction", b"forward")
@@ -87,17 +90,18 @@ def convert_recurrent(ctx, node, spec) -> list:
     layers = [spec["make"](ctx, node, w[d], r[d], b[d, :g * hsz], b[d, g * hsz:],
                            None if p is None else p[d], acts[d], clip, at) for d in range(nd)]
     if direction == "forward":
-        layer, prefixes = layers[0], [""]
+        layer = layers[0]
     elif direction == "reverse":
-        layer, prefixes = edgernn.Reverse(layers[0]), ["reverse."]
+        layer = edgernn.Reverse(layers[0])
     else:
         layer = edgernn.Bidirectional(layers[0], layers[1], "concat")
-        prefixes = ["forward.", "backward."]
+    prefixes = state_prefixes(layer)
+    states = [s for s, _ in layers[0].state_vectors()]
     t = ctx.apply(node, layer, x.tensor)
     ctx.recurrent.append(t)
 
     carried = False
-    for k, st in enumerate(spec["states"]):
+    for k, st in enumerate(states):
         refs = [StateRef(t, pf + st) for pf in prefixes]
         carried |= _initial_state(ctx, node, 5 + k, refs, layout, hsz)
     if onestep:
@@ -115,7 +119,7 @@ def convert_recurrent(ctx, node, spec) -> list:
     outs = [Seq(t, y_axes, y_sizes)]
     s_axes = ("R", "B", "F") if layout == 0 else ("B", "R", "F")
     ctx.y_of[id(t)] = node.output[0] if node.output else ""
-    for st in spec["states"]:
+    for st in states:
         outs.append(StateOut(tuple(StateRef(t, pf + st) for pf in prefixes), s_axes, hsz))
     return outs
 

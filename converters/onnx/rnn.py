@@ -11,8 +11,7 @@ def _make(ctx, node, w, r, wb, rb, p, acts, clip, at):
     return edgernn.RNN(w, r, wb, rb, nonlinearity=acts[0], clip=clip)
 
 
-SPEC = {"gates": 1, "attrs": (), "acts": 1, "default_acts": ("Tanh",), "make": _make,
-        "states": ("h",)}
+SPEC = {"gates": 1, "attrs": (), "acts": 1, "default_acts": ("Tanh",), "make": _make}
 
 
 def convert_rnn(ctx, node, ins):
