@@ -17,6 +17,8 @@ import numpy as np
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
+from ..common.gates import reorder
+from ..common.tflite_codes import fused_activation_name
 from .evaluate import evaluate
 
 _TRACE_BACK = {"SPLIT", "SPLIT_V", "STRIDED_SLICE", "ADD", "RESHAPE"}
@@ -99,16 +101,9 @@ def _fc_parts(sg, op):
         raise UnsupportedOpError(f"{op} in a recurrent cell has {kind} weights "
                                  f"{t.name!r}; supported: float32, and int8 with scales "
                                  f"(dynamic range)")
-    if op.opt("FusedActivationFunction", 0) != 0:
-        raise UnsupportedOpError(f"{op} in a recurrent cell has a fused activation; "
-                                 f"expected NONE")
+    fused_activation_name(op, supported=("NONE",))  # a cell's FCs fuse no activation
     b = sg.const(op.inputs[2]) if len(op.inputs) > 2 else None
     return w.astype(np.float32), (None if b is None else b.astype(np.float32))
-
-
-def _zrh_to_rzn(a):
-    z, r, h = np.split(a, 3, axis=0)
-    return np.concatenate([r, z, h], axis=0)
 
 
 def _add(a, b):
@@ -157,14 +152,14 @@ def recognise_cell(sg, ops, x, states_in, states_out):
             if b_h is not None or b_n is not None:
                 b_h = np.concatenate([np.zeros(2 * H, np.float32) if b_h is None else b_h,
                                       np.zeros(H, np.float32) if b_n is None else b_n])
-        b_x = None if b_x is None else _zrh_to_rzn(b_x)
-        b_h = None if b_h is None else _zrh_to_rzn(b_h)
-        layer = edgernn.GRU(_zrh_to_rzn(w_x), _zrh_to_rzn(w_h), b_x, b_h,
+        b_x = None if b_x is None else reorder(b_x, "tflite", "GRU")
+        b_h = None if b_h is None else reorder(b_h, "tflite", "GRU")
+        layer = edgernn.GRU(reorder(w_x, "tflite", "GRU"), reorder(w_h, "tflite", "GRU"), b_x, b_h,
                             linear_before_reset=not other)
     elif len(states_in) == 1 and gates == 1 and not other:
-        names = {"TANH": "tanh", "RELU": "relu", "LOGISTIC": "sigmoid", 1: "relu", 4: "tanh"}
+        names = {"TANH": "tanh", "RELU": "relu", "LOGISTIC": "sigmoid"}
         acts = [op.name for op in ops if op.name in names]
-        acts += [op.opt("FusedActivationFunction") for op in ops
+        acts += [fused_activation_name(op, supported=names) for op in ops
                  if op.name != "FULLY_CONNECTED" and op.opt("FusedActivationFunction", 0)]
         if len(acts) != 1:
             raise UnsupportedOpError(f"{where}: a simple RNN cell needs one activation op, "
@@ -179,26 +174,18 @@ def recognise_cell(sg, ops, x, states_in, states_out):
 
 
 def reference_step(layer, x, h, c=None):
-    """One step of an edgernn RNN/LSTM/GRU in float64, from the equations."""
-    sig = lambda v: 1.0 / (1.0 + np.exp(-v))  # noqa: E731
-    act = {"tanh": np.tanh, "relu": lambda v: np.maximum(v, 0), "sigmoid": sig}
-    gi = layer.weight_ih @ x + (0 if layer.bias_ih is None else layer.bias_ih)
-    hb = 0 if layer.bias_hh is None else layer.bias_hh
-    if isinstance(layer, edgernn.RNN):
-        return act[layer.nonlinearity.name](gi + layer.weight_hh @ h + hb), None
-    if isinstance(layer, edgernn.LSTM):
-        i, f, g, o = np.split(gi + layer.weight_hh @ h + hb, 4)
-        c2 = sig(f) * c + sig(i) * np.tanh(g)
-        return sig(o) * np.tanh(c2), c2
-    H = h.size
-    w_hh, hb = layer.weight_hh, np.broadcast_to(hb, (3 * H,))
-    r = sig(gi[:H] + w_hh[:H] @ h + hb[:H])
-    z = sig(gi[H:2 * H] + w_hh[H:2 * H] @ h + hb[H:2 * H])
-    if layer.linear_before_reset:
-        n = np.tanh(gi[2 * H:] + r * (w_hh[2 * H:] @ h + hb[2 * H:]))
-    else:
-        n = np.tanh(gi[2 * H:] + w_hh[2 * H:] @ (r * h) + hb[2 * H:])
-    return (1 - z) * n + z * h, None
+    """One step of the edgernn RNN/LSTM/GRU ``layer`` from state ``h`` (and ``c``): the
+    runtime's own kernel (``math="exact"``), so the cell is checked against what will
+    run it, and the cell equations live in one place (:mod:`edgernn.kernels`)."""
+    stream = edgernn.Model([layer]).stream("exact")
+    given = {"h": h, "c": c}
+    names = stream.get_state().names  # "0.h" (and "0.c")
+    stream.set_state(edgernn.StreamState(names, tuple(
+        np.asarray(given[n.rsplit(".", 1)[1]], np.float32) for n in names)))
+    out = stream.step(np.asarray(x, np.float32)).astype(np.float64)
+    after = dict(zip(names, stream.get_state().arrays, strict=True))
+    return out, (None if c is None else
+                 np.asarray(next(a for n, a in after.items() if n.endswith(".c")), np.float64))
 
 
 def verify_cell(sg, ops, x, states_in, states_out, layer, k, where):

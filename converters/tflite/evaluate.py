@@ -11,24 +11,23 @@ import numpy as np
 
 from edgernn.errors import UnsupportedOpError
 
+from ..common.tflite_codes import fused_activation_name
+
 
 def _sigmoid(v):
     return 1.0 / (1.0 + np.exp(-v))
 
 
-#: TFLite ActivationFunctionType -> function
-FUSED = {0: lambda v: v, 1: lambda v: np.maximum(v, 0), 2: lambda v: np.clip(v, -1, 1),
-         3: lambda v: np.clip(v, 0, 6), 4: np.tanh}
+#: fused activation (converters.common.tflite_codes) -> function
+FUSED = {"NONE": lambda v: v, "RELU": lambda v: np.maximum(v, 0),
+         "RELU_N1_TO_1": lambda v: np.clip(v, -1, 1), "RELU6": lambda v: np.clip(v, 0, 6),
+         "TANH": np.tanh}
 _UNARY = {"LOGISTIC": _sigmoid, "TANH": np.tanh, "RELU": lambda v: np.maximum(v, 0)}
 _BINARY = {"ADD": np.add, "SUB": np.subtract, "MUL": np.multiply}
 
 
 def fused(op, v):
-    code = op.opt("FusedActivationFunction", 0)
-    if code not in FUSED:
-        raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
-                                 f"supported: NONE, RELU, RELU_N1_TO_1, RELU6, TANH")
-    return FUSED[code](v)
+    return FUSED[fused_activation_name(op, supported=FUSED)](v)
 
 
 def evaluate(sg, ops, feeds: dict) -> dict:

@@ -27,7 +27,9 @@ import numpy as np
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
-_ACT = {0: None, 1: "relu", 4: "tanh"}
+from ..common.tflite_codes import fused_activation_name
+
+_CELL_ACT = {"RELU": "relu", "TANH": "tanh"}  # LiteRT's cell activations edgernn has
 #: the report's note on LiteRT's hybrid (dynamic-range) kernels
 DRQ_NOTE = ("LiteRT rounds half away from zero, as here, but adds the zero point before "
             "rounding (in float32) and computes the per-call scale in double: an input "
@@ -65,10 +67,7 @@ def convert_fused_lstm(sg, op):
     if op.opt("TimeMajor", False):
         raise UnsupportedOpError(f"{op}: time_major=True is not supported; supported: "
                                  f"batch-major [1, T, I] input")
-    act = op.opt("FusedActivationFunction", 4)
-    if act not in _ACT or _ACT[act] is None:
-        raise UnsupportedOpError(f"{op}: cell activation code {act} is not supported; "
-                                 f"supported: TANH (4), RELU (1)")
+    g = _CELL_ACT[fused_activation_name(op, 4, supported=_CELL_ACT)]
     for i in (18, 19):
         st = tensor(i)
         if st is not None and st.data is not None and np.any(st.real()):
@@ -86,7 +85,6 @@ def convert_fused_lstm(sg, op):
     b = None if all(t is None for t in bias) else np.concatenate(
         [np.zeros(data[0].shape[0], np.float32) if t is None else t.real() for t in bias])
     clip = op.opt("CellClip", 0.0) or None
-    g = _ACT[act]
     x_t, h_t, c_t = tensor(0), tensor(18), tensor(19)
     full = quantized and x_t.type_code == 9
     if full:

@@ -12,16 +12,12 @@ import numpy as np
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
-_FUSED = {0: "linear", 1: "relu", 4: "tanh"}
+from ..common.tflite_codes import EDGERNN_ACTIVATION, fused_activation_name
 
 
 def fused_activation(op) -> str:
     """The edgernn name of ``op``'s fused activation (refuses others)."""
-    code = op.opt("FusedActivationFunction", 0)
-    if code not in _FUSED:
-        raise UnsupportedOpError(f"{op}: fused activation code {code} is not supported; "
-                                 f"supported: NONE (0), RELU (1), TANH (4)")
-    return _FUSED[code]
+    return EDGERNN_ACTIVATION[fused_activation_name(op)]
 
 
 def convert_fully_connected(sg, op):
@@ -93,10 +89,7 @@ def convert_l2_normalization(sg, op):
     """L2_NORMALIZATION over the last axis: LiteRT divides by ``max(||x||, 1e-6)``,
     i.e. ``alpha=1e-12`` on the sum of squares. LiteRT refuses a fused
     activation on it, and so do we."""
-    code = op.opt("FusedActivationFunction", 0)
-    if code:
-        raise UnsupportedOpError(f"{op}: fused activation code {code} on L2_NORMALIZATION "
-                                 f"(LiteRT does not run it either); supported: NONE (0)")
+    fused_activation_name(op, supported=("NONE",))  # LiteRT refuses others too
     return [edgernn.Activation("l2_normalize", alpha=1e-12)]
 
 
