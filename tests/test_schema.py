@@ -102,7 +102,7 @@ def v2_manifest(tmp_path_factory):
     (["quantization"], [1], r"manifest.quantization: expected null, got \[1\]; or expected an "
                             r"object"),
     (["graph", "inputs", 0, "size"], 0, r"manifest.graph.inputs\[0\].size: expected an integer"),
-    (["graph", "nodes", 0, "inputs"], [], r"manifest.graph.nodes\[0\].inputs: expected a list"),
+    (["graph", "nodes", 0, "inputs"], [7], r"manifest.graph.nodes\[0\].inputs\[0\]: expected a "),
     (["graph", "nodes", 0, "extra"], 1, r"manifest.graph.nodes\[0\]: unknown key 'extra'"),
     (["graph", "outputs"], "y", r"manifest.graph.outputs: expected a list"),
     (["graph", "edges"], [], r"manifest.graph: unknown key 'edges'"),

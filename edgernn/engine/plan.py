@@ -109,7 +109,7 @@ class Packer:
         return code
 
 
-def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
+def build_plan(nodes, inputs, outputs, math: str = "fast", updates=()) -> Plan:
     """Pack step-able nodes into a :class:`Plan`.
 
     Parameters
@@ -118,6 +118,8 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     inputs : sequence of Tensor whose values arrive from outside, concatenated in ``X``
     outputs : sequence of Tensor whose values leave, concatenated in ``Y``
     math : "fast" or "exact"
+    updates : sequence of (state tensor, value tensor): the value is copied into the
+        state's slot after the outputs (:class:`edgernn.State`)
     """
     if math not in ("fast", "exact"):
         raise ValueError(f"math: expected 'fast' or 'exact', got {math!r}")
@@ -157,7 +159,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
         for suffix, n in t.op.state_vectors():
             off = loc[id(t)] if suffix == getattr(t.op, "output_state", None) else alloc(n)
             st[suffix] = off
-            spans.append((f"{t.name}.{suffix}", off, n))
+            spans.append((f"{t.name}.{suffix}" if suffix else t.name, off, n))
         extra_state[id(t)] = st
     scratch = alloc(max([t.op.scratch_floats() for t in nodes] + [1]))
 
@@ -178,7 +180,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
             for src, dst in copies[id(t)]:
                 row(T.COPY, loc[id(src)], src.size, dst, src.size)
             continue
-        if view(t):
+        if view(t) or t.op.carried:  # a state's slot is written by its update row
             continue
         r = row(T.KERNEL, loc[id(t.inputs[0])], t.inputs[0].size, loc[id(t)], t.size)
         if len(t.inputs) > 1:
@@ -190,6 +192,9 @@ def build_plan(nodes, inputs, outputs, math: str = "fast") -> Plan:
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
         yo += t.size
+    for s, v in updates:  # the state takes its new value for the next step
+        if loc[id(v)] != loc[id(s)]:
+            row(T.COPY, loc[id(v)], v.size, loc[id(s)], s.size)
     n_run = len(rows)
     for _, off, n in spans:  # not run: the spans reset after a non-finite step
         row(T.STATE, -1, 0, off, n)

@@ -53,7 +53,9 @@ def to_manifest(model) -> tuple[dict, dict]:
                   "num_tokens": model.num_tokens, "return_sequences": model.return_sequences,
                   "initial_state": init},
         "graph": {"inputs": [{"name": t.name, "size": t.size} for t in g.inputs],
-                  "nodes": nodes, "outputs": [t.name for t in g.outputs]},
+                  "nodes": nodes, "outputs": [t.name for t in g.outputs],
+                  **({"updates": [{"state": s.name, "value": v.name} for s, v in g.updates]}
+                     if g.updates else {})},
         "quantization": model.quantization,
     }
     return content, arrays
@@ -165,7 +167,7 @@ def _graph(g: dict, arrays: dict, used: set) -> dict:
         if name in tensors:
             raise ModelFormatError(f"{where}: repeated tensor name {name!r}")
         missing = [s for s in srcs if not isinstance(s, str) or s not in tensors]
-        if missing or not srcs:
+        if missing:
             raise ModelFormatError(f"{where} ({name!r}): inputs {missing or srcs!r} are not "
                                    f"earlier tensors")
         op = _op(e, where, arrays, used)
@@ -177,4 +179,10 @@ def _graph(g: dict, arrays: dict, used: set) -> dict:
     bad = [o for o in outs if not isinstance(o, str) or o not in tensors]
     if bad:
         raise ModelFormatError(f"graph.outputs: unknown tensors {bad[:5]!r}")
-    return {"inputs": inputs, "outputs": [tensors[o] for o in outs]}
+    updates = []
+    for i, u in enumerate(g.get("updates", [])):
+        s, v = (_need(u, k, str, f"graph.updates[{i}]") for k in ("state", "value"))
+        if s not in tensors or v not in tensors:
+            raise ModelFormatError(f"graph.updates[{i}]: unknown tensors {s!r} -> {v!r}")
+        updates.append((tensors[s], tensors[v]))
+    return {"inputs": inputs, "outputs": [tensors[o] for o in outs], "updates": updates}

@@ -39,7 +39,9 @@ from . import archive, schema
 from .manifest import from_manifest, to_manifest
 
 FORMAT = "edgernn"
-FORMAT_VERSION = (2, 0)
+#: the newest version this runtime reads; it writes 2.0 unless the model has state
+#: updates (2.1), so that files without them stay readable by edgernn 0.2.0
+FORMAT_VERSION = (2, 1)
 
 
 def _version() -> str:
@@ -57,7 +59,7 @@ def save_model(model, path, signing_key=None) -> None:
     content, arrays = to_manifest(model)
     manifest = {
         "format": FORMAT,
-        "format_version": f"{FORMAT_VERSION[0]}.{FORMAT_VERSION[1]}",
+        "format_version": "2.1" if content["graph"].get("updates") else "2.0",
         "producer": {"name": "edgernn", "version": _version()},
         **content,
         "arrays": {key: archive.array_meta(arr) for key, arr in arrays.items()},

@@ -196,10 +196,11 @@ _NAME = Str(200)
 _MODEL = Obj({"input_size": SIZE, "output_size": SIZE, "num_tokens": SIZE,
               "return_sequences": Bool(),
               "initial_state": either(Null(), List(List(_NAME, 2, 2), 1, 10_000))})
-_NODE = Obj({"name": _NAME, "type": _LAYER.required["type"], "inputs": List(_NAME, 1, MAX_NODES),
+_NODE = Obj({"name": _NAME, "type": _LAYER.required["type"], "inputs": List(_NAME, 0, MAX_NODES),
              "size": SIZE, "config": Map(Any()), "arrays": Map(_NAME)})
 
-#: what edgernn 0.2 writes (format 2.0): a graph of named tensors (:mod:`edgernn.manifest`)
+#: what edgernn 0.2 writes (format 2.x): a graph of named tensors (:mod:`edgernn.format.manifest`);
+#: 2.1 adds the state updates (``graph.updates``) and nodes without inputs (State)
 MANIFEST_V2 = Obj({
     "format": MANIFEST_V1.required["format"],
     "format_version": Str(16, pattern=r"2\.[0-9]{1,4}"),
@@ -208,7 +209,8 @@ MANIFEST_V2 = Obj({
     "graph": Obj({"inputs": List(Obj({"name": _NAME, "size": Int(1, (1 << 31) - 1)}), 1,
                                  MAX_NODES),
                   "nodes": List(_NODE, 0, MAX_NODES),
-                  "outputs": List(_NAME, 1, MAX_NODES)}),
+                  "outputs": List(_NAME, 1, MAX_NODES)},
+                 {"updates": List(Obj({"state": _NAME, "value": _NAME}), 0, MAX_NODES)}),
     "quantization": either(Null(), Map(Any())),
     "arrays": Map(_ARRAY),
     "provenance": Map(Any()),

@@ -88,12 +88,27 @@ class Graph:
     inputs: tuple
     nodes: tuple
     outputs: tuple
+    #: (state tensor, the tensor whose value it takes for the next step), see edgernn.State
+    updates: tuple = ()
 
     @classmethod
-    def build(cls, inputs, outputs) -> Graph:
-        """Collect the nodes between ``inputs`` and ``outputs``, name the unnamed ones
-        (by position: "0", "1", ...) and check the result."""
+    def build(cls, inputs, outputs, updates=()) -> Graph:
+        """Collect the nodes between ``inputs`` and ``outputs`` (and the state updates),
+        name the unnamed ones (by position: "0", "1", ...) and check the result."""
         inputs, outputs = tuple(inputs), tuple(outputs)
+        updates = tuple(dict(updates).items()) if isinstance(updates, dict) else tuple(updates)
+        for s, v in updates:
+            if not (isinstance(s, Tensor) and isinstance(v, Tensor)):
+                raise ModelFormatError(f"updates: expected state Tensor -> Tensor pairs, got "
+                                       f"{type(s).__name__} -> {type(v).__name__}")
+            if s.op is None or not s.op.carried:
+                raise ModelFormatError(f"updates: {s!r} is not a state tensor "
+                                       f"(edgernn.state)")
+            if s.size != v.size:
+                raise ModelFormatError(f"updates: state {s.name or '?'!r} has size {s.size}, "
+                                       f"its update {v.size}")
+        if len({id(s) for s, _ in updates}) != len(updates):
+            raise ModelFormatError("updates: a state is given two updates")
         if not inputs or not outputs:
             raise ModelFormatError("a model needs at least one input and one output")
         for t in inputs + outputs:
@@ -103,7 +118,7 @@ class Graph:
         for t in inputs:
             if t.op is not None:
                 raise ModelFormatError(f"model input {t!r} is not an edgernn.Input")
-        seen, stack = {}, list(outputs)
+        seen, stack = {}, list(outputs) + [v for _, v in updates] + [s for s, _ in updates]
         while stack:
             t = stack.pop()
             if id(t) in seen:
@@ -132,4 +147,9 @@ class Graph:
             raise ModelFormatError(f"tensor names must be unique; repeated: {dup}")
         if len({id(t) for t in outputs}) != len(outputs):
             raise ModelFormatError("an output is listed twice")
-        return cls(inputs, tuple(nodes), outputs)
+        states = [t for t in nodes if t.op.carried]
+        missing = [t.name for t in states if not any(s is t for s, _ in updates)]
+        if missing:
+            raise ModelFormatError(f"state tensors {missing} have no update; give "
+                                   f"Model(..., updates={{state: new_value}})")
+        return cls(inputs, tuple(nodes), outputs, updates)

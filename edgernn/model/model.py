@@ -29,6 +29,9 @@ class Model:
     inputs, outputs : Tensor or sequence of Tensors (instead of ``layers``)
         Several inputs arrive concatenated in one input vector, several outputs
         leave concatenated in one output vector (see :attr:`output_slices`).
+    updates : dict of Tensor -> Tensor, optional
+        For each state tensor (:func:`edgernn.state`), the tensor whose value it
+        takes at the next step.
     provenance : dict, optional
         Where the model came from (source framework, file hash, converter);
         stored in the ``.ernn`` manifest and shown by ``edgernn inspect``.
@@ -62,14 +65,14 @@ class Model:
 
     def __init__(self, layers=None, provenance: dict | None = None,
                  return_sequences: bool = True, initial_state=None, *, inputs=None,
-                 outputs=None, quantization: dict | None = None):
+                 outputs=None, updates=None, quantization: dict | None = None):
         if layers is not None:
             if inputs is not None or outputs is not None:
                 raise ModelFormatError("give either layers or inputs/outputs, not both")
             inputs, outputs = _stack(layers)
         elif inputs is None or outputs is None:
             raise ModelFormatError("Model needs layers, or inputs and outputs")
-        self.graph = Graph.build(_as_tuple(inputs), _as_tuple(outputs))
+        self.graph = Graph.build(_as_tuple(inputs), _as_tuple(outputs), updates or ())
         g = self.graph
         for t in g.nodes:
             if t.op.tokens and t.inputs[0].op is not None:
@@ -226,6 +229,9 @@ class Segment:
 
 def _segment(graph: Graph, math: str) -> list:
     nodes = graph.nodes
+    if graph.updates and not all(t.op.streamable for t in nodes):
+        raise ModelFormatError("a model with state tensors (edgernn.state) cannot hold "
+                               "whole-sequence ops (Bidirectional, Reverse)")
     later: dict[int, int] = {}  # id(tensor) -> last node index that reads it
     for i, t in enumerate(nodes):
         for src in t.inputs:
@@ -245,9 +251,10 @@ def _segment(graph: Graph, math: str) -> list:
                     seen.add(id(src))
                     ins.append(src)
         outs = [t for t in group if later.get(id(t), -1) >= end]
+        updates = ()
         if len(segs) == 0 and end == len(nodes):  # the whole model: keep its I/O order
-            ins, outs = list(graph.inputs), list(graph.outputs)
-        segs.append(Segment("plan", [build_plan(group, ins, outs, math)], ins, outs))
+            ins, outs, updates = list(graph.inputs), list(graph.outputs), graph.updates
+        segs.append(Segment("plan", [build_plan(group, ins, outs, math, updates)], ins, outs))
         group.clear()
 
     for i, t in enumerate(nodes):

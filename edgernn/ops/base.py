@@ -135,6 +135,8 @@ class Op:
     view_start: int | None = None
     #: number of token ids the op takes as input (0: a float vector; Embedding)
     tokens = 0
+    #: the output is carried to the next step and set by the model's update (State)
+    carried = False
     #: weight fields that int8 quantisation may replace (the quantiser asks the op)
     quantizable: tuple[str, ...] = ()
 

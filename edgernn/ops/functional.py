@@ -10,8 +10,9 @@ from ..ir.graph import Tensor, node
 from .concat import Concat
 from .elementwise import Add, Mul, Sub
 from .slice import Slice
+from .state import State
 
-__all__ = ["concat", "add", "sub", "mul", "slice", "split"]
+__all__ = ["concat", "add", "sub", "mul", "slice", "split", "state"]
 
 
 def concat(tensors, name: str | None = None) -> Tensor:
@@ -57,3 +58,9 @@ def split(t: Tensor, sizes, names=None) -> tuple:
         out.append(slice(t, start, start + n, nm))
         start += n
     return tuple(out)
+
+
+def state(size: int, name: str | None = None) -> Tensor:
+    """A tensor carried from step to step: its previous value (see
+    :class:`edgernn.State`; the model gives its update, ``Model(..., updates=)``)."""
+    return node(State(size), (), name)
