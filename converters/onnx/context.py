@@ -5,12 +5,9 @@ from __future__ import annotations
 import numpy as np
 from onnx import helper
 
-import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from .values import Const, Seq, StateOut
-
-_RECURRENT_OPS = (edgernn.RNN, edgernn.LSTM, edgernn.GRU)
 
 
 def node_desc(node) -> str:
@@ -219,7 +216,7 @@ class Context:
     def _state_as_seq(self, node, v: StateOut) -> Seq:
         if len(v.parts) == 1 and "R" not in v.axes and v.parts[0].suffix == "h":
             t = self.resolve(v.parts[0].tensor)
-            if isinstance(t.op, _RECURRENT_OPS):
+            if t.op.state_vectors() and not t.op.inner():  # a forward recurrent op
                 axes = tuple("B" if a == "B" else ("F" if a == "F" else "U") for a in v.axes)
                 sizes = tuple(v.hidden if a == "F" else (None if a == "B" else 1) for a in axes)
                 return Seq(t, axes, sizes, last=True)

@@ -19,7 +19,7 @@ from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
 from . import ranges as R
 from . import trace
 from .calibration import carve_held_out, load_sequences, settle_steps
-from .qlayer import MATRICES, MODES, build, kind, quant
+from .qlayer import MODES, build, kind, quant
 
 PRECISIONS = ("float32",) + MODES
 METHODS = ("auto", "minmax", "percentile", "mse")
@@ -150,7 +150,7 @@ def _calibrate(op, mode, x_in, y_ref, method, bar, dynamic):
     """(quantised op, ranges record) for one op; static ranges by measured error."""
     if mode == "int8-weights":
         return build(op, mode, dynamic_zero_point=dynamic == "asymmetric"), {}
-    recurrent = kind(op) != "Dense"
+    recurrent = bool(op.state_vectors())
     methods = None if method == "auto" else (method,)
     xc = R.candidates(np.concatenate([np.ravel(a) for a in x_in]), None, methods)
     hc = R.candidates(np.concatenate([np.ravel(a) for a in y_ref]), state_bound(op),
@@ -224,9 +224,8 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
             entry = {"index": i, "name": t.name, "type": kind(t.op), "precision": "float32",
                      "reason": None}
             info.append(entry)
-            if kind(t.op) not in MATRICES:
-                if isinstance(t.op, (edgernn.Bidirectional, edgernn.Reverse)) \
-                        and want != "float32":
+            if not t.op.quantizable:
+                if t.op.inner() and want != "float32":
                     entry["reason"] = (f"{kind(t.op)} (whole-sequence wrapper) is not "
                                        f"quantised yet")
                     notes.append(f"layer {t.name} stays float32: {entry['reason']}")
@@ -309,7 +308,8 @@ def _report(model, ops, info, ref_calib, calib, held, held_src, settle, ranges, 
                 bar.tick()
             cum[k] = metrics(refs[k][t.name], qvals[k][t.name])
         entry["error"], entry["cumulative"] = alone if t.name in ops else None, cum
-    precisions = {e["precision"] for e in info if e["type"] in MATRICES}
+    quantizable = {t.name for t in nodes if t.op.quantizable}
+    precisions = {e["precision"] for e in info if e["name"] in quantizable}
     e2e = {k: None if refs[k] is None else
            metrics(trace.outputs(model, refs[k]), trace.outputs(model, qvals[k]))
            for k in splits}

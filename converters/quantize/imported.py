@@ -17,7 +17,7 @@ import numpy as np
 from edgernn.errors import ModelFormatError
 
 from . import trace
-from .qlayer import MATRICES, kind, with_int8
+from .qlayer import kind, with_int8
 
 
 @dataclass
@@ -58,13 +58,12 @@ def int8_weights(w, s) -> np.ndarray:
 
 def quantised_layer(sq: SourceQuant):
     """The runtime op of ``sq``: int8 weights, the source's parameters, biases merged."""
-    k = kind(sq.layer)
-    weights = {n: int8_weights(getattr(sq.layer, n), sq.scales[n]) for n in MATRICES[k]}
-    scales = {n: np.asarray(sq.scales[n], np.float32) for n in MATRICES[k]}
+    weights = {n: int8_weights(getattr(sq.layer, n), sq.scales[n]) for n in sq.layer.quantizable}
+    scales = {n: np.asarray(sq.scales[n], np.float32) for n in sq.layer.quantizable}
     kw = {}
     if sq.mode == "int8":
         kw = {"input_scale": float(sq.x_range[0]), "input_zero_point": int(sq.x_range[1])}
-        if k != "Dense":
+        if sq.layer.state_vectors():
             kw.update(state_scale=float(sq.h_range[0]), state_zero_point=int(sq.h_range[1]))
     elif sq.dynamic_zero_point:
         kw["dynamic_zero_point"] = True
@@ -91,7 +90,7 @@ def assemble(model, quant: dict, provenance: dict | None = None):
                          "dynamic_zero_point": sq.dynamic_zero_point,
                          "round_half_away": sq.round_half_away, "note": sq.note,
                          "source": sq.source, "error": None, "cumulative": None})
-        elif kind(t.op) in MATRICES:
+        elif t.op.quantizable:
             info.append({"index": i, "name": t.name, "type": kind(t.op),
                          "precision": "float32", "reason": "float in the source",
                          "error": None, "cumulative": None})

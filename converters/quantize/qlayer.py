@@ -22,9 +22,6 @@ import numpy as np
 
 import edgernn
 
-#: op kind -> its matrices (``op.quantizable``)
-MATRICES = {"Dense": ("weight",), "RNN": ("weight_ih", "weight_hh"),
-            "LSTM": ("weight_ih", "weight_hh"), "GRU": ("weight_ih", "weight_hh")}
 MODES = ("int8-weights", "int8")
 
 
@@ -93,7 +90,7 @@ def build(op, mode: str, x_range=None, h_range=None, dynamic_zero_point=False,
         Quantise inputs rounding half away from zero (LiteRT) instead of to even.
     """
     k = kind(op)
-    if k not in MATRICES:
+    if not op.quantizable:
         raise TypeError(f"{k} has no matrix product to quantise")
     if mode not in MODES:
         raise ValueError(f"mode: expected one of {MODES}, got {mode!r}")
@@ -102,11 +99,12 @@ def build(op, mode: str, x_range=None, h_range=None, dynamic_zero_point=False,
         weights[name], scales[name] = quantize_weight(getattr(op, name))
     kw = {}
     if mode == "int8":
-        if x_range is None or (k != "Dense" and h_range is None):
+        recurrent = bool(op.state_vectors())
+        if x_range is None or (recurrent and h_range is None):
             raise ValueError(f"static int8 {k} needs calibrated input"
-                             f"{'' if k == 'Dense' else ' and state'} ranges")
+                             f"{' and state' if recurrent else ''} ranges")
         kw = {"input_scale": float(x_range[0]), "input_zero_point": int(x_range[1])}
-        if k != "Dense":
+        if recurrent:
             kw.update(state_scale=float(h_range[0]), state_zero_point=int(h_range[1]))
     elif dynamic_zero_point:
         kw["dynamic_zero_point"] = True
