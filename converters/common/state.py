@@ -10,12 +10,4 @@ def state_prefixes(op) -> list[str]:
     return [f"{part}." for part, _ in op.inner()] or [""]
 
 
-def state_names(op) -> list[str]:
-    """Every state vector's name suffix, e.g. ``["forward.h", "forward.c", "backward.h",
-    "backward.c"]`` (from ``op.inner()`` and ``op.state_vectors()``)."""
-    parts = op.inner() or (("", op),)
-    return [f"{part}.{s}" if part else s for part, inner in parts
-            for s, _ in inner.state_vectors()]
-
-
-__all__ = ["state_prefixes", "state_names"]
+__all__ = ["state_prefixes"]
