@@ -25,13 +25,14 @@ from .ir.quant import QuantParams
 from .ir.state import StreamState
 from .model import Model, load, read_manifest, save
 from .ops import OPS
-from .ops.functional import add, concat, mul, slice, split, state, sub
+from .ops.functional import add, concat, div, mul, slice, split, state, sub
 from .version import __version__
 
 globals().update(OPS)  # every op kind: edgernn.GRU, edgernn.Dense, ... (edgernn.ops)
 
 __all__ = [
-    *sorted(OPS), "Input", "Tensor", "concat", "add", "sub", "mul", "slice", "split", "state",
+    *sorted(OPS), "Input", "Tensor", "concat", "add", "sub", "mul", "div", "slice", "split",
+    "state",
     "QuantParams", "Model", "Stream", "StreamBatch", "StreamState", "load", "save",
     "read_manifest", "EdgeRNNError", "ModelFormatError", "UnsupportedOpError", "StreamError",
     "LinkError", "FrameError", "__version__",

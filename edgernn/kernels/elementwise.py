@@ -1,6 +1,8 @@
 """Elementwise binary ops on two tensors, or a tensor and a constant.
 
-    ADD: y = a + b      SUB: y = a - b      MUL: y = a * b     (column FUNC)
+    ADD: y = a + b      SUB: y = a - b      MUL: y = a * b      DIV: y = a / b
+
+(column FUNC)
 
 ``a`` at X (length NO); ``b`` at X2 in the stream's arena, or, when CONST >= 0,
 the constant float32[NO] at CONST in the weight arena (a scalar constant is
@@ -14,12 +16,12 @@ from .mathfn import all_finite
 from .optable import CONST, FUNC, NO, X2, X, Y
 
 #: the function of a row (column FUNC)
-ADD, SUB, MUL = 0, 1, 2
+ADD, SUB, MUL, DIV = 0, 1, 2, 3
 
 
 @kernel()
 def binary_kernel(desc, k, t):
-    """Run ADD/SUB/MUL row ``P[k]`` for the descriptor's streams."""
+    """Run the ADD/SUB/MUL/DIV row ``P[k]`` for the descriptor's streams."""
     P, W, S, L, A, idx, m = views(desc)
     op, n = P[k, FUNC], U(P[k, NO])
     const = P[k, CONST]
@@ -39,6 +41,9 @@ def binary_kernel(desc, k, t):
         elif op == MUL:
             for j in range(n):
                 S[y + j] = S[a + j] * src[o + j]
+        elif op == DIV:
+            for j in range(n):
+                S[y + j] = S[a + j] / src[o + j]
         if not all_finite(S, b + P[k, Y], P[k, NO]):
             flag_nonfinite(L, b)
     return 0

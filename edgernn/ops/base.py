@@ -61,6 +61,7 @@ class Schema:
     BOOL, INT, FLOAT, OPT_FLOAT, STR, ACT, ACTS, INTS, OPT_FLOATS, QUANT = (
         "bool", "int", "float", "float|null", "str", "activation", "activations", "int[]",
         "float|float[]|null", "quant|null")
+    INT_SIGNED = "int (signed)"   # an axis, an offset that may be negative
 
     @staticmethod
     def check(owner: str, key: str, kind: str, v) -> None:
@@ -73,6 +74,9 @@ class Schema:
 
         if kind == Schema.BOOL and not isinstance(v, bool):
             raise bad("true or false")
+        if kind == Schema.INT_SIGNED and (not isinstance(v, int) or isinstance(v, bool)
+                                          or not -2**31 < v < 2**31):
+            raise bad("an integer in (-2**31, 2**31)")
         if kind == Schema.INT and (not isinstance(v, int) or isinstance(v, bool)
                                    or not 0 <= v < 2**31):
             raise bad("an integer in [0, 2**31)")

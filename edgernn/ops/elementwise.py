@@ -1,4 +1,4 @@
-"""Add, Sub, Mul: elementwise on two tensors of one size, or a tensor and a constant.
+"""Add, Sub, Mul, Div: elementwise on two tensors of one size, or a tensor and a constant.
 
 Kernel: :mod:`edgernn.kernels.elementwise`. A constant (float32 of shape ``()``
 or ``[n]``) is the second operand: ``a - c``, ``a * c``.
@@ -12,7 +12,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels.elementwise import ADD, MUL, SUB
+from ..kernels.elementwise import ADD, DIV, MUL, SUB
 from .base import Op, f32_array
 from .registry import register
 
@@ -81,3 +81,11 @@ class Mul(_Binary):
     """``y = a * b`` (or ``a * constant``)."""
 
     func = MUL
+
+
+@register
+@dataclass(frozen=True, eq=False)
+class Div(_Binary):
+    """``y = a / b`` (or ``a / constant``), IEEE: ``x / 0`` is inf or nan."""
+
+    func = DIV

@@ -8,11 +8,11 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..ir.graph import Tensor, node
 from .concat import Concat
-from .elementwise import Add, Mul, Sub
+from .elementwise import Add, Div, Mul, Sub
 from .slice import Slice
 from .state import State
 
-__all__ = ["concat", "add", "sub", "mul", "slice", "split", "state"]
+__all__ = ["concat", "add", "sub", "mul", "div", "slice", "split", "state"]
 
 
 def concat(tensors, name: str | None = None) -> Tensor:
@@ -39,6 +39,11 @@ def sub(a: Tensor, b, name: str | None = None) -> Tensor:
 def mul(a: Tensor, b, name: str | None = None) -> Tensor:
     """``a * b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
     return _binary(Mul, a, b, name)
+
+
+def div(a: Tensor, b, name: str | None = None) -> Tensor:
+    """``a / b``; ``b`` a tensor of the same size, a float or a float32[n] constant."""
+    return _binary(Div, a, b, name)
 
 
 def slice(t: Tensor, start: int, stop: int, name: str | None = None) -> Tensor:  # noqa: A001

@@ -1,0 +1,103 @@
+"""Conv1d: a 1-D convolution within a step, over a tensor seen as (channels, length).
+
+Kernel and equations: :mod:`edgernn.kernels.conv1d`. Zero padding only; reflect
+padding is a :class:`edgernn.Pad` before it (as ONNX writes it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ModelFormatError
+from ..kernels import conv1d as K
+from ..kernels import optable as T
+from .activation import Activation, activation_field
+from .base import Op, Schema, f32_array, opt_f32_array
+from .registry import register
+
+
+@register
+@dataclass(frozen=True, eq=False)
+class Conv1d(Op):
+    """ONNX ``Conv`` / ``torch.nn.Conv1d`` on one ``[in_channels, length]`` tensor per
+    step (flat, row-major); the output is ``[out_channels, out_length]``, flat.
+
+    Parameters
+    ----------
+    weight : float32[out_channels, in_channels / groups, kernel_size]
+    bias : float32[out_channels] or None
+    length : int            the input's length (its size is ``in_channels * length``)
+    stride, dilation, groups : int, default 1
+    padding : (int, int)    zeros before and after, default (0, 0)
+    activation : str or Activation, default "linear"
+    """
+
+    weight: np.ndarray
+    bias: np.ndarray | None = None
+    length: int = 1
+    stride: int = 1
+    dilation: int = 1
+    groups: int = 1
+    padding: tuple = (0, 0)
+    activation: Activation | str | None = "linear"
+    _arrays = ("weight", "bias")
+    kernel = "conv1d:conv1d_kernel"
+    schema = {"length": Schema.INT, "stride": Schema.INT, "dilation": Schema.INT,
+              "groups": Schema.INT, "padding": Schema.INTS, "activation": Schema.ACT}
+
+    def __post_init__(self):
+        w = f32_array("weight", self.weight, None, owner="Conv1d")
+        if w.ndim != 3 or 0 in w.shape:
+            raise ModelFormatError(f"Conv1d.weight: expected a non-empty 3-D [out_channels, "
+                                   f"in_channels/groups, kernel_size] array, got {w.shape}")
+        for k in ("length", "stride", "dilation", "groups"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ModelFormatError(f"Conv1d.{k}: expected a positive integer, got {v!r}")
+            object.__setattr__(self, k, int(v))
+        pad = tuple(int(p) for p in self.padding)
+        if len(pad) != 2 or min(pad) < 0:
+            raise ModelFormatError(f"Conv1d.padding: expected two non-negative integers, got "
+                                   f"{self.padding!r}")
+        object.__setattr__(self, "padding", pad)
+        if w.shape[0] % self.groups:
+            raise ModelFormatError(f"Conv1d: out_channels {w.shape[0]} is not a multiple of "
+                                   f"groups {self.groups}")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", opt_f32_array("bias", self.bias, (w.shape[0],),
+                                                       owner="Conv1d"))
+        object.__setattr__(self, "activation", activation_field("Conv1d.activation",
+                                                                self.activation))
+        if self.out_length < 1:
+            raise ModelFormatError(f"Conv1d: an input of length {self.length} with padding "
+                                   f"{pad} is shorter than the kernel's span "
+                                   f"{self.dilation * (self.kernel_size - 1) + 1}")
+
+    out_channels = property(lambda self: self.weight.shape[0])
+    in_channels = property(lambda self: self.weight.shape[1] * self.groups)
+    kernel_size = property(lambda self: self.weight.shape[2])
+
+    @property
+    def out_length(self) -> int:
+        span = self.dilation * (self.kernel_size - 1) + 1
+        return (self.length + sum(self.padding) - span) // self.stride + 1
+
+    input_size = property(lambda self: self.in_channels * self.length)
+    output_size = property(lambda self: self.out_channels * self.out_length)
+
+    def macs(self) -> int:
+        return self.weight.size * self.out_length
+
+    def scratch_floats(self) -> int:
+        return 0
+
+    def pack(self, pk, row, state) -> None:
+        row[T.WOFF] = pk.f32(self.weight)
+        row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias)
+        row[T.ACT_CODE] = pk.act(self.activation)
+        row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])
+        row[K.LIN], row[K.KSIZE], row[K.STRIDE] = self.length, self.kernel_size, self.stride
+        row[K.DIL], row[K.PADB], row[K.GROUPS] = self.dilation, self.padding[0], self.groups
+        row[K.CIN], row[K.COUT] = self.in_channels, self.out_channels
