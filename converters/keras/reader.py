@@ -228,8 +228,13 @@ def _read(path: Path, data: bytes) -> KerasFile:
             if layer.name in mw:
                 with naming(f"{path.name}: weights of layer {layer.name!r}"):
                     g = mw[layer.name]
-                    layer.weights = [np.asarray(g[_str(n)], np.float32)
-                                     for n in g.attrs.get("weight_names", [])]
+                    names = [_str(n) for n in g.attrs.get("weight_names", [])]
+                    missing = [n for n in names if n not in g]
+                    if missing:
+                        raise ModelFormatError(f"{path.name}: layer {layer.name!r} lists the "
+                                               f"weight {missing[0]!r}, which the file does "
+                                               f"not hold")
+                    layer.weights = [np.asarray(g[n], np.float32) for n in names]
             layers.append(layer)
     return KerasFile(layers, version, "h5", sha, functional, ins, outs)
 
