@@ -119,7 +119,7 @@ class Table:
         val = self.take(key, str, default)
         why = None if val is default else name_problem(val)
         if why:
-            raise self.cfg.error(f"{self.where}{key}", why[len("expected "):], val)
+            raise self.fail(key, why + (f" in {val!r}" if why.endswith("'") else ""))
         return val
 
     def path(self, key, default=...):

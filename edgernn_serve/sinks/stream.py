@@ -152,8 +152,11 @@ class UdpSink(Sink):
 
     def __init__(self, name, device, target) -> None:
         super().__init__(name, device)
-        self.target = target
-        fam = socket.AF_INET6 if ":" in target[0] else socket.AF_INET
+        try:  # resolved once, at start: a name that does not resolve is a config error
+            fam, _, _, _, self.target = socket.getaddrinfo(*target, type=socket.SOCK_DGRAM)[0]
+        except (OSError, UnicodeError) as e:
+            raise ConfigError(f"sink {name}: target: cannot resolve {target[0]!r}: "
+                              f"{getattr(e, 'strerror', None) or e}") from None
         self.sock = socket.socket(fam, socket.SOCK_DGRAM)
         self.sock.setblocking(False)
 

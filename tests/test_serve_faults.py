@@ -1,0 +1,251 @@
+"""Hostile configs at start and at reload, and a stop with the broker away (issue #21):
+one line and exit 2 at start, the old config serving after a failed reload, never a
+traceback."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from edgernn.errors import EdgeRNNError
+from edgernn_serve.config import load_config
+from edgernn_serve.daemon import Daemon
+from tests.serve_helpers import ROOT, free_port, make_model, wait_until, warm_engine
+from tests.serve_helpers import Daemon as DaemonProcess
+
+BASE = ('device = "d"\n[model]\npath = "m.ernn"\n[source]\nkind = "stdin"\n'
+        '[[sink]]\ntype = "stdout"\n[metrics]\nlisten = ""\n')
+MQTT = '[[sink]]\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:{port}"\n'
+
+
+def _serve(cfg):
+    return subprocess.run([sys.executable, "-m", "edgernn", "serve", "--config", str(cfg)],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          stdin=subprocess.DEVNULL)
+
+
+def _one_line(out, *words):
+    lines = out.stderr.strip().splitlines()
+    assert out.returncode == 2 and len(lines) == 1, out.stderr[-3000:]
+    assert lines[0].startswith("edgernn: error: ") and "Traceback" not in out.stderr
+    for w in words:
+        assert w in lines[0], lines[0]
+    assert len(lines[0]) < 400, lines[0]
+
+
+def _busy_port(kind=socket.SOCK_STREAM):
+    s = socket.socket(socket.AF_INET, kind)
+    s.bind(("127.0.0.1", 0))
+    if kind == socket.SOCK_STREAM:
+        s.listen()
+    return s
+
+
+HOSTILE = {  # name: (config text from BASE and a dead broker's port, words of the error)
+    "non-utf8": (lambda b, p: b.replace('"d"', '"d\xff"'), ["not valid TOML", "0xff", "line 1"]),
+    "toml-syntax": (lambda b, p: b + "[streams\n", ["not valid TOML"]),
+    "deep-nesting": (lambda b, p: "x = " + "[" * 5000 + "]" * 5000 + "\n" + b,
+                     ["nested deeper than 16"]),
+    "model-dev-zero": (lambda b, p: b.replace('"m.ernn"', '"/dev/zero"'),
+                       ["/dev/zero", "not a regular file"]),
+    "huge-device": (lambda b, p: b.replace('"d"', '"' + "d" * 70000 + '"'),
+                    ["device", "at most 4096", "70002 characters"]),
+    "wildcard-device": (lambda b, p: b.replace('"d"', '"d#1"'), ["device", "got '#' in 'd#1'"]),
+    "long-device": (lambda b, p: b.replace('"d"', '"' + "d" * 200 + '"'),
+                    ["device", "at most 128 characters, got 200"]),
+    "nul-sink-name": (lambda b, p: b + '[[sink]]\ntype = "file"\npath = "o"\nname = "a\\u0000"\n',
+                      ["sink[1].name", "control characters"]),
+    "missing-dir-after-mqtt": (lambda b, p: b + MQTT.format(port=p)
+                               + '[[sink]]\ntype = "file"\npath = "no/such/dir/out.jsonl"\n',
+                               ["sink file2", "cannot open", "No such file"]),
+    "unresolvable-udp-target": (lambda b, p: b + '[[sink]]\ntype = "udp"\n'
+                                'target = "nonexistent.invalid:9"\n', ["cannot resolve"]),
+    "unresolvable-metrics": (lambda b, p: b.replace(
+        'listen = ""', 'listen = "nonexistent.invalid:9108"') + MQTT.format(port=p),
+        ["metrics.listen", "nonexistent.invalid"]),
+    "huge-topic": (lambda b, p: b + MQTT.format(port=p) + 'topic = "' + "t" * 70000 + '"\n',
+                   ["sink[1].topic", "at most 4096"]),
+    "config-is-a-directory": (None, ["not a regular file"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_config_at_start_gives_one_line_and_exit_2(tmp_path, name):
+    make_model().save(tmp_path / "m.ernn")
+    make, words = HOSTILE[name]
+    cfg = tmp_path / "edgernn.toml"
+    if make is None:
+        cfg.mkdir()
+    else:
+        cfg.write_bytes(make(BASE, free_port()).encode().replace("\xff".encode(), b"\xff"))
+    _one_line(_serve(cfg), *words)
+
+
+@pytest.mark.parametrize("what", ["metrics", "udp-source"])
+def test_port_in_use_after_an_mqtt_sink_names_the_port_not_a_thread_error(tmp_path, what):
+    make_model().save(tmp_path / "m.ernn")
+    kind = socket.SOCK_STREAM if what == "metrics" else socket.SOCK_DGRAM
+    with _busy_port(kind) as s:
+        port = s.getsockname()[1]
+        text = BASE + MQTT.format(port=free_port())
+        if what == "metrics":
+            text = text.replace('listen = ""', f'listen = "127.0.0.1:{port}"')
+            words = ["metrics.listen: cannot listen", str(port)]
+        else:
+            text = text.replace('kind = "stdin"', f'kind = "udp"\nlisten = "127.0.0.1:{port}"')
+            words = ["source: cannot open the udp source", "in use"]
+        (tmp_path / "edgernn.toml").write_text(text)
+        out = _serve(tmp_path / "edgernn.toml")
+    _one_line(out, *words)
+    assert "cannot join thread" not in out.stderr
+
+
+def _send(d, xs):
+    for x in xs:
+        d.proc.stdin.write(json.dumps({"x": x.tolist()}).encode() + b"\n")
+    d.proc.stdin.flush()
+
+
+def test_failed_reloads_keep_the_old_config_serving(tmp_path):
+    """The two SIGHUP crashes of the issue (a non-UTF-8 byte; a file sink in a missing
+    directory after an MQTT sink), and a model of another input size."""
+    warm_engine()
+    make_model().save(tmp_path / "m.ernn")
+    cfg = tmp_path / "edgernn.toml"
+    good = BASE + MQTT.format(port=free_port())
+    cfg.write_text(good)
+    xs = np.random.default_rng(3).standard_normal((40, 16)).astype(np.float32)
+    d = DaemonProcess(cfg, stdin=subprocess.PIPE)
+    try:
+        d.wait_ready()
+        reloads = [
+            lambda: cfg.write_bytes(good.replace('"d"', '"d\xff"').encode("latin-1")),
+            lambda: cfg.write_text(good + '[[sink]]\ntype = "file"\npath = "no/dir/o.jsonl"\n'),
+            lambda: (cfg.write_text(good.replace("m.ernn", "m8.ernn")),
+                     make_model(n_in=8).save(tmp_path / "m8.ernn")),
+            lambda: cfg.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n" + good),
+            lambda: cfg.write_text(good.replace("m.ernn", "/dev/zero")),
+        ]
+        for i, change in enumerate(reloads):
+            change()
+            d.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda i=i: d.stderr().count("reload failed") == i + 1, 30,
+                       f"failed reload {i}")
+            _send(d, xs[8 * i:8 * (i + 1)])
+            wait_until(lambda i=i: len(d.lines) == 8 * (i + 1), 30, f"answers after {i}")
+        rc, _ = d.terminate()
+    finally:
+        d.kill()
+    assert rc == 0, d.stderr()
+    log = d.stderr()
+    assert "Traceback" not in log and "cannot join thread" not in log
+    assert "input_size 8 differs from the running model's 16" in log
+    assert "nested deeper than 16" in log and "not a regular file" in log
+    s = make_model().stream()
+    for r, x in zip(d.results(), xs, strict=True):
+        np.testing.assert_allclose(r["y"], s.step(x), rtol=1e-5, atol=1e-6)
+
+
+def test_stop_with_the_broker_unreachable_takes_under_2_s(tmp_path):
+    warm_engine()
+    make_model().save(tmp_path / "m.ernn")
+    cfg = tmp_path / "edgernn.toml"
+    cfg.write_text(BASE + MQTT.format(port=free_port()) + "reconnect_max = 10.0\n")
+    d = DaemonProcess(cfg, stdin=subprocess.PIPE)
+    try:
+        d.wait_ready()
+        _send(d, np.zeros((50, 16), np.float32))
+        wait_until(lambda: len(d.lines) == 50, 30, "the stdout answers")
+        time.sleep(1.5)  # paho is in its reconnect wait
+        rc, elapsed = d.terminate()
+    finally:
+        d.kill()
+    assert rc == 0 and elapsed < 2.0, (rc, elapsed, d.stderr()[-2000:])
+    assert d.summary()["sinks"]["mqtt1"]["dropped"] == 50
+
+
+VALUES = ['""', '"x"', "0", "-1", "1", "2", "1e999", "nan", "true", "[]", "{}", '"a#"',
+          '"\\u0000"', '"\\ud800"', "99999999999999999999", '"' + "x" * 5000 + '"',
+          "[" * 20 + "]" * 20, '"mqtt://[::1"', '"127.0.0.1:0"', '"o2.jsonl"', "0.5"]
+TOKENS = ['"', "[", "]", "{", "}", "=", "\n", "#", "\xff", "[[sink]]\n", "type = ", '"mqtt"',
+          '"file"', "true", "path", "'''", "\t", "[streams]\n"]
+
+
+def _mutate(text: str, rng: random.Random) -> str:
+    """A value swapped for a hostile one (half the time), else bytes cut, added or copied."""
+    if rng.random() < 0.5:
+        lines = text.splitlines(keepends=True)
+        i = rng.choice([k for k, ln in enumerate(lines) if " = " in ln])
+        key = lines[i].split(" = ")[0]
+        lines[i] = f"{key} = {rng.choice(VALUES)}\n"
+        return "".join(lines)
+    s = list(text)
+    for _ in range(rng.randint(1, 3)):
+        i = rng.randrange(len(s) + 1)
+        op = rng.random()
+        if op < 0.3 and s:
+            del s[min(i, len(s) - 1):i + rng.randint(1, 8)]
+        elif op < 0.6:
+            s[i:i] = rng.choice(TOKENS)
+        elif s:
+            j = rng.randrange(len(s))
+            s[i:i] = s[j:j + rng.randint(1, 20)]
+    return "".join(s)
+
+
+def _fuzz_base(port):
+    return (BASE + MQTT.format(port=port) + 'qos = 0\n[[sink]]\ntype = "file"\npath = "o.jsonl"\n'
+            '[streams]\nmax = 4\nqueue = 100\n')
+
+
+def check_mutated_config(path, text: str, running: Daemon | None = None) -> str:
+    """Validate ``text`` at start (a Daemon of its own) or at reload (``running``): 'ok' or
+    'refused'; anything but a one-line EdgeRNNError fails the test."""
+    path.write_bytes(text.encode("utf-8", "surrogatepass").replace(b"\xc3\xbf", b"\xff"))
+    if running is not None:
+        ok = running.reload()
+        err = running.last_reload_error
+        assert ok or (err and "\n" not in err and "Traceback" not in err), err
+        return "ok" if ok else "refused"
+    try:
+        d = Daemon(load_config(path), stdin=open(os.devnull, "rb"))  # noqa: SIM115
+        try:
+            d.start()
+        except BaseException:
+            for part in (d.sinks, d.server, d.source):  # as the command line does
+                if part is not None:
+                    part.close()
+            raise
+    except EdgeRNNError as e:
+        assert "\n" not in str(e) and len(str(e)) < 2000, str(e)
+        return "refused"
+    d.stop()
+    return "ok"
+
+
+def test_100_mutated_configs_at_start_and_reload_give_only_one_line_errors(tmp_path):
+    make_model().save(tmp_path / "m.ernn")
+    base = _fuzz_base(free_port())
+    (tmp_path / "edgernn.toml").write_text(base)
+    live = Daemon(load_config(tmp_path / "edgernn.toml"), stdin=open(os.devnull, "rb"))  # noqa: SIM115
+    live.start()
+    rng, outcomes = random.Random(21), {"ok": 0, "refused": 0}
+    try:
+        for i in range(101):
+            text = _mutate(base, rng) if i else base
+            outcomes[check_mutated_config(tmp_path / "m.toml", text)] += 1
+            (tmp_path / "edgernn.toml").write_bytes((tmp_path / "m.toml").read_bytes())
+            check_mutated_config(tmp_path / "edgernn.toml", text, running=live)
+            assert live.scheduler.alive and live.health()[0]
+    finally:
+        live.stop()
+    assert outcomes["refused"] > 50 and outcomes["ok"] >= 1, outcomes
