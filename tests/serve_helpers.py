@@ -127,14 +127,15 @@ class Subscriber:
 class Daemon:
     """``python -m edgernn serve --config CFG`` as a subprocess; stdout lines collected."""
 
-    def __init__(self, config: Path, env: dict | None = None, stdin=None) -> None:
+    def __init__(self, config: Path, env: dict | None = None, stdin=None,
+                 preexec_fn=None) -> None:
         self.stderr_path = config.with_suffix(".stderr")
         self._err = open(self.stderr_path, "wb")  # noqa: SIM115
         full_env = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen([sys.executable, "-m", "edgernn", "serve", "--config",
                                       str(config)], stdout=subprocess.PIPE, stderr=self._err,
                                      stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                                     cwd=ROOT, env=full_env)
+                                     cwd=ROOT, env=full_env, preexec_fn=preexec_fn)
         self.lines: list = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

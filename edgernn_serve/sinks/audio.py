@@ -199,7 +199,12 @@ class WavSink(QueuedSink):
         try:
             rows = self.inter.flush() if self.frames else None
             if rows is not None:
-                self.write_rows(rows)
+                try:
+                    self.write_rows(rows)
+                except Exception as e:  # noqa: BLE001 - a full disk: finish what is there
+                    self.errors += 1
+                    log.error("sink %s: the last %d frames were not written (%s)", self.name,
+                              rows.shape[0], e)
             self.file.close()
             if self.frames == 0:  # nothing came (e.g. a failed start): leave `path` alone
                 self.tmp.unlink(missing_ok=True)
