@@ -117,8 +117,21 @@ def test_bad_quant_params_are_refused(rng, bad, match):
                             quant=bad(gru, scales))
 
 
-def test_portable_int8_path_gives_the_same_bits(rng, tmp_path):
-    """The machine's dot-product path and the portable one compute the same integers."""
+def _cpu_flags() -> set:
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                     if ln.startswith(("flags", "Features"))), []))
+
+
+@pytest.mark.parametrize("forced", ["generic", "avx2"])
+def test_every_int8_path_gives_the_same_bits(rng, tmp_path, forced):
+    """The machine's own int8 path and each forced one (the portable IR; AVX2's
+    vpmaddwd where the CPU has AVX2) compute the same integers."""
+    if forced == "avx2" and "avx2" not in _cpu_flags():
+        pytest.skip("this CPU has no AVX2 (the avx2 path cannot run here)")
     model = edgernn.Model([quantized(la, "int8-weights", dynamic_zero_point=True)
                            for la in _layers(rng)])
     model.save(tmp_path / "q.ernn")
@@ -127,10 +140,10 @@ def test_portable_int8_path_gives_the_same_bits(rng, tmp_path):
     code = ("import sys, numpy as np, edgernn; from edgernn.kernels import tile_i8; "
             "m = edgernn.load(sys.argv[1]); np.save(sys.argv[3], m.stream().run("
             "np.load(sys.argv[2]))); print(tile_i8.path())")
-    env = dict(os.environ, EDGERNN_INT8_PATH="generic")
+    env = dict(os.environ, EDGERNN_INT8_PATH=forced)
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "q.ernn"),
                           str(tmp_path / "xs.npy"), str(tmp_path / "ys.npy")], env=env,
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "generic"
+    assert out.stdout.strip() == forced
     np.testing.assert_array_equal(np.load(tmp_path / "ys.npy"), model.stream().run(xs))

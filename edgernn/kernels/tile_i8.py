@@ -7,20 +7,26 @@ groups of 4 consecutive inputs per row (``Wp[(g * 32 + r) * 4 + j]``, the layout
 the dot-product instructions read), ``X`` the quantised input as *unsigned*
 bytes (``x_q + 128``; the caller removes ``128 * rowsum(W)``), ``G`` groups.
 
-Three code paths, chosen when the kernel is compiled for the machine; all
+Four code paths, chosen when the kernel is compiled for the machine; all
 compute the same integers, so results are identical on every machine:
 
 - ``vnni``: x86 AVX512-VNNI (or AVX-VNNI) ``vpdpbusd`` (unsigned x signed bytes,
   four products summed into each int32 lane);
+- ``avx2``: x86 AVX2 without VNNI: the weights sign-extended to int16
+  (``vpmovsxbw``), the input bytes zero-extended, ``vpmaddwd`` (int16 pairs
+  multiplied and summed into int32: exact, as ``|w x| <= 128 * 255``, unlike
+  ``vpmaddubsw``'s saturating int16 sums). Eight accumulators keep two partial
+  sums per row; the pairs are added once per tile;
 - ``sdot``: ARMv8.2 dot product (Raspberry Pi 5) ``sdot`` on ``x_q`` (signed),
   plus ``128 * rowsum`` from the panel's tail;
 - ``generic``: portable IR: bytes widened to int16, multiplied, summed in pairs
   (x86 lowers it to ``pmaddwd``, AArch64 without dot product -- the Pi 4's
   Cortex-A72 -- to ``smull``/``sadalp``).
 
-``EDGERNN_INT8_PATH=generic`` forces the portable path (tests use it to check
-that it gives the same results). The panel of a tile is ``32 * 4 * G`` bytes
-followed by ``128 * rowsum`` as 32 int32 (used by the ``sdot`` path).
+``EDGERNN_INT8_PATH=generic`` (or ``avx2`` on an x86 with AVX2) forces that
+path (tests use it to check that it gives the same results). The panel of a
+tile is ``32 * 4 * G`` bytes followed by ``128 * rowsum`` as 32 int32 (used by
+the ``sdot`` path).
 """
 
 import os
@@ -49,13 +55,15 @@ def _features() -> set:
 def path() -> str:
     """The int8 code path this machine compiles (see module docstring)."""
     forced = os.environ.get("EDGERNN_INT8_PATH")
-    if forced in ("generic", "vnni", "sdot"):
+    if forced in ("generic", "vnni", "sdot", "avx2"):
         return forced
     feats = _features()
     if "avx512vnni" in feats and "avx512bw" in feats or "avxvnni" in feats:
         return "vnni"
     if "dotprod" in feats:
         return "sdot"
+    if "avx2" in feats:
+        return "avx2"
     return "generic"
 
 
@@ -84,6 +92,36 @@ def _generic_group(builder, acc, wv, xw):
     return builder.add(acc, builder.add(ev, od))
 
 
+def _avx2_tile(builder, wp, xp, G, dp):
+    """The ``avx2`` path: ``D[0:32] += ...`` with ``vpmaddwd`` (module docstring)."""
+    mod = builder.module
+    v16, v8 = ir.VectorType(_I16, 16), ir.VectorType(_I32, 8)
+    pmadd = cgutils.get_or_insert_function(mod, ir.FunctionType(v8, [v16, v16]),
+                                           "llvm.x86.avx2.pmadd.wd")
+    accs = [cgutils.alloca_once_value(builder, ir.Constant(v8, None)) for _ in range(8)]
+    with cgutils.for_range(builder, G) as loop:
+        g = loop.index
+        xw = builder.load(builder.bitcast(builder.gep(xp, [builder.mul(
+            g, ir.Constant(_I64, 4))]), _I32.as_pointer()), align=1)
+        x16 = builder.zext(builder.bitcast(_splat(builder, xw, 4, _I32),
+                                           ir.VectorType(_I8, 16)), v16)
+        base = builder.mul(g, ir.Constant(_I64, 4 * ROWS))
+        for part in range(8):  # 4 rows x 4 inputs a part: lanes (2r, 2r+1) hold row r
+            wv = builder.load(builder.bitcast(builder.gep(wp, [builder.add(
+                base, ir.Constant(_I64, 16 * part))]), ir.VectorType(_I8, 16).as_pointer()),
+                align=1)
+            a = accs[part]
+            builder.store(builder.add(builder.load(a), builder.call(
+                pmadd, [builder.sext(wv, v16), x16])), a)
+    even = ir.Constant(ir.VectorType(_I32, 8), list(range(0, 16, 2)))
+    odd = ir.Constant(ir.VectorType(_I32, 8), list(range(1, 16, 2)))
+    for half in range(4):  # parts 2h, 2h+1 -> rows 8h .. 8h+7
+        lo, hi = builder.load(accs[2 * half]), builder.load(accs[2 * half + 1])
+        s = builder.add(builder.shuffle_vector(lo, hi, even), builder.shuffle_vector(lo, hi, odd))
+        p = builder.bitcast(builder.gep(dp, [ir.Constant(_I64, 8 * half)]), v8.as_pointer())
+        builder.store(builder.add(builder.load(p, align=4), s), p, align=4)
+
+
 def _emit(which):
     def codegen(context, builder, sig, args):
         W, wo, G, X, xo, D, do = args
@@ -91,6 +129,9 @@ def _emit(which):
         wp = builder.gep(context.make_array(t[0])(context, builder, W).data, [wo])
         xp = builder.gep(context.make_array(t[3])(context, builder, X).data, [xo])
         dp = builder.gep(context.make_array(t[5])(context, builder, D).data, [do])
+        if which == "avx2":
+            _avx2_tile(builder, wp, xp, G, dp)
+            return context.get_dummy_value()
         mod = builder.module
         acc_ty = ir.VectorType(_I32, ROWS)
         lanes, f = ROWS, None
