@@ -184,10 +184,10 @@ class Daemon:
         except ConfigError as e:  # name the config file, as every config error does
             raise e.naming(c.path) from None
         if c.denoise is not None:
-            from edgernn_serve.denoise import DenoiseScheduler, audio_samples
+            from edgernn_serve.denoise import DenoiseStepper, audio_samples
 
-            self.scheduler = DenoiseScheduler(handle, c.streams, sinks, self.metrics,
-                                              c.model.math, denoise=c.denoise)
+            self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math,
+                                       stepper=DenoiseStepper(self.metrics), denoise=c.denoise)
             self.metrics.add(lambda: audio_samples(self.scheduler, self.source, self.sinks))
             if c.source.kind == "wav" and not c.source.options["realtime"] and any(
                     s.type == "audio" for s in c.sinks):

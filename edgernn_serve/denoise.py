@@ -2,10 +2,10 @@
 
 With ``[source] denoise = true`` (a WAV file or live capture) every stream
 (channel) has its own :class:`edgernn.audio.Denoiser` running the served
-model. :class:`DenoiseScheduler` is the daemon's :class:`Scheduler` with a
-:class:`DenoiserBank` in place of the batched model: the same input queue,
-inline stepping, stop and reload, frame-latency histogram and deadline (by
-default the 10 ms hop). Each hop's denoised audio goes to the audio sinks
+model. The daemon's :class:`Scheduler` steps them through a
+:class:`DenoiseStepper` (a :class:`DenoiserBank` in place of the batched
+model): the same input queue, inline stepping, stop and reload, frame-latency
+histogram and deadline (by default the 10 ms hop). Each hop's denoised audio goes to the audio sinks
 (``wav``, ``audio``); every ``denoise.report_every`` frames of a stream a
 summary goes to the JSON sinks::
 
@@ -32,7 +32,7 @@ import numpy as np
 
 from edgernn.audio import Denoiser
 from edgernn.errors import EdgeRNNError
-from edgernn_serve.items import Result, Sample
+from edgernn_serve.items import Result
 from edgernn_serve.metrics import Histogram
 from edgernn_serve.scheduler import Scheduler, log
 
@@ -161,87 +161,81 @@ class _Acc:
         return d
 
 
-class DenoiseScheduler(Scheduler):
-    """The stepping loop of a denoising source (see the module docstring).
+class DenoiseStepper:
+    """The :class:`~edgernn_serve.scheduler.Scheduler`'s stepper for a denoising source:
+    a :class:`DenoiserBank` (module docstring). Knobs: ``denoise`` (a ``DenoiseConf``)."""
 
-    Extra parameters: ``denoise`` (:class:`~edgernn_serve.config.DenoiseConf`).
-    """
+    audio = True  # each hop's audio goes to the audio sinks; reports to the JSON sinks
+    words = ("audio", "model state", "frame", "model state")
 
-    _NONFINITE_WORDS = ("audio", "model state", "frame", "model state")
-
-    def __init__(self, handle, streams, sinks, metrics, math: str = "fast", *, denoise):
+    def __init__(self, metrics) -> None:
         self.frame_seconds = Histogram()
         metrics.histograms["audio_frame_seconds"] = (
             "Seconds of compute per 10 ms audio frame and stream: front end, model and "
             "synthesis (Denoiser.process of one hop)", self.frame_seconds)
         self.acc: dict = {}
         self.vad: dict = {}  # the last frame's VAD per stream (a gauge)
-        super().__init__(handle, streams, sinks, metrics, math, denoise=denoise)
+        self.bank = self.denoise = None
 
-    # ------------------------------------------------------------ models
-    def _new_batch(self, model, n: int, math: str, options: dict) -> tuple:
+    def bind(self, counters, bad) -> None:
+        self.c, self.bad = counters, bad
+
+    def new_batch(self, model, n: int, math: str, options: dict) -> tuple:
         bank = DenoiserBank(model, n, math, options["denoise"].attenuation_limit_db,
                             self.frame_seconds)
         return bank, bank.hop, bank.hop
 
-    def _carry_over(self, old, new, options: dict) -> bool:
+    def carry_over(self, bank, old, new) -> bool:
         if old.sha256 != new.sha256:
             try:
-                self.batch.swap_model(new.model)
+                bank.swap_model(new.model)
             except EdgeRNNError as e:  # validated before; if not, start the streams afresh
                 log.error("the new model does not continue the audio (%s); streams restart", e)
                 return False
         return True
 
-    def _install(self, handle, streams, sinks, math, denoise=None, **options) -> None:
-        old, old_handle = getattr(self, "batch", None), getattr(self, "handle", None)
-        rows = {key: slot.row for key, slot in self.slots.items()}
-        super()._install(handle, streams, sinks, math, denoise=denoise, **options)
-        self.denoise = denoise
-        if old is not None and self.batch is not old:  # a new bank: another math or size
-            same = old_handle.sha256 == handle.sha256
-            for key, slot in self.slots.items():  # the streams kept go on without a gap
-                d = old.d[rows[key]]
-                if d is None:
-                    continue
-                try:
-                    self.batch.adopt(slot.row, d, same)
-                except EdgeRNNError as e:  # validated before; if not, this stream restarts
-                    log.error("stream %r: the new model does not continue the audio (%s); "
-                              "the stream restarts", key, e)
-        if self.batch.limit != denoise.attenuation_limit_db:
-            self.batch.set_limit(denoise.attenuation_limit_db)
+    def carry_streams(self, old_bank, bank, rows: dict, same_model: bool) -> None:
+        """A new bank (another math or size): the streams kept go on without a gap."""
+        for key, (old_row, row) in rows.items():
+            d = old_bank.d[old_row]
+            if d is None:
+                continue
+            try:
+                bank.adopt(row, d, same_model)
+            except EdgeRNNError as e:  # validated before; if not, this stream restarts
+                log.error("stream %r: the new model does not continue the audio (%s); "
+                          "the stream restarts", key, e)
 
-    # ------------------------------------------------------------ stepping
-    def _check(self, it: Sample) -> str | None:
-        x = it.x
-        if x.shape != (self.in_size,):
+    def configure(self, bank, options: dict) -> None:
+        self.bank, self.denoise = bank, options["denoise"]
+        denoise = self.denoise
+        if bank.limit != denoise.attenuation_limit_db:
+            bank.set_limit(denoise.attenuation_limit_db)
+
+    def check(self, x: np.ndarray, in_size: int, tokens: int) -> str | None:
+        if x.shape != (in_size,):
             self.bad["size"] += 1
-            return f"expected {self.in_size} samples, got {x.shape[0]}"
+            return f"expected {in_size} samples, got {x.shape[0]}"
         if not np.isfinite(x).all():  # the Denoiser takes them as 0: the audio goes on
             self.bad["nonfinite_input"] += 1
             self.c["nonfinite_samples"] += int((~np.isfinite(x)).sum())
         return None
 
-    def _reset(self, slot, reason: str) -> None:
+    def reset(self, bank, row: int, reason: str) -> None:
         if reason in ("nonfinite", "state_limit"):
-            self.batch.reset_model(slot.row)
-            self.resets[reason] += 1
+            bank.reset_model(row)  # only the model's state: the audio goes on
         else:
-            super()._reset(slot, reason)
+            bank.reset(row)
 
-    def _flush(self, wave: list) -> None:
-        X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
+    def results(self, wave: list, X, Y, finite, t1: int, model_id: str) -> tuple:
+        """(each hop's denoised audio, the reports of streams that reached report_every)."""
         finite_in = np.isfinite(X).all(axis=1)
-        stats = self.batch.stats
-        out, reports, mid, every = [], [], self.handle.id, self.denoise.report_every
+        stats = self.bank.stats  # row i: frame i's (vad, mean gain dB, min gain dB)
+        out, reports, every = [], [], self.denoise.report_every
         for i, (it, slot) in enumerate(wave):
-            slot.n += 1
-            if not finite[i] or blew_up[i]:
-                self._nonfinite(it, slot, finite[i])
-                if not finite[i]:
-                    Y[i] = 0.0
-            r = Result(it.key, it.seq, it.t, slot.n, Y[i].copy(), mid, it.origin,
+            if not finite[i]:
+                Y[i] = 0.0
+            r = Result(it.key, it.seq, it.t, slot.n, Y[i].copy(), model_id, it.origin,
                        it.arrived_ns, t1)
             out.append(r)
             a = self.acc.get(it.key)
@@ -264,10 +258,7 @@ class DenoiseScheduler(Scheduler):
             if a.frames >= every:
                 reports.append(self._report(it.key))
         self.c["audio_frames"] += len(wave)
-        self._account(out)
-        self._deliver(self.sinks.emit_audio, out)
-        if reports:
-            self._deliver(self.sinks.emit, reports)
+        return out, reports
 
     def _report(self, key) -> Result:
         a = self.acc.pop(key)
@@ -275,17 +266,19 @@ class DenoiseScheduler(Scheduler):
         return Result(r.key, r.seq, r.t, r.n, None, r.model_id, r.origin, r.arrived_ns,
                       r.done_ns, extra=a.report())
 
-    def stop(self, timeout: float) -> bool:
-        """Answer what is queued, stop, then report the streams' last partial intervals."""
-        done = super().stop(timeout)
-        if done:
-            reports = [self._report(k) for k in list(self.acc)]
-            if reports:
-                self._deliver(self.sinks.emit, reports)
-        return done
+    def final(self) -> list:
+        """The streams' last partial intervals, when the scheduler stops."""
+        return [self._report(k) for k in list(self.acc)]
 
 
-def audio_samples(scheduler: DenoiseScheduler, source, sinks):
+def DenoiseScheduler(handle, streams, sinks, metrics, math: str = "fast", *,  # noqa: N802
+                     denoise) -> Scheduler:
+    """The stepping loop of a denoising source: a Scheduler with a DenoiseStepper."""
+    return Scheduler(handle, streams, sinks, metrics, math, stepper=DenoiseStepper(metrics),
+                     denoise=denoise)
+
+
+def audio_samples(scheduler: Scheduler, source, sinks):
     """Metrics of a denoising daemon (``edgernn_audio_*``), for ``Metrics.add``."""
     c = scheduler.c
     yield "audio_frames", "counter", "10 ms audio frames denoised (all streams)", None, \
@@ -299,6 +292,6 @@ def audio_samples(scheduler: DenoiseScheduler, source, sinks):
             yield (f"audio_{kind}", "counter", f"Audio {kind[:-1]}s: capture or playback "
                    f"buffers the device or the daemon could not serve in time",
                    {"component": comp}, xr.get(kind, 0))
-    for key, vad in sorted(scheduler.vad.items(), key=lambda kv: str(kv[0])):
+    for key, vad in sorted(scheduler.stepper.vad.items(), key=lambda kv: str(kv[0])):
         yield "audio_vad", "gauge", "Voice-activity probability of the last frame", \
             {"stream": key}, vad

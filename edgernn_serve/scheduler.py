@@ -28,7 +28,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgernn_serve.items import InputQueue, Reset, Result, Sample
-from edgernn_serve.models import Batch, ModelHandle
+from edgernn_serve.logutil import RateLimitedLog
+from edgernn_serve.models import ModelHandle
+from edgernn_serve.stepper import ModelStepper
 
 log = logging.getLogger("edgernn.serve")
 
@@ -58,25 +60,6 @@ class _Slot:
     n: int = 0
 
 
-class RateLimitedLog:
-    """Log a recurring event at most once per ``period`` s per reason, with a count."""
-
-    def __init__(self, logger, period: float = 5.0) -> None:
-        self.logger, self.period = logger, period
-        self._last: dict = {}
-        self._suppressed: Counter = Counter()
-
-    def warning(self, reason: str, msg: str) -> None:
-        now = time.monotonic()
-        if now - self._last.get(reason, -1e9) >= self.period:
-            extra = self._suppressed.pop(reason, 0)
-            self.logger.warning(msg + (f" (and {extra} more since the last report)"
-                                       if extra else ""))
-            self._last[reason] = now
-        else:
-            self._suppressed[reason] += 1
-
-
 class Scheduler:
     """Steps every accepted sample and hands one Result per sample to ``sinks``.
 
@@ -87,10 +70,15 @@ class Scheduler:
     sinks : object with ``emit(results: list[Result])``
     metrics : Metrics
     math : str
+    stepper : ModelStepper or DenoiseStepper, optional
+        What waves are stepped with (default: a ``ModelStepper``, batches of the model).
+    **options
+        The stepper's knobs (``denoise=DenoiseConf`` for a DenoiseStepper).
     """
 
     def __init__(self, handle: ModelHandle, streams, sinks, metrics, math: str = "fast",
-                 **options):
+                 stepper=None, **options):
+        self.stepper = stepper if stepper is not None else ModelStepper()
         self.queue = InputQueue(streams.queue)
         self.metrics = metrics
         self.c = Counter()  # steps, batches, results_ok, results_error, deadline_misses, ...
@@ -106,41 +94,40 @@ class Scheduler:
         self._warn = RateLimitedLog(log)
         self._next_state_check = time.monotonic() + 1.0
         self._trim, self._next_trim = _malloc_trim(), time.monotonic() + _TRIM_EVERY_S
+        self.stepper.bind(self.c, self.bad)
         self._install(handle, streams, sinks, math, **options)
 
     # ------------------------------------------------------------ model swaps
     def _install(self, handle, streams, sinks, math, **options) -> None:
-        old = getattr(self, "handle", None)
+        old, st = getattr(self, "handle", None), self.stepper
+        old_batch = getattr(self, "batch", None)
+        rows = {key: slot.row for key, slot in self.slots.items()}
         keep_state = (old is not None and self.math == math and self.conf.max == streams.max
-                      and self._carry_over(old, handle, options))
+                      and st.carry_over(self.batch, old, handle))
         self.handle, self.conf, self.sinks, self.math = handle, streams, sinks, math
         self.queue.capacity = streams.queue
         self.deadline_ns = int(streams.deadline_ms * 1e6)
         self.metrics.info = handle.info
-        if keep_state:
-            return
-        m = handle.model
-        self.batch, n_in, n_out = self._new_batch(m, streams.max, math, options)
-        self.X = np.zeros((streams.max, max(n_in, 1)), np.float32)
-        self.Y = np.zeros((streams.max, n_out), np.float32)
-        self.rows = np.zeros(streams.max, np.int64)
-        self.in_size, self.tokens = n_in, m.num_tokens
-        if len(self.slots) > streams.max:
-            for key, _ in sorted(self.slots.items(), key=lambda kv: kv[1].last_ns)[
-                    :len(self.slots) - streams.max]:
-                del self.slots[key]
-                self.resets["evicted"] += 1
-        for row, slot in enumerate(self.slots.values()):
-            slot.row = row  # fresh batch: every slot starts from the initial state
-        self.free = list(range(streams.max - 1, len(self.slots) - 1, -1))
-
-    def _carry_over(self, old: ModelHandle, new: ModelHandle, options: dict) -> bool:
-        """True if the streams keep their state through this install (same model file)."""
-        return old.sha256 == new.sha256
-
-    def _new_batch(self, model, n: int, math: str, options: dict) -> tuple:
-        """(batch of ``n`` slots, values per input frame, values per result)."""
-        return Batch(model, n, math), model.input_size, model.output_size
+        if not keep_state:
+            m = handle.model
+            self.batch, n_in, n_out = st.new_batch(m, streams.max, math, options)
+            self.X = np.zeros((streams.max, max(n_in, 1)), np.float32)
+            self.Y = np.zeros((streams.max, n_out), np.float32)
+            self.rows = np.zeros(streams.max, np.int64)
+            self.in_size, self.tokens = n_in, m.num_tokens
+            if len(self.slots) > streams.max:
+                for key, _ in sorted(self.slots.items(), key=lambda kv: kv[1].last_ns)[
+                        :len(self.slots) - streams.max]:
+                    del self.slots[key]
+                    self.resets["evicted"] += 1
+            for row, slot in enumerate(self.slots.values()):
+                slot.row = row  # fresh batch: every slot starts from the initial state
+            self.free = list(range(streams.max - 1, len(self.slots) - 1, -1))
+            if old_batch is not None:
+                st.carry_streams(old_batch, self.batch, {k: (rows[k], slot.row) for k, slot
+                                                         in self.slots.items()},
+                                 old.sha256 == handle.sha256)
+        st.configure(self.batch, options)
 
     def request_swap(self, handle: ModelHandle, streams, sinks, math: str,
                      timeout: float = 5.0, **options) -> bool:
@@ -149,7 +136,7 @@ class Scheduler:
         Returns once the stepping thread installed them (True), or False after
         ``timeout`` s. No queued frame is lost: frames before the swap are answered
         by the old model and sinks, the rest by the new ones. ``options`` go to
-        the subclass (a denoising source's knobs).
+        the stepper (a denoising source's knobs).
         """
         self._swapped.clear()
         self._pending = (handle, streams, sinks, math, options)
@@ -176,12 +163,18 @@ class Scheduler:
         self._thread.start()
 
     def stop(self, timeout: float) -> bool:
-        """Answer everything already queued, then stop; False if not done in ``timeout`` s."""
+        """Answer everything already queued, then stop; False if not done in ``timeout`` s.
+
+        Then the stepper's last words (a denoiser's partial reports) go to the sinks."""
         self._stopping = True
         self.queue.wake()
         if self._thread is not None:
             self._thread.join(timeout)
-            return not self._thread.is_alive()
+            if self._thread.is_alive():
+                return False
+        last = self.stepper.final()
+        if last:
+            self._deliver(self.sinks.emit, last)
         return True
 
     @property
@@ -251,7 +244,7 @@ class Scheduler:
             if type(it) is Reset:
                 waves[k][0].append(it)
                 continue
-            err = self._check(it)
+            err = self.stepper.check(it.x, self.in_size, self.tokens)
             if err is not None:
                 waves[k][0].append((it, err))
                 continue
@@ -291,21 +284,6 @@ class Scheduler:
         if wave:
             self._flush(wave)
 
-    def _check(self, it: Sample) -> str | None:
-        x = it.x
-        if self.tokens:
-            if x.shape != (1,) or not (0 <= x[0] < self.tokens) or x[0] != int(x[0]):
-                self.bad["token"] += 1
-                return f"expected one token id in [0, {self.tokens}), got {x.tolist()[:4]}"
-            return None
-        if x.shape != (self.in_size,):
-            self.bad["size"] += 1
-            return f"expected {self.in_size} values, got {x.shape[0]}"
-        if not np.isfinite(x).all():
-            self.bad["nonfinite_input"] += 1
-            return "input holds NaN or infinity; not stepped"
-        return None
-
     def _new_slot(self, key, now: int) -> _Slot | None:
         if not self.free:
             lru_key, lru = min(self.slots.items(), key=lambda kv: kv[1].last_ns)
@@ -335,7 +313,7 @@ class Scheduler:
         slot.last_ns = now
 
     def _reset(self, slot: _Slot, reason: str) -> None:
-        self.batch.reset(slot.row)
+        self.stepper.reset(self.batch, slot.row, reason)
         self.resets[reason] += 1
 
     def _step(self, m: int):
@@ -353,27 +331,22 @@ class Scheduler:
 
     def _flush(self, wave: list) -> None:
         X, Y, rows, finite, blew_up, t1 = self._step(len(wave))
-        out, mid = [], self.handle.id
         for i, (it, slot) in enumerate(wave):
             slot.n += 1
-            err = None
             if not finite[i] or blew_up[i]:
                 self._nonfinite(it, slot, finite[i])
-                if not finite[i]:
-                    err = "non-finite output; stream state reset"
-            y = None if err else Y[i].copy()
-            out.append(Result(it.key, it.seq, it.t, slot.n, y, mid, it.origin,
-                              it.arrived_ns, t1, err))
-        self._emit(out)
-
-    #: the non-finite warning's words: bad output, bad state, the unit of n, what is reset
-    _NONFINITE_WORDS = ("output", "state", "step", "stream state")
+        answers, reports = self.stepper.results(wave, X, Y, finite, t1, self.handle.id)
+        self._account(answers)
+        self._deliver(self.sinks.emit_audio if self.stepper.audio else self.sinks.emit,
+                      answers)
+        if reports:
+            self._deliver(self.sinks.emit, reports)
 
     def _nonfinite(self, it: Sample, slot: _Slot, output_finite: bool) -> None:
         """Reset a stream whose output or state went non-finite; count it and warn."""
         self._reset(slot, "nonfinite")
         self.c["nonfinite_resets"] += 1
-        output, state, unit, reset = self._NONFINITE_WORDS
+        output, state, unit, reset = self.stepper.words
         self._warn.warning("nonfinite", f"stream {it.key!r}: non-finite "
                            f"{state if output_finite else output} at {unit} {slot.n}; "
                            f"{reset} reset")

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import deque
 
-from edgernn_serve.scheduler import RateLimitedLog
+from edgernn_serve.logutil import RateLimitedLog
 
 log = logging.getLogger("edgernn.serve")
 
