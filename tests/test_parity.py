@@ -158,3 +158,23 @@ def test_bidirectional_matches_torch():
         np.testing.assert_allclose(m.stream().run(xs), naive.run(m, xs), atol=TOL, rtol=0)
     with pytest.raises(edgernn.StreamError, match="Bidirectional"):
         model.stream().step(xs[0])
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_exact_math_reaches_the_fused_recurrent_ops(kind):
+    """math="exact" runs libm's sigmoid/tanh in plain LSTM/GRU too (their fused kernel
+    computes the rational ones inline): the same bits as the general kernel, which an
+    inert clip selects, and not the fast path's."""
+    import dataclasses
+
+    from tests.helpers import stack_model
+
+    rng = np.random.default_rng(11)
+    model = stack_model(rng, kind, n_in=8, hidden=32)
+    cell, head = model.layers
+    general = edgernn.Model([dataclasses.replace(cell, clip=1e6), head])
+    xs = _rand(rng, 400, 8, scale=2.0)
+    exact = model.stream(math="exact").run(xs)
+    np.testing.assert_array_equal(exact, general.stream(math="exact").run(xs))
+    assert not np.array_equal(exact, model.stream().run(xs))
+    np.testing.assert_allclose(exact, naive.run(model, xs), atol=TOL, rtol=0)

@@ -187,7 +187,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast", updates=()) -> Plan:
             r[T.X2] = loc[id(t.inputs[1])]
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
-        r[T.FN] = kernel_address(t.op.kernel)
+        r[T.FN] = kernel_address(t.op.kernel_for(pk.exact))
     yo = 0
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)

@@ -169,6 +169,11 @@ class Op:
         """(suffix, length) of each recurrent state vector, e.g. ``(("h", 96),)``."""
         return ()
 
+    def kernel_for(self, exact: bool) -> str | None:
+        """The kernel to run with ``math="exact"`` (libm activations) or not: ``kernel``,
+        unless a fused fast kernel has a general twin that honours the exact codes."""
+        return self.kernel
+
     def inner(self) -> tuple:
         """``(part, op)`` of the ops this one runs (a Bidirectional's two layers)."""
         return ()

@@ -58,6 +58,10 @@ class GRU(Recurrent):
                  and [a.name for a in self.activations] == ["sigmoid", "tanh"])
         return "gru:gru_kernel" if plain else "gru:gru_general_kernel"
 
+    def kernel_for(self, exact: bool) -> str:
+        # the fused kernel computes the fast sigmoid/tanh inline; libm's: the general one
+        return "gru:gru_general_kernel" if exact else self.kernel
+
     kernels = ("gru:gru_kernel", "gru:gru_general_kernel")
 
     def _float_scratch(self) -> int:

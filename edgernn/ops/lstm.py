@@ -65,6 +65,10 @@ class LSTM(Recurrent):
                  and [a.name for a in self.activations] == ["sigmoid", "tanh", "tanh"])
         return "lstm:lstm_kernel" if plain else "lstm:lstm_general_kernel"
 
+    def kernel_for(self, exact: bool) -> str:
+        # the fused kernel computes the fast sigmoid/tanh inline; libm's: the general one
+        return "lstm:lstm_general_kernel" if exact else self.kernel
+
     def state_vectors(self):
         return (("h", self.hidden_size), ("c", self.hidden_size))
 
