@@ -16,6 +16,8 @@ import numpy as np
 
 import edgernn
 
+from . import statepack
+from .statepack import StatePack
 from .values import Const, Seq, StateOut, Zeros
 
 
@@ -35,6 +37,8 @@ def convert_concat(ctx, node, ins):
             return [replace(v0, parts=parts)]
         if v0.axes[k] == "F":
             return [_final_bidirectional(ctx, node, v0, parts)]
+    if all(isinstance(v, (StateOut, StatePack)) for v in ins):  # stacked in another layout
+        return [statepack.concat(ctx, node, ins, axis)]
     if any(isinstance(v, Seq) for v in ins):
         return [_data(ctx, node, ins, axis)]
     raise ctx.unsupported(node, f"Concat of {[type(v).__name__ for v in ins]} along axis "

@@ -22,6 +22,7 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 from edgernn.ir.state import StreamState
 
 from .fold import fold
+from .statepack import StatePack, check_pairs
 from .values import Seq, StateOut
 
 
@@ -58,7 +59,7 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
         v = ctx.env.get(out.name)
         if isinstance(v, Seq) and not v.tokens:
             seq_outs.append((out.name, v))
-        elif isinstance(v, StateOut):
+        elif isinstance(v, (StateOut, StatePack)):
             state_outs.append((out.name, v))
         else:
             raise UnsupportedOpError(f"graph output {out.name!r} is a "
@@ -68,7 +69,7 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
     reach = _ancestors(tensors)
     extra = []
     for _, v in state_outs:
-        for p in v.parts:
+        for p in (v.parts if isinstance(v, StateOut) else [ref for ref, _ in v.places]):
             t = ctx.resolve(p.tensor)
             if id(t) not in reach:
                 reach |= _ancestors([t])
@@ -135,8 +136,13 @@ def _io_record(ctx, model, seq_outs, state_outs, outputs, final) -> None:
         io["outputs"][name] = {"kind": "seq", "axes": list(ctx.labels(v)),
                                "sizes": list(v.sizes), "last": v.last, "output": t.name}
     for name, v in state_outs:
-        io["outputs"][name] = {"kind": "state", "axes": list(v.axes),
-                               "parts": [state(p) for p in v.parts], "hidden": v.hidden}
+        if isinstance(v, StatePack):
+            io["outputs"][name] = {"kind": "packed", "shape": list(v.shape),
+                                   "places": [[state(ref), list(idx)] for ref, idx in v.places]}
+        else:
+            io["outputs"][name] = {"kind": "state", "axes": list(v.axes),
+                                   "parts": [state(p) for p in v.parts], "hidden": v.hidden}
+    check_pairs(io["outputs"], io["state_inputs"])
     for rec in io["data"]:
         seq = ctx.env[rec["name"]]
         rec["axes"] = [ctx.label(a) for a in seq.axes]

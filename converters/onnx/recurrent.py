@@ -150,10 +150,20 @@ def _initial_state(ctx, node, i, refs, layout, hsz) -> bool:
         raise ctx.unsupported(node, f"state input {v.name!r} reaches input {i} with rank "
                                     f"{len(v.axes)}, expected 3")
     rk, bk, fk = v.axes[ra], v.axes[ba], v.axes[2]
-    if fk != len(v.shape) - 1 or fk in v.sel or v.shape[fk] not in (None, hsz):
-        raise ctx.unsupported(node, f"state input {v.name!r}: its last axis must be the "
-                                    f"whole hidden state of size {hsz}")
-    if bk is not None and (bk in v.sel):
+
+    def whole(k):  # the axis is not narrowed by a slice
+        return k not in v.sel or v.sel[k] == tuple(range(v.shape[k] or 0))
+
+    if fk is None or not whole(fk) or v.shape[fk] not in (None, hsz):
+        raise ctx.unsupported(node, f"state input {v.name!r}: the axis reaching the hidden "
+                                    f"axis must hold the whole hidden state of size {hsz}")
+    loose = [k for k in range(len(v.shape)) if k not in v.fixed and k not in (rk, bk, fk)
+             and not (v.shape[k] == 1 or len(v.sel.get(k, ())) == 1)]
+    if loose:
+        raise ctx.unsupported(node, f"state input {v.name!r}: axis {loose[0]} (size "
+                                    f"{v.shape[loose[0]]}) is neither the hidden, batch nor "
+                                    f"direction axis, nor one index of it")
+    if bk is not None and not whole(bk):
         raise ctx.unsupported(node, f"state input {v.name!r}: slicing its batch axis")
     if rk is None:
         rows = [None]

@@ -154,6 +154,9 @@ def run_like_onnx(model, feeds: dict, math: str = "fast") -> dict:
         if rec["kind"] == "state":
             out[name] = _state_output(rec, states)
             continue
+        if rec["kind"] == "packed":
+            out[name] = _packed_output(rec, states)
+            continue
         y = ys[..., slices[rec["output"]]] if "output" in rec else ys
         if flat_shape is not None:
             out[name] = np.ascontiguousarray(y.reshape(flat_shape + (y.shape[-1],)))
@@ -192,6 +195,17 @@ def _seq_output(rec, ys) -> np.ndarray:
     if rec["last"] or "T" not in "*".join(labels).split("*"):
         base = base[:, -1:]
     return _arrange(base, "BTDF", labels)
+
+
+def _packed_output(rec, states) -> np.ndarray:
+    """A state output in any layout: each state vector at its place, per batch row."""
+    shape = [len(states) if s is None else s for s in rec["shape"]]
+    out = np.zeros(shape, np.float32)
+    for b, st in enumerate(states):
+        for name, index in rec["places"]:
+            idx = tuple(b if i == "B" else slice(None) if i == "F" else i for i in index)
+            out[idx] = st[name]
+    return out
 
 
 def _state_output(rec, states) -> np.ndarray:

@@ -18,6 +18,8 @@ from dataclasses import replace
 import numpy as np
 from onnx import numpy_helper
 
+from . import statepack
+from .statepack import StatePack
 from .values import Const, Norm, Seq, ShapeOf, StateIn, Zeros
 
 
@@ -48,6 +50,8 @@ def _transpose(ctx, node, ins):
                             f"input (expected each of 0..{_rank(v) - 1} once)")
     if isinstance(v, Seq):
         return [v.with_axes([v.axes[p] for p in perm], [v.sizes[p] for p in perm])]
+    if isinstance(v, StatePack):
+        return [statepack.transpose(v, perm)]
     return [replace(v, axes=tuple(v.axes[p] for p in perm))]
 
 
@@ -84,6 +88,8 @@ def _squeeze(ctx, node, ins):
                                                 f"has {len(rows)} rows")
                 fixed[o] = rows[0]
         return [replace(v, axes=tuple(v.axes[k] for k in keep), fixed=fixed)]
+    if isinstance(v, StatePack):
+        return [statepack.squeeze(ctx, node, v, axes)]
     for k in axes:
         if v.axes[k] == "R" and len(v.parts) != 1 or v.axes[k] == "F":
             raise ctx.unsupported(node, f"Squeeze of state axis {v.axes[k]!r} of size > 1")
@@ -98,6 +104,8 @@ def _unsqueeze(ctx, node, ins):
     axes = ctx.ints(node, 1, "axes", at, "axes")
     n = _rank(v) + len(axes)
     axes = sorted(ctx.axes(node, axes, n, "axes"))
+    if isinstance(v, StatePack):
+        return [statepack.unsqueeze(v, axes)]
     new = list(v.axes)
     sizes = list(v.sizes) if isinstance(v, Seq) else None
     for a in axes:
