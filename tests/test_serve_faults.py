@@ -16,11 +16,15 @@ import time
 import numpy as np
 import pytest
 
-from edgernn.errors import EdgeRNNError
 from edgernn_serve.config import load_config
 from edgernn_serve.daemon import Daemon
 from tests.serve_helpers import ROOT, free_port, make_model, wait_until, warm_engine
 from tests.serve_helpers import Daemon as DaemonProcess
+
+BENCH = ROOT / "bench"
+if str(BENCH) not in sys.path:  # appended: bench/serial.py must not shadow pyserial
+    sys.path.append(str(BENCH))
+from serve_faults import check_config, fuzz_base, mutate  # noqa: E402
 
 BASE = ('device = "d"\n[model]\npath = "m.ernn"\n[source]\nkind = "stdin"\n'
         '[[sink]]\ntype = "stdout"\n[metrics]\nlisten = ""\n')
@@ -173,79 +177,24 @@ def test_stop_with_the_broker_unreachable_takes_under_2_s(tmp_path):
     assert d.summary()["sinks"]["mqtt1"]["dropped"] == 50
 
 
-VALUES = ['""', '"x"', "0", "-1", "1", "2", "1e999", "nan", "true", "[]", "{}", '"a#"',
-          '"\\u0000"', '"\\ud800"', "99999999999999999999", '"' + "x" * 5000 + '"',
-          "[" * 20 + "]" * 20, '"mqtt://[::1"', '"127.0.0.1:0"', '"o2.jsonl"', "0.5"]
-TOKENS = ['"', "[", "]", "{", "}", "=", "\n", "#", "\xff", "[[sink]]\n", "type = ", '"mqtt"',
-          '"file"', "true", "path", "'''", "\t", "[streams]\n"]
-
-
-def _mutate(text: str, rng: random.Random) -> str:
-    """A value swapped for a hostile one (half the time), else bytes cut, added or copied."""
-    if rng.random() < 0.5:
-        lines = text.splitlines(keepends=True)
-        i = rng.choice([k for k, ln in enumerate(lines) if " = " in ln])
-        key = lines[i].split(" = ")[0]
-        lines[i] = f"{key} = {rng.choice(VALUES)}\n"
-        return "".join(lines)
-    s = list(text)
-    for _ in range(rng.randint(1, 3)):
-        i = rng.randrange(len(s) + 1)
-        op = rng.random()
-        if op < 0.3 and s:
-            del s[min(i, len(s) - 1):i + rng.randint(1, 8)]
-        elif op < 0.6:
-            s[i:i] = rng.choice(TOKENS)
-        elif s:
-            j = rng.randrange(len(s))
-            s[i:i] = s[j:j + rng.randint(1, 20)]
-    return "".join(s)
-
-
-def _fuzz_base(port):
-    return (BASE + MQTT.format(port=port) + 'qos = 0\n[[sink]]\ntype = "file"\npath = "o.jsonl"\n'
-            '[streams]\nmax = 4\nqueue = 100\n')
-
-
-def check_mutated_config(path, text: str, running: Daemon | None = None) -> str:
-    """Validate ``text`` at start (a Daemon of its own) or at reload (``running``): 'ok' or
-    'refused'; anything but a one-line EdgeRNNError fails the test."""
-    path.write_bytes(text.encode("utf-8", "surrogatepass").replace(b"\xc3\xbf", b"\xff"))
-    if running is not None:
-        ok = running.reload()
-        err = running.last_reload_error
-        assert ok or (err and "\n" not in err and "Traceback" not in err), err
-        return "ok" if ok else "refused"
-    try:
-        d = Daemon(load_config(path), stdin=open(os.devnull, "rb"))  # noqa: SIM115
-        try:
-            d.start()
-        except BaseException:
-            for part in (d.sinks, d.server, d.source):  # as the command line does
-                if part is not None:
-                    part.close()
-            raise
-    except EdgeRNNError as e:
-        assert "\n" not in str(e) and len(str(e)) < 2000, str(e)
-        return "refused"
-    d.stop()
-    return "ok"
-
-
 def test_100_mutated_configs_at_start_and_reload_give_only_one_line_errors(tmp_path):
+    """bench/serve_faults.py runs 500 (docs/serve.md); the same mutations and checks."""
     make_model().save(tmp_path / "m.ernn")
-    base = _fuzz_base(free_port())
+    base = fuzz_base(tmp_path / "m.ernn", free_port())
     (tmp_path / "edgernn.toml").write_text(base)
-    live = Daemon(load_config(tmp_path / "edgernn.toml"), stdin=open(os.devnull, "rb"))  # noqa: SIM115
-    live.start()
-    rng, outcomes = random.Random(21), {"ok": 0, "refused": 0}
-    try:
-        for i in range(101):
-            text = _mutate(base, rng) if i else base
-            outcomes[check_mutated_config(tmp_path / "m.toml", text)] += 1
-            (tmp_path / "edgernn.toml").write_bytes((tmp_path / "m.toml").read_bytes())
-            check_mutated_config(tmp_path / "edgernn.toml", text, running=live)
-            assert live.scheduler.alive and live.health()[0]
-    finally:
-        live.stop()
+    with open(os.devnull, "rb") as stdin:
+        live = Daemon(load_config(tmp_path / "edgernn.toml"), stdin=stdin)
+        live.start()
+        rng, outcomes = random.Random(21), {"ok": 0, "refused": 0}
+        try:
+            for i in range(101):
+                text = mutate(base, rng) if i else base
+                outcome, msg = check_config(tmp_path / "m.toml", text)
+                assert outcome != "TRACEBACK", (text, msg)
+                outcomes[outcome] += 1
+                outcome, msg = check_config(tmp_path / "edgernn.toml", text, running=live)
+                assert outcome != "TRACEBACK", (text, msg)
+                assert live.scheduler.alive and live.health()[0]
+        finally:
+            live.stop()
     assert outcomes["refused"] > 50 and outcomes["ok"] >= 1, outcomes
