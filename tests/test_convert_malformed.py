@@ -123,11 +123,13 @@ def test_cli_convert_of_a_malformed_onnx_is_one_line_and_exit_2(tmp_path, case):
     elif case == "perm":
         m.graph.input[0].name = "Xb"
         m.graph.node.insert(0, helper.make_node("Transpose", ["Xb"], ["X"], name="t",
-                                                perm=[0, 0, 1]))
+                                                perm=[1, 0, 5]))
     elif case == "string_attr":
-        m.graph.node[0].attribute.append(helper.make_attribute("clip", "big"))
+        att = next(a for a in m.graph.node[0].attribute if a.name == "hidden_size")
+        att.CopyFrom(helper.make_attribute("hidden_size", "4"))
     else:
-        m.graph.input.append(helper.make_tensor_value_info("X", TensorProto.FLOAT, [1, 1, 9]))
+        m.graph.input.append(helper.make_tensor_value_info("X", TensorProto.FLOAT,
+                                                           ["T", "N", 7]))
     path = tmp_path / "bad.onnx"
     onnx.save(m, path)
     code, err = _cli(path)
