@@ -1,2 +1,4 @@
-"""What the converters share: gate orders, the TFLite activation codes, the
-last-resort error guard. Nothing here imports a source framework."""
+"""What the converters share, written once: gate orders (:mod:`.gates`), the TFLite
+enum codes (:mod:`.tflite_codes`), state names asked of the op (:mod:`.state`) and
+the last-resort error guard (:mod:`.guard`). Nothing here imports a source
+framework."""
