@@ -97,9 +97,14 @@ def summary(rows: list[dict]) -> dict:
             "per_mutation": {k: dict(v) for k, v in sorted(per_kind.items())},
             "guard_refusals": sum(GUARD in r["message"] for r in rows
                                   if r["outcome"] == "rejected"),
+            "guard_by_error": dict(collections.Counter(
+                f"{r['format']}: {r['message'].split(GUARD, 1)[1].split(':')[0]}"
+                for r in rows if GUARD in r["message"]).most_common(12)),
             "hdf5_timeouts": sum("took more than" in r["message"] for r in rows
                                  if r["outcome"] == "rejected"),
             "slowest_case": max(timed, key=lambda r: r["seconds"]) if timed else None,
+            "slowest_not_capped": max((r for r in timed if "took more than" not in r["message"]),
+                                      key=lambda r: r["seconds"], default=None),
             "max_worker_rss_mb": max((r["maxrss_mb"] or 0) for r in rows)}
 
 
@@ -126,8 +131,9 @@ def main(argv=None) -> int:
            "wall_s": round(time.perf_counter() - t0, 1)}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(res, indent=1))
-    keys = ("cases", "outcomes", "per_format", "guard_refusals", "hdf5_timeouts", "failures",
-            "max_worker_rss_mb", "slowest_case", "wall_s")
+    keys = ("cases", "outcomes", "per_format", "guard_refusals", "guard_by_error",
+            "hdf5_timeouts", "failures",
+            "max_worker_rss_mb", "slowest_case", "slowest_not_capped", "wall_s")
     print(json.dumps({k: res[k] for k in keys}, indent=1))
     return 0 if not failures else 1
 
