@@ -36,6 +36,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--example-shape",
                         help="PyTorch: shape of an example input, e.g. 1,50,8 (batch_first) "
                              "or 50,1,8")
+    parser.add_argument("--state", action="append", metavar="IN=OUT", default=[],
+                        help="ONNX: graph input IN carries state that graph output OUT gives "
+                             "back (DTLN: input_5=tf_op_layer_stack_5); it becomes state inside "
+                             "the model. Repeat for several pairs")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
     q = parser.add_argument_group("int8 quantisation (converters.quantize)")
@@ -108,7 +112,20 @@ def _load_torch(path: Path, example_shape, example_dtype):
                            f"{shape} (--example-shape {example_shape}): {first}") from None
 
 
-def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edgernn.Model:
+def _states(pairs) -> dict | None:
+    """``["IN=OUT", ...]`` -> {IN: OUT} (None when empty)."""
+    out = {}
+    for text in pairs or ():
+        a, sep, b = text.partition("=")
+        if not sep or not a.strip() or not b.strip():
+            raise EdgeRNNError(f"--state: expected INPUT=OUTPUT (graph value names), got "
+                               f"{text!r}")
+        out[a.strip()] = b.strip()
+    return out or None
+
+
+def convert(src, fmt=None, example_shape=None, example_dtype="float32",
+            states=None) -> edgernn.Model:
     """Convert a model file; the function behind ``edgernn convert``.
 
     Parameters
@@ -117,6 +134,7 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
     fmt : "onnx", "torch", "keras", "tflite" or None (from the extension)
     example_shape : str, e.g. "1,50,8" (PyTorch only)
     example_dtype : "float32" or "int64"
+    states : dict of graph input -> graph output, optional (ONNX; see ``from_onnx``)
 
     Returns
     -------
@@ -133,8 +151,12 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32") -> edger
                            f"{sorted(set(FORMATS.values()))}")
     import converters
 
+    if states and fmt != "onnx":
+        raise EdgeRNNError(f"--state applies to ONNX models; {path.name} is {fmt}")
     if fmt == "torch":
         model = _load_torch(path, example_shape, example_dtype)
+    elif fmt == "onnx":
+        model = converters.from_onnx(path, states=states)
     else:
         model = getattr(converters, f"from_{fmt}")(path)
     prov = dict(model.provenance)
@@ -187,7 +209,8 @@ def run(args) -> int:
 
         private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
     try:
-        model = convert(args.src, args.fmt, args.example_shape, args.example_dtype)
+        model = convert(args.src, args.fmt, args.example_shape, args.example_dtype,
+                        _states(getattr(args, "state", None)))
     except EdgeRNNError as exc:
         if Path(args.src).name in str(exc):
             raise
@@ -210,6 +233,8 @@ def run(args) -> int:
     if not model.return_sequences:
         notes.append("the source returns the last step: run() returns that one row "
                      "(step() gives a row per step)")
+    if model.graph.updates:
+        notes.append("state carried inside: " + ", ".join(s.name for s, _ in model.graph.updates))
     if len(model.inputs) > 1:
         notes.append("inputs, concatenated in this order: "
                      + ", ".join(f"{n}[{k}]" for n, k in model.inputs))

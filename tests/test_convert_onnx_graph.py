@@ -114,6 +114,16 @@ CASES = {
          ("big", _i64(2 ** 62)), ("st2", _i64(2)), ("m1", _i64(-1)),
          ("neg_big", _i64(-(2 ** 62))), ("neg1", _i64(-1)), ("idx", _i64(3, 0, 1, 3))],
         {}),
+    "data_divided_by_data": (
+        [_node("Abs", ["g"], "a"), _node("Add", ["a", "one"], "a1"),
+         _node("Div", ["g", "a1"], "out")], [("one", np.float32(1))], {}),
+    "constant_divided_by_data": (
+        [_node("Abs", ["g"], "a"), _node("Add", ["a", "one"], "a1"),
+         _node("Div", ["k", "a1"], "out")], [("k", np.float32(0.5)), ("one", np.float32(1))],
+        {}),
+    "one_value_per_step_broadcasts": (
+        [_node("MatMul", ["g", "w1"], "s"), _node("Mul", ["g", "s"], "out")],
+        [("w1", _f32(H, 1))], {}),
     "two_inputs_two_outputs": (
         [_node("Concat", ["g", "x2"], "c", axis=2), _node("MatMul", ["c", "w1"], "m1"),
          _node("Sigmoid", ["m1"], "y1"), _node("MatMul", ["x2", "w2"], "m2"),
@@ -208,11 +218,6 @@ REFUSED = {
     "concat_of_a_constant": (
         [_node("Concat", ["g", "c"], "out", axis=2, name="cat_c")], [("c", _f32(1, 1, 2))],
         "cat_c", "constant"),
-    "constant_divided_by_data": (
-        [_node("Div", ["k", "g"], "out", name="inv")], [("k", np.float32(1))], "inv",
-        "constant by data"),
-    "data_divided_by_data": (
-        [_node("Div", ["g", "g"], "out", name="ratio")], [], "ratio", "own L2 norm"),
     "one_feature_dropping_the_axis": (
         [_node("Gather", ["g", "i"], "out", axis=2, name="pick")], [("i", _i64(1)[0])],
         "pick", "drops the feature axis"),
@@ -220,9 +225,6 @@ REFUSED = {
         [_node("Gather", ["g", "i"], "last", axis=0), _node("Add", ["g", "last"], "out",
                                                             name="add_last")],
         [("i", np.array(-1, np.int64))], "add_last", "last step only"),
-    "broadcast_feature": (
-        [_node("MatMul", ["g", "w1"], "s"), _node("Mul", ["g", "s"], "out", name="mul_b")],
-        [("w1", _f32(H, 1))], "mul_b", "broadcasting"),
     "split_of_time": (
         [_node("Split", ["g", "sp"], ["a", "b"], axis=0, name="split_t")],
         [("sp", _i64(5, 10))], "split_t", "along axis 0"),

@@ -105,6 +105,38 @@ def _classify(graph, names) -> dict:
     return out
 
 
+#: an output named as an input plus one of these gives that input back (Silero's
+#: ``state`` -> ``stateN``; ``h1`` -> ``h1_out``)
+_STATE_SUFFIXES = ("N", "n", "_out", "_next", "_new", "_n", ".out")
+
+
+def _state_pairs(graph, inputs, kinds, states) -> dict:
+    """Generic state: graph input -> graph output (``states``, else found by name and
+    shape: the output's name extends the input's, e.g. ``stateN``, ``h1_out``)."""
+    outs = {o.name: o for o in graph.output}
+    ins = {vi.name: vi for vi in inputs}
+    if states is not None:
+        pairs = dict(states)
+        for i, o in pairs.items():
+            if i not in ins or o not in outs:
+                raise ModelFormatError(f"states: {i!r} -> {o!r} is not a graph input -> graph "
+                                       f"output pair; inputs {sorted(ins)}, outputs "
+                                       f"{sorted(outs)}")
+        return pairs
+    pairs = {}
+    for name, vi in ins.items():
+        if kinds[name] != "data":
+            continue
+        shape = _dims(vi)[0]
+        for o in outs.values():
+            same = len(_dims(o)[0]) == len(shape) and all(
+                a == b or None in (a, b) for a, b in zip(_dims(o)[0], shape, strict=True))
+            if o.name[len(name):] in _STATE_SUFFIXES and o.name.startswith(name) and same:
+                pairs[name] = o.name
+                break
+    return pairs
+
+
 def _dims(vi) -> tuple:
     t = vi.type.tensor_type
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
@@ -138,7 +170,7 @@ def _fold(ctx, node, opset_imports):
     return [Const(np.asarray(r)) for r in res]
 
 
-def from_onnx(model, *, constants=None) -> edgernn.Model:
+def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
     """Convert an ONNX model.
 
     Parameters
@@ -147,6 +179,14 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     constants : dict of name -> array, optional
         Graph inputs to treat as initializers (e.g. ``W``/``R``/``B`` fed as inputs
         in the ONNX backend tests).
+    states : dict of graph input name -> graph output name, optional
+        State the graph reads from an input and returns in an output, which the
+        caller feeds back (DTLN's ``input_5`` -> ``tf_op_layer_stack_5``). It becomes
+        state inside the model (``edgernn.state``, updated each step), in any layout.
+        Pairs whose output is named as the input plus ``N``, ``_out``, ``_next`` or
+        ``_new`` (``state`` -> ``stateN``, ``h1`` -> ``h1_out``) and has its shape are
+        found without it;
+        state reaching a recurrent node's ``initial_h``/``initial_c`` always is.
 
     Returns
     -------
@@ -180,6 +220,10 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
         ctx.env[name] = Const(np.asarray(arr))
     inputs = [vi for vi in inputs if vi.name not in constants]
     kinds = _classify(graph, [vi.name for vi in inputs])
+    ctx.pairs = _state_pairs(graph, inputs, kinds, states)
+    for name in ctx.pairs:
+        if kinds[name] == "data":  # (state reaching a recurrent node stays its state)
+            kinds[name] = "generic"
     data = [vi for vi in inputs if kinds[vi.name] == "data"]
     if not data:
         raise UnsupportedOpError(f"expected a data graph input besides recurrent state "
@@ -187,8 +231,9 @@ def from_onnx(model, *, constants=None) -> edgernn.Model:
     names: set = set()
     for vi in inputs:
         shape, et = _dims(vi)
-        if kinds[vi.name] == "state":
-            ctx.env[vi.name] = StateIn(vi.name, shape, tuple(range(len(shape))))
+        if kinds[vi.name] in ("state", "generic"):
+            ctx.env[vi.name] = StateIn(vi.name, shape, tuple(range(len(shape))),
+                                       generic=kinds[vi.name] == "generic")
             continue
         if kinds[vi.name] == "weight":
             ctx.env[vi.name] = Opaque(f"graph input {vi.name!r} (weights must be initializers "

@@ -39,11 +39,26 @@ def convert_concat(ctx, node, ins):
             return [_final_bidirectional(ctx, node, v0, parts)]
     if all(isinstance(v, (StateOut, StatePack)) for v in ins):  # stacked in another layout
         return [statepack.concat(ctx, node, ins, axis)]
+    if len(ins) == 1 and ins[0] is not None:  # a Concat of one tensor is that tensor
+        return [ins[0]]
+    if any(isinstance(v, StatePack) for v in ins) or (
+            all(isinstance(v, Seq) for v in ins) and _stacks(ctx, ins, axis)):
+        return [statepack.concat(ctx, node, ins, axis)]  # state packed for the output
     if any(isinstance(v, Seq) for v in ins):
         return [_data(ctx, node, ins, axis)]
     raise ctx.unsupported(node, f"Concat of {[type(v).__name__ for v in ins]} along axis "
                                 f"{axis}; only data along its features, or recurrent states "
                                 f"(Y_h/Y_c) along their direction axis")
+
+
+def _stacks(ctx, seqs, axis) -> bool:
+    """Data concatenated along an axis of size 1 that is not the features (state being
+    packed for a graph output: DTLN stacks its LSTM layers' h and c)."""
+    n = len(seqs[0].axes)
+    if not -n <= axis < n or any(len(s.axes) != n for s in seqs):
+        return False
+    k = axis % n
+    return all(ctx.labels(s)[k] not in ("F", "T") and s.sizes[k] == 1 for s in seqs)
 
 
 def _data(ctx, node, ins, axis) -> Seq:

@@ -7,7 +7,7 @@ from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Seq, StateOut
+from .values import Const, Seq, StateIn, StateOut
 
 
 def node_desc(node) -> str:
@@ -44,6 +44,10 @@ class Context:
         self.binding: dict[str, str] = {}
         self.io: dict = {"state_inputs": [], "init_state": [], "sequence_lens": None,
                          "outputs": {}, "data": [], "onestep": False}
+        #: generic state read from graph inputs: key -> (edgernn.state tensor, index)
+        self.generic: dict = {}
+        #: generic state: graph input name -> the graph output that gives it back
+        self.pairs: dict = {}
         self.supported = sorted(supported)
         self.inputs: list = []
         self.recurrent: list = []
@@ -205,9 +209,13 @@ class Context:
     # --- data and state ---------------------------------------------------
     def as_seq(self, node, v, what: str = "input") -> Seq:
         """``v`` as data, converting the ``Y_h`` of a forward recurrent node (its last
-        output)."""
+        output) and a slice of a generic state input (an ``edgernn.state`` tensor)."""
         if isinstance(v, StateOut):
             v = self._state_as_seq(node, v)
+        if isinstance(v, StateIn) and v.generic:
+            from .statepack import state_seq
+
+            v = state_seq(self, node, v)
         if not isinstance(v, Seq):
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")

@@ -4,11 +4,13 @@ Two data tensors with the same time and batch axes and equal feature sizes:
 :func:`edgernn.add`/``sub``/``mul`` (a residual connection, a gain applied to
 a spectrum). Data and a constant that broadcasts along the time and batch axes
 (a scalar, or one value per feature): the op with that constant; ``c - x`` is
-``x * -1 + c`` and ``x / c`` is ``x * (1 / c)`` (within an ulp of the
-division). A constant op right after a Gemm/MatMul folds into its weights
+``x * -1 + c``, ``x / c`` is ``x * (1 / c)`` (within an ulp of the division)
+and ``c / x`` is ``c * reciprocal(x)``. Data of one value per step (a
+``ReduceMean`` kept as a feature axis of size 1) broadcasts over the other's
+features. A constant op right after a Gemm/MatMul folds into its weights
 when the model is built (:mod:`converters.onnx.fold`). ``x * x`` may also be
 summed into an L2 norm, and the data may be divided by its own norm
-(:mod:`converters.onnx.norms`); other divisions of data by data are refused.
+(:mod:`converters.onnx.norms`), or by other data (:class:`edgernn.Div`).
 """
 
 from __future__ import annotations
@@ -18,13 +20,13 @@ import numpy as np
 import edgernn
 
 from .norms import divide_by_norm
-from .values import Const, Norm, Seq, StateOut
+from .values import Const, Norm, Seq, StateIn, StateOut
 
-_OPS = {"Add": edgernn.Add, "Sub": edgernn.Sub, "Mul": edgernn.Mul}
+_OPS = {"Add": edgernn.Add, "Sub": edgernn.Sub, "Mul": edgernn.Mul, "Div": edgernn.Div}
 
 
 def _data(v) -> bool:
-    return isinstance(v, (Seq, StateOut))
+    return isinstance(v, (Seq, StateOut)) or (isinstance(v, StateIn) and v.generic)
 
 
 def constant_for(ctx, node, seq: Seq, c) -> np.ndarray:
@@ -62,28 +64,22 @@ def convert_binary(ctx, node, ins):
             raise ctx.unsupported(node, f"{op} of {type(a).__name__} and {type(b).__name__} "
                                         f"values; only data with data or with a constant")
     if _data(a) and _data(b):
-        if op == "Div":
-            raise ctx.unsupported(node, "Div of data by data; the data may be divided only "
-                                        "by constants or by its own L2 norm")
         sa, sb = ctx.as_seq(node, a), ctx.as_seq(node, b)
-        sizes = ctx.match(node, [sa, sb])
+        sizes = list(ctx.match(node, [sa, sb]))
         for s in (sa, sb):
-            ctx.feature_axis(node, s)
-        na, nb = sa.tensor.size, sb.tensor.size
-        if na != nb and 1 in (na, nb):
-            raise ctx.unsupported(node, f"{op} of data with {na} and {nb} features; "
-                                        f"broadcasting data along its features is not "
-                                        f"supported")
-        t = ctx.apply(node, _OPS[op](), sa.tensor, sb.tensor)
-        out = sa.with_tensor(t, sizes)
+            k = ctx.feature_axis(node, s)
+        t = ctx.apply(node, _OPS[op](), sa.tensor, sb.tensor)  # one value per step broadcasts
+        sizes[k] = t.size
+        out = (sa if sa.tensor.size == t.size else sb).with_tensor(t, sizes)
         if op == "Mul" and sa == sb:
             out = Seq(t, sa.axes, sa.sizes, last=sa.last, square_of=sa)
         return [out]
     if isinstance(a, Const):
-        if op == "Div":
-            raise ctx.unsupported(node, "Div of a constant by data; only data / constant")
         seq = ctx.as_seq(node, b)
         c = constant_for(ctx, node, seq, a.value)
+        if op == "Div":  # c / x
+            inv = ctx.apply(node, edgernn.Unary("reciprocal"), seq.tensor)
+            return [seq.with_tensor(ctx.apply(node, edgernn.Mul(c), inv))]
         if op == "Sub":  # c - x
             neg = ctx.apply(node, edgernn.Mul(np.float32(-1)), seq.tensor)
             return [seq.with_tensor(ctx.apply(node, edgernn.Add(c), neg))]

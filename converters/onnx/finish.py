@@ -19,10 +19,11 @@ import numpy as np
 
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
+from edgernn.ir.graph import Tensor
 from edgernn.ir.state import StreamState
 
 from .fold import fold
-from .statepack import StatePack, check_pairs
+from .statepack import StatePack, check_pairs, from_state
 from .values import Seq, StateOut
 
 
@@ -54,10 +55,17 @@ def _ancestors(tensors) -> set:
 def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
     """The model computing the graph's outputs; fills ``ctx.io`` (made JSON-able)
     and ``prov`` (``output``, ``onnx_io``)."""
-    seq_outs, state_outs = [], []
+    seq_outs, state_outs, generic_outs = [], [], {}
+    back = {o: i for i, o in ctx.pairs.items()}
     for out in graph.output:
         v = ctx.env.get(out.name)
-        if isinstance(v, Seq) and not v.tokens:
+        if out.name in back and back[out.name] in {k[0] for k in ctx.generic}:
+            if not isinstance(v, (Seq, StatePack)):
+                raise UnsupportedOpError(f"graph output {out.name!r} gives back state input "
+                                         f"{back[out.name]!r} but holds a "
+                                         f"{type(v).__name__} value")
+            generic_outs[out.name] = from_state(v, ctx)
+        elif isinstance(v, Seq) and not v.tokens:
             seq_outs.append((out.name, v))
         elif isinstance(v, (StateOut, StatePack)):
             state_outs.append((out.name, v))
@@ -74,7 +82,8 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
             if id(t) not in reach:
                 reach |= _ancestors([t])
                 extra.append(t)
-    new, absorbed = fold(tensors + extra, ctx.no_fold)
+    updates = _updates(ctx, generic_outs)
+    new, absorbed = fold(tensors + extra + list(updates.values()), ctx.no_fold)
 
     def final(t):
         t = ctx.resolve(t)
@@ -102,16 +111,59 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
         raise UnsupportedOpError("the graph holds no op edgernn can run on its data (no "
                                  "recurrent, Gemm/MatMul, embedding, activation or "
                                  "elementwise node on the data path)")
-    model = edgernn.Model(inputs=ctx.inputs, outputs=outputs)  # names the nodes
+    updates = {s: final(v) for s, v in updates.items()}
+    model = edgernn.Model(inputs=ctx.inputs, outputs=outputs, updates=updates)  # names nodes
     _io_record(ctx, model, seq_outs, state_outs, outputs, final)
+    _generic_record(ctx, generic_outs)
     lasts = [v.last for _, v in seq_outs]
     return_sequences = not (lasts and all(lasts))
     prov.update(output="every_step" if return_sequences else "last_step", onnx_io=ctx.io)
     init = _constant_initial_state(ctx, model, prov)
     if getattr(ctx, "source_quant", None):
         return _quantized(ctx, model, prov, return_sequences, init, folded)
-    return edgernn.Model(inputs=ctx.inputs, outputs=outputs, provenance=prov,
-                         return_sequences=return_sequences, initial_state=init)
+    return edgernn.Model(inputs=ctx.inputs, outputs=outputs, updates=updates,
+                         provenance=prov, return_sequences=return_sequences,
+                         initial_state=init)
+
+
+def _updates(ctx, generic_outs) -> dict:
+    """Generic state: each ``edgernn.state`` tensor read from a paired graph input ->
+    the data the paired output holds at the same place (its value for the next step)."""
+    updates = {}
+    for inp, out in ctx.pairs.items():
+        reads = {idx: t for (name, idx), (t, _) in ctx.generic.items() if name == inp}
+        if not reads:
+            continue
+        for item, idx in generic_outs[out].places:
+            key = tuple(0 if i == "B" else i for i in idx)
+            if isinstance(item, Tensor) and key in reads:
+                if reads[key] in updates:
+                    raise UnsupportedOpError(f"graph output {out!r} writes state {inp!r}"
+                                             f"{list(key)} twice")
+                updates[reads[key]] = item
+        missing = [t.name for t in reads.values() if t not in updates]
+        if missing:
+            raise UnsupportedOpError(f"state {missing[0]} is read from graph input {inp!r} "
+                                     f"but graph output {out!r} does not give it back at "
+                                     f"the same place")
+    return updates
+
+
+def _generic_record(ctx, generic_outs) -> None:
+    """The I/O record of generic state: where each state tensor sits in its input and
+    its output (for run_like_onnx and initial_state)."""
+    for (inp, idx), (t, _) in ctx.generic.items():
+        ctx.io["state_inputs"].append({"input": inp, "state": t.name,
+                                       "index": [0 if i == "B" else i for i in idx]})
+    for inp, out in ctx.pairs.items():
+        if out not in generic_outs:
+            continue
+        reads = {idx: t for (name, idx), (t, _) in ctx.generic.items() if name == inp}
+        pack = generic_outs[out]
+        ctx.io["outputs"][out] = {"kind": "packed", "shape": list(pack.shape), "places": [
+            [reads[tuple(0 if i == "B" else i for i in idx)].name, list(idx)]
+            for item, idx in pack.places
+            if tuple(0 if i == "B" else i for i in idx) in reads]}
 
 
 def _io_record(ctx, model, seq_outs, state_outs, outputs, final) -> None:

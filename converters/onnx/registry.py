@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from .activations import OPS as _ACTIVATION_OPS
 from .concat import OPS as _CONCAT_OPS
+from .conv import OPS as _CONV_OPS
 from .elementwise import OPS as _ELEMENTWISE_OPS
 from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
 from .lstm import convert_lstm
 from .norms import OPS as _NORM_OPS
+from .pad import OPS as _PAD_OPS
 from .quantized import MS_OPS
 from .quantized import OPS as _QUANT_OPS
+from .reduce import OPS as _REDUCE_OPS
 from .rnn import convert_rnn
 from .select import OPS as _SELECT_OPS
 from .shape_ops import OPS as _SHAPE_OPS
@@ -25,7 +28,8 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 # unary after norms (it hands a norm's Sqrt/Clip/Max/Pow back to them); quantised last:
 # Mul, Cast fall back
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
-               _CONCAT_OPS, _NORM_OPS, _UNARY_OPS, _QUANT_OPS):
+               _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
+               _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message

@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from edgernn.errors import UnsupportedOpError
 
-from .values import StateOut
+from .values import Seq, StateOut
 
 
 @dataclass(frozen=True)
 class StatePack:
-    """``places``: ((StateRef, index), ...); ``shape``: per axis its size (None: batch)."""
+    """``places``: ((StateRef or Tensor, index), ...): recurrent state, or data computed in
+    the step (generic state's new value); ``shape``: per axis its size (None: batch)."""
 
     places: tuple
     shape: tuple
@@ -33,10 +34,14 @@ class StatePack:
         return self.shape
 
 
-def from_state(v) -> StatePack:
-    """``v`` (a StateOut or a StatePack) as a StatePack."""
+def from_state(v, ctx=None) -> StatePack:
+    """``v`` (a StateOut, a StatePack or data: a Seq) as a StatePack."""
     if isinstance(v, StatePack):
         return v
+    if isinstance(v, Seq):
+        labels = ctx.labels(v)
+        return StatePack(((v.tensor, tuple("F" if lab == "F" else 0 for lab in labels)),),
+                         tuple(v.sizes))
     assert isinstance(v, StateOut)
     shape = tuple(len(v.parts) if a == "R" else None if a == "B" else v.hidden if a == "F"
                   else 1 for a in v.axes)
@@ -47,7 +52,7 @@ def from_state(v) -> StatePack:
 
 def concat(ctx, node, ins, k) -> StatePack:
     """Concat of states along axis ``k`` (not their batch or hidden axis)."""
-    packs = [from_state(v) for v in ins]
+    packs = [from_state(v, ctx) for v in ins]
     n = len(packs[0].shape)
     if any(len(p.shape) != n for p in packs):
         raise ctx.bad(node, f"Concat of states of ranks {[len(p.shape) for p in packs]}")
@@ -109,3 +114,40 @@ def check_pairs(outputs: dict, state_inputs: list) -> None:
                 raise UnsupportedOpError(f"graph output {name!r} holds state {bad[0]!r} at "
                                          f"{held[bad[0]]}, but input {inp!r} reads it from "
                                          f"{states[bad[0]]}: fed back, the states would mix")
+
+
+def state_seq(ctx, node, v):
+    """The slice of a generic state input ``v`` (a :class:`StateIn`) as data: one
+    ``edgernn.state`` tensor per distinct slice, holding its one axis longer than 1
+    (the features; the other axes are fixed to one index or of size 1)."""
+    import edgernn
+
+    from .values import Seq
+
+    index, sizes = [], []
+    for o, n in enumerate(v.shape):
+        if o in v.fixed:
+            index.append(v.fixed[o])
+            continue
+        rows = v.sel.get(o, tuple(range(n or 1)))
+        if len(rows) == 1:
+            index.append(rows[0])
+        elif rows == tuple(range(n or 0)):
+            index.append("F")
+            sizes.append(n)
+        else:
+            raise ctx.unsupported(node, f"state input {v.name!r}: a part {list(rows)[:8]} of "
+                                        f"its axis {o}; only whole axes or single indices")
+    if len(sizes) > 1:
+        raise ctx.unsupported(node, f"state input {v.name!r}: a slice with {len(sizes)} axes "
+                                    f"longer than 1 ({sizes}); one (the features) is supported")
+    key = (v.name, tuple(index))
+    if key not in ctx.generic:
+        label = ",".join(":" if i == "F" else str(i) for i in index)
+        size = sizes[0] if sizes else 1
+        ctx.generic[key] = (edgernn.state(size, name=f"{v.name}[{label}]"), tuple(index))
+    t, _ = ctx.generic[key]
+    axes = tuple("F" if (o is not None and index[o] == "F") else "U" for o in v.axes)
+    if "F" not in axes:  # a single value: its unit axis is the feature axis
+        axes = axes[:-1] + ("F",) if axes else ("F",)
+    return Seq(t, axes, tuple(t.size if a == "F" else 1 for a in axes))

@@ -93,6 +93,9 @@ class StateIn:
     axes: tuple
     sel: dict = field(default_factory=dict)
     fixed: dict = field(default_factory=dict)
+    #: paired with a graph output by the caller or by name (generic state: read as
+    #: data through edgernn.state tensors, see converters.onnx.statepack)
+    generic: bool = False
 
 
 @dataclass(frozen=True)

@@ -184,7 +184,7 @@ def build_plan(nodes, inputs, outputs, math: str = "fast", updates=()) -> Plan:
             continue
         r = row(T.KERNEL, loc[id(t.inputs[0])], t.inputs[0].size, loc[id(t)], t.size)
         if len(t.inputs) > 1:
-            r[T.X2] = loc[id(t.inputs[1])]
+            r[T.X2], r[T.NI2] = loc[id(t.inputs[1])], t.inputs[1].size
         r[T.SCR] = scratch
         t.op.pack(pk, r, extra_state[id(t)])
         r[T.FN] = kernel_address(t.op.kernel_for(pk.exact))

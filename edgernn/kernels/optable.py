@@ -23,7 +23,7 @@ H_ACT = 5         # address of mathfn.act_kernel (0: the model uses none of its 
 H_QMATVEC = 6     # address of qlinalg.qmatvec_kernel (0: no int8 op)
 
 # common columns of every row
-OP, Y, NO, X, NI, X2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7
+OP, Y, NO, X, NI, X2, NI2, SCR, C0 = 0, 1, 2, 3, 4, 5, 6, 7, 8
 FN = WIDTH - 1     # address of the op's kernel (edgernn.kernels.abi)
 # C0.. : op-specific columns
 

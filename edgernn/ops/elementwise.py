@@ -1,4 +1,5 @@
-"""Add, Sub, Mul, Div: elementwise on two tensors of one size, or a tensor and a constant.
+"""Add, Sub, Mul, Div: elementwise on two tensors of one size (or one of size 1, which
+broadcasts), or a tensor and a constant.
 
 Kernel: :mod:`edgernn.kernels.elementwise`. A constant (float32 of shape ``()``
 or ``[n]``) is the second operand: ``a - c``, ``a * c``.
@@ -40,9 +41,10 @@ class _Binary(Op):
         name = type(self).__name__
         if len(sizes) != self.arity:
             raise ModelFormatError(f"{name} takes {self.arity} tensor(s), got {len(sizes)}")
-        n = sizes[0]
-        if len(set(sizes)) != 1:
-            raise ModelFormatError(f"{name}: operand sizes differ: {list(sizes)}")
+        n = max(sizes)
+        if any(s not in (1, n) for s in sizes):
+            raise ModelFormatError(f"{name}: operand sizes differ: {list(sizes)} (only one "
+                                   f"value per step broadcasts)")
         if self.constant is not None and self.constant.ndim == 1 and self.constant.size != n:
             raise ModelFormatError(f"{name}: constant has {self.constant.size} values, the "
                                    f"tensor {n}")

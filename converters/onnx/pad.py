@@ -1,0 +1,50 @@
+"""ONNX ``Pad`` of data: padding of the feature axis (``constant``, ``reflect``, ``edge``)
+is :class:`edgernn.Pad`; all-zero pads (Keras' ``causal`` padding of a kernel-1
+convolution, in DTLN) are nothing. Padding of any other axis is refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import edgernn
+
+
+def convert_pad(ctx, node, ins):
+    at = ctx.check_attrs(node, ("mode", "pads", "value"))
+    seq = ctx.as_seq(node, ins[0])
+    n = len(seq.axes)
+    if ctx.opset >= 11:
+        pads = [int(p) for p in np.asarray(ctx.const(node, 1, "pads")).reshape(-1)]
+        value = ctx.const(node, 2, "constant_value", optional=True)
+        value = 0.0 if value is None else float(np.asarray(value).reshape(-1)[0])
+        axes = ctx.const(node, 3, "axes", optional=True)
+        axes = list(range(n)) if axes is None else ctx.axes(
+            node, [int(a) for a in np.asarray(axes).reshape(-1)], n, "axes")
+    else:
+        pads, value, axes = [int(p) for p in at.get("pads", [])], float(at.get("value", 0.0)), \
+            list(range(n))
+    if len(pads) != 2 * len(axes):
+        raise ctx.bad(node, f"pads {pads} do not give a begin and an end for each of the "
+                            f"{len(axes)} axes")
+    mode = at.get("mode", b"constant")
+    mode = mode.decode() if isinstance(mode, bytes) else str(mode)
+    if not any(pads):
+        return [seq]
+    k = ctx.feature_axis(node, seq)
+    begin, end = dict(zip(axes, pads[:len(axes)], strict=True)), \
+        dict(zip(axes, pads[len(axes):], strict=True))
+    other = [a for a in axes if a != k and (begin[a] or end[a])]
+    if other or min(pads) < 0:
+        raise ctx.unsupported(node, f"Pad {pads} of data with axes {list(ctx.labels(seq))}; "
+                                    f"only non-negative padding of the features (axis {k})")
+    if mode not in ("constant", "reflect", "edge"):
+        raise ctx.unsupported(node, f"Pad mode {mode!r}; supported: constant, reflect, edge")
+    op = edgernn.Pad(seq.tensor.size, begin.get(k, 0), end.get(k, 0), mode, value)
+    t = ctx.apply(node, op, seq.tensor)
+    sizes = list(seq.sizes)
+    sizes[k] = t.size
+    return [seq.with_tensor(t, sizes)]
+
+
+OPS = {"Pad": convert_pad}

@@ -1,0 +1,138 @@
+"""ONNX ops that real streaming models use inside a step -- Conv over a length-1 axis,
+ReduceMean kept as a feature axis and broadcast back, Div of data by data, Pad of the
+features, the unary math -- converted and checked against ONNX Runtime."""
+
+import numpy as np
+import pytest
+
+from tests.helpers import need_module
+
+onnx = need_module("onnx", "onnx (the convert extra)")
+ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+from converters.onnx import from_onnx  # noqa: E402
+
+F32 = np.float32
+
+
+def _model(tmp_path, nodes, inits, n_in, n_out, opset=17, shape=None):
+    shape = shape or [1, 1, n_in]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits])
+    path = tmp_path / "m.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)]), path)
+    return path
+
+
+def _check(path, xs, shape, atol=2e-6):
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    want = np.stack([sess.run(None, {"x": x.reshape(shape)})[0].reshape(-1) for x in xs])
+    model = from_onnx(str(path))
+    np.testing.assert_allclose(model.stream(math="exact").run(xs), want, atol=atol, rtol=1e-6)
+    return model
+
+
+def test_instant_layer_norm_written_out_matches_onnxruntime(tmp_path, rng):
+    """DTLN's pattern: ReduceMean, Sub, Mul, ReduceMean, Add eps, Sqrt, Div, Mul, Add."""
+    g, b = rng.normal(1, 0.1, 16).astype(F32), rng.normal(0, 0.1, 16).astype(F32)
+    nodes = [helper.make_node("ReduceMean", ["x"], ["m"], axes=[-1], keepdims=1),
+             helper.make_node("Sub", ["x", "m"], ["d"]),
+             helper.make_node("Mul", ["d", "d"], ["d2"]),
+             helper.make_node("ReduceMean", ["d2"], ["v"], axes=[-1], keepdims=1),
+             helper.make_node("Add", ["v", "eps"], ["ve"]),
+             helper.make_node("Sqrt", ["ve"], ["s"]),
+             helper.make_node("Div", ["d", "s"], ["n"]),
+             helper.make_node("Mul", ["n", "gamma"], ["ng"]),
+             helper.make_node("Add", ["ng", "beta"], ["y"])]
+    path = _model(tmp_path, nodes, [("eps", F32(1e-7)), ("gamma", g), ("beta", b)], 16, 16,
+                  opset=11)
+    xs = rng.normal(0.5, 2, (50, 16)).astype(F32)
+    model = _check(path, xs, (1, 1, 16))
+    assert {"Reduce", "Div", "Unary"} <= {type(op).__name__ for op in model.layers}
+
+
+def test_a_kernel_1_conv_on_a_length_1_axis_is_a_dense(tmp_path, rng):
+    w = rng.normal(0, 0.3, (6, 8, 1)).astype(F32)
+    nodes = [helper.make_node("Transpose", ["x"], ["t"], perm=[0, 2, 1]),
+             helper.make_node("Conv", ["t", "w"], ["c"], kernel_shape=[1]),
+             helper.make_node("Transpose", ["c"], ["y"], perm=[0, 2, 1])]
+    model = _check(_model(tmp_path, nodes, [("w", w)], 8, 6), rng.normal(0, 1, (20, 8))
+                   .astype(F32), (1, 1, 8))
+    assert [type(op).__name__ for op in model.layers] == ["Dense"]
+
+
+@pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
+def test_pad_of_the_features_matches_onnxruntime(tmp_path, rng, mode):
+    nodes = [helper.make_node("Pad", ["x", "pads", "v"], ["y"], mode=mode)]
+    inits = [("pads", np.array([0, 0, 2, 0, 0, 3], np.int64)), ("v", F32(0.5))]
+    if mode != "constant":
+        nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode=mode)]
+        inits = inits[:1]
+    _check(_model(tmp_path, nodes, inits, 7, 12), rng.normal(0, 1, (10, 7)).astype(F32),
+           (1, 1, 7))
+
+
+def test_div_of_data_by_data_and_of_a_constant_by_data(tmp_path, rng):
+    nodes = [helper.make_node("Abs", ["x"], ["a"]),
+             helper.make_node("Add", ["a", "one"], ["a1"]),
+             helper.make_node("Div", ["x", "a1"], ["r"]),
+             helper.make_node("Div", ["two", "a1"], ["q"]),
+             helper.make_node("Add", ["r", "q"], ["y"])]
+    _check(_model(tmp_path, nodes, [("one", F32(1)), ("two", F32(2))], 5, 5),
+           rng.normal(0, 2, (30, 5)).astype(F32), (1, 1, 5))
+
+
+def _stateful(tmp_path, out_name="stateN"):
+    """``stateN = 0.9 * state + x[None]`` in a [2, 1, 4] state (two rows, as Silero's
+    h and c), ``y = tanh(stateN[1])``: the caller feeds ``stateN`` back as ``state``."""
+    nodes = [helper.make_node("Gather", ["state", "zero"], ["s0"], axis=0),
+             helper.make_node("Gather", ["state", "one"], ["s1"], axis=0),
+             helper.make_node("Mul", ["s0", "k"], ["a"]),
+             helper.make_node("Add", ["a", "x"], ["n0"]),
+             helper.make_node("Add", ["s1", "n0"], ["n1"]),
+             helper.make_node("Unsqueeze", ["n0", "ax0"], ["u0"]),
+             helper.make_node("Unsqueeze", ["n1", "ax0"], ["u1"]),
+             helper.make_node("Concat", ["u0", "u1"], [out_name], axis=0),
+             helper.make_node("Tanh", ["n1"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "acc", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4]),
+                       helper.make_tensor_value_info("state", TensorProto.FLOAT, [2, 1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4]),
+         helper.make_tensor_value_info(out_name, TensorProto.FLOAT, [2, 1, 4])],
+        [numpy_helper.from_array(np.array(0, np.int64), "zero"),
+         numpy_helper.from_array(np.array(1, np.int64), "one"),
+         numpy_helper.from_array(np.array([0], np.int64), "ax0"),
+         numpy_helper.from_array(F32(0.9), "k")])
+    path = tmp_path / "acc.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_a_state_input_output_pair_becomes_state_inside_the_model(tmp_path, rng):
+    path = _stateful(tmp_path)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    xs = rng.normal(0, 1, (50, 4)).astype(F32)
+    state, want = np.zeros((2, 1, 4), F32), []
+    for x in xs:
+        y, state = sess.run(None, {"x": x[None], "state": state})
+        want.append(y[0])
+    model = from_onnx(str(path))   # "state" -> "stateN" paired by name
+    assert model.input_size == 4 and model.output_size == 4
+    s = model.stream()
+    np.testing.assert_allclose(np.stack([s.step(x).copy() for x in xs]), want, atol=1e-6)
+    st = dict(zip(*s.get_state().__dict__.values(), strict=True))
+    np.testing.assert_allclose(np.stack([st["state[0,0,:]"], st["state[1,0,:]"]]),
+                               state[:, 0], atol=1e-5)
+
+
+def test_state_pairs_can_be_named_and_bad_names_are_refused(tmp_path):
+    from edgernn.errors import ModelFormatError
+
+    path = _stateful(tmp_path, out_name="carried")
+    model = from_onnx(str(path), states={"state": "carried"})
+    assert model.input_size == 4
+    with pytest.raises(ModelFormatError, match="is not a graph input -> graph output pair"):
+        from_onnx(str(path), states={"state": "nope"})
