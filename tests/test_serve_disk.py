@@ -83,9 +83,14 @@ def test_full_disk_counts_errors_serves_other_sinks_and_leaves_no_corrupt_file(t
     assert wav["dropped"] > 0 and wav["delivered"] + wav["dropped"] == 300
     assert rep["delivered"] + rep["dropped"] == 60
     assert "write failed" in d.stderr() and "Traceback" not in d.stderr()
-    # the WAV holds whole blocks: the first n samples of the denoised audio, bit for bit
+    # whole blocks: each hop is the denoised audio bit for bit, or silence where a write
+    # failed and a later one worked (space freed by the file sink cutting its own write)
     assert rate == 16000 and 0 < len(y) < 300 * H and len(y) % H == 0
-    np.testing.assert_array_equal(y, _offline(tmp_path)[:len(y)])
+    want = _offline(tmp_path)[:len(y)].reshape(-1, H)
+    same = (y.reshape(-1, H) == want).all(axis=1)
+    silent = (y.reshape(-1, H) == 0).all(axis=1)
+    assert (same | silent).all() and same[0] and same[-1]
+    assert same.sum() == wav["delivered"]  # every hop written is in its place
     assert lines[-1] == b""  # whole lines only, each a report the stdout sink also has
     assert len(lines) - 1 == rep["delivered"]
     stdout = {(r["stream"], r["n"]) for r in d.results()}
@@ -115,3 +120,42 @@ def test_sigkill_during_a_wav_write_leaves_a_readable_wav_up_to_the_last_write(t
     assert raw[:4] == b"RIFF" and int.from_bytes(raw[4:8], "little") == len(raw) - 8
     at = raw.index(b"data")
     assert int.from_bytes(raw[at + 4:at + 8], "little") == len(y) * 4 == len(raw) - at - 8
+
+
+def test_wav_sink_fills_audio_a_full_disk_lost_with_silence_once_it_can_write(tmp_path):
+    from edgernn_serve.audio import AudioFormat
+    from edgernn_serve.sinks.audio import WavSink
+
+    disk = _SmallDisk(tmp_path / "disk", 64 * 1024)
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    if disk.mounted:  # 24 KiB left, then 64 again
+        (disk.path / "filler").write_bytes(b"\0" * 40 * 1024)
+
+        def free():
+            (disk.path / "filler").unlink()
+    else:  # no tmpfs: this process may write files of 24 KiB at most, then any size
+        resource.setrlimit(resource.RLIMIT_FSIZE, (24 * 1024, hard))
+
+        def free():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+    try:
+        s = WavSink("w", "d", 100, disk.path / "out.wav", "FLOAT", AudioFormat(16000, 1, 16000, H))
+        blocks = [np.full((800, 1), 0.01 * (k + 1), np.float32) for k in range(12)]
+        ok = []
+        for k, b in enumerate(blocks):
+            if k == 10:
+                free()  # room again
+            try:
+                s.write_rows(b)
+                ok.append(k)
+            except OSError as e:
+                assert "out.wav" in str(e)
+        s.file.close()
+        y = sf.read(s.tmp, dtype="float32")[0].reshape(-1, 800)
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        disk.close()
+    assert ok[-2:] == [10, 11] and len(ok) < 10  # some failed, then it wrote again
+    assert len(y) == 12  # the failed blocks became silence: the timeline is kept
+    for k in range(12):
+        assert (y[k] == (blocks[k][:, 0] if k in ok else 0)).all(), k

@@ -11,7 +11,8 @@ interleave the channels.
   An existing ``path`` is replaced at that moment. The header is updated after
   every write, so if the daemon is killed the temporary file is a valid WAV of
   everything written so far; a write that fails (a full disk) is cut off again
-  and its audio counted dropped, so the file never holds half a block.
+  and its audio counted dropped, so the file never holds half a block; once
+  writing works again the lost audio becomes silence (at most 60 s of it).
 - :class:`PlaybackSink` (``type = "audio"``) plays through sounddevice. Hops
   wait in a buffer of at most ``buffer_ms``; when the device wants samples the
   buffer does not hold, it plays silence and counts an underrun (once playing
@@ -38,6 +39,7 @@ from edgernn_serve.sinks.base import QueuedSink, Sink
 log = logging.getLogger("edgernn.serve")
 
 SFC_SET_UPDATE_HEADER_AUTO = 0x1061  # libsndfile's sndfile.h
+MAX_GAP_S = 60  # seconds of silence at most in place of audio a failed write lost
 WAV_SUBTYPES = ("PCM_16", "PCM_24", "PCM_32", "FLOAT", "DOUBLE")
 
 
@@ -139,6 +141,7 @@ class WavSink(QueuedSink):
         self.xruns: Counter = Counter()
         self.inter = _Interleaver(fmt)
         self.frames = 0
+        self.lost = 0  # frames of failed writes since the last good one
         try:
             fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp",
                                        dir=self.path.parent)
@@ -170,20 +173,29 @@ class WavSink(QueuedSink):
         return True
 
     def write_rows(self, rows: np.ndarray) -> None:
-        """Append ``rows``; all of them or, on a failure (a full disk), none (raises)."""
+        """Append ``rows``; all of them or, on a failure (a full disk), none (raises).
+
+        Rows that failed are replaced by silence before the next rows that can be
+        written (at most :data:`MAX_GAP_S` of it per gap), so the file keeps the
+        source's timeline."""
         n = self.frames
         try:
+            gap = min(self.lost, int(MAX_GAP_S * self.fmt.rate))
+            for i in range(0, gap, self.fmt.rate):  # a second of silence per write
+                self.file.write(np.zeros((min(self.fmt.rate, gap - i), rows.shape[1]),
+                                         np.float32))
             self.file.write(np.clip(rows, -1.0, 1.0) if self.clip else rows)
-            if self.file.tell() != n + rows.shape[0]:
-                raise OSError(f"short write to {self.tmp} (disk full?)")
-        except Exception:
+            if self.file.tell() != n + gap + rows.shape[0]:
+                raise OSError("short write (disk full?)")
+        except Exception as e:
             try:  # back to the last whole write; the header says so (updated per write)
                 self.file.truncate(n)
                 self.file.seek(n)
             except Exception:  # noqa: BLE001 - the write's error is the one to report
                 pass
-            raise
-        self.frames = n + rows.shape[0]
+            self.lost += rows.shape[0]
+            raise OSError(f"{self.tmp}: {e}") from None
+        self.frames, self.lost = n + gap + rows.shape[0], 0
 
     def close(self) -> None:
         super().close()
