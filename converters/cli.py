@@ -185,10 +185,13 @@ def parse_mode(text: str):
 def _quantize(model, args):
     from converters.quantize import quantize
 
-    if not args.calibration:
-        raise EdgeRNNError("--quantize needs --calibration DATA (.npy or .npz sequences of "
-                           f"shape (T, {model.input_size}))")
-    return quantize(model, args.calibration, mode=parse_mode(args.quantize),
+    mode = parse_mode(args.quantize)
+    static = mode == "int8" or (isinstance(mode, dict) and "int8" in mode.values())
+    if not args.calibration and static:
+        raise EdgeRNNError("--quantize int8 (static) needs --calibration DATA (.npy or .npz "
+                           f"sequences of shape (T, {model.input_size})); int8-weights needs "
+                           f"none")
+    return quantize(model, args.calibration, mode=mode,
                     held_out=args.held_out, max_error=args.max_error, ranges=args.ranges,
                     progress=not args.no_progress, dynamic=args.dynamic)
 

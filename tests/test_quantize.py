@@ -171,9 +171,36 @@ def test_bad_calibration_data_is_refused_with_what_was_expected(tmp_path):
     slow = edgernn.Model([edgernn.LSTM(slow.layers[0].weight_ih * 0.1, slow.layers[0].weight_hh,
                                        np.r_[np.zeros(12), np.full(12, 6.0), np.zeros(24)]),
                           slow.layers[1]])
+    # a state that never settles is normal for big recurrent models (NSNet2's GRUs): a
+    # warning by default, an error on request
+    with pytest.warns(UserWarning, match="too short for the model's state to settle"):
+        q = converters.quantize(slow, good[:20], progress=False)
+    assert any("settle" in w for w in q.quantization["warnings"])
     with pytest.raises(CalibrationError, match="too short for the model's state to settle"):
-        converters.quantize(slow, good[:20], progress=False)
+        converters.quantize(slow, good[:20], progress=False, require_settled=True)
     assert issubclass(CalibrationError, edgernn.ModelFormatError)
+
+
+def test_int8_weights_needs_no_calibration_data_and_says_the_error_is_unmeasured(rng):
+    """Dynamic range, as LiteRT and ONNX Runtime: the weights per row, nothing measured;
+    the int8 model equals the one made with data (the ranges are per call anyway)."""
+    model = _model("GRU")
+    q = converters.quantize(model, mode="int8-weights", progress=False)
+    with_data = converters.quantize(model, _data(model, 2), mode="int8-weights",
+                                    progress=False)
+    xs = _data(model, 1)[0]
+    np.testing.assert_array_equal(q.stream().run(xs), with_data.stream().run(xs))
+    rep = q.quantization
+    assert rep["end_to_end"] == {"calibration": None, "held_out": None}
+    assert "not measured" in rep["warnings"][0]
+    assert [e["precision"] for e in rep["layers"]] == ["int8-weights", "int8-weights"]
+    from edgernn.model.quant_report import format_report
+
+    assert "not measured" in format_report(rep)
+    for kw, msg in [({"mode": "int8"}, "static int8 .* needs calibration data"),
+                    ({"mode": "int8-weights", "max_error": 0.1}, "needs calibration data")]:
+        with pytest.raises(edgernn.ModelFormatError, match=msg):
+            converters.quantize(model, progress=False, **kw)
 
 
 def test_calibration_files_and_the_wav_hook(tmp_path, monkeypatch):

@@ -36,7 +36,7 @@ def _calib(tmp_path, bad=False):
 
 def test_convert_quantize_needs_calibration_and_refuses_bad_data(tmp_path):
     out = _cli("convert", SRC, "-o", tmp_path / "q.ernn", "--quantize", "int8")
-    assert out.returncode == 2 and "--quantize needs --calibration" in out.stderr
+    assert out.returncode == 2 and "(static) needs --calibration" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "Traceback" not in out.stderr
     out = _cli("convert", SRC, "-o", tmp_path / "q.ernn", "--quantize", "int8",
                "--calibration", _calib(tmp_path, bad=True))
@@ -47,6 +47,17 @@ def test_convert_quantize_needs_calibration_and_refuses_bad_data(tmp_path):
                "--calibration", _calib(tmp_path))
     assert out.returncode == 2 and "LAYER=MODE" in out.stderr
     assert not (tmp_path / "q.ernn").exists()
+
+
+def test_convert_int8_weights_needs_no_calibration(tmp_path):
+    dst = tmp_path / "w.ernn"
+    out = _cli("convert", SRC, "-o", dst, "--quantize", "int8-weights")
+    assert out.returncode == 0, out.stderr
+    assert "not measured" in out.stdout
+    q = edgernn.load(dst)
+    assert [quant(op).mode for op in q.layers if quant(op)] == ["int8-weights"] * 2
+    out = _cli("inspect", dst)
+    assert out.returncode == 0 and "not measured" in out.stdout
 
 
 def test_convert_quantize_writes_an_int8_model_and_inspect_prints_its_report(tmp_path):

@@ -18,7 +18,7 @@ from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
 
 from . import ranges as R
 from . import trace
-from .calibration import carve_held_out, load_sequences, settle_steps
+from .calibration import CalibrationError, carve_held_out, load_sequences, settle_steps
 from .qlayer import MODES, build, kind, quant
 
 PRECISIONS = ("float32",) + MODES
@@ -185,9 +185,16 @@ def _calibrate(op, mode, x_in, y_ref, method, bar, dynamic):
 
 # --- the quantiser ----------------------------------------------------------------------
 
-def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ranges="auto",
-             progress=True, require_settled=True, dynamic="asymmetric"):
-    """Quantise ``model`` to int8; see :mod:`converters.quantize`."""
+def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None,
+             ranges="auto", progress=True, require_settled=False, dynamic="asymmetric"):
+    """Quantise ``model`` to int8; see :mod:`converters.quantize`.
+
+    ``calibration=None`` (``int8-weights`` only, as LiteRT's and ONNX Runtime's dynamic
+    range quantisation): the weights alone are quantised and the report says the
+    error was not measured. With data, a state that never settles from different
+    starting states (normal for big GRUs) is a warning; ``require_settled=True``
+    makes it an error.
+    """
     if not isinstance(model, edgernn.Model):
         raise ModelFormatError(f"quantize: expected an edgernn.Model, got "
                                f"{type(model).__name__}")
@@ -205,6 +212,8 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
                                "quantise its float original")
     nodes = model.graph.nodes
     per = resolve_modes(model, mode)
+    if calibration is None:
+        return _without_data(model, per, mode, held_out, max_error, dynamic)
     calib = load_sequences(calibration, model, "calibration")
     if held_out is None:
         calib, held, held_src = carve_held_out(calib)
@@ -212,8 +221,14 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
         held, held_src = [], "none (held_out=False)"
     else:
         held, held_src = load_sequences(held_out, model, "held_out"), "given"
-    settle = settle_steps(model, calib) if require_settled else None
     notes: list[str] = []
+    try:
+        settle = settle_steps(model, calib)
+    except CalibrationError as exc:
+        if require_settled:
+            raise
+        settle = None
+        notes.append(f"{exc} (the error report measures from zero state, as the ranges)")
     bar = _Bar(progress)
     try:
         bar.plan(1, "float reference")
@@ -250,6 +265,49 @@ def quantize(model, calibration, mode="int8", held_out=None, max_error=None, ran
         bar.close()
     for n in notes:
         warnings.warn(n, stacklevel=2)
+    prov = dict(model.provenance)
+    prov["quantized_by"] = f"converters.quantize (edgernn {edgernn.__version__})"
+    return trace.rebuild(model, ops, compact(report), prov)
+
+
+def _without_data(model, per, mode, held_out, max_error, dynamic):
+    """Data-free ``int8-weights`` (dynamic range): every product's weights quantised per
+    row, nothing measured (the report says so)."""
+    static = [t.name for t, m in zip(model.graph.nodes, per, strict=True) if m == "int8"]
+    if static:
+        raise ModelFormatError(f"quantize: static int8 (nodes {static[:5]}) needs calibration "
+                               f"data for its input and state ranges; int8-weights needs none")
+    if max_error is not None or held_out not in (None, False):
+        raise ModelFormatError("quantize: max_error and held_out measure the error, which "
+                               "needs calibration data")
+    ops, info = {}, []
+    for i, (t, want) in enumerate(zip(model.graph.nodes, per, strict=True)):
+        entry = {"index": i, "name": t.name, "type": kind(t.op), "precision": "float32",
+                 "reason": None, "ranges": None, "error": None, "cumulative": None}
+        info.append(entry)
+        if not t.op.quantizable:
+            entry["reason"] = "no matrix product"
+        elif want == "float32":
+            entry["reason"] = "requested"
+        else:
+            try:
+                ops[t.name] = build(t.op, want, dynamic_zero_point=dynamic == "asymmetric")
+                entry["precision"] = want
+            except (EdgeRNNError, ValueError, TypeError) as exc:
+                entry["reason"] = f"could not be quantised: {exc}"
+    note = ("no calibration data: the error against float32 was not measured (give "
+            "calibration data to report it)")
+    quantizable = {e["precision"] for e in info if model.graph.nodes[e["index"]].op.quantizable}
+    report = {
+        "format": 2, "mode": quantizable.pop() if len(quantizable) == 1 else "mixed",
+        "requested": mode if isinstance(mode, (str, type(None))) else
+        ({str(k): v for k, v in mode.items()} if isinstance(mode, dict) else list(mode)),
+        "ranges": None, "dynamic_inputs": dynamic, "measured_with": None,
+        "calibration": {"sequences": 0, "steps": 0, "settle_steps": None},
+        "held_out": {"source": "none (no calibration data)", "sequences": 0, "steps": 0},
+        "layers": info, "end_to_end": {"calibration": None, "held_out": None},
+        "max_error": None, "kept_float": [], "max_error_met": None, "warnings": [note],
+    }
     prov = dict(model.provenance)
     prov["quantized_by"] = f"converters.quantize (edgernn {edgernn.__version__})"
     return trace.rebuild(model, ops, compact(report), prov)
