@@ -198,3 +198,40 @@ def test_100_mutated_configs_at_start_and_reload_give_only_one_line_errors(tmp_p
         finally:
             live.stop()
     assert outcomes["refused"] > 50 and outcomes["ok"] >= 1, outcomes
+
+
+@pytest.mark.parametrize("started", [False, True])
+def test_every_sink_closes_safely_never_started_started_and_twice(tmp_path, started):
+    import tty
+
+    from edgernn_serve.audio import AudioFormat
+    from edgernn_serve.sinks import SinkContext, build_sink
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    make_model().save(tmp_path / "m.ernn")
+    (tmp_path / "e.toml").write_text(
+        '[model]\npath = "m.ernn"\n[source]\nkind = "wav"\npath = "in.wav"\ndenoise = true\n'
+        '[[sink]]\ntype = "stdout"\n[[sink]]\ntype = "file"\npath = "o.jsonl"\n'
+        '[[sink]]\ntype = "udp"\ntarget = "127.0.0.1:9"\n[[sink]]\ntype = "unix"\n'
+        f'path = "u.sock"\n[[sink]]\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:{free_port()}"\n'
+        '[[sink]]\ntype = "wav"\npath = "o.wav"\n[metrics]\nlisten = ""\n')
+    conf = load_config(tmp_path / "e.toml")
+    ctx = SinkContext("d", open(os.devnull, "wb"), AudioFormat(16000, 1, 16000, 160))  # noqa: SIM115
+    sinks = [build_sink(s, ctx) for s in conf.sinks]
+    from edgernn_serve.sinks.serial import SerialSink
+
+    sinks.append(SerialSink("serial", "d", os.ttyname(slave)))
+    try:
+        t0 = time.monotonic()
+        for s in sinks:
+            if started:
+                s.start()
+            s.close()
+            s.close()
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        os.close(master)
+        os.close(slave)
+        ctx.stdout.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".tmp") == []
