@@ -123,13 +123,82 @@ def run_node(op, inputs):
         return np.concatenate(inputs, axis=1)
     if name == "Slice":
         return inputs[0][:, op.start:op.stop]
-    if name in ("Add", "Sub", "Mul"):
+    if name in ("Add", "Sub", "Mul", "Div"):  # a [T, 1] operand broadcasts
         a = inputs[0]
         b = inputs[1] if op.constant is None else op.constant.astype(np.float64)
-        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[name](a, b)
+        return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply,
+                "Div": np.divide}[name](a, b)
     if name == "Reverse":
         return run_layer(op.layer, inputs[0][::-1])[::-1]
+    if name in _STEPWISE:
+        return np.stack([_STEPWISE[name](op, x) for x in inputs[0]])
+    if name == "CausalConv1d":  # zeros before the first step, then a valid convolution
+        x = inputs[0]
+        k, d = op.kernel_size, op.dilation
+        xp = np.concatenate([np.zeros(((k - 1) * d, x.shape[1])), x])
+        return _act(op.activation, _conv1d(op.weight, op.bias, xp.T, 1, d, op.groups,
+                                           (0, 0)).T)
     return run_layer(op, inputs[0])
+
+
+def _act(a, y):
+    return act(a, y) if a.name not in ("linear",) else y
+
+
+def _conv1d(w, b, x, stride, dilation, groups, pad):
+    """``y[o, l] = b[o] + sum_c sum_j w[o, c, j] x[g(o) C/G + c, l s + j d - pb]``."""
+    co, cig, k = w.shape
+    xp = np.pad(x, ((0, 0), tuple(pad)))
+    lout = (xp.shape[1] - dilation * (k - 1) - 1) // stride + 1
+    y = np.zeros((co, lout))
+    for o in range(co):
+        g0 = o // (co // groups) * cig
+        for j in range(k):
+            taps = xp[g0:g0 + cig, j * dilation: j * dilation + stride * (lout - 1) + 1:stride]
+            y[o] += w[o, :, j].astype(np.float64) @ taps
+        y[o] += 0 if b is None else b[o]
+    return y
+
+
+def _unary(op, x):
+    a, b = op.alpha, op.beta
+    with np.errstate(all="ignore"):
+        return {"abs": np.abs, "neg": np.negative, "sqrt": np.sqrt, "log": np.log,
+                "exp": np.exp, "reciprocal": lambda v: 1 / v, "square": np.square,
+                "pow": lambda v: np.power(v, a), "clip": lambda v: np.clip(v, a, b),
+                "max": lambda v: np.maximum(v, a), "min": lambda v: np.minimum(v, a)
+                }[op.func](x)
+
+
+def _reduce(op, x):
+    m = x.reshape(-1, op.cols)
+    ax = 1 if op.axis == -1 else 0
+    return {"mean": lambda: m.mean(ax), "sum": lambda: m.sum(ax), "max": lambda: m.max(ax),
+            "min": lambda: m.min(ax), "l2": lambda: np.sqrt((m * m).sum(ax)),
+            "sum_square": lambda: (m * m).sum(ax)}[op.func]()
+
+
+def _layer_norm(op, x):
+    m = x.reshape(-1, op.normalized_size)
+    mean = m.mean(1, keepdims=True)
+    y = (m - mean) / np.sqrt(((m - mean) ** 2).mean(1, keepdims=True) + op.eps)
+    y = y * (1 if op.weight is None else op.weight) + (0 if op.bias is None else op.bias)
+    return y.ravel()
+
+
+def _pad(op, x):
+    m = x.reshape(-1, op.cols)
+    kw = {"constant_values": op.value} if op.mode == "constant" else {}
+    return np.pad(m, ((0, 0), (op.before, op.after)), mode=op.mode, **kw).ravel()
+
+
+#: per-step ops without state: one function of a step's vector each
+_STEPWISE = {
+    "Unary": _unary, "Reduce": _reduce, "LayerNorm": _layer_norm, "Pad": _pad,
+    "Conv1d": lambda op, x: _act(op.activation, _conv1d(
+        op.weight, op.bias, x.reshape(op.in_channels, op.length), op.stride, op.dilation,
+        op.groups, op.padding)).ravel(),
+}
 
 
 def run(model, xs, node=None):
@@ -140,6 +209,8 @@ def run(model, xs, node=None):
     one node (default :func:`run_node`).
     """
     node = node or run_node
+    if model.graph.updates:
+        return _run_with_state(model, xs)
     cur = np.asarray(xs, dtype=np.float64)
     if cur.ndim == 1:
         cur = cur[:, None]
@@ -151,3 +222,36 @@ def run(model, xs, node=None):
     for t in g.nodes:
         values[id(t)] = node(t.op, [values[id(s)] for s in t.inputs])
     return np.concatenate([values[id(t)] for t in g.outputs], axis=1)
+
+
+def _run_with_state(model, xs):
+    """A model with state tensors (edgernn.state), step by step: each state holds its
+    update's value of the step before (zeros at first)."""
+    g = model.graph
+    xs = np.asarray(xs, dtype=np.float64)
+    prev = {id(s): np.zeros(s.size) for s, _ in g.updates}
+    rec = {id(t): {} for t in g.nodes}
+    out = []
+    for x in xs:
+        values, start = {}, 0
+        for t in g.inputs:
+            values[id(t)] = x[start:start + t.size]
+            start += t.size
+        for t in g.nodes:
+            ins = [values[id(s)] for s in t.inputs]
+            if t.op.carried:
+                values[id(t)] = prev[id(t)]
+            elif t.op.state_vectors() and type(t.op).__name__ != "CausalConv1d":
+                values[id(t)] = step(t.op, ins[0], rec[id(t)])
+            elif type(t.op).__name__ == "CausalConv1d":
+                hist = rec[id(t)].setdefault("x", [])
+                hist.append(ins[0])
+                n = t.op.history() + 1
+                window = ([np.zeros_like(ins[0])] * n + hist)[-n:]
+                values[id(t)] = run_node(t.op, [np.stack(window)])[-1]
+            else:
+                values[id(t)] = run_node(t.op, [v[None] for v in ins])[0]
+        for s, v in g.updates:
+            prev[id(s)] = values[id(v)]
+        out.append(np.concatenate([values[id(t)] for t in g.outputs]))
+    return np.stack(out)

@@ -50,3 +50,37 @@ def dtln_magnitudes(speech: np.ndarray, blocks: int) -> tuple:
         mags.append(np.abs(spec).astype(np.float32))
         phases.append(np.angle(spec))
     return np.stack(mags), np.stack(phases)
+
+
+def package_file(package: str, name: str, why: str) -> Path:
+    """A model file shipped inside a pip package of the dev extra (required)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    require(spec is not None and spec.origin is not None, why)
+    hits = sorted(Path(spec.origin).parent.rglob(name))
+    require(bool(hits), f"{name} inside the package {package} ({why})")
+    return hits[0]
+
+
+def speech(rate: int) -> np.ndarray:
+    """ALSA's recorded voices (all but Noise.wav) at ``rate`` (48000: as recorded)."""
+    if rate == 16000:
+        return speech_16k()
+    files = sorted(p for p in ALSA.glob("*.wav") if p.stem != "Noise") if ALSA.is_dir() else []
+    require(bool(files), f"recorded speech in {ALSA} (Debian package alsa-utils)")
+    sf = need_module("soundfile", "soundfile (the audio extra)")
+    parts = []
+    for p in files:
+        x, r = sf.read(p, dtype="float32", always_2d=True)
+        require(r == rate, f"{p} recorded at {rate} Hz (it is {r} Hz)")
+        parts.append(x.mean(axis=1))
+    return np.concatenate(parts)
+
+
+def log_power_frames(x: np.ndarray, win: np.ndarray, hop: int, nfft: int) -> np.ndarray:
+    """NSNet2's features: ``log10(max(|rfft(win * frame, nfft)|**2, 1e-12))`` per hop."""
+    n = len(win)
+    frames = [x[i:i + n] for i in range(0, len(x) - n + 1, hop)]
+    spec = np.fft.rfft(np.stack(frames) * win, nfft)
+    return np.log10(np.maximum(np.abs(spec) ** 2, 1e-12)).astype(np.float32)

@@ -4,6 +4,7 @@ state fed back by hand as the authors' real-time loop does, on real recorded spe
 
 import numpy as np
 
+from tests import naive
 from tests.helpers import need_module
 from tests.real_models import dtln_magnitudes, model_file, speech_16k
 
@@ -69,6 +70,7 @@ def test_dtln_stage_2_onnx_unrolled_cells_and_layer_norm_stream_like_onnxruntime
     assert {"State", "Reduce", "Div", "Unary"} <= kinds and "LSTM" not in kinds
     got = model.stream(math="exact").run(blocks)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got[:200], naive.run(model, blocks[:200]), atol=1e-5, rtol=0)
     out = run_like_onnx(model, {"input_4": blocks[:300][None], "input_5": np.zeros(
         (1, 2, 128, 2), np.float32)}, math="exact")
     np.testing.assert_allclose(out["tf_op_layer_stack_5"], states[299], rtol=1e-5, atol=1e-4)
