@@ -116,6 +116,14 @@ class Context:
         v = at.get(attr)
         return None if v is None else [int(x) for x in v]
 
+    def rank(self, node, v) -> int:
+        """The rank of ``v``, a value with labelled axes (data or state); refuses any
+        other (a constant would have been folded; a quantisation parameter has none)."""
+        if not hasattr(v, "axes"):
+            raise self.unsupported(node, f"its input is a {type(v).__name__} value, not data "
+                                         f"or recurrent state")
+        return len(v.axes)
+
     def axes(self, node, axes, rank: int, what: str = "axis") -> list:
         """``axes`` (ints in ``[-rank, rank)``) as indices in ``[0, rank)``; refuses one
         out of range, which ONNX does not allow (a modulo would hide it)."""

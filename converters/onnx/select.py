@@ -108,10 +108,6 @@ def pick(ctx, node, v, k, idx, drop):
     raise ctx.unsupported(node, f"selects along axis {k} of a {type(v).__name__} value")
 
 
-def _rank(v) -> int:
-    return len(v.axes)
-
-
 def convert_gather(ctx, node, ins):
     """Gather of constant indices (one, or a list along the features); an embedding
     lookup when the indices are the token ids."""
@@ -128,7 +124,8 @@ def convert_gather(ctx, node, ins):
                                     f"or a list of indices")
     if isinstance(data, Zeros):
         return [data]
-    return pick(ctx, node, data, axis % _rank(data), ind.reshape(-1).tolist(), ind.ndim == 0)
+    k = ctx.axes(node, [axis], ctx.rank(node, data))[0]
+    return pick(ctx, node, data, k, ind.reshape(-1).tolist(), ind.ndim == 0)
 
 
 def _embedding(ctx, node, table, idx: Seq, axis: int):
@@ -153,7 +150,8 @@ def convert_slice(ctx, node, ins):
     axes = ctx.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
     steps = ctx.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        v = pick(ctx, node, v, a % _rank(v), slice(s, e, st), False)[0]
+        k = ctx.axes(node, [a], ctx.rank(node, v), "axes")[0]
+        v = pick(ctx, node, v, k, slice(s, e, st), False)[0]
     return [v]
 
 
@@ -165,7 +163,7 @@ def convert_split(ctx, node, ins):
         return [v] * len(node.output)
     if not isinstance(v, (Seq, StateIn, StateOut)):
         raise ctx.unsupported(node, f"Split of a {type(v).__name__} value")
-    k = int(at.get("axis", 0)) % _rank(v)
+    k = ctx.axes(node, [int(at.get("axis", 0))], ctx.rank(node, v))[0]
     sizes = ctx.ints(node, 1, "split", at, "split")
     if isinstance(v, Seq):
         n = v.sizes[k]

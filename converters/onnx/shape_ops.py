@@ -23,10 +23,6 @@ from .statepack import StatePack
 from .values import Const, Norm, Seq, ShapeOf, StateIn, Zeros
 
 
-def _rank(v):
-    return len(v.axes)
-
-
 def _pass(ctx, node, ins):
     """Identity, Dropout (inference: identity), and Cast between like dtypes."""
     v = ins[0]
@@ -44,10 +40,11 @@ def _transpose(ctx, node, ins):
     at = ctx.check_attrs(node, ("perm",))
     if isinstance(v, Zeros):
         return [v]
-    perm = list(at.get("perm", range(_rank(v))[::-1]))
-    if sorted(perm) != list(range(_rank(v))):
-        raise ctx.bad(node, f"perm {perm} is not a permutation of the {_rank(v)} axes of its "
-                            f"input (expected each of 0..{_rank(v) - 1} once)")
+    n = ctx.rank(node, v)
+    perm = list(at.get("perm", range(n)[::-1]))
+    if sorted(perm) != list(range(n)):
+        raise ctx.bad(node, f"perm {perm} is not a permutation of the {n} axes of its "
+                            f"input (expected each of 0..{n - 1} once)")
     if isinstance(v, Seq):
         return [v.with_axes([v.axes[p] for p in perm], [v.sizes[p] for p in perm])]
     if isinstance(v, StatePack):
@@ -61,7 +58,7 @@ def _squeeze(ctx, node, ins):
     if isinstance(v, Zeros):
         return [v]
     axes = ctx.ints(node, 1, "axes", at, "axes")
-    n = _rank(v)
+    n = ctx.rank(node, v)
     if axes is None:
         if not isinstance(v, Seq) or None in v.sizes:
             raise ctx.unsupported(node, "Squeeze without axes of a tensor of runtime shape")
@@ -102,7 +99,7 @@ def _unsqueeze(ctx, node, ins):
     if isinstance(v, Zeros):
         return [v]
     axes = ctx.ints(node, 1, "axes", at, "axes")
-    n = _rank(v) + len(axes)
+    n = ctx.rank(node, v) + len(axes)
     axes = sorted(ctx.axes(node, axes, n, "axes"))
     if isinstance(v, StatePack):
         return [statepack.unsqueeze(v, axes)]
@@ -208,7 +205,7 @@ def _flatten(ctx, node, ins):
     axis = int(at.get("axis", 1))
     if isinstance(v, Seq) and len(v.axes) == 2 and axis in (1, -1):
         return [v]
-    raise ctx.unsupported(node, f"Flatten(axis={axis}) of a rank-{_rank(v)} value; only a "
+    raise ctx.unsupported(node, f"Flatten(axis={axis}) of a rank-{ctx.rank(node, v)} value; only a "
                                 f"no-op Flatten of [N, features] is supported")
 
 
