@@ -192,8 +192,19 @@ def _pad(op, x):
     return np.pad(m, ((0, 0), (op.before, op.after)), mode=op.mode, **kw).ravel()
 
 
+def _rfft(op, x):
+    spec = np.fft.rfft(x, op.n_fft)
+    return np.concatenate([spec.real, spec.imag])
+
+
+def _irfft(op, x):
+    b = op.bins
+    return np.fft.irfft(x[:b] + 1j * x[b:], op.n_fft)
+
+
 #: per-step ops without state: one function of a step's vector each
 _STEPWISE = {
+    "RFFT": _rfft, "IRFFT": _irfft,
     "Unary": _unary, "Reduce": _reduce, "LayerNorm": _layer_norm, "Pad": _pad,
     "Conv1d": lambda op, x: _act(op.activation, _conv1d(
         op.weight, op.bias, x.reshape(op.in_channels, op.length), op.stride, op.dilation,

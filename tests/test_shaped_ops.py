@@ -178,3 +178,25 @@ def test_shaped_ops_round_trip_through_a_file(tmp_path, rng):
 def test_bad_configs_are_refused_naming_the_field(make, match):
     with pytest.raises(ModelFormatError, match=match):
         make()
+
+
+@pytest.mark.parametrize("n", [8, 64, 512])
+def test_rfft_and_irfft_match_numpy(rng, n):
+    from tests import naive
+
+    x = edgernn.Input(n)
+    spec = edgernn.RFFT(n)(x)
+    back = edgernn.IRFFT(n)(spec)
+    m = edgernn.Model(inputs=x, outputs=[spec, back])
+    xs = rng.normal(0, 1, (6, n)).astype(F32)
+    ys = _run(lambda t: edgernn.concat([(f := edgernn.RFFT(n)(t)), edgernn.IRFFT(n)(f)]),
+              xs, n)   # step == run, batch
+    ref = np.fft.rfft(xs.astype(np.float64))
+    b = n // 2 + 1
+    tol = 2e-6 * np.sqrt(n)
+    np.testing.assert_allclose(ys[:, :b], ref.real, atol=tol)
+    np.testing.assert_allclose(ys[:, b:2 * b], ref.imag, atol=tol)
+    np.testing.assert_allclose(ys[:, 2 * b:], xs, atol=1e-6)   # the inverse undoes it
+    np.testing.assert_allclose(m.stream().run(xs), naive.run(m, xs), atol=tol)
+    with pytest.raises(ModelFormatError, match="power of two"):
+        edgernn.RFFT(n + 2)

@@ -73,6 +73,14 @@ class Packer:
         """An int8 block; its offset in the int8 view."""
         return self.arena.put(np.asarray(values, np.int8).ravel())
 
+    def f64(self, values) -> int:
+        """A float64 block; its offset in the float64 view."""
+        return self.arena.put(np.asarray(values, np.float64).ravel()) // 8
+
+    def i64(self, values) -> int:
+        """An int64 block; its offset in the int64 view."""
+        return self.arena.put(np.asarray(values, np.int64).ravel()) // 8
+
     def i32(self, values) -> int:
         """An int32 block; its offset in the int32 view."""
         return self.arena.put(np.asarray(values, np.int32).ravel()) // 4

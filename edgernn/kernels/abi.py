@@ -76,6 +76,17 @@ def views(desc):
 
 
 @njit(cache=CACHE, inline="always")
+def views64(desc):
+    """``(W64, WL, S64)``: the weight arena as float64 and int64, the state arenas as
+    float64 (offsets in 8-byte elements; blocks are 64-byte aligned)."""
+    d = view1(desc, D_SIZE, np.int64)
+    nw = d[D_WBYTES]
+    n_bytes = d[D_NSTREAMS] * d[D_SSTRIDE]
+    return (view1(d[D_W], nw // 8, np.float64), view1(d[D_W], nw // 8, np.int64),
+            view1(d[D_S], n_bytes // 8, np.float64))
+
+
+@njit(cache=CACHE, inline="always")
 def flag_nonfinite(L, b):
     """Raise the non-finite flag of the stream whose state arena starts at float ``b``
     (``L``: the int64 view of the state arenas; the engine counts and resets)."""
