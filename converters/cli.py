@@ -25,7 +25,12 @@ FORMATS = {".onnx": "onnx", ".pt": "torch", ".pth": "torch", ".keras": "keras",
 
 def add_arguments(parser) -> None:
     """Add the ``convert`` options to an ``argparse`` parser."""
-    parser.add_argument("src", help="model file: .onnx, .pt/.pth, .keras/.h5 or .tflite")
+    parser.add_argument("src", nargs="+", help="model file: .onnx, .pt/.pth, .keras/.h5 or "
+                                               ".tflite (several: the stages of --audio)")
+    parser.add_argument("--audio", metavar="PRESET",
+                        help="wrap the converted model(s) in a published model's own audio "
+                             "pipeline, one .ernn taking and giving samples "
+                             "(converters.presets: dtln)")
     parser.add_argument("-o", "--output", help="the .ernn file to write (default: SRC with "
                                                "the .ernn extension)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -124,6 +129,18 @@ def _states(pairs) -> dict | None:
     return out or None
 
 
+def _onnx_inputs(path) -> set:
+    """The graph input names of an ONNX file (empty for other formats)."""
+    if FORMATS.get(Path(path).suffix.lower()) != "onnx":
+        return set()
+    import onnx
+
+    try:
+        return {i.name for i in onnx.load(str(path), load_external_data=False).graph.input}
+    except Exception:  # noqa: BLE001 -- the conversion itself reports an unreadable file
+        return set()
+
+
 def convert(src, fmt=None, example_shape=None, example_dtype="float32",
             states=None) -> edgernn.Model:
     """Convert a model file; the function behind ``edgernn convert``.
@@ -204,20 +221,38 @@ def run(args) -> int:
     for flag in ("calibration", "held_out", "max_error"):
         if getattr(args, flag, None) is not None and not getattr(args, "quantize", None):
             raise EdgeRNNError(f"--{flag.replace('_', '-')} needs --quantize MODE")
-    out = output_path(args.output or Path(args.src).with_suffix(".ernn"),
-                      [args.src, args.sign_key, getattr(args, "calibration", None),
+    srcs = list(args.src) if isinstance(args.src, (list, tuple)) else [args.src]
+    if len(srcs) > 1 and not getattr(args, "audio", None):
+        raise EdgeRNNError(f"{len(srcs)} model files: several files are the stages of an "
+                           f"--audio preset (e.g. --audio dtln)")
+    out = output_path(args.output or Path(srcs[0]).with_suffix(".ernn"),
+                      [*srcs, args.sign_key, getattr(args, "calibration", None),
                        getattr(args, "held_out", None)], args.force)
     if args.sign_key:
         from edgernn.format.signing import private_key_fingerprint
 
         private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
-    try:
-        model = convert(args.src, args.fmt, args.example_shape, args.example_dtype,
-                        _states(getattr(args, "state", None)))
-    except EdgeRNNError as exc:
-        if Path(args.src).name in str(exc):
-            raise
-        raise type(exc)(f"{args.src}: {exc}") from None
+    states, models = _states(getattr(args, "state", None)), []
+    for src in srcs:
+        mine = states
+        if states and len(srcs) > 1:  # each file takes the pairs of its own inputs
+            mine = {i: o for i, o in states.items() if i in _onnx_inputs(src)} or None
+        try:
+            models.append(convert(src, args.fmt, args.example_shape, args.example_dtype,
+                                  mine))
+        except EdgeRNNError as exc:
+            if Path(src).name in str(exc):
+                raise
+            raise type(exc)(f"{src}: {exc}") from None
+    if states and len(srcs) > 1:
+        unused = set(states) - set().union(*(_onnx_inputs(src) for src in srcs))
+        if unused:
+            raise EdgeRNNError(f"--state: {sorted(unused)} are inputs of none of the files")
+    model = models[0]
+    if getattr(args, "audio", None):
+        from converters.presets import build
+
+        model = build(args.audio, models)
     if getattr(args, "quantize", None):
         import warnings
 

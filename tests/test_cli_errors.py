@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import edgernn
-from edgernn.cli import main as cli
+from edgernn import cli
 from edgernn.format.boundedjson import canonical
 from tests.helpers import need_module
 

@@ -7,5 +7,6 @@ devices (`edgernn.audio.io`, ``edgernn denoise``).
 
 from .denoiser import BUNDLED, Denoiser
 from .frontend import FrontEnd, FrontEndConfig
+from .pipeline import Pipeline, open_denoiser
 
-__all__ = ["BUNDLED", "Denoiser", "FrontEnd", "FrontEndConfig"]
+__all__ = ["BUNDLED", "Denoiser", "FrontEnd", "FrontEndConfig", "Pipeline", "open_denoiser"]

@@ -25,7 +25,9 @@ from ..errors import EdgeRNNError
 def add_arguments(p) -> None:
     p.add_argument("input", nargs="?", help="sound file to denoise (WAV, FLAC, OGG, ...)")
     p.add_argument("-o", "--output", help="denoised file to write (format from its extension)")
-    p.add_argument("--model", help="gain model .ernn (default: the bundled denoiser)")
+    p.add_argument("--model", help="denoising model .ernn: a band-gain model, or one that takes "
+                                    "and gives samples (DTLN, NSNet2: edgernn convert --audio); "
+                                    "default: the bundled denoiser")
     p.add_argument("--attenuation-limit", type=float, default=None, metavar="DB",
                    help="attenuate no band by more than DB decibels (default: no limit)")
     p.add_argument("--plot", metavar="PNG", help="also write before/after spectrograms here")
@@ -54,11 +56,11 @@ class _Progress:
 
 
 def run(args) -> int:
-    from .denoiser import Denoiser
+    from .pipeline import open_denoiser
 
     if args.attenuation_limit is not None and not args.attenuation_limit >= 0:
         raise EdgeRNNError(f"--attenuation-limit must be >= 0 dB, got {args.attenuation_limit}")
-    denoiser = Denoiser(args.model, attenuation_limit_db=args.attenuation_limit)
+    denoiser = open_denoiser(args.model, attenuation_limit_db=args.attenuation_limit)
     if args.live:
         from .io import live
 

@@ -58,6 +58,8 @@ def to_manifest(model) -> tuple[dict, dict]:
                      if g.updates else {})},
         "quantization": model.quantization,
     }
+    if getattr(model, "audio", None):
+        content["audio"] = model.audio
     return content, arrays
 
 
@@ -129,7 +131,7 @@ def from_manifest(man: dict, arrays: dict, major: int) -> dict:
         raise ModelFormatError(f"quantization: expected an object or null, got "
                                f"{type(quant).__name__}")
     return dict(provenance=man.get("provenance"), return_sequences=seqs,
-                initial_state=state, quantization=quant, **kw)
+                initial_state=state, quantization=quant, audio=man.get("audio"), **kw)
 
 
 def check_sizes(man: dict, model) -> None:

@@ -59,7 +59,8 @@ def save_model(model, path, signing_key=None) -> None:
     content, arrays = to_manifest(model)
     manifest = {
         "format": FORMAT,
-        "format_version": "2.1" if content["graph"].get("updates") else "2.0",
+        "format_version": "2.1" if content["graph"].get("updates") or "audio" in content
+        else "2.0",
         "producer": {"name": "edgernn", "version": _version()},
         **content,
         "arrays": {key: archive.array_meta(arr) for key, arr in arrays.items()},

@@ -214,4 +214,4 @@ MANIFEST_V2 = Obj({
     "quantization": either(Null(), Map(Any())),
     "arrays": Map(_ARRAY),
     "provenance": Map(Any()),
-})
+}, {"audio": Map(Any())})  # 2.1: how the model meets sound (edgernn.model.AUDIO)

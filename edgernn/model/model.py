@@ -32,6 +32,10 @@ class Model:
     updates : dict of Tensor -> Tensor, optional
         For each state tensor (:func:`edgernn.state`), the tensor whose value it
         takes at the next step.
+    audio : dict, optional
+        How the model meets sound (:data:`AUDIO`; ``edgernn.audio.Pipeline`` runs it):
+        ``{"kind": "denoise", "sample_rate": 16000, "hop": 128, "input": "samples",
+        "output": "samples", "latency": 384}``.
     provenance : dict, optional
         Where the model came from (source framework, file hash, converter);
         stored in the ``.ernn`` manifest and shown by ``edgernn inspect``.
@@ -65,7 +69,8 @@ class Model:
 
     def __init__(self, layers=None, provenance: dict | None = None,
                  return_sequences: bool = True, initial_state=None, *, inputs=None,
-                 outputs=None, updates=None, quantization: dict | None = None):
+                 outputs=None, updates=None, quantization: dict | None = None,
+                 audio: dict | None = None):
         if layers is not None:
             if inputs is not None or outputs is not None:
                 raise ModelFormatError("give either layers or inputs/outputs, not both")
@@ -90,11 +95,36 @@ class Model:
         self.provenance = dict(provenance or {})
         self.return_sequences = bool(return_sequences)
         self.quantization = quantization
+        self.audio = check_audio(audio, self)
         self._plans: dict[str, list] = {}
         self.initial_state = None
         if initial_state is not None:
             self._check_initial_state(initial_state)
             self.initial_state = initial_state.copy()
+
+    def inline(self, inputs, prefix: str = "") -> tuple:
+        """This model's graph applied to other tensors, to build a bigger model.
+
+        Returns ``(outputs, updates)``: the tensors of this model's outputs, and its
+        state updates (new state tensor -> new value) for the bigger model's
+        ``updates``. Node names get ``prefix``; each call makes new nodes (and new
+        recurrent state).
+        """
+        inputs = tuple(inputs)
+        g = self.graph
+        if len(inputs) != len(g.inputs):
+            raise ModelFormatError(f"inline: the model takes {len(g.inputs)} inputs, got "
+                                   f"{len(inputs)}")
+        new = {}
+        for mine, t in zip(g.inputs, inputs, strict=True):
+            if not isinstance(t, Tensor) or t.size != mine.size:
+                raise ModelFormatError(f"inline: input {mine.name!r} has size {mine.size}, got "
+                                       f"{getattr(t, 'size', type(t).__name__)}")
+            new[id(mine)] = t
+        for t in g.nodes:
+            new[id(t)] = t.op(*[new[id(s)] for s in t.inputs], name=f"{prefix}{t.name}")
+        return (tuple(new[id(t)] for t in g.outputs),
+                {new[id(s)]: new[id(v)] for s, v in g.updates})
 
     def _check_initial_state(self, state) -> None:
         want = tuple((n,) for name, off, n in self.state_layout())
@@ -183,6 +213,38 @@ class Model:
         parameter count the gate structure predicts (4 gates for LSTM, 3 for GRU: the
         4:3 ratio), marked ``ok`` when it matches."""
         return summary.describe(self)
+
+
+#: the ``audio`` section of a model: key -> (type, allowed values or None)
+AUDIO = {"kind": (str, ("denoise", "vad")), "sample_rate": (int, None), "hop": (int, None),
+         "input": (str, ("samples",)), "output": (str, ("samples", "probability")),
+         "latency": (int, None), "preset": (str, None)}
+
+
+def check_audio(audio, model):
+    """``audio`` checked against :data:`AUDIO` and the model's sizes (None passes)."""
+    if audio is None:
+        return None
+    if not isinstance(audio, dict) or set(audio) - set(AUDIO) or \
+            {"kind", "sample_rate", "hop", "input", "output"} - set(audio):
+        raise ModelFormatError(f"audio: expected an object with kind, sample_rate, hop, "
+                               f"input, output (and latency, preset), got {audio!r:.200}")
+    for k, v in audio.items():
+        typ, allowed = AUDIO[k]
+        if not isinstance(v, typ) or isinstance(v, bool) or (allowed and v not in allowed) \
+                or (typ is int and not 0 <= v < 2**31):
+            raise ModelFormatError(f"audio.{k}: expected {allowed or typ.__name__}, got {v!r}")
+    if audio["hop"] < 1 or audio["sample_rate"] < 1000:
+        raise ModelFormatError(f"audio: hop {audio['hop']} and sample_rate "
+                               f"{audio['sample_rate']} out of range")
+    if model.input_size != audio["hop"]:
+        raise ModelFormatError(f"audio: a model taking samples takes one hop "
+                               f"({audio['hop']}) per step, this one takes {model.input_size}")
+    want = audio["hop"] if audio["output"] == "samples" else 1
+    if model.output_size != want:
+        raise ModelFormatError(f"audio: output {audio['output']!r} means {want} values per "
+                               f"step, the model gives {model.output_size}")
+    return dict(audio)
 
 
 def _as_tuple(v) -> tuple:

@@ -1,0 +1,81 @@
+"""Audio presets: a published model's own front end built around it, in one graph.
+
+``edgernn convert model_1.onnx model_2.onnx --audio dtln -o dtln.ernn`` (or
+:func:`build`) converts the source files and wraps them in the pipeline their
+authors' real-time loop runs, as edgernn ops: one step takes one hop of samples
+and gives one hop of denoised samples, with the framing, FFTs and overlap-add
+as state inside the model. The ``audio`` section written with it tells
+``edgernn denoise --model`` (``edgernn.audio.Pipeline``) the rate, hop and
+latency. Presets: ``dtln``.
+
+To describe another model's front end, write the same graph with the functional
+API: :func:`edgernn.state` for the input and output buffers, :class:`edgernn.RFFT`
+/ :class:`edgernn.IRFFT`, elementwise ops for the mask, ``Model.inline`` for the
+converted network, and ``Model(..., audio={...})``.
+"""
+
+from __future__ import annotations
+
+import edgernn
+from edgernn.errors import EdgeRNNError
+
+
+def _frame(x, n, name):
+    """The last ``n`` samples, ``hop = x.size`` new ones per step: (frame, update)."""
+    buf = edgernn.state(n, name=name)
+    frame = edgernn.concat([edgernn.slice(buf, x.size, n), x], name=f"{name}_next")
+    return frame, {buf: frame}
+
+
+def _overlap_add(block, hop, name):
+    """Overlap-add of ``block`` at ``hop``: (the ``hop`` samples done, update)."""
+    n = block.size
+    acc = edgernn.state(n, name=name)
+    shifted = edgernn.Pad(n - hop, 0, hop)(edgernn.slice(acc, hop, n))
+    total = edgernn.add(shifted, block, name=f"{name}_next")
+    return edgernn.slice(total, 0, hop, name="samples_out"), {acc: total}
+
+
+def dtln(stage1: edgernn.Model, stage2: edgernn.Model) -> edgernn.Model:
+    """DTLN (breizhn/DTLN) at 16 kHz: block 512, hop 128, no window.
+
+    ``mag = |rfft(frame)|``, ``mask = stage1(mag)``, ``est = irfft(rfft(frame) * mask)``,
+    ``block = stage2(est)``, overlap-added: the authors' real-time loop. Latency 384.
+    """
+    for m, n_in, n_out, what in ((stage1, 257, 257, "stage 1"), (stage2, 512, 512, "stage 2")):
+        if (m.input_size, m.output_size) != (n_in, n_out):
+            raise EdgeRNNError(f"dtln: {what} must map {n_in} -> {n_out} values, got "
+                               f"{m.input_size} -> {m.output_size}")
+    x = edgernn.Input(128, name="samples")
+    frame, updates = _frame(x, 512, "in_buffer")
+    re, im = edgernn.split(edgernn.RFFT(512)(frame), [257, 257])
+    mag = edgernn.Unary("sqrt")(edgernn.add(edgernn.mul(re, re), edgernn.mul(im, im)),
+                                name="magnitude")
+    (mask,), up1 = stage1.inline([mag], "s1.")
+    spec = edgernn.concat([edgernn.mul(re, mask), edgernn.mul(im, mask)])
+    est = edgernn.IRFFT(512)(spec, name="estimate")
+    (block,), up2 = stage2.inline([est], "s2.")
+    y, up3 = _overlap_add(block, 128, "out_buffer")
+    audio = {"kind": "denoise", "sample_rate": 16000, "hop": 128, "input": "samples",
+             "output": "samples", "latency": 384, "preset": "dtln"}
+    prov = {"source": "preset dtln", "stages": [stage1.provenance, stage2.provenance]}
+    return edgernn.Model(inputs=x, outputs=y, updates={**updates, **up1, **up2, **up3},
+                         audio=audio, provenance=prov)
+
+
+PRESETS = {"dtln": (2, dtln)}
+
+
+def build(preset: str, models) -> edgernn.Model:
+    """The preset ``preset`` around the converted ``models`` (in the preset's order)."""
+    if preset not in PRESETS:
+        raise EdgeRNNError(f"--audio: unknown preset {preset!r}; expected one of "
+                           f"{sorted(PRESETS)}")
+    n, fn = PRESETS[preset]
+    if len(models) != n:
+        raise EdgeRNNError(f"--audio {preset} takes {n} model file(s) (its stages, in "
+                           f"order), got {len(models)}")
+    return fn(*models)
+
+
+__all__ = ["PRESETS", "build", "dtln"]
