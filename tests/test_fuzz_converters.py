@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "bench"))
+if str(ROOT / "bench") not in sys.path:  # appended: bench/serial.py must not shadow pyserial
+    sys.path.append(str(ROOT / "bench"))
 
 import fuzz_converters  # noqa: E402
 
