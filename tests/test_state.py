@@ -134,3 +134,16 @@ def test_bad_updates_are_refused(case, match):
     outs = [y, s] if case != "not a state" else [y]
     with pytest.raises(ModelFormatError, match=match):
         edgernn.Model(inputs=x, outputs=outs, updates=updates)
+
+
+def test_quantize_keeps_the_state_updates_with_and_without_data(rng):
+    from tests.helpers import need_module
+
+    quantize = need_module("converters.quantize", "the converters").quantize
+    model, _ = unrolled_lstm(rng)
+    xs = rng.normal(0, 1, (200, 5)).astype(F32)
+    for q in (quantize(model, mode="int8-weights", progress=False),
+              quantize(model, xs, mode="int8", progress=False)):
+        assert len(q.graph.updates) == 2
+        assert any(type(op).__name__ == "Dense" and op.quant is not None for op in q.layers)
+        np.testing.assert_allclose(q.stream().run(xs), model.stream().run(xs), atol=0.05)

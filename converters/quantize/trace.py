@@ -45,7 +45,8 @@ def run_op(op, seqs: list) -> list:
 def _probe(model):
     """The same graph with every node an output (return_sequences on)."""
     g = model.graph
-    return edgernn.Model(inputs=g.inputs, outputs=g.nodes, initial_state=model.initial_state)
+    return edgernn.Model(inputs=g.inputs, outputs=g.nodes, initial_state=model.initial_state,
+                         updates=dict(g.updates))
 
 
 def values(model, seqs: list) -> dict:
@@ -75,7 +76,7 @@ def outputs(model, vals: dict) -> list:
 
 def rebuild(model, ops: dict, quantization=None, provenance=None):
     """``model``'s graph with node ``name``'s op replaced by ``ops[name]`` (same names,
-    inputs, outputs, return_sequences and initial state)."""
+    inputs, outputs, state updates, return_sequences, initial state and audio section)."""
     g = model.graph
     new = {}
     for t in g.inputs:
@@ -87,4 +88,6 @@ def rebuild(model, ops: dict, quantization=None, provenance=None):
                          outputs=[new[id(t)] for t in g.outputs],
                          provenance=model.provenance if provenance is None else provenance,
                          return_sequences=model.return_sequences,
-                         initial_state=model.initial_state, quantization=quantization)
+                         initial_state=model.initial_state, quantization=quantization,
+                         updates={new[id(st)]: new[id(v)] for st, v in g.updates},
+                         audio=getattr(model, "audio", None))

