@@ -11,8 +11,9 @@ fixtures) and one mutation:
   inputs, dangling or colliding values), op types;
 - TFLite: flips, truncation, 32-bit values written over aligned words (offset
   and length lies), zeroed ranges;
-- Keras: flips and truncation of the HDF5 file, and values of its
-  ``model_config`` JSON replaced, removed or given another type.
+- Keras (``.h5`` fixtures, and two ``.keras`` zips Keras 3 saves here): flips,
+  truncation, zeroed ranges, and values of the config JSON replaced, removed or
+  given another type.
 
 :func:`run_case` converts the bytes with the format's converter under a time
 cap (half of it for the Keras reader's HDF5 child process, whose refusal
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 import warnings
+import zipfile
 from functools import cache
 from pathlib import Path
 
@@ -74,7 +76,27 @@ def seed_files(fmt: str) -> tuple:
         return tuple((n, (DATA / "tflite" / f"{n}.tflite").read_bytes()) for n in names)
     names = ("lstm", "gru_reset_after", "dense_activation_dropout", "graph_merges",
              "bidir_concat", "simplernn")
-    return tuple((n, (DATA / "keras" / f"{n}.h5").read_bytes()) for n in names)
+    return tuple((n, (DATA / "keras" / f"{n}.h5").read_bytes()) for n in names) + \
+        _keras3_seeds()
+
+
+def _keras3_seeds() -> tuple:
+    """Two Keras 3 ``.keras`` zips saved live (torch backend), a stack and a graph."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    keras.utils.set_random_seed(3)
+    stack = keras.Sequential([keras.Input((None, 3)), keras.layers.GRU(4, return_sequences=True),
+                              keras.layers.Dense(2, activation="tanh")])
+    x = keras.Input((None, 3))
+    a = keras.layers.LSTM(4, return_sequences=True)(x)
+    graph = keras.Model(x, keras.layers.Concatenate()([a, keras.layers.Dense(2)(x)]))
+    out = []
+    with tempfile.TemporaryDirectory() as d:
+        for name, m in (("k3_gru_stack", stack), ("k3_lstm_graph", graph)):
+            m.save(os.path.join(d, "m.keras"))
+            out.append((name, Path(d, "m.keras").read_bytes()))
+    return tuple(out)
 
 
 # --- byte mutations (every format) ------------------------------------------------
@@ -216,25 +238,37 @@ _ODD_VALUES = (None, "x", -1, 0, 1 << 40, 1.5, True, [], {}, [[["a", 0, 0]]], "\
 
 
 def k_config(rng, data):
-    """Replace, drop or retype one value of the .h5 ``model_config`` JSON."""
+    """Replace, drop or retype one value of the config JSON (``model_config`` of an
+    .h5, ``config.json`` of a .keras zip)."""
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as z:
+            entries = {n: z.read(n) for n in z.namelist()}
+        entries["config.json"] = _edit(rng, entries["config.json"])
+        out = io.BytesIO()
+        with zipfile.ZipFile(out, "w") as z:
+            for n, b in entries.items():
+                z.writestr(n, b)
+        return out.getvalue()
     import h5py
 
     bio = io.BytesIO(data)
     with h5py.File(bio, "r+") as f:
-        cfg = json.loads(f.attrs["model_config"])
-        paths = list(_paths(cfg))
-        path = paths[int(rng.integers(0, len(paths)))]
-        parent = cfg
-        for p in path[:-1]:
-            parent = parent[p]
-        if isinstance(parent, dict) and rng.random() < 0.3:
-            del parent[path[-1]]
-        else:
-            v = _ODD_VALUES[int(rng.integers(0, len(_ODD_VALUES)))]
-            parent[path[-1]] = v
-        f.attrs["model_config"] = json.dumps(cfg, ensure_ascii=True).encode(
-            "utf-8", "surrogateescape")
+        f.attrs["model_config"] = _edit(rng, f.attrs["model_config"])
     return bio.getvalue()
+
+
+def _edit(rng, raw) -> bytes:
+    cfg = json.loads(raw)
+    paths = list(_paths(cfg))
+    path = paths[int(rng.integers(0, len(paths)))]
+    parent = cfg
+    for p in path[:-1]:
+        parent = parent[p]
+    if isinstance(parent, dict) and rng.random() < 0.3:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = _ODD_VALUES[int(rng.integers(0, len(_ODD_VALUES)))]
+    return json.dumps(cfg, ensure_ascii=True).encode("utf-8", "surrogateescape")
 
 
 def _paths(obj, path=()):
@@ -254,6 +288,11 @@ MUTATIONS = {
     "keras": {"flip": b_flip, "truncate": b_truncate, "zeros": b_zeros, "config": k_config},
 }
 SUFFIX = {"onnx": ".onnx", "tflite": ".tflite", "keras": ".h5"}
+
+
+def suffix(fmt: str, data: bytes) -> str:
+    """The file name extension of a case (a Keras zip is a ``.keras``)."""
+    return ".keras" if fmt == "keras" and data[:2] == b"PK" else SUFFIX[fmt]
 
 
 def make_case(seed: int, index: int) -> tuple[str, str, str, bytes]:
@@ -316,7 +355,7 @@ def _worker(start: int, count: int, seed: int) -> None:
     with tempfile.TemporaryDirectory() as d:
         for i in range(start, start + count):
             fmt, name, kind, data = make_case(seed, i)
-            path = os.path.join(d, "case" + SUFFIX[fmt])
+            path = os.path.join(d, "case" + suffix(fmt, data))
             with open(path, "wb") as fh:
                 fh.write(data)
             t0 = time.perf_counter()
