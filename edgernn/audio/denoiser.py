@@ -20,6 +20,7 @@ import numpy as np
 
 from ..errors import EdgeRNNError
 from .frontend import FrontEnd, FrontEndConfig
+from .hops import HopStream
 
 BUNDLED = Path(__file__).resolve().parents[1] / "data" / "denoiser.ernn"
 
@@ -38,7 +39,7 @@ def _output_slices(model) -> dict:
     return res
 
 
-class Denoiser:
+class Denoiser(HopStream):
     """Streaming noise suppression with band gains predicted by an edgernn model.
 
     Parameters
@@ -72,8 +73,6 @@ class Denoiser:
         self.math = math
         self._bind(model, sample_rate)
         self.frontend = FrontEnd(self.cfg)
-        self._hopbuf = np.zeros(self.hop, np.float32)
-        self._pending = np.zeros(2 * self.hop, np.float32)
         self.attenuation_limit_db = attenuation_limit_db
         self.reset()
 
@@ -165,52 +164,15 @@ class Denoiser:
         """Forget all audio: state, buffers and the output delay line start from silence."""
         self.frontend.reset()
         self.stream.reset()
-        self._fill = 0
-        self._npend = self.hop - 1          # the H - 1 samples of hop buffering
-        self._pending[:] = 0.0
+        self._start()
         self.vad = None
         self._seen = False
-        self.frames = 0
-        self.nonfinite_samples = 0
 
-    def _frame(self) -> None:
-        feats = self.frontend.analyze(self._hopbuf)
+    def _hop(self, x) -> np.ndarray:
+        feats = self.frontend.analyze(x)
         y = self.stream.step(feats, out=self._y)
         out = self.frontend.synthesize(y[self._gains], self._floor)
         if self._vad is not None:
             self.vad = float(y[self._vad][0])
         self._seen = True
-        p = self._npend
-        self._pending[p:p + self.hop] = out
-        self._npend = p + self.hop
-        self.frames += 1
-
-    def process(self, block) -> np.ndarray:
-        """Denoise the next ``n`` samples: float32[n] -> float32[n] (delayed by `latency`)."""
-        x = np.asarray(block)
-        if x.ndim != 1 or x.dtype.kind != "f":
-            raise EdgeRNNError(f"process expects a 1-D float array of samples (one channel), "
-                               f"got {x.dtype} with shape {x.shape}")
-        x = x.astype(np.float32, copy=False)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            self.nonfinite_samples += int(bad.sum())
-            x = np.where(bad, np.float32(0.0), x)
-        n = x.size
-        out = np.empty(n, np.float32)
-        h, i = self.hop, 0
-        while i < n:
-            take = min(h - self._fill, n - i)
-            self._hopbuf[self._fill:self._fill + take] = x[i:i + take]
-            self._fill += take
-            if self._fill == h:
-                self._fill = 0
-                self._frame()
-            # emit as many samples as were consumed: always available (see latency)
-            j = i + take
-            p = self._npend
-            out[i:j] = self._pending[:take]
-            self._pending[:p - take] = self._pending[take:p]
-            self._npend = p - take
-            i = j
         return out

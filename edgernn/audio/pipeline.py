@@ -18,9 +18,10 @@ import numpy as np
 
 from ..errors import EdgeRNNError
 from .denoiser import BUNDLED, Denoiser
+from .hops import HopStream
 
 
-class Pipeline:
+class Pipeline(HopStream):
     """Streaming denoising with a samples-in, samples-out model.
 
     Parameters
@@ -60,7 +61,6 @@ class Pipeline:
         self.sample_rate, self.hop = audio["sample_rate"], audio["hop"]
         self.latency = audio.get("latency", 0) + self.hop - 1
         self.stream = model.stream(math=self.math)
-        self._x = np.zeros(self.hop, np.float32)
         self._y = np.zeros(self.hop, np.float32)
 
     def swap_model(self, model, math: str | None = None) -> None:
@@ -79,41 +79,10 @@ class Pipeline:
     def reset(self) -> None:
         """Forget all audio: the model's state and the buffers start from silence."""
         self.stream.reset()
-        self._fill = 0
-        self._pending = np.zeros(2 * self.hop, np.float32)
-        self._npend = self.hop - 1
-        self.frames = 0
-        self.nonfinite_samples = 0
+        self._start()
 
-    def process(self, block) -> np.ndarray:
-        """The next ``n`` samples: float32[n] -> float32[n] (delayed by `latency`)."""
-        x = np.asarray(block)
-        if x.ndim != 1 or x.dtype.kind != "f":
-            raise EdgeRNNError(f"process expects a 1-D float array of samples (one channel), "
-                               f"got {x.dtype} with shape {x.shape}")
-        x = x.astype(np.float32, copy=False)
-        bad = ~np.isfinite(x)
-        if bad.any():
-            self.nonfinite_samples += int(bad.sum())
-            x = np.where(bad, np.float32(0.0), x)
-        n, h, i = x.size, self.hop, 0
-        out = np.empty(n, np.float32)
-        while i < n:
-            take = min(h - self._fill, n - i)
-            self._x[self._fill:self._fill + take] = x[i:i + take]
-            self._fill += take
-            if self._fill == h:
-                self._fill = 0
-                self.stream.step(self._x, out=self._y)
-                self._pending[self._npend:self._npend + h] = self._y
-                self._npend += h
-                self.frames += 1
-            p = self._npend
-            out[i:i + take] = self._pending[:take]
-            self._pending[:p - take] = self._pending[take:p]
-            self._npend = p - take
-            i += take
-        return out
+    def _hop(self, x) -> np.ndarray:
+        return self.stream.step(x, out=self._y)
 
 
 def open_denoiser(model=None, attenuation_limit_db=None, math: str = "fast"):

@@ -135,9 +135,6 @@ class Activation(Op):
         (n,) = sizes
         return n
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.ACT_CODE] = pk.act(self)
         row[T.PAR] = pk.f32([self.alpha, self.beta])

@@ -174,6 +174,10 @@ class Op:
         unless a fused fast kernel has a general twin that honours the exact codes."""
         return self.kernel
 
+    def scratch_floats(self) -> int:
+        """Floats of per-step scratch the op's kernel needs (shared by all ops)."""
+        return 0
+
     def inner(self) -> tuple:
         """``(part, op)`` of the ops this one runs (a Bidirectional's two layers)."""
         return ()

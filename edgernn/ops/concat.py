@@ -25,5 +25,3 @@ class Concat(Op):
     def output_size_for(self, sizes):
         return int(sum(sizes))
 
-    def scratch_floats(self) -> int:
-        return 0

@@ -90,9 +90,6 @@ class Conv1d(Op):
     def macs(self) -> int:
         return self.weight.size * self.out_length
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.WOFF] = pk.f32(self.weight)
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias)

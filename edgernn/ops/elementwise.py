@@ -50,9 +50,6 @@ class _Binary(Op):
                                    f"tensor {n}")
         return n
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.FUNC] = self.func
         if self.constant is None:

@@ -39,9 +39,6 @@ class Embedding(Op):
     num_embeddings = property(lambda self: self.weight.shape[0])
     tokens = num_embeddings
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.WOFF] = pk.f32(self.weight)
         row[T.NUM] = self.num_embeddings

@@ -58,9 +58,6 @@ class LayerNorm(Op):
                                    f"size {n} is not a multiple of it")
         return n
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.WOFF] = -1 if self.weight is None else pk.f32(self.weight)
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias)

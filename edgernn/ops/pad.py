@@ -60,9 +60,6 @@ class Pad(Op):
             raise ModelFormatError(f"Pad: input size {n} is not a multiple of cols {self.cols}")
         return n // self.cols * (self.before + self.cols + self.after)
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.FUNC] = MODES[self.mode]
         row[T.PAR] = pk.f32([self.value])

@@ -53,9 +53,6 @@ class Reduce(Op):
                                    f"{self.cols}")
         return n // self.cols if self.axis == -1 else self.cols
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.FUNC] = FUNCS[self.func]
         row[K.COLS], row[K.LAST] = self.cols, int(self.axis == -1)

@@ -50,5 +50,3 @@ class Slice(Op):
                                    f"input of size {n}")
         return self.stop - self.start
 
-    def scratch_floats(self) -> int:
-        return 0

@@ -53,5 +53,3 @@ class State(Op):
     def state_vectors(self):
         return (("", self.size),)
 
-    def scratch_floats(self) -> int:
-        return 0

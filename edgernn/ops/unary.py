@@ -62,9 +62,6 @@ class Unary(Op):
         (n,) = sizes
         return n
 
-    def scratch_floats(self) -> int:
-        return 0
-
     def pack(self, pk, row, state) -> None:
         row[T.FUNC] = FUNCS[self.func][0]
         row[T.PAR] = pk.f32([self.alpha, self.beta])
