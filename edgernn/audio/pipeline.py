@@ -82,7 +82,15 @@ class Pipeline(HopStream):
         self._start()
 
     def _hop(self, x) -> np.ndarray:
-        return self.stream.step(x, out=self._y)
+        y = self.stream.step(x, out=self._y)
+        if self.frames < self.audio.get("warmup_hops", 0):  # (self.frames counts the done)
+            keep = set(self.audio.get("warmup_keep", ()))
+            st = self.stream.get_state()
+            self.stream.set_state(type(st)(st.names, tuple(
+                a if n in keep else np.zeros_like(a) for n, a in zip(st.names, st.arrays,
+                                                                     strict=True))))
+            y[:] = 0.0
+        return y
 
 
 def open_denoiser(model=None, attenuation_limit_db=None, math: str = "fast"):

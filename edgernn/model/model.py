@@ -218,7 +218,10 @@ class Model:
 #: the ``audio`` section of a model: key -> (type, allowed values or None)
 AUDIO = {"kind": (str, ("denoise", "vad")), "sample_rate": (int, None), "hop": (int, None),
          "input": (str, ("samples",)), "output": (str, ("samples", "probability")),
-         "latency": (int, None), "preset": (str, None)}
+         "latency": (int, None), "preset": (str, None),
+         # the first hops only fill the input buffer: after them every state but these
+         # is zeroed and their output is silence (NSNet2's enhancer drops its first frame)
+         "warmup_hops": (int, None), "warmup_keep": (list, None)}
 
 
 def check_audio(audio, model):
@@ -234,6 +237,9 @@ def check_audio(audio, model):
         if not isinstance(v, typ) or isinstance(v, bool) or (allowed and v not in allowed) \
                 or (typ is int and not 0 <= v < 2**31):
             raise ModelFormatError(f"audio.{k}: expected {allowed or typ.__name__}, got {v!r}")
+    if not all(isinstance(n, str) for n in audio.get("warmup_keep", [])):
+        raise ModelFormatError(f"audio.warmup_keep: expected state names, got "
+                               f"{audio['warmup_keep']!r:.100}")
     if audio["hop"] < 1 or audio["sample_rate"] < 1000:
         raise ModelFormatError(f"audio: hop {audio['hop']} and sample_rate "
                                f"{audio['sample_rate']} out of range")
