@@ -122,14 +122,14 @@ class Daemon:
         """A denoising source's (model rate, hop, front-end tag), from its model; else None."""
         if config.denoise is None:
             return None
-        from edgernn.audio import Denoiser
+        from edgernn.audio import open_denoiser
 
         try:
-            d = Denoiser(handle.model, math=config.model.math)
+            d = open_denoiser(handle.model, math=config.model.math)
         except EdgeRNNError as e:
             raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise: "
                                  f"{e}") from None
-        return d.sample_rate, d.hop, d.cfg.tag
+        return d.sample_rate, d.hop, d.front_tag
 
     def _source(self, config: Config, front):
         ctx = SourceContext(self._submit, config.streams.queue,

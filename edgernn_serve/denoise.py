@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.audio import Denoiser
+from edgernn.audio import Denoiser, open_denoiser
 from edgernn.errors import EdgeRNNError
 from edgernn_serve.items import Result
 from edgernn_serve.metrics import Histogram
@@ -57,7 +57,7 @@ class DenoiserBank:
         self.set_limit(limit_db)
 
     def _make(self) -> Denoiser:
-        return Denoiser(self.model, math=self.math)
+        return open_denoiser(self.model, math=self.math)
 
     def set_limit(self, limit_db) -> None:
         self.limit = limit_db

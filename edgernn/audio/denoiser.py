@@ -112,6 +112,11 @@ class Denoiser(HopStream):
         self.stream = model.stream(math=self.math)
         self._y = np.zeros(model.output_size, np.float32)
 
+    @property
+    def front_tag(self) -> str:
+        """What a model swapped in must share for the audio to go on without a gap."""
+        return self.cfg.tag
+
     def swap_model(self, model, math: str | None = None) -> None:
         """Continue the audio with another gain model (e.g. a daemon's model reload).
 

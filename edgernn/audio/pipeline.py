@@ -63,6 +63,25 @@ class Pipeline(HopStream):
         self.stream = model.stream(math=self.math)
         self._y = np.zeros(self.hop, np.float32)
 
+    #: a samples-in, samples-out model has no band gains nor VAD to report
+    gains = None
+    vad = None
+
+    @property
+    def front_tag(self) -> str:
+        """What a model swapped in must share for the audio to go on without a gap."""
+        return f"samples/{self.sample_rate}Hz/hop{self.hop}/latency{self.latency}"
+
+    @property
+    def attenuation_limit_db(self):
+        return None
+
+    @attenuation_limit_db.setter
+    def attenuation_limit_db(self, value):
+        if value is not None:
+            raise EdgeRNNError("attenuation_limit_db applies to band-gain models; this model "
+                               "computes its output samples itself")
+
     def swap_model(self, model, math: str | None = None) -> None:
         """Continue with another model of the same rate, hop and latency (no gap)."""
         other = Pipeline.__new__(Pipeline)
