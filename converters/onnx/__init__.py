@@ -170,7 +170,7 @@ def _fold(ctx, node, opset_imports):
     return [Const(np.asarray(r)) for r in res]
 
 
-def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
+def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edgernn.Model:
     """Convert an ONNX model.
 
     Parameters
@@ -179,6 +179,10 @@ def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
     constants : dict of name -> array, optional
         Graph inputs to treat as initializers (e.g. ``W``/``R``/``B`` fed as inputs
         in the ONNX backend tests).
+    input_shapes : dict of graph input name -> tuple of int, optional
+        Shapes for inputs the graph declares with dynamic dimensions (Silero VAD:
+        ``{"input": (1, 576), "state": (2, 1, 128)}``); shape arithmetic and ``If``
+        nodes on them then fold at conversion.
     states : dict of graph input name -> graph output name, optional
         State the graph reads from an input and returns in an output, which the
         caller feeds back (DTLN's ``input_5`` -> ``tf_op_layer_stack_5``). It becomes
@@ -229,8 +233,20 @@ def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
         raise UnsupportedOpError(f"expected a data graph input besides recurrent state "
                                  f"inputs, got only {[vi.name for vi in inputs]}")
     names: set = set()
+    shapes = dict(input_shapes or {})
+    unknown = set(shapes) - {vi.name for vi in inputs}
+    if unknown:
+        raise ModelFormatError(f"input_shapes: {sorted(unknown)} are not graph inputs; graph "
+                               f"inputs are {[vi.name for vi in inputs]}")
     for vi in inputs:
         shape, et = _dims(vi)
+        if vi.name in shapes:
+            given = tuple(int(d) for d in shapes[vi.name])
+            if len(given) != len(shape) or any(a not in (None, b) for a, b in
+                                               zip(shape, given, strict=True)) or min(given) < 1:
+                raise ModelFormatError(f"input_shapes[{vi.name!r}]: {list(given)} does not fit "
+                                       f"the graph's {['?' if d is None else d for d in shape]}")
+            shape = given
         if kinds[vi.name] in ("state", "generic"):
             ctx.env[vi.name] = StateIn(vi.name, shape, tuple(range(len(shape))),
                                        generic=kinds[vi.name] == "generic")
@@ -253,6 +269,8 @@ def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
         ctx.env[vi.name] = Seq(x, axes + (() if tokens else ("F",)), shape, tokens=tokens)
         ctx.inputs.append(x)
         ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})
+    ctx.static_inputs = all(None not in ctx.env[r["name"]].sizes for r in ctx.io["data"]
+                            if isinstance(ctx.env.get(r["name"]), Seq))
     for k, node in enumerate(graph.node):
         if k in ctx.live:  # nodes no graph output depends on are ignored
             with naming(node_desc(node)):
@@ -260,6 +278,26 @@ def from_onnx(model, *, constants=None, states=None) -> edgernn.Model:
     with naming("building the model from the converted nodes"):
         return build_model(ctx, graph, names, _provenance(ctx, fname, raw, proto))
 
+
+
+def _if(ctx, node, ins, opset_imports) -> list:
+    """An ``If`` whose condition is known at conversion: its taken branch's nodes, walked
+    as if they stood here (they read outer values by name)."""
+    cond = ins[0]
+    if not isinstance(cond, Const):
+        raise ctx.unsupported(node, "If whose condition is known only at run time (give the "
+                                    "inputs it depends on with constants= or input_shapes=)")
+    c = np.asarray(cond.value)
+    if c.size != 1:
+        raise ctx.bad(node, f"If condition of shape {list(c.shape)}; expected one value")
+    at = ctx.attrs(node)
+    branch = at["then_branch" if bool(c.reshape(-1)[0]) else "else_branch"]
+    for t in branch.initializer:
+        ctx.env[t.name] = Const(numpy_helper.to_array(t))
+    for inner in branch.node:
+        with naming(node_desc(inner)):
+            _convert_node(ctx, inner, opset_imports)
+    return [ctx.value(o.name) for o in branch.output]
 
 
 def _provenance(ctx, fname, raw, proto) -> dict:
@@ -286,7 +324,9 @@ def _convert_node(ctx, node, opset_imports):
             raise ctx.unsupported(node, f"uses {n!r} from {v.producer}, which edgernn does "
                                         f"not model")
     present = [v for v in ins if v is not None]
-    if node.op_type == "Constant":
+    if node.op_type == "If":
+        outs = _if(ctx, node, ins, opset_imports)
+    elif node.op_type == "Constant":
         outs = [Const(_constant(ctx, node))]
     elif present and all(isinstance(v, Const) for v in present) and \
             node.op_type not in NO_FOLD:

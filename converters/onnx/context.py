@@ -10,6 +10,17 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 from .values import Const, Seq, StateIn, StateOut
 
 
+def _reads(node) -> list:
+    """The value names ``node`` reads: its inputs and, for ``If``/``Loop``, the outer
+    values its subgraphs read."""
+    names = list(node.input)
+    for a in node.attribute:
+        for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+            inner = {o for n in g.node for o in n.output} | {t.name for t in g.initializer}
+            names += [x for n in g.node for x in _reads(n) if x not in inner]
+    return names
+
+
 def node_desc(node) -> str:
     return f"{node.op_type} node {node.name or '<unnamed>'!r}"
 
@@ -48,6 +59,8 @@ class Context:
         self.generic: dict = {}
         #: generic state: graph input name -> the graph output that gives it back
         self.pairs: dict = {}
+        #: every data input has a fully known shape (given or declared)
+        self.static_inputs = False
         self.supported = sorted(supported)
         self.inputs: list = []
         self.recurrent: list = []
@@ -64,7 +77,7 @@ class Context:
                 n = nodes[k]
                 if any(o in self.uses for o in n.output if o):
                     self.live.add(k)
-                    for name in n.input:
+                    for name in _reads(n):
                         self.uses[name] = self.uses.get(name, 0) + 1
 
     # --- errors -----------------------------------------------------------
@@ -179,6 +192,24 @@ class Context:
                                          "Y [T, 2, B, H] (transpose/reshape it to [T, B, 2H] "
                                          "first)")
         return labels.index("F")
+
+    def inner_length(self, seq: Seq) -> int:
+        """The length of ``seq``'s ``"L"`` axis: a convolution's output keeps its length
+        after its channels (``[N, C, L]``: the step's values are ``(C, L)``, row-major),
+        1 when it has none."""
+        labels = self.labels(seq)
+        return int(seq.sizes[labels.index("L")]) if "L" in labels else 1
+
+    def plain(self, node, seq: Seq) -> int:
+        """``feature_axis``, refusing data whose step holds ``(channels, length)`` with a
+        length > 1 (only convolutions, slices of channels and elementwise ops take it)."""
+        k = self.feature_axis(node, seq)
+        if self.inner_length(seq) > 1:
+            raise self.unsupported(node, f"{node.op_type} of data whose steps are (channels, "
+                                         f"length) = ({seq.sizes[k]}, "
+                                         f"{self.inner_length(seq)}); only convolutions, "
+                                         f"channel slices and elementwise ops take them")
+        return k
 
     def match(self, node, seqs) -> tuple:
         """Check that data tensors line up axis by axis outside their features (the

@@ -59,6 +59,11 @@ def convert_binary(ctx, node, ins):
     op = node.op_type
     if op == "Div" and isinstance(b, Norm):
         return divide_by_norm(ctx, node, ins)
+    zero = [isinstance(v, Const) and not np.any(v.value) for v in (a, b)]
+    if op in ("Add", "Sub") and zero[1] or op == "Add" and zero[0]:
+        keep = a if zero[1] else b          # + 0: nothing (Silero's stateN + 0 * sr)
+        if not isinstance(keep, Const) and np.asarray((b if zero[1] else a).value).ndim == 0:
+            return [keep]
     for v in (a, b):
         if not (_data(v) or isinstance(v, Const)):
             raise ctx.unsupported(node, f"{op} of {type(a).__name__} and {type(b).__name__} "
@@ -69,7 +74,7 @@ def convert_binary(ctx, node, ins):
         for s in (sa, sb):
             k = ctx.feature_axis(node, s)
         t = ctx.apply(node, _OPS[op](), sa.tensor, sb.tensor)  # one value per step broadcasts
-        sizes[k] = t.size
+        sizes[k] = t.size // ctx.inner_length(sa if sa.tensor.size == t.size else sb)
         out = (sa if sa.tensor.size == t.size else sb).with_tensor(t, sizes)
         if op == "Mul" and sa == sb:
             out = Seq(t, sa.axes, sa.sizes, last=sa.last, square_of=sa)

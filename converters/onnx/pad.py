@@ -31,7 +31,7 @@ def convert_pad(ctx, node, ins):
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if not any(pads):
         return [seq]
-    k = ctx.feature_axis(node, seq)
+    k = ctx.plain(node, seq)
     begin, end = dict(zip(axes, pads[:len(axes)], strict=True)), \
         dict(zip(axes, pads[len(axes):], strict=True))
     other = [a for a in axes if a != k and (begin[a] or end[a])]

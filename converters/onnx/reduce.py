@@ -31,7 +31,7 @@ def convert_reduce(ctx, node, ins):
     axes = sorted(set(ctx.axes(node, axes, n, "axes")))
     keep = bool(int(at.get("keepdims", 1)))
     labels = ctx.labels(seq)
-    k = ctx.feature_axis(node, seq)
+    k = ctx.plain(node, seq)
     big = [a for a in axes if seq.sizes[a] != 1]
     if big and big != [k]:
         raise ctx.unsupported(node, f"{node.op_type} over axes {axes} of data with axes "

@@ -37,7 +37,8 @@ def _features(ctx, node, v: Seq, k: int, rows: list, drop: bool):
         if j == len(rows) or rows[j] != rows[j - 1] + 1:
             runs.append((rows[start], rows[j - 1] + 1))
             start = j
-    parts = [ctx.apply(node, edgernn.Slice(a, b), v.tensor) for a, b in runs]
+    n = ctx.inner_length(v)  # channels of (channels, length) steps: n values each
+    parts = [ctx.apply(node, edgernn.Slice(a * n, b * n), v.tensor) for a, b in runs]
     t = parts[0] if len(parts) == 1 else ctx.apply(node, edgernn.Concat(), *parts)
     sizes = list(v.sizes)
     sizes[k] = len(rows)

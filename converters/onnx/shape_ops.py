@@ -46,6 +46,12 @@ def _transpose(ctx, node, ins):
         raise ctx.bad(node, f"perm {perm} is not a permutation of the {n} axes of its "
                             f"input (expected each of 0..{n - 1} once)")
     if isinstance(v, Seq):
+        labels = ctx.labels(v)
+        if ctx.inner_length(v) > 1 and perm.index(labels.index("F")) > perm.index(
+                labels.index("L")) and v.sizes[labels.index("F")] != 1:
+            raise ctx.unsupported(node, f"Transpose {perm} swaps the channels and the length "
+                                        f"of steps that hold (channels, length); only "
+                                        f"transposes keeping their order")
         return [v.with_axes([v.axes[p] for p in perm], [v.sizes[p] for p in perm])]
     if isinstance(v, StatePack):
         return [statepack.transpose(v, perm)]
@@ -66,14 +72,22 @@ def _squeeze(ctx, node, ins):
     axes = sorted(set(ctx.axes(node, axes, n, "axes")))
     keep = [k for k in range(n) if k not in axes]
     if isinstance(v, Seq):
+        new = list(v.axes)
         for k in axes:
             lab = ctx.label(v.axes[k])
+            if lab == "F" and v.sizes[k] == 1:
+                # one value: a remaining unit axis inside the step becomes its feature axis
+                unit = [j for j in keep if ctx.label(v.axes[j]) in ("L", "U")
+                        and v.sizes[j] == 1]
+                if unit:
+                    new[unit[-1]] = "F"
+                    continue
             if lab == "F" or (v.sizes[k] not in (None, 1)) or (lab == "D" and v.sizes[k] != 1):
                 raise ctx.unsupported(node, f"Squeeze of axis {k} ({lab!r}, size "
                                             f"{v.sizes[k]}) which is not of size 1")
             if lab.startswith("?"):
                 ctx.binding[lab] = "U"
-        return [v.with_axes([v.axes[k] for k in keep], [v.sizes[k] for k in keep])]
+        return [v.with_axes([new[k] for k in keep], [v.sizes[k] for k in keep])]
     if isinstance(v, StateIn):
         fixed = dict(v.fixed)
         for k in axes:
@@ -210,7 +224,25 @@ def _flatten(ctx, node, ins):
 
 
 def _shape(ctx, node, ins):
-    return [ShapeOf()]
+    """Shape / Size: a constant when every dimension is known (input shapes given at
+    conversion), else a runtime shape (zero states are built from it)."""
+    v = ins[0]
+    dims = None
+    if isinstance(v, Seq):
+        dims = list(v.sizes)
+        if ctx.static_inputs:  # one stream a step: a batch of one
+            dims = [1 if d is None and ctx.label(a) in ("B", "U") else d
+                    for a, d in zip(v.axes, dims, strict=True)]
+    elif isinstance(v, StateIn):
+        dims = [1 if o is None else len(v.sel[o]) if o in v.sel else v.shape[o]
+                for o in v.axes]
+    if dims is None or None in dims:
+        return [ShapeOf()]
+    if node.op_type == "Size":
+        return [Const(np.array(int(np.prod(dims)), np.int64))]
+    at = ctx.attrs(node)
+    start, end = int(at.get("start", 0)), at.get("end")
+    return [Const(np.array(dims[start:None if end is None else int(end)], np.int64))]
 
 
 def _constant_of_shape(ctx, node, ins):
