@@ -30,7 +30,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--audio", metavar="PRESET",
                         help="wrap the converted model(s) in a published model's own audio "
                              "pipeline, one .ernn taking and giving samples "
-                             "(converters.presets: dtln)")
+                             "(converters.presets: dtln, nsnet2, silero-vad)")
     parser.add_argument("-o", "--output", help="the .ernn file to write (default: SRC with "
                                                "the .ernn extension)")
     parser.add_argument("--force", action="store_true", help="replace an existing output file")
@@ -142,7 +142,7 @@ def _onnx_inputs(path) -> set:
 
 
 def convert(src, fmt=None, example_shape=None, example_dtype="float32",
-            states=None) -> edgernn.Model:
+            states=None, **onnx_options) -> edgernn.Model:
     """Convert a model file; the function behind ``edgernn convert``.
 
     Parameters
@@ -173,7 +173,7 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32",
     if fmt == "torch":
         model = _load_torch(path, example_shape, example_dtype)
     elif fmt == "onnx":
-        model = converters.from_onnx(path, states=states)
+        model = converters.from_onnx(path, states=states, **onnx_options)
     else:
         model = getattr(converters, f"from_{fmt}")(path)
     prov = dict(model.provenance)
@@ -237,9 +237,16 @@ def run(args) -> int:
         mine = states
         if states and len(srcs) > 1:  # each file takes the pairs of its own inputs
             mine = {i: o for i, o in states.items() if i in _onnx_inputs(src)} or None
+        options = {}
+        if getattr(args, "audio", None):  # what the preset's sources need, per file
+            from converters.presets import CONVERT
+
+            names = _onnx_inputs(src)
+            options = {k: {i: v for i, v in d.items() if i in names}
+                       for k, d in CONVERT.get(args.audio, {}).items()}
         try:
             models.append(convert(src, args.fmt, args.example_shape, args.example_dtype,
-                                  mine))
+                                  mine, **options))
         except EdgeRNNError as exc:
             if Path(src).name in str(exc):
                 raise

@@ -6,7 +6,7 @@ authors' real-time loop runs, as edgernn ops: one step takes one hop of samples
 and gives one hop of denoised samples, with the framing, FFTs and overlap-add
 as state inside the model. The ``audio`` section written with it tells
 ``edgernn denoise --model`` (``edgernn.audio.Pipeline``) the rate, hop and
-latency. Presets: ``dtln``, ``nsnet2`` (16 kHz).
+latency. Presets: ``dtln``, ``nsnet2`` (16 kHz), ``silero-vad``.
 
 To describe another model's front end, write the same graph with the functional
 API: :func:`edgernn.state` for the input and output buffers, :class:`edgernn.RFFT`
@@ -118,7 +118,34 @@ def nsnet2(model: edgernn.Model) -> edgernn.Model:
                          provenance={"source": "preset nsnet2", "stages": [model.provenance]})
 
 
-PRESETS = {"dtln": (2, dtln), "nsnet2": (1, nsnet2)}
+def silero_vad(model: edgernn.Model) -> edgernn.Model:
+    """Silero VAD as ``silero_vad.OnnxWrapper`` feeds it: each 32 ms chunk (512 samples at
+    16 kHz, 256 at 8 kHz) after the last 64 (32) samples of the one before, kept as
+    state here; one speech probability per chunk. The rate follows the model's input
+    (576 or 288 values: convert with ``--audio silero-vad`` at 16 kHz, the default)."""
+    sizes = {576: (16000, 512, 64), 288: (8000, 256, 32)}
+    if model.input_size not in sizes or model.output_size != 1:
+        raise EdgeRNNError(f"silero-vad: the model takes 576 (16 kHz) or 288 (8 kHz) samples "
+                           f"and gives one probability, got {model.input_size} -> "
+                           f"{model.output_size}")
+    rate, n, c = sizes[model.input_size]
+    x = edgernn.Input(n, name="samples")
+    context = edgernn.state(c, name="context")
+    chunk = edgernn.concat([context, x], name="chunk")
+    (prob,), up = model.inline([chunk], "net.")
+    audio = {"kind": "vad", "sample_rate": rate, "hop": n, "input": "samples",
+             "output": "probability", "latency": 0, "preset": "silero-vad"}
+    return edgernn.Model(inputs=x, outputs=prob, audio=audio,
+                         updates={**up, context: edgernn.slice(chunk, n, n + c)},
+                         provenance={"source": "preset silero-vad",
+                                     "stages": [model.provenance]})
+
+
+PRESETS = {"dtln": (2, dtln), "nsnet2": (1, nsnet2), "silero-vad": (1, silero_vad)}
+
+#: conversion options a preset's source files need (each file takes those of its inputs)
+CONVERT = {"silero-vad": {"input_shapes": {"input": (1, 576), "state": (2, 1, 128)},
+                          "constants": {"sr": 16000}}}
 
 
 def build(preset: str, models) -> edgernn.Model:
@@ -133,4 +160,4 @@ def build(preset: str, models) -> edgernn.Model:
     return fn(*models)
 
 
-__all__ = ["PRESETS", "build", "dtln", "nsnet2"]
+__all__ = ["PRESETS", "CONVERT", "build", "dtln", "nsnet2", "silero_vad"]

@@ -55,3 +55,59 @@ def test_silero_vad_streams_like_onnxruntime(name, rate, takes_sr):
     got = np.array([s.step(c)[0] for c in chunks])
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     assert 0.2 < np.mean(np.array(want) > 0.5) < 0.95   # real speech and its pauses
+
+
+@pytest.fixture(scope="module")
+def vad_file(tmp_path_factory):
+    from edgernn.cli import main
+
+    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
+    out = tmp_path_factory.mktemp("vad") / "vad.ernn"
+    assert main(["convert", str(path), "--audio", "silero-vad", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.mark.parametrize("kw", [{}, {"threshold": 0.6, "min_speech_duration_ms": 100,
+                                     "min_silence_duration_ms": 50, "speech_pad_ms": 10}])
+def test_edgernn_vad_gives_silero_vads_own_segments_on_recordings(vad_file, tmp_path, kw,
+                                                                  capsys):
+    """``edgernn vad`` against ``silero_vad.get_speech_timestamps`` (its own ONNX wrapper)
+    on real speech with pauses: the same segments, each boundary within one 32 ms chunk."""
+    import json
+
+    torch = need_module("torch", "torch (the dev extra)")
+    silero_vad = need_module("silero_vad", "silero-vad (the dev extra)")
+    sf = need_module("soundfile", "soundfile (the audio extra)")
+    from edgernn.cli import main
+
+    x = speech_16k(30)
+    sf.write(tmp_path / "speech.wav", x, 16000, subtype="FLOAT")
+    ref = silero_vad.get_speech_timestamps(torch.from_numpy(x), silero_vad.load_silero_vad(
+        onnx=True), sampling_rate=16000, **kw)
+    flags = {"threshold": "--threshold", "min_speech_duration_ms": "--min-speech-ms",
+             "min_silence_duration_ms": "--min-silence-ms", "speech_pad_ms": "--pad-ms"}
+    argv = ["vad", str(tmp_path / "speech.wav"), "--model", str(vad_file), "--json"]
+    for k, v in kw.items():
+        argv += [flags[k], str(v)]
+    assert main(argv) == 0
+    got = json.loads(capsys.readouterr().out)["segments"]
+    assert len(got) == len(ref) and len(ref) >= 5
+    for g, r in zip(got, ref, strict=True):
+        assert abs(g["start"] * 16000 - r["start"]) <= 512, (g, r)
+        assert abs(g["end"] * 16000 - r["end"]) <= 512, (g, r)
+
+
+def test_vad_streams_probabilities_for_any_block_size(vad_file):
+    import edgernn
+    from edgernn.audio import VAD
+
+    vad = VAD(vad_file)
+    x = speech_16k(5)
+    whole = vad.probabilities(x)
+    vad.reset()
+    parts = np.concatenate([vad.process(x[a:b]) for a, b in ((0, 100), (100, 40000),
+                                                             (40000, len(x)))])
+    np.testing.assert_array_equal(parts, whole[:len(parts)])
+    x3 = edgernn.Input(3)
+    with pytest.raises(edgernn.EdgeRNNError, match="kind 'vad'"):
+        VAD(edgernn.Model(inputs=x3, outputs=edgernn.Unary("abs")(x3)))

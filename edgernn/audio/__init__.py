@@ -8,5 +8,7 @@ devices (`edgernn.audio.io`, ``edgernn denoise``).
 from .denoiser import BUNDLED, Denoiser
 from .frontend import FrontEnd, FrontEndConfig
 from .pipeline import Pipeline, open_denoiser
+from .vad import VAD, speech_segments
 
-__all__ = ["BUNDLED", "Denoiser", "FrontEnd", "FrontEndConfig", "Pipeline", "open_denoiser"]
+__all__ = ["BUNDLED", "Denoiser", "FrontEnd", "FrontEndConfig", "Pipeline", "open_denoiser",
+           "VAD", "speech_segments"]

@@ -38,9 +38,10 @@ EXTERNAL = {
     "keygen": ("edgernn.cli.keygen", "make an Ed25519 key pair for signing models"),
     "serve": ("edgernn_serve.cli", "run the on-device daemon from a TOML config (edgernn[daemon])"),
     "denoise": ("edgernn.audio.cli", "denoise a sound file or a live device (edgernn[audio])"),
+    "vad": ("edgernn.audio.vad", "speech segments of a sound file (edgernn[audio])"),
 }
 _EXTRA = {"convert": "convert", "bridge": "bridge", "sign": "sign", "keygen": "sign",
-          "serve": "daemon", "denoise": "audio"}
+          "serve": "daemon", "denoise": "audio", "vad": "audio"}
 
 
 def _load(path, public_key=None):
