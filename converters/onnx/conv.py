@@ -14,15 +14,18 @@ import numpy as np
 
 import edgernn
 
-from .values import Seq
+from .values import Seq, TimePadded
 
 
 def convert_conv(ctx, node, ins):
     at = ctx.check_attrs(node, ("auto_pad", "dilations", "group", "kernel_shape", "pads",
                                 "strides"))
-    seq = ctx.as_seq(node, ins[0])
     w = np.asarray(ctx.const(node, 1, "W"), np.float32)
     b = ctx.const(node, 2, "B", optional=True)
+    if isinstance(ins[0], TimePadded) or (isinstance(ins[0], Seq) and len(ins[0].axes) == 3
+                                          and ctx.labels(ins[0])[2] == "T"):
+        return _over_time(ctx, node, at, ins[0], w, b)
+    seq = ctx.as_seq(node, ins[0])
     if w.ndim != 3:
         raise ctx.unsupported(node, f"a {w.ndim - 2}-D convolution (W of shape "
                                     f"{list(w.shape)}); only 1-D")
@@ -64,6 +67,37 @@ def convert_conv(ctx, node, ins):
     t = ctx.apply(node, op, seq.tensor)
     return [Seq(t, (seq.axes[0], "F", "L"), (sizes[0], op.out_channels, op.out_length),
                 last=seq.last)]
+
+
+def _over_time(ctx, node, at, v, w, b):
+    """A convolution over the time axis ``[N, C, T]``: causal when ``(k - 1) d`` zero
+    frames come first (a Pad before it, or its own ``pads``), an
+    :class:`edgernn.CausalConv1d` keeping its last inputs as state."""
+    seq, frames = (v.seq, v.frames) if isinstance(v, TimePadded) else (v, 0)
+    labels = ctx.labels(seq)
+    if labels[1] != "F" or ctx.inner_length(seq) > 1:
+        raise ctx.unsupported(node, f"Conv over time of data with axes {list(labels)}; "
+                                    f"expected [N, C, T]")
+    k, group = w.shape[2], int(at.get("group", 1))
+    stride = [int(s) for s in at.get("strides", [1])][0]
+    dil = [int(d) for d in at.get("dilations", [1])][0]
+    pads = [int(p) for p in at.get("pads", [0, 0])]
+    auto = at.get("auto_pad", b"NOTSET")
+    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    if auto not in ("NOTSET", "VALID"):
+        pads = None
+    frames += pads[0] if pads else 0
+    if stride != 1 or not pads or pads[1] or frames != (k - 1) * dil:
+        raise ctx.unsupported(node, f"Conv over time with {frames} zero frames before it, pads "
+                                    f"{pads}, stride {stride}, kernel {k}, dilation {dil}: "
+                                    f"streaming needs a causal one ((kernel - 1) x dilation "
+                                    f"= {(k - 1) * dil} zero frames first, stride 1)")
+    op = edgernn.CausalConv1d(w, None if b is None else np.asarray(b, np.float32),
+                              dilation=dil, groups=group)
+    t = ctx.apply(node, op, seq.tensor)
+    sizes = list(seq.sizes)
+    sizes[1] = op.out_channels
+    return [seq.with_tensor(t, sizes)]
 
 
 OPS = {"Conv": convert_conv}

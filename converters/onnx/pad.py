@@ -1,6 +1,8 @@
 """ONNX ``Pad`` of data: padding of the feature axis (``constant``, ``reflect``, ``edge``)
 is :class:`edgernn.Pad`; all-zero pads (Keras' ``causal`` padding of a kernel-1
-convolution, in DTLN) are nothing. Padding of any other axis is refused.
+convolution, in DTLN) are nothing; zero frames before the time axis are what a
+causal convolution over time sees (:class:`~converters.onnx.values.TimePadded`,
+for ``Conv``). Padding of any other axis is refused.
 """
 
 from __future__ import annotations
@@ -8,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 import edgernn
+
+from .values import TimePadded
 
 
 def convert_pad(ctx, node, ins):
@@ -31,9 +35,17 @@ def convert_pad(ctx, node, ins):
     mode = mode.decode() if isinstance(mode, bytes) else str(mode)
     if not any(pads):
         return [seq]
-    k = ctx.plain(node, seq)
     begin, end = dict(zip(axes, pads[:len(axes)], strict=True)), \
         dict(zip(axes, pads[len(axes):], strict=True))
+    labels = ctx.labels(seq)
+    padded = [a for a in axes if begin[a] or end[a]]
+    if len(padded) == 1 and labels[padded[0]].startswith("?") and seq.sizes[padded[0]] is None:
+        ctx.bind(node, seq.axes[padded[0]], "T")  # a graph input's runtime axis padded at
+        labels = ctx.labels(seq)                  # its start: time (a causal convolution)
+    if len(padded) == 1 and labels[padded[0]] == "T" and begin[padded[0]] > 0 and \
+            not end[padded[0]] and mode == "constant" and value == 0.0:
+        return [TimePadded(seq, begin[padded[0]])]  # zeros before the first step: causal
+    k = ctx.plain(node, seq)
     other = [a for a in axes if a != k and (begin[a] or end[a])]
     if other or min(pads) < 0:
         raise ctx.unsupported(node, f"Pad {pads} of data with axes {list(ctx.labels(seq))}; "

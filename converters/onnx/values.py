@@ -128,6 +128,15 @@ class Norm:
 
 
 @dataclass(frozen=True)
+class TimePadded:
+    """``seq`` with ``frames`` zero frames before its first time step (a ``Pad`` of the
+    time axis): only a convolution over time may take it (a causal convolution)."""
+
+    seq: Seq
+    frames: int
+
+
+@dataclass(frozen=True)
 class Opaque:
     """An output the converter does not model (e.g. Dropout's mask)."""
 
