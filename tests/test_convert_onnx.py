@@ -178,7 +178,7 @@ REFUSED = {
                 "l1", "p=1"),
     "pad_time": ([helper.make_node("Pad", ["Ys", "tpads"], ["out"], name="tpad")],
                  [("tpads", np.array([1, 0, 0, 0, 0, 0], np.int64))], "tpad",
-                 "only non-negative padding of the features"),
+                 "only before a causal convolution over time"),
     "middle_step": ([helper.make_node("Gather", ["Ys", "i3"], ["out"], name="pick", axis=0)],
                     [("i3", np.array(3))], "pick", "last time step"),
     "softmax_time": ([helper.make_node("Softmax", ["Ys"], ["out"], name="sm", axis=0)], [],

@@ -7,7 +7,7 @@ from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Seq, StateIn, StateOut
+from .values import Const, Seq, StateIn, StateOut, TimePadded
 
 
 def _reads(node) -> list:
@@ -246,6 +246,10 @@ class Context:
         return tuple(sizes)
 
     # --- data and state ---------------------------------------------------
+    @staticmethod
+    def describe(node) -> str:
+        return node_desc(node)
+
     def as_seq(self, node, v, what: str = "input") -> Seq:
         """``v`` as data, converting the ``Y_h`` of a forward recurrent node (its last
         output) and a slice of a generic state input (an ``edgernn.state`` tensor)."""
@@ -255,6 +259,9 @@ class Context:
             from .statepack import state_seq
 
             v = state_seq(self, node, v)
+        if isinstance(v, TimePadded):
+            raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
+                                         f"only a causal convolution over time may take it")
         if not isinstance(v, Seq):
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")

@@ -24,7 +24,7 @@ from edgernn.ir.state import StreamState
 
 from .fold import fold
 from .statepack import StatePack, check_pairs, from_state
-from .values import Seq, StateOut
+from .values import Seq, StateOut, TimePadded
 
 
 def tensor_name(name: str, used: set) -> str:
@@ -69,6 +69,10 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
             seq_outs.append((out.name, v))
         elif isinstance(v, (StateOut, StatePack)):
             state_outs.append((out.name, v))
+        elif isinstance(v, TimePadded):
+            raise UnsupportedOpError(f"graph output {out.name!r} is the time axis padded by "
+                                     f"{v.producer}: padding the time axis is supported only "
+                                     f"before a causal convolution over time")
         else:
             raise UnsupportedOpError(f"graph output {out.name!r} is a "
                                      f"{'token id' if isinstance(v, Seq) else type(v).__name__}"

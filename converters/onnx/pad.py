@@ -44,7 +44,7 @@ def convert_pad(ctx, node, ins):
         labels = ctx.labels(seq)                  # its start: time (a causal convolution)
     if len(padded) == 1 and labels[padded[0]] == "T" and begin[padded[0]] > 0 and \
             not end[padded[0]] and mode == "constant" and value == 0.0:
-        return [TimePadded(seq, begin[padded[0]])]  # zeros before the first step: causal
+        return [TimePadded(seq, begin[padded[0]], ctx.describe(node))]  # causal padding
     k = ctx.plain(node, seq)
     other = [a for a in axes if a != k and (begin[a] or end[a])]
     if other or min(pads) < 0:

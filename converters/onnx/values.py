@@ -134,6 +134,7 @@ class TimePadded:
 
     seq: Seq
     frames: int
+    producer: str = ""
 
 
 @dataclass(frozen=True)
