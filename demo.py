@@ -19,7 +19,7 @@ import numpy as np
 import edgernn
 from edgernn.cli import benchmark
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = Path(__file__).resolve().parent / "edgernn" / "data"
 
 
 def main() -> int:
