@@ -301,3 +301,53 @@ def test_keygen_sign_and_require_the_signature(work, capsys, tmp_path):
                      str(tmp_path / "dev.pub")]) == 0
     with pytest.raises(edgernn.ModelFormatError, match="not signed"):
         edgernn.load(work / "m.ernn", require_signature=True, public_key=tmp_path / "dev.pub")
+
+
+def test_run_on_a_full_disk_names_the_output_file(work, capsys, monkeypatch):
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(edgernn.format.atomic.os, "fsync", disk_full)
+    rc = cli.main(["run", str(work / "m.ernn"), "--input", str(work / "xs.npy"),
+                   "--output", str(work / "full.npy")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == [f"edgernn: error: {work / 'full.npy'}: cannot write: No space "
+                               f"left on device"]
+    assert not (work / "full.npy").exists()
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_force_never_replaces_a_device_node_or_a_fifo(work, tmp_path, capsys, kind):
+    """As root, ``-o /dev/null --force`` replaced the machine's /dev/null with a file:
+    only regular files are replaced. The node is made in this test's folder."""
+    import stat
+
+    node = tmp_path / f"node-{kind}.npy"
+    if kind == "device":
+        if os.geteuid() != 0:
+            pytest.skip("making a device node needs root (the FIFO case covers the rule)")
+        os.mknod(node, 0o666 | stat.S_IFCHR, os.makedev(1, 3))   # as /dev/null
+    else:
+        os.mkfifo(node)
+    before = os.lstat(node)
+    for argv in (["run", str(work / "m.ernn"), "--input", str(work / "xs.npy"), "--output",
+                  str(node), "--force"],
+                 ["convert", str(work / "m.ernn"), "-o", str(node), "--force"]):
+        rc = cli.main(argv)
+        err = capsys.readouterr().err.strip().splitlines()
+        assert rc == 2 and len(err) == 1, err
+        assert "is not a regular file" in err[0], err
+    after = os.lstat(node)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino,
+                                                             before.st_rdev)
+
+
+def test_a_closed_pipe_ends_the_command_quietly(work):
+    """``edgernn inspect m.ernn | head -1``: no 'Broken pipe' error, no traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "edgernn", "inspect", str(work / "m.ernn")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.readline()
+    proc.stdout.close()   # the reader goes away after one line, as head -1 does
+    err = proc.stderr.read().decode()
+    rc = proc.wait(120)
+    assert err == "" and rc in (0, 141), (rc, err)

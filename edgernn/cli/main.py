@@ -21,6 +21,7 @@ never imports converters or pyserial.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from importlib import import_module
 
@@ -242,6 +243,15 @@ def _parser() -> Parser:
     return p
 
 
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit raises nothing more."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -264,6 +274,9 @@ def main(argv=None) -> int:
         return args.func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (`edgernn inspect m.ernn | head -1`):
+        _quiet_stdout()      # stop quietly, as a Unix tool killed by SIGPIPE does
+        return 141
     except EdgeRNNError as exc:
         print(f"edgernn: error: {exc}", file=sys.stderr)
         return 2

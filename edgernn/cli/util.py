@@ -85,7 +85,8 @@ def output_path(path, inputs=(), force: bool = False, suffix: str | None = None)
     ------
     EdgeRNNError
         Naming the final path: it is an input, a directory, exists (without
-        ``force``), or its directory does not exist.
+        ``force``), is not a regular file (even with ``force``), or its directory
+        does not exist.
     """
     out = Path(path)
     if suffix and out.suffix != suffix:
@@ -100,6 +101,11 @@ def output_path(path, inputs=(), force: bool = False, suffix: str | None = None)
         raise EdgeRNNError(f"{out}: the directory {str(out.parent)!r} does not exist")
     if out.exists() and not force:
         raise EdgeRNNError(f"{out}: exists; pass --force to replace it")
+    if (out.exists() or out.is_symlink()) and not out.is_file():
+        # even with --force: replacing would put a regular file where a device node, a
+        # FIFO or a socket was (as root, -o /dev/null --force would replace /dev/null)
+        raise EdgeRNNError(f"{out}: is not a regular file (a device, FIFO or socket); "
+                           f"refusing to replace it, even with --force")
     return out
 
 
