@@ -5,6 +5,7 @@ PY ?= python3
 VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+DEMO_STAMP := $(VENV)/.demo-installed
 
 .PHONY: demo test lint bench clean venv
 
@@ -15,9 +16,17 @@ $(STAMP): pyproject.toml
 	$(VPY) -c "import edgernn, numba, onnx, onnxruntime, torch, serial, paho.mqtt, prometheus_client"
 	touch $(STAMP)
 
+$(DEMO_STAMP): pyproject.toml
+	test -x $(VPY) || $(PY) -m venv $(VENV)
+	$(VPY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
+	$(VPY) -m pip install -q -e '.[demo]' 2>&1 | grep -v "is ignored" || true
+	$(VPY) -c "import edgernn, numba, serial, soundfile, matplotlib"
+	touch $(DEMO_STAMP)
+
 venv: $(STAMP)
 
-demo: $(STAMP)
+# the demo installs only what it needs (no torch, no converters)
+demo: $(DEMO_STAMP)
 	$(VPY) demo.py
 
 test: $(STAMP)
