@@ -239,3 +239,24 @@ def test_bundled_format_1_demo_model_loads():
     assert (model.input_size, model.output_size) == (42, 22)
     xs = np.random.default_rng(0).standard_normal((50, 42)).astype(np.float32)
     np.testing.assert_allclose(model.stream().run(xs), naive.run(model, xs), atol=1e-5)
+
+
+FORMAT2 = Path(__file__).resolve().parent / "data" / "format2"
+
+
+@pytest.mark.parametrize("name", ["graph", "graph_int8", "stack"])
+def test_format_2_0_files_of_release_0_2_load_and_agree(name, tmp_path):
+    """Files written by edgernn 0.2.0 before the house moved (commit c67bef9,
+    tests/data/make_format2_fixtures.py): a graph, its int8 version, a stack with an
+    initial state. They load and give that release's outputs, and are saved again as
+    2.0 (none uses state updates or an audio section)."""
+    exp = np.load(FORMAT2 / "expected.npz")
+    xs, ys = exp[f"{name}.xs"], exp[f"{name}.ys"]
+    path = FORMAT2 / f"{name}.ernn"
+    assert edgernn.read_manifest(path)["format_version"] == "2.0"
+    model = edgernn.load(path)
+    got = model.stream().run(xs)
+    np.testing.assert_allclose(got, ys, atol=1e-5, rtol=0)
+    edgernn.save(model, tmp_path / "again.ernn")
+    assert edgernn.read_manifest(tmp_path / "again.ernn")["format_version"] == "2.0"
+    np.testing.assert_array_equal(edgernn.load(tmp_path / "again.ernn").stream().run(xs), got)
