@@ -23,64 +23,27 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import resource
-import selectors
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+from fuzzrun import capped_worker, run_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD = "malformed or unsupported ("
 
 
-def _worker(start: int, count: int, args, err) -> subprocess.Popen:
-    cap = int(args.mem_gb * (1 << 30))
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
-    return subprocess.Popen([sys.executable, "-m", "tests.converter_fuzz", str(start),
-                             str(count), str(args.seed)], cwd=ROOT, preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=err, text=True)
-
-
 def run_batch(start: int, count: int, args) -> list[dict]:
     """Run cases [start, start+count); restart the worker after a hang or a crash."""
-    rows, nxt, end = [], start, start + count
-    while nxt < end:
-        err = tempfile.TemporaryFile()
-        proc = _worker(nxt, end - nxt, args, err)
-        deadline = time.monotonic() + 180  # imports and the seed files
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        stalled = False
-        while nxt < end:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                stalled = True
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            row = json.loads(line)
-            rows.append(row)
-            nxt = row["i"] + 1
-            deadline = time.monotonic() + args.case_seconds + 10
-        if nxt < end:
-            proc.kill()
-            status = proc.wait()
-            err.seek(0)
-            rows.append({"i": nxt, "format": "?", "seed_file": "?", "mutation": "?",
-                         "seconds": None, "maxrss_mb": None,
-                         "outcome": "hang" if stalled else f"crash:{status}",
-                         "message": err.read().decode(errors="replace")[-800:]})
-            nxt += 1
-        else:
-            proc.wait()
-        sel.close()
-        err.close()
-    return rows
+    return run_cases(
+        start, count,
+        lambda s, c, err: capped_worker("tests.converter_fuzz", [s, c, args.seed],
+                                        args.mem_gb, err),
+        180, args.case_seconds + 10,  # imports and the seed files; one case
+        lambda i, stalled, status, tail: {
+            "i": i, "format": "?", "seed_file": "?", "mutation": "?", "seconds": None,
+            "maxrss_mb": None, "outcome": "hang" if stalled else f"crash:{status}",
+            "message": tail})
 
 
 def summary(rows: list[dict]) -> dict:

@@ -21,66 +21,29 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import resource
-import selectors
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from fuzzrun import capped_worker, run_cases  # noqa: E402
+
 from tests.ernn_fuzz import ok  # noqa: E402
-
-
-def _worker(start: int, count: int, args, err) -> subprocess.Popen:
-    cap = int(args.mem_gb * (1 << 30))
-
-    def limit():
-        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
-
-    return subprocess.Popen([sys.executable, "-m", "tests.ernn_fuzz", str(start), str(count),
-                             str(args.seed), args.target], cwd=ROOT, preexec_fn=limit,
-                            stdout=subprocess.PIPE, stderr=err, text=True)
 
 
 def _batch(start: int, count: int, args) -> list[dict]:
     """Run cases [start, start+count); restart after a hang or a death."""
-    rows, nxt, end = [], start, start + count
-    while nxt < end:
-        err = tempfile.TemporaryFile()
-        proc = _worker(nxt, end - nxt, args, err)
-        deadline = time.monotonic() + 120  # the import and the seed models
-        sel = selectors.DefaultSelector()
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        stalled = False
-        while nxt < end:
-            if not sel.select(timeout=max(0.0, deadline - time.monotonic())):
-                stalled = True
-                break
-            line = proc.stdout.readline()
-            if not line:
-                break
-            row = json.loads(line)
-            rows.append(row)
-            nxt = row["i"] + 1
-            deadline = time.monotonic() + args.case_seconds + 5
-        if nxt < end:  # the worker hung or died on case nxt
-            proc.kill()
-            status = proc.wait()
-            err.seek(0)
-            tail = err.read().decode(errors="replace")[-800:]
-            rows.append({"i": nxt, "seed_model": "?", "mutation": "?", "seconds": None,
-                         "outcome": "hang" if stalled else f"died:{status}", "maxrss_mb": None,
-                         "stderr_tail": tail})
-            nxt += 1
-        else:
-            proc.wait()
-        sel.close()
-        err.close()
-    return rows
+    return run_cases(
+        start, count,
+        lambda s, c, err: capped_worker("tests.ernn_fuzz", [s, c, args.seed, args.target],
+                                        args.mem_gb, err),
+        120, args.case_seconds + 5,  # the import and the seed models; one case
+        lambda i, stalled, status, tail: {
+            "i": i, "seed_model": "?", "mutation": "?", "seconds": None,
+            "outcome": "hang" if stalled else f"died:{status}", "maxrss_mb": None,
+            "stderr_tail": tail})
 
 
 def main(argv=None) -> int:
