@@ -147,3 +147,23 @@ def test_quantize_keeps_the_state_updates_with_and_without_data(rng):
         assert len(q.graph.updates) == 2
         assert any(type(op).__name__ == "Dense" and op.quant is not None for op in q.layers)
         np.testing.assert_allclose(q.stream().run(xs), model.stream().run(xs), atol=0.05)
+
+
+@pytest.mark.parametrize("order", ["forward", "backward"])
+def test_every_update_reads_the_values_of_its_own_step(order):
+    """A delay line (d2 <- d1 <- x) gives x two steps late whatever the order the
+    updates are listed in; a swap (a <- b, b <- a) alternates: every update reads the
+    step's values, none an already updated state."""
+    x = edgernn.Input(1)
+    d1, d2 = edgernn.state(1, name="d1"), edgernn.state(1, name="d2")
+    ups = [(d1, x), (d2, d1)]
+    m = edgernn.Model(inputs=x, outputs=d2, updates=dict(ups if order == "forward"
+                                                         else ups[::-1]))
+    xs = np.arange(1, 7, dtype=F32)[:, None]
+    np.testing.assert_array_equal(m.stream().run(xs).ravel(), [0, 0, 1, 2, 3, 4])
+    a, b = edgernn.state(1, name="a"), edgernn.state(1, name="b")
+    swap = edgernn.Model(inputs=x, outputs=[edgernn.add(a, x), b], updates={a: b, b: a},
+                         initial_state=edgernn.StreamState(("a", "b"), (np.ones(1, F32),
+                                                                        np.full(1, 2, F32))))
+    ys = swap.stream().run(np.zeros((4, 1), F32))
+    np.testing.assert_array_equal(ys, [[1, 2], [2, 1], [1, 2], [2, 1]])

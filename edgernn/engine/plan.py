@@ -117,6 +117,29 @@ class Packer:
         return code
 
 
+def _update_rows(row, alloc, copies) -> None:
+    """COPY rows giving every state its new value, all read before any is written:
+    ``copies`` = [(source offset, state offset, length)]. A copy goes after those
+    that read the span it writes (a delay line ``d2 <- d1 <- x``); a cycle (``a <- b,
+    b <- a``) first moves one source to a temporary slot."""
+    pending = list(copies)
+
+    def reads_into(u, w):  # w reads the span u writes
+        return w[0] < u[1] + u[2] and u[1] < w[0] + w[2]
+
+    while pending:
+        free = next((u for u in pending if not any(reads_into(u, w) for w in pending
+                                                    if w is not u)), None)
+        if free is None:  # a cycle: save the first one's source
+            src, dst, n = pending[0]
+            tmp = alloc(n)
+            row(T.COPY, src, n, tmp, n)
+            pending[0] = (tmp, dst, n)
+            continue
+        pending.remove(free)
+        row(T.COPY, free[0], free[2], free[1], free[2])
+
+
 def build_plan(nodes, inputs, outputs, math: str = "fast", updates=()) -> Plan:
     """Pack step-able nodes into a :class:`Plan`.
 
@@ -200,9 +223,8 @@ def build_plan(nodes, inputs, outputs, math: str = "fast", updates=()) -> Plan:
     for t in outputs:
         row(T.OUTPUT, loc[id(t)], t.size, yo, t.size)
         yo += t.size
-    for s, v in updates:  # the state takes its new value for the next step
-        if loc[id(v)] != loc[id(s)]:
-            row(T.COPY, loc[id(v)], v.size, loc[id(s)], s.size)
+    _update_rows(row, alloc, [(loc[id(v)], loc[id(s)], s.size) for s, v in updates
+                               if loc[id(v)] != loc[id(s)]])
     n_run = len(rows)
     for _, off, n in spans:  # not run: the spans reset after a non-finite step
         row(T.STATE, -1, 0, off, n)
