@@ -52,4 +52,12 @@ def describe(model) -> str:
                  f"{'yes' if model.streamable else 'no (whole sequences: run() only)'}"
                  f"{'' if model.return_sequences else '; run() returns the last step only'}"
                  f"{'; non-zero initial state' if model.initial_state is not None else ''}{io}")
+    if model.graph.updates:
+        lines.append("state carried from step to step: " + ", ".join(
+            f"{st.name}[{st.size}] <- {v.name}" for st, v in model.graph.updates))
+    audio = getattr(model, "audio", None)
+    if audio:
+        lines.append(f"audio: {audio['kind']} ({audio.get('preset') or 'no preset'}), "
+                     f"{audio['sample_rate']} Hz, hop {audio['hop']}, {audio['input']} in, "
+                     f"{audio['output']} out, latency {audio.get('latency', 0)}")
     return "\n".join(lines)
