@@ -1,4 +1,4 @@
-"""A slow, obvious oracle of the int8 arithmetic of :mod:`edgernn.quant`
+"""A slow, obvious oracle of the int8 arithmetic of :mod:`edgernn.ir.quant`
 (QUANT_SPEC.md and the QuantParams fields added since).
 
 Written from the equations, independent of edgernn's engine and of the

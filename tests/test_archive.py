@@ -1,4 +1,5 @@
-"""edgernn.archive on crafted zips: what it reads, what it refuses, and what reading costs."""
+"""edgernn.format.archive on crafted zips: what it reads, what it refuses, and what
+reading costs."""
 
 import hashlib
 import io

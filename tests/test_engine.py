@@ -207,7 +207,7 @@ def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
 
 def test_loading_a_model_does_not_import_scipy_linalg(tmp_path):
     """numba's BLAS probe imports scipy.linalg (0.3-0.6 s of every start): edgernn skips it
-    (edgernn.startup), and numba code that convolves still gives numpy's results."""
+    (edgernn.kernels.startup), and numba code that convolves still gives numpy's results."""
     code = """
     import sys, numpy as np, edgernn, numba
     m = edgernn.load(sys.argv[1])

@@ -1,4 +1,5 @@
-"""Cold start: what the cache lacks is compiled in parallel processes (edgernn.precompile)."""
+"""Cold start: what the cache lacks is compiled in parallel processes
+(edgernn.engine.precompile)."""
 
 import json
 import os

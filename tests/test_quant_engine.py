@@ -1,4 +1,4 @@
-"""int8 ops in the engine against the plain-numpy oracle of edgernn.quant's arithmetic."""
+"""int8 ops in the engine against the plain-numpy oracle of edgernn.ir.quant's arithmetic."""
 
 import dataclasses
 import os

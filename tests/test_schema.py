@@ -1,4 +1,5 @@
-"""edgernn.schema: strict types and ranges, no unknown keys, no coercion; format 1.0 files pass."""
+"""edgernn.format.schema: strict types and ranges, no unknown keys, no coercion; format
+1.0 files pass."""
 
 import copy
 import json

@@ -4,7 +4,7 @@
 >>> q = quantize(model, calibration="frames.npy", mode="int8")      # doctest: +SKIP
 >>> print(q.quantization["end_to_end"]["held_out"])                  # doctest: +SKIP
 
-Modes, per op (arithmetic: :mod:`edgernn.quant`; gates and cell state stay float32):
+Modes, per op (arithmetic: :mod:`edgernn.ir.quant`; gates and cell state stay float32):
 
 ``int8-weights``  dynamic range: int8 weights with a symmetric scale per output
                   row; the inputs of every product quantised per call, with a

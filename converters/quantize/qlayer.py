@@ -1,4 +1,4 @@
-"""Quantised ops as the runtime spells them (:mod:`edgernn.quant`).
+"""Quantised ops as the runtime spells them (:mod:`edgernn.ir.quant`).
 
 A quantised op keeps its type; the matrices it names in ``op.quantizable``
 (``weight``, or ``weight_ih`` and ``weight_hh``) become int8 ``[rows, cols]``

@@ -63,7 +63,7 @@ def affine(lo: float, hi: float) -> tuple[float, int]:
 
 def fake_quant(v: np.ndarray, scale: float, zp: int) -> np.ndarray:
     """Quantise and dequantise ``v`` as the static input side of an int8 product does
-    (:mod:`edgernn.quant`)."""
+    (:mod:`edgernn.ir.quant`)."""
     q = np.clip(np.rint(np.asarray(v, np.float32) / np.float32(scale)) + zp, -128, 127)
     return (q - zp) * np.float32(scale)
 

@@ -2,7 +2,7 @@
 
 The model is loaded and checked whole first (nothing unloadable gets signed);
 the copy holds the same manifest and arrays plus ``manifest.sha256`` and
-``manifest.sig`` (:mod:`edgernn.signing`). A device then loads it with
+``manifest.sig`` (:mod:`edgernn.format.signing`). A device then loads it with
 ``edgernn.load(path, require_signature=True, public_key=...)`` or
 ``edgernn run/inspect/bridge --public-key``. Needs the ``sign`` extra.
 """

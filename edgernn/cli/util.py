@@ -4,7 +4,7 @@ Every subcommand (``edgernn``, ``edgernn convert``, ``edgernn bridge``) parses
 with :class:`Parser`: a bad value is one line on stderr and exit status 2;
 only an unknown flag also prints the usage. Outputs go through
 :func:`output_path` (never an input of the command; an existing file only with
-``--force``) and are written atomically (:func:`edgernn.atomic.atomic_write`).
+``--force``) and are written atomically (:func:`edgernn.format.atomic.atomic_write`).
 """
 
 from __future__ import annotations

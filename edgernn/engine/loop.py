@@ -1,8 +1,8 @@
 """The engine: one cached, jitted interpreter of the op table for every model.
 
 There is one native entry point, :func:`engine_f32`, compiled once per machine
-(and cached on disk, see :mod:`edgernn.cache`) and shared by every model, every
-stream, every batch and every mode; nothing is compiled per model. It releases
+(and cached on disk, see :mod:`edgernn.kernels.cache`) and shared by every model,
+every stream, every batch and every mode; nothing is compiled per model. It releases
 the GIL while it runs. It moves the step's inputs and outputs and calls each
 op's kernel through the address in the op's row (:mod:`edgernn.kernels.abi`):
 kernels are compiled per op kind, once, when a model first uses them.
@@ -24,8 +24,9 @@ Status: 0 when every step ran; ``BAD_SHAPE`` when ``xs`` or ``ys`` has the wrong
 size, ``STRIDED`` when either is not contiguous (nothing ran: the caller passes
 contiguous copies); ``-(t + 1)`` when step ``t`` met a token id out of range.
 Per stream, ``S_NONFINITE`` (int64) counts the steps in which some op's output
-or recurrent state was non-finite; after such a step, every non-finite
-recurrent state is reset to zero (the step's outputs show the non-finite values).
+or state was non-finite; after such a step, every state span the plan allocated
+(its STATE rows) that holds inf or nan is reset to zero (the step's outputs show
+the non-finite values).
 
 Every kernel uses ``error_model="numpy"``: float division needs no zero check,
 so loops with a division (the rational tanh) vectorise.
@@ -187,7 +188,7 @@ def native():
     Returns the raw CPython wrapper of the one compiled signature: it unboxes its
     arguments without type dispatch (the cheapest call from Python numba offers),
     so its callers must pass exactly two 1-D float32 arrays (see
-    :class:`edgernn.stream.Stream`); the dispatcher is the fallback when that
+    :class:`edgernn.engine.stream.Stream`); the dispatcher is the fallback when that
     wrapper is not reachable.
     """
     disp = engine_f32

@@ -3,7 +3,8 @@
 Numba compiles one function at a time per process (a global compiler lock):
 about 1-3 s each on this project's 2-vCPU VM and several times that on a
 Raspberry Pi, and a model needs the engine and two to six kernels. When the
-cache (:mod:`edgernn.cache`) lacks some of them, :func:`ensure` splits them
+cache (:mod:`edgernn.kernels.cache`) lacks some of them, :func:`ensure` splits
+them
 over up to :func:`jobs` workers: this process and ``jobs - 1`` fresh
 interpreters that import edgernn from the same place, compile their share into
 the same cache folder and exit. This process then loads their code from the
@@ -15,7 +16,7 @@ children (a real compile error is raised here, once). Children get no input,
 their output is discarded, and whatever still runs after :data:`TIMEOUT_S` (one
 deadline for all) or when this process stops waiting (an error, Ctrl-C) is killed.
 ``EDGERNN_COMPILE_JOBS=1`` turns this off; it is off too when the cache is a
-private temporary folder (see :mod:`edgernn.cache`), where a child could not
+private temporary folder (see :mod:`edgernn.kernels.cache`), where a child could not
 find it, and when ``sys.executable`` is not a Python interpreter (a frozen
 application would start itself again).
 """

@@ -2,9 +2,9 @@
 
 Entries, all stored uncompressed::
 
-    manifest.json       canonical JSON (see :mod:`edgernn.boundedjson`)
+    manifest.json       canonical JSON (see :mod:`edgernn.format.boundedjson`)
     manifest.sha256     64 hex digits: SHA-256 of the manifest.json bytes
-    manifest.sig        optional Ed25519 signature of that hash (:mod:`edgernn.signing`)
+    manifest.sig        optional Ed25519 signature of that hash (:mod:`edgernn.format.signing`)
     arrays/<key>.npy    one array per key of the manifest's array table, .npy format 1.0
 
 An array table maps each key to ``{"shape": [int, ...], "dtype": "float32" |
@@ -21,7 +21,7 @@ checked against its table entry (shape multiplied in Python integers, the
 straight into its final numpy array, hashed on the way. Every problem is a
 :class:`~edgernn.ModelFormatError` naming the file and the entry or field.
 
-Writing (:func:`write`) is atomic (:mod:`edgernn.atomic`) and deterministic.
+Writing (:func:`write`) is atomic (:mod:`edgernn.format.atomic`) and deterministic.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class Archive:
     Raises
     ------
     ModelFormatError
-        Any problem of the zip directory (:func:`edgernn.zipdir.read_directory`);
+        Any problem of the zip directory (:func:`edgernn.format.zipdir.read_directory`);
         OSError (FileNotFoundError, ...) when the file cannot be opened.
 
     Attributes (after :meth:`read_manifest`)
@@ -357,7 +357,7 @@ def write(path, manifest: dict, arrays: dict, signing_key=None) -> Path:
 
     ``manifest`` must already hold the array table (:func:`array_meta` of each
     array) wherever its format keeps it. ``signing_key``: an Ed25519 private key
-    (see :mod:`edgernn.signing`) to add ``manifest.sig``.
+    (see :mod:`edgernn.format.signing`) to add ``manifest.sig``.
 
     Raises
     ------

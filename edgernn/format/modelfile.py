@@ -8,7 +8,7 @@ Layout (entries stored uncompressed)::
     arrays/<name>.npy           one array per weight, numpy format 1.0, no pickles
 
 ``manifest.json`` (format 2.0; the model and graph entries are described in
-:mod:`edgernn.manifest`; files of format 1.0, written by edgernn 0.1, load too)::
+:mod:`edgernn.format.manifest`; files of format 1.0, written by edgernn 0.1, load too)::
 
     {"format": "edgernn", "format_version": "2.0",
      "producer": {"name": "edgernn", "version": "0.2.0"},
@@ -17,12 +17,12 @@ Layout (entries stored uncompressed)::
                                    "sha256": "<hex of the raw C-order bytes>"}, ...},
      "provenance": {"source": "onnx", "source_sha256": "...", ...}}
 
-The container is :mod:`edgernn.archive`: entries stored, the zip directory
+The container is :mod:`edgernn.format.archive`: entries stored, the zip directory
 checked whole and the total size capped before any read, the manifest covered
 by ``manifest.sha256`` (required from format 2.0 on) and optionally signed
 (``manifest.sig``, Ed25519), parsed with bounded depth, numbers and strings,
 each array read once straight into its final array and its SHA-256 checked.
-The manifest's top-level fields are checked against :mod:`edgernn.schema`
+The manifest's top-level fields are checked against :mod:`edgernn.format.schema`
 (types, ranges, no unknown keys, no coercion); each op's ``config`` by its
 registry entry. Loading never unpickles. Any problem raises
 :class:`edgernn.ModelFormatError` naming the file and the field or entry. A file

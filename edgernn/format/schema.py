@@ -85,7 +85,7 @@ class Null:
 
 @dataclass(frozen=True)
 class Any:
-    """Any JSON value (already bounded by :mod:`edgernn.boundedjson`)."""
+    """Any JSON value (already bounded by :mod:`edgernn.format.boundedjson`)."""
 
     def check(self, v, where):
         return None

@@ -1,6 +1,6 @@
 """Numba kernels (``@njit(cache=True, error_model="numpy")``), one file per op kind.
 
-Every kernel works on the engine's flat arrays (see :mod:`edgernn.engine`):
+Every kernel works on the engine's flat arrays (see :mod:`edgernn.engine.loop`):
 
 ``P``  int64[n_rows, WIDTH]  the op table (row 0 is the header, :mod:`.optable`)
 ``W``  float32[:]            the weight arena (read only while running)
@@ -9,7 +9,7 @@ Every kernel works on the engine's flat arrays (see :mod:`edgernn.engine`):
 
 and addresses vectors inside them by offset, so one compiled engine serves
 every model: nothing is compiled per model or per instance. Importing this
-package installs edgernn's cache locator first (:mod:`edgernn.cache`).
+package installs edgernn's cache locator first (:mod:`edgernn.kernels.cache`).
 """
 
 from . import cache

@@ -64,7 +64,7 @@ def call_ptr(typingctx, fn, *args):
 
 @njit(cache=CACHE, inline="always")
 def views(desc):
-    """``(P, W, S, L, A, idx, m)`` of a call descriptor (see :mod:`edgernn.engine`)."""
+    """``(P, W, S, L, A, idx, m)`` of a call descriptor (see :mod:`edgernn.engine.loop`)."""
     d = view1(desc, D_SIZE, np.int64)
     P = view2(d[D_P], d[D_NROWS], WIDTH, np.int64)
     W = view1(d[D_W], d[D_WBYTES] // 4, np.float32)

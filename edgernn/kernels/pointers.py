@@ -1,7 +1,7 @@
 """Typed array views over raw addresses, for the engine's entry point and kernels.
 
 The entry point receives one integer: the address of a call descriptor (an
-int64 array owned by the Python stream object, see :mod:`edgernn.engine`).
+int64 array owned by the Python stream object, see :mod:`edgernn.engine.loop`).
 Everything else -- op table, weight arena, state arenas, stream indices -- is
 reached through addresses stored in it and viewed with these functions: a
 C-contiguous array struct around the address, built in place (no allocation,

@@ -4,7 +4,7 @@
     acc[r] = sum_k W_q[r, k] * (v_q[k] - zp)            int32, exact (tile_i8.py)
     y[r] += float32(acc[r]) * float32(s_w[r] * s_v)
 
-(the arithmetic contract of :mod:`edgernn.quant`). The scale ``s_v`` and zero
+(the arithmetic contract of :mod:`edgernn.ir.quant`). The scale ``s_v`` and zero
 point come from the op's parameters (static, mode 0), or from ``v`` at each
 step: mode 1 symmetric (``max|v| / 127``), mode 2 asymmetric (``min(v, 0)`` to
 ``max(v, 0)`` over 255 steps); mode + 8: round half away from zero. A scale

@@ -18,7 +18,7 @@ class Model:
     """A graph of ops run one timestep at a time: a stack of layers, or a graph.
 
     ``Model(layers)`` runs the layers in order; ``Model(inputs=x, outputs=[a, b])``
-    takes a graph built with the functional API (:mod:`edgernn.graph`).
+    takes a graph built with the functional API (:mod:`edgernn.ir.graph`).
 
     Parameters
     ----------
