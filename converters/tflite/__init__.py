@@ -70,12 +70,17 @@ SUPPORTED = sorted([*OPS, *MERGE_OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GR
 __all__ = ["from_tflite", "read_tflite", "OPS"]
 
 
-def from_tflite(path) -> edgernn.Model:
+def from_tflite(path, states: dict | None = None) -> edgernn.Model:
     """Convert a ``.tflite`` file (float32 models).
 
     Parameters
     ----------
     path : str or Path
+    states : dict of graph input name -> graph output name, optional
+        Recurrent state that LiteRT users feed back by hand (DTLN's
+        ``{"input_3": "Identity_1"}``): the pair becomes state inside the
+        model, one ``edgernn.state`` tensor per distinct slice of the input,
+        updated from the same places of the output (:mod:`.statewalk`).
 
     Returns
     -------
@@ -103,6 +108,8 @@ def from_tflite(path) -> edgernn.Model:
     if not sg.inputs or not sg.outputs:
         raise UnsupportedOpError(f"main subgraph has {len(sg.inputs)} inputs and "
                                  f"{len(sg.outputs)} outputs; supported: one or more of each")
+    if states:
+        return _from_tflite_states(path, model, sg, states)
     several = len(sg.inputs) > 1 or len(sg.outputs) > 1
     values: dict = {}  # tensor index -> (edgernn Tensor, last step only)
     inputs = []
@@ -110,9 +117,14 @@ def from_tflite(path) -> edgernn.Model:
         inp = sg.tensors[t]
         if not inp.is_float or len(inp.shape) != 3 or inp.shape[0] != 1 or \
                 inp.shape[1] != sg.tensors[sg.inputs[0]].shape[1]:
+            pair = [_io_name(model, o) for o in sg.outputs
+                    if list(sg.tensors[o].shape) == list(inp.shape)]
+            hint = (f" (a state input fed back from output {pair[0]!r}? pass states="
+                    f"{{{_io_name(model, t)!r}: {pair[0]!r}}}, or --state "
+                    f"{_io_name(model, t)}={pair[0]})") if pair else ""
             raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}"
                                      f"{list(inp.shape)}; supported: float32[1, T, I], one T "
-                                     f"for all inputs")
+                                     f"for all inputs{hint}")
         x = edgernn.Input(inp.shape[2], name=_io_name(model, t) if several else None)
         values[t] = (x, False)
         inputs.append(x)
@@ -189,6 +201,62 @@ def from_tflite(path) -> edgernn.Model:
             return _assemble(inputs, outputs, quant, provenance, not last_step)
         return edgernn.Model(inputs=inputs, outputs=outputs, provenance=provenance,
                              return_sequences=not last_step)
+
+
+def _from_tflite_states(path, model, sg, states) -> edgernn.Model:
+    """A graph with state input/output pairs, walked with shaped values
+    (:mod:`.statewalk`); every other input is data ``[1, 1, ..., I]``."""
+    from .statewalk import Walker, state_pairs, updates
+
+    def names(t):
+        return _io_name(model, t)
+
+    quant: dict = {}
+    walker = Walker(sg, lambda op, layers, x: _apply(op, layers, x, quant))
+    pairs = state_pairs(sg, names, states)
+    inputs = []
+    for t in sg.inputs:
+        inp = sg.tensors[t]
+        shape = tuple(int(d) for d in inp.shape)
+        if not inp.is_float:
+            raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}; "
+                                     f"supported: float32")
+        if t in pairs:
+            walker.values[t] = walker.source((names(t), shape), shape)
+            continue
+        if len(shape) < 2 or any(d != 1 for d in shape[:-1]):
+            raise UnsupportedOpError(f"input {inp.name!r} is float32{list(shape)}; with state "
+                                     f"inputs, supported: one step [1, 1, I]")
+        x = edgernn.Input(shape[-1], name=names(t))
+        walker.values[t] = walker.source(x, shape)
+        inputs.append(x)
+    for op in sg.ops:
+        with naming(f"{op} in subgraph {sg.name!r}"):
+            walker.step(op)
+    outputs = []
+    for o in sg.outputs:
+        if o in pairs.values():
+            continue
+        if o not in walker.values:
+            raise ModelFormatError(f"output {sg.tensors[o].name!r} is not computed by the "
+                                   f"supported ops from the inputs")
+        t = walker.tensor(f"output {names(o)!r}", walker.values[o])
+        if t.op is None or t.name is not None or any(t is u for u in outputs):
+            t = edgernn.Slice(0, t.size)(t)
+        t.name = names(o)
+        outputs.append(t)
+    news = updates(walker, "", pairs, names)
+    provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
+                  "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
+                  "streaming": True, "state_persists": True, "output": "every_step",
+                  "states": dict(states)}
+    with naming("building the model from the converted operators"):
+        m = edgernn.Model(inputs=inputs, outputs=outputs, updates=news, provenance=provenance)
+        if not quant:
+            return m
+        from converters.quantize.imported import assemble
+
+        return assemble(m, {t.name: quant[id(t)] for t in m.graph.nodes if id(t) in quant})
 
 
 def _assemble(inputs, outputs, quant, provenance, return_sequences):
