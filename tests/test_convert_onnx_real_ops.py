@@ -136,3 +136,58 @@ def test_state_pairs_can_be_named_and_bad_names_are_refused(tmp_path):
     assert model.input_size == 4
     with pytest.raises(ModelFormatError, match="is not a graph input -> graph output pair"):
         from_onnx(str(path), states={"state": "nope"})
+
+
+def _if_model(tmp_path, cond_from_input: bool):
+    """y = x * 2 if cond else x * 3, cond a constant or computed from a runtime shape."""
+    def branch(k):
+        return helper.make_graph([helper.make_node("Mul", ["x", f"c{k}"], [f"y{k}"])],
+                                 f"b{k}", [], [helper.make_tensor_value_info(
+                                     f"y{k}", TensorProto.FLOAT, None)],
+                                 [numpy_helper.from_array(F32(k), f"c{k}")])
+    if cond_from_input:  # the batch size: known only at run time
+        nodes = [helper.make_node("Shape", ["x"], ["shp"]),
+                 helper.make_node("Gather", ["shp", "i0"], ["n"], axis=0),
+                 helper.make_node("Equal", ["n", "one"], ["cond"])]
+    else:
+        nodes = [helper.make_node("Identity", ["sr"], ["m"]),
+                 helper.make_node("Greater", ["m", "zero"], ["cond"])]
+    nodes.append(helper.make_node("If", ["cond"], ["y"], then_branch=branch(2),
+                                  else_branch=branch(3)))
+    inputs = [helper.make_tensor_value_info("x", TensorProto.FLOAT,
+                                            ["N", 4] if cond_from_input else [1, 4])]
+    if not cond_from_input:
+        inputs.append(helper.make_tensor_value_info("sr", TensorProto.FLOAT, []))
+    graph = helper.make_graph(nodes, "if", inputs,
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+                              [numpy_helper.from_array(F32(0), "zero"),
+                               numpy_helper.from_array(np.array(0, np.int64), "i0"),
+                               numpy_helper.from_array(np.array(1, np.int64), "one")])
+    path = tmp_path / "if.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), path)
+    return path
+
+
+def test_an_if_on_a_constant_is_its_taken_branch_and_one_on_data_is_refused(tmp_path, rng):
+    from edgernn.errors import UnsupportedOpError
+
+    path = _if_model(tmp_path, cond_from_input=False)
+    xs = rng.normal(0, 1, (5, 4)).astype(F32)
+    for sr, k in ((1.0, 2), (-1.0, 3)):
+        model = from_onnx(str(path), constants={"sr": np.array(sr, F32)})
+        np.testing.assert_allclose(model.stream().run(xs), xs * k, rtol=1e-6)
+    with pytest.raises(UnsupportedOpError, match="If node .* known only at run time"):
+        from_onnx(str(_if_model(tmp_path, cond_from_input=True)))
+
+
+@pytest.mark.parametrize("shapes, match", [
+    ({"nope": (1, 4)}, r"input_shapes: \['nope'\] are not graph inputs"),
+    ({"x": (1, 4, 1)}, r"input_shapes\['x'\]: \[1, 4, 1\] does not fit"),
+    ({"x": (1, 5)}, r"input_shapes\['x'\]: \[1, 5\] does not fit"),
+])
+def test_input_shapes_that_do_not_fit_are_refused(tmp_path, shapes, match):
+    from edgernn.errors import ModelFormatError
+
+    nodes = [helper.make_node("Relu", ["x"], ["y"])]
+    with pytest.raises(ModelFormatError, match=match):
+        from_onnx(str(_model(tmp_path, nodes, [], 4, 4, shape=[1, 4])), input_shapes=shapes)
