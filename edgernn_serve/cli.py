@@ -50,13 +50,17 @@ def run(args: argparse.Namespace) -> int:
         if src in ("wav", "audio"):  # a file or a sound card: open it, check the model fits
             try:
                 d = Daemon(config)
-                source = d._source(config, d._front(config, h))
+                d.front = d._front(config, h)
+                source = d._source(config, d.front)
                 source.check_model(h.model)
+                vad = d._vad(config)
             except ConfigError as e:
                 raise e.naming(config.path) from None
             source.close()
             if config.source.options["denoise"]:
                 src += f" (denoised at {source.format.model_rate} Hz)"
+            if vad is not None:
+                src += f", VAD at {vad.model.audio['sample_rate']} Hz"
         print(f"{config.path}: ok; model {h.id} ({h.sha256[:12]}), input {h.model.input_size}, "
               f"output {h.model.output_size}; source {src}; {len(config.sinks)} sink(s)")
         return 0

@@ -16,6 +16,7 @@ from pathlib import Path
 from edgernn_serve.schema import ConfigError, ConfigFile, Table, one_of, parse_hostport
 from edgernn_serve.sinks import SINKS
 from edgernn_serve.sources import SOURCES
+from edgernn_serve.vad import VadConf, vad_schema
 
 try:
     import tomllib
@@ -28,7 +29,7 @@ MAX_FILE = 1 << 20  # bytes of config: a TOML file beyond this is refused unread
 MAX_DEPTH = 16  # TOML arrays and tables nested deeper are refused before parsing
 
 __all__ = ["Config", "ConfigError", "DenoiseConf", "ModelConf", "SinkConf", "SourceConf",
-           "StreamsConf", "load_config"]
+           "StreamsConf", "VadConf", "load_config"]
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class Config:
     cpus: tuple | None
     realtime_priority: int
     denoise: DenoiseConf | None = None  # set when source.denoise = true
+    vad: VadConf | None = None  # [vad] (needs source.denoise = true)
 
 
 def _read_toml(path: Path) -> dict:
@@ -157,6 +159,12 @@ class _Loader(ConfigFile):
             raise ConfigError(f"{self.path}: denoise: a [denoise] table needs a denoising "
                               f"source (source.denoise = true)")
         denoise = self.denoise(Table(dn or {}, "denoise.", self)) if denoising else None
+        vt = top.take("vad", dict, None)
+        if vt is not None and not denoising:
+            raise ConfigError(f"{self.path}: vad: a [vad] table needs an audio source with "
+                              f"denoise = true (source.kind = \"wav\" or \"audio\")")
+        vad = None if vt is None else vad_schema(Table(vt, "vad.", self),
+                                                *one_of(("fast", "exact")))
         mt = Table(top.take("metrics", dict, {}), "metrics.", self)
         listen = mt.take("listen", str, "127.0.0.1:9108",
                          lambda s: s == "" or parse_hostport(s) is not None,
@@ -171,7 +179,7 @@ class _Loader(ConfigFile):
         top.done()
         return Config(self.path, device, log_level, model, source, sinks, streams,
                       parse_hostport(listen) if listen else None,
-                      tuple(cpus) if cpus else None, rt, denoise)
+                      tuple(cpus) if cpus else None, rt, denoise, vad)
 
     def source(self, t: Table) -> SourceConf:
         url = t.data.get("url")

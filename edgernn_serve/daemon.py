@@ -16,7 +16,8 @@ new model, stream policy and sinks between two waves (no queued frame is lost)
 and the old sinks are flushed. The source, metrics address, CPU set,
 real-time priority and a denoising source's audio sinks cannot change on a
 reload (restart the service for those); ``[denoise]``, the denoiser model and
-its math can (:mod:`edgernn_serve.denoise`). Finally READY=1.
+its math can (:mod:`edgernn_serve.denoise`), and so can ``[vad]``
+(:mod:`edgernn_serve.vad`). Finally READY=1.
 """
 
 from __future__ import annotations
@@ -131,6 +132,14 @@ class Daemon:
                                  f"{e}") from None
         return d.sample_rate, d.hop, d.front_tag
 
+    def _vad(self, config: Config):
+        """The loaded, checked ``[vad]`` model for the denoiser's rate, or None."""
+        if config.vad is None:
+            return None
+        from edgernn_serve.vad import load_vad
+
+        return load_vad(config.vad, self.front[0])
+
     def _source(self, config: Config, front):
         ctx = SourceContext(self._submit, config.streams.queue,
                             lambda: len(self.scheduler.queue), self._sizes, self.stdin,
@@ -181,15 +190,19 @@ class Daemon:
                                   f"{e}") from None
             self.source.check_model(handle.model)
             self._check_streams(c)
+            vad = self._vad(c)
             sinks = self.sinks = self._sinks(c, handle)
         except ConfigError as e:  # name the config file, as every config error does
             raise e.naming(c.path) from None
         if c.denoise is not None:
             from edgernn_serve.denoise import DenoiseStepper, audio_samples
+            from edgernn_serve.vad import vad_samples
 
             self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math,
-                                       stepper=DenoiseStepper(self.metrics), denoise=c.denoise)
+                                       stepper=DenoiseStepper(self.metrics), denoise=c.denoise,
+                                       vad=vad)
             self.metrics.add(lambda: audio_samples(self.scheduler, self.source, self.sinks))
+            self.metrics.add(lambda: vad_samples(self.scheduler.stepper))
             if c.source.kind == "wav" and not c.source.options["realtime"] and any(
                     s.type == "audio" for s in c.sinks):
                 log.warning("source.realtime = false reads the file faster than a sound card "
@@ -320,6 +333,7 @@ class Daemon:
                 raise ModelLoadError(f"model {handle.path}: needs the audio front end "
                                      f"{front[2]!r}, the running one is {self.front[2]!r} "
                                      f"(restart the service)")
+            vad = self._vad(new)
             same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
             if not same_sinks:
                 new_sinks = self._sinks(new, handle, running=self.sinks)
@@ -337,7 +351,7 @@ class Daemon:
             return False
         sinks = new_sinks or self.sinks
         sinks.set_slices(handle.output_slices)
-        options = {} if new.denoise is None else {"denoise": new.denoise}
+        options = {} if new.denoise is None else {"denoise": new.denoise, "vad": vad}
         if not self.scheduler.request_swap(handle, new.streams, sinks, new.model.math,
                                            **options):
             log.error("reload: the stepping thread did not take the new model within 5 s")

@@ -175,7 +175,7 @@ class DenoiseStepper:
             "synthesis (Denoiser.process of one hop)", self.frame_seconds)
         self.acc: dict = {}
         self.vad: dict = {}  # the last frame's VAD per stream (a gauge)
-        self.bank = self.denoise = None
+        self.bank = self.denoise = self.vad_stage = None
 
     def bind(self, counters, bad) -> None:
         self.c, self.bad = counters, bad
@@ -208,6 +208,15 @@ class DenoiseStepper:
 
     def configure(self, bank, options: dict) -> None:
         self.bank, self.denoise = bank, options["denoise"]
+        vm = options.get("vad")  # a VadModel ([vad]) or None
+        if vm is None:
+            self.vad_stage = None
+        elif self.vad_stage is None:
+            from edgernn_serve.vad import VadStage
+
+            self.vad_stage = VadStage(vm)
+        else:
+            self.vad_stage.configure(vm)
         denoise = self.denoise
         if bank.limit != denoise.attenuation_limit_db:
             bank.set_limit(denoise.attenuation_limit_db)
@@ -257,6 +266,8 @@ class DenoiseStepper:
             a.last = r
             if a.frames >= every:
                 reports.append(self._report(it.key))
+            if self.vad_stage is not None:  # the input samples, non-finite ones as 0
+                reports += self.vad_stage.feed(it.key, x, r)
         self.c["audio_frames"] += len(wave)
         return out, reports
 
@@ -268,7 +279,8 @@ class DenoiseStepper:
 
     def final(self) -> list:
         """The streams' last partial intervals, when the scheduler stops."""
-        return [self._report(k) for k in list(self.acc)]
+        last = [self._report(k) for k in list(self.acc)]
+        return last + (self.vad_stage.final() if self.vad_stage is not None else [])
 
 
 def DenoiseScheduler(handle, streams, sinks, metrics, math: str = "fast", *,  # noqa: N802

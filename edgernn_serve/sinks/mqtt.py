@@ -1,5 +1,8 @@
 """MQTT sink (paho-mqtt): one JSON message per result on a per-device, per-stream topic.
 
+A VAD stage's records (speech start and end, probabilities: :mod:`edgernn_serve.vad`)
+go to ``vad_topic`` (default ``edgernn/{device}/{stream}/vad``) instead.
+
 Delivery: results wait in a bounded buffer (``buffer`` messages, oldest dropped
 first and counted) and are handed to paho only while the broker is connected,
 at most ``inflight`` unacknowledged at a time. paho keeps every unacknowledged
@@ -78,6 +81,9 @@ def mqtt_schema(t, source) -> dict:
     return {"tls": tls, "host": host, "port": port,
             "topic": t.take("topic", str, "edgernn/{device}/{stream}", _good_topic,
                             "a topic with only {device} and {stream} fields, no '+' or '#'"),
+            "vad_topic": t.take("vad_topic", str, "edgernn/{device}/{stream}/vad", _good_topic,
+                                "a topic with only {device} and {stream} fields, no '+' or "
+                                "'#'"),
             "qos": t.take("qos", int, 1, lambda v: v in (0, 1, 2), "0, 1 or 2"),
             "retain": t.take("retain", bool, False),
             "client_id": t.take("client_id", str, None, lambda s: name_problem(s) is None,
@@ -118,6 +124,7 @@ class MqttSink(Sink):
         super().__init__(name, device)
         self.o = o
         self.topic = o["topic"]
+        self.vad_topic = o.get("vad_topic", "edgernn/{device}/{stream}/vad")
         self.qos, self.retain = o["qos"], o["retain"]
         self.capacity, self.window = o["buffer"], o["inflight"]
         self._q: deque = deque()
@@ -250,7 +257,8 @@ class MqttSink(Sink):
     def _publish(self, r) -> bool:
         import paho.mqtt.client as mqtt
 
-        topic = self.topic.format(device=self.device, stream=r.key)
+        vad = r.extra is not None and "event" in r.extra  # a VAD record (edgernn_serve.vad)
+        topic = (self.vad_topic if vad else self.topic).format(device=self.device, stream=r.key)
         why = topic_problem(topic)
         if why is None:
             try:

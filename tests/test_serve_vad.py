@@ -1,0 +1,194 @@
+"""The daemon's VAD stage (``[vad]``) on real speech: the speech start and end events it
+sends over a real mosquitto, to stdout and to a file equal ``silero_vad.VADIterator`` (the
+streaming rules' own code) run over ``edgernn.audio.VAD``'s offline probabilities of the
+same samples; its config is checked like the rest; a reload changes it or keeps it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tests.real_models import need_module, package_file, speech_16k
+from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, wait_until
+
+CHUNK = 512
+
+
+@pytest.fixture(scope="module")
+def vad_file(tmp_path_factory):
+    from edgernn.cli import main
+
+    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
+    out = tmp_path_factory.mktemp("vad") / "vad.ernn"
+    assert main(["convert", str(path), "--audio", "silero-vad", "-o", str(out)]) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def speech():
+    x = speech_16k()
+    assert x.size > 10 * 16000  # several recordings, with the pauses between them
+    return x
+
+
+def _wav(path, x) -> None:
+    sf = need_module("soundfile", "soundfile (the audio extra)")
+    sf.write(path, x, 16000, subtype="FLOAT")  # float: the daemon reads the exact samples
+
+
+def _oracle(vad_file, x, threshold=0.5, min_silence_ms=100, pad_ms=30) -> list:
+    """silero's VADIterator over edgernn.audio.VAD's probabilities of the whole chunks of
+    ``x`` the daemon steps (its WAV source cuts 10 ms hops: the tail is not stepped)."""
+    silero_vad = need_module("silero_vad", "silero-vad (the dev extra)")
+    from edgernn.audio import VAD
+
+    n = x.size // 160 * 160 // CHUNK
+    probs = VAD(vad_file).probabilities(x[:n * CHUNK])
+    assert probs.size == n
+
+    class Replay:  # VADIterator's model: the offline probabilities, one per call
+        i = 0
+
+        def reset_states(self):
+            pass
+
+        def __call__(self, chunk, rate):
+            p, Replay.i = probs[Replay.i], Replay.i + 1
+            return np.float32(p)
+
+    it = silero_vad.VADIterator(Replay(), threshold=threshold, sampling_rate=16000,
+                                min_silence_duration_ms=min_silence_ms, speech_pad_ms=pad_ms)
+    events = []
+    for _ in range(n):
+        ev = it(np.zeros(CHUNK, np.float32))
+        if ev:
+            (kind, sample), = ev.items()
+            events.append((f"speech_{kind}", sample))
+    if it.triggered:
+        events.append(("speech_end", n * CHUNK))  # the daemon's last end, "at_stop"
+    return events, probs
+
+
+def _config(tmp_path, vad_file, sinks: str, vad: str = "", **source) -> object:
+    cfg = tmp_path / "e.toml"
+    src = "".join(f"{k} = {json.dumps(v)}\n" for k, v in source.items())
+    cfg.write_text(f'device = "mic"\n[source]\nkind = "wav"\npath = "speech.wav"\n'
+                   f'denoise = true\n{src}[metrics]\nlisten = ""\n'
+                   f'[vad]\nmodel = "{vad_file}"\n{vad}{sinks}')
+    return cfg
+
+
+def _events(records) -> list:
+    return [(r["event"], r["sample"]) for r in records
+            if r.get("event") in ("speech_start", "speech_end")]
+
+
+def test_vad_events_over_mqtt_stdout_and_file_equal_silero_rules_on_the_same_samples(
+        tmp_path, vad_file, speech):
+    """Bundled denoiser + VAD stage on a WAV of real speech with pauses: every sink gets the
+    events VADIterator gives on the same samples, and the probabilities on request."""
+    _wav(tmp_path / "speech.wav", speech)
+    want, probs = _oracle(vad_file, speech)
+    starts = [s for e, s in want if e == "speech_start"]
+    assert len(starts) >= 4, want  # real pauses: several segments
+    broker = Broker(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edgernn/#")
+    try:
+        cfg = _config(tmp_path, vad_file,
+                      f'[[sink]]\ntype = "stdout"\n[[sink]]\ntype = "file"\npath = "out.jsonl"\n'
+                      f'[[sink]]\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:{broker.port}"\n',
+                      vad="report_probabilities = true\nprobabilities_every = 7\n")
+        d = Daemon(cfg)
+        try:
+            assert d.proc.wait(120) == 0, d.stderr()  # the end of the file stops it
+        finally:
+            d.kill()
+        n_vad = len(want) + -(-probs.size // 7)
+        wait_until(lambda: sum(t.endswith("/vad") for t, _ in sub.messages) >= n_vad,
+                   timeout=20, what=f"{n_vad} VAD messages")
+    finally:
+        sub.close()
+        broker.stop()
+    got = {"stdout": d.results(),
+           "file": [json.loads(s) for s in (tmp_path / "out.jsonl").read_text().splitlines()],
+           "mqtt": [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0/vad"]}
+    assert not [t for t, m in sub.messages if t != "edgernn/mic/0/vad"
+                and "event" in json.loads(m)]  # VAD records only on the VAD topic
+    for where, records in got.items():
+        assert _events(records) == want, where
+        p = [v for r in records if r.get("event") == "speech_probabilities"
+             for v in r["probabilities"]]
+        np.testing.assert_allclose(p, probs, atol=1e-5, err_msg=where)
+        ev = [r for r in records if r.get("event") == "speech_start"]
+        assert all(r["stream"] == 0 and r["device"] == "mic" and r["sample_rate"] == 16000
+                   and r["time_s"] == r["sample"] / 16000 and r["t"] == r["sample"] * 1000 // 16
+                   for r in ev), where
+    reports = [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0"]
+    assert reports and all("gain_db" in r for r in reports)  # the denoiser's, as before
+
+
+def _run_cli(cfg) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "edgernn", "serve", "--config", str(cfg),
+                           "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("vad, words", [
+    ("threshold = 1.5\n", "vad.threshold: expected a probability in (0, 1), got 1.5"),
+    ("pad_ms = -1\n", "vad.pad_ms: expected 0 to 10000 ms, got -1"),
+    ("min_silence = 5\n", "vad.min_silence: unknown key"),
+])
+def test_a_bad_vad_table_is_one_line_and_exit_2(tmp_path, vad_file, vad, words):
+    _wav(tmp_path / "speech.wav", np.zeros(1600, np.float32))
+    r = _run_cli(_config(tmp_path, vad_file, '[[sink]]\ntype = "stdout"\n', vad=vad))
+    assert r.returncode == 2 and words in r.stderr and len(r.stderr.splitlines()) == 1, \
+        r.stderr
+
+
+def test_a_model_that_is_not_a_vad_is_refused_in_one_line(tmp_path):
+    from edgernn.audio.denoiser import BUNDLED
+
+    _wav(tmp_path / "speech.wav", np.zeros(1600, np.float32))
+    r = _run_cli(_config(tmp_path, BUNDLED, '[[sink]]\ntype = "stdout"\n'))
+    assert r.returncode == 2 and "vad.model" in r.stderr and "not a VAD model" in r.stderr \
+        and len(r.stderr.splitlines()) == 1, r.stderr
+
+
+def test_a_vad_table_without_a_denoising_source_is_refused(tmp_path, vad_file):
+    cfg = tmp_path / "e.toml"
+    cfg.write_text(f'[model]\npath = "m.ernn"\n[source]\nkind = "stdin"\n'
+                   f'[vad]\nmodel = "{vad_file}"\n[[sink]]\ntype = "stdout"\n')
+    from edgernn_serve.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="a \\[vad\\] table needs an audio source with "
+                                          "denoise = true"):
+        load_config(cfg)
+
+
+def test_a_reload_changes_the_vad_rules_and_a_bad_vad_table_keeps_the_old(
+        tmp_path, vad_file, speech):
+    """realtime WAV: a reload to another threshold applies from the next chunk; a reload
+    with a bad [vad] fails, and the events go on."""
+    _wav(tmp_path / "speech.wav", speech)
+    sinks = '[[sink]]\ntype = "stdout"\n'
+    cfg = _config(tmp_path, vad_file, sinks, realtime=True)
+    d = Daemon(cfg)
+    try:
+        d.wait_ready()
+        cfg.write_text(cfg.read_text().replace('[vad]\n', '[vad]\nthreshold = 7\n'))
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("reload failed")
+        assert "vad.threshold: expected a probability in (0, 1), got 7" in d.stderr()
+        cfg.write_text(cfg.read_text().replace('threshold = 7', 'threshold = 0.99'))
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("reloaded")
+        wait_until(lambda: d.proc.poll() is not None, timeout=60, what="the end of the file")
+    finally:
+        d.kill()
+    assert d.proc.returncode == 0, d.stderr()
+    events = _events(d.results())
+    assert events and events == sorted(events, key=lambda e: e[1])
