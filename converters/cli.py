@@ -42,9 +42,10 @@ def add_arguments(parser) -> None:
                         help="PyTorch: shape of an example input, e.g. 1,50,8 (batch_first) "
                              "or 50,1,8")
     parser.add_argument("--state", action="append", metavar="IN=OUT", default=[],
-                        help="ONNX: graph input IN carries state that graph output OUT gives "
-                             "back (DTLN: input_5=tf_op_layer_stack_5); it becomes state inside "
-                             "the model. Repeat for several pairs")
+                        help="ONNX, TFLite: graph input IN carries state that graph output "
+                             "OUT gives back (DTLN: input_5=tf_op_layer_stack_5; its .tflite: "
+                             "input_5=Identity_1); it becomes state inside the model. "
+                             "Repeat for several pairs")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
     q = parser.add_argument_group("int8 quantisation (converters.quantize)")
@@ -129,6 +130,19 @@ def _states(pairs) -> dict | None:
     return out or None
 
 
+def _state_inputs(path) -> set:
+    """The graph input names of an ONNX or TFLite file (what ``--state`` may name)."""
+    if FORMATS.get(Path(path).suffix.lower()) != "tflite":
+        return _onnx_inputs(path)
+    from converters.tflite import _io_name, read_tflite
+
+    try:
+        model = read_tflite(Path(path).read_bytes())
+        return {_io_name(model, t) for t in model.subgraphs[0].inputs}
+    except Exception:  # noqa: BLE001 -- the conversion itself reports an unreadable file
+        return set()
+
+
 def _onnx_inputs(path) -> set:
     """The graph input names of an ONNX file (empty for other formats)."""
     if FORMATS.get(Path(path).suffix.lower()) != "onnx":
@@ -151,7 +165,8 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32",
     fmt : "onnx", "torch", "keras", "tflite" or None (from the extension)
     example_shape : str, e.g. "1,50,8" (PyTorch only)
     example_dtype : "float32" or "int64"
-    states : dict of graph input -> graph output, optional (ONNX; see ``from_onnx``)
+    states : dict of graph input -> graph output, optional (ONNX and TFLite; see
+        ``from_onnx`` and ``from_tflite``)
 
     Returns
     -------
@@ -168,12 +183,14 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32",
                            f"{sorted(set(FORMATS.values()))}")
     import converters
 
-    if states and fmt != "onnx":
-        raise EdgeRNNError(f"--state applies to ONNX models; {path.name} is {fmt}")
+    if states and fmt not in ("onnx", "tflite"):
+        raise EdgeRNNError(f"--state applies to ONNX and TFLite models; {path.name} is {fmt}")
     if fmt == "torch":
         model = _load_torch(path, example_shape, example_dtype)
     elif fmt == "onnx":
         model = converters.from_onnx(path, states=states, **onnx_options)
+    elif fmt == "tflite" and states:
+        model = converters.from_tflite(path, states=states)
     else:
         model = getattr(converters, f"from_{fmt}")(path)
     prov = dict(model.provenance)
@@ -236,7 +253,7 @@ def run(args) -> int:
     for src in srcs:
         mine = states
         if states and len(srcs) > 1:  # each file takes the pairs of its own inputs
-            mine = {i: o for i, o in states.items() if i in _onnx_inputs(src)} or None
+            mine = {i: o for i, o in states.items() if i in _state_inputs(src)} or None
         options = {}
         if getattr(args, "audio", None):  # what the preset's sources need, per file
             from converters.presets import CONVERT
@@ -252,7 +269,7 @@ def run(args) -> int:
                 raise
             raise type(exc)(f"{src}: {exc}") from None
     if states and len(srcs) > 1:
-        unused = set(states) - set().union(*(_onnx_inputs(src) for src in srcs))
+        unused = set(states) - set().union(*(_state_inputs(src) for src in srcs))
         if unused:
             raise EdgeRNNError(f"--state: {sorted(unused)} are inputs of none of the files")
     model = models[0]
