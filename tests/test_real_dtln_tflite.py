@@ -1,0 +1,104 @@
+"""DTLN (breizhn/DTLN, MIT; ../shared/models/dtln): its published LiteRT stages (float and
+dynamic-range int8) convert with ``from_tflite(states=)`` and stream step by step with
+their state inside edgernn, against LiteRT with the state fed back by hand as the
+authors' real-time loop does, on real recorded speech."""
+
+import numpy as np
+import pytest
+
+from tests.helpers import need_module
+from tests.real_models import dtln_magnitudes, model_file, speech_16k
+
+BLOCKS = 2000
+STATES = {1: {"input_3": "Identity_1"}, 2: {"input_5": "Identity_1"}}
+
+
+def _litert_stage(path, inputs, builtin=False):
+    """LiteRT, one thread, the state fed back by hand; ``builtin``: TFLite's own kernels
+    (no XNNPack delegate), whose hybrid int8 arithmetic is the file's reference."""
+    litert = need_module("ai_edge_litert.interpreter", "ai-edge-litert (the dev extra)")
+    kw = {}
+    if builtin:
+        kw["experimental_op_resolver_type"] = \
+            litert.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = litert.Interpreter(model_path=str(path), num_threads=1, **kw)
+    it.allocate_tensors()
+    ins = {len(d["shape"]): d["index"] for d in it.get_input_details()}   # pick by rank
+    outs = {len(d["shape"]): d["index"] for d in it.get_output_details()}
+    state = np.zeros((1, 2, 128, 2), np.float32)
+    ys, states = [], []
+    for x in inputs:
+        it.set_tensor(ins[3], x[None, None].astype(np.float32))
+        it.set_tensor(ins[4], state)
+        it.invoke()
+        ys.append(it.get_tensor(outs[3])[0, 0].copy())
+        state = it.get_tensor(outs[4]).copy()
+        states.append(state)
+    return np.stack(ys), states
+
+
+def _blocks(mags, phases, masks):
+    """The authors' loop between the stages: ``irfft(mag * mask * e^{i phase})``."""
+    return np.stack([np.fft.irfft(m * k * np.exp(1j * p)) for m, k, p in
+                     zip(mags, masks, phases, strict=True)]).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def speech():
+    return dtln_magnitudes(speech_16k(BLOCKS * 128 / 16000 + 1), BLOCKS)
+
+
+def test_a_state_input_without_states_names_the_pair_to_give():
+    from converters import from_tflite
+    from edgernn.errors import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match=r"input_3.*states=\{'input_3': 'Identity_1'\}"):
+        from_tflite(model_file("dtln", "model_1.tflite"))
+    with pytest.raises(UnsupportedOpError, match="'Identity' is \\[1, 1, 257\\]"):
+        from_tflite(model_file("dtln", "model_1.tflite"), states={"input_3": "Identity"})
+    with pytest.raises(UnsupportedOpError, match="'input_9' is not a graph input"):
+        from_tflite(model_file("dtln", "model_1.tflite"), states={"input_9": "Identity_1"})
+
+
+def test_float_stages_stream_like_litert_with_the_state_inside(speech):
+    from converters import from_tflite
+
+    mags, phases = speech
+    p1, p2 = model_file("dtln", "model_1.tflite"), model_file("dtln", "model_2.tflite")
+    m1 = from_tflite(p1, states=STATES[1])
+    assert {t.name for t in m1.graph.nodes if type(t.op).__name__ == "State"} == {
+        "input_3[0,0,:,0]", "input_3[0,0,:,1]", "input_3[0,1,:,0]", "input_3[0,1,:,1]"}
+    masks, states = _litert_stage(p1, mags)
+    got = m1.stream(math="exact").run(mags)
+    np.testing.assert_allclose(got, masks, atol=1e-5, rtol=0)
+    s = m1.stream(math="exact")
+    np.testing.assert_array_equal(np.stack([s.step(m).copy() for m in mags[:100]]), got[:100])
+    # the state inside is LiteRT's fed-back tensor, place by place: [0, layer, :, h|c]
+    st = s.get_state()
+    assert len(st.names) == 4
+    for name, value in zip(st.names, st.arrays, strict=True):
+        layer, hc = int(name.split(",")[1]), int(name.split(",")[3][0])
+        np.testing.assert_allclose(value, states[99][0, layer, :, hc], rtol=1e-5, atol=1e-4)
+
+    blocks = _blocks(mags, phases, masks)
+    m2 = from_tflite(p2, states=STATES[2])
+    kinds = {type(op).__name__ for op in m2.layers}
+    assert {"State", "Reduce", "Unary", "Dense"} <= kinds and "LSTM" not in kinds
+    want2, _ = _litert_stage(p2, blocks)
+    np.testing.assert_allclose(m2.stream(math="exact").run(blocks), want2, atol=1e-5, rtol=0)
+
+
+def test_the_cli_converts_a_tflite_stage_with_its_state(tmp_path, capsys):
+    import edgernn
+    from converters import from_tflite
+    from edgernn.cli import main
+
+    p2 = model_file("dtln", "model_2.tflite")
+    assert main(["convert", str(p2), "-o", str(tmp_path / "s2.ernn"), "--state",
+                 "input_5=Identity_1"]) == 0
+    assert "state carried inside" in capsys.readouterr().out
+    assert main(["convert", str(p2), "-o", str(tmp_path / "x.ernn")]) == 2
+    assert "--state input_5=Identity_1" in capsys.readouterr().err
+    xs = np.random.default_rng(0).normal(0, 0.1, (50, 512)).astype(np.float32)
+    want = from_tflite(p2, states=STATES[2]).stream().run(xs)
+    np.testing.assert_array_equal(edgernn.load(tmp_path / "s2.ernn").stream().run(xs), want)
