@@ -245,7 +245,7 @@ def _from_tflite_states(path, model, sg, states) -> edgernn.Model:
             t = edgernn.Slice(0, t.size)(t)
         t.name = names(o)
         outputs.append(t)
-    news = updates(walker, "", pairs, names)
+    news = updates(walker, pairs, names)
     provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
                   "streaming": True, "state_persists": True, "output": "every_step",

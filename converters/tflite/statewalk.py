@@ -319,7 +319,7 @@ def state_pairs(sg, names, states) -> dict:
     return pairs
 
 
-def updates(walker, op_name, pairs, names) -> dict:
+def updates(walker, pairs, names) -> dict:
     """Each state tensor -> the value the paired output holds at its places."""
     out = {}
     for (name, elem), st in walker.state_reads.items():
