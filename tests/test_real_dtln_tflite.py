@@ -105,6 +105,13 @@ def test_the_cli_converts_a_tflite_stage_with_its_state(tmp_path, capsys):
     xs = np.random.default_rng(0).normal(0, 0.1, (50, 512)).astype(np.float32)
     want = from_tflite(p2, states=STATES[2]).stream().run(xs)
     np.testing.assert_array_equal(edgernn.load(tmp_path / "s2.ernn").stream().run(xs), want)
+    q1 = model_file("dtln", "model_quant_1.tflite")   # int8 weights and state survive the file
+    assert main(["convert", str(q1), "-o", str(tmp_path / "q1.ernn"), "--state",
+                 "input_3=Identity_1"]) == 0
+    assert "int8-weights" in capsys.readouterr().out
+    mags = np.abs(np.random.default_rng(1).normal(0, 1, (50, 257))).astype(np.float32)
+    want = from_tflite(q1, states=STATES[1]).stream().run(mags)
+    np.testing.assert_array_equal(edgernn.load(tmp_path / "q1.ernn").stream().run(mags), want)
 
 
 def _forced(model, path, xs):
