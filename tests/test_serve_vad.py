@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from tests.real_models import need_module, package_file, speech_16k
-from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, wait_until
+from tests.real_models import model_file, need_module, package_file, speech_16k
+from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, free_port, wait_until
 
 CHUNK = 512
 
@@ -41,15 +41,24 @@ def _wav(path, x) -> None:
     sf.write(path, x, 16000, subtype="FLOAT")  # float: the daemon reads the exact samples
 
 
-def _oracle(vad_file, x, threshold=0.5, min_silence_ms=100, pad_ms=30) -> list:
-    """silero's VADIterator over edgernn.audio.VAD's probabilities of the whole chunks of
-    ``x`` the daemon steps (its WAV source cuts 10 ms hops: the tail is not stepped)."""
-    silero_vad = need_module("silero_vad", "silero-vad (the dev extra)")
+def _probabilities(vad_file, x, hop=160) -> np.ndarray:
+    """edgernn.audio.VAD's offline probabilities of the whole chunks of ``x`` the daemon
+    steps (its WAV source cuts hops of the denoiser's ``hop``: the tail is not stepped)."""
     from edgernn.audio import VAD
 
-    n = x.size // 160 * 160 // CHUNK
+    n = x.size // hop * hop // CHUNK
     probs = VAD(vad_file).probabilities(x[:n * CHUNK])
     assert probs.size == n
+    return probs
+
+
+def _oracle(vad_file, x, threshold=0.5, min_silence_ms=100, pad_ms=30, switch=None,
+            probs=None, hop=160) -> tuple:
+    """silero's VADIterator over those probabilities; ``switch = (k, threshold)``: the
+    threshold changes from chunk ``k`` on (VADIterator reads it at every call)."""
+    silero_vad = need_module("silero_vad", "silero-vad (the dev extra)")
+    probs = _probabilities(vad_file, x, hop) if probs is None else probs
+    n = probs.size
 
     class Replay:  # VADIterator's model: the offline probabilities, one per call
         i = 0
@@ -64,7 +73,9 @@ def _oracle(vad_file, x, threshold=0.5, min_silence_ms=100, pad_ms=30) -> list:
     it = silero_vad.VADIterator(Replay(), threshold=threshold, sampling_rate=16000,
                                 min_silence_duration_ms=min_silence_ms, speech_pad_ms=pad_ms)
     events = []
-    for _ in range(n):
+    for k in range(n):
+        if switch is not None and k == switch[0]:
+            it.threshold = switch[1]
         ev = it(np.zeros(CHUNK, np.float32))
         if ev:
             (kind, sample), = ev.items()
@@ -74,10 +85,11 @@ def _oracle(vad_file, x, threshold=0.5, min_silence_ms=100, pad_ms=30) -> list:
     return events, probs
 
 
-def _config(tmp_path, vad_file, sinks: str, vad: str = "", **source) -> object:
+def _config(tmp_path, vad_file, sinks: str, vad: str = "", model=None, **source) -> object:
     cfg = tmp_path / "e.toml"
     src = "".join(f"{k} = {json.dumps(v)}\n" for k, v in source.items())
-    cfg.write_text(f'device = "mic"\n[source]\nkind = "wav"\npath = "speech.wav"\n'
+    model = f'[model]\npath = "{model}"\n' if model else ""
+    cfg.write_text(f'device = "mic"\n{model}[source]\nkind = "wav"\npath = "speech.wav"\n'
                    f'denoise = true\n{src}[metrics]\nlisten = ""\n'
                    f'[vad]\nmodel = "{vad_file}"\n{vad}{sinks}')
     return cfg
@@ -88,12 +100,28 @@ def _events(records) -> list:
             if r.get("event") in ("speech_start", "speech_end")]
 
 
+@pytest.fixture(params=["bundled", "dtln"])
+def denoiser(request, tmp_path_factory):
+    """(model file or None for the bundled denoiser, its hop)."""
+    if request.param == "bundled":
+        return None, 160
+    from edgernn.cli import main
+
+    p1, p2 = model_file("dtln", "model_1.onnx"), model_file("dtln", "model_2.onnx")
+    model = tmp_path_factory.mktemp("dtln") / "dtln.ernn"
+    assert main(["convert", str(p1), str(p2), "--state", "input_5=tf_op_layer_stack_5",
+                 "--audio", "dtln", "-o", str(model)]) == 0
+    return model, 128
+
+
 def test_vad_events_over_mqtt_stdout_and_file_equal_silero_rules_on_the_same_samples(
-        tmp_path, vad_file, speech):
-    """Bundled denoiser + VAD stage on a WAV of real speech with pauses: every sink gets the
-    events VADIterator gives on the same samples, and the probabilities on request."""
+        tmp_path, vad_file, speech, denoiser):
+    """A denoiser (bundled or DTLN) + VAD stage on a WAV of real speech with pauses: every
+    sink gets the events VADIterator gives on the same samples, and the probabilities on
+    request."""
+    model, hop = denoiser
     _wav(tmp_path / "speech.wav", speech)
-    want, probs = _oracle(vad_file, speech)
+    want, probs = _oracle(vad_file, speech, hop=hop)
     starts = [s for e, s in want if e == "speech_start"]
     assert len(starts) >= 4, want  # real pauses: several segments
     broker = Broker(tmp_path / "broker").start()
@@ -102,7 +130,8 @@ def test_vad_events_over_mqtt_stdout_and_file_equal_silero_rules_on_the_same_sam
         cfg = _config(tmp_path, vad_file,
                       f'[[sink]]\ntype = "stdout"\n[[sink]]\ntype = "file"\npath = "out.jsonl"\n'
                       f'[[sink]]\ntype = "mqtt"\nurl = "mqtt://127.0.0.1:{broker.port}"\n',
-                      vad="report_probabilities = true\nprobabilities_every = 7\n")
+                      vad="report_probabilities = true\nprobabilities_every = 7\n",
+                      model=model)
         d = Daemon(cfg)
         try:
             assert d.proc.wait(120) == 0, d.stderr()  # the end of the file stops it
@@ -174,11 +203,14 @@ def test_a_reload_changes_the_vad_rules_and_a_bad_vad_table_keeps_the_old(
     """realtime WAV: a reload to another threshold applies from the next chunk; a reload
     with a bad [vad] fails, and the events go on."""
     _wav(tmp_path / "speech.wav", speech)
+    port = free_port()
     sinks = '[[sink]]\ntype = "stdout"\n'
     cfg = _config(tmp_path, vad_file, sinks, realtime=True)
+    cfg.write_text(cfg.read_text().replace('listen = ""', f'listen = "127.0.0.1:{port}"'))
     d = Daemon(cfg)
     try:
         d.wait_ready()
+        wait_until(lambda: _starts(port) >= 2, timeout=20, what="two speech starts counted")
         cfg.write_text(cfg.read_text().replace('[vad]\n', '[vad]\nthreshold = 7\n'))
         d.proc.send_signal(signal.SIGHUP)
         d.wait_log("reload failed")
@@ -190,5 +222,43 @@ def test_a_reload_changes_the_vad_rules_and_a_bad_vad_table_keeps_the_old(
     finally:
         d.kill()
     assert d.proc.returncode == 0, d.stderr()
-    events = _events(d.results())
-    assert events and events == sorted(events, key=lambda e: e[1])
+    got = _events(d.results())
+    probs = _probabilities(vad_file, speech)
+    before, _ = _oracle(vad_file, speech, probs=probs)
+    assert got != before  # the new threshold changed them
+    switched = [k for k in range(2, probs.size) if _oracle(
+        vad_file, speech, switch=(k, 0.99), probs=probs)[0] == got]
+    assert switched, (got, before)  # 0.5 up to some chunk after the 2nd start, 0.99 after
+
+
+def _starts(port) -> float:
+    """edgernn_vad_events_total{event="speech_start"} from the daemon's /metrics."""
+    import re
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        m = re.search(r'^edgernn_vad_events_total\{event="speech_start"\} (\S+)$',
+                      r.read().decode(), re.M)
+    return float(m.group(1)) if m else 0.0
+
+
+def test_audio_at_another_rate_is_resampled_to_the_vads(vad_file, speech):
+    """A denoiser at 48 kHz would hand the stage 48 kHz hops: it resamples them (soxr,
+    streaming) and finds the 16 kHz oracle's events, each within one 32 ms chunk."""
+    soxr = need_module("soxr", "soxr (the audio extra)")
+    from edgernn_serve.items import Result
+    from edgernn_serve.vad import VadConf, VadStage, load_vad
+
+    want, _ = _oracle(vad_file, speech)
+    hi = soxr.resample(speech, 16000, 48000, quality="HQ").astype(np.float32)
+    stage = VadStage(load_vad(VadConf(model=vad_file), 48000))
+    got = []
+    for k in range(hi.size // 480):
+        r = Result(0, k, 0, k + 1, None, "m", None, 0, 0)
+        got += [(e.extra["event"], e.extra["sample"])
+                for e in stage.feed(0, hi[k * 480:(k + 1) * 480].copy(), r)]
+    got += [(e.extra["event"], e.extra["sample"]) for e in stage.final()]
+    assert [e for e, _ in got] == [e for e, _ in want[:len(got)]]
+    assert len(want) - len(got) in (0, 1)  # soxr holds back its last few samples
+    assert max(abs(a - b) for (_, a), (_, b) in zip(got, want, strict=False)) <= CHUNK
+    assert stage.counts["speech_start"] == sum(e == "speech_start" for e, _ in got)
