@@ -13,8 +13,9 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..kernels import conv1d as K
 from ..kernels import optable as T
+from ..kernels.linalg import pack_panels
 from .activation import Activation, activation_field
-from .base import Op, Schema, f32_array, opt_f32_array
+from .base import Op, Schema, f32_array, opt_f32_array, pad8
 from .registry import register
 
 
@@ -90,8 +91,15 @@ class Conv1d(Op):
     def macs(self) -> int:
         return self.weight.size * self.out_length
 
+    def scratch_floats(self) -> int:
+        per = self.out_channels // self.groups
+        return pad8(per) + self.weight.shape[1] * self.kernel_size
+
     def pack(self, pk, row, state) -> None:
-        row[T.WOFF] = pk.f32(self.weight)
+        per = self.out_channels // self.groups
+        row[T.WOFF] = pk.f32(np.concatenate([   # each group's panels, one after another
+            pack_panels(self.weight[g * per:(g + 1) * per].reshape(per, -1))
+            for g in range(self.groups)]))
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias)
         row[T.ACT_CODE] = pk.act(self.activation)
         row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])
