@@ -16,6 +16,8 @@ import sys
 import warnings
 from pathlib import Path
 
+import numpy as np
+
 import edgernn
 from edgernn.errors import EdgeRNNError, ModelFormatError
 
@@ -46,6 +48,13 @@ def add_arguments(parser) -> None:
                              "OUT gives back (DTLN: input_5=tf_op_layer_stack_5; its .tflite: "
                              "input_5=Identity_1); it becomes state inside the model. "
                              "Repeat for several pairs")
+    parser.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...", default=[],
+                        help="ONNX: the shape of graph input NAME where the file leaves it "
+                             "dynamic (Silero VAD: input=1,576). Repeat for several inputs")
+    parser.add_argument("--constant", action="append", metavar="NAME=VALUE", default=[],
+                        help="ONNX: graph input NAME is this constant (a number, or numbers "
+                             "separated by commas), folded into the model (Silero VAD: "
+                             "sr=16000). Repeat for several inputs")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
     q = parser.add_argument_group("int8 quantisation (converters.quantize)")
@@ -128,6 +137,41 @@ def _states(pairs) -> dict | None:
                                f"{text!r}")
         out[a.strip()] = b.strip()
     return out or None
+
+
+def _named(flag, pairs, value) -> dict:
+    """``["NAME=TEXT", ...]`` -> {NAME: value(TEXT)} for ``--input-shape``/``--constant``."""
+    out = {}
+    for text in pairs or ():
+        a, sep, b = text.partition("=")
+        if not sep or not a.strip() or not b.strip():
+            raise EdgeRNNError(f"--{flag}: expected NAME=VALUE (a graph input name), got "
+                               f"{text!r}")
+        out[a.strip()] = value(flag, b)
+    return out
+
+
+def _dims(flag, text) -> tuple:
+    try:
+        shape = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        shape = ()
+    if not shape or min(shape) < 1:
+        raise EdgeRNNError(f"--{flag}: expected positive integers like input=1,576, got "
+                           f"{text!r}")
+    return shape
+
+
+def _numbers(flag, text):
+    try:
+        vals = [float(v) for v in text.split(",")]
+    except ValueError:
+        raise EdgeRNNError(f"--{flag}: expected a number or numbers separated by commas, "
+                           f"got {text!r}") from None
+    arr = np.array(vals)
+    if np.all(arr == np.round(arr)) and not any(c in text for c in ".eEn"):
+        arr = arr.astype(np.int64)  # (cast again to the input's type by from_onnx)
+    return arr[0] if arr.size == 1 else arr
 
 
 def _state_inputs(path) -> set:
@@ -250,6 +294,11 @@ def run(args) -> int:
 
         private_key_fingerprint(args.sign_key)  # a bad key fails before the conversion
     states, models = _states(getattr(args, "state", None)), []
+    shapes = _named("input-shape", getattr(args, "input_shape", None), _dims)
+    consts = _named("constant", getattr(args, "constant", None), _numbers)
+    if (shapes or consts) and any(FORMATS.get(Path(s).suffix.lower()) != "onnx" and
+                                  args.fmt != "onnx" for s in srcs):
+        raise EdgeRNNError("--input-shape and --constant apply to ONNX models")
     for src in srcs:
         mine = states
         if states and len(srcs) > 1:  # each file takes the pairs of its own inputs
@@ -261,6 +310,11 @@ def run(args) -> int:
             names = _onnx_inputs(src)
             options = {k: {i: v for i, v in d.items() if i in names}
                        for k, d in CONVERT.get(args.audio, {}).items()}
+        for key, given in (("input_shapes", shapes), ("constants", consts)):
+            if given:  # each file takes the names of its own inputs
+                mine_ = {i: v for i, v in given.items()
+                         if len(srcs) == 1 or i in _onnx_inputs(src)}
+                options[key] = {**options.get(key, {}), **mine_}
         try:
             models.append(convert(src, args.fmt, args.example_shape, args.example_dtype,
                                   mine, **options))

@@ -111,3 +111,39 @@ def test_vad_streams_probabilities_for_any_block_size(vad_file):
     x3 = edgernn.Input(3)
     with pytest.raises(edgernn.EdgeRNNError, match="kind 'vad'"):
         VAD(edgernn.Model(inputs=x3, outputs=edgernn.Unary("abs")(x3)))
+
+
+def test_convert_cli_takes_input_shapes_and_constants(tmp_path, capsys):
+    """``edgernn convert silero_vad.onnx --input-shape ... --constant sr=8000`` gives the
+    model ``from_onnx(input_shapes=, constants=)`` gives (the 8 kHz branch taken, its
+    probabilities those of ONNX Runtime fed ``sr=8000``); malformed flags are one-line
+    refusals naming the flag."""
+    ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
+    import edgernn
+    from edgernn.cli import main
+
+    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
+    out = tmp_path / "vad8k.ernn"
+    assert main(["convert", str(path), "--input-shape", "input=1,288",
+                 "--input-shape", "state=2,1,128", "--constant", "sr=8000",
+                 "-o", str(out)]) == 0
+    model = edgernn.load(out)
+    assert model.input_size == 288
+    chunks = _chunks(8000, seconds=4)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    state, s = np.zeros((2, 1, 128), np.float32), model.stream()
+    for c in chunks:
+        want, state = sess.run(None, {"input": c[None], "state": state,
+                                      "sr": np.array(8000, np.int64)})
+        np.testing.assert_allclose(s.step(c), want.reshape(-1), atol=1e-5, rtol=0)
+    capsys.readouterr()
+    for flags, words in ((["--input-shape", "input"], "--input-shape: expected NAME=VALUE"),
+                         (["--input-shape", "input=1,x"], "expected positive integers"),
+                         (["--constant", "sr=fast"], "--constant: expected a number"),
+                         (["--constant", "sr=0.5"], "sr is int64"),
+                         (["--constant", "rate=8000"], "not graph inputs")):
+        code = main(["convert", str(path), "--input-shape", "state=2,1,128", *flags,
+                     "-o", str(tmp_path / "bad.ernn")])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and words in err and len(err.splitlines()) == 1, (flags, err)
+        assert not (tmp_path / "bad.ernn").exists()

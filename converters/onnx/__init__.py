@@ -170,6 +170,19 @@ def _fold(ctx, node, opset_imports):
     return [Const(np.asarray(r)) for r in res]
 
 
+def _as_input_type(vi, value) -> np.ndarray:
+    """``constants[name]`` in the element type graph input ``vi`` declares (refused when
+    the value does not survive the cast, e.g. 0.5 for an int64 input)."""
+    arr = np.asarray(value)
+    elem = vi.type.tensor_type.elem_type
+    if not elem:
+        return arr
+    out = arr.astype(onnx.helper.tensor_dtype_to_np_dtype(elem))
+    if not np.array_equal(out, arr):
+        raise ModelFormatError(f"constants: {vi.name} is {out.dtype}; {value!r} is not one")
+    return out
+
+
 def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edgernn.Model:
     """Convert an ONNX model.
 
@@ -220,8 +233,9 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
     if unknown:
         raise ModelFormatError(f"constants: {sorted(unknown)} are not graph inputs; graph "
                                f"inputs are {[vi.name for vi in inputs]}")
-    for name, arr in constants.items():
-        ctx.env[name] = Const(np.asarray(arr))
+    for vi in inputs:
+        if vi.name in constants:
+            ctx.env[vi.name] = Const(_as_input_type(vi, constants[vi.name]))
     inputs = [vi for vi in inputs if vi.name not in constants]
     kinds = _classify(graph, [vi.name for vi in inputs])
     ctx.pairs = _state_pairs(graph, inputs, kinds, states)
