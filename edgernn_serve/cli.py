@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                 d.front = d._front(config, h)
                 source = d._source(config, d.front)
                 source.check_model(h.model)
-                vad = d._vad(config)
+                vad = d._vad(config, source)
             except ConfigError as e:
                 raise e.naming(config.path) from None
             source.close()

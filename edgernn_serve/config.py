@@ -160,9 +160,12 @@ class _Loader(ConfigFile):
                               f"source (source.denoise = true)")
         denoise = self.denoise(Table(dn or {}, "denoise.", self)) if denoising else None
         vt = top.take("vad", dict, None)
-        if vt is not None and not denoising:
-            raise ConfigError(f"{self.path}: vad: a [vad] table needs an audio source with "
-                              f"denoise = true (source.kind = \"wav\" or \"audio\")")
+        if vt is not None and not (denoising or source.options.get("features") == "samples"):
+            raise ConfigError(f"{self.path}: vad: a [vad] table needs an audio source (kind "
+                              f"\"wav\" or \"audio\") with denoise = true or features = "
+                              f"\"samples\", got kind {source.kind!r}"
+                              + (f" with features {source.options['features']!r}"
+                                 if "features" in source.options else ""))
         vad = None if vt is None else vad_schema(Table(vt, "vad.", self),
                                                 *one_of(("fast", "exact")))
         mt = Table(top.take("metrics", dict, {}), "metrics.", self)

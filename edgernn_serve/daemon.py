@@ -132,13 +132,14 @@ class Daemon:
                                  f"{e}") from None
         return d.sample_rate, d.hop, d.front_tag
 
-    def _vad(self, config: Config):
-        """The loaded, checked ``[vad]`` model for the denoiser's rate, or None."""
+    def _vad(self, config: Config, source):
+        """The loaded, checked ``[vad]`` model for the rate of the samples ``source``
+        feeds (the denoiser's, else its own), or None."""
         if config.vad is None:
             return None
         from edgernn_serve.vad import load_vad
 
-        return load_vad(config.vad, self.front[0])
+        return load_vad(config.vad, source.model_rate)
 
     def _source(self, config: Config, front):
         ctx = SourceContext(self._submit, config.streams.queue,
@@ -190,25 +191,28 @@ class Daemon:
                                   f"{e}") from None
             self.source.check_model(handle.model)
             self._check_streams(c)
-            vad = self._vad(c)
+            vad = self._vad(c, self.source)
             sinks = self.sinks = self._sinks(c, handle)
         except ConfigError as e:  # name the config file, as every config error does
             raise e.naming(c.path) from None
         if c.denoise is not None:
             from edgernn_serve.denoise import DenoiseStepper, audio_samples
-            from edgernn_serve.vad import vad_samples
 
             self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math,
                                        stepper=DenoiseStepper(self.metrics), denoise=c.denoise,
                                        vad=vad)
             self.metrics.add(lambda: audio_samples(self.scheduler, self.source, self.sinks))
-            self.metrics.add(lambda: vad_samples(self.scheduler.stepper))
             if c.source.kind == "wav" and not c.source.options["realtime"] and any(
                     s.type == "audio" for s in c.sinks):
                 log.warning("source.realtime = false reads the file faster than a sound card "
                             "plays it: most audio will be dropped (set realtime = true)")
         else:
-            self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math)
+            self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math,
+                                       vad=vad)
+        if c.source.kind in ("wav", "audio"):  # a reload may add [vad]
+            from edgernn_serve.vad import vad_samples
+
+            self.metrics.add(lambda: vad_samples(self.scheduler.stepper))
         if c.metrics_listen is not None:
             try:
                 self.server = MetricsServer(c.metrics_listen, self.metrics, self.health)
@@ -333,7 +337,7 @@ class Daemon:
                 raise ModelLoadError(f"model {handle.path}: needs the audio front end "
                                      f"{front[2]!r}, the running one is {self.front[2]!r} "
                                      f"(restart the service)")
-            vad = self._vad(new)
+            vad = self._vad(new, self.source)
             same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
             if not same_sinks:
                 new_sinks = self._sinks(new, handle, running=self.sinks)
@@ -351,7 +355,7 @@ class Daemon:
             return False
         sinks = new_sinks or self.sinks
         sinks.set_slices(handle.output_slices)
-        options = {} if new.denoise is None else {"denoise": new.denoise, "vad": vad}
+        options = {"vad": vad} if new.denoise is None else {"denoise": new.denoise, "vad": vad}
         if not self.scheduler.request_swap(handle, new.streams, sinks, new.model.math,
                                            **options):
             log.error("reload: the stepping thread did not take the new model within 5 s")

@@ -35,6 +35,7 @@ from edgernn.errors import EdgeRNNError
 from edgernn_serve.items import Result
 from edgernn_serve.metrics import Histogram
 from edgernn_serve.scheduler import Scheduler, log
+from edgernn_serve.vad import configure_stage
 
 _FLOOR_DB = -100.0  # a gain of 0 is reported as -100 dB
 
@@ -208,15 +209,7 @@ class DenoiseStepper:
 
     def configure(self, bank, options: dict) -> None:
         self.bank, self.denoise = bank, options["denoise"]
-        vm = options.get("vad")  # a VadModel ([vad]) or None
-        if vm is None:
-            self.vad_stage = None
-        elif self.vad_stage is None:
-            from edgernn_serve.vad import VadStage
-
-            self.vad_stage = VadStage(vm)
-        else:
-            self.vad_stage.configure(vm)
+        self.vad_stage = configure_stage(self.vad_stage, options.get("vad"))  # [vad]
         denoise = self.denoise
         if bank.limit != denoise.attenuation_limit_db:
             bank.set_limit(denoise.attenuation_limit_db)

@@ -15,6 +15,7 @@ import numpy as np
 
 from edgernn_serve.items import Result
 from edgernn_serve.models import Batch, ModelHandle
+from edgernn_serve.vad import configure_stage
 
 
 class ModelStepper:
@@ -44,8 +45,11 @@ class ModelStepper:
     def carry_streams(self, old_batch, batch, rows: dict, same_model: bool) -> None:
         """After a new batch: ``rows`` maps each kept stream to (old row, new row)."""
 
+    vad_stage = None  # an audio source's [vad] stage (edgernn_serve.vad), fed the frames
+
     def configure(self, batch, options: dict) -> None:
         """Apply the reloadable knobs in ``options``."""
+        self.vad_stage = configure_stage(self.vad_stage, options.get("vad"))
 
     def check(self, x: np.ndarray, in_size: int, tokens: int) -> str | None:
         """Why frame ``x`` cannot be stepped (counted in ``bad``), or None."""
@@ -72,8 +76,12 @@ class ModelStepper:
             err = None if finite[i] else "non-finite output; stream state reset"
             out.append(Result(it.key, it.seq, it.t, slot.n, None if err else Y[i].copy(),
                               model_id, it.origin, it.arrived_ns, t1, err))
-        return out, []
+        reports = []
+        if self.vad_stage is not None:  # frames of samples (features = "samples")
+            for i, (it, _) in enumerate(wave):
+                reports += self.vad_stage.feed(it.key, X[i], out[i])
+        return out, reports
 
     def final(self) -> list:
-        """Results to send when the scheduler stops (none)."""
-        return []
+        """Results to send when the scheduler stops (a VAD stage's last ones)."""
+        return [] if self.vad_stage is None else self.vad_stage.final()

@@ -1,9 +1,10 @@
-"""A denoising source's VAD stage: speech start and end events per stream, to the sinks.
+"""An audio source's VAD stage: speech start and end events per stream, to the sinks.
 
-With a ``[vad]`` table (and ``[source] denoise = true``) every stream's input
-samples (before denoising) also go through its own :class:`edgernn.audio.VAD`
-(a model converted with ``edgernn convert silero_vad.onnx --audio silero-vad``),
-resampled with soxr when the denoiser's rate is not the VAD model's. Each 32 ms
+With a ``[vad]`` table and a ``wav`` or ``audio`` source (``denoise = true``, or
+``features = "samples"``) every stream's input samples (before denoising) also
+go through its own :class:`edgernn.audio.VAD` (a model converted with
+``edgernn convert silero_vad.onnx --audio silero-vad``), resampled with soxr
+when their rate (the denoiser's, else the source's) is not the VAD model's. Each 32 ms
 chunk's probability goes through :class:`SpeechEvents`, the streaming rules of
 ``silero_vad.VADIterator``, and each event becomes a JSON record for the JSON
 sinks (the MQTT sink publishes them on its ``vad_topic``)::
@@ -228,6 +229,16 @@ class VadStage:
                 s.events.triggered = False
                 out.append(self._record(s, s.last, "speech_end", s.fed, at_stop=True))
         return out
+
+
+def configure_stage(stage: VadStage | None, vm: VadModel | None) -> VadStage | None:
+    """A stepper's VAD stage after a (re)configuration with ``vm`` (None: no stage)."""
+    if vm is None:
+        return None
+    if stage is None:
+        return VadStage(vm)
+    stage.configure(vm)
+    return stage
 
 
 def vad_samples(stepper):

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.real_models import model_file, need_module, package_file, speech_16k
-from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, free_port, wait_until
+from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, free_port, make_model, wait_until
 
 CHUNK = 512
 
@@ -161,6 +161,26 @@ def test_vad_events_over_mqtt_stdout_and_file_equal_silero_rules_on_the_same_sam
     assert reports and all("gain_db" in r for r in reports)  # the denoiser's, as before
 
 
+def test_a_source_of_sample_frames_for_any_model_gets_the_same_events(tmp_path, vad_file,
+                                                                      speech):
+    """No denoiser: a WAV source feeding a model frames of 400 samples; the stage takes
+    those frames and finds VADIterator's events on the same samples."""
+    make_model(n_in=400).save(tmp_path / "m.ernn")
+    _wav(tmp_path / "speech.wav", speech)
+    want, _ = _oracle(vad_file, speech, hop=400, min_silence_ms=250, pad_ms=0)
+    cfg = _config(tmp_path, vad_file, '[[sink]]\ntype = "stdout"\n',
+                  vad="min_silence_ms = 250\npad_ms = 0\n", model=tmp_path / "m.ernn")
+    cfg.write_text(cfg.read_text().replace("denoise = true\n", "frame = 400\n"))
+    d = Daemon(cfg)
+    try:
+        assert d.proc.wait(120) == 0, d.stderr()
+    finally:
+        d.kill()
+    records = d.results()
+    assert len(want) >= 4 and _events(records) == want
+    assert sum(len(r["y"]) == 4 for r in records if "y" in r) == speech.size // 400
+
+
 def _run_cli(cfg) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "edgernn", "serve", "--config", str(cfg),
                            "--check"], cwd=ROOT, capture_output=True, text=True, timeout=120)
@@ -187,14 +207,19 @@ def test_a_model_that_is_not_a_vad_is_refused_in_one_line(tmp_path):
         and len(r.stderr.splitlines()) == 1, r.stderr
 
 
-def test_a_vad_table_without_a_denoising_source_is_refused(tmp_path, vad_file):
+def test_a_vad_table_without_audio_samples_is_refused(tmp_path, vad_file):
     cfg = tmp_path / "e.toml"
     cfg.write_text(f'[model]\npath = "m.ernn"\n[source]\nkind = "stdin"\n'
                    f'[vad]\nmodel = "{vad_file}"\n[[sink]]\ntype = "stdout"\n')
     from edgernn_serve.config import ConfigError, load_config
 
-    with pytest.raises(ConfigError, match="a \\[vad\\] table needs an audio source with "
-                                          "denoise = true"):
+    with pytest.raises(ConfigError, match="a \\[vad\\] table needs an audio source .* "
+                                          "got kind 'stdin'"):
+        load_config(cfg)
+    _wav(tmp_path / "speech.wav", np.zeros(1600, np.float32))
+    cfg.write_text(cfg.read_text().replace('kind = "stdin"', 'kind = "wav"\npath = '
+                                           '"speech.wav"\nframe = 160\nfeatures = "stft"'))
+    with pytest.raises(ConfigError, match="got kind 'wav' with features 'stft'"):
         load_config(cfg)
 
 
