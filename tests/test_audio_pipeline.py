@@ -67,6 +67,26 @@ def test_edgernn_denoise_with_dtln_equals_the_authors_loop(dtln_file, tmp_path, 
     assert np.std(ours[:n] - noisy[:n]) > 0.005  # it did remove noise
 
 
+def test_the_dtln_preset_from_the_tflite_files_equals_the_authors_loop(tmp_path):
+    """The same preset from DTLN's float ``.tflite`` stages (each its own ``--state``
+    pair): one model whose output is the authors' loop's (on ONNX Runtime) within 1e-4."""
+    from edgernn.cli import main
+
+    t1, t2 = model_file("dtln", "model_1.tflite"), model_file("dtln", "model_2.tflite")
+    out = tmp_path / "dtln_tflite.ernn"
+    assert main(["convert", str(t1), str(t2), "--state", "input_3=Identity_1",
+                 "--state", "input_5=Identity_1", "--audio", "dtln", "-o", str(out)]) == 0
+    rng = np.random.default_rng(6)
+    noisy = (speech(16000)[:16000 * 4] + 0.02 * rng.standard_normal(16000 * 4)).astype(
+        np.float32)
+    ours = edgernn.load(out).stream().run(noisy.reshape(-1, 128)).reshape(-1)
+    ref = authors_loop(noisy, model_file("dtln", "model_1.onnx"),
+                       model_file("dtln", "model_2.onnx"))
+    n = (len(noisy) - 384) // 128 * 128    # the model's raw output: the loop's, delayed
+    np.testing.assert_allclose(ours[:n], ref[:n], atol=1e-4, rtol=0)
+    assert np.std(ours[384:n] - noisy[:n - 384]) > 0.005
+
+
 def test_the_dtln_file_describes_its_audio_and_streams_any_block_size(dtln_file, rng):
     from edgernn.audio import Pipeline, open_denoiser
 
