@@ -127,28 +127,22 @@ def _load_torch(path: Path, example_shape, example_dtype):
                            f"{shape} (--example-shape {example_shape}): {first}") from None
 
 
-def _states(pairs) -> dict | None:
-    """``["IN=OUT", ...]`` -> {IN: OUT} (None when empty)."""
+def _named(flag, pairs, value, expect="NAME=VALUE (a graph input name)") -> dict:
+    """``["NAME=TEXT", ...]`` -> {NAME: value(flag, TEXT)} (``--state``, ``--input-shape``,
+    ``--constant``)."""
     out = {}
     for text in pairs or ():
         a, sep, b = text.partition("=")
         if not sep or not a.strip() or not b.strip():
-            raise EdgeRNNError(f"--state: expected INPUT=OUTPUT (graph value names), got "
-                               f"{text!r}")
-        out[a.strip()] = b.strip()
-    return out or None
-
-
-def _named(flag, pairs, value) -> dict:
-    """``["NAME=TEXT", ...]`` -> {NAME: value(TEXT)} for ``--input-shape``/``--constant``."""
-    out = {}
-    for text in pairs or ():
-        a, sep, b = text.partition("=")
-        if not sep or not a.strip() or not b.strip():
-            raise EdgeRNNError(f"--{flag}: expected NAME=VALUE (a graph input name), got "
-                               f"{text!r}")
+            raise EdgeRNNError(f"--{flag}: expected {expect}, got {text!r}")
         out[a.strip()] = value(flag, b)
     return out
+
+
+def _states(pairs) -> dict | None:
+    """``["IN=OUT", ...]`` -> {IN: OUT} (None when empty)."""
+    return _named("state", pairs, lambda _, b: b.strip(),
+                  "INPUT=OUTPUT (graph value names)") or None
 
 
 def _dims(flag, text) -> tuple:
