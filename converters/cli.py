@@ -78,14 +78,14 @@ def add_arguments(parser) -> None:
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _shape(text) -> tuple:
+def _dims(flag, text, like="input=1,576") -> tuple:
+    """``"1,50,8"`` (or ``1x50x8``) -> (1, 50, 8); positive integers or a one-line error."""
     try:
-        shape = tuple(int(v) for v in text.replace("x", ",").split(",") if v.strip())
+        shape = tuple(int(v) for v in text.replace("x", ",").split(","))
     except ValueError:
         shape = ()
     if not shape or min(shape) < 1:
-        raise EdgeRNNError(f"--example-shape: expected positive integers like 1,50,8, "
-                           f"got {text!r}")
+        raise EdgeRNNError(f"--{flag}: expected positive integers like {like}, got {text!r}")
     return shape
 
 
@@ -95,7 +95,7 @@ def _load_torch(path: Path, example_shape, example_dtype):
     if not example_shape:
         raise EdgeRNNError(f"{path.name}: a PyTorch file needs --example-shape (the shape of "
                            f"one input the module takes, e.g. 1,50,8)")
-    shape = _shape(example_shape)
+    shape = _dims("example-shape", example_shape, "1,50,8")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -143,17 +143,6 @@ def _states(pairs) -> dict | None:
     """``["IN=OUT", ...]`` -> {IN: OUT} (None when empty)."""
     return _named("state", pairs, lambda _, b: b.strip(),
                   "INPUT=OUTPUT (graph value names)") or None
-
-
-def _dims(flag, text) -> tuple:
-    try:
-        shape = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        shape = ()
-    if not shape or min(shape) < 1:
-        raise EdgeRNNError(f"--{flag}: expected positive integers like input=1,576, got "
-                           f"{text!r}")
-    return shape
 
 
 def _numbers(flag, text):
