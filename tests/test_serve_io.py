@@ -161,10 +161,11 @@ def test_serial_sink_with_its_own_port_sends_result_and_error_frames(tmp_path):
 
 
 def test_stdout_sink_drops_oldest_beyond_its_buffer_and_counts_them(tmp_path):
-    blocked = threading.Event()
+    blocked, entered = threading.Event(), threading.Event()
 
     class Slow(io.BytesIO):
         def write(self, b):
+            entered.set()
             blocked.wait(10)
             return super().write(b)
 
@@ -176,6 +177,8 @@ def test_stdout_sink_drops_oldest_beyond_its_buffer_and_counts_them(tmp_path):
         for i in range(20):
             os.write(w, (" ".join(["0"] * 16) + "\n").encode())
             wait_until(lambda i=i: d.scheduler.c["results_ok"] == i + 1)
+            if i == 0:  # the writer holds the first batch (else a loaded machine may
+                wait_until(entered.is_set)  # start it only after the buffer overflowed)
         blocked.set()
         os.close(w)
         wait_until(d.source.finished.is_set)
