@@ -215,7 +215,7 @@ class TorchReplay:
         self.outputs = (("gains", ck["num_bands"]),)
         self.output_size = ck["num_bands"]
 
-    def stream(self):
+    def stream(self, math=None):
         return _TorchStream(self.net)
 
 
