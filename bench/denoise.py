@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 import noise as noises  # noqa: E402
 
-from edgernn.audio import Denoiser  # noqa: E402
+from edgernn.audio import Denoiser, open_denoiser  # noqa: E402
 from edgernn.audio.io import denoise_array  # noqa: E402
 
 RATE = 16000
@@ -183,6 +183,7 @@ def time_rnnoise(x, reps=3):
 
 
 def time_denoiser(den, x, reps=3):
+    """Time per hop of ``den.process``, scaled to 10 ms (a DTLN hop is 8 ms)."""
     den.reset()
     blocks = [x[i:i + den.hop] for i in range(0, len(x) - den.hop + 1, den.hop)][:1000]
     per = []
@@ -190,7 +191,7 @@ def time_denoiser(den, x, reps=3):
         for b in blocks:
             t0 = time.perf_counter_ns()
             den.process(b)
-            per.append(time.perf_counter_ns() - t0)
+            per.append((time.perf_counter_ns() - t0) * den.sample_rate / 100 / den.hop)
     return _pct(per)
 
 
@@ -297,6 +298,12 @@ def _model(path):
     return TorchReplay(path) if str(path).endswith(".pt") else path
 
 
+def _other(path):
+    """A compared model's denoiser: a checkpoint's band gains, or what ``edgernn denoise
+    --model`` makes of an .ernn (a samples-in pipeline such as DTLN or NSNet2, or gains)."""
+    return Denoiser(TorchReplay(path)) if str(path).endswith(".pt") else open_denoiser(path)
+
+
 def timing_runs(model, runs):
     """Time per frame of edgernn and RNNoise over ``runs`` runs; per run and the medians."""
     x = (0.1 * np.random.default_rng(0).standard_normal(160_000)).astype(np.float32)
@@ -320,7 +327,9 @@ def main(argv=None):
     p.add_argument("--model", help=".ernn gain model (default: the bundled one)")
     p.add_argument("--torch", help="evaluate a training checkpoint (.pt) instead")
     p.add_argument("--compare", action="append", default=[], metavar="NAME=PATH",
-                   help="another gain model (.ernn or .pt) scored in the same run; repeatable")
+                   help="another model scored in the same run: a gain model (.ernn or .pt) "
+                        "or a pipeline .ernn (edgernn convert --audio dtln/nsnet2); "
+                        "repeatable")
     p.add_argument("--runs", type=int, default=1, help="with --timing-only: timing runs")
     p.add_argument("--heldout", type=int, default=36, help="held-out synthetic mixtures")
     p.add_argument("--out", default=str(OUT / "denoise"))
@@ -345,7 +354,7 @@ def main(argv=None):
         name, _, path = item.partition("=")
         if not path:
             p.error(f"--compare expects NAME=PATH, got {item!r}")
-        other = Denoiser(_model(path))
+        other = _other(path)
         methods[name] = lambda x, d=other: denoise_array(d, x[:, None], RATE)[:, 0]
     print(f"real recordings found: {len(real)} clips "
           f"({sum(n.startswith('alsa') for n, _ in real)} ALSA, "
@@ -356,6 +365,10 @@ def main(argv=None):
     timing = {}
     if not args.torch:
         timing["edgernn Denoiser.process"] = time_denoiser(Denoiser(model), x)
+    for item in args.compare:
+        name, _, path = item.partition("=")
+        if not path.endswith(".pt"):
+            timing[name] = time_denoiser(_other(path), x)
     timing["rnnoise (pyrnnoise frame)"], timing["rnnoise (bare C call)"] = time_rnnoise(x)
     for k, v in timing.items():
         print(f"time per 10 ms frame, {k}: p50 {v['p50_us']:.1f} us, p90 {v['p90_us']:.1f} us, "
