@@ -85,6 +85,33 @@ def test_div_of_data_by_data_and_of_a_constant_by_data(tmp_path, rng):
            rng.normal(0, 2, (30, 5)).astype(F32), (1, 1, 5))
 
 
+@pytest.mark.parametrize("reduce", ["ReduceL2", "ReduceSumSquare", "ReduceSum"])
+def test_a_norm_or_sum_used_as_data_is_a_reduce(tmp_path, rng, reduce):
+    """``ReduceL2``/``ReduceSumSquare`` of the features used as data (not to normalise x
+    by), floored by Clip, then broadcast against x; and ``ReduceSum`` of plain data."""
+    nodes = [helper.make_node(reduce, ["x", "axes"], ["r"], keepdims=1),
+             helper.make_node("Clip", ["r", "lo"], ["c"]),
+             helper.make_node("Mul", ["x", "c"], ["y"])]
+    path = _model(tmp_path, nodes, [("axes", np.array([-1], np.int64)), ("lo", F32(0.5))],
+                  6, 6, opset=18)
+    xs = rng.normal(0, 0.4, (40, 6)).astype(F32)
+    xs[3] = 0.0                                   # the floor decides this step
+    model = _check(path, xs, (1, 1, 6), atol=1e-5)
+    assert "Reduce" in {type(op).__name__ for op in model.layers}
+
+
+def test_x_over_its_norm_plus_eps_divides_by_data(tmp_path, rng):
+    """``x / (ReduceL2(x) + eps)`` is not the floored pattern: the norm is data (a
+    ``Reduce``), plus eps, and ``Div`` of data by data."""
+    nodes = [helper.make_node("ReduceL2", ["x", "axes"], ["n"], keepdims=1),
+             helper.make_node("Add", ["n", "eps"], ["ne"]),
+             helper.make_node("Div", ["x", "ne"], ["y"])]
+    path = _model(tmp_path, nodes, [("axes", np.array([-1], np.int64)), ("eps", F32(1e-3))],
+                  5, 5, opset=18)
+    model = _check(path, rng.normal(0, 1, (30, 5)).astype(F32), (1, 1, 5), atol=1e-5)
+    assert {"Reduce", "Div"} <= {type(op).__name__ for op in model.layers}
+
+
 def _stateful(tmp_path, out_name="stateN"):
     """``stateN = 0.9 * state + x[None]`` in a [2, 1, 4] state (two rows, as Silero's
     h and c), ``y = tanh(stateN[1])``: the caller feeds ``stateN`` back as ``state``."""

@@ -7,7 +7,7 @@ from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Seq, StateIn, StateOut, TimePadded
+from .values import Const, Norm, Seq, StateIn, StateOut, TimePadded
 
 
 def _reads(node) -> list:
@@ -259,6 +259,8 @@ class Context:
             from .statepack import state_seq
 
             v = state_seq(self, node, v)
+        if isinstance(v, Norm):  # a norm used as data, not (only) to normalise by
+            v = self._norm_as_seq(node, v)
         if isinstance(v, TimePadded):
             raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
                                          f"only a causal convolution over time may take it")
@@ -266,6 +268,21 @@ class Context:
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")
         return v
+
+    def _norm_as_seq(self, node, v: Norm) -> Seq:
+        """``ReduceL2`` (``ReduceSumSquare``) of the features, floored, as a one-value
+        step (the feature axis kept with size 1, as ``keepdims=1`` leaves it)."""
+        import edgernn
+
+        seq = v.seq
+        k = self.plain(node, seq)
+        t = self.apply(node, edgernn.Reduce("sum_square" if v.squared else "l2",
+                                            seq.sizes[k]), seq.tensor)
+        if v.floor > 0:
+            t = self.apply(node, edgernn.Unary("max", v.floor), t)
+        sizes = list(seq.sizes)
+        sizes[k] = 1
+        return seq.with_tensor(t, sizes)
 
     def _state_as_seq(self, node, v: StateOut) -> Seq:
         if len(v.parts) == 1 and "R" not in v.axes and v.parts[0].suffix == "h":

@@ -26,7 +26,7 @@ _OPS = {"Add": edgernn.Add, "Sub": edgernn.Sub, "Mul": edgernn.Mul, "Div": edger
 
 
 def _data(v) -> bool:
-    return isinstance(v, (Seq, StateOut)) or (isinstance(v, StateIn) and v.generic)
+    return isinstance(v, (Seq, StateOut, Norm)) or (isinstance(v, StateIn) and v.generic)
 
 
 def constant_for(ctx, node, seq: Seq, c) -> np.ndarray:
@@ -57,8 +57,8 @@ def convert_binary(ctx, node, ins):
     ctx.check_attrs(node, ())
     a, b = ins
     op = node.op_type
-    if op == "Div" and isinstance(b, Norm):
-        return divide_by_norm(ctx, node, ins)
+    if op == "Div" and isinstance(b, Norm) and b.seq == a and not b.squared:
+        return divide_by_norm(ctx, node, ins)   # x / ||x||: l2_normalize (else: data)
     zero = [isinstance(v, Const) and not np.any(v.value) for v in (a, b)]
     if op in ("Add", "Sub") and zero[1] or op == "Add" and zero[0]:
         keep = a if zero[1] else b          # + 0: nothing (Silero's stateN + 0 * sr)

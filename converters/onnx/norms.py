@@ -13,7 +13,10 @@ square root, optionally ``Expand``-ed back to the data's shape, and finally
 The floor becomes the activation's ``alpha`` (a floor on the sum of squares:
 ``eps**2`` for a floor on the norm). Without a floor ``alpha`` is the
 runtime's default 1e-24: an all-zero vector then gives zeros where ONNX
-Runtime gives NaN. Anything else done to a norm raises UnsupportedOpError.
+Runtime gives NaN. A norm used in any other way is data: ``edgernn.Reduce("l2")``
+(``"sum_square"``) of the features, floored by ``Unary("max")``
+(``ConversionContext.as_seq``). ``ReduceSum`` of data that is not a square is
+``Reduce("sum")``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import numpy as np
 import edgernn
 
 from .activations import apply_activation
+from .reduce import convert_reduce as plain_reduce
 from .values import Const, Norm, Seq
 
 
@@ -69,7 +73,7 @@ def convert_reduce(ctx, node, ins):
     squared = node.op_type != "ReduceL2"
     if node.op_type == "ReduceSum":
         if not (isinstance(ins[0], Seq) and ins[0].square_of is not None):
-            raise ctx.unsupported(node, "ReduceSum of the data; only of x * x (an L2 norm)")
+            return plain_reduce(ctx, node, ins)   # a sum of the data
         ins = [ins[0].square_of]
     seq = ctx.as_seq(node, ins[0])
     if not int(at.get("keepdims", 1)):

@@ -1,4 +1,4 @@
-"""ONNX ``ReduceMean``, ``ReduceMax``, ``ReduceMin`` of data.
+"""ONNX ``ReduceMean``, ``ReduceMax``, ``ReduceMin`` and ``ReduceSum`` of data.
 
 Over the feature axis: :class:`edgernn.Reduce` (one value per step; ``keepdims=1``
 keeps it as a feature axis of size 1, which elementwise ops broadcast, as in
@@ -13,7 +13,7 @@ import numpy as np
 
 import edgernn
 
-_FUNCS = {"ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min"}
+_FUNCS = {"ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min", "ReduceSum": "sum"}
 
 
 def convert_reduce(ctx, node, ins):
@@ -52,4 +52,4 @@ def convert_reduce(ctx, node, ins):
     return [out]
 
 
-OPS = {name: convert_reduce for name in _FUNCS}
+OPS = {name: convert_reduce for name in _FUNCS if name != "ReduceSum"}  # (norms.py's)
