@@ -84,3 +84,13 @@ def log_power_frames(x: np.ndarray, win: np.ndarray, hop: int, nfft: int) -> np.
     frames = [x[i:i + n] for i in range(0, len(x) - n + 1, hop)]
     spec = np.fft.rfft(np.stack(frames) * win, nfft)
     return np.log10(np.maximum(np.abs(spec) ** 2, 1e-12)).astype(np.float32)
+
+
+def silero_vad_file(folder: Path) -> Path:
+    """``edgernn convert silero_vad.onnx --audio silero-vad`` into ``folder``."""
+    from edgernn.cli import main
+
+    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
+    out = folder / "vad.ernn"
+    assert main(["convert", str(path), "--audio", "silero-vad", "-o", str(out)]) == 0
+    return out

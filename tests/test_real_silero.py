@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import need_module
-from tests.real_models import package_file, speech_16k
+from tests.real_models import package_file, silero_vad_file, speech_16k
 
 # file, rate, takes sr (then If nodes on it)
 CASES = [("silero_vad.onnx", 16000, True), ("silero_vad.onnx", 8000, True),
@@ -59,12 +59,7 @@ def test_silero_vad_streams_like_onnxruntime(name, rate, takes_sr):
 
 @pytest.fixture(scope="module")
 def vad_file(tmp_path_factory):
-    from edgernn.cli import main
-
-    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
-    out = tmp_path_factory.mktemp("vad") / "vad.ernn"
-    assert main(["convert", str(path), "--audio", "silero-vad", "-o", str(out)]) == 0
-    return out
+    return silero_vad_file(tmp_path_factory.mktemp("vad"))
 
 
 @pytest.mark.parametrize("kw", [{}, {"threshold": 0.6, "min_speech_duration_ms": 100,

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 import pytest
 
-from tests.real_models import model_file, need_module, package_file, speech_16k
+from tests.real_models import model_file, need_module, silero_vad_file, speech_16k
 from tests.serve_helpers import ROOT, Broker, Daemon, Subscriber, free_port, make_model, wait_until
 
 CHUNK = 512
@@ -21,12 +21,7 @@ CHUNK = 512
 
 @pytest.fixture(scope="module")
 def vad_file(tmp_path_factory):
-    from edgernn.cli import main
-
-    path = package_file("silero_vad", "silero_vad.onnx", "silero-vad (the dev extra)")
-    out = tmp_path_factory.mktemp("vad") / "vad.ernn"
-    assert main(["convert", str(path), "--audio", "silero-vad", "-o", str(out)]) == 0
-    return out
+    return silero_vad_file(tmp_path_factory.mktemp("vad"))
 
 
 @pytest.fixture(scope="module")
