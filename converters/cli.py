@@ -157,6 +157,12 @@ def _numbers(flag, text):
     return arr[0] if arr.size == 1 else arr
 
 
+def _pick(given: dict, names) -> dict:
+    """The entries of ``given`` that name one of ``names`` (all of them for None): of
+    several files, each takes the options naming its own inputs."""
+    return dict(given) if names is None else {i: v for i, v in given.items() if i in names}
+
+
 def _state_inputs(path) -> set:
     """The graph input names of an ONNX or TFLite file (what ``--state`` may name)."""
     if FORMATS.get(Path(path).suffix.lower()) != "tflite":
@@ -282,33 +288,30 @@ def run(args) -> int:
     if (shapes or consts) and any(FORMATS.get(Path(s).suffix.lower()) != "onnx" and
                                   args.fmt != "onnx" for s in srcs):
         raise EdgeRNNError("--input-shape and --constant apply to ONNX models")
-    for src in srcs:
-        mine = states
-        if states and len(srcs) > 1:  # each file takes the pairs of its own inputs
-            mine = {i: o for i, o in states.items() if i in _state_inputs(src)} or None
-        options = {}
-        if getattr(args, "audio", None):  # what the preset's sources need, per file
-            from converters.presets import CONVERT
+    preset = {}
+    if getattr(args, "audio", None):
+        from converters.presets import CONVERT
 
-            names = _onnx_inputs(src)
-            options = {k: {i: v for i, v in d.items() if i in names}
-                       for k, d in CONVERT.get(args.audio, {}).items()}
+        preset = CONVERT.get(args.audio, {})
+    seen = set()
+    for src in srcs:
+        names = _state_inputs(src) if len(srcs) > 1 or preset else set()
+        seen |= names
+        mine = names if len(srcs) > 1 else None   # one file: every name given is its own
+        options = {k: _pick(d, names) for k, d in preset.items()}
         for key, given in (("input_shapes", shapes), ("constants", consts)):
-            if given:  # each file takes the names of its own inputs
-                mine_ = {i: v for i, v in given.items()
-                         if len(srcs) == 1 or i in _onnx_inputs(src)}
-                options[key] = {**options.get(key, {}), **mine_}
+            if given:
+                options[key] = {**options.get(key, {}), **_pick(given, mine)}
         try:
             models.append(convert(src, args.fmt, args.example_shape, args.example_dtype,
-                                  mine, **options))
+                                  _pick(states or {}, mine) or None, **options))
         except EdgeRNNError as exc:
             if Path(src).name in str(exc):
                 raise
             raise type(exc)(f"{src}: {exc}") from None
-    if states and len(srcs) > 1:
-        unused = set(states) - set().union(*(_state_inputs(src) for src in srcs))
-        if unused:
-            raise EdgeRNNError(f"--state: {sorted(unused)} are inputs of none of the files")
+    if states and len(srcs) > 1 and set(states) - seen:
+        raise EdgeRNNError(f"--state: {sorted(set(states) - seen)} are inputs of none of the "
+                           f"files")
     model = models[0]
     if getattr(args, "audio", None):
         from converters.presets import build
