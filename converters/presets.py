@@ -38,6 +38,16 @@ def _overlap_add(block, hop, name):
     return edgernn.slice(total, 0, hop, name="samples_out"), {acc: total}
 
 
+def _power(re, im):
+    """``re**2 + im**2`` per bin."""
+    return edgernn.add(edgernn.mul(re, re), edgernn.mul(im, im))
+
+
+def _masked(re, im, gain):
+    """The spectrum ``[re | im]`` with each bin scaled by ``gain``."""
+    return edgernn.concat([edgernn.mul(re, gain), edgernn.mul(im, gain)])
+
+
 def dtln(stage1: edgernn.Model, stage2: edgernn.Model) -> edgernn.Model:
     """DTLN (breizhn/DTLN) at 16 kHz: block 512, hop 128, no window.
 
@@ -51,11 +61,9 @@ def dtln(stage1: edgernn.Model, stage2: edgernn.Model) -> edgernn.Model:
     x = edgernn.Input(128, name="samples")
     frame, updates = _frame(x, 512, "in_buffer")
     re, im = edgernn.split(edgernn.RFFT(512)(frame), [257, 257])
-    mag = edgernn.Unary("sqrt")(edgernn.add(edgernn.mul(re, re), edgernn.mul(im, im)),
-                                name="magnitude")
+    mag = edgernn.Unary("sqrt")(_power(re, im), name="magnitude")
     (mask,), up1 = stage1.inline([mag], "s1.")
-    spec = edgernn.concat([edgernn.mul(re, mask), edgernn.mul(im, mask)])
-    est = edgernn.IRFFT(512)(spec, name="estimate")
+    est = edgernn.IRFFT(512)(_masked(re, im, mask), name="estimate")
     (block,), up2 = stage2.inline([est], "s2.")
     y, up3 = _overlap_add(block, 128, "out_buffer")
     audio = {"kind": "denoise", "sample_rate": 16000, "hop": 128, "input": "samples",
@@ -103,13 +111,12 @@ def nsnet2(model: edgernn.Model) -> edgernn.Model:
     frame, updates = _frame(x, 320, "in_buffer")
     spec = edgernn.Dense(forward * win[None, :])(frame, name="spectrum")  # window folded in
     re, im = edgernn.split(spec, [161, 161])
-    power = edgernn.Unary("max", 1e-12)(edgernn.add(edgernn.mul(re, re), edgernn.mul(im, im)))
+    power = edgernn.Unary("max", 1e-12)(_power(re, im))
     feats = edgernn.mul(edgernn.Unary("log")(power), np.float32(1 / np.log(10)),
                         name="features")
     (gain,), up1 = model.inline([feats], "net.")
     g = edgernn.Unary("clip", 1e-4, 1.0)(gain, name="gain")
-    block = edgernn.Dense(inverse * win[:, None])(
-        edgernn.concat([edgernn.mul(re, g), edgernn.mul(im, g)]), name="block")
+    block = edgernn.Dense(inverse * win[:, None])(_masked(re, im, g), name="block")
     y, up2 = _overlap_add(block, 160, "out_buffer")
     audio = {"kind": "denoise", "sample_rate": 16000, "hop": 160, "input": "samples",
              "output": "samples", "latency": 160, "preset": "nsnet2", "warmup_hops": 1,
