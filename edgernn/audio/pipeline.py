@@ -41,9 +41,7 @@ class Pipeline(HopStream):
     """
 
     def __init__(self, model, math: str = "fast", attenuation_limit_db=None):
-        if attenuation_limit_db is not None:
-            raise EdgeRNNError("--attenuation-limit applies to band-gain models; this model "
-                               "computes its output samples itself")
+        self.attenuation_limit_db = attenuation_limit_db   # (None only)
         self.math = math
         self._bind(model)
         self.reset()
@@ -79,8 +77,8 @@ class Pipeline(HopStream):
     @attenuation_limit_db.setter
     def attenuation_limit_db(self, value):
         if value is not None:
-            raise EdgeRNNError("attenuation_limit_db applies to band-gain models; this model "
-                               "computes its output samples itself")
+            raise EdgeRNNError("an attenuation limit (--attenuation-limit) applies to band-gain "
+                               "models; this model computes its output samples itself")
 
     def swap_model(self, model, math: str | None = None) -> None:
         """Continue with another model of the same rate, hop and latency (no gap)."""
