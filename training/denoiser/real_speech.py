@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import soxr
+import speech  # a sibling script module, as train.py imports it
 
 RATE = 16000
 HEDGEWARS = Path("/usr/share/games/hedgewars/Data/Sounds/voices")
@@ -38,13 +39,7 @@ def _trim(x: np.ndarray, rate: int) -> np.ndarray:
     """x resampled to 16 kHz, trimmed to its active part (+-50 ms), peak-normalised."""
     if rate != RATE:
         x = soxr.resample(x, rate, RATE, quality="HQ")
-    x = x - x.mean()
-    env = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
-    active = np.flatnonzero(env > 0.02 * (env.max() + 1e-9))
-    if len(active) < RATE // 5:
-        return np.zeros(0, np.float32)
-    x = x[max(active[0] - 800, 0):active[-1] + 800]
-    return (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
+    return speech.trim_active(x - x.mean(), RATE // 5)
 
 
 def hedgewars_clips():

@@ -104,10 +104,16 @@ def synth(engine: str, voice: str, text: str, rng: np.random.Generator) -> np.nd
         return np.zeros(0, np.float32)
     finally:
         os.unlink(wav)
-    # trim leading/trailing silence, drop failures (silence, garbage)
+    return trim_active(x, RATE // 4)  # drop failures (silence, garbage)
+
+
+def trim_active(x: np.ndarray, min_samples: int) -> np.ndarray:
+    """``x`` (16 kHz) trimmed to its active part (where its 10 ms envelope passes 2% of
+    its peak, +-50 ms), peak-normalised; empty when that part is shorter than
+    ``min_samples``."""
     env = np.convolve(np.abs(x), np.ones(160) / 160, mode="same")
     active = np.flatnonzero(env > 0.02 * (env.max() + 1e-9))
-    if len(active) < RATE // 4:
+    if len(active) < min_samples:
         return np.zeros(0, np.float32)
     x = x[max(active[0] - 800, 0):active[-1] + 800]
     return (x / (np.abs(x).max() + 1e-9)).astype(np.float32)
