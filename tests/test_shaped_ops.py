@@ -175,12 +175,23 @@ def test_shaped_ops_round_trip_through_a_file(tmp_path, rng):
     (lambda: edgernn.Pad(4, 4, 0, "reflect"), "shorter than the axis"),
     (lambda: edgernn.Reduce("median", 3), "Reduce.func: expected one of"),
     (lambda: edgernn.LayerNorm(0), "positive integer"),
+    (lambda: edgernn.Pad(4, -1, 0), r"Pad.before: expected an integer >= 0"),
+    (lambda: edgernn.State(True), "State.size: expected a positive integer"),
+    (lambda: edgernn.Conv1d(np.ones((2, 1, 1), F32), length=3, stride=0), "Conv1d.stride"),
     (lambda: edgernn.CausalConv1d(np.ones((2, 2), F32)), "expected a non-empty 3-D"),
     (lambda: edgernn.LayerNorm(4)(edgernn.Input(6)), "not a multiple"),
 ])
 def test_bad_configs_are_refused_naming_the_field(make, match):
     with pytest.raises(ModelFormatError, match=match):
         make()
+
+
+def test_numpy_integer_sizes_are_stored_as_python_ints():
+    """(what the manifest's JSON needs)"""
+    ops = [edgernn.Reduce("sum", np.int64(3)), edgernn.Pad(np.int64(4), np.int32(1), 0),
+           edgernn.State(np.int64(5)), edgernn.LayerNorm(np.int64(4))]
+    for op, name in zip(ops, ("cols", "before", "size", "normalized_size"), strict=True):
+        assert type(getattr(op, name)) is int, (op, name)
 
 
 @pytest.mark.parametrize("n", [8, 64, 512])

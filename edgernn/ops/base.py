@@ -41,6 +41,16 @@ def opt_f32_array(name, a, shape, *, owner):
     return None if a is None else f32_array(name, a, shape, owner=owner)
 
 
+def set_count(op, name: str, least: int = 1) -> None:
+    """Field ``name`` of the frozen ``op`` checked to be an integer >= ``least`` (a numpy
+    integer too) and stored as a Python int."""
+    v = getattr(op, name)
+    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+        want = "a positive integer" if least == 1 else f"an integer >= {least}"
+        raise ModelFormatError(f"{type(op).__name__}.{name}: expected {want}, got {v!r}")
+    object.__setattr__(op, name, int(v))
+
+
 def positive(name, v, *, owner):
     """``None`` or a positive finite float (clip thresholds)."""
     if v is None:

@@ -13,7 +13,7 @@ from ..errors import ModelFormatError
 from ..kernels import causal_conv1d as K
 from ..kernels import optable as T
 from .activation import Activation, activation_field
-from .base import Op, Schema, f32_array, opt_f32_array, pad8
+from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
 from .registry import register
 
 
@@ -48,11 +48,7 @@ class CausalConv1d(Op):
                                    f"[out_channels, in_channels/groups, kernel_size] array, got "
                                    f"shape {w.shape}")
         for k in ("dilation", "groups"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ModelFormatError(f"CausalConv1d.{k}: expected a positive integer, "
-                                       f"got {v!r}")
-            object.__setattr__(self, k, int(v))
+            set_count(self, k)
         if w.shape[0] % self.groups:
             raise ModelFormatError(f"CausalConv1d: out_channels {w.shape[0]} is not a multiple "
                                    f"of groups {self.groups}")

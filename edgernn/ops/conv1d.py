@@ -15,7 +15,7 @@ from ..kernels import conv1d as K
 from ..kernels import optable as T
 from ..kernels.linalg import pack_panels
 from .activation import Activation, activation_field
-from .base import Op, Schema, f32_array, opt_f32_array, pad8
+from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
 from .registry import register
 
 
@@ -54,10 +54,7 @@ class Conv1d(Op):
             raise ModelFormatError(f"Conv1d.weight: expected a non-empty 3-D [out_channels, "
                                    f"in_channels/groups, kernel_size] array, got {w.shape}")
         for k in ("length", "stride", "dilation", "groups"):
-            v = getattr(self, k)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ModelFormatError(f"Conv1d.{k}: expected a positive integer, got {v!r}")
-            object.__setattr__(self, k, int(v))
+            set_count(self, k)
         pad = tuple(int(p) for p in self.padding)
         if len(pad) != 2 or min(pad) < 0:
             raise ModelFormatError(f"Conv1d.padding: expected two non-negative integers, got "

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..kernels import layer_norm as K
 from ..kernels import optable as T
-from .base import Op, Schema, opt_f32_array
+from .base import Op, Schema, opt_f32_array, set_count
 from .registry import register
 
 
@@ -37,13 +37,9 @@ class LayerNorm(Op):
     schema = {"normalized_size": Schema.INT, "eps": Schema.FLOAT}
 
     def __post_init__(self):
-        n = self.normalized_size
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
-            raise ModelFormatError(f"LayerNorm.normalized_size: expected a positive integer, "
-                                   f"got {n!r}")
-        object.__setattr__(self, "normalized_size", int(n))
+        set_count(self, "normalized_size")
         for k in ("weight", "bias"):
-            object.__setattr__(self, k, opt_f32_array(k, getattr(self, k), (int(n),),
+            object.__setattr__(self, k, opt_f32_array(k, getattr(self, k), (self.normalized_size,),
                                                       owner="LayerNorm"))
         eps = float(self.eps)
         if not (math.isfinite(eps) and eps >= 0):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..errors import ModelFormatError
 from ..kernels import optable as T
 from ..kernels import pad as K
-from .base import Op, Schema
+from .base import Op, Schema, set_count
 from .registry import register
 
 MODES = {"constant": K.CONSTANT, "reflect": K.REFLECT, "edge": K.EDGE}
@@ -41,9 +41,7 @@ class Pad(Op):
 
     def __post_init__(self):
         for k in ("cols", "before", "after"):
-            v, least = getattr(self, k), 1 if k == "cols" else 0
-            if isinstance(v, bool) or not isinstance(v, int) or v < least:
-                raise ModelFormatError(f"Pad.{k}: expected an integer >= {least}, got {v!r}")
+            set_count(self, k, 1 if k == "cols" else 0)
         if self.mode not in MODES:
             raise ModelFormatError(f"Pad.mode: expected one of {sorted(MODES)}, got "
                                    f"{self.mode!r}")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..errors import ModelFormatError
 from ..kernels import optable as T
 from ..kernels import reduce as K
-from .base import Op, Schema
+from .base import Op, Schema, set_count
 from .registry import register
 
 FUNCS = {"mean": K.MEAN, "sum": K.SUM, "max": K.MAX, "min": K.MIN, "l2": K.L2,
@@ -38,9 +38,7 @@ class Reduce(Op):
         if self.func not in FUNCS:
             raise ModelFormatError(f"Reduce.func: expected one of {sorted(FUNCS)}, got "
                                    f"{self.func!r}")
-        if isinstance(self.cols, bool) or not isinstance(self.cols, int) or self.cols < 1:
-            raise ModelFormatError(f"Reduce.cols: expected a positive integer, got "
-                                   f"{self.cols!r}")
+        set_count(self, "cols")
         if self.axis not in (-1, 0, 1):
             raise ModelFormatError(f"Reduce.axis: expected -1 (the last) or 0, got "
                                    f"{self.axis!r}")

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelFormatError
-from .base import Op, Schema
+from .base import Op, Schema, set_count
 from .registry import register
 
 
@@ -42,8 +42,7 @@ class State(Op):
     output_state = ""
 
     def __post_init__(self):
-        if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1:
-            raise ModelFormatError(f"State.size: expected a positive integer, got {self.size!r}")
+        set_count(self, "size")
 
     def output_size_for(self, sizes):
         if sizes:
