@@ -14,8 +14,10 @@ from .elementwise import OPS as _ELEMENTWISE_OPS
 from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
 from .lstm import convert_lstm
+from .normalization import OPS as _NORMALIZATION_OPS
 from .norms import OPS as _NORM_OPS
 from .pad import OPS as _PAD_OPS
+from .pointwise import OPS as _POINTWISE_OPS
 from .quantized import MS_OPS
 from .quantized import OPS as _QUANT_OPS
 from .reduce import OPS as _REDUCE_OPS
@@ -29,7 +31,7 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 # Mul, Cast fall back
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
-               _QUANT_OPS):
+               _NORMALIZATION_OPS, _POINTWISE_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message
