@@ -15,7 +15,8 @@ serving and the reason is logged; otherwise the stepping thread installs the
 new model, stream policy and sinks between two waves (no queued frame is lost)
 and the old sinks are flushed. The source, metrics address, CPU set,
 real-time priority and a denoising source's audio sinks cannot change on a
-reload (restart the service for those); ``[denoise]``, the denoiser model and
+reload (restart the service for those); ``[denoise]``, the denoiser model (another
+front end at the same rate included: the audio is handed over) and
 its math can (:mod:`edgernn_serve.denoise`), and so can ``[vad]``
 (:mod:`edgernn_serve.vad`). Finally READY=1.
 """
@@ -126,10 +127,11 @@ class Daemon:
         from edgernn.audio import open_denoiser
 
         try:
-            d = open_denoiser(handle.model, math=config.model.math)
+            d = open_denoiser(handle.model, config.denoise.attenuation_limit_db,
+                              math=config.model.math)
         except EdgeRNNError as e:
-            raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise: "
-                                 f"{e}") from None
+            raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise "
+                                 f"(with [denoise]): {e}") from None
         return d.sample_rate, d.hop, d.front_tag
 
     def _vad(self, config: Config, source):
@@ -199,7 +201,8 @@ class Daemon:
             from edgernn_serve.denoise import DenoiseStepper, audio_samples
 
             self.scheduler = Scheduler(handle, c.streams, sinks, self.metrics, c.model.math,
-                                       stepper=DenoiseStepper(self.metrics), denoise=c.denoise,
+                                       stepper=DenoiseStepper(self.metrics, self.front[1]),
+                                       denoise=c.denoise,
                                        vad=vad)
             self.metrics.add(lambda: audio_samples(self.scheduler, self.source, self.sinks))
             if c.source.kind == "wav" and not c.source.options["realtime"] and any(
@@ -331,12 +334,13 @@ class Daemon:
             handle = self._load(new)
             self.source.check_model(handle.model)
             self._check_streams(new)
-            self._check_sizes(h, handle)
             front = self._front(new, handle)
-            if front is not None and front[2] != self.front[2]:
-                raise ModelLoadError(f"model {handle.path}: needs the audio front end "
-                                     f"{front[2]!r}, the running one is {self.front[2]!r} "
-                                     f"(restart the service)")
+            if front is None:
+                self._check_sizes(h, handle)
+            elif front[0] != self.front[0]:
+                raise ModelLoadError(f"model {handle.path}: runs at {front[0]} Hz, the "
+                                     f"running denoiser at {self.front[0]} Hz; a reload "
+                                     f"cannot change the audio's rate (restart the service)")
             vad = self._vad(new, self.source)
             same_sinks = (new.sinks, new.device) == (old.sinks, old.device)
             if not same_sinks:
@@ -353,6 +357,11 @@ class Daemon:
             log.error("reload failed; still serving %s (%s): %s", h.id, h.sha256[:12], e)
             self.notifier.ready(f"reload failed: {e}")
             return False
+        if front is not None and front[2] != self.front[2]:
+            log.info("reload: the audio of every stream is handed over from the front end "
+                     "%r to %r at the next hop (the old denoiser flushed, added to the new "
+                     "one's first output)", self.front[2], front[2])
+            self.front = (*self.front[:2], front[2])  # the source keeps its hops
         sinks = new_sinks or self.sinks
         sinks.set_slices(handle.output_slices)
         options = {"vad": vad} if new.denoise is None else {"denoise": new.denoise, "vad": vad}

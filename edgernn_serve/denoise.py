@@ -1,12 +1,14 @@
-"""A denoising source's stepping: 10 ms hops through ``edgernn.audio.Denoiser``, per stream.
+"""A denoising source's stepping: hops through a denoiser per stream.
 
 With ``[source] denoise = true`` (a WAV file or live capture) every stream
-(channel) has its own :class:`edgernn.audio.Denoiser` running the served
-model. The daemon's :class:`Scheduler` steps them through a
-:class:`DenoiseStepper` (a :class:`DenoiserBank` in place of the batched
-model): the same input queue, inline stepping, stop and reload, frame-latency
-histogram and deadline (by default the 10 ms hop). Each hop's denoised audio goes to the audio sinks
-(``wav``, ``audio``); every ``denoise.report_every`` frames of a stream a
+(channel) has its own denoiser running the served model
+(``edgernn.audio.open_denoiser``: a band-gain :class:`edgernn.audio.Denoiser`, or
+a :class:`edgernn.audio.Pipeline` of samples such as DTLN). The daemon's
+:class:`Scheduler` steps them through a :class:`DenoiseStepper` (a
+:class:`DenoiserBank` in place of the batched model): the same input queue,
+inline stepping, stop and reload, frame-latency histogram and deadline (by
+default 10 ms). Each hop's denoised audio goes to the audio sinks (``wav``,
+``audio``); every ``denoise.report_every`` hops of a stream a
 summary goes to the JSON sinks::
 
     {"device": "mic-1", "stream": 0, "seq": 99, "n": 100, "t": 990000, "model": "denoiser",
@@ -14,13 +16,28 @@ summary goes to the JSON sinks::
      "in_dbfs": -30.2, "out_dbfs": -33.9, "latency_us": 85.2}
 
 A reload installs the new settings between two hops, and every stream's audio
-goes on without a gap: another model file or ``model.math`` is swapped into
-each Denoiser (``Denoiser.swap_model``; the new model starts from its initial
-state); ``[denoise]`` (``attenuation_limit_db``, ``report_every``) applies from
-the next hop; another ``streams.max`` rebuilds the bank with the Denoisers of
-the streams kept (the least recently heard beyond the new size are evicted). A
-non-finite or exploding model state resets only the model's state; the audio
-goes on.
+goes on without a gap: another model file or ``model.math`` of the same front
+end is swapped into each Denoiser (``Denoiser.swap_model``: the front end and
+delay line go on, the new model starts from its initial state); a model of
+another front end at the same rate (DTLN's 8 ms hops <-> the bundled model's
+10 ms ones) is *handed over*: from the first hop after the reload (input sample
+``S``) each stream's samples go to a new denoiser of that model, from its
+initial state, while the old one is fed ``old.latency`` samples of silence, so
+that every sample it was given comes out, and its output over them is added to
+the new one's first output. So the output is exactly::
+
+    y = old(x[:S] ++ zeros(L_old))   (the first S + L_old samples)
+      + new(x[S:])                   (from sample S on)
+
+every input sample going through exactly one of the two; where the latencies
+differ the hand-over either overlaps L_old - L_new samples of the two or leaves
+the L_new - L_old samples of the new one's own warm-up. The source keeps
+cutting the hops of the model it started with; the new denoiser takes them as
+any block size. ``[denoise]`` (``attenuation_limit_db``, ``report_every``)
+applies from the next hop; another ``streams.max`` rebuilds the bank with the
+Denoisers (and hand-overs) of the streams kept (the least recently heard
+beyond the new size are evicted). A non-finite or exploding model state resets
+only the model's state; the audio goes on.
 """
 
 from __future__ import annotations
@@ -30,7 +47,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgernn.audio import Denoiser, open_denoiser
+from edgernn.audio import open_denoiser
 from edgernn.errors import EdgeRNNError
 from edgernn_serve.items import Result
 from edgernn_serve.metrics import Histogram
@@ -41,24 +58,34 @@ _FLOOR_DB = -100.0  # a gain of 0 is reported as -100 dB
 
 
 class DenoiserBank:
-    """``n`` stream slots, each a Denoiser of ``model``; duck-types ``models.Batch``.
+    """``n`` stream slots, each a denoiser of ``model``; duck-types ``models.Batch``.
 
-    After ``step``, ``stats[i]`` holds row ``rows[i]``'s (vad or nan, mean gain in
-    dB, smallest gain in dB) of the frame, gains as applied (attenuation floor,
-    clipped to 1).
+    ``hop`` is the block the source cuts (default: the model's hop); a slot's
+    denoiser takes it whatever its own hop (``HopStream.process``). Each slot may
+    also hold hand-overs: denoisers of an earlier front end being flushed (module
+    docstring). After ``step``, ``stats[i]`` holds row ``rows[i]``'s (vad or nan,
+    mean gain in dB, smallest gain in dB) of the frame, gains as applied
+    (attenuation floor, clipped to 1).
     """
 
-    def __init__(self, model, n: int, math: str, limit_db, frame_hist: Histogram) -> None:
+    def __init__(self, model, n: int, math: str, limit_db, frame_hist: Histogram,
+                 hop: int | None = None) -> None:
         self.model, self.math, self.hist = model, math, frame_hist
+        self.limit = limit_db
         self.d: list = [None] * n
+        self.flush: list = [[] for _ in range(n)]  # per slot: [old denoiser, samples left]
         self.d[0] = self._make()  # checks the model, and warms the front end
-        self.hop, self.sample_rate = self.d[0].hop, self.d[0].sample_rate
+        self.sample_rate = self.d[0].sample_rate
+        self.hop = hop or self.d[0].hop
         self.stats = np.zeros((n, 3), np.float64)
         self._seen = np.zeros(n, np.int64)
+        self._zeros = np.zeros(self.hop, np.float32)
         self.set_limit(limit_db)
 
-    def _make(self) -> Denoiser:
-        return open_denoiser(self.model, math=self.math)
+    def _make(self):
+        d = open_denoiser(self.model, math=self.math)
+        d.attenuation_limit_db = self.limit
+        return d
 
     def set_limit(self, limit_db) -> None:
         self.limit = limit_db
@@ -67,11 +94,10 @@ class DenoiserBank:
             if d is not None:
                 d.attenuation_limit_db = limit_db
 
-    def _row(self, row: int) -> Denoiser:
+    def _row(self, row: int):
         d = self.d[row]
         if d is None:
             d = self.d[row] = self._make()
-            d.attenuation_limit_db = self.limit
         return d
 
     def step(self, X: np.ndarray, out: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -79,9 +105,11 @@ class DenoiserBank:
             d = self._row(row)
             t0 = time.perf_counter_ns()
             out[i] = d.process(X[i])
+            if self.flush[row]:
+                self._flush(row, out[i])
             self.hist.observe((time.perf_counter_ns() - t0) * 1e-9)
             g = d.gains
-            if g is None:  # no frame completed (cannot happen with whole hops)
+            if g is None:  # no frame with gains: a sample pipeline, or no frame completed
                 self.stats[i] = (np.nan, 0.0, 0.0)
                 continue
             g = np.minimum(np.where(g >= self.floor, g, self.floor), 1.0)
@@ -89,9 +117,20 @@ class DenoiserBank:
             self.stats[i] = (np.nan if d.vad is None else d.vad, db.mean(), db.min())
         return out
 
+    def _flush(self, row: int, y: np.ndarray) -> None:
+        """Add the hand-overs' output for silence to ``y``, the new denoiser's hop."""
+        left = []
+        for old, n in self.flush[row]:
+            m = min(n, y.size)
+            y[:m] += old.process(self._zeros[:m])
+            if n > m:
+                left.append([old, n - m])
+        self.flush[row] = left
+
     def reset(self, row: int) -> None:
         """Slot ``row`` starts a new stream: audio buffers and model state from silence."""
         self._row(row).reset()
+        self.flush[row] = []
         self._seen[row] = self.d[row].stream.nonfinite_steps
 
     def reset_model(self, row: int) -> None:
@@ -111,26 +150,45 @@ class DenoiserBank:
                               self._row(r).stream.get_state().arrays if a.size), default=0.0)
                          for r in rows], np.float32)
 
-    def swap_model(self, model) -> None:
-        """Every Denoiser continues its audio with ``model`` (checked by the caller)."""
-        for d in self.d:
-            if d is not None:
-                d.swap_model(model)
-        self.model = model
+    def _continue(self, row: int, d, math: str) -> None:
+        """Slot ``row`` continues the audio of ``d`` with this bank's model in ``math``:
+        swapped into ``d`` when their front ends match, else handed over (module
+        docstring). On an EdgeRNNError nothing changes."""
+        new = open_denoiser(self.model, attenuation_limit_db=self.limit, math=math)
+        if new.sample_rate != d.sample_rate:
+            raise EdgeRNNError(f"the new model runs at {new.sample_rate} Hz, the audio at "
+                               f"{d.sample_rate} Hz")
+        if new.front_tag == d.front_tag:
+            d.swap_model(self.model, math=math)
+            d.attenuation_limit_db, new = self.limit, d
+        else:
+            self.flush[row].append([d, d.latency])
+        self.d[row] = new
+        self._seen[row] = new.stream.nonfinite_steps
 
-    def adopt(self, row: int, d: Denoiser, same_model: bool) -> None:
-        """Slot ``row`` continues the audio of ``d``, a Denoiser of a bank this one replaces.
+    def swap_model(self, model) -> None:
+        """Every stream continues its audio with ``model`` (checked by the caller)."""
+        self.model = model
+        for row, d in enumerate(self.d):
+            if d is not None:
+                self._continue(row, d, self.math)
+
+    def adopt(self, row: int, d, flush: list, same_model: bool) -> None:
+        """Slot ``row`` continues the audio of ``d`` (and its hand-overs ``flush``), a
+        denoiser of a bank this one replaces.
 
         ``d`` keeps its model state when ``same_model`` (the same file) and its math
         is this bank's; otherwise it goes on with this bank's model and math from
-        their initial state (``Denoiser.swap_model``; on an EdgeRNNError nothing
-        changes). Either way its audio (front end, delay line) goes on without a gap.
+        their initial state (swapped in, or handed over; on an EdgeRNNError nothing
+        changes). Either way its audio goes on without a gap.
         """
         if not same_model or d.math != self.math:
-            d.swap_model(self.model, math=self.math)
-        d.attenuation_limit_db = self.limit
-        self.d[row] = d
-        self._seen[row] = d.stream.nonfinite_steps
+            self._continue(row, d, self.math)
+        else:
+            d.attenuation_limit_db = self.limit
+            self.d[row] = d
+            self._seen[row] = d.stream.nonfinite_steps
+        self.flush[row] = list(flush) + self.flush[row]
 
 
 @dataclass
@@ -164,12 +222,14 @@ class _Acc:
 
 class DenoiseStepper:
     """The :class:`~edgernn_serve.scheduler.Scheduler`'s stepper for a denoising source:
-    a :class:`DenoiserBank` (module docstring). Knobs: ``denoise`` (a ``DenoiseConf``)."""
+    a :class:`DenoiserBank` (module docstring) of the source's ``hop``. Knobs: ``denoise``
+    (a ``DenoiseConf``), ``vad`` (a ``VadModel`` or None)."""
 
     audio = True  # each hop's audio goes to the audio sinks; reports to the JSON sinks
     words = ("audio", "model state", "frame", "model state")
 
-    def __init__(self, metrics) -> None:
+    def __init__(self, metrics, hop: int | None = None) -> None:
+        self.hop = hop  # the source's hop (default: the model's)
         self.frame_seconds = Histogram()
         metrics.histograms["audio_frame_seconds"] = (
             "Seconds of compute per 10 ms audio frame and stream: front end, model and "
@@ -183,7 +243,7 @@ class DenoiseStepper:
 
     def new_batch(self, model, n: int, math: str, options: dict) -> tuple:
         bank = DenoiserBank(model, n, math, options["denoise"].attenuation_limit_db,
-                            self.frame_seconds)
+                            self.frame_seconds, self.hop)
         return bank, bank.hop, bank.hop
 
     def carry_over(self, bank, old, new) -> bool:
@@ -202,7 +262,7 @@ class DenoiseStepper:
             if d is None:
                 continue
             try:
-                bank.adopt(row, d, same_model)
+                bank.adopt(row, d, old_bank.flush[old_row], same_model)
             except EdgeRNNError as e:  # validated before; if not, this stream restarts
                 log.error("stream %r: the new model does not continue the audio (%s); "
                           "the stream restarts", key, e)
