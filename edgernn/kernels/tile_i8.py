@@ -20,8 +20,9 @@ compute the same integers, so results are identical on every machine:
 - ``sdot``: ARMv8.2 dot product (Raspberry Pi 5) ``sdot`` on ``x_q`` (signed),
   plus ``128 * rowsum`` from the panel's tail;
 - ``generic``: portable IR: bytes widened to int16, multiplied, summed in pairs
-  (x86 lowers it to ``pmaddwd``, AArch64 without dot product -- the Pi 4's
-  Cortex-A72 -- to ``smull``/``sadalp``).
+  (x86 lowers it to ``pmaddwd``; AArch64 without dot product -- the Pi 4's
+  Cortex-A72 -- to ``smull``/``smlal`` amid ``sshll``/``xtn``/``uzp`` shuffles and
+  accumulator spills, no ``sadalp``: ``bench/aarch64_mca.py``).
 
 ``EDGERNN_INT8_PATH=generic`` (or ``avx2`` on an x86 with AVX2) forces that
 path (tests use it to check that it gives the same results). The panel of a
