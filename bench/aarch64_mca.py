@@ -224,7 +224,8 @@ def main(argv=None):
                                      text=True).stdout.split("\n")[0].strip()
     doc = {"ESTIMATE": "static model (llvm-mca), no Raspberry Pi: instruction counts are "
                        "exact for this LLVM, cycles are llvm-mca's estimate",
-           "command": "python bench/aarch64_mca.py " + " ".join(argv or sys.argv[1:]),
+           "command": " ".join(["python bench/aarch64_mca.py",
+                                 *(sys.argv[1:] if argv is None else argv)]),
            "llvm_codegen": ".".join(map(str, llb.llvm_version_info)),
            "llvm_mca": mca_version, "iterations": args.iterations, "rows": rows}
     print("ESTIMATE (static model, no Raspberry Pi), per 16 MACs (multiply-accumulates):")
