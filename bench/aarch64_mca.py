@@ -71,10 +71,10 @@ _MUL = re.compile(r"^([su]dot|[su]mull2?|[su]mlal2?|mla|mul|fmla)\s+v\d+\.(\d+)(
 
 
 @contextmanager
-def _as_cpu(cpu):
-    """The kernels' feature tests (``tile_i8.path``, ``tile._wide``) answer for ``cpu``."""
+def _as_cpu(features):
+    """The kernels' feature tests (``tile_i8.path``, ``tile._wide``) see ``features``."""
     saved = config.CPU_FEATURES, os.environ.pop("EDGERNN_INT8_PATH", None)
-    config.CPU_FEATURES = CPUS[cpu][1]
+    config.CPU_FEATURES = features
     try:
         yield
     finally:
@@ -83,9 +83,9 @@ def _as_cpu(cpu):
             os.environ["EDGERNN_INT8_PATH"] = saved[1]
 
 
-def _kernel(kernel, cpu, which=None):
-    """(path name, numba signature, codegen) of ``kernel`` ("int8" or "float") on ``cpu``."""
-    with _as_cpu(cpu):
+def _kernel(kernel, features, which=None):
+    """(path name, numba signature, codegen) of ``kernel`` ("int8" or "float")."""
+    with _as_cpu(features):
         if kernel == "int8":
             which = which or tile_i8.path()
             a8, u8 = types.Array(types.int8, 1, "C"), types.Array(types.uint8, 1, "C")
@@ -102,12 +102,14 @@ def _kernel(kernel, cpu, which=None):
         tile.VEC = saved
 
 
-def tile_asm(kernel, cpu, which=None):
-    """(path name, aarch64 assembly) of a 32-row tile of ``kernel`` compiled for ``cpu``.
+def tile_asm(kernel, cpu, which=None, triple=TRIPLE, features=None):
+    """(path name, assembly) of a 32-row tile of ``kernel`` compiled for ``cpu``.
 
-    ``which`` forces an int8 path (default: the one ``cpu``'s features choose).
+    ``which`` forces an int8 path (default: the one the CPU's features choose);
+    ``features`` (LLVM's ``+a,-b`` form) default to ``CPUS[cpu]``'s.
     """
-    which, sig, codegen = _kernel(kernel, cpu, which)
+    features = CPUS[cpu][1] if features is None else features
+    which, sig, codegen = _kernel(kernel, features, which)
     ctx = cpu_target.target_context
     mod = ir.Module(f"{kernel}_tile")
     fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [ctx.get_value_type(t)
@@ -117,9 +119,10 @@ def tile_asm(kernel, cpu, which=None):
     builder.ret_void()
     llb.initialize_all_targets()
     llb.initialize_all_asmprinters()
-    tm = llb.Target.from_triple(TRIPLE).create_target_machine(cpu=cpu, opt=3)
+    tm = llb.Target.from_triple(triple).create_target_machine(cpu=cpu, features=features,
+                                                               opt=config.OPT)
     m = llb.parse_assembly(str(mod))
-    m.triple, m.data_layout = TRIPLE, str(tm.target_data)
+    m.triple, m.data_layout = triple, str(tm.target_data)
     m.verify()
     pb = create_pass_builder(tm, opt=config.OPT, loop_vectorize=config.LOOP_VECTORIZE,
                              slp_vectorize=config.SLP_VECTORIZE)
@@ -127,13 +130,16 @@ def tile_asm(kernel, cpu, which=None):
     return which, tm.emit_assembly(m)
 
 
-def inner_loop(asm):
-    """The instructions of the largest loop of ``asm`` (label to its backward branch)."""
-    lines = [ln.split("//")[0].strip() for ln in asm.splitlines()]
+def inner_loop(asm, comment="//", branch=("b", "cb", "tb")):
+    """The instructions of the largest loop of ``asm`` (label to its backward branch).
+
+    ``comment`` and ``branch`` (mnemonic prefixes) are aarch64's; x86's are "#", ("j",).
+    """
+    lines = [ln.split(comment)[0].strip() for ln in asm.splitlines()]
     labels = {ln[:-1]: i for i, ln in enumerate(lines) if re.fullmatch(r"\.LBB\w+:", ln)}
     best = []
     for i, ln in enumerate(lines):
-        target = ln.split()[-1] if ln.startswith(("b", "cb")) else None
+        target = ln.split()[-1] if ln.startswith(branch) else None
         if target in labels and labels[target] < i:
             body = [x for x in lines[labels[target]:i + 1] if x and not x.startswith(".")]
             best = max(best, body, key=len)

@@ -8,10 +8,14 @@ Cortex-A72 (Pi 4, no dot product) multiplies with widening ``smull``/``smlal``,
 the ``sdot`` path (Pi 5) with ``sdot``, the float tile with vector ``fmla``. Each
 loop must also do the multiply-accumulates the kernel's docstring says an
 iteration does: two input groups of 4 for 32 rows (int8), two columns of 32 rows
-(float).
+(float). And on this machine's own target, the bench's compile of the tile gives the
+loop Numba's JIT gives.
 """
 
+import os
+import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -87,3 +91,38 @@ def test_inner_loop_takes_the_largest_loop():
     assert macs(inner_loop(asm)) == 8
     with pytest.raises(ValueError, match="no loop"):
         inner_loop("ret\n")
+
+
+_NUMBA_TILE = """
+import numpy as np
+from numba import njit
+from edgernn.kernels.tile_i8 import mac_i8
+
+@njit(cache=False)
+def tile(W, wo, G, X, xo, D, do):
+    mac_i8(W, wo, G, X, xo, D, do)
+
+W, X, D = np.zeros(32 * 4 * 8 + 128, np.int8), np.zeros(32, np.uint8), np.zeros(32, np.int32)
+tile(W, 0, 8, X, 0, D, 0)
+print(tile.inspect_asm(tile.signatures[0]))
+"""
+
+
+def test_bench_compile_is_numbas_own_on_this_host(tmp_path):
+    """The bench compiles the tile's IR as Numba does: on this machine's own target, the
+    generic int8 loop it makes is the one Numba's JIT makes (the oracle)."""
+    from llvmlite import binding as llb
+    from numba.core.codegen import get_host_cpu_features
+
+    env = dict(os.environ, EDGERNN_INT8_PATH="generic", NUMBA_CACHE_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", _NUMBA_TILE], env=env, cwd=tmp_path,
+                         capture_output=True, text=True, timeout=300, check=True).stdout
+    jitted = out.split(".Lfunc_end")[0]          # the first function: ``tile`` itself
+    x86 = llb.get_process_triple().startswith("x86")
+    style = {"comment": "#", "branch": ("j",)} if x86 else {}
+    numba_loop = inner_loop(jitted, **style)
+    _, asm = tile_asm("int8", llb.get_host_cpu_name(), "generic",
+                      triple=llb.get_process_triple(), features=get_host_cpu_features())
+    bench_loop = inner_loop(asm, **style)
+    assert len(numba_loop) > 20, numba_loop
+    assert Counter(i.split()[0] for i in bench_loop) == Counter(i.split()[0] for i in numba_loop)
