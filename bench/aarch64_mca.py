@@ -17,15 +17,17 @@ instructions counted by kind and fed to ``llvm-mca``. Every figure is per 16 MAC
 
 ESTIMATE: llvm-mca is a static model of the core's pipeline (LLVM's scheduling
 tables; every load hits L1, no front-end stalls), not a measurement on a Pi.
-LLVM's models: the Cortex-A72 and the Cortex-A76 both take the Cortex-A57 model,
-so the Pi 5 is also given under ``neoverse-n1`` (the A76's server twin, which has
-a model of its own).
+LLVM 22 models the Cortex-A72 and the Cortex-A76 alike, with its Cortex-A57
+tables (the three give identical figures), so the Pi 5 is also given under
+``neoverse-n1`` (the A76's server twin, which has a model of its own).
 
     .venv/bin/python bench/aarch64_mca.py [--iterations 500] [--out docs/bench/aarch64_mca.json]
 
-Needs llvm-mca (``apt-get install llvm``, or ``llvm-22`` for the llvm-mca of
-llvmlite's own LLVM; the newest ``llvm-mca-NN`` found is used, ``$LLVM_MCA``
-overrides); ``--no-mca`` gives the instruction counts alone.
+Needs llvm-mca: ``apt-get install llvm-22`` (the LLVM of llvmlite 0.50; Debian 12's
+``llvm``, 14, also runs, but models the Neoverse N1 with the A57 tables too). The
+newest ``llvm-mca-NN`` found is used, ``$LLVM_MCA`` overrides; ``--no-mca`` gives
+the instruction counts alone. On this machine's own target the same compile gives
+the very loop Numba's JIT gives (``tests/test_aarch64_codegen.py`` checks it).
 """
 
 from __future__ import annotations
@@ -220,7 +222,7 @@ def main(argv=None):
     if not args.no_mca:
         mca = llvm_mca()
         if mca is None:
-            print("aarch64_mca: expected llvm-mca on PATH (apt-get install llvm), found none;"
+            print("aarch64_mca: expected llvm-mca (apt-get install llvm-22), found none;"
                   " --no-mca gives the counts alone", file=sys.stderr)
             return 2
     rows = [measure(k, c, mca, args.iterations) for c in CPUS for k in ("int8", "float")]
