@@ -270,7 +270,9 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
                                       f"or given with constants=)")
             continue
         tokens = et not in (1, 10, 11, 16)
-        if not shape or (not tokens and shape[-1] is None):
+        channels_first = (not tokens and len(shape) == 3 and shape[2] is None
+                          and shape[1] is not None)   # [N, C, T] (a TCN's input)
+        if not shape or (not tokens and shape[-1] is None and not channels_first):
             raise ModelFormatError(f"data input {vi.name!r} needs a static feature size, got "
                                    f"shape {shape}")
         if tokens and len(data) > 1:
@@ -279,8 +281,12 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
                                      f"taking token ids has that one input")
         k = len(ctx.io["data"])
         axes = tuple(f"?{k}.{j}" for j in range(len(shape) - (0 if tokens else 1)))
-        x = edgernn.Input(1 if tokens else shape[-1], name=tensor_name(vi.name, names))
-        ctx.env[vi.name] = Seq(x, axes + (() if tokens else ("F",)), shape, tokens=tokens)
+        axes += () if tokens else ("F",)
+        if channels_first:
+            axes = (axes[0], "F", axes[1])
+        x = edgernn.Input(1 if tokens else shape[1 if channels_first else -1],
+                          name=tensor_name(vi.name, names))
+        ctx.env[vi.name] = Seq(x, axes, shape, tokens=tokens)
         ctx.inputs.append(x)
         ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})
     ctx.static_inputs = all(None not in ctx.env[r["name"]].sizes for r in ctx.io["data"]

@@ -7,7 +7,7 @@ from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Norm, Seq, StateIn, StateOut, TimePadded
+from .values import Const, Norm, Seq, StateIn, StateOut, TimeExtended, TimePadded
 
 
 def _reads(node) -> list:
@@ -264,6 +264,11 @@ class Context:
         if isinstance(v, TimePadded):
             raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
                                          f"only a causal convolution over time may take it")
+        if isinstance(v, TimeExtended):
+            raise self.unsupported(node, f"{what} has {v.frames} time steps past the input's "
+                                         f"last that {v.producer}'s own padding made; only a "
+                                         f"Slice dropping exactly them (a TCN's Chomp1d) may "
+                                         f"take it")
         if not isinstance(v, Seq):
             raise self.unsupported(node, f"{what} must be the model's data flow, got a "
                                          f"{type(v).__name__} value")

@@ -14,7 +14,7 @@ import numpy as np
 
 import edgernn
 
-from .values import Seq, TimePadded
+from .values import Seq, TimeExtended, TimePadded
 
 
 def convert_conv(ctx, node, ins):
@@ -22,6 +22,9 @@ def convert_conv(ctx, node, ins):
                                 "strides"))
     w = np.asarray(ctx.const(node, 1, "W"), np.float32)
     b = ctx.const(node, 2, "B", optional=True)
+    if isinstance(ins[0], Seq) and len(ins[0].axes) == 3 and ins[0].sizes[2] is None and \
+            ctx.labels(ins[0])[1] == "F" and ctx.label(ins[0].axes[2]).startswith("?"):
+        ctx.bind(node, ins[0].axes[2], "T")   # [N, C, runtime length]: the length is time
     if isinstance(ins[0], TimePadded) or (isinstance(ins[0], Seq) and len(ins[0].axes) == 3
                                           and ctx.labels(ins[0])[2] == "T"):
         return _over_time(ctx, node, at, ins[0], w, b)
@@ -72,7 +75,9 @@ def convert_conv(ctx, node, ins):
 def _over_time(ctx, node, at, v, w, b):
     """A convolution over the time axis ``[N, C, T]``: causal when ``(k - 1) d`` zero
     frames come first (a Pad before it, or its own ``pads``), an
-    :class:`edgernn.CausalConv1d` keeping its last inputs as state."""
+    :class:`edgernn.CausalConv1d` keeping its last inputs as state. Padded at the end
+    too (``pads=[p, p]``, a TCN's convolution before its ``Chomp1d``): the frames past
+    the last step are a :class:`TimeExtended` for the Slice that drops them."""
     seq, frames = (v.seq, v.frames) if isinstance(v, TimePadded) else (v, 0)
     labels = ctx.labels(seq)
     if labels[1] != "F" or ctx.inner_length(seq) > 1:
@@ -87,7 +92,7 @@ def _over_time(ctx, node, at, v, w, b):
     if auto not in ("NOTSET", "VALID"):
         pads = None
     frames += pads[0] if pads else 0
-    if stride != 1 or not pads or pads[1] or frames != (k - 1) * dil:
+    if stride != 1 or not pads or frames != (k - 1) * dil:
         raise ctx.unsupported(node, f"Conv over time with {frames} zero frames before it, pads "
                                     f"{pads}, stride {stride}, kernel {k}, dilation {dil}: "
                                     f"streaming needs a causal one ((kernel - 1) x dilation "
@@ -97,7 +102,8 @@ def _over_time(ctx, node, at, v, w, b):
     t = ctx.apply(node, op, seq.tensor)
     sizes = list(seq.sizes)
     sizes[1] = op.out_channels
-    return [seq.with_tensor(t, sizes)]
+    out = seq.with_tensor(t, sizes)
+    return [TimeExtended(out, pads[1], ctx.describe(node)) if pads[1] else out]
 
 
 OPS = {"Conv": convert_conv}

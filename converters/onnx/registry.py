@@ -8,6 +8,7 @@ and returns the symbolic values of its outputs in order.
 from __future__ import annotations
 
 from .activations import OPS as _ACTIVATION_OPS
+from .chomp import OPS as _CHOMP_OPS
 from .concat import OPS as _CONCAT_OPS
 from .conv import OPS as _CONV_OPS
 from .elementwise import OPS as _ELEMENTWISE_OPS
@@ -31,7 +32,7 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 # Mul, Cast fall back
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
-               _NORMALIZATION_OPS, _POINTWISE_OPS, _QUANT_OPS):
+               _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message

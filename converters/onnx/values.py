@@ -138,6 +138,17 @@ class TimePadded:
 
 
 @dataclass(frozen=True)
+class TimeExtended:
+    """``seq`` followed by ``frames`` time steps that only a convolution's own right
+    padding made (``Conv(pads=[p, p])`` over time, the first ``p`` causal): a Slice
+    dropping exactly those last frames (a TCN's ``Chomp1d``) gives ``seq``."""
+
+    seq: Seq
+    frames: int
+    producer: str = ""
+
+
+@dataclass(frozen=True)
 class Opaque:
     """An output the converter does not model (e.g. Dropout's mask)."""
 
