@@ -337,10 +337,11 @@ class DenoiseStepper:
 
 
 def DenoiseScheduler(handle, streams, sinks, metrics, math: str = "fast", *,  # noqa: N802
-                     denoise) -> Scheduler:
-    """The stepping loop of a denoising source: a Scheduler with a DenoiseStepper."""
-    return Scheduler(handle, streams, sinks, metrics, math, stepper=DenoiseStepper(metrics),
-                     denoise=denoise)
+                     denoise, vad=None, hop: int | None = None) -> Scheduler:
+    """The stepping loop of a denoising source: a Scheduler with a DenoiseStepper of hops
+    of ``hop`` samples (default: the model's), and a VAD stage when ``vad`` is given."""
+    return Scheduler(handle, streams, sinks, metrics, math,
+                     stepper=DenoiseStepper(metrics, hop), denoise=denoise, vad=vad)
 
 
 def audio_samples(scheduler: Scheduler, source, sinks):

@@ -14,7 +14,9 @@ slot idle for over a second is evicted, else the frame is dropped and counted.
 A slot is reset on a sequence gap (``reset_on_gap``), after ``idle_reset``
 seconds of silence, when the engine reports a non-finite state, when an output
 is non-finite (that frame is answered with an error), and when its state's
-magnitude exceeds ``state_limit`` (checked every second).
+magnitude exceeds ``state_limit`` (checked every second). The resets that
+restart the stream's audio (not the non-finite and ``state_limit`` ones) also
+restart its VAD stage (:mod:`edgernn_serve.vad`).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ INLINE_WAIT_S = 0.05
 @dataclass
 class _Slot:
     row: int
+    key: object = None
     last_seq: int | None = None
     last_ns: int = 0
     n: int = 0
@@ -292,8 +295,9 @@ class Scheduler:
             del self.slots[lru_key]
             self.free.append(lru.row)
             self.resets["evicted"] += 1
-        slot = _Slot(self.free.pop())
+        slot = _Slot(self.free.pop(), key)
         self.batch.reset(slot.row)
+        self._restart_vad(key, "evicted")  # a stream evicted before: its VAD restarts too
         self.slots[key] = slot
         return slot
 
@@ -315,6 +319,13 @@ class Scheduler:
     def _reset(self, slot: _Slot, reason: str) -> None:
         self.stepper.reset(self.batch, slot.row, reason)
         self.resets[reason] += 1
+        if reason not in ("nonfinite", "state_limit"):  # the stream's audio restarts
+            self._restart_vad(slot.key, reason)
+
+    def _restart_vad(self, key, reason: str) -> None:
+        stage = self.stepper.vad_stage  # an audio source's [vad] (edgernn_serve.vad)
+        if stage is not None:
+            stage.reset(key, reason)
 
     def _step(self, m: int):
         """Step the first ``m`` staged streams in one call, counted and timed; returns

@@ -18,6 +18,17 @@ one; ``t`` is the same instant in µs. With ``report_probabilities = true`` a
 "probabilities": [...]}`` record follows every ``probabilities_every`` chunks.
 When the daemon stops during speech, a last ``speech_end`` at the stream's last
 sample carries ``"at_stop": true``.
+
+When the scheduler restarts a stream's audio (a sequence gap with
+``streams.reset_on_gap``, ``streams.idle_reset``, a control reset, a slot given
+to the stream afresh after an eviction) its VAD restarts with it, as the
+denoiser does: a stream in speech first gets a ``speech_end`` at its last
+sample with ``"reset": "<reason>"`` (after its pending probabilities), then the
+VAD model, the chunk buffer, the resampler and the rules start afresh, and
+``sample`` goes on from the stream's position at the first hop after the
+reset (its ``t``), so the hops lost in a gap do not shift later events. A reset
+of the denoiser's model state alone (non-finite, ``state_limit``) leaves the
+VAD alone.
 """
 
 from __future__ import annotations
@@ -103,13 +114,15 @@ class SpeechEvents:
     Speech starts at a chunk whose probability reaches ``threshold`` (reported
     ``pad`` samples before the chunk); it ends once the probability stayed below
     ``threshold - 0.15`` for ``min_silence`` samples (reported at the first such
-    chunk's start plus ``pad``).
+    chunk's start plus ``pad``). ``start``: the stream's sample at which the rules
+    begin (after a reset); no start is reported before it.
     """
 
     def __init__(self, rate: int, threshold: float, min_silence_ms: float,
-                 pad_ms: float) -> None:
+                 pad_ms: float, start: int = 0) -> None:
         self.configure(rate, threshold, min_silence_ms, pad_ms)
-        self.triggered, self.temp_end, self.current = False, 0, 0
+        self.triggered, self.temp_end = False, 0
+        self.start = self.current = start  # samples, counted from the stream's first one
 
     def configure(self, rate, threshold, min_silence_ms, pad_ms) -> None:
         self.threshold = threshold
@@ -124,7 +137,7 @@ class SpeechEvents:
             self.temp_end = 0
         if p >= self.threshold and not self.triggered:
             self.triggered = True
-            return "speech_start", int(max(0, self.current - self.pad - n))
+            return "speech_start", int(max(self.start, self.current - self.pad - n))
         if p < self.threshold - 0.15 and self.triggered:
             if not self.temp_end:
                 self.temp_end = self.current
@@ -137,9 +150,10 @@ class SpeechEvents:
 
 
 class _Stream:
-    """One stream's VAD, resampler, events and pending probabilities."""
+    """One stream's VAD, resampler, events and pending probabilities, from sample
+    ``start`` of the stream (at the VAD's rate)."""
 
-    def __init__(self, vm: VadModel) -> None:
+    def __init__(self, vm: VadModel, start: int = 0) -> None:
         c = vm.conf
         self.vad = VAD(vm.model, math=c.math)
         self.rate, self.hop = self.vad.sample_rate, self.vad.hop
@@ -149,11 +163,12 @@ class _Stream:
 
             self.resample = soxr.ResampleStream(vm.in_rate, self.rate, 1, dtype="float32",
                                                 quality="HQ")
-        self.events = SpeechEvents(self.rate, c.threshold, c.min_silence_ms, c.pad_ms)
-        self.fed = 0  # samples at the VAD's rate given to the VAD
+        self.events = SpeechEvents(self.rate, c.threshold, c.min_silence_ms, c.pad_ms, start)
+        self.fed = start  # the stream's position at the VAD's rate: samples given to it
         self.probs: list = []
         self.probs_start = 0
         self.last: Result | None = None
+        self.restart: str | None = None  # the reason of a reset to apply at the next hop
 
 
 class VadStage:
@@ -180,15 +195,26 @@ class VadStage:
                 s.vad = vad
             s.events.configure(s.rate, c.threshold, c.min_silence_ms, c.pad_ms)
 
+    def reset(self, key, reason: str) -> None:
+        """Stream ``key``'s audio restarts (module docstring): its VAD restarts at its
+        next hop."""
+        s = self.streams.get(key)
+        if s is not None:
+            s.restart = reason
+
     def feed(self, key, x: np.ndarray, r: Result) -> list:
         """Stream ``key``'s next input hop ``x`` (its answer ``r``): the records it makes."""
+        out = []
         s = self.streams.get(key)
-        if s is None:
+        if s is not None and s.restart is not None:
+            out = self._close(s, s.last, reset=s.restart)
+            start = s.fed if r.t is None else round(r.t * s.rate / 1_000_000)
+            s = self.streams[key] = _Stream(self.vm, start)
+        elif s is None:
             s = self.streams[key] = _Stream(self.vm)
         s.last = r
         if s.resample is not None:
             x = s.resample.resample_chunk(x)
-        out = []
         c = self.vm.conf
         for p in s.vad.process(x):
             self.chunks += 1
@@ -217,18 +243,20 @@ class VadStage:
         s.probs = []
         return rec
 
+    def _close(self, s: _Stream, r: Result, **why) -> list:
+        """Stream ``s``'s pending probabilities, and its end if it is in speech."""
+        out = []
+        if s.probs:
+            out.append(self._probs(s, r))
+        if s.events.triggered:
+            s.events.triggered = False
+            out.append(self._record(s, r, "speech_end", s.fed, **why))
+        return out
+
     def final(self) -> list:
         """At a stop: pending probabilities, and an end for every stream still in speech."""
-        out = []
-        for s in self.streams.values():
-            if s.last is None:
-                continue
-            if s.probs:
-                out.append(self._probs(s, s.last))
-            if s.events.triggered:
-                s.events.triggered = False
-                out.append(self._record(s, s.last, "speech_end", s.fed, at_stop=True))
-        return out
+        return [rec for s in self.streams.values() if s.last is not None
+                for rec in self._close(s, s.last, at_stop=True)]
 
 
 def configure_stage(stage: VadStage | None, vm: VadModel | None) -> VadStage | None:

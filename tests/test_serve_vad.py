@@ -282,3 +282,50 @@ def test_audio_at_another_rate_is_resampled_to_the_vads(vad_file, speech):
     assert len(want) - len(got) in (0, 1)  # soxr holds back its last few samples
     assert max(abs(a - b) for (_, a), (_, b) in zip(got, want, strict=False)) <= CHUNK
     assert stage.counts["speech_start"] == sum(e == "speech_start" for e, _ in got)
+
+
+def test_a_gap_restarts_the_streams_vad_like_its_denoiser(vad_file, speech):
+    """The scheduler resets a stream on a sequence gap (reset_on_gap): the stream's VAD
+    restarts with its denoiser. Before the gap: VADIterator's events on the samples before
+    it, and an end at the last chunk ("reset": "gap") as the gap cuts a segment; after it:
+    the events of the samples after the gap from a fresh VAD, at their place in the stream
+    (the lost hops counted), and the audio the offline denoiser gives from silence."""
+    from edgernn.audio import Denoiser
+    from edgernn.audio.denoiser import BUNDLED
+    from edgernn_serve.config import DenoiseConf, StreamsConf
+    from edgernn_serve.denoise import DenoiseScheduler
+    from edgernn_serve.items import Sample
+    from edgernn_serve.metrics import Metrics
+    from edgernn_serve.models import ModelHandle
+    from edgernn_serve.vad import VadConf, load_vad
+    from tests.test_serve_denoise import Capture
+
+    x, hop = speech[:16000 * 12], 160
+    whole, _ = _oracle(vad_file, x)
+    start, end = next((a, b) for (e, a), (_, b) in zip(whole, whole[1:], strict=False)
+                      if e == "speech_start" and b - a > 16000)  # a long segment
+    k1 = (start + end) // 2 // hop  # the gap cuts it: hops k1 .. k2 - 1 never arrive
+    k2, n = k1 + 50, x.size // hop
+    pre, _ = _oracle(vad_file, x[:k1 * hop])
+    post, _ = _oracle(vad_file, x[k2 * hop:])
+    assert pre[-1] == ("speech_end", k1 * hop // CHUNK * CHUNK)  # cut in speech
+    import edgernn
+
+    handle = ModelHandle(edgernn.load(BUNDLED), "bundled", "b" * 64, str(BUNDLED))
+    sink = Capture()
+    sch = DenoiseScheduler(handle, StreamsConf(max=1, deadline_ms=1000.0), sink, Metrics(),
+                           denoise=DenoiseConf(report_every=10 ** 6),
+                           vad=load_vad(VadConf(model=vad_file), 16000))
+    for k in [*range(k1), *range(k2, n)]:
+        sch.process([Sample(0, k, k * hop * 1_000_000 // 16000, x[k * hop:(k + 1) * hop],
+                            None, 0)])
+    sch.stop(1.0)
+    assert sch.resets == {"gap": 1}
+    records = [r.extra for r in sink.reports if "event" in r.extra]
+    got = [(r["event"], r["sample"]) for r in records if r["event"] != "speech_probabilities"]
+    assert got == pre + [(e, s + k2 * hop) for e, s in post], (got, pre, post, k1, k2)
+    assert [r.get("reset") for r in records if r["event"] == "speech_end"][len(
+        [e for e, _ in pre if e == "speech_end"]) - 1] == "gap"
+    y = np.concatenate([r.y for r in sink.audio])
+    np.testing.assert_array_equal(y[:k1 * hop], Denoiser().process(x[:k1 * hop]))
+    np.testing.assert_array_equal(y[k1 * hop:], Denoiser().process(x[k2 * hop:n * hop]))
