@@ -110,3 +110,66 @@ def test_a_nan_sample_is_denoised_as_zero_and_the_report_stays_finite(rng):
     assert rep.extra["in_dbfs"] == round(want, 2)
     np.testing.assert_array_equal(np.concatenate([r.y for r in sink.audio]),
                                   Denoiser(model).process(np.where(np.isfinite(x), x, 0)))
+
+
+def _handed_over(x, segments) -> np.ndarray:
+    """The oracle of hand-overs: ``segments`` [(model, first sample), ...]; each model
+    denoises its samples from its initial state (offline, ``open_denoiser``), followed by
+    its latency of silence unless it is the last, its output placed at its first sample
+    and added up (the oldest added last, as the bank does)."""
+    from edgernn.audio import open_denoiser
+
+    y = np.zeros(x.size, np.float32)
+    *older, (last, s) = segments
+    y[s:] = open_denoiser(last).process(x[s:])
+    for (m, a), (_, b) in zip(older, segments[1:], strict=True):
+        d = open_denoiser(m)
+        out = d.process(np.concatenate([x[a:b], np.zeros(d.latency, np.float32)]))
+        y[a:a + out.size] += out[:x.size - a]
+    return y
+
+
+def test_a_reload_to_another_front_end_hands_each_streams_audio_over(tmp_path, rng):
+    """DTLN (hops of 128, latency 511) -> the bundled model (hops of 160, latency 319) by a
+    swap, then back to DTLN while the first hand-over still flushes, by a rebuild (another
+    streams.max): every stream's audio equals the offline pipelines run on its samples
+    split at the two switches, bit for bit."""
+    import edgernn
+    from edgernn.audio.denoiser import BUNDLED
+    from edgernn.cli import main
+    from tests.real_models import model_file, speech_16k
+
+    p1, p2 = model_file("dtln", "model_1.onnx"), model_file("dtln", "model_2.onnx")
+    path = tmp_path / "dtln.ernn"
+    assert main(["convert", str(p1), str(p2), "--state", "input_5=tf_op_layer_stack_5",
+                 "--audio", "dtln", "-o", str(path)]) == 0
+    dtln = ModelHandle(edgernn.load(path), "dtln", "d" * 64, str(path))
+    bundled = ModelHandle(edgernn.load(BUNDLED), "bundled", "b" * 64, str(BUNDLED))
+    hop, n, k1, k2 = 128, 90, 30, 32  # k2: 256 samples into the 511 of the first flush
+    speech = speech_16k(2 * n * hop / 16000)
+    xs = [speech[:n * hop], speech[n * hop:] + 0.01 * rng.standard_normal(n * hop)]
+    xs = [x.astype(np.float32) for x in xs]
+    sink, conf = Capture(), DenoiseConf(report_every=10 ** 6)
+
+    def hops(k0, k1):
+        for k in range(k0, k1):
+            sch.process([Sample(c, k, 0, x[k * hop:(k + 1) * hop], None, 0)
+                         for c, x in enumerate(xs)])
+
+    sch = DenoiseScheduler(dtln, StreamsConf(max=2, deadline_ms=1000.0), sink, Metrics(),
+                           denoise=conf, hop=hop)
+    hops(0, k1)
+    sch.request_swap(bundled, StreamsConf(max=2, deadline_ms=1000.0), sink, "fast",
+                     denoise=conf)
+    hops(k1, k2)
+    sch.request_swap(dtln, StreamsConf(max=3, deadline_ms=1000.0), sink, "fast",
+                     denoise=conf)
+    hops(k2, n)
+    assert sch.resets == {} and sch.bad == {} and sch.c["steps"] == 2 * n
+    assert all(not f for f in sch.batch.flush)  # both hand-overs done
+    for c, x in enumerate(xs):
+        got = [r for r in sink.audio if r.key == c]
+        assert [r.seq for r in got] == list(range(n))
+        want = _handed_over(x, [(dtln.model, 0), (bundled.model, k1 * hop),
+                                (dtln.model, k2 * hop)])
+        np.testing.assert_array_equal(np.concatenate([r.y for r in got]), want)
