@@ -70,11 +70,14 @@ def targets(res) -> list[dict]:
             _t(out, "#8", f"{net} {label} step(out=) NRT mallocs per step",
                lambda n=nrt: n["alloc_per_step"], 0.0, nrt.get("skipped", "NUMBA_NRT_STATS=1"))
     for row in res.get("layers", []):
-        lo, hi = row["rtneural_ns"]
-        _t(out, "#8", f"{row['layer']} run / RTNeural (BENCH.md {lo}-{hi} ns, mid)",
-           row["edgernn_over_rtneural"], 1.2,
-           f"vs C yardstick {row['edgernn_over_c']:.2f}" if "edgernn_over_c" in row else
-           row.get("c_skipped", ""))
+        lo, hi = row["rtneural_bench_md_ns"]
+        c = (f"vs C yardstick {row['edgernn_over_c']:.2f}" if "edgernn_over_c" in row else
+             f"C yardstick skipped: {row.get('c_skipped')}")
+        md = f"BENCH.md's RTNeural {lo}-{hi} ns: {row['edgernn_over_rtneural_bench_md']:.2f}"
+        _t(out, "#19", f"{row['layer']} run / RTNeural run (same run, median of "
+           f"{row['passes']} passes)", row.get("edgernn_over_rtneural"), 1.2,
+           f"{c}; {md}" if "edgernn_over_rtneural" in row else
+           f"RTNeural skipped: {row.get('rtneural_skipped')}; {c}; {md}")
     for net, kinds in res.get("batch", {}).items():
         for kind, rows in kinds.items():
             if isinstance(rows, str):
@@ -130,14 +133,7 @@ def print_all(res) -> None:
                   f"{s['tail_ratio']:>10.2f}{_f(v.get('run_per_step_us')):>10}"
                   f"{v['max_abs_diff_vs_torch']:>11.1e}{s['n']:>8}{s['preempted_per_1000']:>11.2f}"
                   + (f"  ({v['note']})" if "note" in v else ""))
-    if res.get("layers"):
-        print(f"\n{'layer':<14}{'edgernn run ns':>15}{'C ns':>9}{'RTNeural ns':>13}"
-              f"{'/RTNeural':>10}{'/C':>7}   ({res.get('c_yardstick_build')})")
-        for row in res["layers"]:
-            lo, hi = row["rtneural_ns"]
-            print(f"{row['layer']:<14}{row['edgernn_run_ns']:>15.0f}{_f(row.get('c_ns'), '.0f'):>9}"
-                  f"{f'{lo}-{hi}':>13}{row['edgernn_over_rtneural']:>10.2f}"
-                  f"{_f(row.get('edgernn_over_c')):>7}")
+    print_layers(res)
     for net, kinds in res.get("batch", {}).items():
         for kind, rows in kinds.items():
             if isinstance(rows, str):
@@ -176,6 +172,28 @@ def print_all(res) -> None:
               f"{t['limit']:>8.3g}  {ok}{'  (' + t['detail'] + ')' if t['detail'] else ''}")
 
 
+def print_layers(res) -> None:
+    """The single-layer table: ns per step, ratios (median of per-pass ratios, with their
+    range), RTNeural's max |diff| vs torch, BENCH.md's RTNeural figures for context."""
+    if not res.get("layers"):
+        return
+    print(f"\nC yardstick: {res.get('c_yardstick_build')}\nRTNeural: {res.get('rtneural_build')}")
+    print(f"{'layer':<14}{'edgernn ns':>11}{'RTNeural ns':>12}{'C ns':>7}"
+          f"{'/RTNeural':>10}{'(passes)':>13}{'/C':>6}{'RTN |diff|':>11}{'BENCH.md ns':>13}")
+    for row in res["layers"]:
+        lo, hi = row["rtneural_bench_md_ns"]
+        rp = row.get("edgernn_over_rtneural_passes")
+        spread = f"{min(rp):.2f}-{max(rp):.2f}" if rp else "-"
+        print(f"{row['layer']:<14}{row['edgernn_run_ns']:>11.0f}"
+              f"{_f(row.get('rtneural_ns'), '.0f'):>12}{_f(row.get('c_ns'), '.0f'):>7}"
+              f"{_f(row.get('edgernn_over_rtneural')):>10}{spread:>13}"
+              f"{_f(row.get('edgernn_over_c')):>6}"
+              f"{_f(row.get('rtneural_max_abs_diff_vs_torch'), '.1e'):>11}{f'{lo}-{hi}':>13}")
+        for k in ("rtneural", "c"):
+            if f"{k}_skipped" in row:
+                print(f"{'':<14}{k} skipped: {row[f'{k}_skipped']}")
+
+
 def median_run(runs: list) -> dict:
     """The run whose total time is the median one (its phases are shown)."""
     return sorted(runs, key=lambda r: r["total_s"])[len(runs) // 2]
@@ -211,9 +229,10 @@ def plot(res, path) -> None:
     if rows:
         x = np.arange(len(rows))
         ax[1].bar(x - 0.27, [r["edgernn_run_ns"] for r in rows], 0.27, label="edgernn run")
-        ax[1].bar(x, [r.get("c_ns", np.nan) for r in rows], 0.27, label="plain C (same run)")
-        ax[1].bar(x + 0.27, [sum(r["rtneural_ns"]) / 2 for r in rows], 0.27,
-                  label="RTNeural (BENCH.md)")
+        ax[1].bar(x, [r.get("rtneural_ns", np.nan) for r in rows], 0.27,
+                  label="RTNeural (same run)")
+        ax[1].bar(x + 0.27, [r.get("c_ns", np.nan) for r in rows], 0.27,
+                  label="plain C (same run)")
         ax[1].set_xticks(x, [r["layer"] for r in rows], rotation=30, fontsize=7)
         ax[1].set_yscale("log")
         ax[1].set_title("single layer, ns per step")
@@ -286,14 +305,18 @@ def markdown(res) -> str:
                          f"{s['p99.9_us']:.1f} | {s['tail_ratio']:.1f} | "
                          f"{_f(v.get('run_per_step_us'))} | {v['max_abs_diff_vs_torch']:.1e} |")
     if res.get("layers"):
-        lines.append("\n| layer | edgernn `run` ns | plain C ns (same run) | RTNeural ns "
-                     "(BENCH.md) | edgernn / RTNeural | edgernn / C |")
-        lines.append("| --- | --- | --- | --- | --- | --- |")
+        lines.append("\n| layer | edgernn `run` ns | RTNeural ns (same run) | plain C ns "
+                     "(same run) | edgernn / RTNeural (passes) | edgernn / C | RTNeural ns "
+                     "(BENCH.md) |")
+        lines.append("| --- | --- | --- | --- | --- | --- | --- |")
         for row in res["layers"]:
-            lo, hi = row["rtneural_ns"]
+            lo, hi = row["rtneural_bench_md_ns"]
+            rp = row.get("edgernn_over_rtneural_passes")
+            spread = f" ({min(rp):.2f}-{max(rp):.2f})" if rp else ""
             lines.append(f"| {row['layer']} | {row['edgernn_run_ns']:.0f} | "
-                         f"{_f(row.get('c_ns'), '.0f')} | {lo}-{hi} | "
-                         f"{row['edgernn_over_rtneural']:.2f} | {_f(row.get('edgernn_over_c'))} |")
+                         f"{_f(row.get('rtneural_ns'), '.0f')} | {_f(row.get('c_ns'), '.0f')} | "
+                         f"{_f(row.get('edgernn_over_rtneural'))}{spread} | "
+                         f"{_f(row.get('edgernn_over_c'))} | {lo}-{hi} |")
     if res.get("batch"):
         lines.append("\n| batch, per stream-step us (ratio to n=1) | n=1 | n=4 | n=16 | n=64 |")
         lines.append("| --- | --- | --- | --- | --- |")

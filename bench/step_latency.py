@@ -10,8 +10,8 @@ prints the tables and a targets table (each target's ratio, limit, met/missed).
    and dynamic-range int8, ONNX Runtime and torch eager on the same weights and
    inputs (:mod:`peers`), every one checked against torch first, timed in
    interleaved passes (:mod:`timing`); allocations per step (tracemalloc).
-2. Single GRU/LSTM layers at RTNeural's sizes: ``run`` per step against a plain
-   C yardstick built here and RTNeural's figures (:mod:`yardstick`).
+2. Single GRU/LSTM layers at RTNeural's sizes: ``run`` per step against RTNeural
+   and a plain C yardstick, both built in this run (:mod:`yardstick`, :mod:`rtneural`).
 3. Batched streams, n = 1, 4, 16, 64 for M and L (:mod:`parallel`).
 4. Cold and warm start in fresh processes, with a breakdown (:mod:`startup`),
    and a Raspberry Pi 4 estimate (see ``PI4``).
@@ -281,10 +281,13 @@ def main(argv=None):
     args.workdir = Path(tmp.name)
     nets = [bench_net(n, args, say) for n in args.nets]
     if "layers" in args.parts:
-        say("2. single layers: edgernn run vs C yardstick vs RTNeural")
+        say("2. single layers: edgernn run vs RTNeural vs C yardstick (built here)")
         lib, how = yardstick.build(args.out)
-        res["c_yardstick_build"] = how
-        res["layers"] = yardstick.bench_layers(lib, how, args.run_seconds)
+        rtn = yardstick.rtneural.build(args.workdir)
+        res["c_yardstick_build"], res["rtneural_build"] = how, rtn[1]
+        say(f"  RTNeural: {rtn[1]}")
+        res["layers"] = yardstick.bench_layers(lib, how, args.run_seconds, rtn=rtn,
+                                               passes=args.passes)
     if "batch" in args.parts:
         say("3. batched streams")
         res["batch"] = bench_batch(nets, args)
