@@ -1,24 +1,39 @@
 """edgernn serve with a denoising source and a samples-in, samples-out pipeline model
 (DTLN built with ``--audio dtln``): the daemon's WAV equals ``edgernn.audio.Pipeline``
-run offline on the same samples, bit for bit."""
+run offline on the same samples, bit for bit; with a VAD stage and a reload to the
+bundled model mid-stream (issue 18's must-show), the audio is handed over without a gap
+and the events on a real mosquitto are silero's rules on the same samples."""
 
 from __future__ import annotations
 
+import json
+import signal
+
 import numpy as np
+import pytest
 import soundfile as sf
 
 from edgernn.audio import open_denoiser
-from tests.real_models import model_file, speech
-from tests.serve_helpers import Daemon
+from tests.real_models import model_file, silero_vad_file, speech, speech_16k
+from tests.serve_helpers import Broker, Daemon, Subscriber, wait_until
+from tests.test_serve_denoise import _handed_over
+from tests.test_serve_vad import _events, _oracle
 
 
-def test_the_daemon_denoises_with_a_dtln_pipeline_like_the_offline_pipeline(tmp_path):
+@pytest.fixture(scope="module")
+def dtln_file(tmp_path_factory):
     from edgernn.cli import main
 
     p1, p2 = model_file("dtln", "model_1.onnx"), model_file("dtln", "model_2.onnx")
-    model = tmp_path / "dtln.ernn"
+    model = tmp_path_factory.mktemp("dtln") / "dtln.ernn"
     assert main(["convert", str(p1), str(p2), "--state", "input_5=tf_op_layer_stack_5",
                  "--audio", "dtln", "-o", str(model)]) == 0
+    return model
+
+
+def test_the_daemon_denoises_with_a_dtln_pipeline_like_the_offline_pipeline(tmp_path,
+                                                                             dtln_file):
+    model = dtln_file
     x = speech(16000)[:16000 * 2]
     rng = np.random.default_rng(2)
     x = (x + 0.01 * rng.standard_normal(x.size)).astype(np.float32)
@@ -37,3 +52,73 @@ def test_the_daemon_denoises_with_a_dtln_pipeline_like_the_offline_pipeline(tmp_
     assert rate == 16000 and y.shape[0] == n
     want = open_denoiser(model).process(x[:n])
     np.testing.assert_array_equal(y.reshape(-1)[:n], want)
+
+
+def test_wav_to_dtln_and_vad_to_mqtt_then_a_reload_to_the_bundled_model_without_a_gap(
+        tmp_path, dtln_file):
+    """A real-time WAV of real speech -> DTLN + a Silero VAD stage -> a WAV sink, MQTT on a
+    real mosquitto and stdout; SIGHUP mid-stream to the bundled model (another front end:
+    hops of 160, not 128). The hop k where the reports' model changes is the switch: the
+    WAV equals the offline DTLN on samples [0, 128 k) flushed with its latency of silence
+    plus the offline bundled model on the rest, bit for bit (no sample lost, none
+    doubled, no gap); the VAD events over MQTT are VADIterator's on the same samples,
+    across the reload."""
+    from edgernn.audio.denoiser import BUNDLED
+
+    vad = silero_vad_file(tmp_path)
+    hop = 128
+    x = speech_16k(7.0)
+    sf.write(tmp_path / "speech.wav", x, 16000, subtype="FLOAT")
+    n = x.size // hop
+    want_events, _ = _oracle(vad, x, hop=hop)
+    assert len(want_events) >= 4, want_events
+    broker = Broker(tmp_path / "broker").start()
+    sub = Subscriber(broker.port, "edgernn/#")
+    cfg = tmp_path / "e.toml"
+    head = 'device = "mic"\n[model]\npath = "{path}"\nid = "{id}"\n'
+    body = (f'[source]\nkind = "wav"\npath = "speech.wav"\ndenoise = true\n'
+            f'realtime = true\n[denoise]\nreport_every = 1\n[vad]\nmodel = "{vad}"\n'
+            f'[metrics]\nlisten = ""\n[[sink]]\ntype = "wav"\npath = "clean.wav"\n'
+            f'[[sink]]\ntype = "stdout"\n[[sink]]\ntype = "mqtt"\n'
+            f'url = "mqtt://127.0.0.1:{broker.port}"\n')
+    cfg.write_text(head.format(path=dtln_file, id="dtln") + body)
+    try:
+        d = Daemon(cfg)
+        try:
+            d.wait_ready()
+            wait_until(lambda: len(d.lines) >= 150, 30, "1.2 s of DTLN reports")
+            cfg.write_text(head.format(path=BUNDLED, id="bundled") + body)
+            d.proc.send_signal(signal.SIGHUP)
+            d.wait_log("INFO reloaded: serving bundled")
+            assert d.proc.wait(60) == 0, d.stderr()  # the end of the file stops it
+        finally:
+            d.kill()
+        n_vad = len(want_events)
+        wait_until(lambda: sum(t == "edgernn/mic/0/vad" for t, _ in sub.messages) >= n_vad
+                   and sum(t == "edgernn/mic/0" for t, _ in sub.messages) >= n, 20,
+                   f"{n_vad} VAD events and {n} reports over MQTT")
+    finally:
+        sub.close()
+        broker.stop()
+    log = d.stderr()
+    assert "handed over from the front end 'samples/16000Hz/hop128/latency511'" in log, log
+    reports = [r for r in d.results() if "gain_db" in r]
+    assert [r["seq"] for r in reports] == list(range(n))  # every hop answered, once
+    ids = [r["model"] for r in reports]
+    k = ids.index("bundled")
+    assert 150 <= k < n - 50 and ids == ["dtln"] * k + ["bundled"] * (n - k)
+    mqtt_reports = [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0"]
+    assert [(r["seq"], r["model"]) for r in mqtt_reports] == [(r["seq"], r["model"])
+                                                              for r in reports]
+    y, rate = sf.read(tmp_path / "clean.wav", dtype="float32")
+    assert rate == 16000 and y.shape == (n * hop,)
+    import edgernn
+
+    want = _handed_over(x[:n * hop], [(edgernn.load(dtln_file), 0),
+                                      (edgernn.load(BUNDLED), k * hop)])
+    np.testing.assert_array_equal(y, want)
+    # around the switch: DTLN's last 511 samples overlap the bundled model's first ones
+    assert np.sqrt(np.mean(y[k * hop:k * hop + 511] ** 2)) > 0.05 * np.sqrt(np.mean(y ** 2))
+    events = [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0/vad"]
+    assert _events(events) == want_events
+    assert _events(d.results()) == want_events
