@@ -1,0 +1,175 @@
+"""Streaming models of the kinds people train in PyTorch, exported by torch.onnx.export
+(opset 17, TorchScript exporter), converted (Python API and ``edgernn convert``) and
+streamed one step at a time: within 1e-5 of ONNX Runtime and of torch over 150 steps,
+state carried inside the stream (the GRU's h fed back by hand to ONNX Runtime).
+
+- a keyword-spotting CRNN: causal Conv1d + BatchNorm1d + ReLU / PReLU, GRU, Linear + Softmax
+- a TCN (locuslab style): dilated Conv1d padded both sides + Chomp1d, BatchNorm1d, PReLU,
+  residual with a 1x1 downsample, taking [N, C, T] as such models do
+- a GRU with LayerNorm, GELU (exported as Erf) and Hardswish, h0 -> hn in the graph
+"""
+
+import numpy as np
+
+from edgernn.cli import main
+from tests.helpers import need_module
+
+torch = need_module("torch", "torch (the dev extra)")
+need_module("onnx", "onnx (the convert extra)")
+ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
+nn, F = torch.nn, torch.nn.functional
+import edgernn  # noqa: E402
+from converters.onnx import from_onnx  # noqa: E402
+
+STEPS = 150
+
+
+class KWSCRNN(nn.Module):
+    def __init__(self, n_mels=40, ch=32, hidden=48, classes=12):
+        super().__init__()
+        self.conv1, self.bn1 = nn.Conv1d(n_mels, ch, 3, bias=False), nn.BatchNorm1d(ch)
+        self.conv2, self.bn2 = nn.Conv1d(ch, ch, 3, dilation=2), nn.BatchNorm1d(ch)
+        self.act2 = nn.PReLU(ch)
+        self.gru = nn.GRU(ch, hidden, batch_first=True)
+        self.fc = nn.Linear(hidden, classes)
+
+    def forward(self, x):                                   # [1, T, n_mels]
+        x = x.permute(0, 2, 1)
+        x = F.relu(self.bn1(self.conv1(F.pad(x, (2, 0)))))
+        x = self.act2(self.bn2(self.conv2(F.pad(x, (4, 0)))))
+        y, _ = self.gru(x.permute(0, 2, 1))
+        return torch.softmax(self.fc(y), dim=-1)
+
+
+class Chomp1d(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.n = n
+
+    def forward(self, x):
+        return x[:, :, :-self.n].contiguous()
+
+
+class TemporalBlock(nn.Module):
+    def __init__(self, cin, cout, k, d):
+        super().__init__()
+        p = (k - 1) * d
+        self.net = nn.Sequential(
+            nn.Conv1d(cin, cout, k, padding=p, dilation=d), Chomp1d(p), nn.BatchNorm1d(cout),
+            nn.PReLU(), nn.Conv1d(cout, cout, k, padding=p, dilation=d), Chomp1d(p),
+            nn.BatchNorm1d(cout), nn.PReLU())
+        self.down = nn.Conv1d(cin, cout, 1) if cin != cout else None
+        self.out = nn.PReLU(cout)
+
+    def forward(self, x):
+        return self.out(self.net(x) + (x if self.down is None else self.down(x)))
+
+
+class TCN(nn.Module):
+    def __init__(self, cin=16, ch=24, out=4):
+        super().__init__()
+        self.blocks = nn.Sequential(TemporalBlock(cin, ch, 3, 1), TemporalBlock(ch, ch, 3, 2),
+                                    TemporalBlock(ch, ch, 3, 4))
+        self.head = nn.Conv1d(ch, out, 1)
+
+    def forward(self, x):                                   # [1, C, T]
+        return torch.sigmoid(self.head(self.blocks(x)))
+
+
+class GRUNormGELU(nn.Module):
+    def __init__(self, n_in=24, h=32, out=10):
+        super().__init__()
+        self.inp, self.ln1 = nn.Linear(n_in, h), nn.LayerNorm(h)
+        self.gru, self.ln2 = nn.GRU(h, h, batch_first=True), nn.LayerNorm(h)
+        self.fc1, self.act, self.fc2 = nn.Linear(h, h), nn.Hardswish(), nn.Linear(h, out)
+
+    def forward(self, x, h0):                               # [1, T, n_in], [1, 1, h]
+        y, hn = self.gru(F.gelu(self.ln1(self.inp(x))), h0)
+        return self.fc2(self.act(self.fc1(self.ln2(y)))), hn
+
+
+def trained_looking(net):
+    """Non-trivial BatchNorm statistics and PReLU slopes (fresh ones are 0/1 and 0.25)."""
+    g = torch.Generator().manual_seed(0)
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm1d):
+            m.running_mean.copy_(torch.randn(m.num_features, generator=g) * 0.3)
+            m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+        if isinstance(m, nn.PReLU):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
+    return net.eval()
+
+
+def export(net, args, path, names, dynamic):
+    with torch.no_grad():
+        torch.onnx.export(net, args, str(path), input_names=names[0], output_names=names[1],
+                          opset_version=17, dynamo=False, dynamic_axes=dynamic)
+    return path
+
+
+def kinds(model):
+    return [type(op).__name__ for op in model.layers]
+
+
+def test_kws_crnn_streams_like_onnxruntime_and_torch(tmp_path, rng):
+    torch.manual_seed(0)
+    net = trained_looking(KWSCRNN())
+    path = export(net, (torch.zeros(1, 20, 40),), tmp_path / "kws.onnx", (["x"], ["p"]),
+                  {"x": {1: "T"}, "p": {1: "T"}})
+    model = from_onnx(path)
+    assert kinds(model).count("CausalConv1d") == 2 and "GRU" in kinds(model)
+    xs = rng.normal(0, 1, (STEPS, 40)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(str(path)).run(None, {"x": xs[None]})[0][0]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(xs)[None])[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
+
+
+def test_tcn_with_chomp_on_channels_first_input_streams_like_onnxruntime_and_torch(
+        tmp_path, rng):
+    torch.manual_seed(1)
+    net = trained_looking(TCN())
+    path = export(net, (torch.zeros(1, 16, 30),), tmp_path / "tcn.onnx", (["x"], ["y"]),
+                  {"x": {2: "T"}, "y": {2: "T"}})
+    out = tmp_path / "tcn.ernn"
+    assert main(["convert", str(path), "-o", str(out)]) == 0
+    model = edgernn.load(out)
+    # six causal convolutions, each BatchNorm folded into the one before it, + 1 head, 1 skip
+    assert kinds(model).count("CausalConv1d") == 8 and "Mul" in kinds(model)
+    xs = rng.normal(0, 1, (STEPS, 16)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(str(path)).run(None, {"x": xs.T[None]})[0][0].T
+    with torch.no_grad():
+        ref = net(torch.from_numpy(xs.T.copy())[None])[0].numpy().T
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
+
+
+def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tmp_path, rng):
+    torch.manual_seed(2)
+    net = GRUNormGELU().eval()
+    path = export(net, (torch.zeros(1, 5, 24), torch.zeros(1, 1, 32)), tmp_path / "g.onnx",
+                  (["x", "h0"], ["y", "hn"]), {"x": {1: "T"}, "y": {1: "T"}})
+    model = from_onnx(path)
+    assert {"LayerNorm", "Pointwise", "GRU"} <= set(kinds(model))
+    xs = rng.normal(0, 1, (STEPS, 24)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    sess, h = ort.InferenceSession(str(path)), np.zeros((1, 1, 32), np.float32)
+    want = []
+    for x in xs:                                        # the state fed back by hand
+        y, h = sess.run(None, {"x": x[None, None], "h0": h})
+        want.append(y[0, 0])
+    with torch.no_grad():
+        ref, _ = net(torch.from_numpy(xs)[None], torch.zeros(1, 1, 32))
+    np.testing.assert_allclose(got[:, :10], np.stack(want), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got[:, :10], ref[0].numpy(), atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
