@@ -59,8 +59,9 @@ def tarball() -> Path | None:
     return found[-1] if found else None
 
 
-def build(out_dir: Path, sizes=SIZES) -> tuple[Path | None, str]:
-    """Compile the harness with ``sizes`` into ``out_dir``.
+def build(out_dir: Path, sizes=SIZES, unpack_in: Path | None = None) -> tuple[Path | None, str]:
+    """Compile the harness with ``sizes`` into ``out_dir``; the sources are unpacked into a
+    ``tempfile.mkdtemp()`` folder (in ``unpack_in``, default the system's) removed after.
 
     Returns
     -------
@@ -75,7 +76,7 @@ def build(out_dir: Path, sizes=SIZES) -> tuple[Path | None, str]:
     out_dir.mkdir(parents=True, exist_ok=True)
     lib = out_dir / "librtneural_harness.so"
     layers = " ".join(f"X({KINDS[k]}, {i}, {h})" for k, i, h in sizes)
-    src = Path(tempfile.mkdtemp(prefix="edgernn-rtneural-"))
+    src = Path(tempfile.mkdtemp(prefix="edgernn-rtneural-", dir=unpack_in))
     try:
         with tarfile.open(tar) as tf:
             tf.extractall(src, filter="data")

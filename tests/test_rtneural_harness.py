@@ -26,8 +26,10 @@ def lib(tmp_path_factory):
     require(rtneural.tarball() is not None, f"RTNeural's source tarball in "
                                             f"{rtneural.THIRD_PARTY} (or "
                                             f"EDGERNN_RTNEURAL_TARBALL)")
-    path, how = rtneural.build(tmp_path_factory.mktemp("rtneural"), SIZES)
+    tmp = tmp_path_factory.mktemp("rtneural")
+    path, how = rtneural.build(tmp, SIZES, unpack_in=tmp)
     assert path is not None, how
+    assert [p.name for p in tmp.iterdir()] == [path.name]  # the unpacked sources are gone
     return path
 
 
