@@ -75,6 +75,10 @@ def add_arguments(parser) -> None:
     q.add_argument("--dynamic", default="asymmetric", choices=["asymmetric", "symmetric"],
                    help="int8-weights: inputs quantised per call with a zero point "
                         "(asymmetric, as LiteRT and ONNX Runtime) or without (max|v| / 127)")
+    q.add_argument("--int8-min-macs", type=int, default=None, metavar="N",
+                   help="layers not named in --quantize that do fewer multiply-accumulates "
+                        "per step stay float32, where int8 is slower (default 16384; 0 "
+                        "quantises every layer)")
     q.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -258,9 +262,14 @@ def _quantize(model, args):
         raise EdgeRNNError("--quantize int8 (static) needs --calibration DATA (.npy or .npz "
                            f"sequences of shape (T, {model.input_size})); int8-weights needs "
                            f"none")
+    from converters.quantize.core import MIN_MACS
+
+    min_macs = MIN_MACS if args.int8_min_macs is None else args.int8_min_macs
+    if min_macs < 0:
+        raise EdgeRNNError(f"--int8-min-macs: expected a whole number >= 0, got {min_macs}")
     return quantize(model, args.calibration, mode=mode,
                     held_out=args.held_out, max_error=args.max_error, ranges=args.ranges,
-                    progress=not args.no_progress, dynamic=args.dynamic)
+                    progress=not args.no_progress, dynamic=args.dynamic, min_macs=min_macs)
 
 
 def run(args) -> int:
@@ -268,7 +277,7 @@ def run(args) -> int:
     from edgernn.cli.util import output_path
     from edgernn.format.modelfile import save_model
 
-    for flag in ("calibration", "held_out", "max_error"):
+    for flag in ("calibration", "held_out", "max_error", "int8_min_macs"):
         if getattr(args, flag, None) is not None and not getattr(args, "quantize", None):
             raise EdgeRNNError(f"--{flag.replace('_', '-')} needs --quantize MODE")
     srcs = list(args.src) if isinstance(args.src, (list, tuple)) else [args.src]

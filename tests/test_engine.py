@@ -197,7 +197,7 @@ def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
         import converters
 
         cal = [rng.standard_normal((40, 4)).astype(np.float32) for _ in range(3)]
-        model = converters.quantize(model, cal, mode=mode, progress=False)
+        model = converters.quantize(model, cal, mode=mode, progress=False, min_macs=0)
     model.save(tmp_path / "m.ernn")
     out = _python(code.replace("sys.argv[1]", repr(str(tmp_path / "m.ernn"))),
                   {"NUMBA_NRT_STATS": "1"})

@@ -72,7 +72,7 @@ def test_quantized_model_runs_as_the_oracle(kind, kw, mode):
     model = _model(kind, **kw)
     dyn = "asymmetric" if mode.endswith("asym") else "symmetric"
     mode = mode.removesuffix("-asym")
-    q = converters.quantize(model, _data(model), mode=mode, progress=False, dynamic=dyn)
+    q = converters.quantize(model, _data(model), mode=mode, progress=False, min_macs=0, dynamic=dyn)
     assert all(quant(lay).mode == mode for lay in q.layers)
     assert all(getattr(quant(lay), "dynamic_zero_point", False) == (dyn == "asymmetric")
                for lay in q.layers)
@@ -83,7 +83,8 @@ def test_quantized_model_runs_as_the_oracle(kind, kw, mode):
 def test_report_is_json_and_matches_an_independent_measurement():
     model = _model("GRU", seed=3)
     held = _data(model, 2, 150, seed=5)
-    q = converters.quantize(model, _data(model), mode="int8", held_out=held, progress=False)
+    q = converters.quantize(model, _data(model), mode="int8", held_out=held,
+                            progress=False, min_macs=0)
     rep = json.loads(json.dumps(q.quantization, allow_nan=False))
     assert rep["mode"] == "int8" and rep["held_out"]["source"] == "given"
     ref = np.concatenate([naive.run(model, x) for x in held])
@@ -103,21 +104,23 @@ def test_report_is_json_and_matches_an_independent_measurement():
 
 def test_held_out_is_carved_off_when_not_given():
     model = _model("LSTM")
-    q = converters.quantize(model, _data(model, n=5), mode="int8-weights", progress=False)
+    q = converters.quantize(model, _data(model, n=5), mode="int8-weights",
+                            progress=False, min_macs=0)
     rep = q.quantization
     assert rep["calibration"]["sequences"] == 4 and rep["held_out"]["sequences"] == 1
     assert "last 1 of 5" in rep["held_out"]["source"]
     one = converters.quantize(model, _data(model, n=1, T=400)[0], mode="int8-weights",
-                              progress=False).quantization
+                              progress=False, min_macs=0).quantization
     assert (one["calibration"]["steps"], one["held_out"]["steps"]) == (320, 80)
 
 
 def test_max_error_keeps_the_worst_layers_float():
     model = _model("LSTM", seed=4)
     data = _data(model, n=5)
-    full = converters.quantize(model, data, mode="int8", progress=False).quantization
+    full = converters.quantize(model, data, mode="int8", progress=False, min_macs=0).quantization
     e_all = full["end_to_end"]["calibration"]["max_abs"]
-    q = converters.quantize(model, data, mode="int8", max_error=e_all * 0.5, progress=False)
+    q = converters.quantize(model, data, mode="int8", max_error=e_all * 0.5,
+                            progress=False, min_macs=0)
     rep = q.quantization
     assert rep["kept_float"] and rep["max_error_met"] is True
     assert rep["end_to_end"]["calibration"]["max_abs"] <= e_all * 0.5 * (1 + 1e-3)  # 4 digits
@@ -126,7 +129,8 @@ def test_max_error_keeps_the_worst_layers_float():
         entry = next(e for e in rep["layers"] if e["name"] == name)
         assert entry["precision"] == "float32"
         assert quant(ops[name]) is None and "max_error" in entry["reason"]
-    tiny = converters.quantize(model, data, mode="int8", max_error=1e-12, progress=False)
+    tiny = converters.quantize(model, data, mode="int8", max_error=1e-12,
+                               progress=False, min_macs=0)
     assert sorted(tiny.quantization["kept_float"]) == ["0", "1"]
     assert tiny.quantization["end_to_end"]["calibration"]["max_abs"] == 0
 
@@ -134,9 +138,10 @@ def test_max_error_keeps_the_worst_layers_float():
 def test_many_to_one_model_keeps_returning_the_last_step():
     model = _model("GRU", seed=7)
     last = edgernn.Model(model.layers, return_sequences=False)
-    q = converters.quantize(last, _data(model), mode="int8", max_error=1e-9, progress=False)
+    q = converters.quantize(last, _data(model), mode="int8", max_error=1e-9,
+                            progress=False, min_macs=0)
     assert q.return_sequences is False and sorted(q.quantization["kept_float"]) == ["0", "1"]
-    q = converters.quantize(last, _data(model), mode="int8", progress=False)
+    q = converters.quantize(last, _data(model), mode="int8", progress=False, min_macs=0)
     xs = _data(model, 1, 90, seed=8)[0]
     ys = q.stream().run(xs)
     assert ys.shape == (1, 3)
@@ -146,15 +151,16 @@ def test_many_to_one_model_keeps_returning_the_last_step():
 def test_mixed_precision_per_layer():
     model = _model("GRU")
     q = converters.quantize(model, _data(model), mode={"default": "int8", 1: "float32"},
-                            progress=False)
+                            progress=False, min_macs=0)
     assert [e["precision"] for e in q.quantization["layers"]] == ["int8", "float32"]
     assert q.quantization["mode"] == "mixed" and quant(q.layers[1]) is None
-    q = converters.quantize(model, _data(model), mode=[None, "int8-weights"], progress=False)
+    q = converters.quantize(model, _data(model), mode=[None, "int8-weights"],
+                            progress=False, min_macs=0)
     assert [e["precision"] for e in q.quantization["layers"]] == ["float32", "int8-weights"]
     with pytest.raises(edgernn.ModelFormatError, match=r"layer '7' does not exist.*0\.\.1"):
-        converters.quantize(model, _data(model), mode={"7": "int8"}, progress=False)
+        converters.quantize(model, _data(model), mode={"7": "int8"}, progress=False, min_macs=0)
     with pytest.raises(edgernn.ModelFormatError, match=r"mode\[1\]: expected one of .*'int4'"):
-        converters.quantize(model, _data(model), mode=["int8", "int4"], progress=False)
+        converters.quantize(model, _data(model), mode=["int8", "int4"], progress=False, min_macs=0)
 
 
 def test_bad_calibration_data_is_refused_with_what_was_expected(tmp_path):
@@ -166,7 +172,7 @@ def test_bad_calibration_data_is_refused_with_what_was_expected(tmp_path):
              (np.where(np.arange(120)[:, None] == 7, np.nan, good), "non-finite.*step 7")]
     for data, msg in cases:
         with pytest.raises(CalibrationError, match=msg):
-            converters.quantize(model, data, progress=False)
+            converters.quantize(model, data, progress=False, min_macs=0)
     slow = _model("LSTM", seed=2)  # forget gate near 1: the state keeps its start for long
     slow = edgernn.Model([edgernn.LSTM(slow.layers[0].weight_ih * 0.1, slow.layers[0].weight_hh,
                                        np.r_[np.zeros(12), np.full(12, 6.0), np.zeros(24)]),
@@ -174,10 +180,10 @@ def test_bad_calibration_data_is_refused_with_what_was_expected(tmp_path):
     # a state that never settles is normal for big recurrent models (NSNet2's GRUs): a
     # warning by default, an error on request
     with pytest.warns(UserWarning, match="too short for the model's state to settle"):
-        q = converters.quantize(slow, good[:20], progress=False)
+        q = converters.quantize(slow, good[:20], progress=False, min_macs=0)
     assert any("settle" in w for w in q.quantization["warnings"])
     with pytest.raises(CalibrationError, match="too short for the model's state to settle"):
-        converters.quantize(slow, good[:20], progress=False, require_settled=True)
+        converters.quantize(slow, good[:20], progress=False, min_macs=0, require_settled=True)
     assert issubclass(CalibrationError, edgernn.ModelFormatError)
 
 
@@ -185,9 +191,9 @@ def test_int8_weights_needs_no_calibration_data_and_says_the_error_is_unmeasured
     """Dynamic range, as LiteRT and ONNX Runtime: the weights per row, nothing measured;
     the int8 model equals the one made with data (the ranges are per call anyway)."""
     model = _model("GRU")
-    q = converters.quantize(model, mode="int8-weights", progress=False)
+    q = converters.quantize(model, mode="int8-weights", progress=False, min_macs=0)
     with_data = converters.quantize(model, _data(model, 2), mode="int8-weights",
-                                    progress=False)
+                                    progress=False, min_macs=0)
     xs = _data(model, 1)[0]
     np.testing.assert_array_equal(q.stream().run(xs), with_data.stream().run(xs))
     rep = q.quantization
@@ -200,7 +206,7 @@ def test_int8_weights_needs_no_calibration_data_and_says_the_error_is_unmeasured
     for kw, msg in [({"mode": "int8"}, "static int8 .* needs calibration data"),
                     ({"mode": "int8-weights", "max_error": 0.1}, "needs calibration data")]:
         with pytest.raises(edgernn.ModelFormatError, match=msg):
-            converters.quantize(model, progress=False, **kw)
+            converters.quantize(model, progress=False, min_macs=0, **kw)
 
 
 def test_calibration_files_and_the_wav_hook(tmp_path, monkeypatch):
@@ -224,7 +230,7 @@ def test_a_layer_that_cannot_be_quantised_stays_float_with_a_warning():
     model = edgernn.Model([edgernn.Bidirectional(gru(), gru()),
                            edgernn.Dense(r.normal(0, .3, (2, 16)))])
     with pytest.warns(UserWarning, match="layer 0 stays float32: Bidirectional"):
-        q = converters.quantize(model, _data(model), mode="int8", progress=False)
+        q = converters.quantize(model, _data(model), mode="int8", progress=False, min_macs=0)
     rep = q.quantization
     assert [e["precision"] for e in rep["layers"]] == ["float32", "int8"]
     assert "whole-sequence" in rep["layers"][0]["reason"] and rep["warnings"]
@@ -233,7 +239,7 @@ def test_a_layer_that_cannot_be_quantised_stays_float_with_a_warning():
 def test_quantized_state_does_not_drift_over_a_long_stream():
     """Short version of bench/quant_accuracy.py's 10^6-step check."""
     model = _model("LSTM", seed=6, H=16)
-    q = converters.quantize(model, _data(model, 4, 300), mode="int8", progress=False)
+    q = converters.quantize(model, _data(model, 4, 300), mode="int8", progress=False, min_macs=0)
     T = 20_000
     t = np.arange(T)[:, None]
     xs = (np.sin(0.03 * t + np.arange(6)) + 0.3 * np.random.default_rng(2)
@@ -257,7 +263,7 @@ def test_merged_biases_give_the_same_bits_and_a_smaller_file(kind, kw, tmp_path)
     import dataclasses
 
     model = _model(kind, seed=5, **kw)
-    q = converters.quantize(model, _data(model), mode="int8-weights", progress=False)
+    q = converters.quantize(model, _data(model), mode="int8-weights", progress=False, min_macs=0)
     rec, orig = q.layers[0], model.layers[0]
     H = orig.hidden_size
     if kind == "GRU":
@@ -279,7 +285,7 @@ def test_merged_biases_give_the_same_bits_and_a_smaller_file(kind, kw, tmp_path)
 def test_quantized_ops_count_the_parameters_of_the_float_model(kind):
     """Scales are not parameters: `describe`'s gate check holds for an int8 model too."""
     model = _model(kind, seed=2)
-    q = converters.quantize(model, _data(model), mode="int8", progress=False)
+    q = converters.quantize(model, _data(model), mode="int8", progress=False, min_macs=0)
     rec, orig = q.layers[0], model.layers[0]
     merged = rec.bias_hh is None  # an LSTM's two biases are stored summed (test above)
     assert rec.param_count() == rec.expected_params() == orig.param_count() - (
@@ -298,7 +304,52 @@ def test_a_matrix_too_wide_for_int32_sums_stays_float():
     model = edgernn.Model([wide, edgernn.Dense(r.normal(0, .4, (3, 2)), np.zeros(3))])
     cal = [r.standard_normal((12, MAX_COLS + 1)).astype(np.float32) for _ in range(3)]
     with pytest.warns(UserWarning, match="int32"):
-        q = converters.quantize(model, cal, mode="int8-weights", progress=False)
+        q = converters.quantize(model, cal, mode="int8-weights", progress=False, min_macs=0)
     assert q.layers[0].quant is None and q.layers[1].quant is not None
     with pytest.raises(edgernn.ModelFormatError, match="at most 65793 columns"):
         build(wide, "int8-weights")
+
+
+def _big_and_small(seed=3):
+    """Dense 64 -> 300 (19200 MACs per step: int8) then Dense 300 -> 4 (1200: small)."""
+    r = np.random.default_rng(seed)
+    return edgernn.Model([edgernn.Dense(r.normal(0, .2, (300, 64)), r.normal(0, .1, 300),
+                                        "tanh"),
+                          edgernn.Dense(r.normal(0, .1, (4, 300)), r.normal(0, .1, 4))])
+
+
+@pytest.mark.parametrize("data", [False, True])
+def test_a_blanket_mode_keeps_small_products_float_and_says_why(data):
+    """int8 costs a per-step input quantisation that small products do not repay: under
+    ``min_macs`` (default 16384) a node the mode does not name stays float32, by its
+    shape alone (the same model on every CPU); the report and ``describe`` say so."""
+    from converters.quantize.core import MIN_MACS
+
+    model = _big_and_small()
+    cal = _data(model, 3) if data else None
+    q = converters.quantize(model, cal, mode="int8-weights", progress=False)
+    assert MIN_MACS == 16384 and q.layers[0].quant is not None and q.layers[1].quant is None
+    entries = q.quantization["layers"]
+    assert [e["precision"] for e in entries] == ["int8-weights", "float32"]
+    assert entries[1]["reason"].startswith("small: 1200 MACs per step < min_macs=16384")
+    assert q.quantization["mode"] == "mixed"
+    rows = q.describe().splitlines()
+    assert "[int8-weights]" in rows[2] and "[float: small]" in rows[3]
+    # the small node is the float op: fed the same input, it gives the float model's bits
+    xs = _data(model, 1)[0]
+    hidden = edgernn.Model([q.layers[0]]).stream().run(xs)     # the int8 node's output
+    np.testing.assert_array_equal(q.stream().run(xs),
+                                  edgernn.Model([model.layers[1]]).stream().run(hidden))
+    # min_macs=0 quantises every node; a node named in the mode is quantised whatever its size
+    for kw in ({"mode": "int8-weights", "min_macs": 0},
+               {"mode": {"default": "int8-weights", "1": "int8-weights"}},
+               {"mode": ["int8-weights", "int8-weights"]}):
+        every = converters.quantize(model, cal, progress=False, **kw)
+        assert all(op.quant is not None for op in every.layers), kw
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5, True, "16"])
+def test_min_macs_must_be_a_whole_number(bad):
+    model = _big_and_small()
+    with pytest.raises(edgernn.ModelFormatError, match=r"min_macs: expected a whole number"):
+        converters.quantize(model, mode="int8-weights", progress=False, min_macs=bad)

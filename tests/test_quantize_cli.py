@@ -20,6 +20,10 @@ SRC = ROOT / "tests" / "data" / "tflite" / "lstm_fused.tflite"   # LSTM(3 -> 8) 
 
 
 def _cli(*args):
+    """``edgernn ARGS``; with ``--quantize``, every layer of the small test models is
+    quantised (``--int8-min-macs 0``; the default keeps them float, tested below)."""
+    if "--quantize" in args:
+        args = (*args, "--int8-min-macs", "0")
     return subprocess.run([sys.executable, "-m", "edgernn", *map(str, args)],
                           capture_output=True, text=True, timeout=300)
 
@@ -101,7 +105,7 @@ def test_format_report_names_every_layer_split_and_decision():
     t = np.arange(900)[:, None]
     xs = np.sin(0.07 * t + np.arange(3)).astype(np.float32).reshape(6, 150, 3)
     q = converters.quantize(model, xs, mode={"0": "int8", "default": "int8-weights"},
-                            max_error=1.0, progress=False)
+                            max_error=1.0, progress=False, min_macs=0)
     text = format_report(q.quantization)
     lines = text.splitlines()
     assert lines[0].startswith("quantization: mixed (ranges: auto")
@@ -116,3 +120,22 @@ def test_format_report_names_every_layer_split_and_decision():
                       "against the source's runtime)")
     assert src[3].split()[:3] == ["0", "LSTM", "int8-weights"] and "note: LiteRT" in src[4]
     assert not any("end to end" in ln for ln in src)
+
+
+def test_convert_keeps_small_layers_float_unless_int8_min_macs_says_otherwise(tmp_path):
+    """Without --int8-min-macs the small LSTM(3 -> 8) and Dense(4) stay float32 (int8 would
+    be slower), and the inspect report says why; a negative value is one line, exit 2."""
+    dst = tmp_path / "q.ernn"
+    out = subprocess.run([sys.executable, "-m", "edgernn", "convert", str(SRC), "-o", str(dst),
+                          "--quantize", "int8-weights"], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    m = edgernn.load(dst)
+    assert all(quant(op) is None for op in m.layers)
+    assert all(e["reason"].startswith("small:") for e in m.quantization["layers"])
+    assert "[float: small]" in m.describe()
+    out = subprocess.run([sys.executable, "-m", "edgernn", "convert", str(SRC), "-o",
+                          str(tmp_path / "b.ernn"), "--quantize", "int8-weights",
+                          "--int8-min-macs", "-1"], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 2 and out.stderr.strip().count("\n") == 0
+    assert "--int8-min-macs: expected a whole number >= 0, got -1" in out.stderr

@@ -32,7 +32,7 @@ def rnnoise():
 
 @pytest.mark.parametrize("mode", ["int8", "int8-weights"])
 def test_rnnoise_graph_quantised_node_by_node(rnnoise, mode, tmp_path):
-    q = converters.quantize(rnnoise, _frames(4, 400, 42, 0), mode=mode, progress=False)
+    q = converters.quantize(rnnoise, _frames(4, 400, 42, 0), mode=mode, progress=False, min_macs=0)
     old, new = rnnoise.graph, q.graph
     assert [t.name for t in new.nodes] == [t.name for t in old.nodes]
     assert [[i.name for i in t.inputs] for t in new.nodes] == \
@@ -63,7 +63,7 @@ def test_rnnoise_graph_quantised_node_by_node(rnnoise, mode, tmp_path):
 
 
 def test_rnnoise_mixed_precision_by_node_name(rnnoise):
-    q = converters.quantize(rnnoise, _frames(4, 400, 42, 1), progress=False,
+    q = converters.quantize(rnnoise, _frames(4, 400, 42, 1), progress=False, min_macs=0,
                             mode={"default": "int8-weights", "denoise_gru": "float32",
                                   "vad": "int8"})
     ops = {t.name: t.op for t in q.graph.nodes}
@@ -72,7 +72,7 @@ def test_rnnoise_mixed_precision_by_node_name(rnnoise):
     assert q.quantization["mode"] == "mixed"
     with pytest.raises(edgernn.ModelFormatError, match=r"layer 'gru9' does not exist.*vad_gru"):
         converters.quantize(rnnoise, _frames(2, 400, 42, 1), mode={"gru9": "int8"},
-                            progress=False)
+                            progress=False, min_macs=0)
 
 
 def test_two_input_graph_with_a_shared_dense_and_merges():
@@ -80,7 +80,7 @@ def test_two_input_graph_with_a_shared_dense_and_merges():
     Multiply, Average, an LSTM; each node of the shared Dense gets its own ranges."""
     model = converters.from_keras(DATA / "graph_merges.h5")
     data = _frames(4, 150, model.input_size, 2)
-    q = converters.quantize(model, data, mode="int8", progress=False)
+    q = converters.quantize(model, data, mode="int8", progress=False, min_macs=0)
     shared = [t for t in q.graph.nodes if type(t.op).__name__ == "Dense"
               and t.op.weight.shape == (4, 3)]
     assert len(shared) == 2

@@ -24,6 +24,10 @@ from .qlayer import MODES, build, kind, quant
 PRECISIONS = ("float32",) + MODES
 METHODS = ("auto", "minmax", "percentile", "mse")
 DYNAMIC = ("asymmetric", "symmetric")
+#: below this many MACs per step, a blanket int8 request keeps a product in float32 (the
+#: input quantisation, accumulator clearing and dequantisation of each step cost more than
+#: the integer products save: measured with ``bench/int8_small.py``)
+MIN_MACS = 16384
 _BOUNDED = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
             "hard_sigmoid": (0.0, 1.0)}
 
@@ -186,8 +190,15 @@ def _calibrate(op, mode, x_in, y_ref, method, bar, dynamic):
 # --- the quantiser ----------------------------------------------------------------------
 
 def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None,
-             ranges="auto", progress=True, require_settled=False, dynamic="asymmetric"):
+             ranges="auto", progress=True, require_settled=False, dynamic="asymmetric",
+             min_macs=MIN_MACS):
     """Quantise ``model`` to int8; see :mod:`converters.quantize`.
+
+    ``min_macs``: a node that ``mode`` does not name (a single mode, or a dict's
+    ``"default"``) and whose op does fewer multiply-accumulates per step stays float32,
+    with the reason in the report (int8 would be slower there; ``0`` quantises every
+    node). The choice depends on the shapes only, so the model computes the same on
+    every CPU.
 
     ``calibration=None`` (``int8-weights`` only, as LiteRT's and ONNX Runtime's dynamic
     range quantisation): the weights alone are quantised and the report says the
@@ -212,8 +223,9 @@ def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None
                                "quantise its float original")
     nodes = model.graph.nodes
     per = resolve_modes(model, mode)
+    small = _small(model, mode, per, min_macs)
     if calibration is None:
-        return _without_data(model, per, mode, held_out, max_error, dynamic)
+        return _without_data(model, per, mode, held_out, max_error, dynamic, small)
     calib = load_sequences(calibration, model, "calibration")
     if held_out is None:
         calib, held, held_src = carve_held_out(calib)
@@ -248,7 +260,7 @@ def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None
                     entry["reason"] = "no matrix product"
                 continue
             if want == "float32":
-                entry["reason"] = "requested"
+                entry["reason"] = small.get(i, "requested")
                 continue
             bar.plan(0, f"{t.name} ({kind(t.op)}) {want}")
             try:
@@ -270,7 +282,31 @@ def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None
     return trace.rebuild(model, ops, compact(report), prov)
 
 
-def _without_data(model, per, mode, held_out, max_error, dynamic):
+def _small(model, mode, per, min_macs) -> dict:
+    """{node index: reason} for the nodes ``mode`` leaves to the default and that do fewer
+    than ``min_macs`` MACs per step; their entry in ``per`` becomes "float32"."""
+    if isinstance(min_macs, bool) or not isinstance(min_macs, (int, np.integer)) \
+            or min_macs < 0:
+        raise ModelFormatError(f"min_macs: expected a whole number >= 0, got {min_macs!r}")
+    named = set()
+    if isinstance(mode, dict):
+        names = {t.name: i for i, t in enumerate(model.graph.nodes)}
+        named = {names.get(k, k) for k in mode if k != "default"}
+        named = {int(k) if isinstance(k, str) and k.isdigit() else k for k in named}
+    elif isinstance(mode, (list, tuple)):
+        return {}
+    out = {}
+    for i, t in enumerate(model.graph.nodes):
+        macs = t.op.macs()
+        if i in named or per[i] == "float32" or not t.op.quantizable or macs >= min_macs:
+            continue
+        per[i] = "float32"
+        out[i] = (f"small: {macs} MACs per step < min_macs={min_macs}, where int8 is slower "
+                  f"than float32 (min_macs=0 quantises it)")
+    return out
+
+
+def _without_data(model, per, mode, held_out, max_error, dynamic, small):
     """Data-free ``int8-weights`` (dynamic range): every product's weights quantised per
     row, nothing measured (the report says so)."""
     static = [t.name for t, m in zip(model.graph.nodes, per, strict=True) if m == "int8"]
@@ -288,7 +324,7 @@ def _without_data(model, per, mode, held_out, max_error, dynamic):
         if not t.op.quantizable:
             entry["reason"] = "no matrix product"
         elif want == "float32":
-            entry["reason"] = "requested"
+            entry["reason"] = small.get(i, "requested")
         else:
             try:
                 ops[t.name] = build(t.op, want, dynamic_zero_point=dynamic == "asymmetric")

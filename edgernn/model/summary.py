@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 
-def _kind(op) -> str:
+def _kind(op, entry) -> str:
+    """The op's label, with its int8 mode, or ``[float: small]`` where the quantiser
+    kept it float because int8 would be slower (its report ``entry``)."""
     kind = op.label()
     quant = getattr(op, "quant", None)
     if quant is not None:
         kind += f" [{quant.mode}]"
+    elif entry and str(entry.get("reason") or "").startswith("small"):
+        kind += " [float: small]"
     return kind
 
 
@@ -15,10 +19,13 @@ def summary_rows(model) -> list[dict]:
     """Per node: index, name, type, inputs, shape, parameters, MACs per step, bytes and
     the parameter count the op's structure predicts (None: no check)."""
     rows = []
+    report = {e.get("name"): e for e in (model.quantization or {}).get("layers") or ()
+              if isinstance(e, dict)}
     for i, t in enumerate(model.graph.nodes):
         op = t.op
         ins = "+".join(str(s.size) for s in t.inputs)
-        rows.append(dict(index=i, name=t.name, type=_kind(op), inputs=[s.name for s in t.inputs],
+        rows.append(dict(index=i, name=t.name, type=_kind(op, report.get(t.name)),
+                         inputs=[s.name for s in t.inputs],
                          shape=f"{ins}->{t.size}", params=op.param_count(), macs=op.macs(),
                          bytes=op.nbytes(), expected_params=op.expected_params()))
     return rows
