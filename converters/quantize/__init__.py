@@ -42,6 +42,16 @@ split (``held_out=`` data, or carved off: the last fifth of the sequences, or
 of the steps of a single sequence): ``max_abs``, ``rms`` and ``snr_db``
 against the float model (4 significant digits).
 
+Small products stay float32 (``min_macs``, default 16384 multiply-accumulates per
+step): where the mode does not name a node (a single mode, or a dict's
+``"default"``), a Dense, RNN, LSTM or GRU doing fewer MACs per step is kept float,
+because each step's input quantisation and dequantisation cost more than its int8
+products save (``bench/int8_small.py``: a GRU 16->32 runs 1.4x float in int8, a
+Dense 128->64 0.97x, 16384 MACs and up 0.4-0.6x, on AVX-512 VNNI; CPUs without a
+dot-product instruction cross later). The report gives the reason, ``describe()``
+shows ``[float: small]``; ``min_macs=0`` quantises every node. The choice depends on
+shapes only: the model computes the same on every CPU.
+
 ``max_error=E`` returns nodes to float32, each time the one whose return
 lowers the end-to-end max abs error on the calibration data most, until that
 error is at most E; ``report["kept_float"]`` names them.
