@@ -237,6 +237,60 @@ def test_group_normalization_per_group_opset18_and_per_channel_opset21(rng, opse
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
 
 
+# --- pooling within a step -------------------------------------------------------------
+def pool(x, func, k, stride=1, pads=(0, 0), dil=1, include_pad=False):
+    """ONNX MaxPool / AveragePool over the last axis of x [T, C, L] (pads: -inf for max,
+    zeros counted or not for avg)."""
+    t, c, length = x.shape
+    out = (length + sum(pads) - dil * (k - 1) - 1) // stride + 1
+    y = np.empty((t, c, out))
+    for o in range(out):
+        pos = [o * stride + j * dil - pads[0] for j in range(k)]
+        inside = [p for p in pos if 0 <= p < length]
+        win = x[:, :, inside]
+        if func == "max":
+            y[:, :, o] = win.max(-1)
+        else:
+            y[:, :, o] = win.sum(-1) / (k if include_pad else len(inside))
+    return y
+
+
+POOLS = [("MaxPool", dict(kernel_shape=[2], strides=[2])),
+         ("MaxPool", dict(kernel_shape=[3], pads=[1, 1], dilations=[2])),
+         ("AveragePool", dict(kernel_shape=[3], strides=[2], pads=[1, 1])),
+         ("AveragePool", dict(kernel_shape=[3], pads=[1, 1], count_include_pad=1)),
+         ("AveragePool", dict(kernel_shape=[4], auto_pad="SAME_UPPER"))]
+
+
+@pytest.mark.parametrize("op, attrs", POOLS)
+def test_pooling_over_the_length_of_a_step(rng, op, attrs):
+    c, length = 4, 10
+    attrs = dict(attrs)
+    node = helper.make_node(op, ["r"], ["y"], name="pool", **attrs)
+    xs = rng.normal(0, 1, (STEPS, length)).astype(F32)
+    model, front = _conv_front([node], {}, rng, c, length, opset=19)
+    m, got, want = stepped(model, xs)
+    assert [type(o).__name__ for o in m.layers][-1] == "Pool1d"
+    k = attrs["kernel_shape"][0]
+    pads = attrs.get("pads", (1, 2) if "auto_pad" in attrs else (0, 0))
+    oracle = pool(front(xs), "max" if op == "MaxPool" else "avg", k,
+                  attrs.get("strides", [1])[0], pads, attrs.get("dilations", [1])[0],
+                  bool(attrs.get("count_include_pad", 0)))
+    check(got, oracle, want)
+
+
+@pytest.mark.parametrize("op", ["GlobalAveragePool", "GlobalMaxPool"])
+def test_global_pooling_over_the_length_of_a_step(rng, op):
+    c, length = 5, 6
+    xs = rng.normal(0, 1, (STEPS, length)).astype(F32)
+    model, front = _conv_front([helper.make_node(op, ["r"], ["y"], name="g")], {}, rng, c,
+                               length)
+    model.graph.output[0].type.tensor_type.shape.dim[2].dim_value = 1
+    m, got, want = stepped(model, xs)
+    r = front(xs)
+    check(got, r.mean(-1) if op == "GlobalAveragePool" else r.max(-1), want)
+
+
 # --- refusals ---------------------------------------------------------------------------
 REFUSALS = {
     "Erf": (helper.make_node("Erf", ["x"], ["y"], name="bad", alpha=1.0), {}, "'alpha'"),
@@ -268,4 +322,18 @@ def test_unsupported_uses_are_refused_naming_the_node(op):
     shape = ["T", 8] if "Normalization" in op and op != "LayerNormalization" else ["T", 1, 8]
     with pytest.raises(edgernn.EdgeRNNError) as err:
         from_onnx(graph([node], inits, shape, shape, opset=21 if op == "Gelu" else 18))
+    assert "'bad'" in str(err.value) and match in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("node, match", [
+    (helper.make_node("MaxPool", ["r"], ["y"], name="bad", kernel_shape=[2], strides=[2],
+                      ceil_mode=1), "ceil_mode=1 where it adds a window"),
+    (helper.make_node("AveragePool", ["r"], ["y"], name="bad", kernel_shape=[2, 2]),
+     "only a 1-D kernel"),
+    (helper.make_node("GlobalMaxPool", ["x"], ["y"], name="bad"), "only over the length"),
+])
+def test_unsupported_pooling_is_refused_naming_the_node(rng, node, match):
+    model, _ = _conv_front([node], {}, rng, 3, 7)
+    with pytest.raises(edgernn.EdgeRNNError) as err:
+        from_onnx(model)
     assert "'bad'" in str(err.value) and match in str(err.value), str(err.value)

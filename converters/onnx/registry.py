@@ -19,6 +19,7 @@ from .normalization import OPS as _NORMALIZATION_OPS
 from .norms import OPS as _NORM_OPS
 from .pad import OPS as _PAD_OPS
 from .pointwise import OPS as _POINTWISE_OPS
+from .pool import OPS as _POOL_OPS
 from .quantized import MS_OPS
 from .quantized import OPS as _QUANT_OPS
 from .reduce import OPS as _REDUCE_OPS
@@ -32,7 +33,7 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 # Mul, Cast fall back
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
-               _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _QUANT_OPS):
+               _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _POOL_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message
