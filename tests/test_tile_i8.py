@@ -1,0 +1,98 @@
+"""The int8 tile (``edgernn/kernels/tile_i8.py``) on each path this CPU runs, against numpy.
+
+Each path is forced (``EDGERNN_INT8_PATH``) while a fresh kernel is compiled in this
+process; the oracle is an int64 matrix product of the tile's weights and input, the
+panel laid out here from the module docstring. The weights reach -128 and the input
+0 (``x_q = -128``): the extreme products, where an int16 pair sum would overflow.
+A path needs its instructions: the CPU's flags (``/proc/cpuinfo``, read here, not
+through LLVM) say which run here; the others are left to a CPU that has them
+(``bench/aarch64_check.sh`` runs this file on emulated aarch64 CPUs).
+"""
+
+import platform
+
+import numpy as np
+import pytest
+from numba import njit
+from numba.core import config
+
+from edgernn.kernels import tile_i8
+
+ROWS = 32
+
+
+def _flags() -> set:
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                     if ln.startswith(("flags", "Features"))), []))
+
+
+def _runs_here(name: str) -> bool:
+    f, arm = _flags(), platform.machine() in ("aarch64", "arm64")
+    return {"vnni": "avx512_vnni" in f and "avx512bw" in f or "avx_vnni" in f,
+            "avx2": "avx2" in f, "sdot": arm and "asimddp" in f, "neon": arm}.get(name, True)
+
+
+def _panel(w: np.ndarray) -> np.ndarray:
+    """int8[32, 4G] -> the tile's panel: groups of 4 inputs per row, then 128 * rowsum."""
+    G = w.shape[1] // 4
+    tail = (128 * w.astype(np.int32).sum(axis=1)).astype(np.int32)
+    return np.concatenate([w.reshape(ROWS, G, 4).transpose(1, 0, 2).ravel(), tail.view(np.int8)])
+
+
+def _cases(rng):
+    for G in (1, 2, 3, 8, 9):
+        w = rng.integers(-128, 128, (ROWS, 4 * G)).astype(np.int8)
+        x = rng.integers(0, 256, 4 * G).astype(np.uint8)
+        yield G, w, x
+    yield 5, np.full((ROWS, 20), -128, np.int8), np.zeros(20, np.uint8)
+    yield 4, np.full((ROWS, 16), -128, np.int8), np.full(16, 255, np.uint8)
+    yield 4, np.full((ROWS, 16), 127, np.int8), np.full(16, 255, np.uint8)
+
+
+@pytest.mark.parametrize("which", tile_i8.PATHS)
+def test_mac_i8_matches_an_int64_product_on_each_path(rng, monkeypatch, which):
+    if not _runs_here(which):
+        pytest.skip(f"this CPU has not the instructions of the {which} path")
+    monkeypatch.setenv("EDGERNN_INT8_PATH", which)
+    assert tile_i8.path() == which
+
+    @njit(cache=False)
+    def tile(W, wo, G, X, xo, D, do):  # typed now: the forced path is compiled
+        tile_i8.mac_i8(W, wo, G, X, xo, D, do)
+
+    for G, w, x in _cases(rng):
+        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), _panel(w)])
+        X = np.concatenate([rng.integers(0, 256, 5).astype(np.uint8), x])
+        D = rng.integers(-10**6, 10**6, ROWS + 7).astype(np.int32)
+        want = D.astype(np.int64)
+        want[7:] += w.astype(np.int64) @ x.astype(np.int64)
+        tile(W, 3, G, X, 5, D, 7)
+        np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
+
+
+@pytest.mark.parametrize("features,want", [
+    ("+neon,+fp-armv8,+crc", "neon"),                          # Cortex-A72: Raspberry Pi 4
+    ("+neon,+fp-armv8,+crc,+lse,+rcpc,+dotprod", "sdot"),      # Cortex-A76: Raspberry Pi 5
+    ("+sse4.2,+avx,+avx2,+fma", "avx2"),
+    ("+avx2,+avx512f,+avx512bw,+avx512vnni", "vnni"),
+    ("+sse4.2", "generic"),
+])
+def test_path_follows_the_cpu_features(monkeypatch, features, want):
+    monkeypatch.delenv("EDGERNN_INT8_PATH", raising=False)
+    monkeypatch.setattr(config, "CPU_FEATURES", features)
+    assert tile_i8.path() == want
+
+
+@pytest.mark.parametrize("forced", ["sdot", "neon", "avx512", "NEON"])
+def test_path_refuses_a_forced_path_this_cpu_cannot_run(monkeypatch, forced):
+    monkeypatch.setattr(config, "CPU_FEATURES", "+sse4.2,+avx,+avx2")
+    monkeypatch.setenv("EDGERNN_INT8_PATH", forced)
+    if tile_i8._aarch64() and forced == "neon":
+        pytest.skip("every aarch64 CPU runs the neon path")
+    with pytest.raises(ValueError, match=rf"EDGERNN_INT8_PATH: expected one of (neon, )?avx2, "
+                                         rf"generic, neon-ir \(.*got '{forced}'"):
+        tile_i8.path()
