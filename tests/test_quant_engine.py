@@ -2,6 +2,7 @@
 
 import dataclasses
 import os
+import platform
 import subprocess
 import sys
 
@@ -126,12 +127,16 @@ def _cpu_flags() -> set:
                      if ln.startswith(("flags", "Features"))), []))
 
 
-@pytest.mark.parametrize("forced", ["generic", "avx2"])
+@pytest.mark.parametrize("forced", ["generic", "avx2", "neon", "neon-ir"])
 def test_every_int8_path_gives_the_same_bits(rng, tmp_path, forced):
     """The machine's own int8 path and each forced one (the portable IR; AVX2's
-    vpmaddwd where the CPU has AVX2) compute the same integers."""
+    vpmaddwd where the CPU has AVX2; ARMv8.0's smull/sadalp on aarch64, and the
+    same arithmetic in portable IR on any CPU) compute the same integers."""
     if forced == "avx2" and "avx2" not in _cpu_flags():
         pytest.skip("this CPU has no AVX2 (the avx2 path cannot run here)")
+    if forced == "neon" and platform.machine() not in ("aarch64", "arm64"):
+        pytest.skip("not an aarch64 CPU (the neon path cannot run here; neon-ir is its "
+                    "arithmetic, bench/aarch64_check.sh runs this test on emulated aarch64)")
     model = edgernn.Model([quantized(la, "int8-weights", dynamic_zero_point=True)
                            for la in _layers(rng)])
     model.save(tmp_path / "q.ernn")
