@@ -4,9 +4,10 @@
 #   bash bench/aarch64_check.sh [CPU ...]        # default: cortex-a72 max
 #
 # For each emulated CPU (cortex-a72: a Raspberry Pi 4, no dot product -> the
-# portable int8 path; max: every ARMv8/9 feature, with Numba told it is a
+# neon int8 path, smull/sadalp; max: every ARMv8/9 feature, with Numba told it is a
 # Cortex-A76 with dotprod, as a Raspberry Pi 5 -> the sdot int8 path):
 #   1. runs tests/test_parity.py tests/test_quant_engine.py tests/test_graph.py
+#      tests/test_tile_i8.py
 #      with an arm64 Python 3.11 (fresh EDGERNN_CACHE_DIR, so the engine compiles
 #      for aarch64 there);
 #   2. writes the outputs of S, M, L in float and int8 (bench/arch_outputs.py) and
@@ -89,7 +90,7 @@ for cpu in "${CPUS[@]}"; do
   t=$(date +%s)
   if [ "${AARCH64_TESTS:-1}" != 0 ]; then
     if "${EMU[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_parity.py tests/test_quant_engine.py \
-        tests/test_graph.py > "$W/pytest-$cpu.log" 2>&1; then st=passed; else st=FAILED; rc=1; fi
+        tests/test_graph.py tests/test_tile_i8.py > "$W/pytest-$cpu.log" 2>&1; then st=passed; else st=FAILED; rc=1; fi
     log "[$cpu] tests $st in $(( $(date +%s) - t )) s: $(tail -1 "$W/pytest-$cpu.log")"
   fi
   t=$(date +%s)
