@@ -170,6 +170,29 @@ def _fold(ctx, node, opset_imports):
     return [Const(np.asarray(r)) for r in res]
 
 
+def _probe(ctx, node, ins, opset_imports) -> list:
+    """Shape arithmetic on runtime shapes: evaluated on each of its inputs' two probes
+    (:class:`ShapeOf`), or an unknown ShapeOf when some input has none."""
+    from onnx.reference import ReferenceEvaluator
+
+    if any(isinstance(v, ShapeOf) and v.probes is None for v in ins):
+        return [ShapeOf()]
+    names = [n for n in node.input if n]
+    g = helper.make_graph([node], "probe",
+                          [helper.make_tensor_value_info(n, 0, None) for n in names],
+                          [helper.make_tensor_value_info(o, 0, None) for o in node.output if o])
+    runs = []
+    for k in (0, 1):
+        feeds = {n: (v.probes[k] if isinstance(v, ShapeOf) else v.value)
+                 for n, v in zip(node.input, ins, strict=True) if n}
+        try:
+            runs.append(ReferenceEvaluator(helper.make_model(
+                g, opset_imports=opset_imports)).run(None, feeds))
+        except Exception:
+            return [ShapeOf()]
+    return [ShapeOf((np.asarray(a), np.asarray(b))) for a, b in zip(*runs, strict=True)]
+
+
 def _as_input_type(vi, value) -> np.ndarray:
     """``constants[name]`` in the element type graph input ``vi`` declares (refused when
     the value does not survive the cast, e.g. 0.5 for an int64 input)."""
@@ -353,7 +376,7 @@ def _convert_node(ctx, node, opset_imports):
         outs = _fold(ctx, node, opset_imports)
     elif node.op_type in SHAPE_ARITH and any(isinstance(v, ShapeOf) for v in present) and \
             all(isinstance(v, (Const, ShapeOf)) for v in present):
-        outs = [ShapeOf()]
+        outs = _probe(ctx, node, ins, opset_imports)
     else:
         handler = OPS.get(node.op_type)
         if handler is None:

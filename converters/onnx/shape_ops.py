@@ -207,7 +207,11 @@ def _reshape(ctx, node, ins):
         return [v]
     if int(at.get("allowzero", 0)):
         raise ctx.unsupported(node, "allowzero=1")
-    target = ctx.ints(node, 1, "shape", at, "shape")
+    shape_in = ctx.value(node.input[1]) if len(node.input) > 1 else None
+    if isinstance(shape_in, ShapeOf):
+        target = probed_target(ctx, node, shape_in)
+    else:
+        target = ctx.ints(node, 1, "shape", at, "shape")
     if not isinstance(v, Seq):
         raise ctx.unsupported(node, f"Reshape of a {type(v).__name__} value")
     return _reshape_seq(ctx, node, v, target)
@@ -223,6 +227,47 @@ def _flatten(ctx, node, ins):
                                 f"no-op Flatten of [N, features] is supported")
 
 
+#: the values a runtime dimension takes in the two evaluations of a ShapeOf's probes
+PROBES = ((1009, 1013, 1019, 1021, 1031, 1033), (2003, 2011, 2017, 2027, 2029, 2039))
+
+
+def _probes(ctx, node, dims) -> tuple | None:
+    """Shape / Size with runtime dimensions set to the primes of :data:`PROBES`."""
+    runtime = [j for j, d in enumerate(dims) if d is None]
+    if len(runtime) > len(PROBES[0]):
+        return None
+    out = []
+    for p in PROBES:
+        filled = list(dims)
+        for k, j in enumerate(runtime):
+            filled[j] = p[k]
+        if node.op_type == "Size":
+            out.append(np.array(int(np.prod(filled)), np.int64))
+        else:
+            at = ctx.attrs(node)
+            start, end = int(at.get("start", 0)), at.get("end")
+            out.append(np.array(filled[start:None if end is None else int(end)], np.int64))
+    return tuple(out)
+
+
+def probed_target(ctx, node, v: ShapeOf) -> list:
+    """A Reshape target computed from runtime shapes, as constants where its two probes
+    agree and ``-1`` (inferred) in the one entry where they differ."""
+    if v.probes is None or np.shape(v.probes[0]) != np.shape(v.probes[1]) or \
+            np.ndim(v.probes[0]) != 1:
+        raise ctx.unsupported(node, "input 1 (shape) is computed from runtime shapes in a way "
+                                    "edgernn does not follow")
+    a, b = (np.asarray(p, np.int64) for p in v.probes)
+    differ = np.flatnonzero(a != b)
+    if len(differ) > 1:
+        raise ctx.unsupported(node, f"input 1 (shape) has {len(differ)} entries that depend "
+                                    f"on runtime sizes; at most one can be inferred (-1)")
+    target = [int(d) for d in a]
+    for j in differ:
+        target[j] = -1
+    return target
+
+
 def _shape(ctx, node, ins):
     """Shape / Size: a constant when every dimension is known (input shapes given at
     conversion), else a runtime shape (zero states are built from it)."""
@@ -236,8 +281,10 @@ def _shape(ctx, node, ins):
     elif isinstance(v, StateIn):
         dims = [1 if o is None else len(v.sel[o]) if o in v.sel else v.shape[o]
                 for o in v.axes]
-    if dims is None or None in dims:
+    if dims is None:
         return [ShapeOf()]
+    if None in dims:
+        return [ShapeOf(_probes(ctx, node, dims))]
     if node.op_type == "Size":
         return [Const(np.array(int(np.prod(dims)), np.int64))]
     at = ctx.attrs(node)

@@ -70,7 +70,16 @@ class Seq:
 
 @dataclass(frozen=True)
 class ShapeOf:
-    """An integer tensor derived from runtime shapes."""
+    """An integer tensor derived from runtime shapes.
+
+    ``probes``: its value computed twice, with each runtime dimension set to two
+    different large primes (None: not known). Where the two agree the entry does not
+    depend on a runtime size; a Reshape target that differs in one entry only is that
+    entry inferred (``-1``), exactly as ONNX infers it (the dynamo exporter's
+    ``Reshape(y, Concat(Shape(y)[:2], Shape(y)[2] * Shape(y)[3]))``).
+    """
+
+    probes: tuple | None = None
 
 
 @dataclass(frozen=True)
