@@ -130,8 +130,8 @@ class Daemon:
             d = open_denoiser(handle.model, config.denoise.attenuation_limit_db,
                               math=config.model.math)
         except EdgeRNNError as e:
-            raise ModelLoadError(f"model {handle.path}: not a denoiser for source.denoise "
-                                 f"(with [denoise]): {e}") from None
+            raise ModelLoadError(f"model {handle.path}: cannot denoise the source "
+                                 f"(source.denoise, [denoise]): {e}") from None
         return d.sample_rate, d.hop, d.front_tag
 
     def _vad(self, config: Config, source):

@@ -74,6 +74,7 @@ def test_wav_to_dtln_and_vad_to_mqtt_then_a_reload_to_the_bundled_model_without_
     assert len(want_events) >= 4, want_events
     broker = Broker(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgernn/#")
+    open_denoiser(BUNDLED).process(np.zeros(160, np.float32))  # compiled before the reload
     cfg = tmp_path / "e.toml"
     head = 'device = "mic"\n[model]\npath = "{path}"\nid = "{id}"\n'
     body = (f'[source]\nkind = "wav"\npath = "speech.wav"\ndenoise = true\n'
@@ -122,3 +123,63 @@ def test_wav_to_dtln_and_vad_to_mqtt_then_a_reload_to_the_bundled_model_without_
     events = [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0/vad"]
     assert _events(events) == want_events
     assert _events(d.results()) == want_events
+
+
+def test_a_reload_from_the_bundled_model_to_dtln_hands_over_and_bad_ones_are_refused(
+        tmp_path, dtln_file):
+    """The other way (hops of 160 into DTLN's 128), after two reloads refused in one line
+    each with the bundled model serving on: DTLN with an attenuation limit (a sample
+    pipeline has none), and a model at 48 kHz (a reload cannot change the audio's rate).
+    The WAV equals the offline bundled model on [0, 160 k) flushed plus DTLN on the
+    rest, bit for bit."""
+    import edgernn
+    from edgernn.audio.denoiser import BUNDLED
+    from tests.test_audio_denoiser import gain_model
+
+    hop = 160
+    x = speech_16k(10.0) + 0.01 * np.random.default_rng(3).standard_normal(10 * 16000)
+    x = x.astype(np.float32)
+    sf.write(tmp_path / "noisy.wav", x, 16000, subtype="FLOAT")
+    n = x.size // hop
+    hi = gain_model(0.5)
+    hi.provenance["audio.sample_rate"] = 48000
+    hi.save(tmp_path / "hi.ernn")
+    cfg = tmp_path / "e.toml"
+    body = ('[source]\nkind = "wav"\npath = "noisy.wav"\ndenoise = true\nrealtime = true\n'
+            '[metrics]\nlisten = ""\n[[sink]]\ntype = "wav"\npath = "clean.wav"\n'
+            '[[sink]]\ntype = "stdout"\n[denoise]\nreport_every = 1\n')
+
+    def config(path, mid, extra=""):
+        cfg.write_text(f'[model]\npath = "{path}"\nid = "{mid}"\n{body}{extra}')
+
+    config(BUNDLED, "bundled")
+    for m in (dtln_file, BUNDLED):  # compiled (or loaded) here, not while the file plays
+        open_denoiser(m).process(np.zeros(hop, np.float32))
+    d = Daemon(cfg)
+    try:
+        d.wait_ready()
+        wait_until(lambda: len(d.lines) >= 30, 30, "audio before the reloads")
+        for i, (path, extra) in enumerate([(dtln_file, "attenuation_limit_db = 6\n"),
+                                           (tmp_path / "hi.ernn", "")]):
+            config(path, "bad", extra)
+            d.proc.send_signal(signal.SIGHUP)
+            wait_until(lambda i=i: d.stderr().count("reload failed") == i + 1, 30,
+                       f"reload {i + 1} refused")
+        config(dtln_file, "dtln")
+        d.proc.send_signal(signal.SIGHUP)
+        assert d.proc.wait(60) == 0, d.stderr()
+    finally:
+        d.kill()
+    d._reader.join(5)
+    refused = [ln for ln in d.stderr().splitlines() if "reload failed" in ln]
+    assert "still serving bundled" in refused[0] and "an attenuation limit" in refused[0]
+    assert "runs at 48000 Hz, the running denoiser at 16000 Hz" in refused[1]
+    assert "INFO reloaded: serving dtln" in d.stderr()
+    ids = [r["model"] for r in d.results()]
+    k = ids.index("dtln")
+    assert 30 <= k < n - 50 and ids == ["bundled"] * k + ["dtln"] * (n - k)
+    y, rate = sf.read(tmp_path / "clean.wav", dtype="float32")
+    assert rate == 16000 and y.shape == (n * hop,)
+    want = _handed_over(x[:n * hop], [(edgernn.load(BUNDLED), 0),
+                                      (edgernn.load(dtln_file), k * hop)])
+    np.testing.assert_array_equal(y, want)
