@@ -3,9 +3,11 @@
 Each tile's LLVM IR is built by the kernel's own codegen and compiled for aarch64
 with llvmlite's LLVM (``bench/aarch64_mca.py``, which also counts the instructions
 and estimates the cycles with llvm-mca; these tests need no llvm-mca). The
-promises checked are the kernels' docstrings: the portable int8 path on a
-Cortex-A72 (Pi 4, no dot product) multiplies with widening ``smull``/``smlal``,
-the ``sdot`` path (Pi 5) with ``sdot``, the float tile with vector ``fmla``. Each
+promises checked are the kernels' docstrings: the ``neon`` int8 path, which a
+Cortex-A72 (Pi 4, no dot product) chooses, multiplies with ``smull``/``smull2`` and
+sums with ``sadalp``, spilling nothing; the portable int8 path there with widening
+``smull``/``smlal``; the ``sdot`` path (Pi 5) with ``sdot``; the float tile with
+vector ``fmla``. Each
 loop must also do the multiply-accumulates the kernel's docstring says an
 iteration does: two input groups of 4 for 32 rows (int8), two columns of 32 rows
 (float). And on this machine's own target, the bench's compile of the tile gives the
@@ -44,10 +46,19 @@ def test_tile_i8_generic_lowers_to_smull_smlal_on_cortex_a72():
     assert 4 * sum(op in ("smull", "smull2", "smlal", "smlal2") for op in ops) == 256
 
 
-def test_tile_i8_cortex_a72_features_choose_a_path_without_sdot():
-    path, _, ops = _loop("int8", "cortex-a72")
-    assert path != "sdot"
-    assert "sdot" not in ops
+def test_tile_i8_cortex_a72_chooses_neon_smull_smull2_sadalp_without_spills():
+    path, loop, ops = _loop("int8", "cortex-a72")
+    assert path == "neon"
+    n = Counter(ops)
+    assert n["smull"] == n["smull2"] == 2 * 8, "2 groups x 8 parts of 4 rows x 4 inputs"
+    assert n["sadalp"] == 2 * 16, "each 8 int16 products summed in pairs into int32"
+    assert n["ld2r"] == 1, "both groups' x words, splatted, in one load"
+    # none of the generic path's widening, narrowing, shuffles; no int16 accumulation
+    assert not {"smlal", "smlal2", "sshll", "sshll2", "xtn", "uzp1", "uzp2", "ext", "sdot",
+                "mul", "mla"} & set(ops), sorted(set(ops))
+    assert not any("[sp" in ins for ins in loop), "accumulators spilled to the stack"
+    assert macs(loop) == 2 * 4 * 32
+    assert len(loop) * 16 / macs(loop) <= 5, f"{len(loop)} instructions for 256 MACs"
 
 
 def test_tile_i8_cortex_a76_chooses_sdot_and_lowers_to_it():
