@@ -173,3 +173,30 @@ def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tm
     np.testing.assert_allclose(got[:, :10], np.stack(want), atol=1e-5, rtol=0)
     np.testing.assert_allclose(got[:, :10], ref[0].numpy(), atol=1e-5, rtol=0)
     np.testing.assert_array_equal(model.stream().run(xs), got)
+
+
+def test_kws_crnn_from_the_default_dynamo_exporter_streams_like_onnxruntime(tmp_path, rng):
+    """torch.onnx.export's default exporter (opset 18+, onnxscript) with a dynamic time
+    axis: the GRU's output is reshaped by a target computed from Shape nodes."""
+    need_module("onnxscript", "onnxscript (the dev extra; torch's default exporter)")
+    torch.manual_seed(3)
+    net = trained_looking(KWSCRNN())
+    path = tmp_path / "kws_dynamo.onnx"
+    with torch.no_grad():
+        torch.onnx.export(net, (torch.zeros(1, 20, 40),), str(path), input_names=["x"],
+                          output_names=["p"], dynamo=True,
+                          dynamic_shapes=({1: torch.export.Dim("T", min=8)},))
+    import onnx
+
+    assert {"Shape", "Reshape", "GRU"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
+    model = from_onnx(path)
+    xs = rng.normal(0, 1, (STEPS, 40)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    opts = ort.SessionOptions()  # its optimiser trusts the export's example-sized shapes
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    want = ort.InferenceSession(str(path), opts).run(None, {"x": xs[None]})[0][0]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(xs)[None])[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
