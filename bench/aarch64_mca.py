@@ -3,7 +3,9 @@
 What it measures: the hot inner loop of
 
 - the int8 tile (``edgernn/kernels/tile_i8.py``) on the path each Raspberry Pi CPU
-  compiles: Cortex-A72 (Pi 4, ARMv8.0, no dot product) and Cortex-A76 (Pi 5, ``sdot``);
+  compiles: Cortex-A72 (Pi 4, ARMv8.0, no dot product: ``neon``, smull/sadalp) and
+  Cortex-A76 (Pi 5, ``sdot``); on the Cortex-A72 also the portable ``generic`` path,
+  the one it took before ``neon`` (``TABLE``);
 - the float tile (``kernels/tile.py``'s ``mac32``: the f32 FMA loop of every float
   matrix-vector product) on both.
 
@@ -67,6 +69,9 @@ KINDS = {
     "shuffle": r"uzp[12]|zip[12]|trn[12]|ext|dup|tbl|ins|mov", "add": r"add\w*|sub\w*",
     "branch": r"b(\.\w+)?|cbn?z|tbn?z",
 }
+#: the table's rows: (kernel, CPU, int8 path forced or None for the CPU's own choice)
+TABLE = [("int8", "cortex-a72", None), ("int8", "cortex-a72", "generic"),
+         ("float", "cortex-a72", None), ("int8", "cortex-a76", None), ("float", "cortex-a76", None)]
 #: always reported, zero or not
 MAIN = ("smull", "smlal", "sadalp", "sdot", "fmla", "load", "store")
 _MUL = re.compile(r"^([su]dot|[su]mull2?|[su]mlal2?|mla|mul|fmla)\s+v\d+\.(\d+)([bhsd])")
@@ -185,9 +190,10 @@ def run_mca(mca, loop, model, iterations):
     return field["Total Cycles"] / field["Iterations"], field["Block RThroughput"]
 
 
-def measure(kernel, cpu, mca, iterations):
-    """One row of the table: ``kernel`` on ``cpu`` (figures per 16 MACs)."""
-    which, asm = tile_asm(kernel, cpu)
+def measure(kernel, cpu, mca, iterations, which=None):
+    """One row of the table: ``kernel`` on ``cpu`` (figures per 16 MACs), int8 on the
+    path ``which`` (default: the one the CPU's features choose)."""
+    which, asm = tile_asm(kernel, cpu, which)
     loop = inner_loop(asm)
     n = macs(loop)
     whole = 4 * tile_i8.ROWS if kernel == "int8" else tile.TILE   # a group / a column
@@ -225,7 +231,7 @@ def main(argv=None):
             print("aarch64_mca: expected llvm-mca (apt-get install llvm-22), found none;"
                   " --no-mca gives the counts alone", file=sys.stderr)
             return 2
-    rows = [measure(k, c, mca, args.iterations) for c in CPUS for k in ("int8", "float")]
+    rows = [measure(k, c, mca, args.iterations, w) for k, c, w in TABLE]
     mca_version = None
     if mca:
         mca_version = subprocess.run([mca, "--version"], capture_output=True,
