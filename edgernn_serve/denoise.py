@@ -232,8 +232,9 @@ class DenoiseStepper:
         self.hop = hop  # the source's hop (default: the model's)
         self.frame_seconds = Histogram()
         metrics.histograms["audio_frame_seconds"] = (
-            "Seconds of compute per 10 ms audio frame and stream: front end, model and "
-            "synthesis (Denoiser.process of one hop)", self.frame_seconds)
+            "Seconds of compute per audio hop (the source's: 10 ms, DTLN's 8 ms) and "
+            "stream: front end, model and synthesis, and a hand-over's flush",
+            self.frame_seconds)
         self.acc: dict = {}
         self.vad: dict = {}  # the last frame's VAD per stream (a gauge)
         self.bank = self.denoise = self.vad_stage = None
@@ -347,7 +348,7 @@ def DenoiseScheduler(handle, streams, sinks, metrics, math: str = "fast", *,  # 
 def audio_samples(scheduler: Scheduler, source, sinks):
     """Metrics of a denoising daemon (``edgernn_audio_*``), for ``Metrics.add``."""
     c = scheduler.c
-    yield "audio_frames", "counter", "10 ms audio frames denoised (all streams)", None, \
+    yield "audio_frames", "counter", "Audio hops denoised (all streams)", None, \
         c["audio_frames"]
     yield "audio_nonfinite_samples", "counter", "NaN or infinite input samples (taken as 0)", \
         None, c["nonfinite_samples"]
