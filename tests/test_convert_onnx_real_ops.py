@@ -1,6 +1,7 @@
 """ONNX ops that real streaming models use inside a step -- Conv over a length-1 axis,
 ReduceMean kept as a feature axis and broadcast back, Div of data by data, Pad of the
-features, the unary math -- converted and checked against ONNX Runtime."""
+features (and negative pads: crops), a slice of a convolution's length, the unary math
+-- converted and checked against ONNX Runtime."""
 
 import numpy as np
 import pytest
@@ -64,15 +65,53 @@ def test_a_kernel_1_conv_on_a_length_1_axis_is_a_dense(tmp_path, rng):
     assert [type(op).__name__ for op in model.layers] == ["Dense"]
 
 
+@pytest.mark.parametrize("pads", [(2, 3), (-2, 1), (1, -3)])
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
-def test_pad_of_the_features_matches_onnxruntime(tmp_path, rng, mode):
+def test_pad_of_the_features_matches_onnxruntime(tmp_path, rng, mode, pads):
+    """Padding, and negative pads (cropping) on either side."""
     nodes = [helper.make_node("Pad", ["x", "pads", "v"], ["y"], mode=mode)]
-    inits = [("pads", np.array([0, 0, 2, 0, 0, 3], np.int64)), ("v", F32(0.5))]
+    inits = [("pads", np.array([0, 0, pads[0], 0, 0, pads[1]], np.int64)), ("v", F32(0.5))]
     if mode != "constant":
         nodes = [helper.make_node("Pad", ["x", "pads"], ["y"], mode=mode)]
         inits = inits[:1]
-    _check(_model(tmp_path, nodes, inits, 7, 12), rng.normal(0, 1, (10, 7)).astype(F32),
-           (1, 1, 7))
+    _check(_model(tmp_path, nodes, inits, 7, 7 + sum(pads)),
+           rng.normal(0, 1, (10, 7)).astype(F32), (1, 1, 7))
+
+
+@pytest.mark.parametrize("start, end", [(1, 5), (-3, 2 ** 62), (0, 1), (5, 6)])
+def test_a_slice_of_the_length_inside_a_step_crops_every_channel(tmp_path, rng, start, end):
+    """Silero's sequence export: positions ``start:end`` of a convolution's length axis
+    ``[N, C, L]`` (a crop of each channel), then another convolution over what is left,
+    against ONNX Runtime; a length reduced to 1 is no length at all (a unit axis)."""
+    w1 = rng.normal(0, 0.4, (3, 1, 3)).astype(F32)
+    w2 = rng.normal(0, 0.4, (2, 3, 1)).astype(F32)
+    nodes = [helper.make_node("Unsqueeze", ["x", "one"], ["u"]),          # [1, 1, 8]
+             helper.make_node("Conv", ["u", "w1"], ["c"], kernel_shape=[3]),  # [1, 3, 6]
+             helper.make_node("Slice", ["c", "s", "e", "ax"], ["sl"]),
+             helper.make_node("Conv", ["sl", "w2"], ["y"], kernel_shape=[1])]
+    inits = [("one", np.array([1], np.int64)), ("w1", w1), ("w2", w2),
+             ("s", np.array([start], np.int64)), ("e", np.array([end], np.int64)),
+             ("ax", np.array([2], np.int64))]
+    model = _check(_model(tmp_path, nodes, inits, 8, None, shape=[1, 8]),
+                   rng.normal(0, 1, (12, 8)).astype(F32), (1, 8))
+    kept = len(range(6)[slice(start, min(end, 6))])
+    assert model.output_size == 2 * kept
+    assert ("Pad" in {type(op).__name__ for op in model.layers}) == (kept < 6)
+
+
+def test_a_slice_of_scattered_positions_of_the_length_is_refused(tmp_path, rng):
+    w1 = rng.normal(0, 0.4, (3, 1, 3)).astype(F32)
+    nodes = [helper.make_node("Unsqueeze", ["x", "one"], ["u"]),
+             helper.make_node("Conv", ["u", "w1"], ["c"], kernel_shape=[3]),
+             helper.make_node("Slice", ["c", "s", "e", "ax", "st"], ["y"])]
+    inits = [("one", np.array([1], np.int64)), ("w1", w1), ("s", np.array([0], np.int64)),
+             ("e", np.array([6], np.int64)), ("ax", np.array([2], np.int64)),
+             ("st", np.array([2], np.int64))]
+    from edgernn.errors import UnsupportedOpError
+
+    with pytest.raises(UnsupportedOpError, match=r"Slice node .*positions \[0, 2, 4\] of "
+                                                 r"the length axis 2 \(size 6\); only a run"):
+        from_onnx(str(_model(tmp_path, nodes, inits, 8, None, shape=[1, 8])))
 
 
 def test_div_of_data_by_data_and_of_a_constant_by_data(tmp_path, rng):

@@ -1,7 +1,8 @@
 """Silero VAD (snakers4/silero-vad, MIT; the ONNX files of the ``silero-vad`` wheel): each
 converts with its input shape given and ``sr`` a constant (the ``If`` nodes on it and on
 shapes fold), and streams 32 ms chunks with its LSTM state inside, within 1e-5 of ONNX
-Runtime fed its state back as ``silero_vad.OnnxWrapper`` does, over 30 s of real speech."""
+Runtime fed its state back as ``silero_vad.OnnxWrapper`` does, over 30 s of real speech;
+and the sequence export (``silero_vad_16k_sequence.onnx``) one chunk per step."""
 
 import numpy as np
 import pytest
@@ -55,6 +56,36 @@ def test_silero_vad_streams_like_onnxruntime(name, rate, takes_sr):
     got = np.array([s.step(c)[0] for c in chunks])
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     assert 0.2 < np.mean(np.array(want) > 0.5) < 0.95   # real speech and its pauses
+
+
+def test_the_sequence_export_streams_one_chunk_per_step_like_onnxruntime():
+    """``silero_vad_16k_sequence.onnx`` takes ``[sequence_length, 576]`` chunks and the LSTM's
+    ``h``, ``c``: given one chunk per step (``input_shapes``), the chunk axis is time, the
+    LSTM keeps ``h`` and ``c`` inside, and the probabilities are those of ONNX Runtime fed
+    ``hn``, ``cn`` back (which equal its own whole-sequence call) over 30 s of real speech.
+    On the way: a slice of the STFT convolution's length axis (a crop of each channel)."""
+    ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
+    from converters.onnx import from_onnx
+
+    path = package_file("silero_vad", "silero_vad_16k_sequence.onnx",
+                        "silero-vad (the dev extra)")
+    chunks = _chunks(16000)
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    h = c = np.zeros((1, 1, 128), np.float32)
+    want = []
+    for x in chunks:
+        y, h, c = sess.run(None, {"input": x[None], "h": h, "c": c})
+        want.append(y.reshape(-1)[0])
+    zero = np.zeros((1, 1, 128), np.float32)
+    whole = sess.run(None, {"input": chunks, "h": zero, "c": zero})[0]
+    np.testing.assert_allclose(whole, want, atol=1e-6, rtol=0)
+    model = from_onnx(str(path), input_shapes={"input": (1, 576)})
+    assert model.input_size == 576 and model.output_size == 1
+    assert any(type(op).__name__ == "LSTM" for op in model.layers)
+    s = model.stream()
+    got = np.array([s.step(x)[0] for x in chunks])
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    assert 0.2 < np.mean(np.array(want) > 0.5) < 0.95
 
 
 @pytest.fixture(scope="module")

@@ -134,14 +134,17 @@ def test_reduce_matches_numpy(rng, func, axis):
     np.testing.assert_allclose(ys, want, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("before, after", [(3, 2), (-2, -1), (-1, 2), (2, -3)])
 @pytest.mark.parametrize("mode", ["constant", "reflect", "edge"])
-def test_pad_matches_numpy(rng, mode):
-    rows, cols, before, after = 2, 6, 3, 2
+def test_pad_matches_numpy(rng, mode, before, after):
+    """Padding, and negative padding (a crop, as ONNX's negative pads) on either side."""
+    rows, cols = 2, 6
     xs = rng.normal(0, 1, (4, rows * cols)).astype(F32)
     op = edgernn.Pad(cols, before, after, mode, 1.5 if mode == "constant" else 0.0)
     ys = _run(op, xs, rows * cols)
     kw = {"constant_values": 1.5} if mode == "constant" else {}
-    want = np.pad(xs.reshape(4, rows, cols), ((0, 0), (0, 0), (before, after)), mode=mode, **kw)
+    x3 = xs.reshape(4, rows, cols)[:, :, max(0, -before):cols - max(0, -after)]
+    want = np.pad(x3, ((0, 0), (0, 0), (max(0, before), max(0, after))), mode=mode, **kw)
     np.testing.assert_array_equal(ys, want.reshape(4, -1))
 
 
@@ -173,9 +176,11 @@ def test_shaped_ops_round_trip_through_a_file(tmp_path, rng):
     (lambda: edgernn.Conv1d(np.ones((2, 1, 5), F32), length=3), "shorter than the kernel"),
     (lambda: edgernn.Conv1d(np.ones((3, 1, 1), F32), groups=2), "not a multiple of groups"),
     (lambda: edgernn.Pad(4, 4, 0, "reflect"), "shorter than the axis"),
+    (lambda: edgernn.Pad(6, 3, -3, "reflect"), r"shorter than the axis \(3 of 6 kept\)"),
     (lambda: edgernn.Reduce("median", 3), "Reduce.func: expected one of"),
     (lambda: edgernn.LayerNorm(0), "positive integer"),
-    (lambda: edgernn.Pad(4, -1, 0), r"Pad.before: expected an integer >= 0"),
+    (lambda: edgernn.Pad(4, -5, 0), r"Pad.before: expected an integer >= -4"),
+    (lambda: edgernn.Pad(4, -2, -2), r"Pad: -2, -2 leave nothing of an axis of 4"),
     (lambda: edgernn.State(True), "State.size: expected a positive integer"),
     (lambda: edgernn.Conv1d(np.ones((2, 1, 1), F32), length=3, stride=0), "Conv1d.stride"),
     (lambda: edgernn.CausalConv1d(np.ones((2, 2), F32)), "expected a non-empty 3-D"),

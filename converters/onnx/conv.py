@@ -68,8 +68,9 @@ def convert_conv(ctx, node, ins):
     op = edgernn.Conv1d(w, bias, length=length, stride=stride[0], dilation=dil[0],
                         groups=group, padding=tuple(pads))
     t = ctx.apply(node, op, seq.tensor)
-    return [Seq(t, (seq.axes[0], "F", "L"), (sizes[0], op.out_channels, op.out_length),
-                last=seq.last)]
+    length_axis = "L" if op.out_length > 1 else "U"   # a length of 1 is a unit axis
+    return [Seq(t, (seq.axes[0], "F", length_axis), (sizes[0], op.out_channels,
+                                                     op.out_length), last=seq.last)]
 
 
 def _over_time(ctx, node, at, v, w, b):

@@ -1,5 +1,5 @@
-"""ONNX ``Pad`` of data: padding of the feature axis (``constant``, ``reflect``, ``edge``)
-is :class:`edgernn.Pad`; all-zero pads (Keras' ``causal`` padding of a kernel-1
+"""ONNX ``Pad`` of data: padding of the feature axis (``constant``, ``reflect``, ``edge``;
+negative pads crop) is :class:`edgernn.Pad`; all-zero pads (Keras' ``causal`` padding of a kernel-1
 convolution, in DTLN) are nothing; zero frames before the time axis are what a
 causal convolution over time sees (:class:`~converters.onnx.values.TimePadded`,
 for ``Conv``). Padding of any other axis is refused.
@@ -47,9 +47,11 @@ def convert_pad(ctx, node, ins):
         return [TimePadded(seq, begin[padded[0]], ctx.describe(node))]  # causal padding
     k = ctx.plain(node, seq)
     other = [a for a in axes if a != k and (begin[a] or end[a])]
-    if other or min(pads) < 0:
+    if other:
         raise ctx.unsupported(node, f"Pad {pads} of data with axes {list(ctx.labels(seq))}; "
-                                    f"only non-negative padding of the features (axis {k})")
+                                    f"only padding (or cropping) of the features (axis {k})")
+    if begin.get(k, 0) + seq.tensor.size + end.get(k, 0) < 1:
+        raise ctx.bad(node, f"Pad {pads} removes all {seq.tensor.size} features")
     if mode not in ("constant", "reflect", "edge"):
         raise ctx.unsupported(node, f"Pad mode {mode!r}; supported: constant, reflect, edge")
     op = edgernn.Pad(seq.tensor.size, begin.get(k, 0), end.get(k, 0), mode, value)

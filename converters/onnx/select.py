@@ -1,7 +1,8 @@
 """Slice, Gather and Split: picking indices along one axis of a value.
 
 Along the features of data they are :func:`edgernn.slice` views (a run of
-consecutive indices; several runs are concatenated). Along the other axes of
+consecutive indices; several runs are concatenated); along the length of steps
+holding ``(channels, length)``, a crop of each channel. Along the other axes of
 data only the whole axis or the last time step (``y[-1]``, ``y[:, -1]``: a
 model with ``return_sequences=False``) can be picked. Rows of recurrent state
 (``Y_h``, state graph inputs) are picked freely. ``Gather`` of token ids from
@@ -45,11 +46,33 @@ def _features(ctx, node, v: Seq, k: int, rows: list, drop: bool):
     return v.with_tensor(t, sizes)
 
 
+def _positions(ctx, node, v: Seq, k: int, rows: list, drop: bool):
+    """Positions ``rows`` of the length axis ``k`` of steps holding ``(channels, length)``:
+    a run of consecutive positions is a crop of every channel (a :class:`edgernn.Pad` with
+    negative padding)."""
+    L = v.sizes[k]
+    rows = [r % L for r in rows]
+    if not rows or rows != list(range(rows[0], rows[0] + len(rows))):
+        raise ctx.unsupported(node, f"selects positions {rows} of the length axis {k} (size "
+                                    f"{L}); only a run of consecutive positions")
+    t = v.tensor
+    if len(rows) < L:
+        t = ctx.apply(node, edgernn.Pad(L, -rows[0], rows[-1] + 1 - L), t)
+    if drop:
+        return v.with_axes(v.axes[:k] + v.axes[k + 1:], v.sizes[:k] + v.sizes[k + 1:],
+                           tensor=t)
+    sizes = list(v.sizes)
+    sizes[k] = len(rows)
+    return v.with_tensor(t, sizes)
+
+
 def _pick_seq(ctx, node, v: Seq, k: int, rows: list, drop: bool):
     """Keep ``rows`` (resolved indices, or [-1]) along axis ``k`` of a Seq."""
     lab, size = ctx.label(v.axes[k]), v.sizes[k]
     if lab == "F":
         return [_features(ctx, node, v, k, rows, drop)]
+    if lab == "L":
+        return [_positions(ctx, node, v, k, rows, drop)]
     last = v.last
     if size is not None and rows == list(range(size)):
         pass

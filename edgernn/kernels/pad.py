@@ -2,6 +2,9 @@
 
     y[r, :] = [left pad (before) | x[r, :] | right pad (after)]        (rows, before + cols + after)
 
+A negative ``before`` or ``after`` removes that many values there instead (a crop:
+``y[r, :] = x[r, -before:cols + after]``).
+
 Mode (column FUNC): CONSTANT (the value at ``W[PAR]``), REFLECT (mirrored without
 repeating the edge: numpy's and ONNX's ``reflect``), EDGE (the edge repeated).
 """

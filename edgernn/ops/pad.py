@@ -25,7 +25,8 @@ class Pad(Op):
     Parameters
     ----------
     cols : int                      the last axis' length (input size ``rows * cols``)
-    before, after : int             values added before and after each row
+    before, after : int             values added before and after each row; negative:
+                                    values removed there (a crop, as ONNX's negative pads)
     mode : "constant", "reflect" or "edge"
     value : float                   the constant (mode "constant")
     """
@@ -40,14 +41,19 @@ class Pad(Op):
     kernel = "pad:pad_kernel"
 
     def __post_init__(self):
-        for k in ("cols", "before", "after"):
-            set_count(self, k, 1 if k == "cols" else 0)
+        set_count(self, "cols", 1)
+        for k in ("before", "after"):
+            set_count(self, k, -self.cols)
+        if self.before + self.cols + self.after < 1:
+            raise ModelFormatError(f"Pad: {self.before}, {self.after} leave nothing of an axis "
+                                   f"of {self.cols}")
         if self.mode not in MODES:
             raise ModelFormatError(f"Pad.mode: expected one of {sorted(MODES)}, got "
                                    f"{self.mode!r}")
-        if self.mode == "reflect" and max(self.before, self.after) >= self.cols:
+        kept = self.cols + min(self.before, 0) + min(self.after, 0)
+        if self.mode == "reflect" and max(self.before, self.after) >= kept:
             raise ModelFormatError(f"Pad reflect: padding {self.before}, {self.after} must be "
-                                   f"shorter than the axis ({self.cols})")
+                                   f"shorter than the axis ({kept} of {self.cols} kept)")
         if not math.isfinite(float(self.value)):
             raise ModelFormatError(f"Pad.value: expected a finite number, got {self.value!r}")
         object.__setattr__(self, "value", float(self.value))
