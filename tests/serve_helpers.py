@@ -34,6 +34,15 @@ def warm_engine() -> None:
     m.streams(2).step(np.zeros((1, 16), np.float32), streams=np.array([1]))
 
 
+def warm_cache() -> None:
+    """``edgernn warmup`` in a fresh process: every kernel in the disk cache of the
+    runtime's sources as they are now, so that a daemon started next loads a model
+    (at start or at a reload) without compiling. (This process's own warm-up is keyed
+    on the sources it saw at its import, which an edit since leaves behind.)"""
+    subprocess.run([sys.executable, "-m", "edgernn", "warmup"], cwd=ROOT, check=True,
+                   stdout=subprocess.DEVNULL, timeout=900)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,7 +15,7 @@ import soundfile as sf
 
 from edgernn.audio import open_denoiser
 from tests.real_models import model_file, silero_vad_file, speech, speech_16k
-from tests.serve_helpers import Broker, Daemon, Subscriber, wait_until
+from tests.serve_helpers import Broker, Daemon, Subscriber, wait_until, warm_cache
 from tests.test_serve_denoise import _handed_over
 from tests.test_serve_vad import _events, _oracle
 
@@ -74,7 +74,7 @@ def test_wav_to_dtln_and_vad_to_mqtt_then_a_reload_to_the_bundled_model_without_
     assert len(want_events) >= 4, want_events
     broker = Broker(tmp_path / "broker").start()
     sub = Subscriber(broker.port, "edgernn/#")
-    open_denoiser(BUNDLED).process(np.zeros(160, np.float32))  # compiled before the reload
+    warm_cache()  # the bundled model's kernels compiled before the reload, not during it
     cfg = tmp_path / "e.toml"
     head = 'device = "mic"\n[model]\npath = "{path}"\nid = "{id}"\n'
     body = (f'[source]\nkind = "wav"\npath = "speech.wav"\ndenoise = true\n'
@@ -153,8 +153,7 @@ def test_a_reload_from_the_bundled_model_to_dtln_hands_over_and_bad_ones_are_ref
         cfg.write_text(f'[model]\npath = "{path}"\nid = "{mid}"\n{body}{extra}')
 
     config(BUNDLED, "bundled")
-    for m in (dtln_file, BUNDLED):  # compiled (or loaded) here, not while the file plays
-        open_denoiser(m).process(np.zeros(hop, np.float32))
+    warm_cache()  # DTLN's kernels compiled before the reload, not while the file plays
     d = Daemon(cfg)
     try:
         d.wait_ready()
