@@ -41,13 +41,19 @@ def constant_for(ctx, node, seq: Seq, c) -> np.ndarray:
     if c.ndim > n:
         raise ctx.unsupported(node, f"a constant of shape {list(c.shape)} that broadcasts "
                                     f"the rank-{n} data to more axes")
+    labels = ctx.labels(seq)
+    step_axes = (k, labels.index("L")) if "L" in labels else (k,)
     for j, d in enumerate(c.shape):
         ax = n - c.ndim + j
-        if d != 1 and (ax != k or d != seq.sizes[k]):
+        if d != 1 and (ax not in step_axes or d != seq.sizes[ax]):
             raise ctx.unsupported(node, f"a constant of shape {list(c.shape)} that varies "
                                         f"along axis {ax} ({ctx.label(seq.axes[ax])!r}) of "
                                         f"data with sizes {list(seq.sizes)}; only a scalar or "
                                         f"one value per feature")
+    if len(step_axes) == 2 and c.size > 1:  # one value per channel and/or position
+        from .pointwise import step_constant
+
+        return step_constant(ctx, node, seq, c, "constant")
     c = c.astype(np.float32).reshape(-1)
     return c.reshape(()) if c.size == 1 else c
 

@@ -31,6 +31,8 @@ def convert_reduce(ctx, node, ins):
     axes = sorted(set(ctx.axes(node, axes, n, "axes")))
     keep = bool(int(at.get("keepdims", 1)))
     labels = ctx.labels(seq)
+    if "L" in labels and ctx.inner_length(seq) > 1:
+        return [_over_channels_length(ctx, node, seq, axes, keep)]
     k = ctx.plain(node, seq)
     big = [a for a in axes if seq.sizes[a] != 1]
     if big and big != [k]:
@@ -50,6 +52,40 @@ def convert_reduce(ctx, node, ins):
         out = out.with_axes([a for j, a in enumerate(out.axes) if j not in drop],
                             [s for j, s in enumerate(out.sizes) if j not in drop])
     return [out]
+
+
+def _over_channels_length(ctx, node, seq, axes, keep):
+    """A reduction of ``(channels, length)`` steps over the length (each channel to one
+    value: ``GlobalAveragePool`` written as ``ReduceMean(axes=[-1])``), the channels
+    (each position to one value) or both (a Reduce of each channel's values, then of
+    those), other axes of size 1 only."""
+    labels = ctx.labels(seq)
+    kf, kl = labels.index("F"), labels.index("L")
+    length = int(seq.sizes[kl])
+    big = [a for a in axes if seq.sizes[a] != 1]
+    if not set(big) <= {kf, kl} or not big:
+        raise ctx.unsupported(node, f"{node.op_type} over axes {axes} of data with axes "
+                                    f"{list(labels)}; only over the channels and/or the "
+                                    f"length of a step")
+    func = _FUNCS[node.op_type]
+    sizes = list(seq.sizes)
+    t = seq.tensor
+    if kl in big:
+        t = ctx.apply(node, edgernn.Reduce(func, length), t)     # [C]
+        sizes[kl] = 1
+    if kf in big:
+        cols = 1 if kl in big else length
+        t = ctx.apply(node, edgernn.Reduce(func, cols, axis=0), t)
+        sizes[kf] = 1
+    out = seq.with_tensor(t, sizes)
+    if not keep:
+        drop = [a for a in axes if a != kf]
+        if kf in axes and kl not in axes:
+            raise ctx.unsupported(node, f"{node.op_type} of the channels with keepdims=0 "
+                                        f"(the step's values would have no channel axis)")
+        out = out.with_axes([a for j, a in enumerate(out.axes) if j not in drop],
+                            [s for j, s in enumerate(out.sizes) if j not in drop])
+    return out
 
 
 OPS = {name: convert_reduce for name in _FUNCS if name != "ReduceSum"}  # (norms.py's)
