@@ -7,9 +7,13 @@ state carried inside the stream (the GRU's h fed back by hand to ONNX Runtime).
 - a TCN (locuslab style): dilated Conv1d padded both sides + Chomp1d, BatchNorm1d, PReLU,
   residual with a 1x1 downsample, taking [N, C, T] as such models do
 - a GRU with LayerNorm, GELU (exported as Erf) and Hardswish, h0 -> hn in the graph
+- a per-frame model (one frame per call, h0 -> hn): Conv1d over frequency + BatchNorm +
+  ReLU, MaxPool1d, GroupNorm, Conv1d + InstanceNorm1d + GELU(tanh), AvgPool1d and
+  AdaptiveAvgPool1d(1), a GRU, sign/floor/round/ceil (both exporters)
 """
 
 import numpy as np
+import pytest
 
 from edgernn.cli import main
 from tests.helpers import need_module
@@ -88,6 +92,26 @@ class GRUNormGELU(nn.Module):
         return self.fc2(self.act(self.fc1(self.ln2(y)))), hn
 
 
+class FrameConvGRU(nn.Module):
+    def __init__(self, nf=32, ch=8, h=24):
+        super().__init__()
+        self.conv, self.bn = nn.Conv1d(1, ch, 5, padding=2), nn.BatchNorm1d(ch)
+        self.pool, self.gn = nn.MaxPool1d(2), nn.GroupNorm(2, ch)
+        self.conv2 = nn.Conv1d(ch, ch, 3, padding=1)
+        self.inorm = nn.InstanceNorm1d(ch, affine=True)
+        self.apool, self.gpool = nn.AvgPool1d(2), nn.AdaptiveAvgPool1d(1)
+        self.gru, self.fc = nn.GRU(ch * nf // 4 + ch, h, batch_first=True), nn.Linear(h, 3)
+
+    def forward(self, x, h0):                               # [1, nf], [1, 1, h]
+        z = self.gn(self.pool(F.relu(self.bn(self.conv(x.unsqueeze(1))))))
+        z = F.gelu(self.inorm(self.conv2(z)), approximate="tanh")
+        z = torch.cat([self.apool(z).flatten(1), self.gpool(z).flatten(1)], 1)
+        y, hn = self.gru(z.unsqueeze(1), h0)
+        y = y[:, 0]
+        q = torch.sign(y) * torch.floor(y * 4) + torch.round(y * 3) + torch.ceil(y)
+        return self.fc(q), hn
+
+
 def trained_looking(net):
     """Non-trivial BatchNorm statistics and PReLU slopes (fresh ones are 0/1 and 0.25)."""
     g = torch.Generator().manual_seed(0)
@@ -97,6 +121,9 @@ def trained_looking(net):
             m.running_var.copy_(torch.rand(m.num_features, generator=g) + 0.5)
             m.weight.data.copy_(torch.rand(m.num_features, generator=g) + 0.5)
             m.bias.data.copy_(torch.randn(m.num_features, generator=g) * 0.2)
+        if isinstance(m, (nn.GroupNorm, nn.InstanceNorm1d)):
+            m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+            m.bias.data.copy_(torch.randn(m.bias.shape, generator=g) * 0.2)
         if isinstance(m, nn.PReLU):
             m.weight.data.copy_(torch.rand(m.weight.shape, generator=g) * 0.5)
     return net.eval()
@@ -200,3 +227,41 @@ def test_kws_crnn_from_the_default_dynamo_exporter_streams_like_onnxruntime(tmp_
         ref = net(torch.from_numpy(xs)[None])[0].numpy()
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_per_frame_conv_pool_norm_gru_model_steps_like_onnxruntime(tmp_path, rng, dynamo):
+    if dynamo:
+        need_module("onnxscript", "onnxscript (the dev extra; torch's default exporter)")
+    torch.manual_seed(4)
+    net = trained_looking(FrameConvGRU())
+    path = tmp_path / "frame.onnx"
+    args = (torch.zeros(1, 32), torch.zeros(1, 1, 24))
+    with torch.no_grad():
+        if dynamo:
+            torch.onnx.export(net, args, str(path), input_names=["x", "h0"],
+                              output_names=["y", "hn"], dynamo=True)
+        else:
+            export(net, args, path, (["x", "h0"], ["y", "hn"]), None)
+    model = from_onnx(path)
+    assert {"Pool1d", "LayerNorm", "Reduce", "Pointwise", "GRU"} <= set(kinds(model))
+    xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    sess, h, want, ref = ort.InferenceSession(str(path), opts), np.zeros((1, 1, 24),
+                                                                         np.float32), [], []
+    th, threads = torch.zeros(1, 1, 24), torch.get_num_threads()
+    torch.set_num_threads(1)   # tiny per-frame calls: more threads only contend
+    try:
+        for x in xs:                                  # the state fed back by hand
+            y, h = sess.run(None, {"x": x[None], "h0": h})
+            want.append(y[0])
+            with torch.no_grad():
+                ty, th = net(torch.from_numpy(x)[None], th)
+            ref.append(ty[0].numpy())
+    finally:
+        torch.set_num_threads(threads)
+    np.testing.assert_allclose(got, np.stack(want), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, np.stack(ref), atol=1e-5, rtol=0)
