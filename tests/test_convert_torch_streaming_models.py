@@ -23,7 +23,7 @@ need_module("onnx", "onnx (the convert extra)")
 ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
 nn, F = torch.nn, torch.nn.functional
 import edgernn  # noqa: E402
-from converters.onnx import from_onnx  # noqa: E402
+from converters.onnx import from_onnx, run_like_onnx  # noqa: E402
 
 STEPS = 150
 
@@ -178,6 +178,8 @@ def test_tcn_with_chomp_on_channels_first_input_streams_like_onnxruntime_and_tor
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(model.stream().run(xs), got)
+    # ONNX Runtime's feed and output layout, [N, C, T]
+    np.testing.assert_array_equal(run_like_onnx(model, {"x": xs.T[None]})["y"][0].T, got)
 
 
 def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tmp_path, rng):

@@ -68,8 +68,11 @@ def _data_records(io) -> list:
 def _data(rec, onestep, x):
     """One data feed as float32[B, T, F] (or int[B, T] tokens) and, for graphs
     without time and batch axes, the leading shape to restore."""
-    labels = rec["axes"]
+    labels = list(rec["axes"])
     tokens = rec["tokens"]
+    if not tokens and labels and labels[-1] != "F" and "F" in labels:   # [N, C, T]
+        x = np.moveaxis(np.asarray(x), labels.index("F"), -1)
+        labels = [lab for lab in labels if lab != "F"] + ["F"]
     lead = labels if tokens else labels[:-1]
     if "T" not in lead and "B" not in lead and not onestep:
         flat = x.reshape((1, -1) + x.shape[len(lead):])
