@@ -291,6 +291,25 @@ def test_global_pooling_over_the_length_of_a_step(rng, op):
     check(got, r.mean(-1) if op == "GlobalAveragePool" else r.max(-1), want)
 
 
+# --- Tile ----------------------------------------------------------------------------------
+def test_tile_along_the_features_repeats_the_step(rng):
+    xs = rng.normal(0, 1, (STEPS, 1, 5)).astype(F32)
+    node = helper.make_node("Tile", ["x", "reps"], ["y"], name="tile")
+    m, got, want = stepped(graph([node], {"reps": np.array([1, 1, 3], np.int64)},
+                                 ["T", 1, 5], ["T", 1, 15]), xs)
+    check(got, np.tile(xs, (1, 1, 3)), want)
+
+
+def test_tile_along_the_channels_of_channels_by_length_steps(rng):
+    c, length = 3, 4
+    xs = rng.normal(0, 1, (STEPS, length)).astype(F32)
+    node = helper.make_node("Tile", ["r", "reps"], ["y"], name="tile")
+    model, front = _conv_front([node], {"reps": np.array([1, 2, 1], np.int64)}, rng, c, length)
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = 2 * c
+    _, got, want = stepped(model, xs)
+    check(got, np.tile(front(xs), (1, 2, 1)), want)
+
+
 # --- refusals ---------------------------------------------------------------------------
 REFUSALS = {
     "Erf": (helper.make_node("Erf", ["x"], ["y"], name="bad", alpha=1.0), {}, "'alpha'"),
@@ -309,6 +328,8 @@ REFUSALS = {
     "InstanceNormalization": (helper.make_node("InstanceNormalization", ["x", "o", "z"], ["y"],
                                                name="bad", momentum=0.1),
                               {"o": np.ones(8, F32), "z": np.zeros(8, F32)}, "'momentum'"),
+    "Tile": (helper.make_node("Tile", ["x", "reps"], ["y"], name="bad"),
+             {"reps": np.array([2, 1, 1], np.int64)}, "along axis 0"),
     "GroupNormalization": (helper.make_node("GroupNormalization", ["x", "o", "z"], ["y"],
                                             name="bad", num_groups=3),
                            {"o": np.ones(8, F32), "z": np.zeros(8, F32)},

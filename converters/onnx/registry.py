@@ -27,6 +27,7 @@ from .regroup import OPS as _REGROUP_OPS
 from .rnn import convert_rnn
 from .select import OPS as _SELECT_OPS
 from .shape_ops import OPS as _SHAPE_OPS
+from .tile import OPS as _TILE_OPS
 from .unary import OPS as _UNARY_OPS
 
 OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
@@ -35,7 +36,7 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
                _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _POOL_OPS, _REGROUP_OPS,
-               _QUANT_OPS):
+               _TILE_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message
