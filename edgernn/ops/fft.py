@@ -22,23 +22,27 @@ class _Transform(Op):
 
     def __post_init__(self):
         n = self.n_fft
-        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n & (n - 1):
-            raise ModelFormatError(f"{type(self).__name__}.n_fft: expected a power of two "
-                                   f">= 4, got {n!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or n < 4 or n % 2 \
+                or K.radices(n // 2) is None:
+            raise ModelFormatError(f"{type(self).__name__}.n_fft: expected an even size >= 4 "
+                                   f"whose half has no prime factor above 5 (a power of two, "
+                                   f"320, 400, 480, ...), got {n!r}")
 
     @property
     def bins(self) -> int:
         return self.n_fft // 2 + 1
 
     def scratch_floats(self) -> int:
-        return 2 * self.n_fft  # zr, zi: float64[n/2] each
+        # zr, zi: float64[n/2] each; a mixed-radix size also the Stockham buffer br, bi
+        return (4 if K.radices(self.n_fft // 2) else 2) * self.n_fft
 
     def macs(self) -> int:
         return self.n_fft * (self.n_fft.bit_length() - 1)
 
     def pack(self, pk, row, state) -> None:
-        rev, twiddles = K.tables(self.n_fft)
-        row[K.NFFT], row[K.REV], row[K.TWID] = self.n_fft, pk.i64(rev), pk.f64(twiddles)
+        ints, twiddles = K.tables(self.n_fft)
+        row[K.NFFT], row[K.REV], row[K.TWID] = self.n_fft, pk.i64(ints), pk.f64(twiddles)
+        row[K.MIXED] = len(K.radices(self.n_fft // 2))
 
 
 @register
