@@ -7,6 +7,9 @@ state carried inside the stream (the GRU's h fed back by hand to ONNX Runtime).
 - a TCN (locuslab style): dilated Conv1d padded both sides + Chomp1d, BatchNorm1d, PReLU,
   residual with a 1x1 downsample, taking [N, C, T] as such models do
 - a GRU with LayerNorm, GELU (exported as Erf) and Hardswish, h0 -> hn in the graph
+- a causal Conv-TasNet separator (samples in, [N, 1, T]): 1x1 Conv, PReLU, channel-wise
+  LayerNorm (transpose, LayerNorm, transpose), depthwise dilated causal Conv1d, residual and
+  skip paths, sigmoid mask
 - a per-frame model (one frame per call, h0 -> hn): Conv1d over frequency + BatchNorm +
   ReLU, MaxPool1d, GroupNorm, Conv1d + InstanceNorm1d + GELU(tanh), AvgPool1d and
   AdaptiveAvgPool1d(1), a GRU, sign/floor/round/ceil (both exporters)
@@ -90,6 +93,46 @@ class GRUNormGELU(nn.Module):
     def forward(self, x, h0):                               # [1, T, n_in], [1, 1, h]
         y, hn = self.gru(F.gelu(self.ln1(self.inp(x))), h0)
         return self.fc2(self.act(self.fc1(self.ln2(y)))), hn
+
+
+class ChannelNorm(nn.Module):
+    """Conv-TasNet's cLN: LayerNorm over the channels of each time step."""
+
+    def __init__(self, c):
+        super().__init__()
+        self.ln = nn.LayerNorm(c)
+
+    def forward(self, x):
+        return self.ln(x.transpose(1, 2)).transpose(1, 2)
+
+
+class TasBlock(nn.Module):
+    def __init__(self, c=16, h=32, k=3, d=1):
+        super().__init__()
+        self.pre, self.a1, self.n1 = nn.Conv1d(c, h, 1), nn.PReLU(), ChannelNorm(h)
+        self.dw, self.pad = nn.Conv1d(h, h, k, dilation=d, groups=h), (k - 1) * d
+        self.a2, self.n2 = nn.PReLU(), ChannelNorm(h)
+        self.res, self.skip = nn.Conv1d(h, c, 1), nn.Conv1d(h, c, 1)
+
+    def forward(self, x):
+        y = self.n1(self.a1(self.pre(x)))
+        y = self.n2(self.a2(self.dw(F.pad(y, (self.pad, 0)))))
+        return x + self.res(y), self.skip(y)
+
+
+class CausalTasNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.enc, self.mask = nn.Conv1d(1, 16, 1), nn.Conv1d(16, 16, 1)
+        self.blocks = nn.ModuleList([TasBlock(d=1), TasBlock(d=2), TasBlock(d=4)])
+
+    def forward(self, x):                                   # [1, 1, T] samples
+        w = F.relu(self.enc(x))
+        y, skip = w, 0
+        for b in self.blocks:
+            y, s = b(y)
+            skip = skip + s
+        return w * torch.sigmoid(self.mask(skip))
 
 
 class FrameConvGRU(nn.Module):
@@ -180,6 +223,24 @@ def test_tcn_with_chomp_on_channels_first_input_streams_like_onnxruntime_and_tor
     np.testing.assert_array_equal(model.stream().run(xs), got)
     # ONNX Runtime's feed and output layout, [N, C, T]
     np.testing.assert_array_equal(run_like_onnx(model, {"x": xs.T[None]})["y"][0].T, got)
+
+
+def test_causal_conv_tasnet_streams_sample_by_sample_like_onnxruntime(tmp_path, rng):
+    torch.manual_seed(5)
+    net = trained_looking(CausalTasNet())
+    path = export(net, (torch.zeros(1, 1, 30),), tmp_path / "tasnet.onnx", (["x"], ["y"]),
+                  {"x": {2: "T"}, "y": {2: "T"}})
+    model = from_onnx(path)
+    assert kinds(model).count("LayerNorm") == 6 and model.input_size == 1
+    xs = rng.normal(0, 1, (STEPS, 1)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(str(path)).run(None, {"x": xs.T[None]})[0][0].T
+    with torch.no_grad():
+        ref = net(torch.from_numpy(xs.T.copy())[None])[0].numpy().T
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
 
 
 def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tmp_path, rng):
