@@ -111,6 +111,27 @@ def test_hard_swish_matches_the_definition_and_onnxruntime(rng):
     check(got, x * np.clip(x / 6 + 0.5, 0, 1), want)
 
 
+def _elu(x, alpha):
+    return np.where(x > 0, x, alpha * (np.exp(np.minimum(x, 0)) - 1))
+
+
+ACTIVATIONS = {
+    "Selu": ({"alpha": 1.5, "gamma": 1.1}, lambda x: 1.1 * _elu(x, 1.5)),
+    "Celu": ({"alpha": 0.7}, lambda x: np.maximum(0, x) + np.minimum(
+        0, 0.7 * (np.exp(np.minimum(x, 0) / 0.7) - 1))),
+    "Mish": ({}, lambda x: x * np.tanh(np.log1p(np.exp(x)))),
+}
+
+
+@pytest.mark.parametrize("op", sorted(ACTIVATIONS))
+def test_selu_celu_mish_match_the_definition_and_onnxruntime(rng, op):
+    attrs, fn = ACTIVATIONS[op]
+    xs = rng.normal(0, 2, (STEPS, 1, 10)).astype(F32)
+    node = helper.make_node(op, ["x"], ["y"], name="a", **attrs)
+    _, got, want = stepped(graph([node], {}, ["T", 1, 10], ["T", 1, 10], opset=18), xs)
+    check(got, fn(xs.astype(np.float64)), want)
+
+
 @pytest.mark.parametrize("slope_shape", [(1,), (8,)])
 def test_prelu_on_features_matches_the_definition_and_onnxruntime(rng, slope_shape):
     slope = rng.uniform(-0.5, 0.5, slope_shape).astype(F32)
@@ -328,6 +349,8 @@ REFUSALS = {
     "InstanceNormalization": (helper.make_node("InstanceNormalization", ["x", "o", "z"], ["y"],
                                                name="bad", momentum=0.1),
                               {"o": np.ones(8, F32), "z": np.zeros(8, F32)}, "'momentum'"),
+    "Celu": (helper.make_node("Celu", ["x"], ["y"], name="bad", alpha=0.0), {}, "alpha > 0"),
+    "Selu": (helper.make_node("Selu", ["x"], ["y"], name="bad", beta=1.0), {}, "'beta'"),
     "Tile": (helper.make_node("Tile", ["x", "reps"], ["y"], name="bad"),
              {"reps": np.array([2, 1, 1], np.int64)}, "along axis 0"),
     "GroupNormalization": (helper.make_node("GroupNormalization", ["x", "o", "z"], ["y"],

@@ -10,6 +10,8 @@ Gelu (20)       ``0.5 x (1 + erf(x / sqrt 2))`` (``approximate="tanh"``:
                 ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``) written
                 out in Mul/Add/Pointwise/Activation nodes
 HardSwish       ``x * hard_sigmoid(x; 1/6, 1/2)`` (an Activation and a Mul)
+Selu, Celu      ``gamma * elu(x; alpha)``; ``alpha * elu(x / alpha; 1)``
+Mish (18)       ``x * tanh(softplus(x))``
 PRelu           ``max(x, 0) + slope * min(x, 0)`` (Unary max/min, Mul by the
                 slope, Add): exact, since one of the two terms is 0
 ==============  ==============================================================
@@ -110,6 +112,42 @@ def convert_hard_swish(ctx, node, ins):
     return [seq.with_tensor(ctx.apply(node, edgernn.Mul(), seq.tensor, gate))]
 
 
+def convert_selu(ctx, node, ins):
+    """Selu: ``gamma * (x if x > 0 else alpha * (exp(x) - 1))``."""
+    at = ctx.check_attrs(node, ("alpha", "gamma"))
+    seq = _data(ctx, node, ins[0])
+    alpha = float(at.get("alpha", 1.67326319217681884765625))
+    gamma = float(at.get("gamma", 1.05070102214813232421875))
+    t = ctx.apply(node, edgernn.Activation("elu", alpha), seq.tensor)
+    return [seq.with_tensor(ctx.apply(node, edgernn.Mul(np.float32(gamma)), t))]
+
+
+def convert_celu(ctx, node, ins):
+    """Celu: ``max(0, x) + min(0, alpha * (exp(x / alpha) - 1))`` = ``alpha * elu(x /
+    alpha)`` for ``alpha > 0``."""
+    at = ctx.check_attrs(node, ("alpha",))
+    seq = _data(ctx, node, ins[0])
+    alpha = float(at.get("alpha", 1.0))
+    if not alpha > 0:
+        raise ctx.bad(node, f"alpha={alpha}; Celu needs alpha > 0")
+    t = seq.tensor
+    if alpha != 1:
+        t = ctx.apply(node, edgernn.Mul(np.float32(1 / alpha)), t)
+    t = ctx.apply(node, edgernn.Activation("elu", 1.0), t)
+    if alpha != 1:
+        t = ctx.apply(node, edgernn.Mul(np.float32(alpha)), t)
+    return [seq.with_tensor(t)]
+
+
+def convert_mish(ctx, node, ins):
+    """Mish: ``x * tanh(softplus(x))``."""
+    ctx.check_attrs(node, ())
+    seq = _data(ctx, node, ins[0])
+    g = ctx.apply(node, edgernn.Activation("tanh"), ctx.apply(node, edgernn.Activation(
+        "softplus"), seq.tensor))
+    return [seq.with_tensor(ctx.apply(node, edgernn.Mul(), seq.tensor, g))]
+
+
 def convert_prelu(ctx, node, ins):
     """PRelu(x, slope) with a constant slope broadcast per channel (or one value)."""
     ctx.check_attrs(node, ())
@@ -123,6 +161,7 @@ def convert_prelu(ctx, node, ins):
 
 OPS = {"Erf": _pointwise("erf"), "Sign": _pointwise("sign"), "Floor": _pointwise("floor"),
        "Ceil": _pointwise("ceil"), "Round": _pointwise("round"), "Gelu": convert_gelu,
-       "HardSwish": convert_hard_swish, "PRelu": convert_prelu}
+       "HardSwish": convert_hard_swish, "PRelu": convert_prelu, "Selu": convert_selu,
+       "Celu": convert_celu, "Mish": convert_mish}
 
 __all__ = ["OPS", "step_constant"]
