@@ -381,3 +381,20 @@ def test_unsupported_pooling_is_refused_naming_the_node(rng, node, match):
     with pytest.raises(edgernn.EdgeRNNError) as err:
         from_onnx(model)
     assert "'bad'" in str(err.value) and match in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("after, match", [
+    ([helper.make_node("Relu", ["c"], ["y"], name="relu")], "only a Slice dropping exactly"),
+    ([helper.make_node("Slice", ["c", "zero", "minus1", "two"], ["y"], name="chomp")],
+     "Slice 0:-1:1 along axis 2"),
+])
+def test_a_conv_padded_past_the_last_step_needs_its_chomp(rng, after, match):
+    """Conv(pads=[2, 2]) over time: causal only once a Slice drops its last 2 frames."""
+    w = rng.normal(0, 0.5, (4, 3, 3)).astype(F32)
+    conv = helper.make_node("Conv", ["x", "w"], ["c"], name="tconv", pads=[2, 2])
+    model = graph([conv] + after, {"w": w, "zero": np.array([0], np.int64),
+                                   "minus1": np.array([-1], np.int64),
+                                   "two": np.array([2], np.int64)}, [1, 3, "T"], [1, 4, "T"])
+    with pytest.raises(edgernn.EdgeRNNError) as err:
+        from_onnx(model)
+    assert match in str(err.value) and "'tconv'" in str(err.value), str(err.value)
