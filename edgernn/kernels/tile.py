@@ -13,7 +13,9 @@ for a tile of ``R`` output rows (32, or 8 for a tail). ``Wp`` is the tile's
 *panel*: column ``c`` holds the R weights of that input in row order,
 contiguous (``Wp[c * R + j]`` = weight of row j, input c). Columns are split
 into two interleaved phases (even and odd columns accumulate separately and
-are added at the end) so that independent FMA chains hide the FMA latency.
+are added at the end) so that independent FMA chains hide the FMA latency. Each
+even column prefetches the weights ``PREFETCH`` columns ahead into L1 (layers whose
+weights sit in L2 are bound by that bandwidth).
 ``mac32x2`` runs two streams per weight load (batches, on AVX-512, whose 32
 registers hold both streams' accumulators).
 
@@ -28,10 +30,15 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 PHASES = 2     # interleaved column phases
+#: columns ahead whose weights each even column prefetches into L1: +10-11% on L2-resident
+#: layers (GRU/LSTM 64->256, LSTM 42->96 ``run`` on a Xeon, 3 alternating runs), none on
+#: small ones (``PREFETCH`` 16 and 64, and every column, did no better)
+PREFETCH = 32
 
 _I64 = ir.IntType(64)
 _I32 = ir.IntType(32)
 _F32 = ir.FloatType()
+_I8P = ir.IntType(8).as_pointer()
 
 
 def _elem_ptr(context, builder, aryty, ary, off):
@@ -54,6 +61,9 @@ def _emit_mac(rows, nstreams):
         wp = _elem_ptr(context, builder, t[0], W, wo)
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vec}f32")
+        prefetch = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [_I8P, _I32, _I32, _I32]),
+            "llvm.prefetch.p0")
         zero = ir.Constant(vty, [0.0] * vec)
         undef = ir.Constant(vty, ir.Undefined)
         splat = ir.Constant(ir.VectorType(_I32, vec), [0] * vec)
@@ -67,6 +77,12 @@ def _emit_mac(rows, nstreams):
             for v in range(nvec):
                 p = builder.gep(wp, [builder.add(base, ir.Constant(_I64, v * vec))])
                 wvs.append(builder.load(builder.bitcast(p, vty.as_pointer()), align=4))
+            if phase == 0:  # the column PREFETCH ahead into L1 (read, keep: no effect on bits)
+                ahead = builder.add(base, ir.Constant(_I64, PREFETCH * rows))
+                for line in range(max(1, rows * 4 // 64)):
+                    p = builder.gep(wp, [builder.add(ahead, ir.Constant(_I64, line * 16))])
+                    builder.call(prefetch, [builder.bitcast(p, _I8P), ir.Constant(_I32, 0),
+                                            ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
             for st, acc in zip(streams, accs, strict=True):
                 xp = _elem_ptr(context, builder, t[4], S, st[seg])
                 xv = builder.load(builder.gep(xp, [c]))
