@@ -22,7 +22,7 @@ from numba import njit, types
 from .abi import call_ptr, kernel, views
 from .cache import CACHE
 from .optable import H_MATVEC
-from .tile import STREAMS, TAIL, TILE, mac8, mac32, mac32x2
+from .tile import MULTI, STREAMS, TAIL, TILE, mac8, mac32, mac32t2, mac32t3, mac32t4, mac32x2
 
 CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
 GROUP = 8    # streams that share a pass over the panel chunks
@@ -62,10 +62,26 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
     K = K1 + K2
     r8 = U(-(-rows // TAIL) * TAIL)
     n32 = r8 // U(TILE)
+    r0, wo0 = U(0), U(w_off)
+    if MULTI > 1 and m == 1 and K <= U(CHUNK):  # one stream, small: tiles share the inputs
+        b = U(idx[0]) * U(A)
+        ts = K * U(TILE)
+        while r0 + U(4 * TILE) <= n32 * U(TILE):
+            mac32t4(W, wo0, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r0, ts)
+            r0 += U(4 * TILE)
+            wo0 += U(4) * ts
+        left = n32 - r0 // U(TILE)
+        if left == 3:
+            mac32t3(W, wo0, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r0, ts)
+        elif left == 2:
+            mac32t2(W, wo0, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r0, ts)
+        if left == 2 or left == 3:
+            r0 += left * U(TILE)
+            wo0 += left * ts
     for g0 in range(0, m, GROUP):  # a few streams at a time: their vectors and the
         g1 = min(g0 + GROUP, m)     # panel chunk they share stay in L1 together
-        wo = U(w_off)
-        r = U(0)
+        wo = wo0
+        r = r0
         while r < r8:
             width = U(TILE) if r < n32 * U(TILE) else U(TAIL)
             c0 = U(0)

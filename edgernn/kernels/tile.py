@@ -46,19 +46,28 @@ def _elem_ptr(context, builder, aryty, ary, off):
     return builder.gep(a.data, [off])
 
 
-def _emit_mac(rows, nstreams):
-    """Codegen of ``rows`` output rows for ``nstreams`` streams sharing each weight load.
+def _emit_mac(rows, nstreams, ntiles=1):
+    """Codegen of ``rows`` output rows for ``nstreams`` streams sharing each weight load;
+    with ``ntiles`` > 1, one stream and that many consecutive tiles of ``rows`` sharing
+    each input load (their panels ``tstride`` floats apart).
 
-    Arguments: ``W, wo, K1, K2, S`` then per stream ``x1, x2, y`` (offsets into S).
+    Arguments: ``W, wo, K1, K2, S`` then per stream ``x1, x2, y`` (offsets into S), then
+    ``tstride`` when ``ntiles`` > 1.
     """
     vec = min(VEC, rows)
     vty = ir.VectorType(_F32, vec)
-    nvec = rows // vec
+    nvec = rows // vec * ntiles        # vectors of a column, tile by tile
 
     def codegen(context, builder, sig, args):
         W, wo, K1, K2, S = args[:5]
         t = sig.args
         wp = _elem_ptr(context, builder, t[0], W, wo)
+        tstride = args[8] if ntiles > 1 else ir.Constant(_I64, 0)
+
+        def at(v):   # offset of vector v of a column within the tiles (plus the column's)
+            tile, part = divmod(v, rows // vec)
+            return builder.add(builder.mul(tstride, ir.Constant(_I64, tile)),
+                               ir.Constant(_I64, part * vec))
         fma = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.v{vec}f32")
         prefetch = cgutils.get_or_insert_function(
@@ -75,14 +84,16 @@ def _emit_mac(rows, nstreams):
             base = builder.mul(wcol, ir.Constant(_I64, rows))
             wvs = []
             for v in range(nvec):
-                p = builder.gep(wp, [builder.add(base, ir.Constant(_I64, v * vec))])
+                p = builder.gep(wp, [builder.add(base, at(v))])
                 wvs.append(builder.load(builder.bitcast(p, vty.as_pointer()), align=4))
             if phase == 0:  # the column PREFETCH ahead into L1 (read, keep: no effect on bits)
                 ahead = builder.add(base, ir.Constant(_I64, PREFETCH * rows))
-                for line in range(max(1, rows * 4 // 64)):
-                    p = builder.gep(wp, [builder.add(ahead, ir.Constant(_I64, line * 16))])
-                    builder.call(prefetch, [builder.bitcast(p, _I8P), ir.Constant(_I32, 0),
-                                            ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+                for tile in range(ntiles):
+                    for line in range(max(1, rows * 4 // 64)):
+                        p = builder.gep(wp, [builder.add(ahead, at(
+                            tile * (rows // vec) + line * 16 // vec))])
+                        builder.call(prefetch, [builder.bitcast(p, _I8P), ir.Constant(_I32, 0),
+                                                ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
             for st, acc in zip(streams, accs, strict=True):
                 xp = _elem_ptr(context, builder, t[4], S, st[seg])
                 xv = builder.load(builder.gep(xp, [c]))
@@ -113,7 +124,7 @@ def _emit_mac(rows, nstreams):
                 for ph in range(1, PHASES):
                     s = builder.fadd(s, builder.load(acc[ph * nvec + v]))
                 p = builder.bitcast(builder.gep(dp, [ir.Constant(_I64, v * vec)]),
-                                    vty.as_pointer())
+                                    vty.as_pointer())   # the tiles' rows are consecutive
                 builder.store(builder.fadd(builder.load(p, align=4), s), p, align=4)
         return context.get_dummy_value()
 
@@ -143,6 +154,16 @@ def _typer2(rows):
     return typer
 
 
+def _typer_tiles(rows, ntiles):
+    def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, tstride):
+        if not _arrays_ok(W, S):
+            return None
+        return (types.void(W, wo, K1, K2, S, x1, x2, y, tstride),
+                _emit_mac(rows, 1, ntiles))
+    typer.__name__ = typer.__qualname__ = f"mac{rows}t{ntiles}"
+    return typer
+
+
 def _wide() -> bool:
     """True where 512-bit vectors are native (AVX-512): 16-lane vectors, and two streams
     per weight load in batches (32 vector registers hold their accumulators)."""
@@ -163,6 +184,15 @@ mac32 = intrinsic(_typer1(32))
 mac32x2 = intrinsic(_typer2(32))
 #: 8 rows of one stream
 mac8 = intrinsic(_typer1(8))
+#: ``mac32t4(W, wo, K1, K2, S, x1, x2, y, tstride)``: 4 tiles of 32 rows of one stream,
+#: each input loaded once for the 128 rows (AVX-512's 32 registers hold 16 accumulators)
+mac32t4 = intrinsic(_typer_tiles(32, 4))
+#: 3 and 2 tiles of 32 rows of one stream
+mac32t3 = intrinsic(_typer_tiles(32, 3))
+mac32t2 = intrinsic(_typer_tiles(32, 2))
+#: most tiles per multi-tile call for one stream (1: none; on AVX2 and NEON the
+#: accumulators of several tiles would not fit in the registers)
+MULTI = 4 if _wide() else 1
 
 TILE = 32
 TAIL = 8
