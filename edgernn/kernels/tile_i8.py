@@ -71,6 +71,8 @@ def _aarch64() -> bool:
 
 
 def _runs_here(name: str, feats: set) -> bool:
+    if name in ("vnni", "avx2") and _aarch64():
+        return False
     if name == "vnni":
         return "avx512vnni" in feats and "avx512bw" in feats or "avxvnni" in feats
     if name == "sdot":
