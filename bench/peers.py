@@ -36,9 +36,9 @@ class _OneStep(torch.nn.Module):
         return (y, *st) if self.lstm else (y, st)
 
 
-def onnxruntime(net, in_size: int):
-    import onnxruntime as ort
-
+def onnx_one_step(net, in_size: int):
+    """(ONNX bytes of one step of ``net`` with its state as inputs and outputs, the
+    input names, the zero state tensors)."""
     layers, hid = net.rnn.num_layers, net.rnn.hidden_size
     lstm = isinstance(net.rnn, torch.nn.LSTM)
     x = torch.zeros(1, in_size)
@@ -50,10 +50,17 @@ def onnxruntime(net, in_size: int):
         warnings.simplefilter("ignore")
         torch.onnx.export(_OneStep(net), args, buf, input_names=names, dynamo=False,
                           output_names=["y", "hn", "cn"][: len(args)])
+    return buf.getvalue(), names, args[1:]
+
+
+def onnxruntime(net, in_size: int):
+    import onnxruntime as ort
+
+    onnx_bytes, names, zeros = onnx_one_step(net, in_size)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
-    state = [a.numpy() for a in args[1:]]
+    sess = ort.InferenceSession(onnx_bytes, opts, providers=["CPUExecutionProvider"])
+    state = [a.numpy() for a in zeros]
     feed = {}
 
     def step(xv):

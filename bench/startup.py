@@ -27,6 +27,12 @@ import numpy as np
 
 _CHILD = r"""
 import json, resource, sys, time
+
+def hwm_mb():  # this process's peak RSS (ru_maxrss would carry the parent's over fork + exec)
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 t0 = time.perf_counter()
 import numpy as np
 t_np = time.perf_counter()
@@ -56,7 +62,7 @@ s.step(np.zeros(m.input_size, np.float32))
 t_step = time.perf_counter()
 ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"total_s": t_step - t0, "cpu_s": ru.ru_utime + ru.ru_stime + rc.ru_utime
-                  + rc.ru_stime,
+                  + rc.ru_stime, "peak_rss_mb": hwm_mb(),
                   "phases_s": {"import numpy": t_np - t0, "import edgernn": t_imp - t_np,
                                "load (+engine, kernels)": t_load - t_nat,
                                "first step": t_step - t_load},
@@ -122,9 +128,55 @@ def _child(code: str, args: list, cache_dir, timeout: float = 900, extra=None) -
 def _summary(runs: list) -> dict:
     tot = [r["total_s"] for r in runs]
     cpu = [r["cpu_s"] for r in runs]
-    return {"median_s": float(np.median(tot)), "min_s": float(min(tot)),
-            "max_s": float(max(tot)), "median_cpu_s": float(np.median(cpu)), "n": len(runs),
-            "runs": runs}
+    out = {"median_s": float(np.median(tot)), "min_s": float(min(tot)),
+           "max_s": float(max(tot)), "median_cpu_s": float(np.median(cpu)), "n": len(runs),
+           "runs": runs}
+    phases = [r["phases_s"] for r in runs if "phases_s" in r]
+    if phases:
+        out["median_phases_s"] = {k: float(np.median([p[k] for p in phases]))
+                                  for k in phases[0]}
+    rss = [r["peak_rss_mb"] for r in runs if "peak_rss_mb" in r]
+    if rss:
+        out["median_peak_rss_mb"] = float(np.median(rss))
+    return out
+
+
+_PEER = r"""
+import json, resource, sys, time
+
+def hwm_mb():  # this process's peak RSS (ru_maxrss would carry the parent's over fork + exec)
+    for ln in open("/proc/self/status"):
+        if ln.startswith("VmHWM:"):
+            return int(ln.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+import numpy as np
+kind, path = sys.argv[1], sys.argv[2]
+t0 = time.perf_counter()
+if kind == "litert":
+    from ai_edge_litert.interpreter import Interpreter
+    it = Interpreter(model_path=path, num_threads=1)
+    it.allocate_tensors()
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    it.invoke()
+else:
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+    sess.run(None, {i.name: np.zeros([d if isinstance(d, int) else 1 for d in i.shape],
+                                     np.float32) for i in sess.get_inputs()})
+print(json.dumps({"total_s": time.perf_counter() - t0,
+                  "peak_rss_mb": hwm_mb()}))
+"""
+
+
+def peer_rss(kind: str, path, repeats: int = 3) -> dict:
+    """Peak RSS (MB) and seconds of a fresh process that imports ``kind`` ("litert" or
+    "onnxruntime"), loads ``path`` and runs it once: the peers of the warm start."""
+    runs = [_child(_PEER, [kind, str(path)], None) for _ in range(repeats)]
+    return {"median_peak_rss_mb": float(np.median([r["peak_rss_mb"] for r in runs])),
+            "median_s": float(np.median([r["total_s"] for r in runs])), "n": len(runs)}
 
 
 def start_times(model_path, cold_repeats: int, warm_repeats: int, progress=print) -> dict:

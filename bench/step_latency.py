@@ -173,6 +173,8 @@ def bench_start(nets, args, say) -> dict:
                                              progress=say)
         except Exception as exc:  # noqa: BLE001
             out[label] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+        if label in ("S", "M", "L"):   # the peers' process with the same net, beside it
+            out[label]["peers"] = _peer_rss(label, args)
     if not args.quick:
         say("  edgernn warmup breakdown (fresh process, empty cache)")
         try:
@@ -185,6 +187,24 @@ def bench_start(nets, args, say) -> dict:
         out["pi4_estimate"] = {"cold_s": worst * PI4["factor"],
                                "range_s": [worst * PI4["range"][0], worst * PI4["range"][1]],
                                "from_cpu_s": worst, **PI4}
+    return out
+
+
+def _peer_rss(name, args) -> dict:
+    """Peak RSS of a fresh LiteRT and ONNX Runtime process that loads net ``name`` and
+    runs it once (:func:`startup.peer_rss`)."""
+    out = {}
+    try:
+        out["litert f32"] = startup.peer_rss("litert", args.models / f"{name}_f32.tflite")
+    except Exception as exc:  # noqa: BLE001
+        out["litert f32"] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
+    try:
+        net = build_torch(name).eval()
+        onnx_path = args.workdir / f"{name}_one_step.onnx"
+        onnx_path.write_bytes(peers.onnx_one_step(net, to_edgernn(net).input_size)[0])
+        out["onnxruntime"] = startup.peer_rss("onnxruntime", onnx_path)
+    except Exception as exc:  # noqa: BLE001
+        out["onnxruntime"] = {"skipped": f"{type(exc).__name__}: {exc}"[:300]}
     return out
 
 
