@@ -67,6 +67,10 @@ class Context:
         self.moved: dict = {}
         self.y_of: dict = {}
         self.no_fold: set = set()
+        #: delay lines (converters.onnx.conv2d): edgernn.state tensor -> the tensor it
+        #: takes at the end of a step; id(tensor) -> [tensor, 1 step ago, 2 steps ago, ...]
+        self.delays: dict = {}
+        self.delay_lines: dict = {}
         self.uses: dict[str, int] = {}
         self.live: set = set()
         if graph is not None:

@@ -150,6 +150,7 @@ def _updates(ctx, generic_outs) -> dict:
             raise UnsupportedOpError(f"state {missing[0]} is read from graph input {inp!r} "
                                      f"but graph output {out!r} does not give it back at "
                                      f"the same place")
+    updates.update(ctx.delays)   # delay lines of convolutions over time (conv2d)
     return updates
 
 

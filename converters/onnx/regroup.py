@@ -1,12 +1,13 @@
-"""``Reshape`` and ``Flatten`` that regroup the values of one step: ``[N, C, L]`` <->
-``[N, G, C L / G]`` <-> ``[N, C L]`` <-> ``[N, F]`` -> ``[N, A, B]``.
+"""``Reshape`` and ``Flatten`` that regroup the values of one step: ``[..., C, L]`` <->
+``[..., G, C L / G]`` <-> ``[..., C L]`` <-> ``[..., F]`` -> ``[..., A, B]``.
 
 A step's values are row-major, so these only relabel them: the channels and length
 (axes ``"F"``, ``"L"``) of :class:`~converters.onnx.values.Seq` change, the data
 does not. torch exports ``GroupNorm`` as ``Reshape [N, G, -1] -> InstanceNormalization
 -> Reshape [N, C, L] -> Mul -> Add``, and ``flatten(1)`` of a convolution's output as
-``Flatten`` or ``Reshape [N, -1]``. The first axis must stay as it is (a batch of
-one, or the runtime time axis for ``0``/``-1``). Every other Reshape/Flatten goes to
+``Flatten`` or ``Reshape [N, -1]``, a 2-D convolution's ``[N, T, C, F]`` as
+``Reshape [N, T, C F]``. The leading axes must stay as they are (``0``, their
+size, or ``-1`` for the one runtime axis). Every other Reshape/Flatten goes to
 :mod:`converters.onnx.shape_ops`.
 """
 
@@ -20,33 +21,39 @@ from .values import Seq, ShapeOf
 
 
 def _step(ctx, seq) -> tuple | None:
-    """``(first axis, step size)`` of a ``[N, C, L]`` / ``[N, F]`` Seq, else None."""
-    if not isinstance(seq, Seq) or seq.tokens or seq.last:
+    """``(leading sizes, step size)`` of a Seq whose trailing axes are a step's
+    ``(channels, length)`` or features (``[..., C, L]``, ``[..., F]``), else None."""
+    if not isinstance(seq, Seq) or seq.tokens or seq.last or len(seq.axes) < 2:
         return None
     labels = ctx.labels(seq)
-    if labels[1:] not in (("F", "L"), ("F",)) or None in seq.sizes[1:]:
+    n = 2 if labels[-2:] == ("F", "L") else 1 if labels[-1] == "F" else 0
+    if not n or "F" in labels[:-n] or "L" in labels[:-n] or None in seq.sizes[-n:]:
         return None
-    return seq.sizes[0], math.prod(seq.sizes[1:])
+    return tuple(seq.sizes[:-n]), math.prod(seq.sizes[-n:])
 
 
-def _regrouped(seq, rest) -> Seq:
+def _regrouped(seq, lead, rest) -> Seq:
     """``seq`` with its step's values seen as ``rest`` (one or two sizes)."""
-    axes = (seq.axes[0], "F") + (("L",) if len(rest) == 2 else ())
-    return seq.with_axes(axes, (seq.sizes[0],) + tuple(rest))
+    k = len(lead)
+    axes = seq.axes[:k] + ("F",) + (("L",) if len(rest) == 2 else ())
+    return seq.with_axes(axes, seq.sizes[:k] + tuple(rest))
 
 
-def _target(ctx, node, first, size, target) -> list | None:
-    """``target``'s sizes after the first axis, when it keeps that axis and the step's
-    ``size`` values (0 copies, one -1 inferred), else None."""
-    if len(target) not in (2, 3) or target[0] not in (0, -1, first) or \
-            (target[0] == -1 and -1 in target[1:]):
+def _target(ctx, node, lead, size, target) -> list | None:
+    """``target``'s sizes after the leading axes, when it keeps them (their size, 0, or
+    the one -1) and regroups the step's ``size`` values, else None."""
+    k = len(lead)
+    if len(target) not in (k + 1, k + 2) or target.count(-1) > 1:
         return None
-    rest = list(target[1:])
+    for d, t in zip(lead, target[:k], strict=True):
+        if t not in (0, -1, d):
+            return None
+    rest = list(target[k:])
     if 0 in rest:
         return None
     if -1 in rest:
         known = math.prod(d for d in rest if d != -1)
-        if rest.count(-1) > 1 or known < 1 or size % known:
+        if known < 1 or size % known:
             return None
         rest[rest.index(-1)] = size // known
     return rest if math.prod(rest) == size and min(rest) >= 1 else None
@@ -71,16 +78,16 @@ def convert_reshape(ctx, node, ins):
     if rest is None or 1 in rest:   # unit axes: shape_ops labels them
         return _reshape_seq(ctx, node, v, target)
     if len(rest) == 1 and "L" not in ctx.labels(v):
-        return [v]   # [N, F] -> [N, F]: nothing
-    return [_regrouped(v, rest)]
+        return [v]   # [..., F] -> [..., F]: nothing
+    return [_regrouped(v, step[0], rest)]
 
 
 def convert_flatten(ctx, node, ins):
     v, step = ins[0], _step(ctx, ins[0])
     at = ctx.attrs(node)
-    if step is not None and int(at.get("axis", 1)) == 1 and "L" in ctx.labels(v):
+    if step is not None and int(at.get("axis", 1)) == len(step[0]) and "L" in ctx.labels(v):
         ctx.check_attrs(node, ("axis",))
-        return [_regrouped(v, [step[1]])]
+        return [_regrouped(v, step[0], [step[1]])]
     return _SHAPE_OPS["Flatten"](ctx, node, ins)
 
 
