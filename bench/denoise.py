@@ -209,9 +209,7 @@ class TorchReplay:
         import train
 
         ck = torch.load(path, weights_only=True)
-        self.net = train.ARCHS[ck.get("arch", "graph")](ck["num_features"], ck["num_bands"])
-        self.net.load_state_dict(ck["state_dict"])
-        self.net.eval()
+        self.net = train.load_checkpoint(path=path)          # any widths (ck["widths"])
         self.input_size, self.num_tokens, self.provenance = ck["num_features"], 0, {}
         self.outputs = (("gains", ck["num_bands"]),)
         self.output_size = ck["num_bands"]

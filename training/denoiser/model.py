@@ -19,6 +19,7 @@ from torch import nn
 class GainNet(nn.Module):
     def __init__(self, num_features: int, num_bands: int, dense=48, vad=48, noise=64, gain=96):
         super().__init__()
+        self.widths = {"dense": dense, "vad": vad, "noise": noise, "gain": gain}
         self.register_buffer("mean", torch.zeros(num_features))
         self.register_buffer("std", torch.ones(num_features))
         self.dense = nn.Linear(num_features, dense)
@@ -62,6 +63,59 @@ class SeqNet(nn.Module):
         a, h1 = self.gru1(d, h1)
         b, h2 = self.gru2(a, h2)
         return torch.sigmoid(self.gain_out(b)), None, (h1, h2)
+
+
+def widened(net: GainNet, seed: int = 0, scale: float = 0.05, **widths) -> GainNet:
+    """A wider GainNet computing exactly what ``net`` computes (function-preserving).
+
+    ``widths``: new sizes of ``noise`` and/or ``gain`` (each >= the old one).
+    The old weights are copied in; a new unit's incoming weights are small
+    random values (``scale``), so it has a non-zero output and gradients, and
+    every weight reading a new unit is zero, so the outputs do not change
+    until training moves them.
+    """
+    old = net.widths
+    new = {**old, **widths}
+    if any(new[k] < old[k] for k in old) or new["dense"] != old["dense"] \
+            or new["vad"] != old["vad"]:
+        raise ValueError(f"widened: only noise/gain may grow, got {old} -> {new}")
+    nf, nb = net.mean.numel(), net.gain_out.out_features
+    out = GainNet(nf, nb, **new)
+    gen = torch.Generator().manual_seed(seed)
+    d, v = old["dense"], old["vad"]
+
+    def grow(dst, src, rows, cols):
+        """Copy src into dst; rows/cols: (old index -> new index) maps per axis."""
+        dst.copy_(torch.randn(dst.shape, generator=gen) * scale)
+        if src.dim() == 1:
+            dst[rows] = src
+        else:
+            dst[rows[:, None], cols[None, :]] = src
+
+    def gru_rows(h_old, h_new):        # r, z, n gate blocks of h_old rows inside h_new rows
+        return torch.cat([torch.arange(h_old) + g * h_new for g in range(3)])
+
+    no, nn_, go, gn = old["noise"], new["noise"], old["gain"], new["gain"]
+    noise_in = torch.arange(d + v + nf)
+    gain_in_old = torch.cat([torch.arange(v), v + torch.arange(no), v + nn_ + torch.arange(nf)])
+    with torch.no_grad():
+        out.load_state_dict({k: t for k, t in net.state_dict().items()
+                             if not k.startswith(("noise_gru", "gain_gru", "gain_out"))},
+                            strict=False)
+        for name in ("weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"):
+            for layer, h_old, h_new, cols in (
+                    ("noise_gru", no, nn_, noise_in if "ih" in name else torch.arange(no)),
+                    ("gain_gru", go, gn, gain_in_old if "ih" in name else torch.arange(go))):
+                dst = getattr(getattr(out, layer), name)
+                grow(dst, getattr(getattr(net, layer), name), gru_rows(h_old, h_new), cols)
+        # every weight reading a new unit is zero
+        out.gain_gru.weight_ih_l0[:, v + no:v + nn_] = 0
+        out.noise_gru.weight_hh_l0[:, no:] = 0
+        out.gain_gru.weight_hh_l0[:, go:] = 0
+        out.gain_out.weight.zero_()
+        out.gain_out.weight[:, :go] = net.gain_out.weight
+        out.gain_out.bias.copy_(net.gain_out.bias)
+    return out
 
 
 def folded(net: GainNet) -> GainNet:

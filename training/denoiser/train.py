@@ -64,7 +64,7 @@ sys.path.insert(0, str(ROOT))
 import data  # noqa: E402
 import real_speech  # noqa: E402
 import speech  # noqa: E402
-from model import GainNet, SeqNet  # noqa: E402
+from model import GainNet, SeqNet, widened  # noqa: E402
 
 from edgernn.audio import FrontEndConfig  # noqa: E402
 
@@ -171,7 +171,7 @@ def spectral_term(gains, g, x, c=0.3, spans=(1, 4)):
     return total / len(spans)
 
 
-def loss_fn(gains, vad, g, v, kind="rnnoise", x=None):
+def loss_fn(gains, vad, g, v, kind="rnnoise", x=None, under=3.0, pause=1.0):
     """(total loss, gain loss) of predicted gains [N, T, B] and vad [N, T, 1] vs targets.
 
     ``rnnoise``: RNNoise 0.1's, ``d = sqrt(gain) - sqrt(target)``, mean of
@@ -180,6 +180,11 @@ def loss_fn(gains, vad, g, v, kind="rnnoise", x=None):
     targets sharpened to ``t tanh(8 t)^2`` (small gains pushed towards 0),
     ``d = gain^0.25 - target^0.25``, speech frames weighted 6x (``1 + 5 vad``),
     plus 0.001 x a confidence-weighted VAD cross-entropy.
+    ``rnnoise2a``: ``rnnoise2`` with gains below the (unsharpened) target on
+    speech frames weighted ``under`` x (3 unless given) where that target is
+    above 0.3 (over-attenuated speech bands cost more than residual noise).
+    ``pause`` (any rnnoise2 kind): gains above the target in frames without
+    speech weighted ``pause`` x (residual noise between words).
     ``blend``: the mean of the two. ``spectral`` (``spectral2``): ``rnnoise``
     (``rnnoise2``) plus `spectral_term` (needs the raw features ``x``).
     """
@@ -192,11 +197,15 @@ def loss_fn(gains, vad, g, v, kind="rnnoise", x=None):
         b, gb = loss_fn(gains, vad, g, v, "rnnoise2")
         return 0.5 * (a + b), 0.5 * (ga + gb)
     mask = (g >= 0).float()
-    if kind == "rnnoise2":
+    if kind in ("rnnoise2", "rnnoise2a"):
         t = g.clamp_min(0)
         t = t * torch.tanh(8 * t) ** 2
         d = gains.clamp_min(1e-6) ** 0.25 - t.clamp_min(1e-12) ** 0.25
         w = mask * (1 + 5 * v.unsqueeze(-1))
+        if kind == "rnnoise2a":
+            w = w * (1 + (under - 1) * ((d < 0) & (g > 0.3)).float() * v.unsqueeze(-1))
+        if pause != 1.0:
+            w = w * (1 + (pause - 1) * (d > 0).float() * (1 - v.unsqueeze(-1)))
         gl = (w * d ** 2).sum() / mask.sum().clamp_min(1)
         if vad is None:
             return gl, gl
@@ -225,14 +234,19 @@ def train(args):
     Xv, Gv, Vv = cached_examples(80, 3, sp, off, cfg)           # the same validation set always
     Xm, Gm, Vm = cached_mixed(80, 3, MIX, cfg)                  # and one with real voices
     print(f"features: {X.shape[0]} x {FRAMES} frames in {time.time() - t0:.0f} s", flush=True)
-    net = ARCHS[args.arch](cfg.num_features, cfg.num_bands)
+    widths = dict(zip(("dense", "vad", "noise", "gain"), args.widths, strict=True)) \
+        if args.widths else {}
+    net = ARCHS[args.arch](cfg.num_features, cfg.num_bands, **widths)
     flat = X.reshape(-1, X.shape[-1]).astype(np.float64)
     net.mean.copy_(torch.from_numpy(flat.mean(0)).float())
     net.std.copy_(torch.from_numpy(flat.std(0) + 1e-3).float())
     init_log = []
     if args.init_from:                      # continue from a checkpoint with a new schedule
         ck = torch.load(args.init_from, weights_only=True)
-        net.load_state_dict(ck["state_dict"])
+        prev = load_checkpoint(path=args.init_from)
+        net = widened(prev, **{k: w for k, w in widths.items() if k in ("noise", "gain")}) \
+            if widths and widths != getattr(prev, "widths", None) else prev
+        net.train()
         init_log = ck.get("init_log", []) + [{"args": ck.get("args"), "log": ck.get("log")}]
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     steps = args.epochs * math.ceil(len(X) / args.batch)
@@ -245,7 +259,8 @@ def train(args):
         t1, tot, nb = time.time(), 0.0, 0
         for idx in torch.randperm(len(X), generator=gen).split(args.batch):
             gains, vad, _ = net(Xt[idx])
-            loss, _ = loss_fn(gains, vad, Gt[idx], Vt[idx], args.loss, Xt[idx])
+            loss, _ = loss_fn(gains, vad, Gt[idx], Vt[idx], args.loss, Xt[idx],
+                              args.under_weight, args.pause_weight)
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -265,6 +280,7 @@ def train(args):
         print(json.dumps(log[-1]), flush=True)
         torch.save({"state_dict": net.state_dict(), "num_features": cfg.num_features,
                     "num_bands": cfg.num_bands, "frontend": cfg.tag, "arch": args.arch,
+                    "widths": getattr(net, "widths", None),
                     "log": log, "args": vars(args), "init_log": init_log},
                    args.out or checkpoint_path(args.arch))
     return net
@@ -276,13 +292,16 @@ def checkpoint_path(arch: str) -> Path:
 
 def load_checkpoint(arch="graph", path=None):
     ck = torch.load(path or checkpoint_path(arch), weights_only=True)
-    net = ARCHS[ck.get("arch", "graph")](ck["num_features"], ck["num_bands"])
+    net = ARCHS[ck.get("arch", "graph")](ck["num_features"], ck["num_bands"],
+                                         **(ck.get("widths") or {}))
     net.load_state_dict(ck["state_dict"])
     return net.eval()
 
 
-def convert(net, mode: str = "int8") -> Path:
+def convert(net, mode: str = "int8", out=None) -> Path:
     """.pt -> ONNX -> edgernn (float) -> int8 with its report -> edgernn/data/denoiser.ernn.
+
+    ``out``: write the model file here instead (experiments).
 
     The converted float model is checked against torch on held-out features
     before quantising; the quantiser's error report (float vs int8, on
@@ -311,7 +330,7 @@ def convert(net, mode: str = "int8") -> Path:
                              "architecture": type(net).__name__})
     q = model.quantization["end_to_end"]
     print(f"quantised ({model.quantization.get('mode', mode)}): vs float {json.dumps(q)}")
-    out = ROOT / "edgernn" / "data" / "denoiser.ernn"
+    out = Path(out) if out else ROOT / "edgernn" / "data" / "denoiser.ernn"
     model.save(out)
     print(f"wrote {out}")
     return out
@@ -368,13 +387,22 @@ def main(argv=None):
     p.add_argument("--arch", choices=sorted(ARCHS), default="graph",
                    help="graph: RNNoise-like with concatenations and a VAD head (needs "
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
+    p.add_argument("--widths", type=lambda t: [int(w) for w in t.split(",")],
+                   help="graph: dense,vad,noise,gain sizes (default 48,48,64,96); with "
+                        "--init-from a narrower checkpoint, widened keeping its function")
     p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
     p.add_argument("--mix", nargs="?", const=MIX, default=None,
                    help=f"speech from several corpora by weight (default {MIX}; "
                         f"see corpora()), levels spread 12 dB, half reverberant")
-    p.add_argument("--loss", choices=["rnnoise", "rnnoise2", "blend", "spectral", "spectral2"],
+    p.add_argument("--loss", choices=["rnnoise", "rnnoise2", "rnnoise2a", "blend", "spectral",
+                            "spectral2"],
                    default="rnnoise", help="gain loss: RNNoise 0.1's, 0.2's, their mean, "
                                            "0.1's plus a compressed spectral term (loss_fn)")
+    p.add_argument("--under-weight", type=float, default=3.0,
+                   help="rnnoise2a: weight of gains below the target on speech bands")
+    p.add_argument("--pause-weight", type=float, default=1.0,
+                   help="rnnoise2/2a: weight of gains above the target in frames "
+                        "without speech")
     p.add_argument("--snr-focus", type=float, default=0.0,
                    help="share of noisy mixtures drawn at 0-10 dB instead of -5-20 dB")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
@@ -384,6 +412,7 @@ def main(argv=None):
                    help="reproduce the bundled model: every run of RECIPE, then convert")
     p.add_argument("--no-convert", action="store_true", help="train only (experiments)")
     p.add_argument("--checkpoint", help="with --convert-only: this .pt instead of gainnet.pt")
+    p.add_argument("--model-out", help="write the .ernn here instead of edgernn/data/")
     p.add_argument("--quant-mode", default="int8", choices=["int8", "int8-weights"])
     args = p.parse_args(argv)
     if args.recipe:
@@ -392,7 +421,7 @@ def main(argv=None):
     t0 = time.time()
     net = load_checkpoint(args.arch, args.checkpoint) if args.convert_only else train(args)
     if not args.no_convert:
-        convert(net, args.quant_mode)
+        convert(net, args.quant_mode, args.model_out)
     print(f"done in {(time.time() - t0) / 60:.1f} min")
 
 
