@@ -55,8 +55,8 @@ def convert_conv(ctx, node, ins):
         v, frames = v.seq, v.frames
     seq = ctx.as_seq(node, v)
     labels = ctx.labels(seq)
-    if len(labels) == 4 and labels[2].startswith("?") and seq.sizes[2] is None:
-        ctx.bind(node, seq.axes[2], "T")
+    if len(labels) == 4 and labels[2].startswith("?"):   # a graph input's axis (its size
+        ctx.bind(node, seq.axes[2], "T")                  # fixed by the example or not)
         labels = ctx.labels(seq)
     if len(labels) != 4 or labels[2] != "T":
         raise ctx.unsupported(node, f"a 2-D Conv of data with axes {list(labels)}; only over "
