@@ -398,3 +398,39 @@ def test_a_conv_padded_past_the_last_step_needs_its_chomp(rng, after, match):
     with pytest.raises(edgernn.EdgeRNNError) as err:
         from_onnx(model)
     assert match in str(err.value) and "'tconv'" in str(err.value), str(err.value)
+
+
+def _conv2d_model(rng, conv_attrs, after=()):
+    """x [1, T, 8] -> Unsqueeze [1, 1, T, 8] -> Conv 2-D (4 channels, 2 x 3) -> after."""
+    w = rng.normal(0, 0.5, (4, 1, 2, 3)).astype(F32)
+    nodes = [helper.make_node("Unsqueeze", ["x", "one"], ["u"], name="unsq"),
+             helper.make_node("Conv", ["u", "w"], ["c" if after else "y"], name="conv2d",
+                              **conv_attrs)] + list(after)
+    return graph(nodes, {"w": w, "one": np.array([1], np.int64)}, [1, "T", 8],
+                 [1, 4, "T", 8])
+
+
+def test_a_causal_conv2d_streams_like_onnxruntime(rng):
+    model = _conv2d_model(rng, dict(pads=[1, 1, 0, 1]))
+    xs = rng.normal(0, 1, (STEPS, 8)).astype(F32)
+    m = from_onnx(model)
+    s = m.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": xs[None]})[0][0]
+    np.testing.assert_allclose(got, want.transpose(1, 0, 2).reshape(STEPS, -1), atol=1e-5,
+                               rtol=0)   # each step: (channels, frequency)
+
+
+@pytest.mark.parametrize("attrs, after, match", [
+    (dict(pads=[1, 1, 0, 1], strides=[2, 1]), (), "time stride 2"),
+    (dict(pads=[0, 1, 0, 1]), (), "0 zero frames before it"),
+    (dict(pads=[1, 1, 1, 1]), [helper.make_node("Relu", ["c"], ["y"], name="relu")],
+     "only a Slice dropping exactly"),
+    (dict(pads=[1, 1, 0, 1]), [helper.make_node("MaxPool", ["c"], ["y"], name="pool",
+                                                kernel_shape=[2, 2])], "only over F"),
+])
+def test_conv2d_that_does_not_stream_is_refused_naming_the_node(rng, attrs, after, match):
+    with pytest.raises(edgernn.EdgeRNNError) as err:
+        from_onnx(_conv2d_model(rng, attrs, after))
+    assert match in str(err.value), str(err.value)
+    assert "'conv2d'" in str(err.value) or "'pool'" in str(err.value), str(err.value)
