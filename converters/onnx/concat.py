@@ -79,7 +79,7 @@ def _data(ctx, node, ins, axis) -> Seq:
     if len(seqs) == 1:
         return seqs[0]
     t = ctx.apply(node, edgernn.Concat(), *(s.tensor for s in seqs))
-    sizes[k] = t.size
+    sizes[k] = t.size // ctx.inner_length(seqs[0])   # channels of (channels, length) steps
     return seqs[0].with_tensor(t, sizes)
 
 

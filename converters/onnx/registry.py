@@ -12,6 +12,7 @@ from .chomp import OPS as _CHOMP_OPS
 from .concat import OPS as _CONCAT_OPS
 from .conv import OPS as _CONV_OPS
 from .conv2d import OPS as _CONV2D_OPS
+from .conv_transpose import OPS as _CONV_TRANSPOSE_OPS
 from .elementwise import OPS as _ELEMENTWISE_OPS
 from .gemm import OPS as _GEMM_OPS
 from .gru import convert_gru
@@ -37,7 +38,8 @@ OPS: dict = {"LSTM": convert_lstm, "GRU": convert_gru, "RNN": convert_rnn}
 for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT_OPS,
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
                _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _POOL_OPS, _REGROUP_OPS,
-               _TILE_OPS, _CONV2D_OPS, _QUANT_OPS):
+               _TILE_OPS, _CONV2D_OPS,
+               _CONV_TRANSPOSE_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message

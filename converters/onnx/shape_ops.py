@@ -76,9 +76,10 @@ def _squeeze(ctx, node, ins):
         for k in axes:
             lab = ctx.label(v.axes[k])
             if lab == "F" and v.sizes[k] == 1:
-                # one value: a remaining unit axis inside the step becomes its feature axis
-                unit = [j for j in keep if ctx.label(v.axes[j]) in ("L", "U")
-                        and v.sizes[j] == 1]
+                # one channel: the step's length (or a remaining unit axis) becomes its
+                # feature axis
+                unit = [j for j in keep if ctx.label(v.axes[j]) == "L"] or [
+                    j for j in keep if ctx.label(v.axes[j]) == "U" and v.sizes[j] == 1]
                 if unit:
                     new[unit[-1]] = "F"
                     continue
