@@ -434,3 +434,66 @@ def test_conv2d_that_does_not_stream_is_refused_naming_the_node(rng, attrs, afte
         from_onnx(_conv2d_model(rng, attrs, after))
     assert match in str(err.value), str(err.value)
     assert "'conv2d'" in str(err.value) or "'pool'" in str(err.value), str(err.value)
+
+
+# --- ConvTranspose ----------------------------------------------------------------------
+def conv_transpose_1d(x, w, b, stride, pads, out_pad, groups):
+    """ONNX ConvTranspose over the last axis of x [T, C_in, L] (w [C_in, C_out/G, K])."""
+    t, c_in, length = x.shape
+    per, k = w.shape[1], w.shape[2]
+    full = stride * (length - 1) + out_pad + k
+    y = np.zeros((t, per * groups, full))
+    for c in range(c_in):
+        g = c // (c_in // groups)
+        for i in range(length):
+            for q in range(k):
+                y[:, g * per:(g + 1) * per, i * stride + q] += x[:, c, i, None] * w[c, :, q]
+    y = y[:, :, pads[0]:full - pads[1]]
+    return y + b[:, None]
+
+
+@pytest.mark.parametrize("groups", [1, 2])
+def test_conv_transpose_within_a_step(rng, groups):
+    c, length = 4, 6
+    w = rng.normal(0, 0.5, (c, 3 // groups + 1, 4)).astype(F32)
+    b = rng.normal(0, 0.5, w.shape[1] * groups).astype(F32)
+    node = helper.make_node("ConvTranspose", ["r", "tw", "tb"], ["y"], name="up", strides=[2],
+                            pads=[1, 2], output_padding=[1], group=groups)
+    xs = rng.normal(0, 1, (STEPS, length)).astype(F32)
+    model, front = _conv_front([node], {"tw": w, "tb": b}, rng, c, length)
+    out_len = 2 * (length - 1) + 1 + 4 - 3
+    model.graph.output[0].type.tensor_type.shape.dim[1].dim_value = w.shape[1] * groups
+    model.graph.output[0].type.tensor_type.shape.dim[2].dim_value = out_len
+    _, got, want = stepped(model, xs)
+    check(got, conv_transpose_1d(front(xs), w.astype(np.float64), b, 2, (1, 2), 1, groups),
+          want)
+
+
+def test_conv_transpose_over_time_is_causal_once_chomped(rng):
+    w = rng.normal(0, 0.5, (3, 2, 3)).astype(F32)      # C_in 3, C_out 2, 3 time taps
+    nodes = [helper.make_node("ConvTranspose", ["x", "w"], ["c"], name="tconvT"),
+             helper.make_node("Slice", ["c", "zero", "minus2", "two"], ["y"], name="chomp")]
+    model = graph(nodes, {"w": w, "zero": np.array([0], np.int64),
+                          "minus2": np.array([-2], np.int64), "two": np.array([2], np.int64)},
+                  [1, 3, "T"], [1, 2, "T"])
+    xs = rng.normal(0, 1, (STEPS, 3)).astype(F32)
+    m = from_onnx(model)
+    s = m.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": xs.T[None]})[0][0].T
+    x = xs.astype(np.float64)
+    oracle = sum(np.pad(x, ((j, 0), (0, 0)))[:STEPS] @ w[:, :, j] for j in range(3))
+    check(got, oracle, want)
+
+
+@pytest.mark.parametrize("attrs, match", [
+    (dict(strides=[2]), "stride 2"),
+    (dict(pads=[1, 0]), "no padding before the first frame"),
+    (dict(auto_pad="SAME_UPPER"), "auto_pad"),
+])
+def test_conv_transpose_over_time_that_does_not_stream_is_refused(rng, attrs, match):
+    w = rng.normal(0, 0.5, (3, 2, 3)).astype(F32)
+    node = helper.make_node("ConvTranspose", ["x", "w"], ["y"], name="bad", **attrs)
+    with pytest.raises(edgernn.EdgeRNNError) as err:
+        from_onnx(graph([node], {"w": w}, [1, 3, "T"], [1, 2, "T"]))
+    assert match in str(err.value) and "'bad'" in str(err.value), str(err.value)
