@@ -12,7 +12,8 @@ state carried inside the stream (the GRU's h fed back by hand to ONNX Runtime).
   skip paths, sigmoid mask
 - a CRN-style mask estimator: Conv2d over (time, frequency), causal in time and strided in
   frequency, BatchNorm2d, PReLU/ELU, MaxPool2d over frequency, [N, C, T, F] -> [N, T, C F],
-  GRU, sigmoid mask times the input (both exporters)
+  GRU, sigmoid mask times the input (both exporters); and one with a skip-connected
+  ConvTranspose2d decoder chomped in time
 - a per-frame model (one frame per call, h0 -> hn): Conv1d over frequency + BatchNorm +
   ReLU, MaxPool1d, GroupNorm, Conv1d + InstanceNorm1d + GELU(tanh), AvgPool1d and
   AdaptiveAvgPool1d(1), a GRU, sign/floor/round/ceil (both exporters)
@@ -153,6 +154,23 @@ class CRN(nn.Module):
         n, c, t, f = z.shape
         y, _ = self.gru(z.permute(0, 2, 1, 3).reshape(n, t, c * f))
         return x * torch.sigmoid(self.fc(y))
+
+
+class CRNDecoder(nn.Module):
+    def __init__(self, nf=32, h=64):
+        super().__init__()
+        self.enc = nn.Conv2d(1, 4, (2, 3), stride=(1, 2), padding=(0, 1))
+        self.gru, self.fc = nn.GRU(4 * 16, h, batch_first=True), nn.Linear(h, 4 * 16)
+        self.dec = nn.ConvTranspose2d(8, 1, (2, 3), stride=(1, 2), padding=(0, 1),
+                                      output_padding=(0, 1))
+
+    def forward(self, x):                                   # [1, T, nf]
+        e = F.elu(self.enc(F.pad(x.unsqueeze(1), (0, 0, 1, 0))))     # [1, 4, T, 16]
+        n, c, t, f = e.shape
+        y, _ = self.gru(e.permute(0, 2, 1, 3).reshape(n, t, c * f))
+        d = self.fc(y).reshape(n, t, c, f).permute(0, 2, 1, 3)
+        m = self.dec(torch.cat([d, e], 1))[:, :, :-1, :]            # [1, 1, T, nf]
+        return x * torch.sigmoid(m.squeeze(1))
 
 
 class FrameConvGRU(nn.Module):
@@ -387,3 +405,20 @@ def test_crn_with_causal_conv2d_streams_like_onnxruntime_and_torch(tmp_path, rng
     np.testing.assert_array_equal(model.stream().run(xs), got)
     s.reset()   # the delay line is state: zeros again
     np.testing.assert_array_equal(np.stack([s.step(x).copy() for x in xs[:10]]), got[:10])
+
+
+def test_crn_with_a_conv_transpose2d_decoder_streams_like_onnxruntime_and_torch(tmp_path, rng):
+    torch.manual_seed(7)
+    net = CRNDecoder().eval()
+    path = export(net, (torch.zeros(1, 20, 32),), tmp_path / "crnd.onnx", (["x"], ["y"]),
+                  {"x": {1: "T"}, "y": {1: "T"}})
+    model = from_onnx(path)
+    xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want = ort.InferenceSession(str(path)).run(None, {"x": xs[None]})[0][0]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(xs)[None])[0].numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
