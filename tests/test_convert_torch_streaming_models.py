@@ -157,8 +157,9 @@ class CRN(nn.Module):
 
 
 class CRNDecoder(nn.Module):
-    def __init__(self, nf=32, h=64):
+    def __init__(self, nf=32, h=64, squeeze=True):
         super().__init__()
+        self.squeeze = squeeze
         self.enc = nn.Conv2d(1, 4, (2, 3), stride=(1, 2), padding=(0, 1))
         self.gru, self.fc = nn.GRU(4 * 16, h, batch_first=True), nn.Linear(h, 4 * 16)
         self.dec = nn.ConvTranspose2d(8, 1, (2, 3), stride=(1, 2), padding=(0, 1),
@@ -170,7 +171,7 @@ class CRNDecoder(nn.Module):
         y, _ = self.gru(e.permute(0, 2, 1, 3).reshape(n, t, c * f))
         d = self.fc(y).reshape(n, t, c, f).permute(0, 2, 1, 3)
         m = self.dec(torch.cat([d, e], 1))[:, :, :-1, :]            # [1, 1, T, nf]
-        return x * torch.sigmoid(m.squeeze(1))
+        return x * torch.sigmoid(m.squeeze(1) if self.squeeze else m[:, 0])
 
 
 class FrameConvGRU(nn.Module):
@@ -407,9 +408,11 @@ def test_crn_with_causal_conv2d_streams_like_onnxruntime_and_torch(tmp_path, rng
     np.testing.assert_array_equal(np.stack([s.step(x).copy() for x in xs[:10]]), got[:10])
 
 
-def test_crn_with_a_conv_transpose2d_decoder_streams_like_onnxruntime_and_torch(tmp_path, rng):
+@pytest.mark.parametrize("squeeze", [True, False])   # its one channel: squeeze(1) or [:, 0]
+def test_crn_with_a_conv_transpose2d_decoder_streams_like_onnxruntime_and_torch(tmp_path, rng,
+                                                                               squeeze):
     torch.manual_seed(7)
-    net = CRNDecoder().eval()
+    net = CRNDecoder(squeeze=squeeze).eval()
     path = export(net, (torch.zeros(1, 20, 32),), tmp_path / "crnd.onnx", (["x"], ["y"]),
                   {"x": {1: "T"}, "y": {1: "T"}})
     model = from_onnx(path)

@@ -25,6 +25,12 @@ _BIG = 2 ** 31 - 1
 def _features(ctx, node, v: Seq, k: int, rows: list, drop: bool):
     """Features ``rows`` (indices in range) of ``v``, whose axis ``k`` is the feature axis."""
     ctx.feature_axis(node, v)
+    labels = ctx.labels(v)
+    if drop and "L" in labels and len(rows) == 1:   # one channel of (channels, length):
+        n = ctx.inner_length(v)                       # its length is the step's features
+        t = ctx.apply(node, edgernn.Slice(rows[0] * n, (rows[0] + 1) * n), v.tensor)
+        axes = ["F" if lab == "L" else a for a, lab in zip(v.axes, labels, strict=True)]
+        return v.with_axes(axes[:k] + axes[k + 1:], v.sizes[:k] + v.sizes[k + 1:], tensor=t)
     if drop:
         raise ctx.unsupported(node, "picks one feature and drops the feature axis (index "
                                     "with a list, x[..., i:i+1], to keep it)")
