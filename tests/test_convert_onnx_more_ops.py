@@ -412,13 +412,20 @@ def _conv2d_model(rng, conv_attrs, after=()):
 
 def test_a_causal_conv2d_streams_like_onnxruntime(rng):
     model = _conv2d_model(rng, dict(pads=[1, 1, 0, 1]))
+    w = numpy_helper.to_array(model.graph.initializer[0]).astype(np.float64)   # [4, 1, 2, 3]
     xs = rng.normal(0, 1, (STEPS, 8)).astype(F32)
     m = from_onnx(model)
     s = m.stream()
     got = np.stack([s.step(x).copy() for x in xs])
     want = ort.InferenceSession(model.SerializeToString()).run(None, {"x": xs[None]})[0][0]
-    np.testing.assert_allclose(got, want.transpose(1, 0, 2).reshape(STEPS, -1), atol=1e-5,
-                               rtol=0)   # each step: (channels, frequency)
+    # ONNX Conv: y[o, t, f] = sum_{j, q} W[o, 0, j, q] xpad[t + j, f + q], one zero frame
+    # before the first and one zero column either side of the frequencies
+    xp = np.pad(xs.astype(np.float64), ((1, 0), (1, 1)))
+    oracle = np.zeros((STEPS, 4, 8))
+    for j in range(2):
+        for q in range(3):
+            oracle += w[None, :, 0, j, q, None] * xp[j:j + STEPS, None, q:q + 8]
+    check(got, oracle, want.transpose(1, 0, 2).reshape(STEPS, -1))  # a step: (C, F)
 
 
 @pytest.mark.parametrize("attrs, after, match", [
