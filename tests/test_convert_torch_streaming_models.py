@@ -10,13 +10,11 @@ state carried inside the stream (the GRU's h fed back by hand to ONNX Runtime).
 - a causal Conv-TasNet separator (samples in, [N, 1, T]): 1x1 Conv, PReLU, channel-wise
   LayerNorm (transpose, LayerNorm, transpose), depthwise dilated causal Conv1d, residual and
   skip paths, sigmoid mask
-- a CRN-style mask estimator: Conv2d over (time, frequency), causal in time and strided in
-  frequency, BatchNorm2d, PReLU/ELU, MaxPool2d over frequency, [N, C, T, F] -> [N, T, C F],
-  GRU, sigmoid mask times the input (both exporters); and one with a skip-connected
-  ConvTranspose2d decoder chomped in time
 - a per-frame model (one frame per call, h0 -> hn): Conv1d over frequency + BatchNorm +
   ReLU, MaxPool1d, GroupNorm, Conv1d + InstanceNorm1d + GELU(tanh), AvgPool1d and
   AdaptiveAvgPool1d(1), a GRU, sign/floor/round/ceil (both exporters)
+
+2-D convolutions (CRN-style models): tests/test_convert_torch_conv2d_models.py.
 """
 
 import numpy as np
@@ -137,41 +135,6 @@ class CausalTasNet(nn.Module):
             y, s = b(y)
             skip = skip + s
         return w * torch.sigmoid(self.mask(skip))
-
-
-class CRN(nn.Module):
-    def __init__(self, nf=32, h=32):
-        super().__init__()
-        self.c1 = nn.Conv2d(1, 8, (2, 3), stride=(1, 2), padding=(0, 1))
-        self.b1, self.a1 = nn.BatchNorm2d(8), nn.PReLU(8)
-        self.c2 = nn.Conv2d(8, 8, (3, 3), stride=(1, 2), padding=(0, 1), dilation=(2, 1))
-        self.b2, self.a2, self.pool = nn.BatchNorm2d(8), nn.ELU(), nn.MaxPool2d((1, 2))
-        self.gru, self.fc = nn.GRU(8 * 4, h, batch_first=True), nn.Linear(h, nf)
-
-    def forward(self, x):                                   # [1, T, nf]
-        z = self.a1(self.b1(self.c1(F.pad(x.unsqueeze(1), (0, 0, 1, 0)))))
-        z = self.pool(self.a2(self.b2(self.c2(F.pad(z, (0, 0, 4, 0))))))
-        n, c, t, f = z.shape
-        y, _ = self.gru(z.permute(0, 2, 1, 3).reshape(n, t, c * f))
-        return x * torch.sigmoid(self.fc(y))
-
-
-class CRNDecoder(nn.Module):
-    def __init__(self, nf=32, h=64, squeeze=True):
-        super().__init__()
-        self.squeeze = squeeze
-        self.enc = nn.Conv2d(1, 4, (2, 3), stride=(1, 2), padding=(0, 1))
-        self.gru, self.fc = nn.GRU(4 * 16, h, batch_first=True), nn.Linear(h, 4 * 16)
-        self.dec = nn.ConvTranspose2d(8, 1, (2, 3), stride=(1, 2), padding=(0, 1),
-                                      output_padding=(0, 1))
-
-    def forward(self, x):                                   # [1, T, nf]
-        e = F.elu(self.enc(F.pad(x.unsqueeze(1), (0, 0, 1, 0))))     # [1, 4, T, 16]
-        n, c, t, f = e.shape
-        y, _ = self.gru(e.permute(0, 2, 1, 3).reshape(n, t, c * f))
-        d = self.fc(y).reshape(n, t, c, f).permute(0, 2, 1, 3)
-        m = self.dec(torch.cat([d, e], 1))[:, :, :-1, :]            # [1, 1, T, nf]
-        return x * torch.sigmoid(m.squeeze(1) if self.squeeze else m[:, 0])
 
 
 class FrameConvGRU(nn.Module):
@@ -367,61 +330,3 @@ def test_per_frame_conv_pool_norm_gru_model_steps_like_onnxruntime(tmp_path, rng
         torch.set_num_threads(threads)
     np.testing.assert_allclose(got, np.stack(want), atol=1e-5, rtol=0)
     np.testing.assert_allclose(got, np.stack(ref), atol=1e-5, rtol=0)
-
-
-@pytest.mark.parametrize("dynamo", [False, True])
-def test_crn_with_causal_conv2d_streams_like_onnxruntime_and_torch(tmp_path, rng, dynamo):
-    if dynamo:
-        need_module("onnxscript", "onnxscript (the dev extra; torch's default exporter)")
-    torch.manual_seed(6)
-    net = trained_looking(CRN())
-    path = tmp_path / "crn.onnx"
-    if dynamo:
-        with torch.no_grad():
-            # after another dynamo export of a GRU in the same process, torch 2.13 may keep
-            # the example's length static: ONNX Runtime then takes only that many steps
-            torch.onnx.export(net, (torch.zeros(1, 23, 32),), str(path), input_names=["x"],
-                              output_names=["y"], dynamo=True,
-                              dynamic_shapes=({1: torch.export.Dim("T", min=8)},))
-    else:
-        export(net, (torch.zeros(1, 20, 32),), path, (["x"], ["y"]),
-               {"x": {1: "T"}, "y": {1: "T"}})
-    model = from_onnx(path)
-    # 2 + 3 time taps, a delay line of 1 + 4 steps, pooling over frequency
-    assert kinds(model).count("Conv1d") == 5 and kinds(model).count("State") == 5
-    assert "Pool1d" in kinds(model)
-    xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    opts = ort.SessionOptions()  # its optimiser trusts the dynamo export's example shapes
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    sess = ort.InferenceSession(str(path), opts)
-    steps = sess.get_inputs()[0].shape[1]
-    n = steps if isinstance(steps, int) else STEPS
-    want = sess.run(None, {"x": xs[None, :n]})[0][0]
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs)[None])[0].numpy()
-    np.testing.assert_allclose(got[:n], want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)    # torch: every step
-    np.testing.assert_array_equal(model.stream().run(xs), got)
-    s.reset()   # the delay line is state: zeros again
-    np.testing.assert_array_equal(np.stack([s.step(x).copy() for x in xs[:10]]), got[:10])
-
-
-@pytest.mark.parametrize("squeeze", [True, False])   # its one channel: squeeze(1) or [:, 0]
-def test_crn_with_a_conv_transpose2d_decoder_streams_like_onnxruntime_and_torch(tmp_path, rng,
-                                                                               squeeze):
-    torch.manual_seed(7)
-    net = CRNDecoder(squeeze=squeeze).eval()
-    path = export(net, (torch.zeros(1, 20, 32),), tmp_path / "crnd.onnx", (["x"], ["y"]),
-                  {"x": {1: "T"}, "y": {1: "T"}})
-    model = from_onnx(path)
-    xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    want = ort.InferenceSession(str(path)).run(None, {"x": xs[None]})[0][0]
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs)[None])[0].numpy()
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.stream().run(xs), got)
