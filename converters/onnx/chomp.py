@@ -35,8 +35,8 @@ def convert_slice(ctx, node, ins):
                                     f"exactly them dropped (a slice 0:-{v.frames} of the time "
                                     f"axis)")
     if "T" not in [labels[a] for a in axes]:
-        raise ctx.unsupported(node, f"Slice keeps the {v.frames} frames that {v.producer}'s "
-                                    f"own padding added past the last step; streaming needs "
+        raise ctx.unsupported(node, f"Slice keeps the {v.frames} frames that the padding of "
+                                    f"{v.producer} added past the last step; streaming needs "
                                     f"them dropped (a slice 0:-{v.frames} of the time axis)")
     return [v.seq]
 

@@ -270,7 +270,7 @@ class Context:
                                          f"only a causal convolution over time may take it")
         if isinstance(v, TimeExtended):
             raise self.unsupported(node, f"{what} has {v.frames} time steps past the input's "
-                                         f"last that {v.producer}'s own padding made; only a "
+                                         f"last that the padding of {v.producer} made; only a "
                                          f"Slice dropping exactly them (a TCN's Chomp1d) may "
                                          f"take it")
         if not isinstance(v, Seq):
