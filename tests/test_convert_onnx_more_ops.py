@@ -92,7 +92,7 @@ def test_pointwise_ops_match_the_definition_and_onnxruntime(rng, op):
     xs[0, 0, :6] = [-2.5, -1.5, -0.5, 0.5, 1.5, 0.0]   # halves round to even
     m, got, want = stepped(graph([helper.make_node(op, ["x"], ["y"], name="f")], {},
                                  ["T", 1, 12], ["T", 1, 12]), xs)
-    assert [type(o).__name__ for o in m.layers] == ["Pointwise"]
+    assert [type(o).__name__ for o in m.layers] == ["Unary"]
     check(got, POINTWISE[op](xs.astype(np.float64)), want)
 
 

@@ -251,7 +251,7 @@ def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tm
     path = export(net, (torch.zeros(1, 5, 24), torch.zeros(1, 1, 32)), tmp_path / "g.onnx",
                   (["x", "h0"], ["y", "hn"]), {"x": {1: "T"}, "y": {1: "T"}})
     model = from_onnx(path)
-    assert {"LayerNorm", "Pointwise", "GRU"} <= set(kinds(model))
+    assert {"LayerNorm", "Unary", "GRU"} <= set(kinds(model))
     xs = rng.normal(0, 1, (STEPS, 24)).astype(np.float32)
     s = model.stream()
     got = np.stack([s.step(x).copy() for x in xs])
@@ -309,7 +309,7 @@ def test_per_frame_conv_pool_norm_gru_model_steps_like_onnxruntime(tmp_path, rng
         else:
             export(net, args, path, (["x", "h0"], ["y", "hn"]), None)
     model = from_onnx(path)
-    assert {"Pool1d", "LayerNorm", "Reduce", "Pointwise", "GRU"} <= set(kinds(model))
+    assert {"Pool1d", "LayerNorm", "Reduce", "Unary", "GRU"} <= set(kinds(model))
     xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
     s = model.stream()
     got = np.stack([s.step(x).copy() for x in xs])

@@ -3,12 +3,12 @@
 ==============  ==============================================================
 ONNX            edgernn
 ==============  ==============================================================
-Erf, Sign,      :class:`edgernn.Pointwise` (``erf`` ... ``round``); torch's exact
+Erf, Sign,      :class:`edgernn.Unary` (``erf`` ... ``round``); torch's exact
 Floor, Ceil,    GELU exports as ``Div -> Erf -> Add -> Mul -> Mul``, each of
 Round           which converts on its own
 Gelu (20)       ``0.5 x (1 + erf(x / sqrt 2))`` (``approximate="tanh"``:
                 ``0.5 x (1 + tanh(sqrt(2 / pi) (x + 0.044715 x^3)))``) written
-                out in Mul/Add/Pointwise/Activation nodes
+                out in Mul/Add/Unary/Activation nodes
 HardSwish       ``x * hard_sigmoid(x; 1/6, 1/2)`` (an Activation and a Mul)
 Selu, Celu      ``gamma * elu(x; alpha)``; ``alpha * elu(x / alpha; 1)``
 Mish (18)       ``x * tanh(softplus(x))``
@@ -73,8 +73,8 @@ def _pointwise(func):
     def convert(ctx, node, ins):
         ctx.check_attrs(node, ())
         seq = _data(ctx, node, ins[0])
-        return [seq.with_tensor(ctx.apply(node, edgernn.Pointwise(func), seq.tensor))]
-    convert.__doc__ = f"ONNX {func.title()} of data -> edgernn.Pointwise({func!r})."
+        return [seq.with_tensor(ctx.apply(node, edgernn.Unary(func), seq.tensor))]
+    convert.__doc__ = f"ONNX {func.title()} of data -> edgernn.Unary({func!r})."
     return convert
 
 
@@ -83,7 +83,7 @@ def _gelu_of(ctx, node, t, approximate: str):
     half = ctx.apply(node, edgernn.Mul(f32(0.5)), t)
     if approximate == "none":
         u = ctx.apply(node, edgernn.Mul(f32(1 / math.sqrt(2))), t)
-        g = ctx.apply(node, edgernn.Pointwise("erf"), u)
+        g = ctx.apply(node, edgernn.Unary("erf"), u)
     else:
         cube = ctx.apply(node, edgernn.Mul(f32(0.044715)), ctx.apply(node, edgernn.Unary(
             "square"), t))

@@ -3,10 +3,15 @@
     ABS: |x|          NEG: -x           SQRT: sqrt(x)       LOG: ln(x)
     EXP: e**x         RECIPROCAL: 1/x   SQUARE: x * x       POW: x ** alpha
     CLIP: min(max(x, alpha), beta)      MAX: max(x, alpha)  MIN: min(x, alpha)
+    ERF: erf(x) = 2 / sqrt(pi) * integral_0^x exp(-t**2) dt   (libm's, in float64)
+    SIGN: 1 if x > 0, -1 if x < 0, else x (0, -0 and nan kept)
+    FLOOR: the largest integer <= x    CEIL: the smallest integer >= x
+    ROUND: the nearest integer, a half to the even one (ONNX Round, numpy.round)
 
 x at X, y at Y (length NO, the same); ``alpha, beta`` float32 at ``W[PAR:PAR+2]``.
 Out-of-domain inputs give what IEEE and ONNX give (``sqrt(-1)`` and ``log(-1)``
-nan, ``log(0)`` -inf, ``1/0`` inf) and raise the stream's non-finite flag.
+nan, ``log(0)`` -inf, ``1/0`` inf) and raise the stream's non-finite flag
+(``erf(+-inf) = +-1``).
 """
 
 import math
@@ -19,7 +24,8 @@ from .mathfn import all_finite
 from .optable import FUNC, NO, PAR, X, Y
 
 #: the function of a row (column FUNC)
-ABS, NEG, SQRT, LOG, EXP, RECIPROCAL, SQUARE, POW, CLIP, MAX, MIN = range(11)
+(ABS, NEG, SQRT, LOG, EXP, RECIPROCAL, SQUARE, POW, CLIP, MAX, MIN, ERF, SIGN, FLOOR, CEIL,
+ ROUND) = range(16)
 
 
 @kernel()
@@ -64,6 +70,28 @@ def unary_kernel(desc, k, t):
         elif f == MIN:
             for j in range(n):
                 S[y + j] = min(S[x + j], alpha)
+        elif f == ERF:
+            for j in range(n):
+                S[y + j] = np.float32(math.erf(float(S[x + j])))
+        elif f == SIGN:
+            for j in range(n):
+                v = S[x + j]
+                S[y + j] = np.float32(1.0) if v > 0 else (np.float32(-1.0) if v < 0 else v)
+        elif f == FLOOR:
+            for j in range(n):
+                S[y + j] = np.floor(S[x + j])
+        elif f == CEIL:
+            for j in range(n):
+                S[y + j] = np.ceil(S[x + j])
+        elif f == ROUND:
+            for j in range(n):
+                v = S[x + j]
+                r = np.floor(v)
+                d = v - r
+                if d > np.float32(0.5) or (d == np.float32(0.5) and
+                                           np.fmod(r, np.float32(2.0)) != 0):
+                    r += np.float32(1.0)
+                S[y + j] = r
         if not all_finite(S, b + P[k, Y], P[k, NO]):
             flag_nonfinite(L, b)
     return 0

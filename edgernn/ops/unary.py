@@ -1,6 +1,11 @@
 """Unary: elementwise math on one tensor (ONNX ``Abs``, ``Neg``, ``Sqrt``, ``Log``,
 ``Exp``, ``Reciprocal``, ``Pow`` by a constant, ``Clip``, ``Max``/``Min`` with a
-constant). Kernel: :mod:`edgernn.kernels.unary`.
+constant, ``Erf``, ``Sign``, ``Floor``, ``Ceil``, ``Round``). Kernel:
+:mod:`edgernn.kernels.unary`.
+
+``erf`` is what torch's exact GELU exports to (``0.5 x (1 + erf(x / sqrt 2))``, the
+rest plain Mul/Add); the rounding functions appear in exported quantise-dequantise
+steps and hand-written feature code.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from .registry import register
 #: function name -> (kernel code, number of parameters it takes)
 FUNCS = {"abs": (K.ABS, 0), "neg": (K.NEG, 0), "sqrt": (K.SQRT, 0), "log": (K.LOG, 0),
          "exp": (K.EXP, 0), "reciprocal": (K.RECIPROCAL, 0), "square": (K.SQUARE, 0),
-         "pow": (K.POW, 1), "clip": (K.CLIP, 2), "max": (K.MAX, 1), "min": (K.MIN, 1)}
+         "pow": (K.POW, 1), "clip": (K.CLIP, 2), "max": (K.MAX, 1), "min": (K.MIN, 1),
+         "erf": (K.ERF, 0), "sign": (K.SIGN, 0), "floor": (K.FLOOR, 0), "ceil": (K.CEIL, 0),
+         "round": (K.ROUND, 0)}
 
 
 @register
@@ -30,7 +37,9 @@ class Unary(Op):
     func : str
         ``abs``, ``neg``, ``sqrt``, ``log``, ``exp``, ``reciprocal``, ``square``;
         ``pow`` (``x ** alpha``), ``clip`` (``min(max(x, alpha), beta)``), ``max``
-        (``max(x, alpha)``) or ``min`` (``min(x, alpha)``).
+        (``max(x, alpha)``) or ``min`` (``min(x, alpha)``); ``erf`` (the error
+        function), ``sign`` (-1, 0 or 1; nan stays nan), ``floor``, ``ceil`` or
+        ``round`` (to the nearest integer, halves to even, as ONNX ``Round``).
     alpha, beta : float
         The constants of ``pow``, ``clip``, ``max`` and ``min`` (0 for the others).
     """
