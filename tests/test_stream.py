@@ -256,3 +256,19 @@ def test_step_accepts_read_only_input(rng):
     ro = np.frombuffer(x.tobytes(), dtype=np.float32)
     assert not ro.flags.writeable
     np.testing.assert_array_equal(model.stream().step(ro), model.stream().step(x))
+
+
+def test_length_one_views_with_any_stride_step_and_run(rng):
+    """numpy calls an axis of length 1 contiguous whatever its stride (a row of a
+    transposed column, a one-column slice); step and run take them like any array."""
+    model = edgernn.Model([edgernn.GRU(_r(rng, 12, 1), _r(rng, 12, 4)),
+                           edgernn.Dense(_r(rng, 2, 4))])
+    col = np.ascontiguousarray(_r(rng, 1, 30, scale=1).T)        # (30, 1)
+    odd = np.ascontiguousarray(_r(rng, 1, 30, scale=1)).T[:, :1]  # (30, 1), strides (4, 120)
+    for xs in (col, odd):
+        want = model.stream().run(np.array(xs, copy=True, order="C"))
+        s = model.stream()
+        rows = [xs[i] for i in range(len(xs))]
+        assert rows[3].flags.c_contiguous
+        np.testing.assert_array_equal(np.stack([s.step(r).copy() for r in rows]), want)
+        np.testing.assert_array_equal(model.stream().run(xs), want)

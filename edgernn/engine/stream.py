@@ -35,11 +35,22 @@ def check_vec(a, n: int, what: str, writeable: bool = False) -> None:
         raise StreamError(f"{what}: the array is read-only")
 
 
+def packed(a: np.ndarray) -> np.ndarray:
+    """``a`` with C-order strides of its own itemsize: numpy calls an axis of length 1
+    contiguous whatever its stride (``a.T[i]``, ``a[:, :1]``), the native loop does not."""
+    a = np.ascontiguousarray(a)
+    want, step = [], a.itemsize
+    for n in reversed(a.shape):
+        want.insert(0, step)
+        step *= n
+    return a if a.strides == tuple(want) else a.copy()
+
+
 def check_array(a, shape: tuple, what: str) -> np.ndarray:
     if not isinstance(a, np.ndarray) or a.dtype != _F32 or a.shape != shape:
         shp = ", ".join("T" if s is None else str(s) for s in shape)
         raise StreamError(f"{what}: expected float32 array of shape ({shp}), got {describe(a)}")
-    return np.ascontiguousarray(a)
+    return packed(a)
 
 
 def load_state(state, spans) -> None:
@@ -153,7 +164,7 @@ class Stream:
         if rc:
             if rc == engine.STRIDED:  # strided views: the native loop takes contiguous ones
                 y = np.empty(self._no, np.float32)
-                rc = self._fn(self._addr, np.ascontiguousarray(x), y, 1)
+                rc = self._fn(self._addr, packed(x), y, 1)
                 out[:] = y
             if rc:
                 self._step_error(x, out, rc)
