@@ -24,6 +24,7 @@ from tests.test_convert_torch_streaming_models import (  # noqa: E402
     STEPS,
     export,
     kinds,
+    streams_like,
     trained_looking,
 )
 
@@ -111,11 +112,4 @@ def test_crn_with_a_conv_transpose2d_decoder_streams_like_onnxruntime_and_torch(
                   {"x": {1: "T"}, "y": {1: "T"}})
     model = from_onnx(path)
     xs = rng.normal(0, 1, (STEPS, 32)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    want = ort.InferenceSession(str(path)).run(None, {"x": xs[None]})[0][0]
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs)[None])[0].numpy()
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.stream().run(xs), got)
+    streams_like(model, path, net, xs)

@@ -185,6 +185,24 @@ def kinds(model):
     return [type(op).__name__ for op in model.layers]
 
 
+def streams_like(model, path, net, xs, channels_first=False, ort_options=None):
+    """``model`` stepped over ``xs`` [T, F] equals ONNX Runtime running ``path`` and torch
+    running ``net`` on the whole sequence (within 1e-5), and its ``run`` (bit for bit);
+    ``channels_first``: the exports take and give ``[N, C, T]``. Returns the steps."""
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    feed = xs.T[None] if channels_first else xs[None]
+    want = ort.InferenceSession(str(path), ort_options).run(None, {"x": feed})[0][0]
+    with torch.no_grad():
+        ref = net(torch.from_numpy(feed.copy()))[0].numpy()
+    if channels_first:
+        want, ref = want.T, ref.T
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
+    return got
+
+
 def test_kws_crnn_streams_like_onnxruntime_and_torch(tmp_path, rng):
     torch.manual_seed(0)
     net = trained_looking(KWSCRNN())
@@ -193,14 +211,7 @@ def test_kws_crnn_streams_like_onnxruntime_and_torch(tmp_path, rng):
     model = from_onnx(path)
     assert kinds(model).count("CausalConv1d") == 2 and "GRU" in kinds(model)
     xs = rng.normal(0, 1, (STEPS, 40)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    want = ort.InferenceSession(str(path)).run(None, {"x": xs[None]})[0][0]
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs)[None])[0].numpy()
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.stream().run(xs), got)
+    streams_like(model, path, net, xs)
 
 
 def test_tcn_with_chomp_on_channels_first_input_streams_like_onnxruntime_and_torch(
@@ -215,14 +226,7 @@ def test_tcn_with_chomp_on_channels_first_input_streams_like_onnxruntime_and_tor
     # six causal convolutions, each BatchNorm folded into the one before it, + 1 head, 1 skip
     assert kinds(model).count("CausalConv1d") == 8 and "Mul" in kinds(model)
     xs = rng.normal(0, 1, (STEPS, 16)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    want = ort.InferenceSession(str(path)).run(None, {"x": xs.T[None]})[0][0].T
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs.T.copy())[None])[0].numpy().T
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.stream().run(xs), got)
+    got = streams_like(model, path, net, xs, channels_first=True)
     # ONNX Runtime's feed and output layout, [N, C, T]
     np.testing.assert_array_equal(run_like_onnx(model, {"x": xs.T[None]})["y"][0].T, got)
 
@@ -235,14 +239,7 @@ def test_causal_conv_tasnet_streams_sample_by_sample_like_onnxruntime(tmp_path, 
     model = from_onnx(path)
     assert kinds(model).count("LayerNorm") == 6 and model.input_size == 1
     xs = rng.normal(0, 1, (STEPS, 1)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
-    want = ort.InferenceSession(str(path)).run(None, {"x": xs.T[None]})[0][0].T
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs.T.copy())[None])[0].numpy().T
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
-    np.testing.assert_array_equal(model.stream().run(xs), got)
+    streams_like(model, path, net, xs, channels_first=True)
 
 
 def test_gru_with_layernorm_gelu_hardswish_carries_its_state_like_onnxruntime(tmp_path, rng):
@@ -283,15 +280,9 @@ def test_kws_crnn_from_the_default_dynamo_exporter_streams_like_onnxruntime(tmp_
     assert {"Shape", "Reshape", "GRU"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
     model = from_onnx(path)
     xs = rng.normal(0, 1, (STEPS, 40)).astype(np.float32)
-    s = model.stream()
-    got = np.stack([s.step(x).copy() for x in xs])
     opts = ort.SessionOptions()  # its optimiser trusts the export's example-sized shapes
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
-    want = ort.InferenceSession(str(path), opts).run(None, {"x": xs[None]})[0][0]
-    with torch.no_grad():
-        ref = net(torch.from_numpy(xs)[None])[0].numpy()
-    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
-    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    streams_like(model, path, net, xs, ort_options=opts)
 
 
 @pytest.mark.parametrize("dynamo", [False, True])
