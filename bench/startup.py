@@ -25,14 +25,18 @@ import tempfile
 
 import numpy as np
 
-_CHILD = r"""
+_HWM = r"""
 import json, resource, sys, time
+
 
 def hwm_mb():  # this process's peak RSS (ru_maxrss would carry the parent's over fork + exec)
     for ln in open("/proc/self/status"):
         if ln.startswith("VmHWM:"):
             return int(ln.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+"""
+
+_CHILD = _HWM + r"""
 t0 = time.perf_counter()
 import numpy as np
 t_np = time.perf_counter()
@@ -141,14 +145,7 @@ def _summary(runs: list) -> dict:
     return out
 
 
-_PEER = r"""
-import json, resource, sys, time
-
-def hwm_mb():  # this process's peak RSS (ru_maxrss would carry the parent's over fork + exec)
-    for ln in open("/proc/self/status"):
-        if ln.startswith("VmHWM:"):
-            return int(ln.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+_PEER = _HWM + r"""
 import numpy as np
 kind, path = sys.argv[1], sys.argv[2]
 t0 = time.perf_counter()
