@@ -5,6 +5,8 @@
     GRU 64 (noise_gru) on concat[d, v, x]         -> u
     GRU 96 (gain_gru)  on concat[v, u, x]         -> w ;  gains = Dense B sigmoid (w)
 
+The bundled model has a gain GRU of 128 (`train.py --widths 48,48,64,128`, `widened`).
+
 The feature normalisation (fixed mean/std from the training corpus) is folded
 into every layer that reads the features on export (`folded`), so the runtime
 feeds raw front-end features and the graph needs no elementwise ops.
