@@ -281,6 +281,32 @@ def test_shell_sees_one_line_and_status_2(work, argv):
     assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
 
 
+def _foreign_path() -> str:
+    """An int8 path of another CPU class (x86's on aarch64 and the other way round)."""
+    from edgernn.kernels import tile_i8
+
+    return next(p for p in tile_i8.PATHS
+                if not tile_i8._runs_here(p, tile_i8._features()))
+
+
+@pytest.mark.parametrize("forced", ["bogus", _foreign_path()])
+def test_a_forced_int8_path_this_cpu_cannot_run_is_one_line_before_any_compile(
+        work, tmp_path, forced):
+    """``EDGERNN_INT8_PATH`` naming no path, or one of another CPU class, is refused with
+    the paths this CPU runs, before the compiler sees it; a float model does not care."""
+    env = dict(os.environ, EDGERNN_INT8_PATH=forced, EDGERNN_CACHE_DIR=str(tmp_path / "c"))
+    out = subprocess.run([sys.executable, "-m", "edgernn", "warmup"], capture_output=True,
+                         text=True, timeout=120, env=env)
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+    assert re.search(rf"EDGERNN_INT8_PATH: expected one of .*generic.*got '{forced}'",
+                     out.stderr)
+    out = subprocess.run([sys.executable, "-m", "edgernn", "run", str(work / "m.ernn"),
+                          "--input", str(work / "xs.npy"), "--output", str(tmp_path / "y")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert out.returncode == 0, out.stderr
+
+
 def test_keygen_sign_and_require_the_signature(work, capsys, tmp_path):
     assert cli.main(["keygen", str(tmp_path / "dev")]) == 0
     assert os.stat(tmp_path / "dev.key").st_mode & 0o777 == 0o600

@@ -144,6 +144,8 @@ def kernel_address(name: str) -> int:
     from the disk cache, the first time it is asked for)."""
     addr = _ADDRESSES.get(name)
     if addr is None:
+        if name == "qlinalg:qmatvec_kernel":   # the int8 path: a forced one must run here
+            importlib.import_module("edgernn.kernels.tile_i8").checked_path()
         module, func = name.split(":")
         addr = _ADDRESSES[name] = getattr(importlib.import_module(f"edgernn.kernels.{module}"),
                                           func).address

@@ -46,6 +46,8 @@ from numba import types
 from numba.core import cgutils, config
 from numba.extending import intrinsic
 
+from ..errors import EdgeRNNError
+
 ROWS = 32
 
 _I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
@@ -99,6 +101,15 @@ def path() -> str:
                              f"(the int8 paths this CPU runs), got {forced!r}")
         return forced
     return next(p for p in PATHS if _runs_here(p, feats))  # generic at the latest
+
+
+def checked_path() -> str:
+    """:func:`path`, a bad ``EDGERNN_INT8_PATH`` raised as an :class:`EdgeRNNError` (one
+    line from the CLI); called before anything int8 compiles, not inside the compiler."""
+    try:
+        return path()
+    except ValueError as exc:
+        raise EdgeRNNError(str(exc)) from None
 
 
 def _splat(builder, value, n, ty):
