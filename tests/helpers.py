@@ -46,6 +46,31 @@ def c_compiler() -> str:
     return cc
 
 
+def cpu_flags() -> set:
+    """The CPU's flags from ``/proc/cpuinfo`` (``flags`` on x86, ``Features`` on ARM)."""
+    try:
+        text = open("/proc/cpuinfo").read()
+    except OSError:
+        return set()
+    return set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
+                     if ln.startswith(("flags", "Features"))), []))
+
+
+def int8_paths_here() -> list[str]:
+    """The int8 paths of ``edgernn.kernels.tile_i8.PATHS`` whose instructions this CPU has,
+    by its flags (not through LLVM) and its machine (QEMU shows the host's flags): the
+    paths a test may force here; ``bench/aarch64_check.sh`` runs the others emulated."""
+    import platform
+
+    from edgernn.kernels.tile_i8 import PATHS
+
+    f, machine = cpu_flags(), platform.machine()
+    arm, x86 = machine in ("aarch64", "arm64"), machine in ("x86_64", "AMD64")
+    runs = {"vnni": x86 and ("avx512_vnni" in f and "avx512bw" in f or "avx_vnni" in f),
+            "avx2": x86 and "avx2" in f, "sdot": arm and "asimddp" in f, "neon": arm}
+    return [p for p in PATHS if runs.get(p, True)]
+
+
 def wait_until(cond, timeout: float = 20.0, what: str = "it", poll: float = 0.005) -> bool:
     """Poll ``cond()`` until it is true (returns True); fail naming ``what`` after
     ``timeout`` seconds."""

@@ -2,7 +2,6 @@
 
 import dataclasses
 import os
-import platform
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 import edgernn
 from edgernn import QuantParams
 from tests import naive_quant as nq
+from tests.helpers import int8_paths_here
 
 
 def _r(rng, *shape, scale=0.3):
@@ -118,26 +118,13 @@ def test_bad_quant_params_are_refused(rng, bad, match):
                             quant=bad(gru, scales))
 
 
-def _cpu_flags() -> set:
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return set()
-    return set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
-                     if ln.startswith(("flags", "Features"))), []))
-
-
-@pytest.mark.parametrize("forced", ["generic", "avx2", "neon", "neon-ir"])
+@pytest.mark.parametrize("forced", [p for p in int8_paths_here()
+                                    if p in ("generic", "avx2", "neon", "neon-ir")])
 def test_every_int8_path_gives_the_same_bits(rng, tmp_path, forced):
-    """The machine's own int8 path and each forced one (the portable IR; AVX2's
-    vpmaddwd where the CPU has AVX2; ARMv8.0's smull/sadalp on aarch64, and the
-    same arithmetic in portable IR on any CPU) compute the same integers."""
-    if forced == "avx2" and ("avx2" not in _cpu_flags()     # (QEMU shows the host's flags)
-                             or platform.machine() not in ("x86_64", "AMD64")):
-        pytest.skip("this CPU has no AVX2 (the avx2 path cannot run here)")
-    if forced == "neon" and platform.machine() not in ("aarch64", "arm64"):
-        pytest.skip("not an aarch64 CPU (the neon path cannot run here; neon-ir is its "
-                    "arithmetic, bench/aarch64_check.sh runs this test on emulated aarch64)")
+    """The machine's own int8 path and each forced one this CPU runs (the portable IR;
+    AVX2's vpmaddwd where the CPU has AVX2; ARMv8.0's smull/sadalp on aarch64, and the
+    same arithmetic in portable IR on any CPU) compute the same integers
+    (``bench/aarch64_check.sh`` runs this test on emulated aarch64 CPUs)."""
     model = edgernn.Model([quantized(la, "int8-weights", dynamic_zero_point=True)
                            for la in _layers(rng)])
     model.save(tmp_path / "q.ernn")

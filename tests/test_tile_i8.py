@@ -17,25 +17,9 @@ from numba import njit
 from numba.core import config
 
 from edgernn.kernels import tile_i8
+from tests.helpers import int8_paths_here
 
 ROWS = 32
-
-
-def _flags() -> set:
-    try:
-        text = open("/proc/cpuinfo").read()
-    except OSError:
-        return set()
-    return set(next((ln.split(":", 1)[1].split() for ln in text.splitlines()
-                     if ln.startswith(("flags", "Features"))), []))
-
-
-def _runs_here(name: str) -> bool:
-    f, arm = _flags(), platform.machine() in ("aarch64", "arm64")
-    x86 = platform.machine() in ("x86_64", "AMD64")   # (QEMU shows the host's flags)
-    return {"vnni": x86 and ("avx512_vnni" in f and "avx512bw" in f or "avx_vnni" in f),
-            "avx2": x86 and "avx2" in f, "sdot": arm and "asimddp" in f,
-            "neon": arm}.get(name, True)
 
 
 def _panel(w: np.ndarray) -> np.ndarray:
@@ -55,10 +39,8 @@ def _cases(rng):
     yield 4, np.full((ROWS, 16), 127, np.int8), np.full(16, 255, np.uint8)
 
 
-@pytest.mark.parametrize("which", tile_i8.PATHS)
+@pytest.mark.parametrize("which", int8_paths_here())
 def test_mac_i8_matches_an_int64_product_on_each_path(rng, monkeypatch, which):
-    if not _runs_here(which):
-        pytest.skip(f"this CPU has not the instructions of the {which} path")
     monkeypatch.setenv("EDGERNN_INT8_PATH", which)
     assert tile_i8.path() == which
 
