@@ -6,7 +6,7 @@ For Dense, GRU and LSTM layers from 3 k to 160 k multiply-accumulates per step, 
 ``Stream.run`` per step of the float layer and of its ``int8-weights`` quantisation
 (``converters.quantize(..., min_macs=0)``: every product int8), in passes interleaved
 between the two, and prints the median ratio per size. This is the measurement behind
-``converters.quantize.core.MIN_MACS``: under it a blanket int8 request keeps a product
+``converters.quantize.modes.MIN_MACS``: under it a blanket int8 request keeps a product
 float32, because each step's input quantisation, accumulator clearing and
 dequantisation cost more than the integer products save. The ratio depends on the
 CPU's int8 path (``edgernn.kernels.tile_i8.path()``, printed): the JSON names the CPU

@@ -262,7 +262,7 @@ def _quantize(model, args):
         raise EdgeRNNError("--quantize int8 (static) needs --calibration DATA (.npy or .npz "
                            f"sequences of shape (T, {model.input_size})); int8-weights needs "
                            f"none")
-    from converters.quantize.core import MIN_MACS
+    from converters.quantize.modes import MIN_MACS
 
     min_macs = MIN_MACS if args.int8_min_macs is None else args.int8_min_macs
     if min_macs < 0:

@@ -323,7 +323,7 @@ def test_a_blanket_mode_keeps_small_products_float_and_says_why(data):
     """int8 costs a per-step input quantisation that small products do not repay: under
     ``min_macs`` (default 16384) a node the mode does not name stays float32, by its
     shape alone (the same model on every CPU); the report and ``describe`` say so."""
-    from converters.quantize.core import MIN_MACS
+    from converters.quantize.modes import MIN_MACS
 
     model = _big_and_small()
     cal = _data(model, 3) if data else None

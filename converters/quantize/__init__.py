@@ -60,10 +60,11 @@ error is at most E; ``report["kept_float"]`` names them.
 from __future__ import annotations
 
 from .calibration import LOADERS, CalibrationError, load_sequences
-from .core import quantize, resolve_modes
+from .core import quantize
+from .modes import MIN_MACS, resolve_modes
 from .qlayer import build, quantize_weight
 
-__all__ = ["quantize", "resolve_modes", "load_sequences", "CalibrationError", "LOADERS",
+__all__ = ["quantize", "resolve_modes", "MIN_MACS", "load_sequences", "CalibrationError", "LOADERS",
            "build", "quantize_weight"]
 
 

@@ -19,66 +19,13 @@ from edgernn.errors import EdgeRNNError, ModelFormatError, UnsupportedOpError
 from . import ranges as R
 from . import trace
 from .calibration import CalibrationError, carve_held_out, load_sequences, settle_steps
-from .qlayer import MODES, build, kind, quant
+from .modes import MIN_MACS, resolve_modes, small_nodes
+from .qlayer import build, kind, quant
 
-PRECISIONS = ("float32",) + MODES
 METHODS = ("auto", "minmax", "percentile", "mse")
 DYNAMIC = ("asymmetric", "symmetric")
-#: below this many MACs per step, a blanket int8 request keeps a product in float32 (the
-#: input quantisation, accumulator clearing and dequantisation of each step cost more than
-#: the integer products save: measured with ``bench/int8_small.py``)
-MIN_MACS = 16384
 _BOUNDED = {"tanh": (-1.0, 1.0), "softsign": (-1.0, 1.0), "sigmoid": (0.0, 1.0),
             "hard_sigmoid": (0.0, 1.0)}
-
-
-# --- modes ---------------------------------------------------------------------------
-
-def resolve_modes(model, mode) -> list[str]:
-    """Per node of ``model.graph.nodes``: "float32", "int8-weights" or "int8".
-
-    ``mode`` is one precision for every node; a dict from node (its name, or its
-    index in ``graph.nodes``) to precision, with an optional ``"default"`` entry
-    for the nodes not named (else they stay float32); or a list with one
-    precision (or None: float32) per node.
-    """
-    nodes = model.graph.nodes
-    n = len(nodes)
-    names = {t.name: i for i, t in enumerate(nodes)}
-
-    def check(v, where):
-        v = "float32" if v is None else v
-        if v not in PRECISIONS:
-            raise ModelFormatError(f"mode{where}: expected one of {list(PRECISIONS)}, "
-                                   f"got {v!r}")
-        return v
-
-    if isinstance(mode, str) or mode is None:
-        return [check(mode, "")] * n
-    if isinstance(mode, dict):
-        per = [check(mode.get("default"), "['default']")] * n
-        for key, v in mode.items():
-            if key == "default":
-                continue
-            if isinstance(key, str) and key in names:
-                idx = names[key]
-            elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < n:
-                idx = key
-            elif isinstance(key, str) and key.isdigit() and int(key) < n:
-                idx = int(key)
-            else:
-                shown = ", ".join(list(names)[:12]) + (", ..." if n > 12 else "")
-                raise ModelFormatError(f"mode: layer {key!r} does not exist; expected a node "
-                                       f"name ({shown}), an index in 0..{n - 1}, or "
-                                       f"'default'")
-            per[idx] = check(v, f"[{key!r}]")
-        return per
-    if isinstance(mode, (list, tuple)):
-        if len(mode) != n:
-            raise ModelFormatError(f"mode: expected one precision per node ({n}), got "
-                                   f"{len(mode)}")
-        return [check(v, f"[{i}]") for i, v in enumerate(mode)]
-    raise ModelFormatError(f"mode: expected a str, dict or list, got {type(mode).__name__}")
 
 
 # --- measurements ----------------------------------------------------------------------
@@ -223,7 +170,7 @@ def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None
                                "quantise its float original")
     nodes = model.graph.nodes
     per = resolve_modes(model, mode)
-    small = _small(model, mode, per, min_macs)
+    small = small_nodes(model, mode, per, min_macs)
     if calibration is None:
         return _without_data(model, per, mode, held_out, max_error, dynamic, small)
     calib = load_sequences(calibration, model, "calibration")
@@ -280,30 +227,6 @@ def quantize(model, calibration=None, mode="int8", held_out=None, max_error=None
     prov = dict(model.provenance)
     prov["quantized_by"] = f"converters.quantize (edgernn {edgernn.__version__})"
     return trace.rebuild(model, ops, compact(report), prov)
-
-
-def _small(model, mode, per, min_macs) -> dict:
-    """{node index: reason} for the nodes ``mode`` leaves to the default and that do fewer
-    than ``min_macs`` MACs per step; their entry in ``per`` becomes "float32"."""
-    if isinstance(min_macs, bool) or not isinstance(min_macs, (int, np.integer)) \
-            or min_macs < 0:
-        raise ModelFormatError(f"min_macs: expected a whole number >= 0, got {min_macs!r}")
-    named = set()
-    if isinstance(mode, dict):
-        names = {t.name: i for i, t in enumerate(model.graph.nodes)}
-        named = {names.get(k, k) for k in mode if k != "default"}
-        named = {int(k) if isinstance(k, str) and k.isdigit() else k for k in named}
-    elif isinstance(mode, (list, tuple)):
-        return {}
-    out = {}
-    for i, t in enumerate(model.graph.nodes):
-        macs = t.op.macs()
-        if i in named or per[i] == "float32" or not t.op.quantizable or macs >= min_macs:
-            continue
-        per[i] = "float32"
-        out[i] = (f"small: {macs} MACs per step < min_macs={min_macs}, where int8 is slower "
-                  f"than float32 (min_macs=0 quantises it)")
-    return out
 
 
 def _without_data(model, per, mode, held_out, max_error, dynamic, small):
