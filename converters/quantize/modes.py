@@ -16,6 +16,19 @@ PRECISIONS = ("float32",) + MODES
 MIN_MACS = 16384
 
 
+def _node_index(key, names: dict, n: int) -> int:
+    """The index in ``graph.nodes`` of a mode's key: a node name, an index, or its digits."""
+    if isinstance(key, str) and key in names:
+        return names[key]
+    if isinstance(key, int) and not isinstance(key, bool) and 0 <= key < n:
+        return key
+    if isinstance(key, str) and key.isdigit() and int(key) < n:
+        return int(key)
+    shown = ", ".join(list(names)[:12]) + (", ..." if n > 12 else "")
+    raise ModelFormatError(f"mode: layer {key!r} does not exist; expected a node name "
+                           f"({shown}), an index in 0..{n - 1}, or 'default'")
+
+
 def resolve_modes(model, mode) -> list[str]:
     """Per node of ``model.graph.nodes``: "float32", "int8-weights" or "int8".
 
@@ -40,20 +53,8 @@ def resolve_modes(model, mode) -> list[str]:
     if isinstance(mode, dict):
         per = [check(mode.get("default"), "['default']")] * n
         for key, v in mode.items():
-            if key == "default":
-                continue
-            if isinstance(key, str) and key in names:
-                idx = names[key]
-            elif isinstance(key, int) and not isinstance(key, bool) and 0 <= key < n:
-                idx = key
-            elif isinstance(key, str) and key.isdigit() and int(key) < n:
-                idx = int(key)
-            else:
-                shown = ", ".join(list(names)[:12]) + (", ..." if n > 12 else "")
-                raise ModelFormatError(f"mode: layer {key!r} does not exist; expected a node "
-                                       f"name ({shown}), an index in 0..{n - 1}, or "
-                                       f"'default'")
-            per[idx] = check(v, f"[{key!r}]")
+            if key != "default":
+                per[_node_index(key, names, n)] = check(v, f"[{key!r}]")
         return per
     if isinstance(mode, (list, tuple)):
         if len(mode) != n:
@@ -69,13 +70,12 @@ def small_nodes(model, mode, per, min_macs) -> dict:
     if isinstance(min_macs, bool) or not isinstance(min_macs, (int, np.integer)) \
             or min_macs < 0:
         raise ModelFormatError(f"min_macs: expected a whole number >= 0, got {min_macs!r}")
-    named = set()
-    if isinstance(mode, dict):
-        names = {t.name: i for i, t in enumerate(model.graph.nodes)}
-        named = {names.get(k, k) for k in mode if k != "default"}
-        named = {int(k) if isinstance(k, str) and k.isdigit() else k for k in named}
-    elif isinstance(mode, (list, tuple)):
+    if isinstance(mode, (list, tuple)):
         return {}
+    nodes = model.graph.nodes
+    names = {t.name: i for i, t in enumerate(nodes)}
+    named = {_node_index(k, names, len(nodes)) for k in mode if k != "default"} \
+        if isinstance(mode, dict) else set()
     out = {}
     for i, t in enumerate(model.graph.nodes):
         macs = t.op.macs()
