@@ -180,6 +180,15 @@ class Daemon:
         self._err.close()
         return rc, elapsed
 
+    def run_to_end(self, timeout: float = 60.0) -> None:
+        """Wait for the daemon to finish its source by itself (exit 0, or fail with its
+        log); kill it if it does not; its stdout is read to the end."""
+        try:
+            assert self.proc.wait(timeout) == 0, self.stderr()
+        finally:
+            self.kill()
+        self._reader.join(5)
+
     def results(self) -> list:
         return [json.loads(b) for b in self.lines]
 

@@ -75,11 +75,7 @@ def test_denoise_wav_to_wav_equals_the_offline_denoiser_with_vad_reports(tmp_pat
     x = sf.read(tmp_path / "noisy.wav", dtype="float32")[0]  # the quantised samples
     cfg = _config(tmp_path, 'channels = "each"', "[denoise]\nreport_every = 10\n")
     d = Daemon(cfg)
-    try:
-        assert d.proc.wait(60) == 0, d.stderr()
-    finally:
-        d.kill()
-    d._reader.join(5)
+    d.run_to_end(60)
     y, rate = sf.read(tmp_path / "clean.wav", dtype="float32")
     assert rate == 16000 and y.shape == (300 * H, 2)
     reports = d.results()
@@ -405,10 +401,7 @@ def test_a_48_khz_file_is_resampled_to_the_model_and_back(tmp_path):
     sf.write(tmp_path / "noisy.wav", x, 48000, subtype="FLOAT")
     cfg = _config(tmp_path, "", "[denoise]\nreport_every = 100\n")
     d = Daemon(cfg)
-    try:
-        assert d.proc.wait(60) == 0, d.stderr()
-    finally:
-        d.kill()
+    d.run_to_end(60)
     y, rate = sf.read(tmp_path / "clean.wav", dtype="float32")
     # oracle: soxr in one go (its streaming resampler gives the same samples)
     u = soxr.resample(x, 48000, 16000, quality="HQ")

@@ -65,11 +65,7 @@ def test_full_disk_counts_errors_serves_other_sinks_and_leaves_no_corrupt_file(t
     cfg = _config(tmp_path, disk.path, realtime=False)
     try:
         d = Daemon(cfg, preexec_fn=disk.preexec())
-        try:
-            assert d.proc.wait(120) == 0, d.stderr()
-        finally:
-            d.kill()
-        d._reader.join(5)
+        d.run_to_end(120)
         files = sorted(p.name for p in disk.path.iterdir())
         y, rate = sf.read(disk.path / "clean.wav", dtype="float32")  # a valid WAV
         lines = (disk.path / "reports.jsonl").read_bytes().split(b"\n")
