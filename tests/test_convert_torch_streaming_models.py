@@ -185,6 +185,26 @@ def export(net, args, path, names, dynamic):
     return path
 
 
+def export_dynamo(net, cls: str, example: tuple, path, out_name: str) -> None:
+    """``net`` (an instance of ``cls``, "module:Class" with no constructor arguments)
+    exported by torch's default (dynamo) exporter with input ``x`` of ``example``'s
+    shape, its axis 1 (time) dynamic, in a fresh process: after one dynamo export of a
+    GRU, torch 2.13 keeps the next one's time length static in the same process."""
+    weights = Path(path).with_suffix(".pt")
+    torch.save(net.state_dict(), weights)
+    module, name = cls.split(":")
+    code = (f"import sys, torch; sys.path.insert(0, sys.argv[1]); "
+            f"from {module} import {name}; "
+            f"net = {name}().eval(); net.load_state_dict(torch.load(sys.argv[2])); "
+            f"torch.onnx.export(net, (torch.zeros(*{tuple(example)!r}),), sys.argv[3], "
+            f"input_names=['x'], output_names=[{out_name!r}], dynamo=True, "
+            f"dynamic_shapes=({{1: torch.export.Dim('T', min=8)}},))")
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, "-c", code, str(root), str(weights), str(path)],
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def kinds(model):
     return [type(op).__name__ for op in model.layers]
 
@@ -275,19 +295,8 @@ def test_kws_crnn_from_the_default_dynamo_exporter_streams_like_onnxruntime(tmp_
     torch.manual_seed(3)
     net = trained_looking(KWSCRNN())
     path = tmp_path / "kws_dynamo.onnx"
-    torch.save(net.state_dict(), tmp_path / "kws.pt")
-    # a fresh process: after one dynamo export of a GRU, torch 2.13 keeps the next one's
-    # time length static in the same process (no Shape nodes left to test)
-    code = ("import sys, torch; sys.path.insert(0, sys.argv[1]); "
-            "from tests.test_convert_torch_streaming_models import KWSCRNN; "
-            "net = KWSCRNN().eval(); net.load_state_dict(torch.load(sys.argv[2])); "
-            "torch.onnx.export(net, (torch.zeros(1, 20, 40),), sys.argv[3], "
-            "input_names=['x'], output_names=['p'], dynamo=True, "
-            "dynamic_shapes=({1: torch.export.Dim('T', min=8)},))")
-    root = Path(__file__).resolve().parents[1]
-    out = subprocess.run([sys.executable, "-c", code, str(root), str(tmp_path / "kws.pt"),
-                          str(path)], capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
+    export_dynamo(net, "tests.test_convert_torch_streaming_models:KWSCRNN", (1, 20, 40), path,
+                  "p")
     import onnx
 
     assert {"Shape", "Reshape", "GRU"} <= {n.op_type for n in onnx.load(str(path)).graph.node}
