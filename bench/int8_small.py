@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,10 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
+
+import timing  # noqa: E402
 
 import edgernn  # noqa: E402
 from converters import quantize  # noqa: E402
@@ -59,20 +61,6 @@ def per_step(stream, xs, seconds=0.05) -> float:
     return best
 
 
-def cpu() -> str:
-    try:
-        info = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return platform.processor()
-    name = next((ln.split(":", 1)[1].strip() for ln in info.splitlines()
-                 if ln.startswith(("model name", "Model"))), platform.machine())
-    flags = next((ln.split(":", 1)[1].split() for ln in info.splitlines()
-                  if ln.startswith(("flags", "Features"))), [])
-    keep = [f for f in flags if f.startswith(("avx", "fma", "asimd", "sdot")) or f in
-            ("amx_int8", "dotprod")]
-    return f"{name} ({' '.join(keep)})"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=5, help="interleaved passes per size")
@@ -80,7 +68,8 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     rng = np.random.default_rng(0)
     rows = []
-    print(f"{cpu()}; int8 path: {tile_i8.path()}")
+    meta = timing.cpu_meta()
+    print(f"{meta['cpu']} ({' '.join(meta['flags'])}); int8 path: {tile_i8.path()}")
     print(f"{'layer':>16} {'MACs':>7} {'f32 ns':>8} {'int8 ns':>8} {'ratio':>6}")
     for kind, sizes in SIZES.items():
         for n_in, n in sizes:
@@ -100,7 +89,7 @@ def main(argv=None) -> int:
             print(f"{kind + f' {n_in}->{n}':>16} {macs:>7} {r['f32_ns']:>8.0f} "
                   f"{r['int8_ns']:>8.0f} {ratio:>6.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"cpu": cpu(), "int8_path": tile_i8.path(),
+    args.out.write_text(json.dumps({"cpu": meta, "int8_path": tile_i8.path(),
                                     "command": "bench/int8_small.py", "rows": rows}, indent=1))
     print(f"wrote {args.out}")
     return 0

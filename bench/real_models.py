@@ -29,11 +29,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
+import timing
 
 import edgernn
 
@@ -264,14 +264,10 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=HERE.parent / "docs" / "bench" /
                     "real_models.json")
     args = ap.parse_args()
-    flags = ""
-    try:
-        flags = next(ln for ln in open("/proc/cpuinfo") if ln.startswith(("flags", "Features")))
-    except (OSError, StopIteration):
-        pass
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
-    res = {"cpu": cpu, "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
+    meta = timing.cpu_meta()
+    flags = meta["flags"]
+    res = {"cpu": meta["cpu"], "flags": flags,
+           "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
            "avx2": "avx2" in flags, "edgernn": edgernn.__version__,
            "dtln": dtln(args), "nsnet2_16k": nsnet2(args),
            "silero_vad_16k": silero(args)}

@@ -18,8 +18,10 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import platform
 import resource
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -167,3 +169,25 @@ def run_per_step_us(run, xs, min_seconds: float, call_s: float = 1e-3) -> dict:
     T = chunk_for(run, xs, call_s)
     r = interleaved_calls({"f": lambda: run(xs[:T])}, 1, min_seconds, min_reps=9)
     return {k: v["f"] / T * 1e6 for k, v in r.items()}
+
+
+#: the /proc/cpuinfo flags that decide the inner loops' speed (recorded beside every figure)
+FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp")
+
+
+def cpu_meta() -> dict:
+    """CPU model, its SIMD flags of :data:`FLAGS`, the CPUs this process may use, load."""
+    cpu, flags = platform.processor(), set()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, val = line.partition(":")
+            if key.strip() == "model name" and val.strip():
+                cpu = val.strip()
+            elif key.strip() in ("flags", "Features"):
+                flags |= set(val.split())
+    except OSError:
+        pass
+    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {"cpu": cpu, "machine": platform.machine(), "cpus": os.cpu_count(),
+            "flags": [f for f in FLAGS if f in flags], "affinity": allowed,
+            "loadavg_start": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}

@@ -33,12 +33,10 @@ import ctypes
 import functools
 import json
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -206,28 +204,6 @@ def bench_layers(lib: Path | None, lib_reason: str, min_seconds: float = 0.4,
     return rows
 
 
-#: the /proc/cpuinfo flags that decide these loops' speed
-FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "asimd", "asimddp")
-
-
-def cpu_meta() -> dict:
-    """CPU model, its SIMD flags of :data:`FLAGS`, the CPUs this process may use, load."""
-    cpu, flags = platform.processor(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, val = line.partition(":")
-            if key.strip() == "model name" and val.strip():
-                cpu = val.strip()
-            elif key.strip() in ("flags", "Features"):
-                flags |= set(val.split())
-    except OSError:
-        pass
-    allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu": cpu, "machine": platform.machine(), "cpus": os.cpu_count(),
-            "flags": [f for f in FLAGS if f in flags], "affinity": allowed,
-            "loadavg_start": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
-
-
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--passes", type=int, default=7)
@@ -238,7 +214,7 @@ def main(argv=None):
     import latency_report
 
     torch.set_num_threads(1)
-    res = {"meta": cpu_meta()}
+    res = {"meta": timing.cpu_meta()}
     res["meta"]["command"] = " ".join([Path(sys.executable).name, *sys.argv])
     lib, res["c_yardstick_build"] = build(args.out)
     with tempfile.TemporaryDirectory(prefix="edgernn-rtneural-") as tmp:
