@@ -128,7 +128,8 @@ def print_all(res) -> None:
               f"start, {m['loadavg_end'][0]:.1f} at end, {m['cpus']} CPUs): absolute times are "
               f"inflated and the p99.9 mostly measures preemption (see 'preempted' per "
               f"1000 steps); compare the ratios, and time final figures on an idle machine.")
-    print(f"\n{m['cpu']} ({m['machine']}, {m['cpus']} CPUs), Python {m['python']}; "
+    print(f"\n{m['cpu']} ({m['machine']}, {m['cpus']} CPUs; flags "
+          f"{' '.join(m.get('flags', [])) or 'not recorded'}), Python {m['python']}; "
           f"load average {m['loadavg_start'][0]:.1f} at start, {m['loadavg_end'][0]:.1f} at end;"
           f" pinning: {m['pinning'].get('how', m['pinning'].get('why'))}; clock overhead "
           f"{m['clock_overhead_ns']:.0f} ns per sample (included)")
@@ -300,7 +301,8 @@ def markdown(res) -> str:
     """The README's Speed tables from one run's JSON."""
     m, lines = res["meta"], []
     lines.append(f"`{m.get('command', 'bench/step_latency.py')}` on {m['date']}: {m['cpu']} "
-                 f"({m['machine']}, {m['cpus']} CPUs), Python {m['python']}, pinned "
+                 f"({m['machine']}, {m['cpus']} CPUs; flags "
+                 f"{' '.join(m.get('flags', [])) or 'not recorded'}), Python {m['python']}, pinned "
                  f"{m['pinning'].get('how', 'no')}; load average {m['loadavg_start'][0]:.1f} "
                  f"at start, {m['loadavg_end'][0]:.1f} at end.\n")
     lines.append("| net | runtime | p50 us | p99 us | p99.9 us | p99.9/p50 | run us/step | "

@@ -233,15 +233,8 @@ def meta(pin) -> dict:
             return __import__(mod).__version__
         except Exception:  # noqa: BLE001
             return None
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"machine": platform.machine(), "cpu": cpu or platform.processor(),
+    cpu = timing.cpu_meta()
+    return {"machine": platform.machine(), "cpu": cpu["cpu"], "flags": cpu["flags"],
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "edgernn": edgernn.__version__, "numpy": np.__version__,
             "numba": version("numba"), "torch": torch.__version__,
