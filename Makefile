@@ -6,22 +6,27 @@ VENV := .venv
 VPY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_STAMP := $(VENV)/.demo-installed
+# what each install must be able to import afterwards
+DEV_IMPORTS := edgernn, numba, onnx, onnxruntime, torch, serial, paho.mqtt, prometheus_client
+DEMO_IMPORTS := edgernn, numba, serial, soundfile, matplotlib
 
 .PHONY: demo test lint bench clean venv
 
-$(STAMP): pyproject.toml
+# $(call install,EXTRA,MODULES): create .venv if missing, install edgernn[EXTRA] into it,
+# check that MODULES import, then touch the stamp ($@)
+define install
 	test -x $(VPY) || $(PY) -m venv $(VENV)
 	$(VPY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(VPY) -m pip install -q -e '.[dev]' 2>&1 | grep -v "is ignored" || true
-	$(VPY) -c "import edgernn, numba, onnx, onnxruntime, torch, serial, paho.mqtt, prometheus_client"
-	touch $(STAMP)
+	$(VPY) -m pip install -q -e '.[$(1)]' 2>&1 | grep -v "is ignored" || true
+	$(VPY) -c "import $(2)"
+	touch $@
+endef
+
+$(STAMP): pyproject.toml
+	$(call install,dev,$(DEV_IMPORTS))
 
 $(DEMO_STAMP): pyproject.toml
-	test -x $(VPY) || $(PY) -m venv $(VENV)
-	$(VPY) -m pip install -q --upgrade pip 2>&1 | grep -v "is ignored" || true
-	$(VPY) -m pip install -q -e '.[demo]' 2>&1 | grep -v "is ignored" || true
-	$(VPY) -c "import edgernn, numba, serial, soundfile, matplotlib"
-	touch $(DEMO_STAMP)
+	$(call install,demo,$(DEMO_IMPORTS))
 
 venv: $(STAMP)
 
