@@ -7,7 +7,7 @@ from onnx import helper
 
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .values import Const, Norm, Seq, StateIn, StateOut, TimeExtended, TimePadded
+from .values import Const, Frames, Norm, Seq, StateIn, StateOut, TimeExtended, TimePadded
 
 
 def _reads(node) -> list:
@@ -265,6 +265,14 @@ class Context:
             v = state_seq(self, node, v)
         if isinstance(v, Norm):  # a norm used as data, not (only) to normalise by
             v = self._norm_as_seq(node, v)
+        if isinstance(v, Frames):
+            if len(v.frames) == 1:
+                return v.frames[0]
+            raise self.unsupported(node, f"{what} is {len(v.frames)} frames of a convolution "
+                                         f"cache joined with the step's data by {v.producer}; "
+                                         f"only a Conv over time, a Slice, Split or Concat "
+                                         f"along time, or a graph output giving the cache back "
+                                         f"may take them")
         if isinstance(v, TimePadded):
             raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
                                          f"only a causal convolution over time may take it")

@@ -24,7 +24,7 @@ from edgernn.ir.state import StreamState
 
 from .fold import fold
 from .statepack import StatePack, check_pairs, from_state
-from .values import Seq, StateOut, TimePadded
+from .values import Frames, Seq, StateOut, TimePadded
 
 
 def tensor_name(name: str, used: set) -> str:
@@ -60,7 +60,7 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
     for out in graph.output:
         v = ctx.env.get(out.name)
         if out.name in back and back[out.name] in {k[0] for k in ctx.generic}:
-            if not isinstance(v, (Seq, StatePack)):
+            if not isinstance(v, (Seq, StatePack, Frames)):
                 raise UnsupportedOpError(f"graph output {out.name!r} gives back state input "
                                          f"{back[out.name]!r} but holds a "
                                          f"{type(v).__name__} value")
@@ -69,6 +69,11 @@ def build_model(ctx, graph, names: set, prov: dict) -> edgernn.Model:
             seq_outs.append((out.name, v))
         elif isinstance(v, (StateOut, StatePack)):
             state_outs.append((out.name, v))
+        elif isinstance(v, Frames):
+            raise UnsupportedOpError(f"graph output {out.name!r} holds frames of a cache "
+                                     f"(from {v.producer}) but gives back no state input: "
+                                     f"pair it with its input (states={{'<input>': "
+                                     f"{out.name!r}}}, --state <input>={out.name})")
         elif isinstance(v, TimePadded):
             raise UnsupportedOpError(f"graph output {out.name!r} is the time axis padded by "
                                      f"{v.producer}: padding the time axis is supported only "

@@ -54,7 +54,7 @@ def initial_state(model, batch: int = 0, feeds=None) -> StreamState:
         a = np.asarray(feeds[rec["input"]], np.float32)
         index = tuple(batch if i == "B" else slice(None) if i == "F" else i
                       for i in rec["index"])
-        arrays[rec["state"]] = a[index]
+        arrays[rec["state"]] = a[index].reshape(-1)   # a cache frame: (C, F) flattened
     return StreamState(start.names, tuple(np.ascontiguousarray(arrays[n], np.float32)
                                           for n in start.names))
 
@@ -207,7 +207,7 @@ def _packed_output(rec, states) -> np.ndarray:
     for b, st in enumerate(states):
         for name, index in rec["places"]:
             idx = tuple(b if i == "B" else slice(None) if i == "F" else i for i in index)
-            out[idx] = st[name]
+            out[idx] = st[name].reshape(out[idx].shape)
     return out
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from edgernn.errors import UnsupportedOpError
 
-from .values import Seq, StateOut
+from .values import Frames, Seq, StateOut
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,16 @@ class StatePack:
 
 
 def from_state(v, ctx=None) -> StatePack:
-    """``v`` (a StateOut, a StatePack or data: a Seq) as a StatePack."""
+    """``v`` (a StateOut, a StatePack, data: a Seq, or a cache's frames) as a StatePack."""
     if isinstance(v, StatePack):
         return v
+    if isinstance(v, Frames):   # frame j at index j of its axis, whole other axes
+        places = []
+        for j, f in enumerate(v.frames):
+            idx = tuple(j if a == v.axis else "F" if s is not None and s > 1 else 0
+                        for a, s in enumerate(f.sizes))
+            places.append((f.tensor, idx))
+        return StatePack(tuple(places), tuple(v.size(a) for a in range(len(v.axes))))
     if isinstance(v, Seq):
         labels = ctx.labels(v)
         return StatePack(((v.tensor, tuple("F" if lab == "F" else 0 for lab in labels)),),

@@ -12,6 +12,7 @@ ShapeOf       an integer tensor computed from runtime shapes (Shape chains)
 Zeros         an all-zero tensor of runtime shape (zero initial states)
 StateIn       a graph input (or a slice of it) that carries recurrent state
 StateOut      recurrent state leaving a recurrent node (``Y_h`` / ``Y_c``)
+Frames        a short time axis held frame by frame (a convolution cache)
 Norm          the L2 norm (or sum of squares) of a Seq over its features
 Opaque        an output edgernn does not model (Dropout's mask)
 ============  ==============================================================
@@ -155,6 +156,24 @@ class TimeExtended:
     seq: Seq
     frames: int
     producer: str = ""
+
+
+@dataclass(frozen=True)
+class Frames:
+    """A short static time axis held frame by frame: a convolution cache passed in by hand
+    concatenated with the step's data (:mod:`converters.onnx.cache`). ``frames``: one
+    :class:`Seq` per index of axis ``axis`` (each of size 1 there)."""
+
+    frames: tuple
+    axis: int
+    producer: str = ""
+
+    @property
+    def axes(self) -> tuple:
+        return self.frames[0].axes
+
+    def size(self, k: int):
+        return len(self.frames) if k == self.axis else self.frames[0].sizes[k]
 
 
 @dataclass(frozen=True)
