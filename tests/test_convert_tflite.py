@@ -168,9 +168,10 @@ def test_from_tflite_bench_net_streams_like_litert(name):
 # int8 (dynamic-range and full-integer) sources: tests/test_quantized_sources.py
 
 
-def test_from_tflite_unknown_op_names_op_and_supported_list():
-    with pytest.raises(UnsupportedOpError, match=r"CONV_2D \(index \d+\).*'main'.*supported: "
-                                                 r".*UNIDIRECTIONAL_SEQUENCE_LSTM"):
+def test_from_tflite_conv_over_time_without_causal_padding_names_op_and_reason():
+    # a Keras Conv1D(kernel 2, padding="valid") over time: its first output is step 2's
+    with pytest.raises(UnsupportedOpError, match=r"CONV_2D \(operator \d+\): a convolution "
+                                                 r"over time.*drops the first 1.*causal"):
         from_tflite(DATA / "unsupported_conv.tflite")
 
 

@@ -31,46 +31,23 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from ..common.guard import naming
 from .cells import _ancestors, find_cell, recognise_cell
-from .fused_lstm import convert_fused_lstm, state_persists
-from .merge_ops import MERGE_OPS
+from .fused_lstm import state_persists
+from .registry import MERGE_OPS, OPS
 from .schema import read_tflite
-from .simple_ops import (
-    convert_activation,
-    convert_fully_connected,
-    convert_l2_normalization,
-    convert_log_softmax,
-    convert_reshape,
-    last_step_slice,
-)
+from .simple_ops import convert_reshape, last_step_slice
+from .time_conv import find_time_convs
 from .while_loop import convert_while
 
-#: per-step op -> converter ``(subgraph, op) -> [edgernn layer, ...]``
-OPS = {
-    "FULLY_CONNECTED": convert_fully_connected,
-    "UNIDIRECTIONAL_SEQUENCE_LSTM": lambda sg, op: [convert_fused_lstm(sg, op)],
-    "LOGISTIC": convert_activation,
-    "TANH": convert_activation,
-    "RELU": convert_activation,
-    "SOFTMAX": convert_activation,
-    "LEAKY_RELU": convert_activation,
-    "LOG_SOFTMAX": convert_log_softmax,
-    "L2_NORMALIZATION": convert_l2_normalization,
-    "RESHAPE": convert_reshape,
-    "SQUEEZE": convert_reshape,
-    "EXPAND_DIMS": convert_reshape,
-    "UNPACK": convert_reshape,
-    "STRIDED_SLICE": lambda sg, op: [],
-    "QUANTIZE": lambda sg, op: [],      # the next layer's QuantParams quantise its input
-    "DEQUANTIZE": lambda sg, op: [],    # edgernn layer outputs are float32
-}
 #: handled with the recurrent layer they belong to
 STATE_OPS = {"CALL_ONCE", "VAR_HANDLE", "READ_VARIABLE", "ASSIGN_VARIABLE"}
-SUPPORTED = sorted([*OPS, *MERGE_OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells"])
+SUPPORTED = sorted([*OPS, *MERGE_OPS, "WHILE", *STATE_OPS, "unrolled RNN/LSTM/GRU cells",
+                    "CONV_2D/DEPTHWISE_CONV_2D over time (Keras causal Conv1D)"])
 
 __all__ = ["from_tflite", "read_tflite", "OPS"]
 
 
-def from_tflite(path, states: dict | None = None) -> edgernn.Model:
+def from_tflite(path, states: dict | None = None, input_shapes: dict | None = None,
+                constants: dict | None = None) -> edgernn.Model:
     """Convert a ``.tflite`` file (float32 models).
 
     Parameters
@@ -81,6 +58,17 @@ def from_tflite(path, states: dict | None = None) -> edgernn.Model:
         ``{"input_3": "Identity_1"}``): the pair becomes state inside the
         model, one ``edgernn.state`` tensor per distinct slice of the input,
         updated from the same places of the output (:mod:`.statewalk`).
+    input_shapes : dict of graph input name -> shape, optional
+        The model is called once per step with inputs of these shapes (Silero's
+        ``{"input": (1, 576)}``); the step's values are the input flattened
+        (row-major), and the graph is walked with its axes (convolutions, pooling,
+        reductions and pads within a step). A shape must be the file's, except
+        on axes the file leaves dynamic.
+    constants : dict of graph input name -> value, optional
+        Inputs that are the same at every call (a sample rate), folded.
+
+    With any of the three, the graph is walked one step at a time
+    (:mod:`.statewalk`); without, a ``[1, T, I]`` input is a sequence of steps.
 
     Returns
     -------
@@ -108,8 +96,8 @@ def from_tflite(path, states: dict | None = None) -> edgernn.Model:
     if not sg.inputs or not sg.outputs:
         raise UnsupportedOpError(f"main subgraph has {len(sg.inputs)} inputs and "
                                  f"{len(sg.outputs)} outputs; supported: one or more of each")
-    if states:
-        return _from_tflite_states(path, model, sg, states)
+    if states or input_shapes or constants:
+        return _walked(path, model, sg, states or {}, input_shapes or {}, constants or {})
     several = len(sg.inputs) > 1 or len(sg.outputs) > 1
     values: dict = {}  # tensor index -> (edgernn Tensor, last step only)
     inputs = []
@@ -121,7 +109,10 @@ def from_tflite(path, states: dict | None = None) -> edgernn.Model:
                     if list(sg.tensors[o].shape) == list(inp.shape)]
             hint = (f" (a state input fed back from output {pair[0]!r}? pass states="
                     f"{{{_io_name(model, t)!r}: {pair[0]!r}}}, or --state "
-                    f"{_io_name(model, t)}={pair[0]})") if pair else ""
+                    f"{_io_name(model, t)}={pair[0]})") if pair else (
+                f" (one step per call of this shape? pass input_shapes={{"
+                f"{_io_name(model, t)!r}: {tuple(int(d) for d in inp.shape)}}}, or "
+                f"--input-shape {_io_name(model, t)}={','.join(str(d) for d in inp.shape)})")
             raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}"
                                      f"{list(inp.shape)}; supported: float32[1, T, I], one T "
                                      f"for all inputs{hint}")
@@ -156,6 +147,8 @@ def from_tflite(path, states: dict | None = None) -> edgernn.Model:
             x = values[srcs[0]][0]
             if kind == "cell":
                 outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
+            elif kind == "tconv":
+                outs, t = [payload[1]], _apply(op, payload[0], x, quant)
             elif kind == "while":
                 outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
                 persists &= payload[3]
@@ -203,31 +196,37 @@ def from_tflite(path, states: dict | None = None) -> edgernn.Model:
                              return_sequences=not last_step)
 
 
-def _from_tflite_states(path, model, sg, states) -> edgernn.Model:
-    """A graph with state input/output pairs, walked with shaped values
-    (:mod:`.statewalk`); every other input is data ``[1, 1, ..., I]``."""
+def _walked(path, model, sg, states, input_shapes, constants) -> edgernn.Model:
+    """The graph walked one step at a time with shaped values (:mod:`.statewalk`):
+    state input/output pairs, inputs of given shapes, inputs given as constants."""
     from .statewalk import Walker, state_pairs, updates
 
     def names(t):
         return _io_name(model, t)
 
+    known = {names(t) for t in sg.inputs}
+    for what, given in (("input_shapes", input_shapes), ("constants", constants)):
+        for n in set(given) - known:
+            raise UnsupportedOpError(f"{what}: {n!r} is not a graph input; inputs: "
+                                     f"{sorted(known)}")
     quant: dict = {}
-    walker = Walker(sg, lambda op, layers, x: _apply(op, layers, x, quant))
     pairs = state_pairs(sg, names, states)
+    consts = {t: _constant_input(sg.tensors[t], names(t), constants[names(t)])
+              for t in sg.inputs if names(t) in constants}
+    walker = Walker(sg, lambda op, layers, x: _apply(op, layers, x, quant), consts)
     inputs = []
     for t in sg.inputs:
         inp = sg.tensors[t]
-        shape = tuple(int(d) for d in inp.shape)
+        shape = _input_shape(inp, names(t), input_shapes.get(names(t)))
+        if t in consts:
+            continue
         if not inp.is_float:
             raise UnsupportedOpError(f"input {inp.name!r} is {np.dtype(inp.dtype).name}; "
-                                     f"supported: float32")
+                                     f"supported: float32 (or a value given in constants=)")
         if t in pairs:
             walker.values[t] = walker.source((names(t), shape), shape)
             continue
-        if len(shape) < 2 or any(d != 1 for d in shape[:-1]):
-            raise UnsupportedOpError(f"input {inp.name!r} is float32{list(shape)}; with state "
-                                     f"inputs, supported: one step [1, 1, I]")
-        x = edgernn.Input(shape[-1], name=names(t))
+        x = edgernn.Input(int(np.prod(shape)), name=names(t))
         walker.values[t] = walker.source(x, shape)
         inputs.append(x)
     for op in sg.ops:
@@ -248,8 +247,13 @@ def _from_tflite_states(path, model, sg, states) -> edgernn.Model:
     news = updates(walker, pairs, names)
     provenance = {"source": "tflite", "file": path.name, "sha256": model.sha256,
                   "converter": "converters.tflite", "edgernn_version": edgernn.__version__,
-                  "streaming": True, "state_persists": True, "output": "every_step",
-                  "states": dict(states)}
+                  "streaming": True, "state_persists": True, "output": "every_step"}
+    for key, given in (("states", states), ("input_shapes", input_shapes),
+                       ("constants", constants)):
+        if given:
+            provenance[key] = {k: (list(v) if key == "input_shapes" else
+                                   np.asarray(v).tolist() if key == "constants" else v)
+                               for k, v in given.items()}
     with naming("building the model from the converted operators"):
         m = edgernn.Model(inputs=inputs, outputs=outputs, updates=news, provenance=provenance)
         if not quant:
@@ -257,6 +261,34 @@ def _from_tflite_states(path, model, sg, states) -> edgernn.Model:
         from converters.quantize.imported import assemble
 
         return assemble(m, {t.name: quant[id(t)] for t in m.graph.nodes if id(t) in quant})
+
+
+def _input_shape(inp, name, given) -> tuple:
+    """The file's shape of input ``inp``, or ``given`` where it agrees with it."""
+    shape = tuple(int(d) for d in inp.shape)
+    if given is None:
+        return shape
+    given = tuple(int(d) for d in given)
+    if given != shape:
+        raise UnsupportedOpError(f"input_shapes: {name!r} is {list(given)}, the file's input "
+                                 f"is {list(shape)} (signature "
+                                 f"{list(inp.shape_signature or shape)}); supported: the "
+                                 f"file's shape (resizing is not supported: export with the "
+                                 f"shape fixed)")
+    return shape
+
+
+def _constant_input(inp, name, value) -> np.ndarray:
+    """``value`` as input ``inp`` holds it (its dtype, broadcast to its shape)."""
+    try:
+        v = np.asarray(value)
+        cast = v.astype(inp.dtype)
+        if not np.array_equal(cast, v):
+            raise ValueError(f"{value!r} is not exactly a {np.dtype(inp.dtype).name}")
+        return np.broadcast_to(cast, tuple(inp.shape)).copy()
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedOpError(f"constants: {name!r} is {np.dtype(inp.dtype).name}"
+                                 f"{list(inp.shape)}; got {value!r} ({exc})") from None
 
 
 def _assemble(inputs, outputs, quant, provenance, return_sequences):
@@ -322,7 +354,7 @@ def _hybrid_cell(model, op, layer):
 
 
 def _data_inputs(sg, kind, op, payload):
-    if kind == "cell":
+    if kind in ("cell", "tconv"):
         return [payload[2]]
     if kind == "while":
         return [op.inputs[payload[2]]]
@@ -343,6 +375,9 @@ def _units(model, sg) -> dict:
         layer, _, h_out = recognise_cell(sg, ops, x, reads, assigned)
         units[ops[-1].index] = ("cell", ops[-1], (layer, h_out, x))  # after its input exists
         used |= {o.index for o in ops}
+    for indices, last, layers, x, out in find_time_convs(sg):
+        units[last.index] = ("tconv", last, (layers, out, x))
+        used |= set(indices)
     for op in sg.ops:
         if op.index in used or op.index in units or op.name in STATE_OPS:
             continue

@@ -57,6 +57,8 @@ class Tensor:
     scale: np.ndarray | None = None
     zero_point: np.ndarray | None = None
     quantized_dimension: int = 0
+    #: the shape with -1 on dynamic axes (None when the file gives none)
+    shape_signature: tuple | None = None
 
     @property
     def is_float(self) -> bool:
@@ -239,5 +241,7 @@ def _tensor(m, t, index, buf) -> Tensor:
         zp = (q.ZeroPointAsNumpy().astype(np.int64) if q.ZeroPointLength()
               else np.zeros(scale.size, np.int64))
         qdim = int(q.QuantizedDimension())
+    sig = tuple(int(v) for v in t.ShapeSignatureAsNumpy()) \
+        if hasattr(t, "ShapeSignatureLength") and t.ShapeSignatureLength() else None
     return Tensor(index, t.Name().decode() if t.Name() else f"t{index}", shape, dtype, code,
-                  bool(t.IsVariable()), data, scale, zp, qdim)
+                  bool(t.IsVariable()), data, scale, zp, qdim, sig)

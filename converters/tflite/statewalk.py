@@ -1,22 +1,23 @@
-"""TFLite graphs whose recurrent state is a graph input/output pair (DTLN's
-``[1, 2, 128, 2]``: layer, unit, h/c), fed back by hand in LiteRT.
+"""A TFLite subgraph walked one step at a time with shaped values.
 
-``from_tflite(path, states={"input_3": "Identity_1"})`` walks the main subgraph
-op by op with shaped values. A data value is an array of *places*, one per
-element (an int64 ``source * 2**32 + element``), over a list of sources: an
-edgernn Tensor computed in the step, or a state input. Shape ops (RESHAPE,
-SQUEEZE, EXPAND_DIMS, UNPACK, PACK, STRIDED_SLICE, SPLIT, a zero PAD) only move
-places; an op that computes reads its operand as one Tensor: a whole source, a
-contiguous part of one (``edgernn.Slice``) or, for a state input, one
-``edgernn.state`` tensor per distinct set of places (named after them, e.g.
-``input_3[0,1,:,0]``). The paired output's places give each state tensor its
-new value (``Model(updates=)``), so an edgernn stream carries the state inside.
+Used for graphs whose recurrent state is a graph input/output pair (DTLN's
+``[1, 2, 128, 2]``: layer, unit, h/c; Silero's ``[2, 1, 128]``), fed back by hand
+in LiteRT (``from_tflite(path, states={"input_3": "Identity_1"})``), and for graphs
+called once per step on a shaped input (``input_shapes={"input": (1, 576)}``).
 
-Computing ops: FULLY_CONNECTED and CONV_2D 1x1 on one pixel (Dense; int8 weights
-with their own scales as LiteRT's hybrid kernels, see
-:func:`.simple_ops.convert_fully_connected`), LOGISTIC, TANH, ADD, SUB, MUL,
-SQUARED_DIFFERENCE (data with data, one value broadcasting over the features,
-or with a constant), MEAN over the features, RSQRT.
+A data value is an array of *places*, one per element of the TFLite tensor (an
+int64 ``source * 2**32 + element``), over a list of sources: an edgernn Tensor
+computed in the step, or a state input. Shape ops (:mod:`.shape_ops`: RESHAPE,
+TRANSPOSE, CONCATENATION, STRIDED_SLICE, ... and a zero PAD) only move places, so a
+transpose or a channels-last layout costs nothing. An op that computes reads its
+operands in the memory order it needs (:meth:`Walker.tensor`): a whole source, a
+contiguous part (``edgernn.Slice``), a few such parts (``edgernn.Concat``) or, for
+a state input, one ``edgernn.state`` tensor per distinct set of places (named
+after them, e.g. ``input_3[0,1,:,0]``); elementwise ops keep their operand's
+layout (:meth:`Walker.elementwise`). The paired output's places give each state
+tensor its new value (``Model(updates=)``), so an edgernn stream carries the state.
+
+The computing ops are the table :data:`.registry.WALK`.
 """
 
 from __future__ import annotations
@@ -26,23 +27,26 @@ import numpy as np
 import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
-from .merge_ops import _constant, _fused, _node
-from .simple_ops import convert_fully_connected
-
 _BIG = np.int64(1) << 32
-SHAPE_OPS = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "UNPACK", "PACK", "STRIDED_SLICE", "SPLIT",
-             "PAD"}
-MATH_OPS = {"FULLY_CONNECTED", "CONV_2D", "LOGISTIC", "TANH", "ADD", "SUB", "MUL",
-            "SQUARED_DIFFERENCE", "MEAN", "RSQRT"}
-SUPPORTED = sorted(SHAPE_OPS | MATH_OPS)
+#: most pieces one operand may be gathered from before it counts as a transpose
+MAX_PIECES = 16
+
+
+def _node(op, fn, *args):
+    try:
+        return fn(*args)
+    except ModelFormatError as exc:
+        raise ModelFormatError(f"{op}: {exc}") from None
 
 
 class Walker:
     """The walk of subgraph ``sg``; ``apply(op, layers, x)`` applies converted layers
-    (keeping int8 sources aside, see ``from_tflite``)."""
+    (keeping int8 sources aside, see ``from_tflite``). ``consts``: graph inputs given
+    as constants (``constants=``)."""
 
-    def __init__(self, sg, apply):
+    def __init__(self, sg, apply, consts=None):
         self.sg, self.apply = sg, apply
+        self.consts: dict = dict(consts or {})  # tensor index -> array
         self.srcs: list = []          # edgernn Tensor, or (input name, shape)
         self.values: dict = {}        # tensor index -> places (int64 array)
         self.slices: dict = {}        # (source, start, stop) -> Tensor
@@ -55,29 +59,48 @@ class Walker:
                                                      dtype=np.int64).reshape(shape)
 
     def wrap(self, op, t, shape) -> np.ndarray:
+        """Places of Tensor ``t`` read as ``shape`` (row-major)."""
         shape = tuple(int(d) for d in shape)
         if int(np.prod(shape)) != t.size:
             raise UnsupportedOpError(f"{op}: gives {t.size} values per step where the "
-                                     f"file's output is {list(shape)}")
+                                     f"output is {list(shape)}")
         return self.source(t, shape)
 
+    def wrap_as(self, t, order_shape, perm) -> np.ndarray:
+        """Places of ``t`` laid out as ``order_shape`` in memory, seen through axis
+        permutation ``perm`` (the TFLite tensor's axis ``i`` is memory axis ``perm[i]``)."""
+        return self.source(t, order_shape).transpose(perm)
+
     def tensor(self, op, places):
-        """The edgernn Tensor holding ``places`` in order."""
+        """The edgernn Tensor holding ``places`` in (flat) order."""
         flat = np.asarray(places).reshape(-1)
-        srcs = np.unique(flat >> 32)
-        if len(srcs) != 1:
-            raise UnsupportedOpError(f"{op}: takes values gathered from {len(srcs)} tensors; "
-                                     f"supported: parts of one")
-        src, elem = self.srcs[int(srcs[0])], flat & (_BIG - 1)
+        pieces = []
+        cut = np.flatnonzero((flat[1:] >> 32 != flat[:-1] >> 32) |
+                             (flat[1:] - flat[:-1] != 1)) + 1
+        bounds = [0, *cut.tolist(), len(flat)]
+        for a, b in zip(bounds[:-1], bounds[1:], strict=True):  # merge a state input's run
+            s = int(flat[a] >> 32)
+            if pieces and isinstance(self.srcs[s], tuple) and pieces[-1][0] == s:
+                pieces[-1] = (s, pieces[-1][1], b)
+            else:
+                pieces.append((s, a, b))
+        if len(pieces) > MAX_PIECES:
+            raise UnsupportedOpError(
+                f"{op}: reads its operand in an order {len(pieces)} pieces apart from how the "
+                f"values lie (a transpose that moves data, or a gather); supported: "
+                f"contiguous parts of at most {MAX_PIECES} tensors (a transpose or "
+                f"channels-last layout is folded when the reading op allows it)")
+        parts = [self._piece(op, s, flat[a:b] & (_BIG - 1)) for s, a, b in pieces]
+        return parts[0] if len(parts) == 1 else _node(op, edgernn.Concat(), *parts)
+
+    def _piece(self, op, s, elem):
+        src = self.srcs[s]
         if isinstance(src, tuple):
             return self.state_read(src, elem)
         start, n = int(elem[0]), len(elem)
-        if not np.array_equal(elem, np.arange(start, start + n)):
-            raise UnsupportedOpError(f"{op}: takes values {elem[:4].tolist()}... of one "
-                                     f"tensor out of order; supported: a contiguous part")
         if start == 0 and n == src.size:
             return src
-        key = (int(srcs[0]), start, n)
+        key = (s, start, n)
         if key not in self.slices:
             self.slices[key] = _node(op, edgernn.Slice(start, start + n), src)
         return self.slices[key]
@@ -96,208 +119,88 @@ class Walker:
             self.state_reads[key] = edgernn.state(len(elem), name=f"{name}[{','.join(label)}]")
         return self.state_reads[key]
 
+    def region(self, places):
+        """``(tensor, offsets)`` when ``places`` are, in some order, exactly a contiguous
+        part of one computed source: ``offsets[i]`` is where element ``i`` lies in that
+        part. None otherwise (a state input, several sources, repeats or gaps)."""
+        flat = np.asarray(places).reshape(-1)
+        s = np.unique(flat >> 32)
+        if len(s) != 1 or isinstance(self.srcs[int(s[0])], tuple):
+            return None
+        elem = flat & (_BIG - 1)
+        lo, n = int(elem.min()), len(elem)
+        if int(elem.max()) - lo + 1 != n or len(np.unique(elem)) != n:
+            return None
+        t = self.tensor("region", (s[0] << 32) + np.arange(lo, lo + n, dtype=np.int64))
+        return t, (elem - lo).reshape(np.shape(places))
+
+    def elementwise(self, op, places, layers, const=None):
+        """``layers`` (a list of elementwise layers, or a function of the constant laid
+        out like the operand giving them) applied to ``places`` in the order the values
+        lie; the result keeps that layout."""
+        reg = self.region(places)
+        if reg is None:  # gathered in the TFLite order
+            t, offsets = self.tensor(op, places), np.arange(np.size(places)).reshape(
+                np.shape(places))
+        else:
+            t, offsets = reg
+        if const is not None:
+            laid = np.empty(t.size, np.float32)
+            laid[offsets.reshape(-1)] = np.broadcast_to(const, np.shape(places)).reshape(-1)
+            layers = layers(laid[0] if np.all(laid == laid[0]) else laid)
+        y = self.apply(op, layers, t)
+        base = self.source(y, (y.size,))[0]  # the new source's id, element 0
+        return base | offsets.astype(np.int64)
+
     def arg(self, op, k):
         """Operand ``k`` of ``op``: places (data) or an array (constant)."""
-        t = op.inputs[k]
+        t = op.inputs[k] if k < len(op.inputs) else -1
         if t in self.values:
             return self.values[t]
-        c = self.sg.const(t) if t >= 0 else None
+        c = self.consts.get(t)
+        c = (self.sg.const(t) if t >= 0 else None) if c is None else c
         if c is None:
+            from .registry import WALK
+
             raise UnsupportedOpError(f"{op} takes {self.sg.tensors[t].name!r}, which no input, "
                                      f"constant or supported op gives (supported: "
-                                     f"{', '.join(SUPPORTED)})")
+                                     f"{', '.join(sorted(WALK))})")
         return c
+
+    def is_data(self, op, k) -> bool:
+        return k < len(op.inputs) and op.inputs[k] in self.values
 
     def data(self, op, k):
         v = self.arg(op, k)
-        if v.dtype != np.int64 or op.inputs[k] not in self.values:
+        if not self.is_data(op, k):
             raise UnsupportedOpError(f"{op}: input {k} is a constant; supported: data")
         return v
+
+    def const(self, op, k, what):
+        """Constant operand ``k`` (``what`` names it in the error)."""
+        if self.is_data(op, k) or k >= len(op.inputs) or op.inputs[k] < 0:
+            raise UnsupportedOpError(f"{op}: {what} (input {k}) is not a constant")
+        return np.asarray(self.arg(op, k))
 
     def out_shape(self, op, j=0):
         return tuple(int(d) for d in self.sg.tensors[op.outputs[j]].shape)
 
     def step(self, op):
         """Convert one op: its outputs' places into ``values``."""
-        if op.name in SHAPE_OPS:
-            outs = getattr(self, "_" + op.name.lower())(op)
-        elif op.name in ("FULLY_CONNECTED", "CONV_2D"):
-            outs = [self._dense(op)]
-        elif op.name in ("LOGISTIC", "TANH", "RSQRT"):
-            x = self.tensor(op, self.data(op, 0))
-            layers = ([edgernn.Unary("sqrt"), edgernn.Unary("reciprocal")] if op.name == "RSQRT"
-                      else [edgernn.Activation("sigmoid" if op.name == "LOGISTIC" else "tanh")])
-            outs = [self.wrap(op, self.apply(op, layers, x), self.out_shape(op))]
-        elif op.name == "MEAN":
-            outs = [self._mean(op)]
-        elif op.name in ("ADD", "SUB", "MUL", "SQUARED_DIFFERENCE"):
-            outs = [self._binary(op)]
-        else:
+        from .registry import WALK
+
+        handler = WALK.get(op.name)
+        if handler is None:
             raise UnsupportedOpError(f"operator {op.name} (index {op.index}) is not supported "
-                                     f"in a graph with state inputs; supported: "
-                                     f"{', '.join(SUPPORTED)}")
-        for t, v in zip(op.outputs, outs, strict=True):
-            self.values[t] = v
-
-    # shape ops: places only move
-    def _reshape(self, op):
-        return [self.data(op, 0).reshape(self.out_shape(op))]
-
-    _squeeze = _expand_dims = _reshape
-
-    def _pad(self, op):
-        pads = self.sg.const(op.inputs[1])
-        if pads is None or np.any(pads):
-            raise UnsupportedOpError(f"{op}: pads {None if pads is None else pads.tolist()}; "
-                                     f"supported: all zero (no padding)")
-        return [self.data(op, 0)]
-
-    def _unpack(self, op):
-        x = self.data(op, 0)
-        return list(np.moveaxis(x, op.opt("Axis", 0) % x.ndim, 0))
-
-    def _pack(self, op):
-        parts = [self.data(op, k) for k in range(len(op.inputs))]
-        return [np.stack(parts, axis=op.opt("Axis", 0) % (parts[0].ndim + 1))]
-
-    def _split(self, op):
-        axis, x = self.sg.const(op.inputs[0]), self.data(op, 1)
-        if axis is None:
-            raise UnsupportedOpError(f"{op}: the axis is not a constant")
-        return np.split(x, len(op.outputs), axis=int(axis) % x.ndim)
-
-    def _strided_slice(self, op):
-        x = self.data(op, 0)
-        begin, end, strides = (self.sg.const(t) for t in op.inputs[1:4])
-        if begin is None or end is None or strides is None or op.opt("EllipsisMask", 0) or \
-                op.opt("NewAxisMask", 0) or op.opt("Offset", False):
-            raise UnsupportedOpError(f"{op}: begin, end and strides must be constants, without "
-                                     f"ellipsis, new-axis or offset masks")
-        bm, em, sm = (op.opt(n, 0) for n in ("BeginMask", "EndMask", "ShrinkAxisMask"))
-        index = []
-        for ax in range(x.ndim):
-            b, e, s = int(begin[ax]), int(end[ax]), int(strides[ax])
-            if sm >> ax & 1:
-                index.append(b)
-            else:
-                index.append(slice(None if bm >> ax & 1 else b, None if em >> ax & 1 else e, s))
-        return [x[tuple(index)].reshape(self.out_shape(op))]
-
-    # computing ops
-    def _dense(self, op):
-        x = self.data(op, 0)
-        if op.name == "CONV_2D":
-            layers = self._conv_1x1(op, x)
-        else:
-            layers = convert_fully_connected(self.sg, op)
-        n_in = np.shape(self.sg.tensors[op.inputs[1]].real())[-1]
-        if x.size != n_in:
-            raise UnsupportedOpError(f"{op}: input {list(x.shape)} for weights of {n_in} "
-                                     f"inputs; supported: one row per step")
-        t = self.apply(op, layers, self.tensor(op, x))
-        return self.wrap(op, t, self.out_shape(op))
-
-    def _conv_1x1(self, op, x):
-        """CONV_2D of one pixel by a 1x1 kernel: a Dense by W[O, C]."""
-        w_t = self.sg.tensors[op.inputs[1]]
-        shape = tuple(w_t.shape)
-        if x.ndim != 4 or x.shape[:3] != (1, 1, 1) or len(shape) != 4 or shape[1:3] != (1, 1) \
-                or any(op.opt(n, 1) != 1 for n in ("StrideH", "StrideW", "DilationHFactor",
-                                                    "DilationWFactor")):
-            raise UnsupportedOpError(f"{op}: input {list(x.shape)}, weights {list(shape)}; "
-                                     f"supported: a 1x1 kernel, stride and dilation 1, on one "
-                                     f"pixel [1, 1, 1, C]")
-        fc = _Reshaped(op, {op.inputs[1]: (shape[0], shape[3])})
-        return convert_fully_connected(_ReshapedGraph(self.sg, fc.shapes), fc)
-
-    def _mean(self, op):
-        x = self.data(op, 0)
-        axes = self.sg.const(op.inputs[1])
-        axes = sorted({int(a) % x.ndim for a in np.asarray(axes).reshape(-1)})
-        big = [a for a in range(x.ndim) if x.shape[a] != 1]
-        if [a for a in axes if x.shape[a] != 1] != big:
-            raise UnsupportedOpError(f"{op}: mean over axes {axes} of {list(x.shape)}; "
-                                     f"supported: over every axis longer than 1")
-        t = self.apply(op, [edgernn.Reduce("mean", x.size)], self.tensor(op, x))
-        return self.wrap(op, t, self.out_shape(op))
-
-    def _binary(self, op):
-        args = [self.arg(op, k) for k in range(2)]
-        data = [k for k in range(2) if op.inputs[k] in self.values]
-        if not data:
-            raise UnsupportedOpError(f"{op}: of two constants")
-        shape = self.out_shape(op)
-        name = op.name
-        if len(data) == 2:
-            a, b = (self.tensor(op, v) for v in args)
-            if a.size != b.size and 1 not in (a.size, b.size):
-                raise UnsupportedOpError(f"{op}: data of {a.size} and {b.size} values; "
-                                         f"supported: equal sizes or one value")
-            if name == "SQUARED_DIFFERENCE":
-                d = _node(op, edgernn.Sub(), a, b)
-                return self.wrap(op, _node(op, edgernn.Mul(), d, d), shape)
-            cls = {"ADD": edgernn.Add, "SUB": edgernn.Sub, "MUL": edgernn.Mul}[name]
-            return self.wrap(op, _fused(op, _node(op, cls(), a, b)), shape)
-        k = data[0]
-        x = self.tensor(op, args[k])
-        c = _constant(self.sg, op, args[1 - k], x.size)
-        if name == "SQUARED_DIFFERENCE":
-            d = _node(op, edgernn.Add(-c), x)
-            return self.wrap(op, _node(op, edgernn.Mul(), d, d), shape)
-        if name == "SUB" and k == 1:  # c - x
-            t = _node(op, edgernn.Add(c), _node(op, edgernn.Mul(np.float32(-1)), x))
-        else:
-            t = _node(op, {"ADD": edgernn.Add, "SUB": edgernn.Sub, "MUL": edgernn.Mul}[name](c), x)
-        return self.wrap(op, _fused(op, t), shape)
-
-
-class _ReshapedGraph:
-    """``sg`` with some constants seen in another shape (a 1x1 kernel as FC weights)."""
-
-    def __init__(self, sg, shapes):
-        self._sg, self._shapes = sg, shapes
-        self.tensors = _Tensors(sg, shapes)
-
-    def const(self, t):
-        return self._sg.const(t)
-
-
-class _Tensors:
-    def __init__(self, sg, shapes):
-        self._sg, self._shapes = sg, shapes
-
-    def __getitem__(self, t):
-        return _ShapedTensor(self._sg.tensors[t], self._shapes.get(t))
-
-
-class _ShapedTensor:
-    def __init__(self, t, shape):
-        self._t, self._shape = t, shape
-
-    def __getattr__(self, name):
-        return getattr(self._t, name)
-
-    @property
-    def data(self):
-        return self._t.data
-
-    def real(self):
-        r = self._t.real()
-        return r if self._shape is None else r.reshape(self._shape)
-
-
-class _Reshaped:
-    """``op`` (a CONV_2D) read as a FULLY_CONNECTED by :func:`convert_fully_connected`."""
-
-    def __init__(self, op, shapes):
-        self._op, self.shapes = op, shapes
-        self.inputs, self.outputs = op.inputs, op.outputs
-
-    def opt(self, name, default=None):
-        return self._op.opt(name, default)
-
-    def __str__(self):
-        return str(self._op)
+                                     f"in a graph walked step by step; supported: "
+                                     f"{', '.join(sorted(WALK))}")
+        outs = handler(self, op)
+        for j, (t, v) in enumerate(zip(op.outputs, outs, strict=True)):
+            want = self.out_shape(op, j)
+            if np.shape(v) != want and int(np.prod(want)) != np.size(v):
+                raise ModelFormatError(f"{op}: output {j} has {np.size(v)} values "
+                                       f"{list(np.shape(v))}; the file says {list(want)}")
+            self.values[t] = v if np.shape(v) == want else np.reshape(v, want)
 
 
 def state_pairs(sg, names, states) -> dict:
@@ -333,4 +236,4 @@ def updates(walker, pairs, names) -> dict:
     return out
 
 
-__all__ = ["Walker", "state_pairs", "updates", "SUPPORTED"]
+__all__ = ["Walker", "state_pairs", "updates", "MAX_PIECES"]
