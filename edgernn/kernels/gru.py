@@ -8,9 +8,13 @@
     h' = (1 - z) * n + z * h
 
 Weights as panels: W_rz at WOFF, W_in float32[H, I] at WIN, W_hn float32[H, H]
-at WHN. Scratch at SCR: rz, n_x, n_h and r*h as :func:`edgernn.kernels.layout.gru_scratch`
+at WHN. int8 with the reset after ``W_hn h`` (linear_before_reset): ``weight_ih`` and
+``weight_hh`` whole at QM0, QM1, one product for the three gates; otherwise W_rz's two
+halves, W_in, W_hn at QM0..QM3 (``W_hn (r * h)`` waits for ``r``).
+Scratch at SCR: rz, n_x, n_h and r*h as :func:`edgernn.kernels.layout.gru_scratch`
 lays them out; the biases at BOFF, ``[b_rz | b_in | b_hn]`` (``b_rz = bias_ih +
-bias_hh``), have the same padded layout as the first three. x at X (length NI), h (the output) at Y.
+bias_hh``), have the same padded layout as the first three. x at X (length NI), h (the
+output) at Y.
 """
 
 from numba import njit
@@ -41,7 +45,7 @@ from .optable import (
     X,
     Y,
 )
-from .qlinalg import gates_xh, times_h, times_x
+from .qlinalg import gates_xh, gru_gates_int8, times_h, times_x
 
 
 @njit(cache=CACHE, error_model="numpy", fastmath={"reassoc", "contract"}, inline="always")
@@ -95,9 +99,12 @@ def gru_kernel(desc, k, t):
     rz, nx, nh, rh, _ = gru_scratch(H)
     rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
-    times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
-    times_h(desc, P, k, WHN, H, h, H, nh, QM3)
+    if P[k, QM0] >= 0:   # int8: the three gates in one product
+        gru_gates_int8(desc, P, k, x, h, rz, 2 * H, nx, nh)
+    else:
+        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
+        times_h(desc, P, k, WHN, H, h, H, nh, QM3)
     for i in range(m):
         b = idx[i] * A
         if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
@@ -115,11 +122,15 @@ def gru_general_kernel(desc, k, t):
     rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
     flags = P[k, FLAGS]
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
-    times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
-    if flags & F_LBR:
+    if P[k, QM0] >= 0 and P[k, QM2] < 0:   # int8, reset after W_hn h: one product
+        gru_gates_int8(desc, P, k, x, h, rz, 2 * H, nx, nh)
+    elif flags & F_LBR:
+        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
         times_h(desc, P, k, WHN, H, h, H, nh, QM3)
     else:
+        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
         par = P[k, PAR]
         for i in range(m):
             b = idx[i] * A

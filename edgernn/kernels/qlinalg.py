@@ -28,7 +28,7 @@ from numba import njit, types
 from .abi import call_ptr, kernel, qviews
 from .cache import CACHE
 from .linalg import matvec
-from .optable import H_QMATVEC, QBUF, QM0, QP_H, QP_X, QPAR
+from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .tile_i8 import ROWS, mac_i8
 
 U = np.uint64
@@ -126,14 +126,21 @@ def _params(W, par):
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y):
+def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y, split, ya,
+                 yb):
     """``S[s, y:y+R] += dequant(A_q @ quant(a)) + dequant(B_q @ quant(b))`` for streams
     ``idx[:m]``: matrix ``ma`` times ``S[s, sa:]`` with parameters at ``pa``, and, when
-    ``mb >= 0``, matrix ``mb`` (same rows) times ``S[s, sb:]`` with parameters at ``pb``."""
+    ``mb >= 0``, matrix ``mb`` (same rows) times ``S[s, sb:]`` with parameters at ``pb``.
+
+    With both matrices and ``0 <= split < R``, only the first ``split`` rows are summed
+    into ``y``; the rest of each product goes to its own place: ``S[s, ya:]`` for
+    ``A``'s, ``S[s, yb:]`` for ``B``'s (a GRU's ``n`` gate: ``W_in x`` and ``W_hn h``
+    apart, both vectors quantised once for all three gates). ``split < 0``: all rows into ``y``."""
     rows, Ga = WI[ma + 3], WI[ma + 5]
     two = mb >= 0
     Gb = WI[mb + 5] if two else 0
     R32 = -(-rows // ROWS) * ROWS
+    shared = rows if split < 0 else split
     qb, sv = q + Ga, q + Ga + Gb            # quantised vectors, then [s_a, zp_a, s_b, zp_b]
     acc_a, acc_b = sv + 4, sv + 4 + R32
     mode_a, s_a, z_a, away_a = _params(W, pa)
@@ -156,21 +163,27 @@ def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y):
         a, c, yo = U(b + acc_a), U(b + acc_b), U(b + y)
         # acc - off * rowsum fits int32 (K <= MAX_COLS): int32 arithmetic is exact
         if two:
-            for r in range(U(rows)):
-                ya = _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (W[sc_a + r] * sva)
-                yb = _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (W[sc_b + r] * svb)
-                S[yo + r] = (S[yo + r] + ya) + yb
+            for r in range(U(shared)):
+                va = _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (W[sc_a + r] * sva)
+                vb = _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (W[sc_b + r] * svb)
+                S[yo + r] = (S[yo + r] + va) + vb
+            oa, ob = U(b + ya) - U(shared), U(b + yb) - U(shared)
+            for r in range(U(shared), U(rows)):
+                S[oa + r] += _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (
+                    W[sc_a + r] * sva)
+                S[ob + r] += _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (
+                    W[sc_b + r] * svb)
         else:
             for r in range(U(rows)):
                 S[yo + r] += _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (
                     W[sc_a + r] * sva)
 
 
-@kernel(types.int64(*[types.int64] * 9))
-def qmatvec_kernel(desc, ma, sa, pa, mb, sb, pb, q, y):
+@kernel(types.int64(*[types.int64] * 12))
+def qmatvec_kernel(desc, ma, sa, pa, mb, sb, pb, q, y, split, ya, yb):
     """:func:`qmatvec_impl` on the arenas of a call descriptor (called by address)."""
     P, W, W8, WI, S, SB, SI, A, idx, m = qviews(desc)
-    qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y)
+    qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y, split, ya, yb)
     return 0
 
 
@@ -189,7 +202,7 @@ def product(desc, P, k, wcol, rows, a, na, b, nb, y, qa, pa, qb, pb):
     else:
         q = P[k, QPAR]
         call_ptr(P[0, H_QMATVEC], desc, P[k, qa], a, q + pa, P[k, qb] if qb >= 0 else -1, b,
-                 q + pb, P[k, QBUF], y)
+                 q + pb, P[k, QBUF], y, -1, 0, 0)
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -198,6 +211,17 @@ def gates_xh(desc, P, k, wcol, rows, x, nx, h, nh, y, qm_x, qm_h):
     panels at ``P[k, wcol]``; int8: the matrices at ``P[k, qm_x]`` and ``P[k, qm_h]``,
     ``x`` quantised with the input's parameters, ``h`` with the state's)."""
     product(desc, P, k, wcol, rows, x, nx, h, nh, y, qm_x, QP_X, qm_h, QP_H)
+
+
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def gru_gates_int8(desc, P, k, x, h, y, shared, y_nx, y_nh):
+    """An int8 GRU whose reset gate comes after ``W_hn h`` (``linear_before_reset``), in
+    one product: ``y[:shared] += W_rz [x; h]``, ``y_nx += W_in x``, ``y_nh += W_hn h``
+    with the whole ``weight_ih`` at ``P[k, QM0]`` and ``weight_hh`` at ``P[k, QM1]``, so
+    ``x`` and ``h`` are each quantised once (the same bits as three products)."""
+    q = P[k, QPAR]
+    call_ptr(P[0, H_QMATVEC], desc, P[k, QM0], x, q + QP_X, P[k, QM1], h, q + QP_H,
+             P[k, QBUF], y, shared, y_nx, y_nh)
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")

@@ -69,7 +69,7 @@ class GRU(Recurrent):
 
     def scratch_floats(self) -> int:
         H = self.hidden_size
-        return self._float_scratch() + quant_scratch(self, max(self.input_size, H), 2 * H)
+        return self._float_scratch() + quant_scratch(self, max(self.input_size, H), 3 * H)
 
     def pack(self, pk, row, state) -> None:
         H = self.hidden_size
@@ -80,10 +80,14 @@ class GRU(Recurrent):
             row[T.WHN] = pk.panels(whh[2 * H:])
         else:
             s = self.quant.scales
-            row[T.QM0] = pk.qmatrix(wih[:2 * H], s["weight_ih"][:2 * H])
-            row[T.QM1] = pk.qmatrix(whh[:2 * H], s["weight_hh"][:2 * H])
-            row[T.QM2] = pk.qmatrix(wih[2 * H:], s["weight_ih"][2 * H:])
-            row[T.QM3] = pk.qmatrix(whh[2 * H:], s["weight_hh"][2 * H:])
+            if self.linear_before_reset:   # one product for the three gates
+                row[T.QM0] = pk.qmatrix(wih, s["weight_ih"])
+                row[T.QM1] = pk.qmatrix(whh, s["weight_hh"])
+            else:
+                row[T.QM0] = pk.qmatrix(wih[:2 * H], s["weight_ih"][:2 * H])
+                row[T.QM1] = pk.qmatrix(whh[:2 * H], s["weight_hh"][:2 * H])
+                row[T.QM2] = pk.qmatrix(wih[2 * H:], s["weight_ih"][2 * H:])
+                row[T.QM3] = pk.qmatrix(whh[2 * H:], s["weight_hh"][2 * H:])
             row[T.QPAR] = pk.qparams(self.quant)
             row[T.QBUF] = row[T.SCR] + self._float_scratch()
         zero = np.zeros(3 * H, np.float32)
