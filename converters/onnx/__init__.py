@@ -52,6 +52,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from ..common.guard import naming
+from .cache import check_frames
 from .context import Context, node_desc
 from .finish import build_model, tensor_name
 from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
@@ -366,6 +367,7 @@ def _convert_node(ctx, node, opset_imports):
         if isinstance(v, Opaque):
             raise ctx.unsupported(node, f"uses {n!r} from {v.producer}, which edgernn does "
                                         f"not model")
+    check_frames(ctx, node, ins)
     present = [v for v in ins if v is not None]
     if node.op_type == "If":
         outs = _if(ctx, node, ins, opset_imports)

@@ -12,8 +12,8 @@ same place of the paired graph output, so the model computes exactly what the gr
 computes when its outputs are fed back, whatever the graph does with the frames
 (several caches packed into one tensor and sliced, dilations, caches concatenated
 back). The time axis of such a value is short and static, so the converter holds it
-frame by frame (:class:`Frames`): a Concat along it joins lists, a Slice or Split
-picks frames, a Conv over it is the sum over its time taps of a per-step op on the
+frame by frame (:class:`Frames`): a Concat along it joins lists, a Slice, Split or
+Gather picks frames, a Conv over it is the sum over its time taps of a per-step op on the
 frame it reads (``W[:, :, j]``: a Dense, or a grouped :class:`edgernn.Conv1d` over
 the channels of a 1-D conv; a :class:`edgernn.Conv1d` over frequency for a 2-D one),
 and a graph output of frames gives them back as state. Such a Conv must give one frame
@@ -32,14 +32,19 @@ from __future__ import annotations
 import numpy as np
 
 import edgernn
+from edgernn.errors import UnsupportedOpError
 
 from .chomp import convert_slice as _slice
 from .concat import convert_concat as _concat
 from .conv2d import convert_conv as _conv
+from .select import convert_gather as _gather
 from .select import convert_split as _split
+from .shape_ops import OPS as _SHAPE_OPS
 from .statepack import StatePack, from_state
 from .statepack import concat as _pack_concat
 from .values import Frames, Seq, StateIn, StateOut
+
+_transpose = _SHAPE_OPS["Transpose"]
 
 
 def _axis_of(ctx, node, ins, axis):
@@ -59,7 +64,7 @@ def convert_concat(ctx, node, ins):
         return [_pack_concat(ctx, node, [from_state(v, ctx) for v in ins], k)]  # stacked
     if k is None or not (frames or (any(isinstance(v, StateIn) and v.generic for v in ins)
                                     and any(isinstance(v, Seq) for v in ins))):
-        return _concat(ctx, node, ins)
+        return _unpaired(ctx, node, ins, k)
     data = [v for v in ins if isinstance(v, Seq)] + \
         [v.frames[0] for v in ins if isinstance(v, Frames)]
     tpl = data[0]
@@ -89,6 +94,24 @@ def convert_concat(ctx, node, ins):
     return [Frames(tuple(out), k, ctx.describe(node))]
 
 
+def _unpaired(ctx, node, ins, k):
+    """Any other Concat; refused along another axis than the features with a graph data
+    input among its inputs, the error says how to pair a cache passed in by hand."""
+    try:
+        return _concat(ctx, node, ins)
+    except UnsupportedOpError as exc:
+        inputs = [r["name"] for r in ctx.io["data"]
+                  if any(v is ctx.env.get(r["name"]) for v in ins)]
+        if k is None or not inputs or len(ctx.io["data"]) < 2:
+            raise
+        raise UnsupportedOpError(f"{exc}; if graph input {inputs[0]!r} is a convolution "
+                                 f"cache passed in by hand, pair it with the output giving "
+                                 f"it back (states={{{inputs[0]!r}: '<output>'}}, --state "
+                                 f"{inputs[0]}=<output>; an output named "
+                                 f"'{inputs[0]}_out' or '{inputs[0]}N' pairs by "
+                                 f"itself)") from None
+
+
 def _state_frames(ctx, node, v: StateIn, k: int, tpl: Seq) -> list:
     """Each index of axis ``k`` of state input ``v`` as a frame: one :func:`edgernn.state`
     tensor of ``tpl``'s size (its other axes whole, in order, or single indices)."""
@@ -97,10 +120,12 @@ def _state_frames(ctx, node, v: StateIn, k: int, tpl: Seq) -> list:
         raise ctx.unsupported(node, f"state input {v.name!r} concatenated along axis {k} with "
                                     f"data of rank {len(tpl.axes)}; expected the cache's own "
                                     f"time axis, same rank as the data")
-    kept = [o for o in v.axes if o is not None and o != o_t]
+    kept = [o for o in v.axes if o is not None and o != o_t and o not in v.fixed
+            and len(v.sel.get(o, range(v.shape[o] or 1))) > 1]
     if kept != sorted(kept):
         raise ctx.unsupported(node, f"state input {v.name!r} transposed before the Concat "
-                                    f"(axes {list(v.axes)}); only its own layout")
+                                    f"(axes {list(v.axes)}); only moves of its time axis "
+                                    f"or of unit axes")
     rows_t = v.sel.get(o_t, tuple(range(v.shape[o_t] or 0)))
     out = []
     for r in rows_t:
@@ -160,6 +185,26 @@ def convert_slice(ctx, node, ins):
     return [v]
 
 
+def convert_gather(ctx, node, ins):
+    """Gather of constant indices along the frames' time axis (a scalar drops it)."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _gather(ctx, node, ins)
+    at = ctx.check_attrs(node, ("axis",))
+    k = ctx.axes(node, [int(at.get("axis", 0))], len(v.axes))[0]
+    ind = np.asarray(ctx.const(node, 1, "indices")).astype(int)
+    n = len(v.frames)
+    if ind.ndim > 1 or np.any(ind < -n) or np.any(ind >= n):
+        raise ctx.unsupported(node, f"Gather of indices {ind.tolist()} from the {n} frames "
+                                    f"of {v.producer}; only a scalar or a list in range")
+    picked = _pick(ctx, node, v, k, slice(None))
+    frames = tuple(picked.frames[int(i)] for i in ind.reshape(-1))
+    if ind.ndim == 0:
+        f = frames[0]
+        return [f.with_axes(f.axes[:k] + f.axes[k + 1:], f.sizes[:k] + f.sizes[k + 1:])]
+    return [Frames(frames, v.axis, v.producer)]
+
+
 def convert_split(ctx, node, ins):
     """Split of frames along their time axis (``torch.split`` of a packed cache)."""
     v = ins[0]
@@ -178,6 +223,53 @@ def convert_split(ctx, node, ins):
     starts = np.cumsum([0] + list(sizes))
     return [_pick(ctx, node, v, k, slice(int(a), int(b))) for a, b in
             zip(starts[:-1], starts[1:], strict=True)]
+
+
+def convert_transpose(ctx, node, ins):
+    """Transpose of frames: a relabelling while the axes a frame holds keep their order."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _transpose(ctx, node, ins)
+    at = ctx.check_attrs(node, ("perm",))
+    n = len(v.axes)
+    perm = [int(p) for p in at.get("perm", range(n)[::-1])]
+    if sorted(perm) != list(range(n)):
+        raise ctx.bad(node, f"perm {perm} is not a permutation of {n} axes")
+    held = [p for p in perm if p != v.axis and (v.size(p) or 1) > 1]
+    if held != sorted(held):
+        raise ctx.unsupported(node, f"Transpose {perm} of a cache's frames reorders the "
+                                    f"axes each frame holds; only moves of the time axis")
+    return [Frames(tuple(f.with_axes([f.axes[p] for p in perm], [f.sizes[p] for p in perm])
+                         for f in v.frames), perm.index(v.axis), v.producer)]
+
+
+def convert_scatter_nd(ctx, node, ins):
+    """ScatterND writing frames into rows of axis 0 of a cache (torch's default exporter's
+    in-place ``conv_cache[:, :, a:b] = cat[:, :, 1:]``, the time axis moved first)."""
+    at = ctx.check_attrs(node, ("reduction",))
+    data, upd = ins[0], ins[2]
+    red = at.get("reduction", b"none")
+    red = red.decode() if isinstance(red, bytes) else str(red)
+    idx = np.asarray(ctx.const(node, 1, "indices")).astype(int)
+    if not isinstance(upd, Frames) or upd.axis != 0 or red != "none" or idx.ndim != 2 or \
+            idx.shape != (len(upd.frames), 1):
+        raise ctx.unsupported(node, f"ScatterND (reduction {red!r}, indices of shape "
+                                    f"{list(idx.shape)}) of a {type(upd).__name__} value; "
+                                    f"only frames of a cache written into whole rows of "
+                                    f"axis 0 of a state input or of frames")
+    tpl = upd.frames[0]
+    if isinstance(data, StateIn) and data.generic:
+        rows = _state_frames(ctx, node, data, 0, tpl)
+    elif isinstance(data, Frames) and data.axis == 0:
+        rows = list(data.frames)
+    else:
+        raise ctx.unsupported(node, f"ScatterND into a {type(data).__name__} value; only into "
+                                    f"a state input paired with an output, or frames")
+    for i, f in zip(idx[:, 0], upd.frames, strict=True):
+        if not -len(rows) <= i < len(rows):
+            raise ctx.bad(node, f"index {i} out of range for {len(rows)} rows")
+        rows[i] = f
+    return [Frames(tuple(rows), 0, ctx.describe(node))]
 
 
 def convert_conv(ctx, node, ins):
@@ -252,7 +344,23 @@ def convert_conv(ctx, node, ins):
                 (tpl.sizes[0], w.shape[0], 1, out_len), last=tpl.last)]
 
 
+#: ops that take a cache's frames (Identity passes them on)
+TAKES_FRAMES = frozenset({"Concat", "Slice", "Split", "Gather", "Conv", "Identity",
+                          "Transpose", "ScatterND"})
+
+
+def check_frames(ctx, node, ins) -> None:
+    """Refuse, naming the node, any other op given a cache's frames."""
+    if node.op_type in TAKES_FRAMES:
+        return
+    for v in ins:
+        if isinstance(v, Frames) and len(v.frames) > 1:
+            ctx.as_seq(node, v)     # raises, with the reason
+
+
 OPS = {"Concat": convert_concat, "Slice": convert_slice, "Split": convert_split,
+       "Gather": convert_gather, "Transpose": convert_transpose,
+       "ScatterND": convert_scatter_nd,
        "Conv": convert_conv}
 
-__all__ = ["OPS"]
+__all__ = ["OPS", "TAKES_FRAMES", "check_frames"]

@@ -270,9 +270,9 @@ class Context:
                 return v.frames[0]
             raise self.unsupported(node, f"{what} is {len(v.frames)} frames of a convolution "
                                          f"cache joined with the step's data by {v.producer}; "
-                                         f"only a Conv over time, a Slice, Split or Concat "
-                                         f"along time, or a graph output giving the cache back "
-                                         f"may take them")
+                                         f"only a Conv over time, a Slice, Split, Gather or "
+                                         f"Concat along time, or a graph output giving the cache "
+                                         f"back may take them")
         if isinstance(v, TimePadded):
             raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
                                          f"only a causal convolution over time may take it")

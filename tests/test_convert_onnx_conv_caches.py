@@ -1,0 +1,254 @@
+"""Streaming exports that carry their convolution caches by hand (issue 17, "other real
+models"): per call one frame, ``cat = Concat(cache, x, time)``, a Conv without padding
+over time, ``cache_out = Slice(cat, 1:)``, recurrent states in and out too
+(``tests/conv_cache_models.py``: a GTCRN-style stream model, a causal TCN, a CRN).
+
+Each is exported by torch (TorchScript and dynamo exporters), converted (Python API and
+``edgernn convert``) and stepped over real speech features with ``model.stream().step``:
+within 1e-5 of ONNX Runtime and of torch, both fed every cache and state back by hand;
+``run`` equals the steps bit for bit; ``int8-weights`` converts and reports its error
+(checked against the error measured here). Patterns that cannot stream are refused
+naming the node, the op and the reason.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+
+from edgernn.cli import main
+from tests.helpers import need_module
+from tests.real_models import log_power_frames, speech_16k
+
+torch = need_module("torch", "torch (the dev extra)")
+need_module("onnx", "onnx (the convert extra)")
+ort = need_module("onnxruntime", "onnxruntime (the dev extra)")
+import edgernn  # noqa: E402
+from converters import quantize  # noqa: E402
+from converters.onnx import from_onnx, run_like_onnx  # noqa: E402
+from edgernn.errors import UnsupportedOpError  # noqa: E402
+from tests.conv_cache_models import CRNStream, GTCRNStream, StreamTCN  # noqa: E402
+from tests.test_convert_torch_streaming_models import trained_looking  # noqa: E402
+
+nn, F = torch.nn, torch.nn.functional
+STEPS = 240
+#: model -> (features per step, state input names, their outputs)
+CASES = {
+    "tcn": (StreamTCN, 16, ["cache1", "cache2", "cache3"],
+            ["cache1_out", "cache2_out", "cache3_out"]),
+    "gtcrn": (GTCRNStream, 33, ["conv_cache", "h"], ["conv_cache_out", "h_out"]),
+    "crn": (CRNStream, 33, ["cache1", "cache2", "h", "c"],
+            ["cache1_out", "cache2_out", "h_out", "c_out"]),
+}
+
+
+def features(bins: int) -> np.ndarray:
+    """Log-power spectra of real speech, 64-point frames hopped by 32 (33 bins; the first
+    ``bins``), about unit scale: [STEPS, bins]."""
+    x = speech_16k()
+    f = log_power_frames(x[8000:], np.hanning(64).astype(np.float32), 32, 64)[:STEPS]
+    assert f.shape[0] == STEPS
+    return ((f[:, :bins] + 4.0) / 3.0).astype(np.float32)
+
+
+def export(name, path, dynamo=False):
+    cls, bins, ins, outs = CASES[name]
+    torch.manual_seed(3)
+    net = trained_looking(cls())
+    args = (torch.zeros(1, 1, bins), *net.caches())
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, args, str(path), input_names=["x", *ins],
+                          output_names=["y", *outs], dynamo=dynamo,
+                          **({} if dynamo else {"opset_version": 17}))
+    return net, args
+
+
+def by_hand(run, first, xs) -> np.ndarray:
+    """Step ``run(x, *states) -> (y, *states)`` over ``xs``, feeding the states back."""
+    states, ys = list(first), []
+    for x in xs:
+        y, *states = run(x.reshape(1, 1, -1), *states)
+        ys.append(np.asarray(y).reshape(-1))
+    return np.stack(ys)
+
+
+def oracles(path, net, args, xs):
+    sess = ort.InferenceSession(str(path))
+    names = [i.name for i in sess.get_inputs()]
+    want = by_hand(lambda *a: sess.run(None, dict(zip(names, a, strict=True))),
+                   [a.numpy() for a in args[1:]], xs)
+    with torch.no_grad():
+        ref = by_hand(lambda x, *s: [t.numpy() for t in net(torch.from_numpy(x), *(
+            torch.from_numpy(v) for v in s))], [a.numpy() for a in args[1:]], xs)
+    return want, ref
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize("name", list(CASES))
+def test_cache_export_streams_like_onnxruntime_and_torch(tmp_path, name, dynamo):
+    path = tmp_path / f"{name}.onnx"
+    net, args = export(name, path, dynamo)
+    model = from_onnx(path)
+    xs = features(CASES[name][1])
+    s = model.stream()
+    got = np.stack([s.step(x).copy() for x in xs])
+    want, ref = oracles(path, net, args, xs)
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
+    np.testing.assert_array_equal(model.stream().run(xs), got)
+    # the caches are state named after their graph inputs, one per frame
+    names = model.stream().get_state().names
+    for inp in CASES[name][2]:
+        if inp.startswith("cache") or inp == "conv_cache":
+            assert any(n.startswith(f"{inp}[") for n in names), names
+    if not dynamo:   # the command line gives the same model
+        out = tmp_path / f"{name}.ernn"
+        assert main(["convert", str(path), "-o", str(out)]) == 0
+        np.testing.assert_array_equal(edgernn.load(out).stream().run(xs), got)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_run_like_onnx_reads_and_gives_back_the_caches(tmp_path, name, rng):
+    """A feed with non-zero caches and states: every output, caches included, as ONNX
+    Runtime gives it (the frames are read from and written to their places)."""
+    path = tmp_path / f"{name}.onnx"
+    _, args = export(name, path)
+    model = from_onnx(path)
+    sess = ort.InferenceSession(str(path))
+    feeds = {i.name: rng.normal(0, 1, a.shape).astype(np.float32)
+             for i, a in zip(sess.get_inputs(), args, strict=True)}
+    want = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds), strict=True))
+    got = run_like_onnx(model, feeds)
+    assert set(got) == set(want)
+    for k, v in want.items():
+        np.testing.assert_allclose(got[k], v, atol=1e-5, rtol=0, err_msg=k)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_int8_weights_converts_and_reports_its_error(tmp_path, name):
+    path = tmp_path / f"{name}.onnx"
+    export(name, path)
+    model = from_onnx(path)
+    xs = features(CASES[name][1])
+    calib, held = xs[:120], xs[120:]
+    q = quantize(model, calibration=[calib], held_out=[held], mode="int8-weights",
+                 progress=False, min_macs=0)
+    rep = q.quantization["end_to_end"]["held_out"]
+    err = np.abs(q.stream().run(held) - model.stream().run(held))
+    print(f"{name} int8-weights on held-out speech: max {rep['max_abs']:.3g}, "
+          f"SNR {rep['snr_db']} dB")
+    assert 0 < err.max() < 0.05     # masks in [0, 1]: a few hundredths at most
+    np.testing.assert_allclose(rep["max_abs"], err.max(), rtol=2e-3)
+    qs = q.stream()
+    np.testing.assert_array_equal(np.stack([qs.step(x).copy() for x in held]),
+                                  q.stream().run(held))
+
+
+class Cached(nn.Module):
+    """One cached Conv1d (k=3, dilation d) over ``[1, C, 1]`` frames; ``keep`` frames of
+    ``cat`` given back (``keep=None``: the last ``size``), through ``op`` first."""
+
+    def __init__(self, size=2, d=1, keep=None, op=None):
+        super().__init__()
+        self.size, self.keep, self.op = size, keep, op
+        self.conv = nn.Conv1d(4, 4, 3, dilation=d)
+
+    def forward(self, x, cache):
+        cat = torch.cat([cache, x.transpose(1, 2)], dim=2)
+        if self.op == "mul":
+            cat = cat * 2.0
+        kept = cat[:, :, 1:] if self.keep is None else cat[:, :, self.keep]
+        return self.conv(cat).transpose(1, 2), kept
+
+
+def export_cached(path, net, out="cache_out"):
+    args = (torch.zeros(1, 1, 4), torch.zeros(1, 4, net.size))
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, args, str(path), input_names=["x", "cache"],
+                          output_names=["y", out], opset_version=17, dynamo=False)
+    return path
+
+
+def test_cache_of_the_wrong_length_is_refused_naming_the_conv(tmp_path):
+    path = export_cached(tmp_path / "long.onnx", Cached(size=3))
+    with pytest.raises(UnsupportedOpError, match=r"Conv node .*gives 2 frames; a streaming "
+                                                 r"step gives one .*hold \(kernel - 1\) x "
+                                                 r"dilation = 2 frames"):
+        from_onnx(path)
+
+
+def test_frames_into_another_op_are_refused_naming_it(tmp_path):
+    path = export_cached(tmp_path / "mul.onnx", Cached(op="mul"))
+    with pytest.raises(UnsupportedOpError, match=r"Mul node .*3 frames of a convolution "
+                                                 r"cache joined with the step's data by "
+                                                 r"Concat node"):
+        from_onnx(path)
+
+
+def test_an_unpaired_cache_output_is_refused_then_converts_when_paired(tmp_path, rng):
+    path = export_cached(tmp_path / "unpaired.onnx", Cached(d=2, size=4), out="newcache")
+    with pytest.raises(UnsupportedOpError, match=r"Concat node .*only along the feature "
+                                                 r"axis .*if graph input 'cache' is a "
+                                                 r"convolution cache passed in by hand, pair "
+                                                 r"it with the output giving it back"):
+        from_onnx(path)
+    model = from_onnx(path, states={"cache": "newcache"})
+    xs = rng.normal(0, 1, (50, 4)).astype(np.float32)
+    sess = ort.InferenceSession(str(path))
+    want = by_hand(lambda x, c: sess.run(None, {"x": x, "cache": c}),
+                   [np.zeros((1, 4, 4), np.float32)], xs)
+    np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
+
+
+def test_a_cache_given_back_in_any_order_is_what_the_graph_computes(tmp_path, rng):
+    """The state is the graph's own cache: a model that keeps frames 2, 0 (not a delay
+    line) still equals ONNX Runtime fed back."""
+    path = export_cached(tmp_path / "odd.onnx", Cached(keep=[2, 0]))
+    model = from_onnx(path)
+    xs = rng.normal(0, 1, (40, 4)).astype(np.float32)
+    sess = ort.InferenceSession(str(path))
+    want = by_hand(lambda x, c: sess.run(None, {"x": x, "cache": c}),
+                   [np.zeros((1, 4, 2), np.float32)], xs)
+    np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
+
+
+class InPlace(nn.Module):
+    """GTCRN's own code writes each block's cache back into the packed tensor in place
+    (``conv_cache[:, :, :2] = ...``); its third frame is passed through untouched."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv1d(4, 4, 3)
+
+    def forward(self, x, conv_cache):
+        cache = conv_cache.clone()
+        cat = torch.cat([cache[:, :, :2], x.transpose(1, 2)], dim=2)
+        cache[:, :, :2] = cat[:, :, 1:]
+        return self.conv(cat).transpose(1, 2), cache
+
+
+@pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
+def test_in_place_cache_writes(tmp_path, rng, dynamo):
+    """torch's default exporter writes the frames with a ScatterND into the cache's rows
+    (time moved first): converts, equal to ONNX Runtime fed back; the TorchScript
+    exporter's Expand/Reshape/ScatterND of every element is refused naming the node."""
+    path = tmp_path / "inplace.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(InPlace(), (torch.zeros(1, 1, 4), torch.zeros(1, 4, 3)), str(path),
+                          input_names=["x", "conv_cache"],
+                          output_names=["y", "conv_cache_out"], dynamo=dynamo,
+                          **({} if dynamo else {"opset_version": 17}))
+    if not dynamo:
+        with pytest.raises(UnsupportedOpError, match=r"Expand node .*2 frames of a "
+                                                     r"convolution cache"):
+            from_onnx(path)
+        return
+    model = from_onnx(path)
+    xs = rng.normal(0, 1, (40, 4)).astype(np.float32)
+    sess = ort.InferenceSession(str(path))
+    want = by_hand(lambda x, c: sess.run(None, {"x": x, "conv_cache": c}),
+                   [np.zeros((1, 4, 3), np.float32)], xs)
+    np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
