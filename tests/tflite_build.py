@@ -172,9 +172,11 @@ class LiteRT:
     inputs in order gives the outputs in order."""
 
     def __init__(self, buf: bytes):
-        from ai_edge_litert.interpreter import Interpreter
+        from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-        self.it = Interpreter(model_content=buf, num_threads=1)
+        self.it = Interpreter(model_content=buf, num_threads=1,
+                              experimental_op_resolver_type=OpResolverType.
+                              BUILTIN_WITHOUT_DEFAULT_DELEGATES)
         self.it.allocate_tensors()
         self.ins, self.outs = self.it.get_input_details(), self.it.get_output_details()
 
