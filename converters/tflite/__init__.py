@@ -32,6 +32,7 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 from ..common.guard import naming
 from .cells import _ancestors, find_cell, recognise_cell
 from .fused_lstm import state_persists
+from .litert_math import follow_litert, has_hybrid_products
 from .registry import MERGE_OPS, OPS
 from .schema import read_tflite
 from .simple_ops import convert_reshape, last_step_slice
@@ -47,7 +48,7 @@ __all__ = ["from_tflite", "read_tflite", "OPS"]
 
 
 def from_tflite(path, states: dict | None = None, input_shapes: dict | None = None,
-                constants: dict | None = None) -> edgernn.Model:
+                constants: dict | None = None, arithmetic: str | None = None) -> edgernn.Model:
     """Convert a ``.tflite`` file (float32 models).
 
     Parameters
@@ -67,7 +68,15 @@ def from_tflite(path, states: dict | None = None, input_shapes: dict | None = No
     constants : dict of graph input name -> value, optional
         Inputs that are the same at every call (a sample rate), folded.
 
-    With any of the three, the graph is walked one step at a time
+    arithmetic : "litert", "edgernn" or None
+        "litert": ``LOGISTIC``, ``TANH``, ``MEAN`` and the hybrid int8 products
+        compute as LiteRT's builtin kernels do, bit for bit
+        (:func:`.litert_math.follow_litert`); "edgernn": edgernn's own. None (the
+        default): "litert" for a file with int8 weights whose inputs are quantised
+        per call (dynamic range: there a last-bit difference can move the next
+        call's quantised input one step and the state with it), else "edgernn".
+
+    With any of the first three, the graph is walked one step at a time
     (:mod:`.statewalk`); without, a ``[1, T, I]`` input is a sequence of steps.
 
     Returns
@@ -89,7 +98,17 @@ def from_tflite(path, states: dict | None = None, input_shapes: dict | None = No
         If the file is not a TFLite flatbuffer or an output is not computed from
         the inputs.
     """
-    path = Path(path)
+    if arithmetic not in (None, "litert", "edgernn"):
+        raise ValueError(f"arithmetic: expected 'litert', 'edgernn' or None, got "
+                         f"{arithmetic!r}")
+    m = _convert(Path(path), states, input_shapes, constants)
+    if arithmetic == "litert" or arithmetic is None and has_hybrid_products(m):
+        return follow_litert(m)
+    return m
+
+
+def _convert(path, states, input_shapes, constants) -> edgernn.Model:
+    """:func:`from_tflite` in edgernn's own arithmetic."""
     buf = path.read_bytes()
     model = read_tflite(buf)
     sg = model.subgraphs[0]

@@ -13,6 +13,8 @@ checked against LiteRT 2.3 tensor by tensor with ``experimental_preserve_all_ten
 - ``LOGISTIC``/``TANH``: LiteRT runs Eigen's float32 approximations (within 5 ulp;
   edgernn: libm or its own rational), so they become the activations
   ``sigmoid_litert``/``tanh_litert``, which compute Eigen's, operation for operation.
+- ``MEAN``: LiteRT sums in float32, in order (edgernn: in float64), so the
+  ``Reduce`` becomes ``mean_litert``, which does the same.
 - A hybrid ``FULLY_CONNECTED``/``CONV_2D`` with a bias: LiteRT rounds
   ``acc * (s_x * s_w)`` to float32 and then adds the bias; edgernn's kernel may fuse
   that into one multiply-add (one rounding). The Dense keeps its int8 product without
@@ -20,9 +22,10 @@ checked against LiteRT 2.3 tensor by tensor with ``experimental_preserve_all_ten
 
 What was checked and agrees already: the per-call scale ``max|x| / 127`` and its
 quantisation (float32, half away from zero), the int32 products, ``ADD``,
-``SUB``, ``MUL``, ``RSQRT``. Not changed: ``MEAN`` (LiteRT sums in float32 in
-order, edgernn in float64), LSTM/GRU cells recognised from a graph (edgernn's
-kernels) and LiteRT's default XNNPack delegate, which is another arithmetic.
+``SUB``, ``MUL``, ``SQUARED_DIFFERENCE``, ``RSQRT``. Not changed: a fused activation
+of a ``FULLY_CONNECTED``, LSTM/GRU cells recognised from a graph and fused LSTMs
+(edgernn's kernels), and LiteRT's default XNNPack delegate, which is another
+arithmetic.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ def follow_litert(model):
         op = t.op
         if isinstance(op, edgernn.Activation) and op.name in LITERT_ACTIVATIONS:
             op = edgernn.Activation(LITERT_ACTIVATIONS[op.name])
+        elif isinstance(op, edgernn.Reduce) and op.func == "mean":
+            op = dataclasses.replace(op, func="mean_litert")
         if _hybrid_with_bias(op):
             act = op.activation
             y = dataclasses.replace(op, bias=None, activation="linear")(*args, name=t.name)

@@ -9,6 +9,14 @@ tanh < 3e-7 (one float32 ulp of 1 where the clamp saturates), sigmoid < 1.5e-7.
 
 Exact path (``math="exact"``): libm ``tanh``/``exp`` per element.
 
+LiteRT path (activations ``tanh_litert``, ``sigmoid_litert``, whatever the stream's
+math): the float32 approximations of Eigen that LiteRT's builtin ``TANH`` and
+``LOGISTIC`` kernels run, operation for operation and without fused multiply-adds
+(LiteRT's x86-64 wheel is built for SSE, 4-float packets, no FMA): tanh a 9/8
+rational, the logistic ``e / (1 + e)`` with ``e = exp(x / 2)**2`` from a degree-5
+polynomial; a slice's last ``n % 4`` elements take Eigen's scalar logistic
+(libm ``expf``). Checked bit for bit against LiteRT by ``tests/test_litert_math.py``.
+
 Activation codes are named below (:mod:`edgernn.ops.activation` maps names to
 them); ``code + EXACT`` selects the exact variant of tanh, sigmoid and scaled_tanh.
 """
@@ -17,6 +25,7 @@ import math
 
 import numpy as np
 from numba import njit, types
+from numba.extending import intrinsic
 
 from .abi import call_ptr, kernel, views
 from .cache import CACHE
@@ -28,6 +37,7 @@ from .optable import H_ACT
 LINEAR, RELU, TANH, SIGMOID, SOFTMAX, LEAKY_RELU, ELU, HARD_SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
 SOFTSIGN, SOFTPLUS, AFFINE, THRESHOLDED_RELU, SCALED_TANH = 8, 9, 10, 11, 12
 LOG_SOFTMAX, L2_NORMALIZE = 13, 14
+SIGMOID_LITERT, TANH_LITERT = 15, 16
 #: added to a code: the libm variant (``math="exact"``) of tanh, sigmoid, softplus, scaled_tanh
 EXACT = 100
 _F = {"reassoc", "contract"}
@@ -71,6 +81,75 @@ def tanh_fast(x):
 def sigmoid_fast(x):
     """``0.5 + 0.5 * tanh_fast(x / 2)``; |error| < 1.5e-7."""
     return _f32(0.5) + _f32(0.5) * tanh_fast(_f32(0.5) * x)
+
+
+# Eigen's float tanh (ptanh_float, EIGEN_FAST_MATH, no FMA): clamp, then
+# x + x^3 P(x^2) over Q(x^2)
+_TL_CLAMP = _f32(7.90738964080810547)
+_TL_P = (_f32(1.394553628e-8), _f32(2.102733560e-5), _f32(3.520756727e-3), _f32(1.340216100e-1))
+_TL_Q = (_f32(8.015776984e-7), _f32(3.326951409e-4), _f32(2.597254514e-2), _f32(4.673548340e-1))
+# Eigen's float logistic (scalar_logistic_op<float>::packetOp)
+_SL_HI, _SL_LO = _f32(16.6355324), _f32(-104.0)
+_SL_LOG2E, _SL_C1, _SL_C2 = _f32(1.44269504088896341), _f32(-0.693359375), _f32(2.12194440e-4)
+_SL_P2, _SL_P3 = _f32(0.49999141693115234375), _f32(0.16666877269744873046875)
+_SL_P4, _SL_P5 = _f32(4.1898667812347412109375e-2), _f32(8.33471305668354034423828125e-3)
+
+
+def _strict(opname):
+    """float32 ``a <op> b`` rounded on its own: the instruction carries LLVM's ``nsz``
+    flag, so the fastmath of a kernel that calls it (Numba gives a callee its caller's
+    flags, filling only instructions without any) can neither contract it into a fused
+    multiply-add nor reassociate it."""
+
+    @intrinsic
+    def op(typingctx, a, b):
+        def codegen(context, builder, signature, args):
+            return getattr(builder, opname)(*args, flags=("nsz",))
+
+        return types.float32(types.float32, types.float32), codegen
+
+    return op
+
+
+_mul, _add, _div = _strict("fmul"), _strict("fadd"), _strict("fdiv")
+strict_add, strict_div = _add, _div
+
+
+@njit(cache=CACHE, error_model="numpy")
+def tanh_litert(a):
+    """LiteRT's builtin float ``TANH`` of float32 ``a`` (Eigen's, without FMA)."""
+    x = max(min(a, _TL_CLAMP), -_TL_CLAMP)
+    x2 = _mul(x, x)
+    p = _add(_mul(_TL_P[0], x2), _TL_P[1])
+    p = _add(_mul(p, x2), _TL_P[2])
+    p = _add(_mul(p, x2), _TL_P[3])
+    q = _add(_mul(_TL_Q[0], x2), _TL_Q[1])
+    q = _add(_mul(q, x2), _TL_Q[2])
+    q = _add(_mul(q, x2), _TL_Q[3])
+    q = _add(_mul(q, x2), _f32(1.0))
+    return _div(_add(_mul(_mul(x2, x), p), x), q)
+
+
+@njit(cache=CACHE, error_model="numpy")
+def sigmoid_litert(a, packet):
+    """LiteRT's builtin float ``LOGISTIC`` of float32 ``a``: Eigen's packet formula, or
+    (``packet`` False: an element past the last whole packet of 4) its scalar one."""
+    one = _f32(1.0)
+    if not packet:
+        e = _f32(math.exp(min(a, _SL_HI)))
+        return _div(e, _add(one, e))
+    if a < _SL_LO:
+        return _f32(0.0)
+    x = _mul(min(a, _SL_HI), _f32(0.5))
+    m = _f32(math.floor(_add(_mul(x, _SL_LOG2E), _f32(0.5))))
+    r = _add(_mul(m, _SL_C1), x)
+    r = _add(_mul(m, _SL_C2), r)
+    r2 = _mul(r, r)
+    p = _add(_mul(r, _add(_mul(r2, _SL_P5), _SL_P3)), _add(_mul(r2, _SL_P4), _SL_P2))
+    p = _add(_mul(r2, p), _add(r, one))
+    e = _f32(math.ldexp(p, int(m)))   # times a power of two: exact
+    e = _mul(e, e)
+    return _div(e, _add(one, e))
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -150,6 +229,13 @@ def apply_act(S, off, n, code, alpha, beta):
     elif code == EXACT + SIGMOID:
         for i in range(N):
             S[o + i] = sigmoid_exact(S[o + i])
+    elif code == TANH_LITERT:
+        for i in range(N):
+            S[o + i] = tanh_litert(S[o + i])
+    elif code == SIGMOID_LITERT:
+        n4 = N // U(4) * U(4)
+        for i in range(N):
+            S[o + i] = sigmoid_litert(S[o + i], i < n4)
     elif code == SOFTMAX or code == LOG_SOFTMAX:
         lse = _logsumexp(S, o, N)
         for i in range(N):

@@ -4,7 +4,8 @@ TFLite ``MEAN``/``SUM``/``REDUCE_MAX``).
     axis -1: y[r] = f(x[r, :])   (rows outputs)      axis 0: y[c] = f(x[:, c])   (cols outputs)
 
 ``f`` (column FUNC): MEAN, SUM, MAX, MIN, L2 (``sqrt(sum x**2)``), SUM_SQUARE.
-Sums are taken in float64 and rounded once.
+Sums are taken in float64 and rounded once; MEAN_LITERT is LiteRT's builtin
+``MEAN``: a float32 sum in order, element by element, divided by the count in float32.
 """
 
 import math
@@ -12,11 +13,11 @@ import math
 import numpy as np
 
 from .abi import flag_nonfinite, kernel, views
-from .mathfn import all_finite
+from .mathfn import all_finite, strict_add, strict_div
 from .optable import C0, FUNC, NI, NO, X, Y
 
 #: the function of a row (column FUNC)
-MEAN, SUM, MAX, MIN, L2, SUM_SQUARE = range(6)
+MEAN, SUM, MAX, MIN, L2, SUM_SQUARE, MEAN_LITERT = range(7)
 #: op-specific columns: the length of the last axis, the axis reduced (1: the last, 0: rows)
 COLS, LAST = C0 + 5, C0 + 6
 
@@ -39,6 +40,12 @@ def reduce_kernel(desc, k, t):
                     v = S[x0 + j * step_in]
                     best = max(best, v) if f == MAX else min(best, v)
                 S[base + P[k, Y] + o] = best
+                continue
+            if f == MEAN_LITERT:
+                acc32 = np.float32(0.0)
+                for j in range(n_in):
+                    acc32 = strict_add(acc32, S[x0 + j * step_in])
+                S[base + P[k, Y] + o] = strict_div(acc32, np.float32(n_in))
                 continue
             acc = 0.0
             for j in range(n_in):

@@ -21,7 +21,15 @@ thresholded_relu    x if x > alpha else 0                           alpha=1.0
 scaled_tanh         alpha * tanh(beta * x)                          1.0, 1.0
 log_softmax         x - max x - log sum exp(x - max x)  (vector)
 l2_normalize        x / sqrt(max(sum x**2, alpha))      (vector)   alpha=1e-24
+tanh_litert         tanh(x) as LiteRT's builtin TANH kernel
+sigmoid_litert      sigmoid(x) as LiteRT's builtin LOGISTIC kernel
 ==================  ==============================================  ============
+
+``tanh_litert`` and ``sigmoid_litert`` compute, bit for bit, the float32
+approximations LiteRT's builtin kernels run (Eigen's, see
+:mod:`edgernn.kernels.mathfn`; within 5 ulp of the true function), whatever the
+stream's ``math``: the TFLite importer's ``arithmetic="litert"``, so that a
+model with int8 weights quantised per call follows LiteRT step after step.
 
 ``l2_normalize`` with ``alpha=1e-24`` is ``torch.nn.functional.normalize``
 (``x / max(||x||, 1e-12)``); Keras' ``l2_normalize`` is ``alpha=1e-12``.
@@ -47,10 +55,12 @@ from ..kernels.mathfn import (
     RELU,
     SCALED_TANH,
     SIGMOID,
+    SIGMOID_LITERT,
     SOFTMAX,
     SOFTPLUS,
     SOFTSIGN,
     TANH,
+    TANH_LITERT,
     THRESHOLDED_RELU,
 )
 from .base import Op, Schema
@@ -73,6 +83,8 @@ ACTIVATIONS: dict[str, tuple[int, float, float]] = {
     "scaled_tanh": (SCALED_TANH, 1.0, 1.0),
     "log_softmax": (LOG_SOFTMAX, 0.0, 0.0),
     "l2_normalize": (L2_NORMALIZE, 1e-24, 0.0),
+    "tanh_litert": (TANH_LITERT, 0.0, 0.0),
+    "sigmoid_litert": (SIGMOID_LITERT, 0.0, 0.0),
 }
 
 #: activations over the whole vector (not elementwise): never gate activations

@@ -13,7 +13,7 @@ from .base import Op, Schema, set_count
 from .registry import register
 
 FUNCS = {"mean": K.MEAN, "sum": K.SUM, "max": K.MAX, "min": K.MIN, "l2": K.L2,
-         "sum_square": K.SUM_SQUARE}
+         "sum_square": K.SUM_SQUARE, "mean_litert": K.MEAN_LITERT}
 
 
 @register
@@ -23,7 +23,8 @@ class Reduce(Op):
 
     Parameters
     ----------
-    func : "mean", "sum", "max", "min", "l2" or "sum_square"
+    func : "mean", "sum", "max", "min", "l2", "sum_square" or "mean_litert" (the mean as
+        LiteRT's builtin ``MEAN`` computes it: a float32 sum in order, then ``/ n``)
     cols : int     the length of the last axis (the input size is ``rows * cols``)
     axis : -1 (each row to one value: ``rows`` outputs) or 0 (each column: ``cols``)
     """
