@@ -252,3 +252,53 @@ def test_in_place_cache_writes(tmp_path, rng, dynamo):
     want = by_hand(lambda x, c: sess.run(None, {"x": x, "conv_cache": c}),
                    [np.zeros((1, 4, 3), np.float32)], xs)
     np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
+
+
+class FrameIn(nn.Module):
+    """One frame per call taken channels-first, ``[1, C, 1]`` (1-D) or ``[1, C, 1, F]``
+    (2-D), as stream exports take it; ``stack``: two caches packed ``[2, 1, C, 2]``."""
+
+    def __init__(self, two_d=False, stack=False):
+        super().__init__()
+        self.two_d, self.stack = two_d, stack
+        self.conv = nn.Conv2d(3, 4, (2, 3), padding=(0, 1)) if two_d else \
+            nn.Conv1d(6, 6, 3, dilation=2 - stack)
+        self.conv2 = nn.Conv1d(6, 6, 3, groups=3)
+
+    def forward(self, x, cache):
+        if not self.stack:
+            cat = torch.cat([cache, x], 2)
+            return torch.tanh(self.conv(cat)), cat[:, :, 1:]
+        outs = []
+        for conv, c in ((self.conv, cache[0]), (self.conv2, cache[1])):
+            cat = torch.cat([c, x], 2)
+            x = torch.tanh(conv(cat))
+            outs.append(cat[:, :, 1:])
+        return x, torch.stack(outs)
+
+
+@pytest.mark.parametrize("dynamo", [False, True], ids=["torchscript", "dynamo"])
+@pytest.mark.parametrize("kind,x_shape,cache_shape", [
+    ("1d", (1, 6, 1), (1, 6, 4)), ("2d", (1, 3, 1, 7), (1, 3, 1, 7)),
+    ("stacked", (1, 6, 1), (2, 1, 6, 2))])
+def test_channels_first_frames_and_packed_caches(tmp_path, rng, kind, x_shape, cache_shape,
+                                                 dynamo):
+    net = FrameIn(two_d=kind == "2d", stack=kind == "stacked").eval()
+    path = tmp_path / f"{kind}.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.zeros(*x_shape), torch.zeros(*cache_shape)), str(path),
+                          input_names=["x", "cache"], output_names=["y", "cache_out"],
+                          dynamo=dynamo, **({} if dynamo else {"opset_version": 17}))
+    model = from_onnx(path)
+    assert model.input_size == int(np.prod(x_shape))   # the step holds (C, F)
+    sess = ort.InferenceSession(str(path))
+    xs = rng.normal(0, 1, (40,) + x_shape).astype(np.float32)
+    want = by_hand(lambda x, c: sess.run(None, {"x": x.reshape(x_shape), "cache": c}),
+                   [np.zeros(cache_shape, np.float32)], xs)
+    got = model.stream().run(xs.reshape(40, -1))
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    feeds = {"x": xs[0], "cache": rng.normal(0, 1, cache_shape).astype(np.float32)}
+    ref = dict(zip(["y", "cache_out"], sess.run(None, feeds), strict=True))
+    for k, v in run_like_onnx(model, feeds).items():
+        np.testing.assert_allclose(v, ref[k], atol=1e-5, rtol=0, err_msg=k)

@@ -138,6 +138,14 @@ def _state_pairs(graph, inputs, kinds, states) -> dict:
     return pairs
 
 
+def _one_frame(shape, tokens, pairs) -> bool:
+    """A static ``[1, C, 1]`` or ``[1, C, 1, F]`` float input (C > 1) of a graph that
+    passes state in and out by hand: one frame of ``[N, C, T(, F)]`` per call, as
+    streaming exports with convolution caches take it; its step holds ``(C, F)``."""
+    return bool(pairs) and not tokens and len(shape) in (3, 4) and None not in shape and \
+        shape[0] == 1 and shape[2] == 1 and shape[1] > 1
+
+
 def _dims(vi) -> tuple:
     t = vi.type.tensor_type
     return tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None
@@ -296,6 +304,7 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
         tokens = et not in (1, 10, 11, 16)
         channels_first = (not tokens and len(shape) == 3 and shape[2] is None
                           and shape[1] is not None)   # [N, C, T] (a TCN's input)
+        frame = _one_frame(shape, tokens, ctx.pairs)
         if not shape or (not tokens and shape[-1] is None and not channels_first):
             raise ModelFormatError(f"data input {vi.name!r} needs a static feature size, got "
                                    f"shape {shape}")
@@ -306,10 +315,11 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
         k = len(ctx.io["data"])
         axes = tuple(f"?{k}.{j}" for j in range(len(shape) - (0 if tokens else 1)))
         axes += () if tokens else ("F",)
-        if channels_first:
-            axes = (axes[0], "F", axes[1])
-        x = edgernn.Input(1 if tokens else shape[1 if channels_first else -1],
-                          name=tensor_name(vi.name, names))
+        if channels_first or frame:
+            axes = (axes[0], "F", axes[1]) + (("L",) if len(shape) == 4 else ())
+        size = shape[1] * (shape[3] if len(shape) == 4 else 1) if frame else \
+            shape[1 if channels_first else -1]
+        x = edgernn.Input(1 if tokens else size, name=tensor_name(vi.name, names))
         ctx.env[vi.name] = Seq(x, axes, shape, tokens=tokens)
         ctx.inputs.append(x)
         ctx.io["data"].append({"name": vi.name, "tokens": tokens, "size": x.size})

@@ -243,6 +243,41 @@ def convert_transpose(ctx, node, ins):
                          for f in v.frames), perm.index(v.axis), v.producer)]
 
 
+def _per_frame(ctx, node, ins, axis):
+    """The shape op's own handler on each frame (each of size 1 along the time axis)."""
+    v = ins[0]
+    frames = tuple(_SHAPE_OPS[node.op_type](ctx, node, [f] + list(ins[1:]))[0]
+                   for f in v.frames)
+    return [Frames(frames, axis, v.producer)]
+
+
+def convert_unsqueeze(ctx, node, ins):
+    """Unsqueeze of frames (``torch.stack`` of caches for a packed output)."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _SHAPE_OPS["Unsqueeze"](ctx, node, ins)
+    axes = ctx.ints(node, 1, "axes", ctx.attrs(node), "axes")
+    axis = v.axis
+    for a in sorted(ctx.axes(node, axes, len(v.axes) + len(axes), "axes")):
+        axis += a <= axis
+    return _per_frame(ctx, node, ins, axis)
+
+
+def convert_squeeze(ctx, node, ins):
+    """Squeeze of unit axes of frames other than their time axis."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _SHAPE_OPS["Squeeze"](ctx, node, ins)
+    axes = ctx.ints(node, 1, "axes", ctx.attrs(node), "axes")
+    if axes is None:
+        axes = [k for k in range(len(v.axes)) if v.size(k) == 1]
+    axes = ctx.axes(node, axes, len(v.axes), "axes")
+    if v.axis in axes:
+        raise ctx.unsupported(node, f"Squeeze of the time axis of the {len(v.frames)} frames "
+                                    f"of {v.producer}")
+    return _per_frame(ctx, node, ins, v.axis - sum(a < v.axis for a in axes))
+
+
 def convert_scatter_nd(ctx, node, ins):
     """ScatterND writing frames into rows of axis 0 of a cache (torch's default exporter's
     in-place ``conv_cache[:, :, a:b] = cat[:, :, 1:]``, the time axis moved first)."""
@@ -346,7 +381,7 @@ def convert_conv(ctx, node, ins):
 
 #: ops that take a cache's frames (Identity passes them on)
 TAKES_FRAMES = frozenset({"Concat", "Slice", "Split", "Gather", "Conv", "Identity",
-                          "Transpose", "ScatterND"})
+                          "Transpose", "ScatterND", "Unsqueeze", "Squeeze"})
 
 
 def check_frames(ctx, node, ins) -> None:
@@ -360,7 +395,8 @@ def check_frames(ctx, node, ins) -> None:
 
 OPS = {"Concat": convert_concat, "Slice": convert_slice, "Split": convert_split,
        "Gather": convert_gather, "Transpose": convert_transpose,
-       "ScatterND": convert_scatter_nd,
+       "ScatterND": convert_scatter_nd, "Unsqueeze": convert_unsqueeze,
+       "Squeeze": convert_squeeze,
        "Conv": convert_conv}
 
 __all__ = ["OPS", "TAKES_FRAMES", "check_frames"]

@@ -70,6 +70,11 @@ def _data(rec, onestep, x):
     without time and batch axes, the leading shape to restore."""
     labels = list(rec["axes"])
     tokens = rec["tokens"]
+    if not tokens and "L" in labels:        # one frame [1, C, 1, F]: (C, F) per step
+        f, n = labels.index("F"), labels.index("L")
+        x = np.moveaxis(np.asarray(x), [f, n], [-2, -1])
+        x = x.reshape(x.shape[:-2] + (-1,))
+        labels = [lab for lab in labels if lab not in ("F", "L")] + ["F"]
     if not tokens and labels and labels[-1] != "F" and "F" in labels:   # [N, C, T]
         x = np.moveaxis(np.asarray(x), labels.index("F"), -1)
         labels = [lab for lab in labels if lab != "F"] + ["F"]
@@ -194,10 +199,11 @@ def _seq_output(rec, ys) -> np.ndarray:
     labels = rec["axes"]
     d = rec["sizes"][labels.index("D")] if "D" in labels else 1
     nb, nt, fo = ys.shape
-    base = ys.reshape(nb, nt, d, fo // d)
+    n = rec["sizes"][labels.index("L")] if "L" in labels else 1   # steps of (C, L)
+    base = ys.reshape(nb, nt, d, fo // d // n, n)
     if rec["last"] or "T" not in "*".join(labels).split("*"):
         base = base[:, -1:]
-    return _arrange(base, "BTDF", labels)
+    return _arrange(base, "BTDFL", labels)
 
 
 def _packed_output(rec, states) -> np.ndarray:
