@@ -187,14 +187,21 @@ def test_frames_into_another_op_are_refused_naming_it(tmp_path):
         from_onnx(path)
 
 
-def test_an_unpaired_cache_output_is_refused_then_converts_when_paired(tmp_path, rng):
+def test_an_unpaired_cache_output_is_refused_then_converts_when_paired(tmp_path, rng,
+                                                                        capsys):
     path = export_cached(tmp_path / "unpaired.onnx", Cached(d=2, size=4), out="newcache")
     with pytest.raises(UnsupportedOpError, match=r"Concat node .*only along the feature "
                                                  r"axis .*if graph input 'cache' is a "
                                                  r"convolution cache passed in by hand, pair "
                                                  r"it with the output giving it back"):
         from_onnx(path)
+    out = tmp_path / "paired.ernn"
+    assert main(["convert", str(path), "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--state cache=<output>" in err[0] and not out.exists(), err
+    assert main(["convert", str(path), "--state", "cache=newcache", "-o", str(out)]) == 0
     model = from_onnx(path, states={"cache": "newcache"})
+    assert edgernn.load(out).stream().get_state().names == model.stream().get_state().names
     xs = rng.normal(0, 1, (50, 4)).astype(np.float32)
     sess = ort.InferenceSession(str(path))
     want = by_hand(lambda x, c: sess.run(None, {"x": x, "cache": c}),

@@ -21,6 +21,12 @@ streams with ``Stream.step`` (the stream carries what ONNX Runtime would be
 fed back). Every other graph output is a model output, named after it
 (``model.outputs``, ``model.split(y)``; see :mod:`.finish`).
 
+Convolution caches passed in and out by hand (streaming exports: ``cat =
+Concat(cache, x_t, time)``, a Conv without time padding, ``cache_out = cat[:, :,
+1:]``) are generic state too, held frame by frame (:mod:`.cache`); such graphs
+often take one frame channels-first, ``[1, C, 1]`` or ``[1, C, 1, F]``: its
+step holds the ``(C, F)`` values.
+
 The mapping is stored JSON-able in ``model.provenance["onnx_io"]`` (it
 survives ``save``/``load``); :func:`run_like_onnx` uses it to answer a feed
 dict like ONNX Runtime would (batch rows, layouts, ``sequence_lens``, initial
@@ -234,7 +240,7 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
         state inside the model (``edgernn.state``, updated each step), in any layout.
         Pairs whose output is named as the input plus ``N``, ``_out``, ``_next`` or
         ``_new`` (``state`` -> ``stateN``, ``h1`` -> ``h1_out``) and has its shape are
-        found without it;
+        found without it (convolution caches too: ``cache1`` -> ``cache1_out``);
         state reaching a recurrent node's ``initial_h``/``initial_c`` always is.
 
     Returns
