@@ -50,10 +50,12 @@ def add_arguments(parser) -> None:
                              "Repeat for several pairs")
     parser.add_argument("--input-shape", action="append", metavar="NAME=D0,D1,...", default=[],
                         help="ONNX: the shape of graph input NAME where the file leaves it "
-                             "dynamic (Silero VAD: input=1,576). Repeat for several inputs")
+                             "dynamic (Silero VAD: input=1,576); TFLite: the model is called "
+                             "once per step with NAME of this shape (the file's). Repeat for "
+                             "several inputs")
     parser.add_argument("--constant", action="append", metavar="NAME=VALUE", default=[],
-                        help="ONNX: graph input NAME is this constant (a number, or numbers "
-                             "separated by commas), folded into the model (Silero VAD: "
+                        help="ONNX, TFLite: graph input NAME is this constant (a number, or "
+                             "numbers separated by commas), folded into the model (Silero VAD: "
                              "sr=16000). Repeat for several inputs")
     parser.add_argument("--example-dtype", default="float32", choices=["float32", "int64"],
                         help="PyTorch: dtype of the example input (int64 for token ids)")
@@ -203,7 +205,8 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32",
     example_shape : str, e.g. "1,50,8" (PyTorch only)
     example_dtype : "float32" or "int64"
     states : dict of graph input -> graph output, optional (ONNX and TFLite; see
-        ``from_onnx`` and ``from_tflite``)
+        ``from_onnx`` and ``from_tflite``, which also take ``input_shapes`` and
+        ``constants`` through ``onnx_options``)
 
     Returns
     -------
@@ -226,8 +229,8 @@ def convert(src, fmt=None, example_shape=None, example_dtype="float32",
         model = _load_torch(path, example_shape, example_dtype)
     elif fmt == "onnx":
         model = converters.from_onnx(path, states=states, **onnx_options)
-    elif fmt == "tflite" and states:
-        model = converters.from_tflite(path, states=states)
+    elif fmt == "tflite":
+        model = converters.from_tflite(path, states=states, **onnx_options)
     else:
         model = getattr(converters, f"from_{fmt}")(path)
     prov = dict(model.provenance)
@@ -294,9 +297,9 @@ def run(args) -> int:
     states, models = _states(getattr(args, "state", None)), []
     shapes = _named("input-shape", getattr(args, "input_shape", None), _dims)
     consts = _named("constant", getattr(args, "constant", None), _numbers)
-    if (shapes or consts) and any(FORMATS.get(Path(s).suffix.lower()) != "onnx" and
-                                  args.fmt != "onnx" for s in srcs):
-        raise EdgeRNNError("--input-shape and --constant apply to ONNX models")
+    if (shapes or consts) and any((args.fmt or FORMATS.get(Path(s).suffix.lower()))
+                                  not in ("onnx", "tflite") for s in srcs):
+        raise EdgeRNNError("--input-shape and --constant apply to ONNX and TFLite models")
     preset = {}
     if getattr(args, "audio", None):
         from converters.presets import CONVERT

@@ -173,3 +173,28 @@ def test_options_that_do_not_fit_the_file_are_refused_naming_them(case):
                                                  r"supported: float32\[1, T, I\].*pass "
                                                  r"input_shapes=\{'input': \(1, 576\)\}"):
         from_tflite(path)
+
+
+def _cli(*args):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "edgernn", *map(str, args)],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_convert_takes_state_input_shape_and_constant_for_tflite(case, tmp_path):
+    import edgernn
+
+    path, xs, ref = case[1], case[2], case[3]
+    out = tmp_path / "vad.ernn"
+    r = _cli("convert", path, "--state", "state=stateN", "--input-shape", "input=1,576",
+             "--constant", "gain=0.5", "-o", out)
+    assert r.returncode == 0, r.stderr
+    model = edgernn.load(out)
+    assert model.provenance["constants"] == {"gain": 0.5}
+    assert np.abs(model.stream("exact").run(xs[:50]) - ref[:50]).max() <= 1e-5
+    r = _cli("convert", path, "--state", "state=stateN", "--input-shape", "input=1,512",
+             "--constant", "gain=0.5", "-o", tmp_path / "bad.ernn")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "'input' is [1, 512], the file's input is [1, 576]" in r.stderr.strip().splitlines()[-1]
