@@ -32,6 +32,7 @@ from edgernn.errors import ModelFormatError, UnsupportedOpError
 from ..common.guard import naming
 from .cells import _ancestors, find_cell, recognise_cell
 from .fused_lstm import state_persists
+from .layer_norm import find_layer_norms
 from .litert_math import follow_litert, has_hybrid_products
 from .registry import MERGE_OPS, OPS
 from .schema import read_tflite
@@ -169,7 +170,7 @@ def _convert(path, states, input_shapes, constants) -> edgernn.Model:
             x = values[srcs[0]][0]
             if kind == "cell":
                 outs, t = [payload[1]], _apply(op, [payload[0]], x, quant)
-            elif kind == "tconv":
+            elif kind == "unit":
                 outs, t = [payload[1]], _apply(op, payload[0], x, quant)
             elif kind == "while":
                 outs, t = payload[1], _apply(op, [_hybrid_cell(model, op, payload[0])], x, quant)
@@ -281,7 +282,7 @@ def _hybrid_cell(model, op, layer):
 
 
 def _data_inputs(sg, kind, op, payload):
-    if kind in ("cell", "tconv"):
+    if kind in ("cell", "unit"):
         return [payload[2]]
     if kind == "while":
         return [op.inputs[payload[2]]]
@@ -303,7 +304,10 @@ def _units(model, sg) -> dict:
         units[ops[-1].index] = ("cell", ops[-1], (layer, h_out, x))  # after its input exists
         used |= {o.index for o in ops}
     for indices, last, layers, x, out in find_time_convs(sg):
-        units[last.index] = ("tconv", last, (layers, out, x))
+        units[last.index] = ("unit", last, (layers, out, x))
+        used |= set(indices)
+    for indices, last, layers, x, out in find_layer_norms(sg, used):
+        units[last.index] = ("unit", last, (layers, out, x))
         used |= set(indices)
     for op in sg.ops:
         if op.index in used or op.index in units or op.name in STATE_OPS:
