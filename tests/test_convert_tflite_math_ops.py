@@ -93,6 +93,9 @@ CASES = {
     "BATCH_MATMUL": (lambda g, x: g.op("BATCH_MATMUL", [
         g.op("PAD", [x, g.ints([[0, 0], [0, 0], [0, 3]])], (1, T, F + 3)), g.const(MAT)],
         (1, T, 12)), lambda v: np.pad(v, [(0, 0), (0, 3)]) @ MAT),
+    "FULLY_CONNECTED_RELU6": (lambda g, x: g.op("FULLY_CONNECTED", [
+        x, g.const(MAT[:F].T * 4), g.const(VEC[:12])], (1, T, 12), keepNumDims=True,
+        fusedActivationFunction=3), lambda v: np.clip(v @ MAT[:F] * 4 + VEC[:12], 0, 6)),
     "TRANSPOSE": (lambda g, x: g.op("TANH", [g.op("TRANSPOSE", [x, g.ints([1, 0, 2])],
                                                   (T, 1, F))], (T, 1, F)), np.tanh),
 }

@@ -13,11 +13,14 @@ A 1x1 kernel on one pixel is a Dense (int8 weights as LiteRT's hybrid kernel).
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
+from ..common.tflite_codes import fused_activation_name
 from .activations import fused_layers
 from .matmul import dense_on
 from .simple_ops import convert_fully_connected
@@ -79,7 +82,11 @@ def _walk(w, op):
     else:
         t, conv = w.tensor(op, lc.T), edgernn.Conv1d(kernel, bias, length, stride, dil,
                                                      groups, pad)
-    y = w.apply(op, [conv, *fused_layers(op)], t)
+    act = fused_activation_name(op, supported=("NONE", "RELU", "TANH", "RELU6",
+                                               "RELU_N1_TO_1"))
+    if act in ("RELU", "TANH"):   # inside the convolution's kernel
+        conv = dataclasses.replace(conv, activation=act.lower())
+    y = w.apply(op, [conv, *([] if act in ("RELU", "TANH") else fused_layers(op))], t)
     out = [1, 1, 1, conv.out_channels]
     out[a] = conv.out_length
     return [w.wrap_as(y, (conv.out_channels, conv.out_length), (1, 0)).reshape(out)]

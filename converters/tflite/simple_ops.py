@@ -35,9 +35,13 @@ def convert_fully_connected(sg, op):
         raise UnsupportedOpError(f"{op}: {np.dtype(w_t.dtype).name} weights {w_t.name!r} are "
                                  f"not supported; supported: float32, int8 with scales")
     b = sg.const(op.inputs[2]) if len(op.inputs) > 2 and op.inputs[2] >= 0 else None
-    dense = edgernn.Dense(w_t.real(), b, activation=fused_activation(op))
+    act = fused_activation_name(op, supported=("NONE", "RELU", "TANH", "RELU6",
+                                               "RELU_N1_TO_1"))
+    clip = {"RELU6": [edgernn.Unary("clip", 0.0, 6.0)],
+            "RELU_N1_TO_1": [edgernn.Unary("clip", -1.0, 1.0)]}.get(act, [])
+    dense = edgernn.Dense(w_t.real(), b, activation=EDGERNN_ACTIVATION.get(act, "linear"))
     if w_t.type_code == 0:
-        return [dense]
+        return [dense, *clip]
     from converters.quantize.imported import SourceQuant
 
     from .fused_lstm import DRQ_NOTE, _rows
@@ -54,11 +58,11 @@ def convert_fully_connected(sg, op):
                             y_range=y_range, round_half_away=True,
                             source={"kind": "tflite int8"},
                             note="the output requantised to int8 as LiteRT does "
-                                 "(output_scale; LiteRT rounds in fixed point)")]
+                                 "(output_scale; LiteRT rounds in fixed point)"), *clip]
     asym = bool(op.opt("AsymmetricQuantizeInputs", False))
     return [SourceQuant(dense, "int8-weights", scales, dynamic_zero_point=asym,
                         source={"kind": "tflite dynamic range", "asymmetric_inputs": asym},
-                        round_half_away=True, note=DRQ_NOTE)]
+                        round_half_away=True, note=DRQ_NOTE), *clip]
 
 
 def clip_layers(lo: float, hi: float) -> list:
