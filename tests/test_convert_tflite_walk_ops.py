@@ -198,3 +198,61 @@ def test_cli_convert_takes_state_input_shape_and_constant_for_tflite(case, tmp_p
              "--constant", "gain=0.5", "-o", tmp_path / "bad.ernn")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "'input' is [1, 512], the file's input is [1, 576]" in r.stderr.strip().splitlines()[-1]
+
+
+def _framed_lstm(variable: bool):
+    """frame [1, 64] -> Conv1D(8, k 8, stride 4, relu) -> mean over the length -> a fused
+    stateful LSTM(12) -> Dense(2); LiteRT keeps the LSTM state between calls."""
+    r = np.random.default_rng(7)
+    w = {"k": (r.standard_normal((8, 1, 8, 1)) * 2).astype(np.float32),
+         "kb": (r.standard_normal(8) * 0.1).astype(np.float32),
+         "wi": (r.standard_normal((4, 12, 8)) * 0.5).astype(np.float32),
+         "wh": (r.standard_normal((4, 12, 12)) * 0.3).astype(np.float32),
+         "b": (r.standard_normal((4, 12)) * 0.1).astype(np.float32),
+         "fc": (r.standard_normal((2, 12)) * 0.5).astype(np.float32)}
+    g = Graph()
+    x = g.input("frame", (1, 64))
+    y = g.op("RESHAPE", [x, g.ints([1, 1, 64, 1])], (1, 1, 64, 1))
+    y = g.op("CONV_2D", [y, g.const(w["k"]), g.const(w["kb"])], (1, 1, 15, 8), padding=1,
+             strideW=4, strideH=1, fusedActivationFunction=1)
+    y = g.op("MEAN", [y, g.ints([2])], (1, 1, 8), keepDims=False)
+    ins = [y, *(g.const(w["wi"][k]) for k in range(4)), *(g.const(w["wh"][k]) for k in range(4)),
+           -1, -1, -1, *(g.const(w["b"][k]) for k in range(4)), -1, -1,
+           g.tensor("h", (1, 12), variable=variable), g.tensor("c", (1, 12), variable=variable),
+           -1, -1, -1, -1]
+    h = g.op("UNIDIRECTIONAL_SEQUENCE_LSTM", ins, (1, 1, 12), fusedActivationFunction=4)
+    out = g.op("FULLY_CONNECTED", [h, g.const(w["fc"]), -1], (1, 1, 2), keepNumDims=True)
+    return w, g.build([x], [out])
+
+
+def test_stateful_fused_lstm_after_a_conv_within_a_step_streams_like_litert(tmp_path):
+    w, buf = _framed_lstm(True)
+    (tmp_path / "m.tflite").write_bytes(buf)
+    model = from_tflite(tmp_path / "m.tflite", input_shapes={"frame": (1, 64)})
+    assert [type(op).__name__ for op in model.layers] == ["Conv1d", "Reduce", "LSTM", "Dense"]
+    xs = speech_16k(200 * 64 / 16000).reshape(200, 64) * 4
+    rt = LiteRT(buf)
+    ref = np.stack([rt(x[None])[0].reshape(-1) for x in xs])   # state kept by LiteRT
+    stream = model.stream("exact")
+    ys = np.stack([stream.step(x) for x in xs])
+    assert ref.std() > 0.05
+    assert np.abs(ys - ref).max() <= 1e-5
+
+    def sig(v):
+        return 1 / (1 + np.exp(-v))
+    h, c, want = np.zeros(12), np.zeros(12), []
+    for x in xs.astype(np.float64):
+        frames = np.stack([x[j * 4:j * 4 + 8] for j in range(15)])
+        feat = np.maximum(frames @ w["k"][:, 0, :, 0].T + w["kb"], 0).mean(0)
+        gi, gf, gc, go = (w["wi"][q] @ feat + w["wh"][q] @ h + w["b"][q] for q in range(4))
+        c = sig(gf) * c + sig(gi) * np.tanh(gc)
+        h = sig(go) * np.tanh(c)
+        want.append(w["fc"] @ h)
+    assert np.abs(ys - np.array(want)).max() <= 1e-5
+
+
+def test_fused_lstm_that_forgets_between_calls_is_refused_in_a_step_walk(tmp_path):
+    (tmp_path / "m.tflite").write_bytes(_framed_lstm(False)[1])
+    with pytest.raises(UnsupportedOpError, match=r"UNIDIRECTIONAL_SEQUENCE_LSTM \(operator 3\)"
+                                                 r": its state is not kept between calls"):
+        from_tflite(tmp_path / "m.tflite", input_shapes={"frame": (1, 64)})

@@ -13,7 +13,7 @@ over time (:mod:`.time_conv`) are recognised as units before these tables are us
 
 from __future__ import annotations
 
-from . import activations, conv, elementwise, matmul, pad, pool, reduce, shape_ops
+from . import activations, conv, elementwise, matmul, pad, pool, recurrent, reduce, shape_ops
 from .fused_lstm import convert_fused_lstm
 from .merge_ops import convert_concatenation
 from .simple_ops import (
@@ -45,6 +45,6 @@ OPS.update({
 MERGE_OPS: dict = {"CONCATENATION": convert_concatenation, **elementwise.FLAT}
 
 WALK: dict = {**shape_ops.WALK, **activations.WALK, **elementwise.WALK, **reduce.WALK,
-              **pad.WALK, **conv.WALK, **pool.WALK, **matmul.WALK}
+              **pad.WALK, **conv.WALK, **pool.WALK, **matmul.WALK, **recurrent.WALK}
 
 __all__ = ["OPS", "MERGE_OPS", "WALK"]
