@@ -15,9 +15,9 @@ def act(a: edgernn.Activation, x):
         return x
     if n == "relu":
         return np.maximum(x, 0)
-    if n == "tanh":
+    if n in ("tanh", "tanh_litert"):   # LiteRT's kernels: within 5 ulp of the function
         return np.tanh(x)
-    if n == "sigmoid":
+    if n in ("sigmoid", "sigmoid_litert"):
         return 1 / (1 + np.exp(-x))
     if n == "softmax":
         e = np.exp(x - x.max())
@@ -173,7 +173,8 @@ def _unary(op, x):
 def _reduce(op, x):
     m = x.reshape(-1, op.cols)
     ax = 1 if op.axis == -1 else 0
-    return {"mean": lambda: m.mean(ax), "sum": lambda: m.sum(ax), "max": lambda: m.max(ax),
+    return {"mean": lambda: m.mean(ax), "mean_litert": lambda: m.mean(ax),
+            "sum": lambda: m.sum(ax), "max": lambda: m.max(ax),
             "min": lambda: m.min(ax), "l2": lambda: np.sqrt((m * m).sum(ax)),
             "sum_square": lambda: (m * m).sum(ax)}[op.func]()
 

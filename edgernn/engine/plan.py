@@ -97,9 +97,10 @@ class Packer:
 
     def qparams(self, quant) -> int:
         """``[mode_x, s_x, zp_x, mode_h, s_h, zp_h, s_out, zp_out]`` of a QuantParams
-        (mode: 0 static, 1 dynamic, 2 dynamic with zero point; + 8: round half away)."""
+        (mode: 0 static, 1 dynamic, 2 dynamic with zero point; + 8: round half away;
+        + 16: times the inverse)."""
         dyn = 0.0 if quant.mode == "int8" else 2.0 if quant.dynamic_zero_point else 1.0
-        dyn += 8.0 * quant.round_half_away
+        dyn += 8.0 * quant.round_half_away + 16.0 * quant.multiply_by_inverse
         return self.f32([dyn, quant.input_scale or 1.0, quant.input_zero_point,
                          dyn, quant.state_scale or 1.0, quant.state_zero_point,
                          quant.output_scale or 0.0, quant.output_zero_point])

@@ -6,7 +6,9 @@ per output row; biases and everything else stay float32. Each matrix product
 ``y = W v`` runs in integers (the kernels: :mod:`edgernn.kernels.qlinalg`):
 
 1. ``v`` (float32[K]) is quantised: ``v_q = clip(rint(v / s_v) + zp, -128, 127)``
-   (a float32 quotient, not a product with ``1 / s_v``: they differ in rare last bits)
+   (a float32 quotient, not a product with ``1 / s_v``: they differ in rare last bits;
+   ``multiply_by_inverse``, dynamic symmetric only: ``rint(v * (127 / max|v|))``, the
+   product LiteRT's dynamic-range kernels round)
    (``rint``: half to even; ``round_half_away``: half away from zero, as LiteRT),
    with ``s_v, zp`` from calibration (mode ``"int8"``: ``input_*`` for x,
    ``state_*`` for h) or from ``v`` itself at every step (mode ``"int8-weights"``,
@@ -35,7 +37,8 @@ from ..errors import ModelFormatError
 
 MODES = ("int8-weights", "int8")
 _KEYS = ("mode", "input_scale", "input_zero_point", "state_scale", "state_zero_point",
-         "dynamic_zero_point", "output_scale", "output_zero_point", "round_half_away")
+         "dynamic_zero_point", "output_scale", "output_zero_point", "round_half_away",
+         "multiply_by_inverse")
 
 
 def _scale(name, v, required):
@@ -73,6 +76,8 @@ class QuantParams:
     output_scale, output_zero_point : optional re-quantisation of a Dense's output
     round_half_away : quantise with round-half-away-from-zero (LiteRT's ``TfLiteRound``)
         instead of round-half-to-even (``rint``, ONNX Runtime's)
+    multiply_by_inverse : "int8-weights" without ``dynamic_zero_point`` only: quantise
+        ``v * (127 / max|v|)`` (LiteRT's float32 product) instead of ``v / s_v``
     """
 
     mode: str
@@ -85,6 +90,7 @@ class QuantParams:
     output_scale: float | None = None
     output_zero_point: int = 0
     round_half_away: bool = False
+    multiply_by_inverse: bool = False
 
     def __post_init__(self):
         if self.mode not in MODES:
@@ -103,6 +109,12 @@ class QuantParams:
         if not isinstance(self.dynamic_zero_point, bool):
             raise ModelFormatError(f"QuantParams.dynamic_zero_point: expected true/false, "
                                    f"got {self.dynamic_zero_point!r}")
+        if not isinstance(self.multiply_by_inverse, bool):
+            raise ModelFormatError(f"QuantParams.multiply_by_inverse: expected true/false, "
+                                   f"got {self.multiply_by_inverse!r}")
+        if self.multiply_by_inverse and (static or self.dynamic_zero_point):
+            raise ModelFormatError("QuantParams: multiply_by_inverse is for mode "
+                                   "'int8-weights' without dynamic_zero_point")
         if static and self.dynamic_zero_point:
             raise ModelFormatError("QuantParams: dynamic_zero_point is for mode "
                                    "'int8-weights'")
@@ -142,7 +154,9 @@ class QuantParams:
 
     # --- manifest ---------------------------------------------------------------
     def to_config(self) -> dict:
-        return {k: getattr(self, k) for k in _KEYS}
+        """The parameters; ``multiply_by_inverse`` only when set (earlier files lack it)."""
+        return {k: getattr(self, k) for k in _KEYS
+                if k != "multiply_by_inverse" or self.multiply_by_inverse}
 
     @classmethod
     def from_config(cls, owner: str, config, scales: dict) -> QuantParams:

@@ -112,7 +112,7 @@ def _strict(opname):
 
 
 _mul, _add, _div = _strict("fmul"), _strict("fadd"), _strict("fdiv")
-strict_add, strict_div = _add, _div
+strict_mul, strict_add, strict_div = _mul, _add, _div
 
 
 @njit(cache=CACHE, error_model="numpy")

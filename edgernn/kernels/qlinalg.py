@@ -7,7 +7,8 @@
 (the arithmetic contract of :mod:`edgernn.ir.quant`). The scale ``s_v`` and zero
 point come from the op's parameters (static, mode 0), or from ``v`` at each
 step: mode 1 symmetric (``max|v| / 127``), mode 2 asymmetric (``min(v, 0)`` to
-``max(v, 0)`` over 255 steps); mode + 8: round half away from zero. A scale
+``max(v, 0)`` over 255 steps); mode + 8: round half away from zero; + 16 (mode 1):
+``v * (127 / max|v|)`` rounded instead of the quotient (LiteRT's kernels). A scale
 too small to invert (``< 1e-30``) is taken as 1: every such ``v`` quantises to
 zero.
 
@@ -28,6 +29,7 @@ from numba import njit, types
 from .abi import call_ptr, kernel, qviews
 from .cache import CACHE
 from .linalg import matvec
+from .mathfn import strict_mul
 from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .tile_i8 import ROWS, mac_i8
 
@@ -80,12 +82,14 @@ def _range(S, o, n):
 def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
     """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[out] = s``, ``S[out+1] = zp``."""
     o, n = U(src), U(K)
-    s, zp = s_static, zp_static
+    s, zp, inv = s_static, zp_static, _f32(1.0)
     if mode != 0:
         lo, hi = _range(S, o, n)
         if mode == 1:
             s = max(-lo, hi) / _f32(127.0)
             zp = _f32(0.0)
+            if away >= 2 and s >= _f32(1e-30):
+                inv = _f32(127.0) / max(-lo, hi)
         else:
             s = (hi - lo) / _f32(255.0)
         if not s >= _f32(1e-30):
@@ -93,11 +97,17 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
         if mode == 2:
             zp = min(max(np.rint(_f32(-128.0) - lo / s), _f32(-128.0)), _f32(127.0))
     bo = U(4) * U(q)
-    for i in range(n):
-        t = S[o + i] / s  # a quotient, as the contract says (LLVM made x * (1/s) one anyway)
-        r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away else np.rint(t)
-        v = min(max(r + zp, _f32(-128.0)), _f32(127.0))
-        B[bo + i] = np.uint8(np.int32(v) + 128)
+    if away >= 2:   # LiteRT: times the inverse (a float32 product, rounded on its own)
+        for i in range(n):
+            t = strict_mul(S[o + i], inv)
+            r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away & 1 else np.rint(t)
+            B[bo + i] = np.uint8(np.int32(min(max(r, _f32(-128.0)), _f32(127.0))) + 128)
+    else:
+        for i in range(n):
+            t = S[o + i] / s  # a quotient, as the contract says (LLVM made x * (1/s) one anyway)
+            r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away else np.rint(t)
+            v = min(max(r + zp, _f32(-128.0)), _f32(127.0))
+            B[bo + i] = np.uint8(np.int32(v) + 128)
     for i in range(n, U(4) * U(G)):
         B[bo + i] = 128
     S[U(out)] = s
@@ -122,7 +132,7 @@ def _tiles(W8, WI, SB, SI, A, idx, m, meta, q, acc):
 @njit(cache=CACHE, error_model="numpy", inline="always")
 def _params(W, par):
     mode = np.int64(W[par])
-    return mode & 7, W[par + 1], W[par + 2], mode >= 8
+    return mode & 7, W[par + 1], W[par + 2], mode >> 3   # "away": + 1 half away, + 2 inverse
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
