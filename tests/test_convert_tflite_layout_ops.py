@@ -103,3 +103,60 @@ def test_a_transpose_that_moves_data_is_refused_naming_the_operator(tmp_path):
     with pytest.raises(UnsupportedOpError, match=r"PAD \(operator 1\): reads its operand in an "
                                                  r"order 160 pieces apart.*transpose"):
         from_tflite(tmp_path / "m.tflite", input_shapes={"window": (1, L, C)})
+
+
+@pytest.mark.parametrize(("build", "match"), [
+    (lambda g, x: g.op("PAD", [x, g.ints([[0, 0], [1, 1], [1, 1]])], (1, L + 2, C + 2)),
+     r"PAD \(operator 0\): pads 2 axes \[1, 2\].*one axis per PAD"),
+    (lambda g, x: g.op("MIRROR_PAD", [x, g.ints([[0, 0], [0, 0], [1, 1]])], (1, L, C + 2),
+                       mode=1), r"MIRROR_PAD \(operator 0\): mode SYMMETRIC"),
+    (lambda g, x: g.op("CONV_2D", [g.op("RESHAPE", [x, g.ints([1, L, C, 1])], (1, L, C, 1)),
+                                   g.const(np.ones((2, 3, 3, 1))), g.const(np.zeros(2))],
+                       (1, L - 2, C - 2, 2), padding=1, strideW=1, strideH=1),
+     r"CONV_2D \(operator 1\): a 2-D convolution of \[1, 8, 20, 1\] by a kernel \[3, 3\]"),
+    (lambda g, x: g.op("MUL", [g.op("MEAN", [x, g.ints([2])], (1, L, 1), keepDims=True),
+                               g.op("MEAN", [x, g.ints([1])], (1, 1, C), keepDims=True)],
+                       (1, L, C)),
+     r"MUL \(operator 2\): broadcasts data \[1, 8, 1\] with data \[1, 1, 20\]; supported: "
+     r"one operand of the output's shape"),
+    (lambda g, x: g.op("SIN", [x], (1, L, C)),
+     r"operator SIN \(index 0\) is not supported in a graph walked step by step; "
+     r"supported: .*CONV_2D")])
+def test_what_the_walk_cannot_express_is_refused_naming_operator_and_reason(build, match,
+                                                                           tmp_path):
+    g = Graph()
+    x = g.input("window", (1, L, C))
+    (tmp_path / "m.tflite").write_bytes(g.build([x], [build(g, x)]))
+    with pytest.raises(UnsupportedOpError, match=match):
+        from_tflite(tmp_path / "m.tflite", input_shapes={"window": (1, L, C)})
+
+
+def test_data_broadcast_over_data_in_either_layout_streams_like_litert(tmp_path):
+    w = weights(5)
+    g = Graph()
+    x = g.input("window", (1, L, C))
+    e = g.op("MEAN", [g.op("MUL", [x, x], (1, L, C)), g.ints([2])], (1, L, 1), keepDims=True)
+    y = g.op("DIV", [x, g.op("ADD", [e, g.const(np.float32(1))], (1, L, 1))], (1, L, C))
+    y = g.op("CONV_2D", [g.op("EXPAND_DIMS", [y, g.ints([1])], (1, 1, L, C)),
+                         g.const(w["c1"]), g.const(w["c1_b"])], (1, 1, L, O1), padding=0,
+             strideW=1, strideH=1)
+    peak = g.op("REDUCE_MAX", [y, g.ints([3])], (1, 1, L, 1), keepDims=True)
+    y = g.op("MEAN", [g.op("SUB", [y, peak], (1, 1, L, O1)), g.ints([2])], (1, 1, O1),
+             keepDims=False)
+    buf = g.build([x], [g.op("RESHAPE", [y, g.ints([1, O1])], (1, O1))])
+    (tmp_path / "m.tflite").write_bytes(buf)
+    model = from_tflite(tmp_path / "m.tflite", input_shapes={"window": (1, L, C)})
+    assert [type(op).__name__ for op in model.layers].count("Dense") == 2
+    f = features(STEPS + L, C)
+    xs = np.stack([f[k:k + L] for k in range(STEPS)])
+    rt, stream = LiteRT(buf), model.stream("exact")
+    ref = np.stack([rt(v[None])[0][0] for v in xs])
+    ys = np.stack([stream.step(v.reshape(-1)) for v in xs])
+    want = []
+    for v in xs.astype(np.float64):
+        v = v / ((v * v).mean(1, keepdims=True) + 1)
+        v = np.vstack([np.zeros((1, C)), v, np.zeros((1, C))])
+        c = np.stack([np.einsum("okc,kc->o", w["c1"][:, 0], v[j:j + 3])
+                      for j in range(L)]) + w["c1_b"]
+        want.append((c - c.max(1, keepdims=True)).mean(0))
+    assert np.abs(ys - ref).max() <= 1e-5 and np.abs(ys - np.array(want)).max() <= 1e-5

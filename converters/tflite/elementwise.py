@@ -6,7 +6,9 @@ with a constant (one value, or one per element after broadcasting).
 ``FLAT`` serves a sequence model's per-step feature vectors, ``WALK`` the shaped
 walk (a constant is laid out like the data it meets, so a channels-first value
 stays channels-first). One data value meeting a constant of n values is
-broadcast by a Dense of ones (an exact copy).
+broadcast by a Dense of ones; in the walk, data broadcast over data (a per-frame
+gain over the channels) by a Dense with one 1 per row: exact copies of finite
+values (a non-finite value would spread as nan, 0 * inf).
 """
 
 from __future__ import annotations
@@ -100,6 +102,31 @@ def flat_binary(sg, op, args):
     return combine(op, *out)
 
 
+#: most values a broadcast copy (a Dense of ones and zeros) may produce
+MAX_SPREAD = 4096
+
+
+def _spread(w, op, pa, pb, shape):
+    """Data with data of another shape: the smaller is copied out to the larger's
+    layout by a Dense whose rows each hold one 1 (exact for finite values)."""
+    k = 0 if pa.shape == shape else 1 if pb.shape == shape else None
+    if k is None or np.size(shape) > MAX_SPREAD:
+        raise UnsupportedOpError(f"{op}: broadcasts data {list(pa.shape)} with data "
+                                 f"{list(pb.shape)}; supported: one operand of the output's "
+                                 f"shape, at most {MAX_SPREAD} values")
+    big, small = (pa, pb) if k == 0 else (pb, pa)
+    reg = w.region(big)
+    t_big, offsets = reg if reg is not None else (w.tensor(op, big), np.arange(
+        big.size).reshape(big.shape))
+    t_small = w.tensor(op, small)
+    sel = np.zeros((big.size, small.size), np.float32)
+    where = np.broadcast_to(np.arange(small.size).reshape(small.shape), shape)
+    sel[offsets.reshape(-1), where.reshape(-1)] = 1
+    copy = _node(op, edgernn.Dense(sel), t_small)
+    y = combine(op, *((t_big, copy) if k == 0 else (copy, t_big)))
+    return w.source(y, (y.size,))[0] | offsets.astype(np.int64)
+
+
 def _walk(w, op):
     shape = np.broadcast_shapes(*(np.shape(w.arg(op, k)) for k in range(2)))
     data = [k for k in range(2) if w.is_data(op, k)]
@@ -113,8 +140,7 @@ def _walk(w, op):
             return [w.elementwise(op, [pa, pb][k], [
                 lambda x: combine(op, *((x, one) if k == 0 else (one, x)))])]
         if pa.shape != pb.shape:
-            raise UnsupportedOpError(f"{op}: broadcasts data {list(pa.shape)} with data "
-                                     f"{list(pb.shape)}; supported: equal shapes or one value")
+            return [_spread(w, op, pa, pb, shape)]
         ra, rb = w.region(pa), w.region(pb)
         if ra is not None and rb is not None and np.array_equal(ra[1], rb[1]):
             y = combine(op, ra[0], rb[0])           # both in the same layout: keep it
