@@ -17,7 +17,7 @@ after them, e.g. ``input_3[0,1,:,0]``); elementwise ops keep their operand's
 layout (:meth:`Walker.elementwise`). The paired output's places give each state
 tensor its new value (``Model(updates=)``), so an edgernn stream carries the state.
 
-The computing ops are the table :data:`.registry.WALK`.
+The ops are the table :data:`.registry.WALK`, handed to the Walker.
 """
 
 from __future__ import annotations
@@ -40,12 +40,12 @@ def _node(op, fn, *args):
 
 
 class Walker:
-    """The walk of subgraph ``sg``; ``apply(op, layers, x)`` applies converted layers
-    (keeping int8 sources aside, see ``from_tflite``). ``consts``: graph inputs given
-    as constants (``constants=``)."""
+    """The walk of subgraph ``sg``; ``ops``: op name -> handler (:data:`.registry.WALK`),
+    ``apply(op, layers, x)`` applies converted layers (keeping int8 sources aside, see
+    ``from_tflite``); ``consts``: graph inputs given as constants (``constants=``)."""
 
-    def __init__(self, sg, apply, consts=None):
-        self.sg, self.apply = sg, apply
+    def __init__(self, sg, ops, apply, consts=None):
+        self.sg, self.ops, self.apply = sg, ops, apply
         self.consts: dict = dict(consts or {})  # tensor index -> array
         self.srcs: list = []          # edgernn Tensor, or (input name, shape)
         self.values: dict = {}        # tensor index -> places (int64 array)
@@ -160,11 +160,9 @@ class Walker:
         c = self.consts.get(t)
         c = (self.sg.const(t) if t >= 0 else None) if c is None else c
         if c is None:
-            from .registry import WALK
-
             raise UnsupportedOpError(f"{op} takes {self.sg.tensors[t].name!r}, which no input, "
                                      f"constant or supported op gives (supported: "
-                                     f"{', '.join(sorted(WALK))})")
+                                     f"{', '.join(sorted(self.ops))})")
         return c
 
     def is_data(self, op, k) -> bool:
@@ -187,13 +185,11 @@ class Walker:
 
     def step(self, op):
         """Convert one op: its outputs' places into ``values``."""
-        from .registry import WALK
-
-        handler = WALK.get(op.name)
+        handler = self.ops.get(op.name)
         if handler is None:
             raise UnsupportedOpError(f"operator {op.name} (index {op.index}) is not supported "
                                      f"in a graph walked step by step; supported: "
-                                     f"{', '.join(sorted(WALK))}")
+                                     f"{', '.join(sorted(self.ops))}")
         outs = handler(self, op)
         for j, (t, v) in enumerate(zip(op.outputs, outs, strict=True)):
             want = self.out_shape(op, j)

@@ -9,6 +9,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from ..common.guard import naming
+from .registry import WALK
 from .statewalk import Walker, state_pairs, updates
 
 
@@ -30,7 +31,7 @@ def walked(path, model, sg, states, input_shapes, constants, io_name, apply_laye
     pairs = state_pairs(sg, names, states)
     consts = {t: _constant_input(sg.tensors[t], names(t), constants[names(t)])
               for t in sg.inputs if names(t) in constants}
-    walker = Walker(sg, lambda op, layers, x: apply_layers(op, layers, x, quant), consts)
+    walker = Walker(sg, WALK, lambda op, layers, x: apply_layers(op, layers, x, quant), consts)
     inputs = []
     for t in sg.inputs:
         inp = sg.tensors[t]
