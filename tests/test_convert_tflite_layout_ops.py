@@ -160,3 +160,24 @@ def test_data_broadcast_over_data_in_either_layout_streams_like_litert(tmp_path)
                       for j in range(L)]) + w["c1_b"]
         want.append((c - c.max(1, keepdims=True)).mean(0))
     assert np.abs(ys - ref).max() <= 1e-5 and np.abs(ys - np.array(want)).max() <= 1e-5
+
+
+@pytest.mark.parametrize(("name", "fn"), [
+    ("SOFTMAX", lambda v: np.exp(v - v.max()) / np.exp(v - v.max()).sum()),
+    ("LOG_SOFTMAX", lambda v: v - v.max() - np.log(np.exp(v - v.max()).sum())),
+    ("L2_NORMALIZATION", lambda v: v / max(np.sqrt((v * v).sum()), 1e-6))])
+def test_vector_activation_of_a_reduced_window_streams_like_litert(name, fn, tmp_path):
+    g = Graph()
+    x = g.input("window", (1, L, C))
+    y = g.op(name, [g.op("MEAN", [x, g.ints([1])], (1, C), keepDims=False)], (1, C),
+             **({"beta": 1.0} if name == "SOFTMAX" else {}))
+    buf = g.build([x], [y])
+    (tmp_path / "m.tflite").write_bytes(buf)
+    model = from_tflite(tmp_path / "m.tflite", input_shapes={"window": (1, L, C)})
+    f = features(STEPS + L, C)
+    xs = np.stack([f[k:k + L] for k in range(STEPS)])
+    rt, stream = LiteRT(buf), model.stream("exact")
+    ref = np.stack([rt(v[None])[0][0] for v in xs])
+    ys = np.stack([stream.step(v.reshape(-1)) for v in xs])
+    want = np.stack([fn(v.astype(np.float64).mean(0)) for v in xs])
+    assert np.abs(ys - ref).max() <= 1e-5 and np.abs(ys - want).max() <= 1e-5

@@ -102,7 +102,8 @@ _OPTIONS = {"CONV_2D": "Conv2DOptions", "DEPTHWISE_CONV_2D": "DepthwiseConv2DOpt
             "UNPACK": "UnpackOptions", "ABS": "AbsOptions", "HARD_SWISH": "HardSwishOptions",
             "RSQRT": None, "SQRT": None, "LOG": None, "EXP": None, "NEG": "NegOptions",
             "LOGISTIC": None, "TANH": None, "RELU": None, "RELU6": None, "PRELU": None,
-            "RELU_N1_TO_1": None}
+            "RELU_N1_TO_1": None, "SOFTMAX": "SoftmaxOptions",
+            "LOG_SOFTMAX": "LogSoftmaxOptions", "L2_NORMALIZATION": "L2NormOptions"}
 
 
 class Graph:

@@ -108,8 +108,19 @@ FLAT = {"ABS": _one("abs"), "SQRT": _one("sqrt"), "RSQRT": _rsqrt, "LOG": _one("
         "LEAKY_RELU": _leaky_relu, "HARD_SWISH": _hard_swish, "GELU": _gelu,
         "FLOOR": _one("floor"), "CEIL": _one("ceil"), "ROUND": _one("round"),
         "SIGN": _one("sign")}
+def _log_softmax(sg, op):
+    return [edgernn.Activation("log_softmax")]
+
+
+def _l2_normalization(sg, op):
+    """LiteRT divides by ``max(||x||, 1e-6)``: ``alpha=1e-12`` on the sum of squares."""
+    fused_activation_name(op, supported=("NONE",))
+    return [edgernn.Activation("l2_normalize", alpha=1e-12)]
+
+
 #: vector activations: over the last axis only
-VECTOR = {"SOFTMAX": _softmax}
+VECTOR = {"SOFTMAX": _softmax, "LOG_SOFTMAX": _log_softmax,
+          "L2_NORMALIZATION": _l2_normalization}
 
 
 def _walk(handler):
@@ -119,7 +130,8 @@ def _walk(handler):
 
 
 def _walk_vector(w, op):
-    """SOFTMAX on a value with one axis longer than 1, the last."""
+    """SOFTMAX, LOG_SOFTMAX, L2_NORMALIZATION on a value whose one axis longer than 1
+    is the last."""
     x = w.data(op, 0)
     if any(d != 1 for d in x.shape[:-1]):
         raise UnsupportedOpError(f"{op}: over the last axis of {list(x.shape)}; supported: "
@@ -128,6 +140,6 @@ def _walk_vector(w, op):
 
 
 WALK = {name: _walk(h) for name, h in FLAT.items()}
-WALK["SOFTMAX"] = _walk_vector
+WALK.update({name: _walk_vector for name in VECTOR})
 
 __all__ = ["FLAT", "WALK", "fused_layers", "scalar"]
