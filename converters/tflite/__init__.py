@@ -8,12 +8,21 @@ or more outputs (several are named after the signature: ``model.split``).
 Recurrent layers come as the fused ``UNIDIRECTIONAL_SEQUENCE_LSTM`` (state in
 variable tensors), as ``WHILE`` loops (Keras RNN/LSTM/GRU; state in resource
 variables when stateful) or as cells unrolled by Keras ``unroll=True`` (state
-read and assigned through resource variables); ``CONCATENATION`` along the
-features, ``ADD``/``SUB``/``MUL`` of data with data or a constant combine
-them (:mod:`.merge_ops`); see :data:`OPS` for the rest. A ``STRIDED_SLICE``
-taking the last step of a sequence gives that tensor's last step only (a
-model with ``return_sequences=False`` when every output is such: ``Stream.run``
-returns that one row); only per-step ops may follow it.
+read and assigned through resource variables); a Keras causal ``Conv1D`` over
+time (PAD, EXPAND_DIMS, CONV_2D or DEPTHWISE_CONV_2D, SQUEEZE) is a
+``CausalConv1d`` (:mod:`.time_conv`) and a layer norm written out in MEAN,
+SQUARED_DIFFERENCE, RSQRT, ... a ``LayerNorm`` (:mod:`.layer_norm`); the per-step
+ops on the features are the tables of :mod:`.registry` (``OPS``, ``MERGE_OPS``:
+unary math, activations, elementwise ops with broadcasting, reductions and pads of
+the features, BATCH_MATMUL by a constant, ...). A ``STRIDED_SLICE`` taking the
+last step of a sequence gives that tensor's last step only (a model with
+``return_sequences=False`` when every output is such: ``Stream.run`` returns that
+one row); only per-step ops may follow it.
+
+With ``states=``, ``input_shapes=`` or ``constants=``, the model is called once
+per step and its graph is walked with shaped values (:mod:`.statewalk`,
+:data:`.registry.WALK`): convolutions, pooling, reductions and pads within a step,
+transposes folded away.
 
 >>> from converters import from_tflite
 >>> model = from_tflite("model.tflite")             # doctest: +SKIP
