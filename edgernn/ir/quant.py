@@ -76,7 +76,7 @@ class QuantParams:
     output_scale, output_zero_point : optional re-quantisation of a Dense's output
     round_half_away : quantise with round-half-away-from-zero (LiteRT's ``TfLiteRound``)
         instead of round-half-to-even (``rint``, ONNX Runtime's)
-    multiply_by_inverse : "int8-weights" without ``dynamic_zero_point`` only: quantise
+    multiply_by_inverse : "int8-weights", ``round_half_away``, no ``dynamic_zero_point``: quantise
         ``v * (127 / max|v|)`` (LiteRT's float32 product) instead of ``v / s_v``
     """
 
@@ -112,9 +112,11 @@ class QuantParams:
         if not isinstance(self.multiply_by_inverse, bool):
             raise ModelFormatError(f"QuantParams.multiply_by_inverse: expected true/false, "
                                    f"got {self.multiply_by_inverse!r}")
-        if self.multiply_by_inverse and (static or self.dynamic_zero_point):
+        if self.multiply_by_inverse and (static or self.dynamic_zero_point
+                                         or not self.round_half_away):
             raise ModelFormatError("QuantParams: multiply_by_inverse is for mode "
-                                   "'int8-weights' without dynamic_zero_point")
+                                   "'int8-weights' with round_half_away and without "
+                                   "dynamic_zero_point (LiteRT's symmetric inputs)")
         if static and self.dynamic_zero_point:
             raise ModelFormatError("QuantParams: dynamic_zero_point is for mode "
                                    "'int8-weights'")

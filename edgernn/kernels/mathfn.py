@@ -24,6 +24,7 @@ them); ``code + EXACT`` selects the exact variant of tanh, sigmoid and scaled_ta
 import math
 
 import numpy as np
+from llvmlite import ir
 from numba import njit, types
 from numba.extending import intrinsic
 
@@ -130,26 +131,40 @@ def tanh_litert(a):
     return _div(_add(_mul(_mul(x2, x), p), x), q)
 
 
+@intrinsic
+def _pow2(typingctx, m):
+    """float32 ``2**m`` for an integral float32 ``m`` in [-126, 127], from its bits."""
+
+    def codegen(context, builder, signature, args):
+        i32 = ir.IntType(32)
+        e = builder.add(builder.fptosi(args[0], i32), ir.Constant(i32, 127))
+        return builder.bitcast(builder.shl(e, ir.Constant(i32, 23)), ir.FloatType())
+
+    return types.float32(types.float32), codegen
+
+
 @njit(cache=CACHE, error_model="numpy")
-def sigmoid_litert(a, packet):
-    """LiteRT's builtin float ``LOGISTIC`` of float32 ``a``: Eigen's packet formula, or
-    (``packet`` False: an element past the last whole packet of 4) its scalar one."""
+def sigmoid_litert(a):
+    """LiteRT's builtin float ``LOGISTIC`` of float32 ``a``: Eigen's packet formula
+    (branch-free, so a loop of it vectorises)."""
     one = _f32(1.0)
-    if not packet:
-        e = _f32(math.exp(min(a, _SL_HI)))
-        return _div(e, _add(one, e))
-    if a < _SL_LO:
-        return _f32(0.0)
     x = _mul(min(a, _SL_HI), _f32(0.5))
-    m = _f32(math.floor(_add(_mul(x, _SL_LOG2E), _f32(0.5))))
+    m = max(np.floor(_add(_mul(x, _SL_LOG2E), _f32(0.5))), _f32(-126.0))
     r = _add(_mul(m, _SL_C1), x)
     r = _add(_mul(m, _SL_C2), r)
     r2 = _mul(r, r)
     p = _add(_mul(r, _add(_mul(r2, _SL_P5), _SL_P3)), _add(_mul(r2, _SL_P4), _SL_P2))
     p = _add(_mul(r2, p), _add(r, one))
-    e = _f32(math.ldexp(p, int(m)))   # times a power of two: exact
+    e = _mul(p, _pow2(m))   # times a power of two: exact
     e = _mul(e, e)
-    return _div(e, _add(one, e))
+    return _f32(0.0) if a < _SL_LO else _div(e, _add(one, e))
+
+
+@njit(cache=CACHE, error_model="numpy")
+def sigmoid_litert_tail(a):
+    """Eigen's scalar logistic, which LiteRT runs past the last whole packet of 4."""
+    e = _f32(math.exp(min(a, _SL_HI)))
+    return _div(e, _add(_f32(1.0), e))
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
@@ -234,8 +249,10 @@ def apply_act(S, off, n, code, alpha, beta):
             S[o + i] = tanh_litert(S[o + i])
     elif code == SIGMOID_LITERT:
         n4 = N // U(4) * U(4)
-        for i in range(N):
-            S[o + i] = sigmoid_litert(S[o + i], i < n4)
+        for i in range(n4):
+            S[o + i] = sigmoid_litert(S[o + i])
+        for i in range(n4, N):
+            S[o + i] = sigmoid_litert_tail(S[o + i])
     elif code == SOFTMAX or code == LOG_SOFTMAX:
         lse = _logsumexp(S, o, N)
         for i in range(N):

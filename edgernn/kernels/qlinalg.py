@@ -7,7 +7,7 @@
 (the arithmetic contract of :mod:`edgernn.ir.quant`). The scale ``s_v`` and zero
 point come from the op's parameters (static, mode 0), or from ``v`` at each
 step: mode 1 symmetric (``max|v| / 127``), mode 2 asymmetric (``min(v, 0)`` to
-``max(v, 0)`` over 255 steps); mode + 8: round half away from zero; + 16 (mode 1):
+``max(v, 0)`` over 255 steps); mode + 8: round half away from zero; + 16 (mode 1 + 8):
 ``v * (127 / max|v|)`` rounded instead of the quotient (LiteRT's kernels). A scale
 too small to invert (``< 1e-30``) is taken as 1: every such ``v`` quantises to
 zero.
@@ -100,7 +100,7 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
     if away >= 2:   # LiteRT: times the inverse (a float32 product, rounded on its own)
         for i in range(n):
             t = strict_mul(S[o + i], inv)
-            r = np.copysign(np.floor(abs(t) + _f32(0.5)), t) if away & 1 else np.rint(t)
+            r = np.copysign(np.floor(abs(t) + _f32(0.5)), t)   # always half away
             B[bo + i] = np.uint8(np.int32(min(max(r, _f32(-128.0)), _f32(127.0))) + 128)
     else:
         for i in range(n):
