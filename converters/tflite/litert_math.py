@@ -41,6 +41,8 @@ import numpy as np
 
 import edgernn
 
+NOTE = ("as LiteRT's builtin hybrid kernel (arithmetic='litert'): x * (127 / max|x|) "
+        "rounded half away from zero, the product rounded before the bias is added")
 #: edgernn activation -> LiteRT's builtin kernel's
 LITERT_ACTIVATIONS = {"sigmoid": "sigmoid_litert", "tanh": "tanh_litert"}
 
@@ -57,6 +59,7 @@ def follow_litert(model):
     the Dense's consumers now read), the quantisation report's indices follow."""
     g = model.graph
     new = {id(t): edgernn.Input(t.size, name=t.name) for t in g.inputs}
+    followed = set()
     for t in g.nodes:
         args = [new[id(i)] for i in t.inputs]
         op = t.op
@@ -64,9 +67,10 @@ def follow_litert(model):
             op = edgernn.Activation(LITERT_ACTIVATIONS[op.name])
         elif isinstance(op, edgernn.Reduce) and op.func == "mean":
             op = dataclasses.replace(op, func="mean_litert")
-        if _hybrid(op) and not op.quant.dynamic_zero_point:
+        if _hybrid(op) and op.quant.round_half_away and not op.quant.dynamic_zero_point:
             op = dataclasses.replace(op, quant=dataclasses.replace(op.quant,
                                                                    multiply_by_inverse=True))
+            followed.add(t.name)
         if _hybrid(op) and op.bias is not None and np.any(np.asarray(op.bias) != 0):
             act = op.activation
             y = dataclasses.replace(op, bias=None, activation="linear")(*args, name=t.name)
@@ -91,6 +95,8 @@ def follow_litert(model):
         index = {t.name: i for i, t in enumerate(out.graph.nodes)}
         for e in out.quantization["layers"]:
             e["index"] = index[e["name"]]
+            if e["name"] in followed:
+                e["note"] = NOTE
     return out
 
 
@@ -99,4 +105,4 @@ def _hybrid(op) -> bool:
             and op.quant.mode == "int8-weights")
 
 
-__all__ = ["follow_litert", "has_hybrid_products", "LITERT_ACTIVATIONS"]
+__all__ = ["follow_litert", "has_hybrid_products", "LITERT_ACTIVATIONS", "NOTE"]
