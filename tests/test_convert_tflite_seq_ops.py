@@ -163,6 +163,25 @@ def test_conv_over_time_that_is_not_causal_is_refused_with_the_reason(tmp_path, 
         from_tflite(tmp_path / "m.tflite")
 
 
+def test_pointwise_conv1d_over_time_is_a_dense_on_each_step(tmp_path):
+    w = weights(3)
+    g = Graph()
+    x = g.input("features", (1, T, F))
+    e = g.op("EXPAND_DIMS", [x, g.ints([1])], (1, 1, T, F))
+    y = g.op("CONV_2D", [e, g.const(w["conv"][:, :, :1]), g.const(w["conv_b"])], (1, 1, T, C),
+             padding=1, strideW=1, strideH=1, fusedActivationFunction=1)
+    y = g.op("SQUEEZE", [y], (1, T, C), squeezeDims=[1])
+    buf = g.build([x], [y])
+    (tmp_path / "m.tflite").write_bytes(buf)
+    model = from_tflite(tmp_path / "m.tflite")
+    assert [type(op).__name__ for op in model.layers] == ["Dense"]
+    xs = features()
+    want = np.maximum(xs.astype(np.float64) @ w["conv"][:, 0, 0].T + w["conv_b"], 0)
+    ys = model.stream("exact").run(xs)
+    assert np.abs(ys - LiteRT(buf)(xs[None])[0][0]).max() <= 1e-5
+    assert np.abs(ys - want).max() <= 1e-5
+
+
 def test_reduction_over_time_and_an_unknown_op_are_refused_naming_the_operator(tmp_path):
     g = Graph()
     x = g.input("x", (1, 20, 4))

@@ -25,6 +25,7 @@ from .activations import fused_layers
 from .matmul import dense_on
 from .simple_ops import convert_fully_connected
 from .statewalk import _node
+from .time_conv import CONV_FUSED
 
 
 def _axis(op, x, kshape):
@@ -82,11 +83,10 @@ def _walk(w, op):
     else:
         t, conv = w.tensor(op, lc.T), edgernn.Conv1d(kernel, bias, length, stride, dil,
                                                      groups, pad)
-    act = fused_activation_name(op, supported=("NONE", "RELU", "TANH", "RELU6",
-                                               "RELU_N1_TO_1"))
-    if act in ("RELU", "TANH"):   # inside the convolution's kernel
-        conv = dataclasses.replace(conv, activation=act.lower())
-    y = w.apply(op, [conv, *([] if act in ("RELU", "TANH") else fused_layers(op))], t)
+    act = fused_activation_name(op, supported=CONV_FUSED)
+    if act == "RELU":   # inside the convolution's kernel
+        conv = dataclasses.replace(conv, activation="relu")
+    y = w.apply(op, [conv, *([] if act == "RELU" else fused_layers(op))], t)
     out = [1, 1, 1, conv.out_channels]
     out[a] = conv.out_length
     return [w.wrap_as(y, (conv.out_channels, conv.out_length), (1, 0)).reshape(out)]

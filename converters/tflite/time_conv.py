@@ -5,7 +5,8 @@ LiteRT lays a Keras ``Conv1D(padding="causal")`` on ``[1, T, C]`` out as: PAD of
 CONV_2D with weights ``[O, 1, K, C]`` (``DEPTHWISE_CONV_2D``: ``[1, 1, K, C m]``) and
 dilation ``d``, VALID, then SQUEEZE (or RESHAPE) back to ``[1, T, O]``. Each step's
 output then sees that step's input and the ``(K - 1) d`` before it: a causal
-convolution, which keeps them as state. A kernel of 1 needs no padding. Anything
+convolution, which keeps them as state. A kernel of 1 needs no padding (and is a
+Dense on each step unless depthwise). Anything
 else over time is refused with the reason: SAME padding looks ahead, VALID without
 the zeros drops the first steps, a stride changes the step rate.
 """
@@ -21,6 +22,8 @@ from ..common.tflite_codes import fused_activation_name
 from .activations import fused_layers
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
+#: the fused activations LiteRT's convolution kernels apply (they ignore TANH)
+CONV_FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _VIEWS = ("EXPAND_DIMS", "RESHAPE", "SQUEEZE")
 
 
@@ -99,11 +102,14 @@ def _unit(sg, op):
         groups, kernel = channels, weight.reshape(k, -1).T[:, None, :]
     else:
         groups, kernel = 1, weight.reshape(weight.shape[0], k, channels).transpose(0, 2, 1)
-    act = fused_activation_name(op, supported=("NONE", "RELU", "TANH", "RELU6",
-                                               "RELU_N1_TO_1"))
-    inner = {"NONE": "linear", "RELU": "relu", "TANH": "tanh"}.get(act)
-    layers = [edgernn.CausalConv1d(kernel, None if bias is None else bias.astype(np.float32),
-                                   dil, groups, inner or "linear")]
+    act = fused_activation_name(op, supported=CONV_FUSED)
+    inner = {"NONE": "linear", "RELU": "relu"}.get(act)
+    bias = None if bias is None else bias.astype(np.float32)
+    if k == 1 and groups == 1:      # a pointwise Conv1D: a Dense on each step
+        layers = [edgernn.Dense(np.ascontiguousarray(kernel[:, :, 0]), bias,
+                                activation=inner or "linear")]
+    else:
+        layers = [edgernn.CausalConv1d(kernel, bias, dil, groups, inner or "linear")]
     if inner is None:
         layers += fused_layers(op)
     used += [op.index, squeeze[0].index]
