@@ -138,6 +138,8 @@ def test_op_streams_like_litert_and_its_numpy_oracle(name, xs, tmp_path):
                                                 (1, 1, T, F))], (1, 1, T // 2, F),
                        filterWidth=2, filterHeight=1, strideW=2, strideH=1, padding=1),
      r"AVERAGE_POOL_2D \(operator 1\).*over time it changes the step rate"),
+    (lambda g, x: g.op("ADD", [x, g.const(VEC)], (1, T, F), fusedActivationFunction=4),
+     r"ADD \(operator 0\): fused activation TANH \(4\) is not supported; supported: NONE"),
     (lambda g, x: g.op("MUL", [x, g.const(R.standard_normal((1, T, 1)))], (1, T, F)),
      r"MUL \(operator 0\): a constant of shape \[1, 200, 1\] varies over time")])
 def test_what_a_sequence_model_cannot_stream_is_refused_with_the_reason(build, match, tmp_path):

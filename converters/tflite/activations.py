@@ -27,9 +27,14 @@ _FUSED = {"NONE": lambda: [], "RELU": lambda: [edgernn.Activation("relu")],
           "RELU_N1_TO_1": lambda: [edgernn.Unary("clip", -1.0, 1.0)]}
 
 
-def fused_layers(op) -> list:
-    """The layers of ``op``'s fused activation (refuses SIGN_BIT)."""
-    return _FUSED[fused_activation_name(op, supported=_FUSED)]()
+#: the fused activations LiteRT's float kernels apply (convolutions, pooling, ADD,
+#: MUL, ...: they clamp to a range, and a TANH there is ignored)
+CLAMPS = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
+
+
+def fused_layers(op, supported=CLAMPS) -> list:
+    """The layers of ``op``'s fused activation (UnsupportedOpError naming the others)."""
+    return _FUSED[fused_activation_name(op, supported=supported)]()
 
 
 def _one(func, *params):

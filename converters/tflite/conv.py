@@ -21,11 +21,10 @@ import edgernn
 from edgernn.errors import UnsupportedOpError
 
 from ..common.tflite_codes import fused_activation_name
-from .activations import fused_layers
+from .activations import CLAMPS, fused_layers
 from .matmul import dense_on
 from .simple_ops import convert_fully_connected
 from .statewalk import _node
-from .time_conv import CONV_FUSED
 
 
 def _axis(op, x, kshape):
@@ -83,7 +82,7 @@ def _walk(w, op):
     else:
         t, conv = w.tensor(op, lc.T), edgernn.Conv1d(kernel, bias, length, stride, dil,
                                                      groups, pad)
-    act = fused_activation_name(op, supported=CONV_FUSED)
+    act = fused_activation_name(op, supported=CLAMPS)
     if act == "RELU":   # inside the convolution's kernel
         conv = dataclasses.replace(conv, activation="relu")
     y = w.apply(op, [conv, *([] if act == "RELU" else fused_layers(op))], t)

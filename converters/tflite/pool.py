@@ -13,10 +13,8 @@ from __future__ import annotations
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
-from ..common.tflite_codes import fused_activation_name
 from .activations import fused_layers
 from .conv import _axis, _padding
-from .time_conv import CONV_FUSED
 
 
 def _walk(w, op):
@@ -29,7 +27,6 @@ def _walk(w, op):
     pool = edgernn.Pool1d("avg" if op.name == "AVERAGE_POOL_2D" else "max", channels, length,
                           k, stride, 1, pad, count_include_pad=False)
     t = w.tensor(op, x.reshape(length, channels).T)
-    fused_activation_name(op, supported=CONV_FUSED)
     y = w.apply(op, [pool, *fused_layers(op)], t)
     out = [1, 1, 1, channels]
     out[a] = pool.out_length

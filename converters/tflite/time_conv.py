@@ -19,11 +19,9 @@ import edgernn
 from edgernn.errors import UnsupportedOpError
 
 from ..common.tflite_codes import fused_activation_name
-from .activations import fused_layers
+from .activations import CLAMPS, fused_layers
 
 _CONVS = ("CONV_2D", "DEPTHWISE_CONV_2D")
-#: the fused activations LiteRT's convolution kernels apply (they ignore TANH)
-CONV_FUSED = ("NONE", "RELU", "RELU6", "RELU_N1_TO_1")
 _VIEWS = ("EXPAND_DIMS", "RESHAPE", "SQUEEZE")
 
 
@@ -102,7 +100,7 @@ def _unit(sg, op):
         groups, kernel = channels, weight.reshape(k, -1).T[:, None, :]
     else:
         groups, kernel = 1, weight.reshape(weight.shape[0], k, channels).transpose(0, 2, 1)
-    act = fused_activation_name(op, supported=CONV_FUSED)
+    act = fused_activation_name(op, supported=CLAMPS)
     inner = {"NONE": "linear", "RELU": "relu"}.get(act)
     bias = None if bias is None else bias.astype(np.float32)
     if k == 1 and groups == 1:      # a pointwise Conv1D: a Dense on each step
