@@ -31,9 +31,12 @@ from ..common.tflite_codes import fused_activation_name
 
 _CELL_ACT = {"RELU": "relu", "TANH": "tanh"}  # LiteRT's cell activations edgernn has
 #: the report's note on LiteRT's hybrid (dynamic-range) kernels
-DRQ_NOTE = ("LiteRT rounds half away from zero, as here, but adds the zero point before "
-            "rounding (in float32) and computes the per-call scale in double: an input "
-            "can quantise one step apart at a rounding (near-)tie")
+DRQ_NOTE = ("LiteRT rounds half away from zero, as here; asymmetric inputs it quantises "
+            "with the zero point added before rounding (in float32) and the per-call "
+            "scale in double, symmetric ones as x * (127 / max|x|) where edgernn divides "
+            "by max|x| / 127: an input can quantise one step apart at a rounding "
+            "(near-)tie (from_tflite(arithmetic='litert') follows LiteRT's symmetric "
+            "FULLY_CONNECTED and CONV_2D)")
 
 
 def state_persists(sg, op) -> bool:
