@@ -24,7 +24,6 @@ from ..common.tflite_codes import fused_activation_name
 from .activations import CLAMPS, fused_layers
 from .matmul import dense_on
 from .simple_ops import convert_fully_connected
-from .statewalk import _node
 
 
 def _axis(op, x, kshape):
@@ -139,4 +138,4 @@ class _FlatWeight:
 
 WALK = {"CONV_2D": _walk, "DEPTHWISE_CONV_2D": _walk}
 
-__all__ = ["WALK", "_node"]
+__all__ = ["WALK"]
