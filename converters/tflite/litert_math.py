@@ -4,11 +4,13 @@ A model whose products have int8 weights with inputs quantised at every call
 (LiteRT's dynamic range, "hybrid" kernels) carries its state through those
 quantisations: a value one float32 ulp away from LiteRT's can sit on the other
 side of a rounding step of the next call's quantised input, and from then on
-the state is another. Measured on DTLN's ``model_quant_1.tflite`` free-running
-over 2000 blocks of speech: 4.1e-2 apart on the mask with edgernn's own
-arithmetic, 1.8e-7 with this pass. So :func:`follow_litert` changes, op by op,
-the float arithmetic that differed from LiteRT's builtin kernels (x86-64 wheel,
-checked against LiteRT 2.3 tensor by tensor with ``experimental_preserve_all_tensors``):
+the state is another. Measured on DTLN's int8 stages free-running over 2000
+blocks of speech: 3.9e-2 apart on the mask and 4.4e-3 on stage 2's samples with
+edgernn's own arithmetic, equal with this pass. So :func:`follow_litert` changes,
+op by op, the arithmetic that differed from LiteRT's builtin kernels (checked
+against LiteRT 2.3's x86-64 wheel tensor by tensor with
+``experimental_preserve_all_tensors``; its aarch64 build compiles Eigen with fused
+multiply-adds, which is not emulated: there an activation can be one ulp apart):
 
 - ``LOGISTIC``/``TANH``: LiteRT runs Eigen's float32 approximations (within 5 ulp;
   edgernn: libm or its own rational), so they become the activations
