@@ -5,6 +5,7 @@ single-op TFLite graphs; edgernn's own arithmetic stays as it was."""
 import numpy as np
 import pytest
 
+import edgernn
 from tests.helpers import need_module
 from tests.tflite_build import Graph
 
@@ -63,7 +64,8 @@ def test_mean_sums_in_float32_in_order_as_litert(tmp_path):
     buf = g.build([inp], [g.op("MEAN", [inp, g.ints([2])], (1, 1, 1), keepDims=True)])
     path = tmp_path / "mean.tflite"
     path.write_bytes(buf)
-    mine = from_tflite(path, arithmetic="litert").stream()
+    edgernn.save(from_tflite(path, arithmetic="litert"), tmp_path / "mean.ernn")
+    mine = edgernn.load(tmp_path / "mean.ernn").stream()   # "mean_litert" survives the file
     own = from_tflite(path).stream()
     same_own = 0
     for _ in range(200):
