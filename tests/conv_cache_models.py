@@ -117,3 +117,38 @@ class CRNStream(nn.Module):
         z = F.elu(self.bn2(self.conv2(b)))
         y, (hn, cn) = self.lstm(z.permute(0, 2, 1, 3).flatten(2), (h, c))
         return torch.sigmoid(self.mask(y)), a[:, :, 1:], b[:, :, 1:], hn, cn
+
+
+class InPlaceEncoder(nn.Module):
+    """Two depthwise (3, 3) convs dilated 1 and 2 in time, their caches slices of one
+    ``[1, C, 6, F]`` tensor written back in place, as GTCRN's stream encoder does."""
+
+    def __init__(self, ch=4):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Conv2d(ch, ch, (3, 3), dilation=(d, 1), padding=(0, 1),
+                                             groups=ch) for d in (1, 2))
+
+    def forward(self, x, conv_cache):
+        at = 0
+        for conv in self.convs:
+            n = 2 * conv.dilation[0]
+            cat = torch.cat([conv_cache[:, :, at:at + n], x], 2)
+            x = torch.tanh(conv(cat))
+            conv_cache[:, :, at:at + n] = cat[:, :, 1:]
+            at += n
+        return x, conv_cache
+
+
+class GTCRNInPlace(nn.Module):
+    """GTCRN's stream layout: one ``conv_cache`` ``[2, 1, C, 6, F]`` (encoder, decoder)
+    whose rows and slices are written in place; one frame ``[1, C, 1, F]`` per call."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc, self.dec = InPlaceEncoder(), InPlaceEncoder()
+
+    def forward(self, x, conv_cache):
+        conv_cache = conv_cache.clone()
+        z, conv_cache[0] = self.enc(x, conv_cache[0])
+        z, conv_cache[1] = self.dec(z, conv_cache[1])
+        return z, conv_cache

@@ -27,7 +27,7 @@ import edgernn  # noqa: E402
 from converters import quantize  # noqa: E402
 from converters.onnx import from_onnx, run_like_onnx  # noqa: E402
 from edgernn.errors import UnsupportedOpError  # noqa: E402
-from tests.conv_cache_models import CRNStream, GTCRNStream, StreamTCN  # noqa: E402
+from tests.conv_cache_models import CRNStream, GTCRNInPlace, GTCRNStream, StreamTCN  # noqa: E402
 from tests.test_convert_torch_streaming_models import trained_looking  # noqa: E402
 
 nn, F = torch.nn, torch.nn.functional
@@ -221,30 +221,17 @@ def test_a_cache_given_back_in_any_order_is_what_the_graph_computes(tmp_path, rn
     np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
 
 
-class InPlace(nn.Module):
-    """GTCRN's own code writes each block's cache back into the packed tensor in place
-    (``conv_cache[:, :, :2] = ...``); its third frame is passed through untouched."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv1d(4, 4, 3)
-
-    def forward(self, x, conv_cache):
-        cache = conv_cache.clone()
-        cat = torch.cat([cache[:, :, :2], x.transpose(1, 2)], dim=2)
-        cache[:, :, :2] = cat[:, :, 1:]
-        return self.conv(cat).transpose(1, 2), cache
-
-
 @pytest.mark.parametrize("dynamo", [True, False], ids=["dynamo", "torchscript"])
-def test_in_place_cache_writes(tmp_path, rng, dynamo):
-    """torch's default exporter writes the frames with a ScatterND into the cache's rows
-    (time moved first): converts, equal to ONNX Runtime fed back; the TorchScript
+def test_gtcrn_layout_written_in_place(tmp_path, rng, dynamo):
+    """GTCRN's own packed cache written in place: torch's default exporter writes it with
+    ScatterND (slices, time moved first) and ScatterElements (rows): converts, equal to
+    ONNX Runtime fed back and run_like_onnx from a non-zero cache; the TorchScript
     exporter's Expand/Reshape/ScatterND of every element is refused naming the node."""
     path = tmp_path / "inplace.onnx"
+    shapes = ((1, 4, 1, 5), (2, 1, 4, 6, 5))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")
-        torch.onnx.export(InPlace(), (torch.zeros(1, 1, 4), torch.zeros(1, 4, 3)), str(path),
+        torch.onnx.export(GTCRNInPlace(), tuple(torch.zeros(*s) for s in shapes), str(path),
                           input_names=["x", "conv_cache"],
                           output_names=["y", "conv_cache_out"], dynamo=dynamo,
                           **({} if dynamo else {"opset_version": 17}))
@@ -254,11 +241,17 @@ def test_in_place_cache_writes(tmp_path, rng, dynamo):
             from_onnx(path)
         return
     model = from_onnx(path)
-    xs = rng.normal(0, 1, (40, 4)).astype(np.float32)
+    assert len(model.stream().get_state().names) == 12      # 2 x 6 frames of (C, F)
+    xs = rng.normal(0, 1, (40,) + shapes[0]).astype(np.float32)
     sess = ort.InferenceSession(str(path))
-    want = by_hand(lambda x, c: sess.run(None, {"x": x, "conv_cache": c}),
-                   [np.zeros((1, 4, 3), np.float32)], xs)
-    np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)
+    want = by_hand(lambda x, c: sess.run(None, {"x": x.reshape(shapes[0]), "conv_cache": c}),
+                   [np.zeros(shapes[1], np.float32)], xs)
+    np.testing.assert_allclose(model.stream().run(xs.reshape(40, -1)), want, atol=1e-5,
+                               rtol=0)
+    feeds = {"x": xs[0], "conv_cache": rng.normal(0, 1, shapes[1]).astype(np.float32)}
+    ref = dict(zip(["y", "conv_cache_out"], sess.run(None, feeds), strict=True))
+    for k, v in run_like_onnx(model, feeds).items():
+        np.testing.assert_allclose(v, ref[k], atol=1e-5, rtol=0, err_msg=k)
 
 
 class FrameIn(nn.Module):

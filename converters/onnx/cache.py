@@ -11,13 +11,17 @@ The whole cache is state: each of its frames (a ``(C, F)`` or ``(C,)`` step) is 
 same place of the paired graph output, so the model computes exactly what the graph
 computes when its outputs are fed back, whatever the graph does with the frames
 (several caches packed into one tensor and sliced, dilations, caches concatenated
-back). The time axis of such a value is short and static, so the converter holds it
-frame by frame (:class:`Frames`): a Concat along it joins lists, a Slice, Split or
-Gather picks frames, a Conv over it is the sum over its time taps of a per-step op on the
-frame it reads (``W[:, :, j]``: a Dense, or a grouped :class:`edgernn.Conv1d` over
-the channels of a 1-D conv; a :class:`edgernn.Conv1d` over frequency for a 2-D one),
-and a graph output of frames gives them back as state. Such a Conv must give one frame
-per step (a cache of exactly ``(kernel - 1) x dilation`` frames before the step's).
+back, written in place). Such a value's time axis (and the packing axes of a cache
+tensor) is short and static, so the converter holds it frame by frame
+(:class:`~converters.onnx.values.Frames`, an object array of per-step tensors): a
+Concat, Slice, Split, Gather, Transpose, Unsqueeze, Squeeze, ScatterND or
+ScatterElements along those axes is that operation on the array (the frames
+themselves are not touched), a Conv over time is the sum over its time taps of a
+per-step op on the frame it reads (``W[:, :, j]``: a Dense, or a grouped
+:class:`edgernn.Conv1d` over the channels of a 1-D conv; a :class:`edgernn.Conv1d`
+over frequency for a 2-D one), and a graph output of frames gives them back as state.
+Such a Conv must give one frame per step (a cache of exactly ``(kernel - 1) x
+dilation`` frames before the step's).
 
 Why frames and not a fold to :class:`edgernn.CausalConv1d`: the state is then the
 graph's own cache, read and written where the graph does (no pattern that must hold,
@@ -34,67 +38,120 @@ import numpy as np
 import edgernn
 from edgernn.errors import UnsupportedOpError
 
-from .chomp import convert_slice as _slice
 from .concat import convert_concat as _concat
 from .conv2d import convert_conv as _conv
-from .select import convert_gather as _gather
-from .select import convert_split as _split
-from .shape_ops import OPS as _SHAPE_OPS
 from .statepack import StatePack, from_state
 from .statepack import concat as _pack_concat
 from .values import Frames, Seq, StateIn, StateOut
 
-_transpose = _SHAPE_OPS["Transpose"]
+
+def as_frames(cells, producer) -> Frames:
+    out = np.empty(cells.shape, object)
+    out[...] = cells
+    return Frames(out, producer)
 
 
-def _axis_of(ctx, node, ins, axis):
-    ranks = {len(v.axes) for v in ins if isinstance(v, (Seq, StateIn, Frames))}
-    if len(ranks) != 1:
-        return None
-    return ctx.axes(node, [axis], ranks.pop())[0]
+def _one(seq: Seq) -> np.ndarray:
+    cells = np.empty((1,) * len(seq.axes), object)
+    cells.flat[0] = seq
+    return cells
+
+
+def cells_of(ctx, node, v, tpl: Seq) -> np.ndarray:
+    """``v`` (frames, the step's data or a state input paired with an output) as cells
+    holding what ``tpl`` holds."""
+    if isinstance(v, Frames):
+        return v.cells
+    if isinstance(v, Seq):
+        if len(v.axes) != len(tpl.axes) or any(
+                (a not in (None, 1)) != (b not in (None, 1))
+                for a, b in zip(v.sizes, tpl.sizes, strict=True)):
+            raise ctx.unsupported(node, f"joins data of shapes {list(tpl.sizes)} and "
+                                        f"{list(v.sizes)} along a cache's time axis")
+        return _one(v)
+    if isinstance(v, StateIn) and v.generic:
+        return _state_cells(ctx, node, v, tpl)
+    raise ctx.unsupported(node, f"a {type(v).__name__} value with a cache's frames; only "
+                                f"state inputs paired with outputs and the step's data")
+
+
+def _state_cells(ctx, node, v: StateIn, tpl: Seq) -> np.ndarray:
+    """State input ``v`` as cells of ``tpl``'s size: one :func:`edgernn.state` tensor per
+    index of the axes ``tpl`` does not hold, each holding the whole of the others."""
+    n = len(tpl.axes)
+    held = [s not in (None, 1) for s in tpl.sizes]
+    if len(v.axes) != n:
+        raise ctx.unsupported(node, f"state input {v.name!r} of rank {len(v.axes)} with data "
+                                    f"of rank {n} along a cache's time axis")
+    inner = [v.axes[k] for k in range(n) if held[k]]
+    if None in inner or inner != sorted(inner):
+        raise ctx.unsupported(node, f"state input {v.name!r} (axes {list(v.axes)}) holds the "
+                                    f"data's axes {[k for k in range(n) if held[k]]} in "
+                                    f"another order; only moves of its other axes")
+    rows = []
+    for k, o in enumerate(v.axes):
+        r = (None,) if o is None else tuple(v.sel.get(o, range(v.shape[o] or 1)))
+        if held[k] and (o is None or r != tuple(range(v.shape[o] or 0))):
+            raise ctx.unsupported(node, f"state input {v.name!r}: a part {list(r)[:8]} of its "
+                                        f"axis {o}, held by each frame; only the whole axis")
+        rows.append((None,) if held[k] else r)
+    cells = np.empty([len(r) for r in rows], object)
+    for p in np.ndindex(cells.shape):
+        index, size = list(v.shape), 1
+        for o in range(len(v.shape)):
+            index[o] = v.fixed.get(o, 0)
+        for k, o in enumerate(v.axes):
+            if o is not None:
+                index[o] = "F" if held[k] else rows[k][p[k]]
+                size *= v.shape[o] if held[k] else 1
+        if size != tpl.tensor.size:
+            raise ctx.unsupported(node, f"state input {v.name!r}: a frame of {size} values "
+                                        f"(shape {list(v.shape)}) with data of "
+                                        f"{tpl.tensor.size} per step ({list(tpl.sizes)})")
+        key = (v.name, tuple(index))
+        if key not in ctx.generic:
+            label = ",".join(":" if i == "F" else str(i) for i in index)
+            ctx.generic[key] = (edgernn.state(size, name=f"{v.name}[{label}]"), tuple(index))
+        cells[p] = tpl.with_tensor(ctx.generic[key][0])
+    return cells
+
+
+def _template(ins):
+    for v in ins:
+        if isinstance(v, Frames):
+            return v.first
+    return next((v for v in ins if isinstance(v, Seq)), None)
 
 
 def convert_concat(ctx, node, ins):
-    """Concat along the time axis of a cache and the step's data (or frames)."""
-    at = ctx.attrs(node)
-    k = _axis_of(ctx, node, ins, int(at.get("axis", 0)))
-    frames = any(isinstance(v, Frames) for v in ins)
-    if frames and all(isinstance(v, (Frames, StatePack, StateOut)) for v in ins) and \
-            any(k != v.axis for v in ins if isinstance(v, Frames)):
-        return [_pack_concat(ctx, node, [from_state(v, ctx) for v in ins], k)]  # stacked
-    if k is None or not (frames or (any(isinstance(v, StateIn) and v.generic for v in ins)
-                                    and any(isinstance(v, Seq) for v in ins))):
-        return _unpaired(ctx, node, ins, k)
-    data = [v for v in ins if isinstance(v, Seq)] + \
-        [v.frames[0] for v in ins if isinstance(v, Frames)]
-    tpl = data[0]
-    if ctx.labels(tpl)[k] == "F":
-        return _concat(ctx, node, ins)      # along the features: data, as before
-    if tpl.sizes[k] != 1:
-        raise ctx.unsupported(node, f"Concat along axis {k} of data with {tpl.sizes[k]} "
-                                    f"frames there; a cache concatenated with the step's "
-                                    f"data needs one frame per step")
+    """Concat of a cache and the step's data (or of frames) along an axis the step's
+    data has one row of (its time axis, or a packing axis)."""
+    tpl = _template(ins)
+    ranks = {len(v.axes) for v in ins if isinstance(v, (Seq, StateIn, Frames))}
+    cache = any(isinstance(v, Frames) for v in ins) or any(
+        isinstance(v, StateIn) and v.generic for v in ins)
+    if tpl is None or not cache or len(ranks) != 1:
+        return _unpaired(ctx, node, ins)
+    k = ctx.axes(node, [int(ctx.attrs(node).get("axis", 0))], ranks.pop())[0]
+    if tpl.sizes[k] not in (None, 1):
+        if any(isinstance(v, Frames) for v in ins):
+            raise ctx.unsupported(node, f"Concat along axis {k}, held by each frame of a "
+                                        f"cache ({tpl.sizes[k]} values); only along time or "
+                                        f"the axes a cache is packed along")
+        return _unpaired(ctx, node, ins)
+    if any(isinstance(v, (StatePack, StateOut)) for v in ins):
+        return [_pack_concat(ctx, node, [from_state(v, ctx) for v in ins], k)]
     if ctx.label(tpl.axes[k]).startswith("?"):
         ctx.bind(node, tpl.axes[k], "T")
-    out = []
-    for v in ins:
-        if isinstance(v, Frames):
-            out += v.frames
-        elif isinstance(v, Seq):
-            if len(v.axes) != len(tpl.axes) or v.sizes[k] != 1:
-                raise ctx.unsupported(node, f"Concat along axis {k} of data of shapes "
-                                            f"{list(tpl.sizes)} and {list(v.sizes)}")
-            out.append(v)
-        elif isinstance(v, StateIn) and v.generic:
-            out += _state_frames(ctx, node, v, k, tpl)
-        else:
-            raise ctx.unsupported(node, f"Concat along the time axis of a "
-                                        f"{type(v).__name__} value with a cache; only state "
-                                        f"inputs paired with outputs and the step's data")
-    return [Frames(tuple(out), k, ctx.describe(node))]
+    parts = [cells_of(ctx, node, v, tpl) for v in ins]
+    shapes = {p.shape[:k] + p.shape[k + 1:] for p in parts}
+    if len(shapes) != 1:
+        raise ctx.unsupported(node, f"Concat along axis {k} of frames arranged "
+                                    f"{[list(p.shape) for p in parts]}")
+    return [as_frames(np.concatenate(parts, axis=k), ctx.describe(node))]
 
 
-def _unpaired(ctx, node, ins, k):
+def _unpaired(ctx, node, ins):
     """Any other Concat; refused along another axis than the features with a graph data
     input among its inputs, the error says how to pair a cache passed in by hand."""
     try:
@@ -102,7 +159,7 @@ def _unpaired(ctx, node, ins, k):
     except UnsupportedOpError as exc:
         inputs = [r["name"] for r in ctx.io["data"]
                   if any(v is ctx.env.get(r["name"]) for v in ins)]
-        if k is None or not inputs or len(ctx.io["data"]) < 2:
+        if not inputs or len(ctx.io["data"]) < 2:
             raise
         raise UnsupportedOpError(f"{exc}; if graph input {inputs[0]!r} is a convolution "
                                  f"cache passed in by hand, pair it with the output giving "
@@ -110,201 +167,6 @@ def _unpaired(ctx, node, ins, k):
                                  f"{inputs[0]}=<output>; an output named "
                                  f"'{inputs[0]}_out' or '{inputs[0]}N' pairs by "
                                  f"itself)") from None
-
-
-def _state_frames(ctx, node, v: StateIn, k: int, tpl: Seq) -> list:
-    """Each index of axis ``k`` of state input ``v`` as a frame: one :func:`edgernn.state`
-    tensor of ``tpl``'s size (its other axes whole, in order, or single indices)."""
-    o_t = v.axes[k]
-    if o_t is None or len(v.axes) != len(tpl.axes):
-        raise ctx.unsupported(node, f"state input {v.name!r} concatenated along axis {k} with "
-                                    f"data of rank {len(tpl.axes)}; expected the cache's own "
-                                    f"time axis, same rank as the data")
-    kept = [o for o in v.axes if o is not None and o != o_t and o not in v.fixed
-            and len(v.sel.get(o, range(v.shape[o] or 1))) > 1]
-    if kept != sorted(kept):
-        raise ctx.unsupported(node, f"state input {v.name!r} transposed before the Concat "
-                                    f"(axes {list(v.axes)}); only moves of its time axis "
-                                    f"or of unit axes")
-    rows_t = v.sel.get(o_t, tuple(range(v.shape[o_t] or 0)))
-    out = []
-    for r in rows_t:
-        index, size = [], 1
-        for o, n in enumerate(v.shape):
-            rows = (v.fixed[o],) if o in v.fixed else (r,) if o == o_t else \
-                v.sel.get(o, tuple(range(n or 1)))
-            if len(rows) == 1:
-                index.append(rows[0])
-            elif rows == tuple(range(n or 0)):
-                index.append("F")
-                size *= n
-            else:
-                raise ctx.unsupported(node, f"state input {v.name!r}: a part "
-                                            f"{list(rows)[:8]} of its axis {o}; a cache "
-                                            f"frame takes whole axes or single indices")
-        if size != tpl.tensor.size:
-            raise ctx.unsupported(node, f"state input {v.name!r}: a frame of {size} values "
-                                        f"(shape {list(v.shape)}) concatenated with data of "
-                                        f"{tpl.tensor.size} per step ({list(tpl.sizes)})")
-        key = (v.name, tuple(index))
-        if key not in ctx.generic:
-            label = ",".join(":" if i == "F" else str(i) for i in index)
-            ctx.generic[key] = (edgernn.state(size, name=f"{v.name}[{label}]"), tuple(index))
-        out.append(tpl.with_tensor(ctx.generic[key][0]))
-    return out
-
-
-def _pick(ctx, node, v: Frames, k, idx: slice):
-    if k != v.axis:
-        raise ctx.unsupported(node, f"selects along axis {k} of a cache's frames (the "
-                                    f"concatenation by {v.producer}); only along its time "
-                                    f"axis {v.axis}")
-    picked = v.frames[idx]
-    if not picked:
-        raise ctx.unsupported(node, f"selects no frame of the {len(v.frames)} of "
-                                    f"{v.producer}")
-    return Frames(picked, v.axis, v.producer)
-
-
-def convert_slice(ctx, node, ins):
-    """Slice of frames along their time axis: the frames it keeps."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _slice(ctx, node, ins)
-    at = ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
-    starts = ctx.ints(node, 1, "starts", at, "starts")
-    ends = ctx.ints(node, 2, "ends", at, "ends")
-    axes = ctx.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
-    steps = ctx.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
-    rank = len(v.frames[0].axes)
-    for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
-        k = ctx.axes(node, [a], rank, "axes")[0]
-        if k != v.axis and s == 0 and st == 1 and (e >= 2 ** 31 - 1 or e == v.size(k)):
-            continue    # the whole of another axis
-        v = _pick(ctx, node, v, k, slice(s, e, st))
-    return [v]
-
-
-def convert_gather(ctx, node, ins):
-    """Gather of constant indices along the frames' time axis (a scalar drops it)."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _gather(ctx, node, ins)
-    at = ctx.check_attrs(node, ("axis",))
-    k = ctx.axes(node, [int(at.get("axis", 0))], len(v.axes))[0]
-    ind = np.asarray(ctx.const(node, 1, "indices")).astype(int)
-    n = len(v.frames)
-    if ind.ndim > 1 or np.any(ind < -n) or np.any(ind >= n):
-        raise ctx.unsupported(node, f"Gather of indices {ind.tolist()} from the {n} frames "
-                                    f"of {v.producer}; only a scalar or a list in range")
-    picked = _pick(ctx, node, v, k, slice(None))
-    frames = tuple(picked.frames[int(i)] for i in ind.reshape(-1))
-    if ind.ndim == 0:
-        f = frames[0]
-        return [f.with_axes(f.axes[:k] + f.axes[k + 1:], f.sizes[:k] + f.sizes[k + 1:])]
-    return [Frames(frames, v.axis, v.producer)]
-
-
-def convert_split(ctx, node, ins):
-    """Split of frames along their time axis (``torch.split`` of a packed cache)."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _split(ctx, node, ins)
-    at = ctx.check_attrs(node, ("axis", "split", "num_outputs"))
-    k = ctx.axes(node, [int(at.get("axis", 0))], len(v.frames[0].axes))[0]
-    sizes = ctx.ints(node, 1, "split", at, "split")
-    n = len(v.frames)
-    if sizes is None:
-        chunk = -(-n // len(node.output))
-        sizes = [min(chunk, n - i * chunk) for i in range(len(node.output))]
-    if sum(sizes) != n or min(sizes) < 1:
-        raise ctx.bad(node, f"split sizes {sizes} do not add up to the {n} frames of "
-                            f"{v.producer}")
-    starts = np.cumsum([0] + list(sizes))
-    return [_pick(ctx, node, v, k, slice(int(a), int(b))) for a, b in
-            zip(starts[:-1], starts[1:], strict=True)]
-
-
-def convert_transpose(ctx, node, ins):
-    """Transpose of frames: a relabelling while the axes a frame holds keep their order."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _transpose(ctx, node, ins)
-    at = ctx.check_attrs(node, ("perm",))
-    n = len(v.axes)
-    perm = [int(p) for p in at.get("perm", range(n)[::-1])]
-    if sorted(perm) != list(range(n)):
-        raise ctx.bad(node, f"perm {perm} is not a permutation of {n} axes")
-    held = [p for p in perm if p != v.axis and (v.size(p) or 1) > 1]
-    if held != sorted(held):
-        raise ctx.unsupported(node, f"Transpose {perm} of a cache's frames reorders the "
-                                    f"axes each frame holds; only moves of the time axis")
-    return [Frames(tuple(f.with_axes([f.axes[p] for p in perm], [f.sizes[p] for p in perm])
-                         for f in v.frames), perm.index(v.axis), v.producer)]
-
-
-def _per_frame(ctx, node, ins, axis):
-    """The shape op's own handler on each frame (each of size 1 along the time axis)."""
-    v = ins[0]
-    frames = tuple(_SHAPE_OPS[node.op_type](ctx, node, [f] + list(ins[1:]))[0]
-                   for f in v.frames)
-    return [Frames(frames, axis, v.producer)]
-
-
-def convert_unsqueeze(ctx, node, ins):
-    """Unsqueeze of frames (``torch.stack`` of caches for a packed output)."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _SHAPE_OPS["Unsqueeze"](ctx, node, ins)
-    axes = ctx.ints(node, 1, "axes", ctx.attrs(node), "axes")
-    axis = v.axis
-    for a in sorted(ctx.axes(node, axes, len(v.axes) + len(axes), "axes")):
-        axis += a <= axis
-    return _per_frame(ctx, node, ins, axis)
-
-
-def convert_squeeze(ctx, node, ins):
-    """Squeeze of unit axes of frames other than their time axis."""
-    v = ins[0]
-    if not isinstance(v, Frames):
-        return _SHAPE_OPS["Squeeze"](ctx, node, ins)
-    axes = ctx.ints(node, 1, "axes", ctx.attrs(node), "axes")
-    if axes is None:
-        axes = [k for k in range(len(v.axes)) if v.size(k) == 1]
-    axes = ctx.axes(node, axes, len(v.axes), "axes")
-    if v.axis in axes:
-        raise ctx.unsupported(node, f"Squeeze of the time axis of the {len(v.frames)} frames "
-                                    f"of {v.producer}")
-    return _per_frame(ctx, node, ins, v.axis - sum(a < v.axis for a in axes))
-
-
-def convert_scatter_nd(ctx, node, ins):
-    """ScatterND writing frames into rows of axis 0 of a cache (torch's default exporter's
-    in-place ``conv_cache[:, :, a:b] = cat[:, :, 1:]``, the time axis moved first)."""
-    at = ctx.check_attrs(node, ("reduction",))
-    data, upd = ins[0], ins[2]
-    red = at.get("reduction", b"none")
-    red = red.decode() if isinstance(red, bytes) else str(red)
-    idx = np.asarray(ctx.const(node, 1, "indices")).astype(int)
-    if not isinstance(upd, Frames) or upd.axis != 0 or red != "none" or idx.ndim != 2 or \
-            idx.shape != (len(upd.frames), 1):
-        raise ctx.unsupported(node, f"ScatterND (reduction {red!r}, indices of shape "
-                                    f"{list(idx.shape)}) of a {type(upd).__name__} value; "
-                                    f"only frames of a cache written into whole rows of "
-                                    f"axis 0 of a state input or of frames")
-    tpl = upd.frames[0]
-    if isinstance(data, StateIn) and data.generic:
-        rows = _state_frames(ctx, node, data, 0, tpl)
-    elif isinstance(data, Frames) and data.axis == 0:
-        rows = list(data.frames)
-    else:
-        raise ctx.unsupported(node, f"ScatterND into a {type(data).__name__} value; only into "
-                                    f"a state input paired with an output, or frames")
-    for i, f in zip(idx[:, 0], upd.frames, strict=True):
-        if not -len(rows) <= i < len(rows):
-            raise ctx.bad(node, f"index {i} out of range for {len(rows)} rows")
-        rows[i] = f
-    return [Frames(tuple(rows), 0, ctx.describe(node))]
 
 
 def convert_conv(ctx, node, ins):
@@ -317,11 +179,12 @@ def convert_conv(ctx, node, ins):
     w = np.asarray(ctx.const(node, 1, "W"), np.float32)
     b = ctx.const(node, 2, "B", optional=True)
     bias = None if b is None else np.asarray(b, np.float32)
-    tpl = v.frames[0]
+    tpl = v.first
     labels, nd = ctx.labels(tpl), w.ndim - 2
-    if nd not in (1, 2) or len(labels) != nd + 2 or v.axis != 2:
-        raise ctx.unsupported(node, f"a {nd}-D Conv of a cache's frames concatenated along "
-                                    f"axis {v.axis} of data with axes {list(labels)}; only "
+    if nd not in (1, 2) or len(labels) != nd + 2 or \
+            any(s != 1 for j, s in enumerate(v.cells.shape) if j != 2):
+        raise ctx.unsupported(node, f"a {nd}-D Conv of a cache's frames arranged "
+                                    f"{list(v.cells.shape)} with axes {list(labels)}; only "
                                     f"over time, [N, C, T] or [N, C, T, F]")
     auto = at.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else str(auto)
@@ -333,10 +196,10 @@ def convert_conv(ctx, node, ins):
     dil = [int(d) for d in at.get("dilations", [1] * nd)]
     pads = [int(p) for p in at.get("pads", [0] * 2 * nd)]
     group = int(at.get("group", 1))
-    frames = [None] * pads[0] + list(v.frames) + [None] * pads[nd]
+    frames = [None] * pads[0] + list(v.cells.reshape(-1)) + [None] * pads[nd]
     count = (len(frames) - (kt - 1) * dil[0] - 1) // st[0] + 1
     if count != 1:
-        raise ctx.unsupported(node, f"Conv over time of the {len(v.frames)} frames of "
+        raise ctx.unsupported(node, f"Conv over time of the {v.cells.size} frames of "
                                     f"{v.producer} (time pads {pads[0]}, {pads[nd]}, kernel "
                                     f"{kt}, dilation {dil[0]}, stride {st[0]}) gives {count} "
                                     f"frames; a streaming step gives one (the cache must "
@@ -381,7 +244,8 @@ def convert_conv(ctx, node, ins):
 
 #: ops that take a cache's frames (Identity passes them on)
 TAKES_FRAMES = frozenset({"Concat", "Slice", "Split", "Gather", "Conv", "Identity",
-                          "Transpose", "ScatterND", "Unsqueeze", "Squeeze"})
+                          "Transpose", "ScatterND", "ScatterElements", "Unsqueeze",
+                          "Squeeze"})
 
 
 def check_frames(ctx, node, ins) -> None:
@@ -389,14 +253,11 @@ def check_frames(ctx, node, ins) -> None:
     if node.op_type in TAKES_FRAMES:
         return
     for v in ins:
-        if isinstance(v, Frames) and len(v.frames) > 1:
+        if isinstance(v, Frames) and v.cells.size > 1:
             ctx.as_seq(node, v)     # raises, with the reason
 
 
-OPS = {"Concat": convert_concat, "Slice": convert_slice, "Split": convert_split,
-       "Gather": convert_gather, "Transpose": convert_transpose,
-       "ScatterND": convert_scatter_nd, "Unsqueeze": convert_unsqueeze,
-       "Squeeze": convert_squeeze,
+OPS = {"Concat": convert_concat,
        "Conv": convert_conv}
 
-__all__ = ["OPS", "TAKES_FRAMES", "check_frames"]
+__all__ = ["OPS", "TAKES_FRAMES", "as_frames", "cells_of", "check_frames"]

@@ -266,13 +266,14 @@ class Context:
         if isinstance(v, Norm):  # a norm used as data, not (only) to normalise by
             v = self._norm_as_seq(node, v)
         if isinstance(v, Frames):
-            if len(v.frames) == 1:
-                return v.frames[0]
-            raise self.unsupported(node, f"{what} is {len(v.frames)} frames of a convolution "
+            if v.cells.size == 1:
+                return v.first
+            raise self.unsupported(node, f"{what} is {v.cells.size} frames of a convolution "
                                          f"cache joined with the step's data by {v.producer}; "
-                                         f"only a Conv over time, a Slice, Split, Gather or "
-                                         f"Concat along time, or a graph output giving the cache "
-                                         f"back may take them")
+                                         f"only a Conv over time, or a Slice, Split, Gather, "
+                                         f"Concat, Transpose, Unsqueeze, Squeeze or Scatter "
+                                         f"along the axes no frame holds, or a graph output "
+                                         f"giving the cache back may take them")
         if isinstance(v, TimePadded):
             raise self.unsupported(node, f"{what} is the time axis padded by {v.producer}; "
                                          f"only a causal convolution over time may take it")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .activations import OPS as _ACTIVATION_OPS
 from .cache import OPS as _CACHE_OPS
+from .cache_select import OPS as _CACHE_SELECT_OPS
 from .chomp import OPS as _CHOMP_OPS
 from .concat import OPS as _CONCAT_OPS
 from .conv import OPS as _CONV_OPS
@@ -40,7 +41,7 @@ for _table in (_GEMM_OPS, _ELEMENTWISE_OPS, _ACTIVATION_OPS, _SHAPE_OPS, _SELECT
                _CONCAT_OPS, _CONV_OPS, _NORM_OPS, _PAD_OPS, _REDUCE_OPS, _UNARY_OPS,
                _NORMALIZATION_OPS, _POINTWISE_OPS, _CHOMP_OPS, _POOL_OPS, _REGROUP_OPS,
                _TILE_OPS, _CONV2D_OPS,
-               _CONV_TRANSPOSE_OPS, _CACHE_OPS, _QUANT_OPS):
+               _CONV_TRANSPOSE_OPS, _CACHE_OPS, _CACHE_SELECT_OPS, _QUANT_OPS):
     OPS.update(_table)
 
 #: ops in the table only to refuse them with a specific message

@@ -38,13 +38,13 @@ def from_state(v, ctx=None) -> StatePack:
     """``v`` (a StateOut, a StatePack, data: a Seq, or a cache's frames) as a StatePack."""
     if isinstance(v, StatePack):
         return v
-    if isinstance(v, Frames):   # frame j at index j of its axis, whole other axes
-        places = []
-        for j, f in enumerate(v.frames):
-            idx = tuple(j if a == v.axis else "F" if s is not None and s > 1 else 0
-                        for a, s in enumerate(f.sizes))
-            places.append((f.tensor, idx))
-        return StatePack(tuple(places), tuple(v.size(a) for a in range(len(v.axes))))
+    if isinstance(v, Frames):   # each cell at its place, its own axes whole
+        import numpy as np
+
+        n = len(v.axes)
+        places = tuple((v.cells[p].tensor, tuple("F" if v.held(a) else p[a] for a in range(n)))
+                       for p in np.ndindex(v.cells.shape))
+        return StatePack(places, tuple(v.size(a) for a in range(n)))
     if isinstance(v, Seq):
         labels = ctx.labels(v)
         return StatePack(((v.tensor, tuple("F" if lab == "F" else 0 for lab in labels)),),

@@ -12,7 +12,7 @@ ShapeOf       an integer tensor computed from runtime shapes (Shape chains)
 Zeros         an all-zero tensor of runtime shape (zero initial states)
 StateIn       a graph input (or a slice of it) that carries recurrent state
 StateOut      recurrent state leaving a recurrent node (``Y_h`` / ``Y_c``)
-Frames        a short time axis held frame by frame (a convolution cache)
+Frames        a convolution cache held frame by frame (an object array of Seq)
 Norm          the L2 norm (or sum of squares) of a Seq over its features
 Opaque        an output edgernn does not model (Dropout's mask)
 ============  ==============================================================
@@ -158,22 +158,30 @@ class TimeExtended:
     producer: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Frames:
-    """A short static time axis held frame by frame: a convolution cache passed in by hand
-    concatenated with the step's data (:mod:`converters.onnx.cache`). ``frames``: one
-    :class:`Seq` per index of axis ``axis`` (each of size 1 there)."""
+    """A convolution cache held frame by frame (:mod:`converters.onnx.cache`): ``cells``
+    is an object array shaped as the ONNX tensor except along the axes every cell holds
+    (its axes longer than 1: channels, frequency), each cell a :class:`Seq` of the same
+    rank, of size 1 along the other axes (time, the packing axes of a cache tensor)."""
 
-    frames: tuple
-    axis: int
+    cells: np.ndarray
     producer: str = ""
 
     @property
+    def first(self) -> Seq:
+        return self.cells.flat[0]
+
+    @property
     def axes(self) -> tuple:
-        return self.frames[0].axes
+        return self.first.axes
+
+    def held(self, k: int) -> bool:
+        """Axis ``k`` is inside each cell."""
+        return self.first.sizes[k] not in (None, 1)
 
     def size(self, k: int):
-        return len(self.frames) if k == self.axis else self.frames[0].sizes[k]
+        return self.first.sizes[k] if self.held(k) else self.cells.shape[k]
 
 
 @dataclass(frozen=True)
