@@ -97,6 +97,11 @@ def test_cache_export_streams_like_onnxruntime_and_torch(tmp_path, name, dynamo)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     np.testing.assert_allclose(got, ref, atol=1e-5, rtol=0)
     np.testing.assert_array_equal(model.stream().run(xs), got)
+    batch = model.streams(2)    # two streams stepped together: each as alone, bit for bit
+    both = np.stack([batch.step(np.stack([a, b])).copy()
+                     for a, b in zip(xs, xs[::-1], strict=True)])
+    np.testing.assert_array_equal(both[:, 0], got)
+    np.testing.assert_array_equal(both[:, 1], model.stream().run(xs[::-1].copy()))
     # the caches are state named after their graph inputs, one per frame
     names = model.stream().get_state().names
     for inp in CASES[name][2]:
