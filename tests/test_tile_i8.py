@@ -22,11 +22,15 @@ from tests.helpers import int8_paths_here
 ROWS = 32
 
 
-def _panel(w: np.ndarray) -> np.ndarray:
-    """int8[32, 4G] -> the tile's panel: groups of 4 inputs per row, then 128 * rowsum."""
+def _panel(w: np.ndarray, which: str) -> np.ndarray:
+    """int8[32, 4G] -> the tile's panel: groups of 4 inputs per row (int16 on ``avx2``,
+    little-endian), then 128 * rowsum."""
     G = w.shape[1] // 4
     tail = (128 * w.astype(np.int32).sum(axis=1)).astype(np.int32)
-    return np.concatenate([w.reshape(ROWS, G, 4).transpose(1, 0, 2).ravel(), tail.view(np.int8)])
+    groups = w.reshape(ROWS, G, 4).transpose(1, 0, 2).ravel()
+    if which == "avx2":
+        groups = groups.astype("<i2").view(np.int8)
+    return np.concatenate([groups, tail.view(np.int8)])
 
 
 def _cases(rng):
@@ -43,13 +47,14 @@ def _cases(rng):
 def test_mac_i8_matches_an_int64_product_on_each_path(rng, monkeypatch, which):
     monkeypatch.setenv("EDGERNN_INT8_PATH", which)
     assert tile_i8.path() == which
+    mac = tile_i8.mac_i8_for(which)   # (mac_i8 itself is typed once per process)
 
     @njit(cache=False)
-    def tile(W, wo, G, X, xo, D, do):  # typed now: the forced path is compiled
-        tile_i8.mac_i8(W, wo, G, X, xo, D, do)
+    def tile(W, wo, G, X, xo, D, do):
+        mac(W, wo, G, X, xo, D, do)
 
     for G, w, x in _cases(rng):
-        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), _panel(w)])
+        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), _panel(w, which)])
         X = np.concatenate([rng.integers(0, 256, 5).astype(np.uint8), x])
         D = rng.integers(-10**6, 10**6, ROWS + 7).astype(np.int32)
         want = D.astype(np.int64)

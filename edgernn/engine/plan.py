@@ -23,6 +23,7 @@ from ..kernels.abi import kernel_address
 from ..kernels.linalg import pack_panels
 from ..kernels.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
 from ..kernels.qlinalg import pack_q8
+from ..kernels.tile_i8 import ROWS, checked_path, weight_bytes
 from .arena import ALIGN, ArenaBuilder, aligned_zeros, round_up
 
 
@@ -88,10 +89,12 @@ class Packer:
     def qmatrix(self, wq, scales) -> int:
         """An int8 matrix with its per-row scales (:mod:`edgernn.kernels.qlinalg`); the
         int32 offset of its header."""
-        panels, rowsum = pack_q8(wq)
+        wbytes = weight_bytes(checked_path())
+        panels, rowsum = pack_q8(wq, wbytes)
         rows, cols = wq.shape
+        groups = round_up(cols, 4) // 4
         head = [self.i8(panels), self.i32(rowsum), self.f32(scales, rowsum.size), rows, cols,
-                round_up(cols, 4) // 4]
+                groups, 4 * ROWS * (groups * wbytes + 1)]
         self.int8 = True
         return self.i32(head)
 

@@ -12,11 +12,12 @@ step: mode 1 symmetric (``max|v| / 127``), mode 2 asymmetric (``min(v, 0)`` to
 too small to invert (``< 1e-30``) is taken as 1: every such ``v`` quantises to
 zero.
 
-A quantised matrix in the weight arena: int8 panels of 32-row tiles, 4 inputs
-per group (:func:`pack_q8`), each tile followed by ``128 * rowsum`` (int32[32]);
-then ``rowsum`` int32[R32] and the scales float32[R32]; and an int32 header
-``[panel, rowsum, scales, rows, K, G]`` (offsets in elements of the int8, int32
-and float32 views) that op rows point to (``QM0``..``QM3``).
+A quantised matrix in the weight arena: panels of 32-row tiles, 4 inputs per
+group (:func:`pack_q8`; int8, or int16 on the ``avx2`` path), each tile followed
+by ``128 * rowsum`` (int32[32]); then ``rowsum`` int32[R32] and the scales
+float32[R32]; and an int32 header ``[panel, rowsum, scales, rows, K, G, tile]``
+(offsets in elements of the int8, int32 and float32 views; ``tile``: bytes from one
+tile's panel to the next) that op rows point to (``QM0``..``QM3``).
 
 Per stream, scratch at ``QBUF`` (float32 offset): the two quantised vectors as
 unsigned bytes (``v_q + 128``, ``G`` floats' worth each), their ``s_v`` and
@@ -35,24 +36,27 @@ from .tile_i8 import ROWS, mac_i8
 
 U = np.uint64
 _f32 = np.float32
-HEADER = 6
+HEADER = 7
 #: most columns of an int8 matrix: ``|w| <= 128`` and ``|v_q - zp|``, ``v_q + 128``,
 #: ``128 + zp`` are at most 255, so ``acc``, ``off * rowsum`` and their difference stay
 #: within ``255 * 128 * K`` < 2^31: the int32 sums never wrap
 MAX_COLS = (2**31 - 1) // (255 * 128)
 
 
-def pack_q8(wq: np.ndarray):
-    """``int8[R, K]`` -> (panels int8[:], rowsum int32[R32]) in the layout above."""
+def pack_q8(wq: np.ndarray, wbytes: int = 1):
+    """``int8[R, K]`` -> (panels int8[:], rowsum int32[R32]) in the layout above, the
+    weights as ``wbytes``-byte integers (:func:`edgernn.kernels.tile_i8.weight_bytes`)."""
     R, K = wq.shape
     R32, G = -(-R // ROWS) * ROWS, -(-K // 4)
     full = np.zeros((R32, 4 * G), np.int8)
     full[:R, :K] = wq
     rowsum = full.astype(np.int32).sum(axis=1).astype(np.int32)
+    wide = np.dtype(f"<i{wbytes}")
     parts = []
     for t in range(R32 // ROWS):
         blk = full[t * ROWS:(t + 1) * ROWS]
-        parts.append(blk.reshape(ROWS, G, 4).transpose(1, 0, 2).ravel())
+        parts.append(blk.reshape(ROWS, G, 4).transpose(1, 0, 2).ravel().astype(wide)
+                     .view(np.int8))
         parts.append((128 * rowsum[t * ROWS:(t + 1) * ROWS]).astype(np.int32).view(np.int8))
     return np.concatenate(parts), rowsum
 
@@ -122,7 +126,7 @@ def _tiles(W8, WI, SB, SI, A, idx, m, meta, q, acc):
     for i in range(m):
         o = U(idx[i] * A + acc)
         SI[o:o + U(R32)] = 0  # a memset (an indexed loop here became a scatter)
-    step = G * 4 * ROWS + 4 * ROWS
+    step = WI[meta + 6]
     for t in range(R32 // ROWS):
         for i in range(m):
             b = idx[i] * A

@@ -21,11 +21,14 @@ all compute the same integers, so results are identical on every machine:
   ``-128 * -128 * 2`` overflows it); 16 accumulators hold two lanes per row,
   added (``addp``) once per tile, plus ``128 * rowsum``. About 4.9 instructions
   per 16 MACs, no spills (``bench/aarch64_mca.py``);
-- ``avx2``: x86 AVX2 without VNNI: the weights sign-extended to int16
-  (``vpmovsxbw``), the input bytes zero-extended, ``vpmaddwd`` (int16 pairs
-  multiplied and summed into int32: exact, as ``|w x| <= 128 * 255``, unlike
-  ``vpmaddubsw``'s saturating int16 sums). Eight accumulators keep two partial
-  sums per row; the pairs are added once per tile;
+- ``avx2``: x86 AVX2 without VNNI: the weights are kept as int16 (sign-extended
+  when the model is loaded: twice the bytes of int8, half of float32), the input
+  bytes zero-extended, and ``vpmaddwd`` (int16 pairs multiplied and summed into int32:
+  exact, as ``|w x| <= 128 * 255``, unlike ``vpmaddubsw``'s saturating int16 sums)
+  reads the weights straight from memory: 8 per group of 128 MACs, against 16 FMAs
+  for float32. (Widening int8 weights at each step, ``vpmovsxbw``, took the shuffle
+  port as often and left int8 no faster than float.) Eight accumulators keep two
+  partial sums per row; the pairs are added once per tile;
 - ``generic``: portable IR: bytes widened to int16, multiplied, summed in pairs
   (x86 lowers it to ``pmaddwd``; AArch64 to ``smull``/``smlal`` amid
   ``sshll``/``xtn``/``uzp`` shuffles and accumulator spills).
@@ -34,8 +37,8 @@ all compute the same integers, so results are identical on every machine:
 ``sadalp`` of it), never chosen, only forced: it lets an x86 machine check the
 ``neon`` path's sums. ``EDGERNN_INT8_PATH=<path>`` forces a path this CPU can run
 (tests use it to check that every path gives the same results); any other value is
-refused. The panel of a tile is ``32 * 4 * G`` bytes followed by ``128 * rowsum``
-as 32 int32 (used by the ``sdot`` and ``neon`` paths).
+refused. The panel of a tile is ``32 * 4 * G`` weights (:func:`weight_bytes` each)
+followed by ``128 * rowsum`` as 32 int32 (used by the ``sdot`` and ``neon`` paths).
 """
 
 import os
@@ -103,6 +106,12 @@ def path() -> str:
     return next(p for p in PATHS if _runs_here(p, feats))  # generic at the latest
 
 
+def weight_bytes(which: str | None = None) -> int:
+    """Bytes per weight in the panels of path ``which`` (default: :func:`path`): 2 for
+    ``avx2`` (int16), else 1."""
+    return 2 if (which or path()) == "avx2" else 1
+
+
 def checked_path() -> str:
     """:func:`path`, a bad ``EDGERNN_INT8_PATH`` raised as an :class:`EdgeRNNError` (one
     line from the CLI); called before anything int8 compiles, not inside the compiler."""
@@ -150,14 +159,12 @@ def _avx2_tile(builder, wp, xp, G, dp):
             g, ir.Constant(_I64, 4))]), _I32.as_pointer()), align=1)
         x16 = builder.zext(builder.bitcast(_splat(builder, xw, 4, _I32),
                                            ir.VectorType(_I8, 16)), v16)
-        base = builder.mul(g, ir.Constant(_I64, 4 * ROWS))
+        base = builder.mul(g, ir.Constant(_I64, 2 * 4 * ROWS))   # int16 weights
         for part in range(8):  # 4 rows x 4 inputs a part: lanes (2r, 2r+1) hold row r
             wv = builder.load(builder.bitcast(builder.gep(wp, [builder.add(
-                base, ir.Constant(_I64, 16 * part))]), ir.VectorType(_I8, 16).as_pointer()),
-                align=1)
+                base, ir.Constant(_I64, 32 * part))]), v16.as_pointer()), align=1)
             a = accs[part]
-            builder.store(builder.add(builder.load(a), builder.call(
-                pmadd, [builder.sext(wv, v16), x16])), a)
+            builder.store(builder.add(builder.load(a), builder.call(pmadd, [wv, x16])), a)
     even = ir.Constant(ir.VectorType(_I32, 8), list(range(0, 16, 2)))
     odd = ir.Constant(ir.VectorType(_I32, 8), list(range(1, 16, 2)))
     for half in range(4):  # parts 2h, 2h+1 -> rows 8h .. 8h+7
@@ -334,11 +341,23 @@ def _emit(which):
     return codegen
 
 
-@intrinsic
-def mac_i8(typingctx, W, wo, G, X, xo, D, do):
-    """``D[do:do+32] += panel(W at wo, G groups) @ X[xo:xo+4G]`` (see module docstring)."""
-    if not (isinstance(W, types.Array) and W.dtype == types.int8
-            and isinstance(X, types.Array) and X.dtype in (types.uint8, types.int8)
-            and isinstance(D, types.Array) and D.dtype == types.int32):
-        return None
-    return types.void(W, wo, G, X, xo, D, do), _emit(path())
+def _mac_typer(which):
+    def mac_i8(typingctx, W, wo, G, X, xo, D, do):
+        """``D[do:do+32] += panel(W at wo, G groups) @ X[xo:xo+4G]`` (module docstring)."""
+        if not (isinstance(W, types.Array) and W.dtype == types.int8
+                and isinstance(X, types.Array) and X.dtype in (types.uint8, types.int8)
+                and isinstance(D, types.Array) and D.dtype == types.int32):
+            return None
+        return types.void(W, wo, G, X, xo, D, do), _emit(which or path())
+    return mac_i8
+
+
+#: the tile on this machine's path (:func:`path`, read when it is first compiled)
+mac_i8 = intrinsic(_mac_typer(None))
+
+
+def mac_i8_for(which: str):
+    """The tile compiled for path ``which``: Numba keeps one typing of an intrinsic per
+    process, so a test that checks several forced paths in one process takes each its
+    own."""
+    return intrinsic(_mac_typer(which))
