@@ -245,7 +245,7 @@ def convert_conv(ctx, node, ins):
 #: ops that take a cache's frames (Identity passes them on)
 TAKES_FRAMES = frozenset({"Concat", "Slice", "Split", "Gather", "Conv", "Identity",
                           "Transpose", "ScatterND", "ScatterElements", "Unsqueeze",
-                          "Squeeze"})
+                          "Squeeze", "Expand", "Reshape", "Shape", "Size"})
 
 
 def check_frames(ctx, node, ins) -> None:

@@ -2,8 +2,9 @@
 back: Slice, Split and Gather along a time or packing axis, Transpose, Unsqueeze and
 Squeeze that leave the axes a frame holds in order, and ScatterND/ScatterElements
 writing whole frames into a cache (torch's in-place ``conv_cache[:, :, a:b] = ...`` and
-``conv_cache[0] = ...``). Each is the operation on the object array of frames; every
-other value goes to the op's usual handler.
+``conv_cache[0] = ...``; TorchScript's Expand and Reshape of the frames to their own
+shape and ScatterND of every value; Shape and Size, static). Each is the operation on
+the object array of frames; every other value goes to the op's usual handler.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import numpy as np
 
 from .cache import as_frames, cells_of
 from .chomp import convert_slice as _slice
+from .regroup import convert_reshape as _reshape
 from .select import convert_gather as _gather
 from .select import convert_split as _split
 from .shape_ops import OPS as _SHAPE_OPS
-from .values import Frames
+from .values import Const, Frames
 
 _BIG = 2 ** 31 - 1
 
@@ -147,6 +149,84 @@ def convert_squeeze(ctx, node, ins):
     return _reshaped(ctx, node, ins, np.squeeze(v.cells, axis=tuple(axes)))
 
 
+def _full(v: Frames) -> tuple:
+    return tuple(v.size(k) or 1 for k in range(len(v.axes)))
+
+
+def convert_shape(ctx, node, ins):
+    """Shape (Size) of frames: a constant, their shape being static."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _SHAPE_OPS[node.op_type](ctx, node, ins)
+    full = _full(v)
+    if node.op_type == "Size":
+        return [Const(np.array(int(np.prod(full)), np.int64))]
+    at = ctx.attrs(node)
+    start, end = int(at.get("start", 0)), at.get("end")
+    return [Const(np.array(full[start:None if end is None else int(end)], np.int64))]
+
+
+def convert_expand(ctx, node, ins):
+    """Expand of frames to their own shape (TorchScript's in-place write): nothing."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _SHAPE_OPS["Expand"](ctx, node, ins)
+    shape = [int(d) for d in np.asarray(ctx.const(node, 1, "shape")).reshape(-1)]
+    if np.broadcast_shapes(_full(v), tuple(shape)) != _full(v):
+        raise ctx.unsupported(node, f"Expand of a cache's frames of shape {list(_full(v))} "
+                                    f"to {shape}; only to their own shape")
+    return [v]
+
+
+def convert_reshape(ctx, node, ins):
+    """Reshape of frames that only inserts or removes unit axes: a relabelling."""
+    v = ins[0]
+    if not isinstance(v, Frames):
+        return _reshape(ctx, node, ins)
+    target = [int(d) for d in np.asarray(ctx.const(node, 1, "shape")).reshape(-1)]
+    full = _full(v)
+    target = [full[k] if d == 0 and k < len(full) else d for k, d in enumerate(target)]
+    if target.count(-1) == 1:
+        rest = int(np.prod([d for d in target if d != -1]))
+        target[target.index(-1)] = int(np.prod(full)) // max(rest, 1)
+    old = [k for k, d in enumerate(full) if d != 1]
+    new = [j for j, d in enumerate(target) if d != 1]
+    if [full[k] for k in old] != [target[j] for j in new]:
+        raise ctx.unsupported(node, f"Reshape of a cache's frames of shape {list(full)} to "
+                                    f"{target}; only inserting or removing unit axes")
+    src = dict(zip(new, old, strict=True))
+    cells = v.cells.reshape([v.cells.shape[src[j]] if j in src else 1
+                             for j in range(len(target))]).copy()
+    for p in np.ndindex(cells.shape):
+        f = cells[p]
+        cells[p] = f.with_axes([f.axes[src[j]] if j in src else "U" for j in range(len(target))],
+                               [f.sizes[src[j]] if j in src else 1 for j in range(len(target))])
+    return [as_frames(cells, v.producer)]
+
+
+def _by_element(ctx, node, cells, upd: Frames, idx) -> None:
+    """ScatterND with an index per value of the first ``m`` axes (TorchScript): each
+    frame's values must go to one frame of the cache, at their own places in it."""
+    m = idx.shape[-1]
+    held = [k for k in range(m) if upd.held(k)]
+    own = np.indices([upd.size(k) for k in held])
+    for p in np.ndindex(upd.cells.shape):
+        sub = idx[tuple(slice(None) if upd.held(a) else p[a] for a in range(m))]
+        target = list(p)
+        for a in range(m):
+            col = sub[..., a]
+            if upd.held(a):
+                if not np.array_equal(col, own[held.index(a)]):
+                    raise ctx.unsupported(node, "ScatterND moving the values inside a frame "
+                                                "of a cache; only whole frames")
+            elif np.all(col == col.flat[0]):
+                target[a] = int(col.flat[0]) % cells.shape[a]
+            else:
+                raise ctx.unsupported(node, "ScatterND writing the values of one frame to "
+                                            "different frames of a cache")
+        cells[tuple(target)] = upd.cells[p]
+
+
 def _scatter_inputs(ctx, node, ins, red):
     data, upd = ins[0], ins[2]
     if not isinstance(upd, Frames) or red != "none":
@@ -165,6 +245,10 @@ def convert_scatter_nd(ctx, node, ins):
     idx = np.asarray(ctx.const(node, 1, "indices")).astype(int)
     cells, upd = _scatter_inputs(ctx, node, ins, red)
     m, q = idx.shape[-1], idx.ndim - 1
+    if m == q and any(upd.held(k) for k in range(m)) and idx.shape[:-1] == _full(upd)[:m] \
+            and upd.cells.shape[m:] == cells.shape[m:]:
+        _by_element(ctx, node, cells, upd, idx)
+        return [as_frames(cells, ctx.describe(node))]
     if q != m or any(upd.held(k) for k in range(m)) or \
             upd.cells.shape[:q] != idx.shape[:-1] or upd.cells.shape[q:] != cells.shape[m:]:
         raise ctx.unsupported(node, f"ScatterND of indices of shape {list(idx.shape)} into "
@@ -202,6 +286,7 @@ def convert_scatter_elements(ctx, node, ins):
 OPS = {"Slice": convert_slice, "Split": convert_split, "Gather": convert_gather,
        "Transpose": convert_transpose, "Unsqueeze": convert_unsqueeze,
        "Squeeze": convert_squeeze, "ScatterND": convert_scatter_nd,
-       "ScatterElements": convert_scatter_elements}
+       "ScatterElements": convert_scatter_elements, "Expand": convert_expand,
+       "Reshape": convert_reshape, "Shape": convert_shape, "Size": convert_shape}
 
 __all__ = ["OPS"]
