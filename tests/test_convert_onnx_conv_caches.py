@@ -7,8 +7,12 @@ Each is exported by torch (TorchScript and dynamo exporters), converted (Python 
 ``edgernn convert``) and stepped over real speech features with ``model.stream().step``:
 within 1e-5 of ONNX Runtime and of torch, both fed every cache and state back by hand;
 ``run`` equals the steps bit for bit; ``int8-weights`` converts and reports its error
-(checked against the error measured here). Patterns that cannot stream are refused
-naming the node, the op and the reason.
+(checked against the error measured here); two streams stepped together equal each
+alone. Also: one frame taken channels-first (``[1, C, 1]``, ``[1, C, 1, F]``), caches
+stacked into one output, GTCRN's packed cache written in place (both exporters), a
+cache given back in another order. Patterns that cannot stream are refused naming the
+node, the op and the reason (a cache of the wrong length, frames into another op, an
+unpaired cache).
 """
 
 import warnings
