@@ -306,3 +306,23 @@ def test_channels_first_frames_and_packed_caches(tmp_path, rng, kind, x_shape, c
     ref = dict(zip(["y", "cache_out"], sess.run(None, feeds), strict=True))
     for k, v in run_like_onnx(model, feeds).items():
         np.testing.assert_allclose(v, ref[k], atol=1e-5, rtol=0, err_msg=k)
+
+
+def test_a_cache_of_runtime_length_needs_its_shape(tmp_path, rng):
+    path = tmp_path / "dynamic.onnx"
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(Cached(), (torch.zeros(1, 1, 4), torch.zeros(1, 4, 2)), str(path),
+                          input_names=["x", "cache"], output_names=["y", "cache_out"],
+                          opset_version=17, dynamo=False,
+                          dynamic_axes={"cache": {2: "n"}, "cache_out": {2: "n"}})
+    with pytest.raises(UnsupportedOpError, match=r"Concat node .*'cache' has a runtime "
+                                                 r"length along its time axis 2; give it "
+                                                 r"with input_shapes="):
+        from_onnx(path)
+    model = from_onnx(path, input_shapes={"cache": (1, 4, 2)})
+    xs = rng.normal(0, 1, (30, 4)).astype(np.float32)
+    sess = ort.InferenceSession(str(path))
+    want = by_hand(lambda x, c: sess.run(None, {"x": x, "cache": c}),
+                   [np.zeros((1, 4, 2), np.float32)], xs)
+    np.testing.assert_allclose(model.stream().run(xs), want, atol=1e-5, rtol=0)

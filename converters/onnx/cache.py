@@ -90,6 +90,11 @@ def _state_cells(ctx, node, v: StateIn, tpl: Seq) -> np.ndarray:
                                     f"another order; only moves of its other axes")
     rows = []
     for k, o in enumerate(v.axes):
+        if o is not None and o not in v.sel and v.shape[o] is None and \
+                ctx.label(tpl.axes[k]) == "T":
+            raise ctx.unsupported(node, f"state input {v.name!r} has a runtime length along "
+                                        f"its time axis {o}; give it with input_shapes= "
+                                        f"(--input-shape {v.name}=...)")
         r = (None,) if o is None else tuple(v.sel.get(o, range(v.shape[o] or 1)))
         if held[k] and (o is None or r != tuple(range(v.shape[o] or 0))):
             raise ctx.unsupported(node, f"state input {v.name!r}: a part {list(r)[:8]} of its "
