@@ -8,9 +8,13 @@
     h' = (1 - z) * n + z * h
 
 Weights as panels: W_rz at WOFF, W_in float32[H, I] at WIN, W_hn float32[H, H]
-at WHN. int8 with the reset after ``W_hn h`` (linear_before_reset): ``weight_ih`` and
-``weight_hh`` whole at QM0, QM1, one product for the three gates; otherwise W_rz's two
-halves, W_in, W_hn at QM0..QM3 (``W_hn (r * h)`` waits for ``r``).
+at WHN; a small layer with the reset after ``W_hn h`` has one block matrix at WOFF
+instead (WIN < 0): ``[[W_rz], [W_in, 0], [0, W_hn]]`` over ``[x; h]``, its rows laid
+out as the scratch, one product for the three gates (the zeros add exact zeros: the
+same sums as three products). int8 with the reset after ``W_hn h``
+(linear_before_reset): ``weight_ih`` and ``weight_hh`` whole at QM0, QM1, one product
+for the three gates; otherwise W_rz's two halves, W_in, W_hn at QM0..QM3 (``W_hn (r *
+h)`` waits for ``r``).
 Scratch at SCR: rz, n_x, n_h and r*h as :func:`edgernn.kernels.layout.gru_scratch`
 lays them out; the biases at BOFF, ``[b_rz | b_in | b_hn]`` (``b_rz = bias_ih +
 bias_hh``), have the same padded layout as the first three. x at X (length NI), h (the
@@ -22,7 +26,7 @@ from numba import njit
 from .abi import flag_nonfinite, kernel, views
 from .cache import CACHE
 from .layout import gru_scratch
-from .linalg import U, load_bias
+from .linalg import U, load_bias, matvec
 from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (
     ACT_CODE,
@@ -90,6 +94,20 @@ def _gru_general(desc, P, k, W, S, rz, nx, nh, h, H):
     return bad == 0
 
 
+@njit(cache=CACHE, error_model="numpy", inline="always")
+def _gates_lbr(desc, P, k, x, ni, h, H, rz, nx, nh, rh):
+    """``[rz; n_x; n_h] += ...`` of a GRU whose reset comes after ``W_hn h``: one int8
+    product, one float product of a small layer's block matrix (WIN < 0), or three."""
+    if P[k, QM0] >= 0:
+        gru_gates_int8(desc, P, k, x, h, rz, 2 * H, nx, nh)
+    elif P[k, WIN] < 0:
+        matvec(desc, P, P[k, WOFF], rh - rz, ni, H, x, h, rz)
+    else:
+        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
+        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
+        times_h(desc, P, k, WHN, H, h, H, nh, QM3)
+
+
 @kernel()
 def gru_kernel(desc, k, t):
     """Run GRU row ``P[k]`` (linear_before_reset, default activations, no clip: one
@@ -99,12 +117,7 @@ def gru_kernel(desc, k, t):
     rz, nx, nh, rh, _ = gru_scratch(H)
     rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    if P[k, QM0] >= 0:   # int8: the three gates in one product
-        gru_gates_int8(desc, P, k, x, h, rz, 2 * H, nx, nh)
-    else:
-        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
-        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
-        times_h(desc, P, k, WHN, H, h, H, nh, QM3)
+    _gates_lbr(desc, P, k, x, ni, h, H, rz, nx, nh, rh)
     for i in range(m):
         b = idx[i] * A
         if not _gru_fused_lbr(S, b + rz, b + nx, b + nh, b + h, H):
@@ -122,12 +135,8 @@ def gru_general_kernel(desc, k, t):
     rz, nx, nh, rh = scr + rz, scr + nx, scr + nh, scr + rh
     flags = P[k, FLAGS]
     load_bias(W, P[k, BOFF], rh - rz, S, A, idx, m, rz)
-    if P[k, QM0] >= 0 and P[k, QM2] < 0:   # int8, reset after W_hn h: one product
-        gru_gates_int8(desc, P, k, x, h, rz, 2 * H, nx, nh)
-    elif flags & F_LBR:
-        gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
-        times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
-        times_h(desc, P, k, WHN, H, h, H, nh, QM3)
+    if flags & F_LBR:
+        _gates_lbr(desc, P, k, x, ni, h, H, rz, nx, nh, rh)
     else:
         gates_xh(desc, P, k, WOFF, 2 * H, x, ni, h, H, rz, QM0, QM1)
         times_x(desc, P, k, WIN, H, x, ni, nx, QM2)
