@@ -128,11 +128,13 @@ def analyze(x, cfg):
     return feats, energy
 
 
-def targets(mix, target, dry, cfg, cutoff_hz=None):
+def targets(mix, target, dry, cfg, cutoff_hz=None, teacher=None):
     """Features, band gain targets (-1: none) and VAD labels of one example.
 
     ``cutoff_hz``: the speech holds nothing above this (a band-limited
-    recording); bands reaching above it get no target.
+    recording); bands reaching above it get no target. ``teacher``: also the
+    teacher's gains (`teacher.band_gains` of ``teacher(mix)``, -1 where the
+    ideal gains have no target), returned fourth.
     """
     feats, e_mix = analyze(mix, cfg)
     _, e_sp = analyze(target, cfg)
@@ -145,7 +147,13 @@ def targets(mix, target, dry, cfg, cutoff_hz=None):
     _, e_dry = analyze(dry.astype(np.float32), cfg)
     level = 10 * np.log10(e_dry.sum(1) + 1e-12)
     vad = (level > level.max() - 40).astype(np.float32)
-    return feats, g.astype(np.float32), vad
+    if teacher is None:
+        return feats, g.astype(np.float32), vad
+    import teacher as teachers
+
+    t = teachers.band_gains(teacher(mix), e_mix, cfg, analyze)
+    t[g < 0] = -1.0
+    return feats, g.astype(np.float32), vad, t
 
 
 def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None, snr_focus=0.0):
@@ -162,12 +170,13 @@ def batch_examples(n_examples, frames, seed, speech, offsets, cfg=None, snr_focu
 
 
 def mixed_examples(n_examples, frames, seed, corpora, cfg=None, snr_focus=0.0, spread=12.0,
-                   p_reverb=0.5):
+                   p_reverb=0.5, teacher=None):
     """As `batch_examples`, each example's speech from one of several corpora.
 
     ``corpora``: list of (speech int16, offsets, cutoff_hz or None, weight). An
     example draws its corpus by weight, and its babble (if any) from another
-    draw, so real and synthetic voices babble behind both.
+    draw, so real and synthetic voices babble behind both. ``teacher``: also
+    the teacher's gains [N, T, B] (see `targets`), returned fourth.
     """
     cfg = cfg or FrontEndConfig()
     rng = np.random.default_rng(seed)
@@ -176,10 +185,14 @@ def mixed_examples(n_examples, frames, seed, corpora, cfg=None, snr_focus=0.0, s
     X = np.empty((n_examples, frames, cfg.num_features), np.float32)
     G = np.empty((n_examples, frames, cfg.num_bands), np.float32)
     V = np.empty((n_examples, frames), np.float32)
+    T = np.empty_like(G) if teacher else None
     for i in range(n_examples):
         sp, off, cutoff, _ = corpora[rng.choice(len(corpora), p=w)]
         bsp, boff, _, _ = corpora[rng.choice(len(corpora), p=w)]
         mix, target, _, _, dry = example(frames, rng, sp, off, snr_focus=snr_focus,
                                          babble=(bsp, boff), spread=spread, p_reverb=p_reverb)
-        X[i], G[i], V[i] = targets(mix, target, dry, cfg, cutoff)
-    return X, G, V
+        got = targets(mix, target, dry, cfg, cutoff, teacher)
+        X[i], G[i], V[i] = got[:3]
+        if teacher:
+            T[i] = got[3]
+    return (X, G, V, T) if teacher else (X, G, V)

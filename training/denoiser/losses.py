@@ -50,6 +50,8 @@ def loss_fn(gains, vad, g, v, kind="rnnoise", x=None, under=3.0, pause=1.0):
     above 0.3 (over-attenuated speech bands cost more than residual noise).
     ``pause`` (any rnnoise2 kind): gains above the target in frames without
     speech weighted ``pause`` x (residual noise between words).
+    ``distill``: ``rnnoise2`` without sharpening the targets, for a teacher's
+    gains (`teacher.py`): they are already what a causal model does.
     ``blend``: the mean of the two. ``spectral`` (``spectral2``): ``rnnoise``
     (``rnnoise2``) plus `spectral_term` (needs the raw features ``x``).
     """
@@ -62,9 +64,10 @@ def loss_fn(gains, vad, g, v, kind="rnnoise", x=None, under=3.0, pause=1.0):
         b, gb = loss_fn(gains, vad, g, v, "rnnoise2")
         return 0.5 * (a + b), 0.5 * (ga + gb)
     mask = (g >= 0).float()
-    if kind in ("rnnoise2", "rnnoise2a"):
+    if kind in ("rnnoise2", "rnnoise2a", "distill"):
         t = g.clamp_min(0)
-        t = t * torch.tanh(8 * t) ** 2
+        if kind != "distill":
+            t = t * torch.tanh(8 * t) ** 2
         d = gains.clamp_min(1e-6) ** 0.25 - t.clamp_min(1e-12) ** 0.25
         w = mask * (1 + 5 * v.unsqueeze(-1))
         if kind == "rnnoise2a":

@@ -75,88 +75,20 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(ROOT))
 
-import data  # noqa: E402
-import real_speech  # noqa: E402
-import speech  # noqa: E402
+from corpus import (  # noqa: E402  (speech_corpus: also bench/denoise.py's)
+    CACHE,
+    FRAMES,
+    MIX,
+    cached_examples,
+    cached_mixed,
+    speech_corpus,
+)
 from losses import loss_fn  # noqa: E402
 from model import GainNet, SeqNet, widened  # noqa: E402
 
 from edgernn.audio import FrontEndConfig  # noqa: E402
 
-CACHE = HERE / ".cache"
-MIX = "synth:0.3,fotaq:0.5,hedgewars:0.2"     # speech sources and their weights (--mix)
 ARCHS = {"graph": GainNet, "seq": SeqNet}
-FRAMES = 500
-
-
-def speech_corpus(split: str, n_utts: int, seed: int):
-    """Cached (int16 speech, offsets) for the 'train' or 'heldout' voices."""
-    path = CACHE / f"speech_{split}_{n_utts}_{seed}.npz"
-    if path.exists():
-        z = np.load(path)
-        return z["speech"], z["offsets"]
-    CACHE.mkdir(exist_ok=True)
-    train, held = speech.voice_split()
-    voices = train if split == "train" else held
-    t0 = time.time()
-    s, o, ids = speech.build(voices, n_utts, seed, speech.sentences())
-    np.savez(path, speech=s, offsets=o, ids=ids)
-    print(f"{split} speech: {len(o) - 1} utterances, {len(s) / 16000 / 60:.1f} min, "
-          f"{len(voices)} voices, {time.time() - t0:.0f} s", flush=True)
-    return s, o
-
-
-def real_corpus(source: str):
-    """Cached (int16 speech, offsets) of a real-speech source (see real_speech.py)."""
-    path = CACHE / f"real_{source}.npz"
-    if not path.exists():
-        CACHE.mkdir(exist_ok=True)
-        t0 = time.time()
-        s, o, names = real_speech.build(source)
-        np.savez(path, speech=s, offsets=o, names=names)
-        print(f"{source}: {len(o) - 1} utterances, {len(s) / 16000 / 60:.1f} min, "
-              f"{time.time() - t0:.0f} s", flush=True)
-    z = np.load(path)
-    return z["speech"], z["offsets"]
-
-
-def corpora(weights: str):
-    """(speech, offsets, cutoff_hz, weight) per source from 'synth:0.3,fotaq:0.5,...'."""
-    out = []
-    for item in weights.split(","):
-        name, w = item.split(":")
-        if name == "synth":
-            sp, off = speech_corpus("train", 1600, seed=1)
-            out.append((sp, off, None, float(w)))
-        else:
-            out.append((*real_corpus(name), real_speech.CUTOFF_HZ[name], float(w)))
-    return out
-
-
-def cached_mixed(n, seed, mix: str, cfg, snr_focus=0.0):
-    """data.mixed_examples over `corpora(mix)`, kept in .cache/."""
-    tag = mix.replace(":", "").replace(",", "_") + (f"_f{snr_focus:g}" if snr_focus else "")
-    path = CACHE / f"mixed_{n}_{seed}_{tag}.npz"
-    if path.exists():
-        z = np.load(path)
-        return z["X"], z["G"], z["V"]
-    t0 = time.time()
-    X, G, V = data.mixed_examples(n, FRAMES, seed, corpora(mix), cfg, snr_focus)
-    np.savez(path, X=X, G=G, V=V)
-    print(f"{n} mixtures ({mix}, seed {seed}) in {time.time() - t0:.0f} s", flush=True)
-    return X, G, V
-
-
-def cached_examples(n, seed, sp, off, cfg, snr_focus=0.0):
-    """data.batch_examples, kept in .cache/ so that another run reuses them."""
-    tag = f"_f{snr_focus:g}" if snr_focus > 0 else ""
-    path = CACHE / f"examples_{n}_{seed}_{len(off) - 1}{tag}.npz"
-    if path.exists():
-        z = np.load(path)
-        return z["X"], z["G"], z["V"]
-    X, G, V = data.batch_examples(n, FRAMES, seed, sp, off, cfg, snr_focus)
-    np.savez(path, X=X, G=G, V=V)
-    return X, G, V
 
 
 def train(args):
@@ -165,8 +97,11 @@ def train(args):
     cfg = FrontEndConfig()
     sp, off = speech_corpus("train", args.utterances, seed=1)
     t0 = time.time()
+    T = None
     if args.mix:
-        X, G, V = cached_mixed(args.examples, args.data_seed, args.mix, cfg, args.snr_focus)
+        X, G, V, *T = cached_mixed(args.examples, args.data_seed, args.mix, cfg, args.snr_focus,
+                                   teacher=args.teacher > 0)
+        T = torch.from_numpy(T[0]) if T else None
     else:
         X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg, args.snr_focus)
     Xv, Gv, Vv = cached_examples(80, 3, sp, off, cfg)           # the same validation set always
@@ -199,6 +134,9 @@ def train(args):
             gains, vad, _ = net(Xt[idx])
             loss, _ = loss_fn(gains, vad, Gt[idx], Vt[idx], args.loss, Xt[idx],
                               args.under_weight, args.pause_weight)
+            if T is not None:               # distillation: DTLN's gains as the targets
+                loss = (1 - args.teacher) * loss + args.teacher * loss_fn(
+                    gains, vad, T[idx], Vt[idx], "distill")[0]
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
@@ -302,8 +240,11 @@ RECIPE = [
     "--widths 48,48,64,128",
     "@7 --mix --examples 4000 --data-seed 11 --snr-focus 0.5 --epochs 3 --lr 3e-4 "
     "--loss rnnoise2a --under-weight 1.5 --widths 48,48,64,128",
+    "soup 8 9",                     # run 10: the mean of runs 8 and 9 (shipped until issue 20's
+    # third round); run 11: distilled from DTLN (teacher.py) on fresh mixtures, from run 10
+    "--mix --examples 3000 --data-seed 12 --snr-focus 0.5 --epochs 4 --lr 3e-4 --loss rnnoise2 "
+    "--widths 48,48,64,128 --teacher 0.5",
 ]
-SOUP = (8, 9)          # the shipped weights: the mean of runs 8 and 9 (both from run 7)
 
 
 def soup(paths, out) -> None:
@@ -318,12 +259,16 @@ def soup(paths, out) -> None:
 
 
 def recipe() -> None:
-    """Every run of `RECIPE` in turn, each from the last checkpoint (``@N``: from run N's),
-    then the mean of the `SOUP` runs' weights, then convert."""
+    """Every run of `RECIPE` in turn, each from the last checkpoint (``@N``: from run N's;
+    ``soup N M``: the mean of those runs' weights), then convert the last one."""
     prev = None
     for i, run in enumerate(RECIPE, 1):
         out = CACHE / f"recipe_run{i}.pt"
         argv = run.split()
+        if argv[0] == "soup":
+            soup([CACHE / f"recipe_run{n}.pt" for n in argv[1:]], out)
+            prev = out
+            continue
         if argv[0].startswith("@"):
             prev = CACHE / f"recipe_run{argv.pop(0)[1:]}.pt"
         argv += ["--no-convert", "--out", str(out)]
@@ -332,7 +277,7 @@ def recipe() -> None:
         print(f"run {i}: {' '.join(argv)}", flush=True)
         main(argv)
         prev = out
-    soup([CACHE / f"recipe_run{i}.pt" for i in SOUP], checkpoint_path("graph"))
+    torch.save(torch.load(prev, weights_only=True), checkpoint_path("graph"))
     convert(load_checkpoint())
 
 
@@ -353,7 +298,7 @@ def main(argv=None):
     p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
     p.add_argument("--mix", nargs="?", const=MIX, default=None,
                    help=f"speech from several corpora by weight (default {MIX}; "
-                        f"see corpora()), levels spread 12 dB, half reverberant")
+                        f"see corpus.corpora), levels spread 12 dB, half reverberant")
     p.add_argument("--loss", choices=["rnnoise", "rnnoise2", "rnnoise2a", "blend", "spectral",
                             "spectral2"],
                    default="rnnoise", help="gain loss: RNNoise 0.1's, 0.2's, their mean, "
@@ -363,6 +308,9 @@ def main(argv=None):
     p.add_argument("--pause-weight", type=float, default=1.0,
                    help="rnnoise2/2a: weight of gains above the target in frames "
                         "without speech")
+    p.add_argument("--teacher", type=float, default=0.0,
+                   help="with --mix: share of the loss on DTLN's band gains (teacher.py, "
+                        "loss 'distill') instead of the ideal gains")
     p.add_argument("--snr-focus", type=float, default=0.0,
                    help="share of noisy mixtures drawn at 0-10 dB instead of -5-20 dB")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
