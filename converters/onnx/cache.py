@@ -146,7 +146,7 @@ def convert_concat(ctx, node, ins):
         return _unpaired(ctx, node, ins)
     if any(isinstance(v, (StatePack, StateOut)) for v in ins):
         return [_pack_concat(ctx, node, [from_state(v, ctx) for v in ins], k)]
-    if ctx.label(tpl.axes[k]).startswith("?"):
+    if k == 2 and ctx.label(tpl.axes[k]).startswith("?"):   # [N, C, T(, F)]: time
         ctx.bind(node, tpl.axes[k], "T")
     parts = [cells_of(ctx, node, v, tpl) for v in ins]
     shapes = {p.shape[:k] + p.shape[k + 1:] for p in parts}
