@@ -115,8 +115,13 @@ def test_wav_to_dtln_and_vad_to_mqtt_then_a_reload_to_the_bundled_model_without_
     want = _handed_over(x[:n * hop], [(edgernn.load(dtln_file), 0),
                                       (edgernn.load(BUNDLED), k * hop)])
     np.testing.assert_array_equal(y, want)
-    # around the switch: DTLN's last 511 samples overlap the bundled model's first ones
-    assert np.sqrt(np.mean(y[k * hop:k * hop + 511] ** 2)) > 0.05 * np.sqrt(np.mean(y ** 2))
+    # around the switch DTLN's flushed output (its latency, 511 samples) overlaps the
+    # bundled model's first samples: not a hard cut. (Its level follows the speech at the
+    # moment of the reload, which the test does not choose: a pause is quiet.)
+    alone = _handed_over(x[:n * hop], [(edgernn.load(BUNDLED), k * hop)])
+    seam = slice(k * hop, k * hop + 511)
+    assert np.abs(y[seam] - alone[seam]).max() > 0
+    np.testing.assert_array_equal(y[(k * hop + 511):], alone[(k * hop + 511):])
     events = [json.loads(m) for t, m in sub.messages if t == "edgernn/mic/0/vad"]
     assert _events(events) == want_events
     assert _events(d.results()) == want_events
