@@ -58,7 +58,7 @@ import edgernn
 from edgernn.errors import ModelFormatError, UnsupportedOpError
 
 from ..common.guard import naming
-from .cache import check_frames
+from .cache import check_frames, one_frame
 from .context import Context, node_desc
 from .finish import build_model, tensor_name
 from .registry import MS_OPS, NO_FOLD, OPS, REFUSED, SHAPE_ARITH
@@ -142,14 +142,6 @@ def _state_pairs(graph, inputs, kinds, states) -> dict:
                 pairs[name] = o.name
                 break
     return pairs
-
-
-def _one_frame(shape, tokens, pairs) -> bool:
-    """A static ``[1, C, 1]`` or ``[1, C, 1, F]`` float input (C > 1) of a graph that
-    passes state in and out by hand: one frame of ``[N, C, T(, F)]`` per call, as
-    streaming exports with convolution caches take it; its step holds ``(C, F)``."""
-    return bool(pairs) and not tokens and len(shape) in (3, 4) and None not in shape and \
-        shape[0] == 1 and shape[2] == 1 and shape[1] > 1
 
 
 def _dims(vi) -> tuple:
@@ -310,7 +302,7 @@ def from_onnx(model, *, constants=None, states=None, input_shapes=None) -> edger
         tokens = et not in (1, 10, 11, 16)
         channels_first = (not tokens and len(shape) == 3 and shape[2] is None
                           and shape[1] is not None)   # [N, C, T] (a TCN's input)
-        frame = _one_frame(shape, tokens, ctx.pairs)
+        frame = one_frame(shape, tokens, ctx.pairs)
         if not shape or (not tokens and shape[-1] is None and not channels_first):
             raise ModelFormatError(f"data input {vi.name!r} needs a static feature size, got "
                                    f"shape {shape}")

@@ -247,6 +247,14 @@ def convert_conv(ctx, node, ins):
                 (tpl.sizes[0], w.shape[0], 1, out_len), last=tpl.last)]
 
 
+def one_frame(shape, tokens, pairs) -> bool:
+    """A static ``[1, C, 1]`` or ``[1, C, 1, F]`` float input (C > 1) of a graph that
+    passes state in and out by hand: one frame of ``[N, C, T(, F)]`` per call, as
+    streaming exports with convolution caches take it; its step holds ``(C, F)``."""
+    return bool(pairs) and not tokens and len(shape) in (3, 4) and None not in shape and \
+        shape[0] == 1 and shape[2] == 1 and shape[1] > 1
+
+
 #: ops that take a cache's frames (Identity passes them on)
 TAKES_FRAMES = frozenset({"Concat", "Slice", "Split", "Gather", "Conv", "Identity",
                           "Transpose", "ScatterND", "ScatterElements", "Unsqueeze",
@@ -265,4 +273,4 @@ def check_frames(ctx, node, ins) -> None:
 OPS = {"Concat": convert_concat,
        "Conv": convert_conv}
 
-__all__ = ["OPS", "TAKES_FRAMES", "as_frames", "cells_of", "check_frames"]
+__all__ = ["OPS", "TAKES_FRAMES", "as_frames", "cells_of", "check_frames", "one_frame"]
