@@ -22,6 +22,8 @@ back by hand), one thread, median of ``--passes`` passes of ``--steps`` steps:
   its state back as ``silero_vad.OnnxWrapper`` does; and samples in, probability out
   (``edgernn.audio.VAD.process`` of 512 samples against ``OnnxWrapper(chunk, 16000)``
   itself, torch tensors and all).
+- Streaming exports with convolution caches passed by hand (GTCRN-style, TCN, CRN of
+  ``tests/conv_cache_models.py``): per step against ONNX Runtime fed its caches back.
 
 Writes the medians (µs) and the ratios to JSON and prints a table. The CPU and
 its flags are recorded; run it pinned on a quiet core.
@@ -309,6 +311,46 @@ def silero(args) -> dict:
     return r
 
 
+def caches(args) -> dict:
+    """Streaming exports that carry their convolution caches by hand (GTCRN-style, causal
+    TCN, CRN; ``tests/conv_cache_models.py``, small sizes, seeded weights, exported by
+    torch's TorchScript exporter as the tests do): per step, edgernn (caches inside)
+    against ONNX Runtime fed its caches back."""
+    import sys
+    import tempfile
+
+    import onnxruntime as ort
+
+    from converters import quantize
+    from converters.onnx import from_onnx
+
+    sys.path.insert(0, str(HERE.parent))          # the tests package: the models, export
+    from tests.test_convert_onnx_conv_caches import CASES, export
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    r = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, (_, bins, _, _) in CASES.items():
+            path = Path(tmp) / f"{name}.onnx"
+            _, first = export(name, path)
+            m = from_onnx(str(path))
+            q = quantize(m, mode="int8-weights", progress=False, min_macs=0)
+            sess = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+            names = [i.name for i in sess.get_inputs()]
+            st = [a.numpy() for a in first[1:]]
+
+            def ort_step(v, sess=sess, names=names, st=st):
+                y, *st[:] = sess.run(None, dict(zip(names, [v.reshape(1, 1, -1), *st],
+                                                    strict=True)))
+                return y
+            x = np.random.default_rng(0).normal(0, 1, bins).astype(np.float32)
+            r[name] = _interleaved({"edgernn f32": (_edgernn(m), x),
+                                    "edgernn int8-weights": (_edgernn(q), x),
+                                    "onnxruntime": (ort_step, x)}, args.steps, args.passes)
+    return r
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=2000)
@@ -322,7 +364,7 @@ def main() -> None:
            "vnni": "avx512_vnni" in flags or "avx_vnni" in flags,
            "avx2": "avx2" in flags, "edgernn": edgernn.__version__,
            "dtln": dtln(args), "nsnet2_16k": nsnet2(args),
-           "silero_vad_16k": silero(args)}
+           "silero_vad_16k": silero(args), "conv_caches": caches(args)}
     d = res["dtln"]
     ratios = {}
     for ours, peer in (("edgernn f32", "litert f32"), ("edgernn f32", "onnxruntime"),
@@ -346,6 +388,8 @@ def main() -> None:
     for kind in ("f32", "int8-weights"):
         ratios[f"silero VAD {kind} / OnnxWrapper, samples in"] = v[
             f"edgernn VAD {kind} (samples in)"] / v["silero_vad OnnxWrapper (samples in)"]
+    for name, c in res["conv_caches"].items():
+        ratios[f"{name} (conv caches) f32 / onnxruntime"] = c["edgernn f32"] / c["onnxruntime"]
     res["ratios"] = ratios
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(res, indent=1))
