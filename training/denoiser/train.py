@@ -1,8 +1,8 @@
 """Train the bundled denoiser: corpus -> features -> GainNet -> .pt -> (.onnx -> .ernn int8).
 
-One command reproduces the bundled model from scratch, all nine runs in a row
-(each reads the last one's checkpoint unless it names another, ``@N``), the
-mean of runs 8 and 9, and the conversion (about 2.5 h on an idle core)::
+One command reproduces the bundled model from scratch, all eleven runs in a row
+(each reads the last one's checkpoint unless it names another, ``@N``; run 10
+is the mean of runs 8 and 9), and the conversion (about 3 h on an idle core)::
 
     taskset -c 0 nice -n 19 .venv/bin/python training/denoiser/train.py --recipe
 
@@ -21,8 +21,11 @@ run's checkpoint in ``.cache/`` and ``--no-convert``, and converts at the end)::
     8  --mix --examples 4000 --data-seed 11 --snr-focus 0.5 --epochs 3 --lr 3e-4 \
        --loss rnnoise2 --widths 48,48,64,128          from 7
     9  as 8 with --loss rnnoise2a --under-weight 1.5  from 7
-    .venv/bin/python training/denoiser/train.py --soup run8.pt run9.pt   # -> gainnet.pt
-    .venv/bin/python training/denoiser/train.py --convert-only   # .pt -> model file
+    10 train.py --soup run8.pt run9.pt --out run10.pt  the mean of runs 8 and 9
+    11 --mix --examples 3000 --data-seed 12 --snr-focus 0.5 --epochs 4 --lr 3e-4 \
+       --loss rnnoise2 --widths 48,48,64,128 --teacher 0.5   from 10: half the loss on
+                                                      DTLN's band gains (teacher.py)
+    .venv/bin/python training/denoiser/train.py --convert-only   # gainnet.pt -> model file
 
 Runs 1-3 (issue 10) trained the previous bundled model on synthetic voices only
 (``gainnet.pt`` as of commit 9531501; run 1 took 55 min at load 5-9, runs 2 and
@@ -42,10 +45,16 @@ and train on fresh mixtures (seed 11, 4000, made in 13 min); run 9 weights
 over-attenuated speech bands 1.5x (``rnnoise2a``); the shipped weights are the
 mean of runs 8 and 9 (``--soup``, a "model soup": run 8 alone keeps more
 PESQ, run 9 more SI-SDR). Run 7 took 30 min, runs 8 and 9 10 min each (two
-jobs on core 0, at load 4-6). Figures per run: docs/audio.md. The shipped
-weights come from runs 4-9 started from the committed run-3 checkpoint
-(``--init-from``, outputs in /tmp); ``--recipe`` chains the same arguments but
-has not been run end to end.
+jobs on core 0, at load 4-6). Run 11 (issue 20, third round) distils DTLN
+(`teacher.py`; MIT, ``../shared/models/dtln``): 3000 fresh mixtures (seed
+12) with DTLN's band gains beside the ideal ones (made in 15 min at load 7:
+DTLN runs on every mixture), half of the loss on DTLN's gains (``--teacher
+0.5``, loss ``distill``: RNNoise 0.2's without sharpening the targets), half
+on the ideal ones (``rnnoise2``); 23 min, two jobs on core 0 at load 7-10.
+Figures per run: docs/audio.md. The shipped weights come from runs 4-11
+started from the committed run-3 checkpoint (``--init-from``, outputs in
+/tmp; run 11 from the committed mean of runs 8 and 9); ``--recipe`` chains the
+same arguments but has not been run end to end.
 
 Reproducible: fixed seeds for the corpus, the mixtures and torch; the thread
 counts above (float sums differ with the thread count). The checkpoint keeps
