@@ -35,7 +35,7 @@ so loops with a division (the rational tanh) vectorise.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import cfunc, njit, types
 
 from ..kernels.abi import call_ptr
 from ..kernels.cache import CACHE
@@ -69,7 +69,7 @@ from ..kernels.optable import (
 )
 from ..kernels.pointers import view1, view2
 
-BAD_SHAPE = 1
+BAD_SHAPE = 1   # the same values as edgernn.engine.entry's
 STRIDED = 2
 U = np.uint64
 
@@ -176,6 +176,30 @@ def _steps(desc, xs, ys, T):
                 L[h + S_NONFINITE] += 1
                 _reset_nonfinite(P, S, idx[i] * A)
     return 0
+
+
+def _engine_c(desc, xp, nx, yp, ny, T):
+    """:func:`engine_f32` with C arguments: ``xs`` and ``ys`` are ``nx`` and ``ny``
+    contiguous floats at addresses ``xp`` and ``yp`` (the caller checked them)."""
+    saved = flush_denormals()
+    rc = _steps(desc, view1(xp, nx, np.float32), view1(yp, ny, np.float32), T)
+    restore_fpenv(saved)
+    return rc
+
+
+#: C signature of the engine's native entry (called by the image's Python entry,
+#: :mod:`edgernn.kernels.image`)
+C_SIGNATURE = types.int64(*[types.int64] * 6)
+_state: dict = {}
+
+
+def engine_c():
+    """The compiled ``cfunc`` of :func:`_engine_c` (loaded from the disk cache, or
+    compiled once); like :func:`engine_f32`, without fastmath and without NRT."""
+    if "c" not in _state:
+        _state["c"] = cfunc(C_SIGNATURE, cache=CACHE, error_model="numpy", _nrt=False)(
+            _engine_c)
+    return _state["c"]
 
 
 _ARR = types.Array(types.float32, 1, "A")

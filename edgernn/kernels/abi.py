@@ -23,6 +23,7 @@ from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import image, native
 from .cache import CACHE
 from .optable import (
     D_IDX,
@@ -147,14 +148,13 @@ def kernel_address(name: str) -> int:
         if name == "qlinalg:qmatvec_kernel":   # the int8 path: a forced one must run here
             importlib.import_module("edgernn.kernels.tile_i8").checked_path()
         module, func = name.split(":")
-        addr = _ADDRESSES[name] = getattr(importlib.import_module(f"edgernn.kernels.{module}"),
-                                          func).address
+        k = getattr(importlib.import_module(f"edgernn.kernels.{module}"), func)
+        addr = _ADDRESSES[name] = k.address
+        image.save_cfunc(name, k._cfunc)   # for the next process to load without numba
     return addr
 
 
-#: kernels every op kind shares, called through the op table's header (the op kinds'
-#: own kernels are listed by :func:`edgernn.ops.registry.kernels`)
-SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
+SHARED = native.SHARED
 
 __all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "SHARED",
            "flag_nonfinite", "np"]
