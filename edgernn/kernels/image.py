@@ -32,7 +32,7 @@ WRAPPER_IR = r"""
 @edgernn_ndarray_type = external global i8
 @edgernn_float32_descr = external global i8
 @PyExc_TypeError = external global i8*
-@msg = private unnamed_addr constant [36 x i8] c"engine: expected (desc, x, y, T)\00"
+@msg = private unnamed_addr constant [33 x i8] c"engine: expected (desc, x, y, T)\00"
 
 declare i64 @PyLong_AsLongLong(i8*)
 declare i8* @PyLong_FromLongLong(i64)
@@ -84,7 +84,7 @@ entry:
   br i1 %c, label %go, label %bad
 bad:
   %e = load i8*, i8** @PyExc_TypeError
-  %m = getelementptr [36 x i8], [36 x i8]* @msg, i64 0, i64 0
+  %m = getelementptr [33 x i8], [33 x i8]* @msg, i64 0, i64 0
   call void @PyErr_SetString(i8* %e, i8* %m)
   ret i8* null
 go:
