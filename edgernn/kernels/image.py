@@ -133,6 +133,59 @@ run:
 """
 
 
+#: the image item defining the numba C helpers that compiled kernels import: numba's
+#: shared library does not export them. The GIL helpers are numba's (``_helperlib.c``);
+#: the others serve only a ``cfunc``'s exception path (a kernel that raised, which the
+#: kernels do not do): they set a RuntimeError that the ``cfunc`` reports as
+#: unraisable, as numba's would, without numba's pickled message.
+HELPERS = native.HELPERS
+HELPERS_IR = r"""
+@PyExc_RuntimeError = external global i8*
+@raised = private unnamed_addr constant [45 x i8] c"edgernn kernel raised (see EDGERNN_NATIVE=0)\00"
+
+declare i32 @PyGILState_Ensure()
+declare void @PyGILState_Release(i32)
+declare i8* @PyUnicode_FromString(i8*)
+declare void @PyErr_SetString(i8*, i8*)
+declare void @Py_DecRef(i8*)
+
+define void @numba_gil_ensure(i32* %s) {
+  %v = call i32 @PyGILState_Ensure()
+  store i32 %v, i32* %s
+  ret void
+}
+
+define void @numba_gil_release(i32* %s) {
+  %v = load i32, i32* %s
+  call void @PyGILState_Release(i32 %v)
+  ret void
+}
+
+define i8* @numba_unpickle(i8* %data, i32 %n, i8* %hashed) {
+  %m = getelementptr [45 x i8], [45 x i8]* @raised, i64 0, i64 0
+  %o = call i8* @PyUnicode_FromString(i8* %m)
+  ret i8* %o
+}
+
+define i8* @numba_runtime_build_excinfo_struct(i8* %gv, i8* %args) {
+  %o = call i8* @numba_unpickle(i8* null, i32 0, i8* null)
+  ret i8* %o
+}
+
+define i32 @numba_do_raise(i8* %packed) {
+  %e = load i8*, i8** @PyExc_RuntimeError
+  %m = getelementptr [45 x i8], [45 x i8]* @raised, i64 0, i64 0
+  call void @PyErr_SetString(i8* %e, i8* %m)
+  call void @Py_DecRef(i8* %packed)
+  ret i32 0
+}
+
+define void @NRT_Free(i8* %p) {
+  ret void
+}
+"""
+
+
 def object_code(library) -> bytes | None:
     """The object code numba loaded for ``library`` (None when it is not available)."""
     data = getattr(library, "_edgernn_object", None)
@@ -159,11 +212,11 @@ def _folder():
     return cache_dir()
 
 
-def wrapper_object() -> bytes:
-    """:data:`WRAPPER_IR` compiled for this machine (large code model, like numba's)."""
+def compile_ir(text: str) -> bytes:
+    """LLVM IR ``text`` compiled for this machine (large code model, like numba's)."""
     llb.initialize_native_target()
     llb.initialize_native_asmprinter()
-    mod = llb.parse_assembly(WRAPPER_IR)
+    mod = llb.parse_assembly(text)
     mod.triple = llb.get_process_triple()
     mod.verify()
     target = llb.Target.from_triple(mod.triple)
@@ -173,6 +226,7 @@ def wrapper_object() -> bytes:
 
 
 def save_wrapper() -> None:
-    """Add :data:`CALL` to the image."""
+    """Add :data:`HELPERS` and :data:`CALL` to the image."""
     if native.enabled() and _folder() is not None:
-        native.save(CALL, wrapper_object(), CALL_SYMBOL, _folder())
+        native.save(HELPERS, compile_ir(HELPERS_IR), "numba_gil_ensure", _folder())
+        native.save(CALL, compile_ir(WRAPPER_IR), CALL_SYMBOL, _folder())

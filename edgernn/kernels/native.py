@@ -15,10 +15,8 @@ always). Only x86-64 Linux uses it for now; elsewhere numba runs as before.
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import importlib
-import importlib.util
 import json
 import os
 import platform
@@ -32,6 +30,8 @@ _state: dict = {"items": {}}
 #: kernels every op kind shares, called through the op table's header (the op kinds'
 #: own kernels are listed by :func:`edgernn.ops.registry.kernels`)
 SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
+#: the image item of numba's C helpers (:data:`edgernn.kernels.image.HELPERS`)
+HELPERS = "entry:helpers"
 MACHINES = ("x86_64",)
 _CPU_KEYS = ("vendor_id", "cpu family", "model", "model name", "flags",
              "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
@@ -84,20 +84,33 @@ def _file(name: str, ext: str, folder: Path) -> Path:
     return folder / (name.replace(":", ".") + ext)
 
 
-def _helper_libs():
-    """numba's C helpers (``numba_gil_ensure``...), opened as a plain shared library:
-    the numba package is not imported."""
-    if "libs" not in _state:
-        libs = []
-        spec = importlib.util.find_spec("numba")
-        for where in (spec.submodule_search_locations or []) if spec else []:
-            for so in sorted(Path(where).glob("_helperlib*.so")):
-                try:
-                    libs.append(ctypes.CDLL(str(so)))
-                except OSError:
-                    pass
-        _state["libs"] = tuple(libs)
-    return _state["libs"]
+def _read(name: str):
+    """``(meta, object bytes)`` of item ``name`` when the image holds a fresh, intact copy
+    for this CPU, else None."""
+    folder = image_dir()
+    try:
+        meta = json.loads(_file(name, ".json", folder).read_text())
+        data = _file(name, ".o", folder).read_bytes()
+    except (OSError, ValueError):
+        return None
+    if isinstance(meta, dict) and meta.get("source") == cachedir.source_hash() \
+            and meta.get("cpu") == cpu_key() and meta.get("name") == name \
+            and meta.get("sha256") == hashlib.sha256(data).hexdigest():
+        return meta, data
+    return None
+
+
+def _helpers() -> dict:
+    """The symbols of the image's numba helpers (:data:`HELPERS`; {} when it lacks them)."""
+    if "helpers" not in _state:
+        found, syms = _read(HELPERS), {}
+        if found:
+            try:
+                syms = load(found[1], HELPERS, {})
+            except NativeError:
+                syms = {}
+        _state["helpers"] = syms
+    return _state["helpers"]
 
 
 def lookup(name: str, extra: dict | None = None) -> int | None:
@@ -106,21 +119,14 @@ def lookup(name: str, extra: dict | None = None) -> int | None:
     if name in _state["items"]:
         return _state["items"][name]
     addr = None
-    if enabled():
-        folder = image_dir()
+    found = _read(name) if enabled() else None
+    if found:
+        meta, data = found
         try:
-            meta = json.loads(_file(name, ".json", folder).read_text())
-            data = _file(name, ".o", folder).read_bytes()
-        except (OSError, ValueError):
-            meta = None
-        if isinstance(meta, dict) and meta.get("source") == cachedir.source_hash() \
-                and meta.get("cpu") == cpu_key() and meta.get("name") == name \
-                and meta.get("sha256") == hashlib.sha256(data).hexdigest():
-            try:
-                syms = load(data, name, extra or {}, lambda: _helper_libs())
-                addr = syms.get(meta.get("symbol"))
-            except NativeError:
-                addr = None
+            syms = load(data, name, {**_helpers(), **(extra or {})})
+            addr = syms.get(meta.get("symbol"))
+        except NativeError:
+            addr = None
     if addr:
         _state["items"][name] = addr
     return addr
