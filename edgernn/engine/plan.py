@@ -19,10 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from ..kernels.linalg import pack_panels
-from ..kernels.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
 from ..kernels.native import kernel_address
-from ..kernels.qlinalg import pack_q8
+from ..kernels.spec.linalg import pack_panels
+from ..kernels.spec.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
+from ..kernels.spec.qlinalg import pack_q8
 from ..kernels.tile_i8 import ROWS, checked_path, weight_bytes
 from .arena import ALIGN, ArenaBuilder, aligned_zeros, round_up
 

@@ -23,7 +23,7 @@ from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from . import image, native
+from . import image, layout, native
 from .cache import CACHE
 from .optable import (
     D_IDX,
@@ -136,6 +136,10 @@ def qviews(desc):
     m = d[D_M]
     return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, view1(d[D_IDX], m, np.int64), m
 
+
+#: the layout helpers (:mod:`.layout`), jitted for the kernels (inlined)
+pad8, ceil_div, gru_scratch = (njit(cache=CACHE, inline="always")(f)
+                               for f in (layout.pad8, layout.ceil_div, layout.gru_scratch))
 
 _ADDRESSES: dict[str, int] = {}
 

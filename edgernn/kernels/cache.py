@@ -139,3 +139,4 @@ class _EdgeRNNLocator(caching._CacheLocator):
 
 
 import_numba_registries()
+configure()

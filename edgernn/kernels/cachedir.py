@@ -17,11 +17,12 @@ _state: dict = {}
 
 
 def source_hash() -> str:
-    """SHA-256 (hex) over the runtime sources compiled into the engine (and the int8
-    code path when it is forced, see :mod:`edgernn.kernels.tile_i8`)."""
+    """SHA-256 (hex) over the runtime sources compiled into the engine (``kernels/`` with
+    its ``spec/``, ``audio/``, ``engine/loop.py``) and the int8 code path when it is
+    forced (see :mod:`edgernn.kernels.tile_i8`)."""
     if "hash" not in _state:
         digest = hashlib.sha256()
-        files = sorted((PKG / "kernels").glob("*.py")) + sorted((PKG / "audio").glob("*.py")) \
+        files = sorted((PKG / "kernels").rglob("*.py")) + sorted((PKG / "audio").glob("*.py")) \
             + [PKG / "engine" / "loop.py"]
         for p in files:
             digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
