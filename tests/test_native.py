@@ -44,6 +44,10 @@ for i, p in enumerate(paths):
     res[f"{i}.step"] = np.stack([s.step(x).copy() for x in xs])
     o = np.empty(m.output_size, np.float32)
     res[f"{i}.step_out"] = np.stack([s.step(x, out=o).copy() for x in xs[::-1]])
+    blocks = sys.getallocatedblocks()
+    for _ in range(1000):
+        s.step(xs[0], out=o)
+    assert sys.getallocatedblocks() - blocks < 10, "step(x, out=) allocates"
     res[f"{i}.strided"] = m.stream().step(np.repeat(xs[0], 2)[::2])
     res[f"{i}.run"] = m.stream().run(xs)
     if m.streamable and not m.graph.inputs[1:]:
