@@ -165,11 +165,23 @@ def load(data: bytes, name: str, extra: dict[str, int], libs=()) -> dict[str, in
             _relocate(mem, at, base + at, kind, S + addend, arch, name)
     if _libc.mprotect(base, rx_end, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
         raise NativeError(f"{name}: mprotect failed (errno {ctypes.get_errno()})")
-    if arch == "aarch64":
-        _libc.__clear_cache(ctypes.c_void_p(base), ctypes.c_void_p(base + rx_end))
+    if arch == "aarch64":   # the instruction cache does not see the data writes by itself
+        _clear_cache(base, base + rx_end)
     _KEEP.append(mem)
     return {sname: addr[j] for j, (sname, shndx, _, _) in enumerate(symbols)
             if sname and shndx != _SHN_UNDEF and j in addr}
+
+
+def _clear_cache(start: int, end: int) -> None:
+    for lib in (_libc, "libgcc_s.so.1"):
+        try:
+            fn = (ctypes.CDLL(lib) if isinstance(lib, str) else lib)["__clear_cache"]
+        except (OSError, AttributeError):
+            continue
+        fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p]
+        fn(start, end)
+        return
+    raise NativeError("no __clear_cache to flush the instruction cache")
 
 
 def _write_stub(mem, off: int, target: int, arch: str) -> None:

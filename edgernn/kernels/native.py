@@ -19,7 +19,6 @@ import hashlib
 import importlib
 import json
 import os
-import platform
 import sys
 from pathlib import Path
 
@@ -33,14 +32,20 @@ SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
 #: the image item of numba's C helpers (:data:`edgernn.kernels.image.HELPERS`)
 HELPERS = "entry:helpers"
 MACHINES = ("x86_64",)
+#: machines where the image is used only when asked for (``EDGERNN_NATIVE=1``)
+OPT_IN = ("aarch64",)
 _CPU_KEYS = ("vendor_id", "cpu family", "model", "model name", "flags",
              "CPU implementer", "CPU architecture", "CPU variant", "CPU part", "Features")
 
 
 def enabled() -> bool:
-    """Whether this process may use (and writes) the native image."""
-    return (os.environ.get("EDGERNN_NATIVE", "1") != "0" and sys.platform == "linux"
-            and platform.machine() in MACHINES)
+    """Whether this process may use (and writes) the native image: on x86-64 Linux unless
+    ``EDGERNN_NATIVE=0``; on AArch64 Linux only with ``EDGERNN_NATIVE=1`` (its loader
+    is checked under QEMU only, not yet on a Pi)."""
+    env = os.environ.get("EDGERNN_NATIVE", "")
+    machine = os.uname().machine
+    return env != "0" and sys.platform == "linux" and (
+        machine in MACHINES or (env == "1" and machine in OPT_IN))
 
 
 def cpu_key() -> str:
@@ -61,7 +66,7 @@ def cpu_key() -> str:
                         fields[key.strip()] = value.strip()
         except OSError:
             pass
-        parts = [platform.machine(), sys.implementation.cache_tag,
+        parts = [os.uname().machine, sys.implementation.cache_tag,
                  os.environ.get("NUMBA_CPU_NAME", ""), os.environ.get("NUMBA_CPU_FEATURES", ""),
                  json.dumps(fields, sort_keys=True)]
         _state["cpu"] = hashlib.sha256("\0".join(parts).encode()).hexdigest()[:16]
@@ -138,7 +143,7 @@ def save(name: str, data: bytes, symbol: str, folder: Path | None = None) -> Non
     if not enabled():
         return
     folder = image_dir(folder)
-    meta = {"name": name, "symbol": symbol, "machine": platform.machine(), "cpu": cpu_key(),
+    meta = {"name": name, "symbol": symbol, "machine": os.uname().machine, "cpu": cpu_key(),
             "source": cachedir.source_hash(), "sha256": hashlib.sha256(data).hexdigest()}
     try:
         folder.mkdir(parents=True, exist_ok=True)
