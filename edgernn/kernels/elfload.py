@@ -9,9 +9,10 @@ code pages read-only and executable. No compiler, llvmlite or numba is
 imported: this is how :mod:`edgernn.kernels.native` starts a model from the disk
 cache in a small process.
 
-Supported: x86-64 (``R_X86_64_64``, ``PC32``/``PLT32`` in range, ``PC64``) and
-AArch64 (``ABS64``, ``PREL32``/``PREL64``, ``MOVW_UABS_G0..G3``, ``CALL26``/``JUMP26``
-through a veneer, ``ADR_PREL_PG_HI21``, ``ADD``/``LDST*_ABS_LO12_NC``). Anything else
+Supported: x86-64 (``R_X86_64_64``, ``PC32``/``PLT32`` in range, ``PC64``,
+``GOTPCREL(X)``) and AArch64 (``ABS64``, ``PREL32``/``PREL64``, ``MOVW_UABS_G0..G3``,
+``CALL26``/``JUMP26`` through a veneer, ``ADR_PREL_PG_HI21``, ``ADD``/``LDST*_ABS_LO12_NC``,
+``ADR_GOT_PAGE``/``LD64_GOT_LO12_NC``). Anything else
 raises :class:`NativeError`, and the caller compiles with numba instead.
 """
 
@@ -30,6 +31,10 @@ _STUB = 16                     # bytes of one veneer (an import's absolute jump)
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
 _KEEP: list = []               # every mapping stays mapped for the life of the process
+#: GOT relocations -> the relocation applied to the GOT slot's address instead: x86-64
+#: GOTPCREL, GOTPCRELX, REX_GOTPCRELX -> PC32; AArch64 ADR_GOT_PAGE -> ADR_PREL_PG_HI21,
+#: LD64_GOT_LO12_NC -> LDST64_ABS_LO12_NC
+_GOT = {"x86_64": {9: 2, 41: 2, 42: 2}, "aarch64": {311: 275, 312: 286}}
 
 
 class NativeError(Exception):
@@ -117,6 +122,8 @@ def load(data: bytes, name: str, extra: dict[str, int], libs=()) -> dict[str, in
             n_imports = sum(1 for _, shndx, _, _ in symbols if shndx == _SHN_UNDEF)
             stubs = size = _align(size, 16)
             size += _STUB * n_imports
+            got = size                        # a GOT slot per symbol, for GOT relocations
+            size += 8 * len(symbols)
             rx_end = size = _align(size, _PAGE)
     commons = {}
     for j, (_, shndx, value, ssize) in enumerate(symbols):
@@ -162,6 +169,9 @@ def load(data: bytes, name: str, extra: dict[str, int], libs=()) -> dict[str, in
             S = addr[j]
             if j in stub_of and kind in (4, 282, 283):   # a call to an import: its veneer
                 S = base + stub_of[j]
+            if kind in _GOT[arch]:   # through the symbol's GOT slot, which holds S
+                _put(mem, got + 8 * j, "<Q", S)
+                S, kind = base + got + 8 * j, _GOT[arch][kind]
             _relocate(mem, at, base + at, kind, S + addend, arch, name)
     if _libc.mprotect(base, rx_end, mmap.PROT_READ | mmap.PROT_EXEC) != 0:
         raise NativeError(f"{name}: mprotect failed (errno {ctypes.get_errno()})")
