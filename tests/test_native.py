@@ -25,8 +25,10 @@ from tests.test_graph import rnnoise_like
 from tests.test_quant_engine import quantized
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = pytest.mark.skipif(platform.machine() != "x86_64" or sys.platform != "linux",
-                                reason="the native image is built on x86-64 Linux only")
+# x86-64 by default; AArch64 when asked for (EDGERNN_NATIVE=1, as these tests' children are)
+pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64")
+                                or sys.platform != "linux",
+                                reason="the native image is built on x86-64 and AArch64 Linux")
 
 _CHILD = r"""
 import json, sys
@@ -85,7 +87,8 @@ def _models(rng):
 
 
 def _run(paths, cache, out, native=True):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), EDGERNN_CACHE_DIR=str(cache),
+    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONPATH=path, EDGERNN_CACHE_DIR=str(cache),
                EDGERNN_NATIVE="1" if native else "0")
     p = subprocess.run([sys.executable, "-c", _CHILD, *map(str, paths), str(out)], env=env,
                        capture_output=True, text=True, timeout=900)
