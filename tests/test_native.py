@@ -66,7 +66,8 @@ def _r(rng, *shape, scale=0.3):
 
 
 def _models(rng):
-    """float S-, M-, L-like stacks, int8 (weights-only and static), and a graph."""
+    """float S-, M-, L-like stacks, int8 (weights-only and static), a graph, and the
+    activations of the shared kernel (LiteRT's among them)."""
     def gru(i, h):
         return edgernn.GRU(_r(rng, 3 * h, i), _r(rng, 3 * h, h), _r(rng, 3 * h), _r(rng, 3 * h))
 
@@ -83,7 +84,10 @@ def _models(rng):
     q_static = edgernn.Model([quantized(gru(16, 48), "int8", input_scale=0.02,
                                         input_zero_point=3, state_scale=1 / 127),
                               edgernn.Dense(_r(rng, 4, 48), _r(rng, 4))])
-    return [s, m, big, q_dyn, q_static, rnnoise_like(rng)]
+    acts = edgernn.Model([edgernn.Dense(_r(rng, 8, 16), _r(rng, 8), "softmax"),
+                          edgernn.Dense(_r(rng, 6, 8), None, "tanh_litert"),
+                          edgernn.Dense(_r(rng, 4, 6), None, "sigmoid_litert")])
+    return [s, m, big, q_dyn, q_static, rnnoise_like(rng), acts]
 
 
 def _run(paths, cache, out, native=True):

@@ -1,6 +1,6 @@
 """The engine: one cached, jitted interpreter of the op table for every model.
 
-There is one native entry point, :func:`engine_f32`, compiled once per machine
+There is one native entry point, compiled once per machine
 (and cached on disk, see :mod:`edgernn.kernels.cache`) and shared by every model,
 every stream, every batch and every mode; nothing is compiled per model. It releases
 the GIL while it runs. It moves the step's inputs and outputs and calls each
@@ -8,6 +8,10 @@ op's kernel through the address in the op's row (:mod:`edgernn.kernels.abi`):
 kernels are compiled per op kind, once, when a model first uses them.
 
     engine_f32(desc, xs, ys, T) -> int64 status
+
+(:func:`engine_c` is the same with C arguments, the entry the native image holds and
+every process calls through its Python wrapper, :mod:`edgernn.engine.entry`; numba's
+:func:`engine_f32` serves where the image is off.)
 
 ``desc`` is the address of a call descriptor, an ``int64[D_SIZE]`` owned by the
 Python object that calls (layout in :mod:`edgernn.kernels.optable`): the op
