@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from llvmlite import binding as llb
 
-from . import native
+from . import native, tile_i8
 
 #: the image item holding the Python entry of the engine
 CALL = "entry:call"
@@ -198,12 +198,14 @@ def object_code(library) -> bytes | None:
 
 
 def save_cfunc(name: str, cf) -> None:
-    """Add the compiled ``cfunc`` ``cf`` to the image as item ``name``."""
+    """Add the compiled ``cfunc`` ``cf`` to the image as item ``name`` (the int8 product
+    with the int8 code path it was compiled for)."""
     if not native.enabled():
         return
     data = object_code(cf._library)
     if data is not None and _folder() is not None:
-        native.save(name, data, cf.native_name, _folder())
+        extra = {"int8_path": tile_i8.path()} if name == native.QMATVEC else None
+        native.save(name, data, cf.native_name, _folder(), extra)
 
 
 def _folder():

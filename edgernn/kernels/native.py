@@ -29,6 +29,8 @@ _state: dict = {"items": {}}
 #: kernels every op kind shares, called through the op table's header (the op kinds'
 #: own kernels are listed by :func:`edgernn.ops.registry.kernels`)
 SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
+#: the int8 matrix product, whose image item records the int8 code path it was built for
+QMATVEC = "qlinalg:qmatvec_kernel"
 #: the image item of numba's C helpers (:data:`edgernn.kernels.image.HELPERS`)
 HELPERS = "entry:helpers"
 MACHINES = ("x86_64",)
@@ -137,14 +139,17 @@ def lookup(name: str, extra: dict | None = None) -> int | None:
     return addr
 
 
-def save(name: str, data: bytes, symbol: str, folder: Path | None = None) -> None:
-    """Write item ``name`` (object bytes ``data`` defining ``symbol``) into the image
-    (best effort: a folder that cannot be written leaves the image without it)."""
+def save(name: str, data: bytes, symbol: str, folder: Path | None = None,
+         extra: dict | None = None) -> None:
+    """Write item ``name`` (object bytes ``data`` defining ``symbol``; ``extra`` goes into
+    its JSON) into the image (best effort: a folder that cannot be written leaves the
+    image without it)."""
     if not enabled():
         return
     folder = image_dir(folder)
     meta = {"name": name, "symbol": symbol, "machine": os.uname().machine, "cpu": cpu_key(),
-            "source": cachedir.source_hash(), "sha256": hashlib.sha256(data).hexdigest()}
+            "source": cachedir.source_hash(), "sha256": hashlib.sha256(data).hexdigest(),
+            **(extra or {})}
     try:
         folder.mkdir(parents=True, exist_ok=True)
         for path, payload in ((_file(name, ".o", folder), data),
@@ -164,3 +169,17 @@ def kernel_address(name: str) -> int:
     if addr is None:
         addr = importlib.import_module("edgernn.kernels.abi").kernel_address(name)
     return addr
+
+
+def int8_path() -> str:
+    """The int8 code path (:func:`edgernn.kernels.tile_i8.path`) the int8 kernel runs in
+    this process, which decides how its weights are packed: the one the image's int8
+    kernel was compiled for, else numba's choice for this CPU (a bad forced
+    ``EDGERNN_INT8_PATH`` raised as an :class:`EdgeRNNError`)."""
+    if "int8" not in _state:
+        found = _read(QMATVEC) if enabled() else None
+        path = found[0].get("int8_path") if found else None
+        if not isinstance(path, str):
+            path = importlib.import_module("edgernn.kernels.tile_i8").checked_path()
+        _state["int8"] = path
+    return _state["int8"]
