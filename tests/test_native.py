@@ -180,3 +180,12 @@ def test_the_loader_refuses_what_it_cannot_load(warm):
         elfload.load(good[:100], "x", {})
     with pytest.raises(elfload.NativeError, match="undefined symbol 'numba_gil_ensure'"):
         elfload.load(good, "x", {})   # numba's helpers are the image's, not the process's
+
+
+def test_the_numba_free_panel_sizes_are_the_kernels():
+    """spec.linalg repeats tile.py's TILE and TAIL (tile.py imports numba): they must agree,
+    or a warm start would pack panels the matrix kernel reads differently."""
+    from edgernn.kernels import tile
+    from edgernn.kernels.spec import linalg
+
+    assert (linalg.TILE, linalg.TAIL) == (tile.TILE, tile.TAIL)
