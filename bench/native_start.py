@@ -8,10 +8,11 @@
    wall time, its breakdown (import numpy, import edgernn, load, first step), peak RSS
    (VmHWM) and whether numba was imported. The same with ``EDGERNN_NATIVE=0`` (numba's
    path, on the same cache).
-2. ``step`` p50: fresh pinned processes alternate between this tree and ``--before``
-   (a checkout of the tree before the native image, its own cache folder), each timing
+2. ``step`` p50: fresh pinned processes alternate between this tree with the image,
+   this tree on numba's path (``EDGERNN_NATIVE=0``: same kernel sources) and, with
+   ``--before``, a checkout without the native image (its own cache folder), each timing
    ``step(x, out=)`` of the model ``--steps`` times after a warm-up; the median of their
-   p50s per tree.
+   p50s per variant.
 
 Figures name the CPU (:func:`timing.cpu_meta`). Nothing is asserted: it prints one JSON.
 """
@@ -112,15 +113,17 @@ def main(argv=None) -> int:
             _child(_START, [a.model], HERE, cache, a.cpu, native)   # fill what it lacks
             res[label] = _median([_child(_START, [a.model], HERE, cache, a.cpu, native)
                                   for _ in range(a.runs)])
+        trees = {"native image": (HERE, cache, True), "numba path": (HERE, cache, False)}
         if a.before:
-            trees = {"after": (HERE, cache), "before": (Path(a.before), Path(tmp) / "b")}
-            _child(_START, [a.model], *trees["before"], None)   # its cache, compiled
-            p50 = {k: [] for k in trees}
-            for _ in range(a.step_runs):
-                for k, (root, c) in trees.items():
-                    p50[k].append(_child(_STEP, [a.model, a.steps], root, c, a.cpu)["p50_us"])
-            res["step p50 us (median of runs)"] = {k: float(np.median(v)) for k, v in p50.items()}
-            res["step p50 us (runs)"] = p50
+            trees["before"] = (Path(a.before), Path(tmp) / "b", True)
+            _child(_START, [a.model], *trees["before"][:2], None)   # its cache, compiled
+        p50 = {k: [] for k in trees}
+        for _ in range(a.step_runs):
+            for k, (root, c, native) in trees.items():
+                p50[k].append(_child(_STEP, [a.model, a.steps], root, c, a.cpu,
+                                     native)["p50_us"])
+        res["step p50 us (median of runs)"] = {k: float(np.median(v)) for k, v in p50.items()}
+        res["step p50 us (runs)"] = p50
     print(json.dumps(res, indent=1))
     return 0
 
