@@ -8,8 +8,10 @@ warm one. The child times its phases (import numpy, import edgernn,
 model uses, in parallel processes when the cache is cold, see
 :mod:`edgernn.engine.precompile` -- and the first ``step``) and reports its CPU time
 (user + sys, its compile processes included), which a shared machine inflates
-much less than wall time. Where ``edgernn.kernels.abi.Kernel.address`` exists,
-the child wraps it to time each kernel compiled in its own process (by name).
+much less than wall time, its peak RSS and whether it imported numba (a warm start
+from the native image does not, :mod:`edgernn.kernels.native`). When the child
+imports ``edgernn.kernels.abi`` (numba compiles or loads something), it wraps
+``Kernel.address`` to time each kernel compiled in its own process (by name).
 :func:`warmup_breakdown` times ``edgernn.kernels.abi.kernel_address`` of every
 kernel of ``precompile.every_kernel()`` one after another in a fresh process with an empty cache
 (what ``edgernn warmup`` compiles, there split over the CPUs).
@@ -42,11 +44,12 @@ import numpy as np
 t_np = time.perf_counter()
 import edgernn
 t_imp = time.perf_counter()
-from edgernn.engine import loop as engine
 kern = {}
-try:
-    from edgernn.kernels import abi
+
+
+def _time_kernels(abi):  # wrap Kernel.address to time each kernel compiled here
     prop = abi.Kernel.address
+
     def address(self, _get=prop.fget):
         fresh = getattr(self, "_cfunc", None) is None
         a = time.perf_counter()
@@ -56,8 +59,28 @@ try:
                 time.perf_counter() - a
         return v
     abi.Kernel.address = property(address)
-except Exception as exc:  # the engine changed: report the phases only
-    kern = {"unavailable": repr(exc)[:120]}
+
+
+class _Hook:  # wraps edgernn.kernels.abi if (only if) it is imported: a warm start
+    def find_spec(self, name, path=None, target=None):  # from the native image does not
+        if name != "edgernn.kernels.abi":
+            return None
+        sys.meta_path.remove(self)
+        import importlib.util
+        spec = importlib.util.find_spec(name)
+        run = spec.loader.exec_module
+
+        def exec_module(module):
+            run(module)
+            try:
+                _time_kernels(module)
+            except Exception as exc:  # the engine changed: report the phases only
+                kern["unavailable"] = repr(exc)[:120]
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+sys.meta_path.insert(0, _Hook())
 t_nat = time.perf_counter()
 m = edgernn.load(sys.argv[1])  # compiles the engine and kernels (in parallel when cold)
 t_load = time.perf_counter()
@@ -66,7 +89,7 @@ s.step(np.zeros(m.input_size, np.float32))
 t_step = time.perf_counter()
 ru, rc = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
 print(json.dumps({"total_s": t_step - t0, "cpu_s": ru.ru_utime + ru.ru_stime + rc.ru_utime
-                  + rc.ru_stime, "peak_rss_mb": hwm_mb(),
+                  + rc.ru_stime, "peak_rss_mb": hwm_mb(), "numba": "numba" in sys.modules,
                   "phases_s": {"import numpy": t_np - t0, "import edgernn": t_imp - t_np,
                                "load (+engine, kernels)": t_load - t_nat,
                                "first step": t_step - t_load},
@@ -77,11 +100,11 @@ _WARMUP = r"""
 import json, resource, time
 t0 = time.perf_counter()
 import edgernn
-from edgernn.engine import loop as engine
+from edgernn.engine import entry
 from edgernn.engine.precompile import every_kernel
 from edgernn.kernels.abi import kernel_address
 out = {"import edgernn": time.perf_counter() - t0}
-a = time.perf_counter(); engine.native(); out["engine.native()"] = time.perf_counter() - a
+a = time.perf_counter(); entry.native(); out["engine entry"] = time.perf_counter() - a
 for k in every_kernel()[1:]:
     a = time.perf_counter(); kernel_address(k); out[k] = time.perf_counter() - a
 ru = resource.getrusage(resource.RUSAGE_SELF)

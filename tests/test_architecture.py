@@ -44,6 +44,8 @@ def tree(tmp_path):
     ("edgernn/ir/graph.py", "from edgernn.ops import concat", "runtime floors"),
     ("edgernn/audio/io.py", "import edgernn_serve", "does not import the daemon"),
     ("edgernn/ops/registry.py", "from edgernn.ops import gru", "no import circles"),
+    ("edgernn/kernels/spec/reduce.py", "import numba", "import no numba or llvmlite"),
+    ("edgernn/kernels/native.py", "from edgernn.kernels import abi", "import no numba"),
 ])
 def test_a_planted_import_breaks_its_contract(tree, module, line, contract):
     f = tree / module

@@ -13,6 +13,7 @@ import pytest
 
 import edgernn
 from edgernn.kernels import cache
+from edgernn.kernels import native as native_image
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,24 +79,30 @@ import numpy as np, edgernn
 from edgernn.kernels import dense
 m = edgernn.Model([edgernn.Dense(np.eye(3, dtype=np.float32), activation="relu")])
 y = m.stream().run(np.ones((2, 3), np.float32))
-print(y[0, 0], dense.dense_kernel._cfunc.cache_hits)
+k = dense.dense_kernel._cfunc   # None: loaded from the native image, without numba
+print(y[0, 0], "image" if k is None else k.cache_hits)
 """
 
 
 @pytest.mark.coldcache
-def test_a_changed_kernel_source_is_never_served_from_a_stale_cache(tmp_path):
+@pytest.mark.parametrize("native", ["0", "1"])
+def test_a_changed_kernel_source_is_never_served_from_a_stale_cache(tmp_path, native):
     """In a copy of the package: compile, load from cache, then edit the Dense kernel so
-    it adds 1; the next process must compile the edited kernel, not load the old one."""
+    it adds 1; the next process must compile the edited kernel, not load the old one
+    (from numba's cache, or from the native image, edgernn.kernels.native)."""
     pkg = tmp_path / "pkg"
     shutil.copytree(ROOT / "edgernn", pkg / "edgernn",
                     ignore=shutil.ignore_patterns("__pycache__", "data"))
-    env = {"PYTHONPATH": str(pkg), "EDGERNN_CACHE_DIR": str(tmp_path / "cache")}
+    env = {"PYTHONPATH": str(pkg), "EDGERNN_CACHE_DIR": str(tmp_path / "cache"),
+           "EDGERNN_NATIVE": native}
     runs = []
     for _ in range(2):
         out = _python(_PROBE, env, cwd=tmp_path)
         assert out.returncode == 0, out.stderr
         runs.append(out.stdout.split())
-    assert runs[0] == ["1.0", "0"] and runs[1] == ["1.0", "1"]  # compiled, then cached
+    # compiled, then cached (numba's cache, or the image where the machine has one)
+    again = "image" if native == "1" and native_image.enabled() else "1"
+    assert runs[0] == ["1.0", "0"] and runs[1] == ["1.0", again]
     kern = pkg / "edgernn" / "kernels" / "dense.py"
     src = kern.read_text()
     edited = src.replace("        copy(S, b + src, S, b + dst, n)",
@@ -128,6 +135,7 @@ def test_cache_directory_comes_from_the_environment():
 
 
 def test_load_compiles_what_the_model_needs_before_the_first_step(tmp_path):
+    """(numba's path: with the native image, nothing is compiled in a warm process)"""
     code = """
     import sys, numpy as np, edgernn
     from edgernn.kernels import dense, lstm, gru
@@ -138,7 +146,8 @@ def test_load_compiles_what_the_model_needs_before_the_first_step(tmp_path):
     rng = np.random.default_rng(0)
     _lstm_model(rng, 4, 8).save(tmp_path / "m.ernn")
     out = subprocess.run([sys.executable, "-c", textwrap.dedent(code), str(tmp_path / "m.ernn")],
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600,
+                         env=dict(os.environ, EDGERNN_NATIVE="0"))
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["True", "True", "True"]
 
@@ -175,7 +184,8 @@ def test_step_trusts_a_checked_out_array_but_not_a_reshaped_one(rng):
 def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
     """Numba's runtime counts its C-level mallocs (NUMBA_NRT_STATS); tracemalloc cannot see
     them. Crossing into the engine with ``out=`` must allocate nothing: no MemInfo per array,
-    nothing in the float or the int8 kernels."""
+    nothing in the float or the int8 kernels. (numba's own path, ``EDGERNN_NATIVE=0``: code
+    from the native image is not linked to numba's runtime at all, tests/test_native.py.)"""
     code = """
     import sys, numpy as np, edgernn
     from numba.core.runtime import rtsys
@@ -200,7 +210,7 @@ def test_step_and_batch_step_make_no_native_allocations(tmp_path, mode):
         model = converters.quantize(model, cal, mode=mode, progress=False, min_macs=0)
     model.save(tmp_path / "m.ernn")
     out = _python(code.replace("sys.argv[1]", repr(str(tmp_path / "m.ernn"))),
-                  {"NUMBA_NRT_STATS": "1"})
+                  {"NUMBA_NRT_STATS": "1", "EDGERNN_NATIVE": "0"})
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["0", "0"]
 

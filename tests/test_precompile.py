@@ -39,7 +39,7 @@ here = {}
 for name in precompile.kernels_of(m)[1:]:
     mod, fn = name.split(":")
     cf = getattr(getattr(__import__("edgernn.kernels." + mod).kernels, mod), fn)._cfunc
-    here[name] = cf.cache_hits == 0
+    here[name] = cf is not None and cf.cache_hits == 0   # None: from the native image
 print(json.dumps({"started": len(started), "y": y.tolist(), "compiled_here": here,
                   "cached": {k: precompile.cached(k) for k in precompile.kernels_of(m)}}))
 """

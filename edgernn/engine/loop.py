@@ -1,6 +1,6 @@
 """The engine: one cached, jitted interpreter of the op table for every model.
 
-There is one native entry point, :func:`engine_f32`, compiled once per machine
+There is one native entry point, compiled once per machine
 (and cached on disk, see :mod:`edgernn.kernels.cache`) and shared by every model,
 every stream, every batch and every mode; nothing is compiled per model. It releases
 the GIL while it runs. It moves the step's inputs and outputs and calls each
@@ -8,6 +8,10 @@ op's kernel through the address in the op's row (:mod:`edgernn.kernels.abi`):
 kernels are compiled per op kind, once, when a model first uses them.
 
     engine_f32(desc, xs, ys, T) -> int64 status
+
+(:func:`engine_c` is the same with C arguments, the entry the native image holds and
+every process calls through its Python wrapper, :mod:`edgernn.engine.entry`; numba's
+:func:`engine_f32` serves where the image is off.)
 
 ``desc`` is the address of a call descriptor, an ``int64[D_SIZE]`` owned by the
 Python object that calls (layout in :mod:`edgernn.kernels.optable`): the op
@@ -35,7 +39,7 @@ so loops with a division (the rational tanh) vectorise.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, types
+from numba import cfunc, njit, types
 
 from ..kernels.abi import call_ptr
 from ..kernels.cache import CACHE
@@ -69,7 +73,7 @@ from ..kernels.optable import (
 )
 from ..kernels.pointers import view1, view2
 
-BAD_SHAPE = 1
+BAD_SHAPE = 1   # the same values as edgernn.engine.entry's
 STRIDED = 2
 U = np.uint64
 
@@ -176,6 +180,30 @@ def _steps(desc, xs, ys, T):
                 L[h + S_NONFINITE] += 1
                 _reset_nonfinite(P, S, idx[i] * A)
     return 0
+
+
+def _engine_c(desc, xp, nx, yp, ny, T):
+    """:func:`engine_f32` with C arguments: ``xs`` and ``ys`` are ``nx`` and ``ny``
+    contiguous floats at addresses ``xp`` and ``yp`` (the caller checked them)."""
+    saved = flush_denormals()
+    rc = _steps(desc, view1(xp, nx, np.float32), view1(yp, ny, np.float32), T)
+    restore_fpenv(saved)
+    return rc
+
+
+#: C signature of the engine's native entry (called by the image's Python entry,
+#: :mod:`edgernn.kernels.image`)
+C_SIGNATURE = types.int64(*[types.int64] * 6)
+_state: dict = {}
+
+
+def engine_c():
+    """The compiled ``cfunc`` of :func:`_engine_c` (loaded from the disk cache, or
+    compiled once); like :func:`engine_f32`, without fastmath and without NRT."""
+    if "c" not in _state:
+        _state["c"] = cfunc(C_SIGNATURE, cache=CACHE, error_model="numpy", _nrt=False)(
+            _engine_c)
+    return _state["c"]
 
 
 _ARR = types.Array(types.float32, 1, "A")

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from ..kernels.abi import kernel_address
-from ..kernels.linalg import pack_panels
-from ..kernels.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
-from ..kernels.qlinalg import pack_q8
-from ..kernels.tile_i8 import ROWS, checked_path, weight_bytes
+from ..kernels.native import int8_path, kernel_address
+from ..kernels.spec.linalg import pack_panels
+from ..kernels.spec.mathfn import EXACT, SCALED_TANH, SIGMOID, TANH
+from ..kernels.spec.qlinalg import ROWS, pack_q8, weight_bytes
 from .arena import ALIGN, ArenaBuilder, aligned_zeros, round_up
 
 
@@ -89,7 +88,7 @@ class Packer:
     def qmatrix(self, wq, scales) -> int:
         """An int8 matrix with its per-row scales (:mod:`edgernn.kernels.qlinalg`); the
         int32 offset of its header."""
-        wbytes = weight_bytes(checked_path())
+        wbytes = weight_bytes(int8_path())
         panels, rowsum = pack_q8(wq, wbytes)
         rows, cols = wq.shape
         groups = round_up(cols, 4) // 4

@@ -29,9 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..kernels import cache, tile_i8
-from ..kernels.abi import SHARED
+from ..kernels import native
+from ..kernels.native import SHARED
 from ..ops import registry
+from . import entry
 
 #: the engine's entry point, next to the "module:function" names of the kernels
 ENGINE = "loop:engine_f32"
@@ -89,10 +90,14 @@ def kernels_of(model) -> list[str]:
 
 def cached(name: str) -> bool:
     """Whether the cache folder holds compiled code of ``name`` (by its index file)."""
+    from ..kernels import cache
+
     folder = cache.cache_dir()
     if folder is None:
         return False
     module, func = name.split(":")
+    if name == ENGINE and native.enabled():   # the engine's C entry (edgernn.engine.entry)
+        func = "_engine_c"
     py = f"py{sys.version_info[0]}{sys.version_info[1]}"  # this Python's, not another's
     return any((folder / module).glob(f"{module}.{func}-*.{py}*.nbi"))
 
@@ -100,9 +105,7 @@ def cached(name: str) -> bool:
 def compile_here(name: str) -> None:
     """Compile ``name`` in this process (or load it from the cache)."""
     if name == ENGINE:
-        from . import loop as engine
-
-        engine.native()
+        entry.native()
     else:
         from ..kernels.abi import kernel_address
 
@@ -127,9 +130,24 @@ def _split(names: list[str], n: int) -> list[list[str]]:
     return groups
 
 
+def from_image(names) -> bool:
+    """Load every item of ``names`` from the native image (:mod:`edgernn.kernels.native`),
+    without numba; False when the image lacks one (those it holds stay loaded)."""
+    ok = True
+    for name in names:
+        ok &= (entry.from_image() if name == ENGINE else native.lookup(name)) is not None
+    return ok
+
+
 def ensure(names) -> None:
-    """Compile (or load) every item of ``names``, in parallel where the cache lacks several."""
+    """Compile (or load) every item of ``names``, in parallel where the cache lacks several.
+
+    A warm start finds them all in the native image and imports no numba."""
     names = list(dict.fromkeys(names))
+    if from_image(names):
+        return
+    from ..kernels import cache, tile_i8
+
     if "qlinalg:qmatvec_kernel" in names:   # a bad forced int8 path: one error, up front
         tile_i8.checked_path()
     cache.configure()

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import StreamError
 from ..ir.state import StreamState
 from ..kernels import optable as T
-from . import loop as engine
+from . import entry as engine
 from .arena import address
 
 _F32 = np.dtype(np.float32)

@@ -8,10 +8,8 @@ Every kernel works on the engine's flat arrays (see :mod:`edgernn.engine.loop`):
 ``L``  int64[:]              the same memory as int64 (per-stream counters)
 
 and addresses vectors inside them by offset, so one compiled engine serves
-every model: nothing is compiled per model or per instance. Importing this
-package installs edgernn's cache locator first (:mod:`edgernn.kernels.cache`).
+every model: nothing is compiled per model or per instance. Importing any kernel
+module installs edgernn's cache locator first (:mod:`edgernn.kernels.cache`);
+importing the package alone imports no numba (a warm start runs the native image,
+:mod:`edgernn.kernels.native`).
 """
-
-from . import cache
-
-cache.configure()

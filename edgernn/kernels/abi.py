@@ -23,6 +23,7 @@ from numba import cfunc, njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from . import image, layout, native
 from .cache import CACHE
 from .optable import (
     D_IDX,
@@ -136,6 +137,10 @@ def qviews(desc):
     return P, W, W8, WI, S, SB, SI, d[D_SSTRIDE] // 4, view1(d[D_IDX], m, np.int64), m
 
 
+#: the layout helpers (:mod:`.layout`), jitted for the kernels (inlined)
+pad8, ceil_div, gru_scratch = (njit(cache=CACHE, inline="always")(f)
+                               for f in (layout.pad8, layout.ceil_div, layout.gru_scratch))
+
 _ADDRESSES: dict[str, int] = {}
 
 
@@ -147,14 +152,13 @@ def kernel_address(name: str) -> int:
         if name == "qlinalg:qmatvec_kernel":   # the int8 path: a forced one must run here
             importlib.import_module("edgernn.kernels.tile_i8").checked_path()
         module, func = name.split(":")
-        addr = _ADDRESSES[name] = getattr(importlib.import_module(f"edgernn.kernels.{module}"),
-                                          func).address
+        k = getattr(importlib.import_module(f"edgernn.kernels.{module}"), func)
+        addr = _ADDRESSES[name] = k.address
+        image.save_cfunc(name, k._cfunc)   # for the next process to load without numba
     return addr
 
 
-#: kernels every op kind shares, called through the op table's header (the op kinds'
-#: own kernels are listed by :func:`edgernn.ops.registry.kernels`)
-SHARED = ("linalg:matvec_kernel", "mathfn:act_kernel", "qlinalg:qmatvec_kernel")
+SHARED = native.SHARED
 
 __all__ = ["KERNEL_SIG", "call_ptr", "views", "qviews", "kernel_address", "SHARED",
            "flag_nonfinite", "np"]

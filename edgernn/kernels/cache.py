@@ -23,7 +23,6 @@ Other libraries' numba functions keep numba's own locators.
 from __future__ import annotations
 
 import atexit
-import hashlib
 import os
 import shutil
 import tempfile
@@ -32,36 +31,15 @@ from pathlib import Path
 
 from numba.core import caching
 
+from . import cachedir, native
 from .startup import import_numba_registries
 
-PKG = Path(__file__).resolve().parents[1]  # the edgernn package
+PKG = cachedir.PKG
 _state: dict = {}
 #: False when no folder at all could be written: kernels are then compiled per process
 CACHE = True
-
-
-def source_hash() -> str:
-    """SHA-256 (hex) over the runtime sources compiled into the engine (and the int8
-    code path when it is forced, see :mod:`edgernn.kernels.tile_i8`)."""
-    if "hash" not in _state:
-        digest = hashlib.sha256()
-        files = sorted((PKG / "kernels").glob("*.py")) + sorted((PKG / "audio").glob("*.py")) \
-            + [PKG / "engine" / "loop.py"]
-        for p in files:
-            digest.update(p.relative_to(PKG).as_posix().encode() + b"\0" + p.read_bytes())
-        digest.update(os.environ.get("EDGERNN_INT8_PATH", "").encode())  # forced int8 path
-        _state["hash"] = digest.hexdigest()
-    return _state["hash"]
-
-
-def default_dir() -> Path:
-    """The cache root chosen from the environment (it may not exist yet)."""
-    env = os.environ.get("EDGERNN_CACHE_DIR")
-    if env:
-        return Path(env).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / "edgernn"
+source_hash = cachedir.source_hash
+default_dir = cachedir.default_dir
 
 
 def _writable(path: Path) -> bool:
@@ -84,7 +62,7 @@ def configure() -> Path | None:
         return _state.get("dir")
     _state["configured"] = True
     root = default_dir()
-    target = root / f"engine-{source_hash()[:16]}"
+    target = cachedir.engine_dir(root)
     if not _writable(target):
         try:
             tmp = Path(tempfile.mkdtemp(prefix="edgernn-cache-"))
@@ -98,12 +76,35 @@ def configure() -> Path | None:
                       RuntimeWarning, stacklevel=3)
         target = tmp
     _state["dir"] = target
+    native.use_folder(target)
     global CACHE
     CACHE = target is not None
+    _keep_object_code()
     impl = getattr(caching, "CacheImpl", None) or caching._CacheImpl
     if _EdgeRNNLocator not in impl._locator_classes:
         impl._locator_classes.insert(0, _EdgeRNNLocator)
     return target
+
+
+def _keep_object_code() -> None:
+    """Keep the object code of every library numba loads from its cache on the library
+    (``_edgernn_object``): numba hands it to its JIT and drops it, and the native image
+    (:mod:`edgernn.kernels.image`) needs the same bytes."""
+    from numba.core.codegen import JITCodeLibrary
+
+    orig = JITCodeLibrary.__dict__.get("_unserialize") or JITCodeLibrary._unserialize
+    func = getattr(orig, "__func__", orig)
+    if getattr(func, "_edgernn", False):
+        return
+
+    def _unserialize(cls, codegen, state):
+        lib = func(cls, codegen, state)
+        if state[1] == "object":
+            lib._edgernn_object = state[2][0]
+        return lib
+
+    _unserialize._edgernn = True
+    JITCodeLibrary._unserialize = classmethod(_unserialize)
 
 
 class _EdgeRNNLocator(caching._CacheLocator):
@@ -138,3 +139,4 @@ class _EdgeRNNLocator(caching._CacheLocator):
 
 
 import_numba_registries()
+configure()

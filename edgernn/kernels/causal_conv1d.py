@@ -14,15 +14,12 @@ the history shifts by one frame. Both ``step`` and ``run`` take this path, so
 they agree bit for bit.
 """
 
-from .abi import kernel, views
+from .abi import kernel, pad8, views
 from .dense import finish
-from .layout import pad8
 from .linalg import copy, load_bias
-from .optable import BOFF, C0, NI, NO, QM0, SCR, WOFF, X, Y
+from .optable import BOFF, NI, NO, QM0, SCR, WOFF, X, Y
 from .qlinalg import times_x
-
-#: op-specific columns: history offset in the state arena, taps, dilation
-HIST, KSIZE, DIL = C0 + 5, C0 + 19, C0 + 20
+from .spec.causal_conv1d import DIL, HIST, KSIZE  # noqa: F401
 
 
 @kernel()

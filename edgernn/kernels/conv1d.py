@@ -13,14 +13,11 @@ product (:func:`edgernn.kernels.linalg.matvec`): ``W_g = W[g C_out/G:(g+1) C_out
 seen as float32[C_out/G, C_in/G * K], the groups' panels one after another at WOFF.
 """
 
-from .abi import flag_nonfinite, kernel, views
-from .layout import pad8
+from .abi import flag_nonfinite, kernel, pad8, views
 from .linalg import TAIL, U, fill, matvec
 from .mathfn import act, all_finite
-from .optable import ACT_CODE, BOFF, C0, NO, PAR, SCR, WOFF, X, Y
-
-#: op-specific columns: L_in, K, stride, dilation, left padding, groups, C_in, C_out
-LIN, KSIZE, STRIDE, DIL, PADB, GROUPS, CIN, COUT = range(C0 + 5, C0 + 13)
+from .optable import ACT_CODE, BOFF, NO, PAR, SCR, WOFF, X, Y
+from .spec.conv1d import CIN, COUT, DIL, GROUPS, KSIZE, LIN, PADB, STRIDE  # noqa: F401
 
 
 @kernel()

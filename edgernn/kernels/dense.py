@@ -11,9 +11,8 @@ A non-finite output raises the stream's non-finite flag.
 import numpy as np
 from numba import njit
 
-from .abi import flag_nonfinite, kernel, views
+from .abi import flag_nonfinite, kernel, pad8, views
 from .cache import CACHE
-from .layout import pad8
 from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite
 from .optable import ACT_CODE, BOFF, NI, NO, PAR, QM0, QP_OUT, QPAR, SCR, WOFF, X, Y

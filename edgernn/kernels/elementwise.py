@@ -18,9 +18,7 @@ from .cache import CACHE
 from .linalg import U
 from .mathfn import all_finite
 from .optable import CONST, FUNC, NI, NI2, NO, X2, X, Y
-
-#: the function of a row (column FUNC)
-ADD, SUB, MUL, DIV = 0, 1, 2, 3
+from .spec.elementwise import ADD, DIV, MUL, SUB  # noqa: F401
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")

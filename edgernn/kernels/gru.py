@@ -23,9 +23,8 @@ output) at Y.
 
 from numba import njit
 
-from .abi import flag_nonfinite, kernel, views
+from .abi import flag_nonfinite, gru_scratch, kernel, views
 from .cache import CACHE
-from .layout import gru_scratch
 from .linalg import U, load_bias, matvec
 from .mathfn import act, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (

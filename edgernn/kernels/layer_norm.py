@@ -17,10 +17,8 @@ import numpy as np
 from .abi import flag_nonfinite, kernel, views
 from .linalg import U
 from .mathfn import all_finite
-from .optable import BOFF, C0, NO, PAR, WOFF, X, Y
-
-#: op-specific column: the normalised length n
-NORM = C0 + 5
+from .optable import BOFF, NO, PAR, WOFF, X, Y
+from .spec.layer_norm import NORM  # noqa: F401
 
 
 @kernel()

@@ -22,29 +22,13 @@ from numba import njit, types
 from .abi import call_ptr, kernel, views
 from .cache import CACHE
 from .optable import H_MATVEC
+from .spec.linalg import pack_panels, panel_size  # noqa: F401
 from .tile import MULTI, STREAMS, TAIL, TILE, mac8, mac32, mac32t2, mac32t3, mac32t4, mac32x2
 
 CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
 GROUP = 8    # streams that share a pass over the panel chunks
 
 U = np.uint64
-
-
-def panel_size(rows: int, cols: int) -> int:
-    """Floats taken by a packed ``[rows, cols]`` matrix."""
-    return -(-rows // TAIL) * TAIL * cols
-
-
-def pack_panels(a: np.ndarray) -> np.ndarray:
-    """``float32[R, K]`` -> the flat panel layout described above."""
-    R, K = a.shape
-    R8 = -(-R // TAIL) * TAIL
-    full = np.zeros((R8, K), np.float32)
-    full[:R] = a
-    n32 = R8 // TILE
-    head = full[:n32 * TILE].reshape(n32, TILE, K).transpose(0, 2, 1)
-    tail = full[n32 * TILE:].reshape(-1, TAIL, K).transpose(0, 2, 1)
-    return np.concatenate([head.ravel(), tail.ravel()]).astype(np.float32)
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")

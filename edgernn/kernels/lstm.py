@@ -15,9 +15,8 @@ With the default activations and no options one fused loop runs.
 
 from numba import njit
 
-from .abi import flag_nonfinite, kernel, views
+from .abi import flag_nonfinite, kernel, pad8, views
 from .cache import CACHE
-from .layout import pad8
 from .linalg import U, copy, load_bias
 from .mathfn import act, all_finite, clip_inplace, sigmoid_fast, tanh_fast
 from .optable import (

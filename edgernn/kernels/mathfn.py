@@ -32,15 +32,27 @@ from .abi import call_ptr, kernel, views
 from .cache import CACHE
 from .linalg import U
 from .optable import H_ACT
+from .spec.mathfn import (  # noqa: F401
+    AFFINE,
+    ELU,
+    EXACT,
+    HARD_SIGMOID,
+    L2_NORMALIZE,
+    LEAKY_RELU,
+    LINEAR,
+    LOG_SOFTMAX,
+    RELU,
+    SCALED_TANH,
+    SIGMOID,
+    SIGMOID_LITERT,
+    SOFTMAX,
+    SOFTPLUS,
+    SOFTSIGN,
+    TANH,
+    TANH_LITERT,
+    THRESHOLDED_RELU,
+)
 
-# activation codes (the op table's ACT_CODE; names and parameters in
-# edgernn.ops.activation). Stable within a runtime: they are not stored in files.
-LINEAR, RELU, TANH, SIGMOID, SOFTMAX, LEAKY_RELU, ELU, HARD_SIGMOID = 0, 1, 2, 3, 4, 5, 6, 7
-SOFTSIGN, SOFTPLUS, AFFINE, THRESHOLDED_RELU, SCALED_TANH = 8, 9, 10, 11, 12
-LOG_SOFTMAX, L2_NORMALIZE = 13, 14
-SIGMOID_LITERT, TANH_LITERT = 15, 16
-#: added to a code: the libm variant (``math="exact"``) of tanh, sigmoid, softplus, scaled_tanh
-EXACT = 100
 _F = {"reassoc", "contract"}
 _f32 = np.float32
 

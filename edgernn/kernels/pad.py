@@ -10,12 +10,8 @@ repeating the edge: numpy's and ONNX's ``reflect``), EDGE (the edge repeated).
 """
 
 from .abi import kernel, views
-from .optable import C0, FUNC, NI, PAR, X, Y
-
-#: the mode of a row (column FUNC)
-CONSTANT, REFLECT, EDGE = range(3)
-#: op-specific columns: the input's last-axis length, the padding before and after
-COLS, BEFORE, AFTER = C0 + 5, C0 + 6, C0 + 7
+from .optable import FUNC, NI, PAR, X, Y
+from .spec.pad import AFTER, BEFORE, COLS, CONSTANT, EDGE, REFLECT  # noqa: F401
 
 
 @kernel()

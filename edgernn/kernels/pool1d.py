@@ -17,13 +17,8 @@ import numpy as np
 from .abi import flag_nonfinite, kernel, views
 from .linalg import U
 from .mathfn import all_finite
-from .optable import C0, FUNC, NO, X, Y
-
-#: the function of a row (column FUNC)
-MAX, AVG = 0, 1
-#: op-specific columns: L_in, K, stride, dilation, left padding, channels, L_out,
-#: count_include_pad
-LIN, KSIZE, STRIDE, DIL, PADB, CH, LOUT, INCL = range(C0 + 5, C0 + 13)
+from .optable import FUNC, NO, X, Y
+from .spec.pool1d import AVG, CH, DIL, INCL, KSIZE, LIN, LOUT, MAX, PADB, STRIDE  # noqa: F401
 
 
 @kernel()

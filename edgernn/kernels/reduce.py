@@ -14,12 +14,18 @@ import numpy as np
 
 from .abi import flag_nonfinite, kernel, views
 from .mathfn import all_finite, strict_add, strict_div
-from .optable import C0, FUNC, NI, NO, X, Y
-
-#: the function of a row (column FUNC)
-MEAN, SUM, MAX, MIN, L2, SUM_SQUARE, MEAN_LITERT = range(7)
-#: op-specific columns: the length of the last axis, the axis reduced (1: the last, 0: rows)
-COLS, LAST = C0 + 5, C0 + 6
+from .optable import FUNC, NI, NO, X, Y
+from .spec.reduce import (  # noqa: F401
+    COLS,
+    L2,
+    LAST,
+    MAX,
+    MEAN,
+    MEAN_LITERT,
+    MIN,
+    SUM,
+    SUM_SQUARE,
+)
 
 
 @kernel()

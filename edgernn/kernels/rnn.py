@@ -8,8 +8,7 @@ scratch float32[R8] at SCR. A non-finite h raises the stream's flag.
 """
 
 
-from .abi import flag_nonfinite, kernel, views
-from .layout import pad8
+from .abi import flag_nonfinite, kernel, pad8, views
 from .linalg import copy, load_bias
 from .mathfn import act, all_finite, clip_inplace
 from .optable import ACT_CODE, BOFF, F_CLIP, FLAGS, NI, NO, PAR, QM0, QM1, SCR, WOFF, X, Y

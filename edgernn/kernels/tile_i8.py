@@ -50,8 +50,8 @@ from numba.core import cgutils, config
 from numba.extending import intrinsic
 
 from ..errors import EdgeRNNError
-
-ROWS = 32
+from .spec.qlinalg import ROWS
+from .spec.qlinalg import weight_bytes as _weight_bytes
 
 _I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 
@@ -109,7 +109,7 @@ def path() -> str:
 def weight_bytes(which: str | None = None) -> int:
     """Bytes per weight in the panels of path ``which`` (default: :func:`path`): 2 for
     ``avx2`` (int16), else 1."""
-    return 2 if (which or path()) == "avx2" else 1
+    return _weight_bytes(which or path())
 
 
 def checked_path() -> str:

@@ -22,10 +22,24 @@ from .abi import flag_nonfinite, kernel, views
 from .linalg import U
 from .mathfn import all_finite
 from .optable import FUNC, NO, PAR, X, Y
-
-#: the function of a row (column FUNC)
-(ABS, NEG, SQRT, LOG, EXP, RECIPROCAL, SQUARE, POW, CLIP, MAX, MIN, ERF, SIGN, FLOOR, CEIL,
- ROUND) = range(16)
+from .spec.unary import (  # noqa: F401
+    ABS,
+    CEIL,
+    CLIP,
+    ERF,
+    EXP,
+    FLOOR,
+    LOG,
+    MAX,
+    MIN,
+    NEG,
+    POW,
+    RECIPROCAL,
+    ROUND,
+    SIGN,
+    SQRT,
+    SQUARE,
+)
 
 
 @kernel()

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels.mathfn import (
+from ..kernels.spec.mathfn import (
     AFFINE,
     ELU,
     HARD_SIGMOID,

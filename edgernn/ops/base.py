@@ -15,9 +15,7 @@ from dataclasses import fields
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..kernels.layout import pad8 as _jit_pad8
-
-_pad8 = _jit_pad8.py_func
+from ..kernels.layout import pad8 as _pad8
 
 __all__ = ["Op", "f32_array", "opt_f32_array", "positive", "Schema"]
 
@@ -308,7 +306,7 @@ def check_quant(op) -> None:
     if set(quant.scales) != set(op.quantizable):
         raise ModelFormatError(f"{owner}.quant.scales: expected scales for exactly "
                                f"{list(op.quantizable)}, got {sorted(quant.scales)}")
-    from ..kernels.qlinalg import MAX_COLS
+    from ..kernels.spec.qlinalg import MAX_COLS
 
     for name in op.quantizable:
         cols = getattr(op, name).shape[-1]
@@ -319,7 +317,7 @@ def check_quant(op) -> None:
 
 def quant_scratch(op, cols: int, rows: int) -> int:
     """Extra scratch floats of an int8 op (0 for a float op)."""
-    from ..kernels.qlinalg import qscratch_floats
+    from ..kernels.spec.qlinalg import qscratch_floats
 
     return 0 if getattr(op, "quant", None) is None else qscratch_floats(cols, rows)
 

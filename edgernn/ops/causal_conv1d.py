@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..kernels import causal_conv1d as K
 from ..kernels import optable as T
+from ..kernels.spec import causal_conv1d as K
 from .activation import Activation, activation_field
 from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
 from .registry import register

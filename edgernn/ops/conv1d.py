@@ -11,9 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..kernels import conv1d as K
 from ..kernels import optable as T
-from ..kernels.linalg import pack_panels
+from ..kernels.spec import conv1d as K
+from ..kernels.spec.linalg import pack_panels
 from .activation import Activation, activation_field
 from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
 from .registry import register

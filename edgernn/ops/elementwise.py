@@ -13,7 +13,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels.elementwise import ADD, DIV, MUL, SUB
+from ..kernels.spec.elementwise import ADD, DIV, MUL, SUB
 from .base import Op, f32_array
 from .registry import register
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..errors import ModelFormatError
-from ..kernels import fft as K
+from ..kernels.spec import fft as K
 from .base import Op, Schema
 from .registry import register
 

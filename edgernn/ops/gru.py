@@ -7,12 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..kernels import optable as T
-from ..kernels.layout import gru_scratch as _gru_scratch
+from ..kernels.layout import gru_scratch
 from .base import Schema, positive, quant_scratch
 from .recurrent import Recurrent, gate_activations
 from .registry import register
 
-gru_scratch = _gru_scratch.py_func
 #: a float GRU (reset after ``W_hn h``) whose block matrix ``[[W_rz], [W_in, 0], [0,
 #: W_hn]]`` has at most this many floats (32 KB: in L1) takes one product per step
 #: instead of three: a third more multiply-adds (by zero), two fewer calls

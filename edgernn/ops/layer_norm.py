@@ -10,8 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..kernels import layer_norm as K
 from ..kernels import optable as T
+from ..kernels.spec import layer_norm as K
 from .base import Op, Schema, opt_f32_array, set_count
 from .registry import register
 

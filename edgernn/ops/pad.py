@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels import pad as K
+from ..kernels.spec import pad as K
 from .base import Op, Schema, set_count
 from .registry import register
 

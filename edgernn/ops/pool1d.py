@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels import pool1d as K
+from ..kernels.spec import pool1d as K
 from .base import Op, Schema, set_count
 from .registry import register
 

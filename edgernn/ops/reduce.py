@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels import reduce as K
+from ..kernels.spec import reduce as K
 from .base import Op, Schema, set_count
 from .registry import register
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..errors import ModelFormatError
 from ..kernels import optable as T
-from ..kernels import unary as K
+from ..kernels.spec import unary as K
 from .base import Op, Schema
 from .registry import register
 
