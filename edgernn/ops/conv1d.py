@@ -88,9 +88,9 @@ class Conv1d(Op):
     def macs(self) -> int:
         return self.weight.size * self.out_length
 
-    def scratch_floats(self) -> int:
+    def scratch_floats(self) -> int:   # every position's window and outputs
         per = self.out_channels // self.groups
-        return pad8(per) + self.weight.shape[1] * self.kernel_size
+        return self.out_length * (pad8(per) + self.weight.shape[1] * self.kernel_size)
 
     def pack(self, pk, row, state) -> None:
         per = self.out_channels // self.groups
@@ -103,3 +103,4 @@ class Conv1d(Op):
         row[K.LIN], row[K.KSIZE], row[K.STRIDE] = self.length, self.kernel_size, self.stride
         row[K.DIL], row[K.PADB], row[K.GROUPS] = self.dilation, self.padding[0], self.groups
         row[K.CIN], row[K.COUT] = self.in_channels, self.out_channels
+        row[K.POS] = pk.i64(np.arange(self.out_length))

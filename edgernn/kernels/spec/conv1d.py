@@ -2,5 +2,6 @@
 
 from ..optable import C0
 
-#: op-specific columns: L_in, K, stride, dilation, left padding, groups, C_in, C_out
-LIN, KSIZE, STRIDE, DIL, PADB, GROUPS, CIN, COUT = range(C0 + 5, C0 + 13)
+#: op-specific columns: L_in, K, stride, dilation, left padding, groups, C_in, C_out,
+#: and the int64 offset of the positions ``0 .. L_out-1`` in the weight arena
+LIN, KSIZE, STRIDE, DIL, PADB, GROUPS, CIN, COUT, POS = range(C0 + 5, C0 + 14)
