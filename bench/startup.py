@@ -136,8 +136,11 @@ print(json.dumps({"alloc_per_step": (b.alloc - a.alloc) / n,
 def nrt_allocations(model_path, steps: int = 10000) -> dict:
     """Numba runtime (NRT) allocations per ``step(x, out=)``, counted with NUMBA_NRT_STATS=1
     in a fresh process (C-level mallocs that tracemalloc cannot see, e.g. the MemInfo
-    numba may wrap around each array argument)."""
-    return _child(_NRT, [str(model_path), str(steps)], None, extra={"NUMBA_NRT_STATS": "1"})
+    numba may wrap around each array argument), on numba's own entry (EDGERNN_NATIVE=0):
+    the native image's entry hands raw pointers to the engine and loads no Numba
+    runtime at all."""
+    return _child(_NRT, [str(model_path), str(steps)], None,
+                  extra={"NUMBA_NRT_STATS": "1", "EDGERNN_NATIVE": "0"})
 
 
 def _child(code: str, args: list, cache_dir, timeout: float = 900, extra=None) -> dict:
