@@ -34,11 +34,7 @@ def convert_slice(ctx, node, ins):
     v = ins[0]
     if not isinstance(v, Frames):
         return _slice(ctx, node, ins)
-    at = ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
-    starts = ctx.ints(node, 1, "starts", at, "starts")
-    ends = ctx.ints(node, 2, "ends", at, "ends")
-    axes = ctx.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
-    steps = ctx.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
+    starts, ends, axes, steps = ctx.slice_args(node)
     cells = v.cells
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
         k = ctx.axes(node, [a], len(v.axes), "axes")[0]

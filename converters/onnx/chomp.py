@@ -17,11 +17,7 @@ def convert_slice(ctx, node, ins):
     v = ins[0]
     if not isinstance(v, TimeExtended):
         return _select_slice(ctx, node, ins)
-    at = ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
-    starts = ctx.ints(node, 1, "starts", at, "starts")
-    ends = ctx.ints(node, 2, "ends", at, "ends")
-    axes = ctx.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
-    steps = ctx.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
+    starts, ends, axes, steps = ctx.slice_args(node)
     labels = ctx.labels(v.seq)
     axes = ctx.axes(node, axes, len(labels), "axes")
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):

@@ -133,6 +133,16 @@ class Context:
         v = at.get(attr)
         return None if v is None else [int(x) for x in v]
 
+    def slice_args(self, node) -> tuple:
+        """``(starts, ends, axes, steps)`` of a Slice (inputs from opset 10, attributes
+        before), ``axes`` and ``steps`` defaulted as ONNX says."""
+        at = self.check_attrs(node, ("starts", "ends", "axes", "steps"))
+        starts = self.ints(node, 1, "starts", at, "starts")
+        ends = self.ints(node, 2, "ends", at, "ends")
+        axes = self.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
+        steps = self.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
+        return starts, ends, axes, steps
+
     def rank(self, node, v) -> int:
         """The rank of ``v``, a value with labelled axes (data or state); refuses any
         other (a constant would have been folded; a quantisation parameter has none)."""

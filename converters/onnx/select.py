@@ -171,14 +171,11 @@ def _embedding(ctx, node, table, idx: Seq, axis: int):
 
 def convert_slice(ctx, node, ins):
     """Slice along any number of axes (each as :func:`pick` allows)."""
-    at = ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
     v = ins[0]
     if isinstance(v, Zeros):
+        ctx.check_attrs(node, ("starts", "ends", "axes", "steps"))
         return [v]
-    starts = ctx.ints(node, 1, "starts", at, "starts")
-    ends = ctx.ints(node, 2, "ends", at, "ends")
-    axes = ctx.ints(node, 3, "axes", at, "axes") or list(range(len(starts)))
-    steps = ctx.ints(node, 4, "steps", at, "steps") or [1] * len(starts)
+    starts, ends, axes, steps = ctx.slice_args(node)
     for s, e, a, st in zip(starts, ends, axes, steps, strict=True):
         k = ctx.axes(node, [a], ctx.rank(node, v), "axes")[0]
         v = pick(ctx, node, v, k, slice(s, e, st), False)[0]
