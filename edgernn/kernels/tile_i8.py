@@ -37,8 +37,9 @@ all compute the same integers, so results are identical on every machine:
 ``sadalp`` of it), never chosen, only forced: it lets an x86 machine check the
 ``neon`` path's sums. ``EDGERNN_INT8_PATH=<path>`` forces a path this CPU can run
 (tests use it to check that every path gives the same results); any other value is
-refused. The panel of a tile is ``32 * 4 * G`` weights (:func:`weight_bytes` each)
-followed by ``128 * rowsum`` as 32 int32 (used by the ``sdot`` and ``neon`` paths).
+refused. The panel of a tile is ``32 * 4 * G`` weights (bytes each:
+:func:`edgernn.kernels.spec.qlinalg.weight_bytes`) followed by ``128 * rowsum`` as 32
+int32 (used by the ``sdot`` and ``neon`` paths).
 """
 
 import os
@@ -51,7 +52,6 @@ from numba.extending import intrinsic
 
 from ..errors import EdgeRNNError
 from .spec.qlinalg import ROWS
-from .spec.qlinalg import weight_bytes as _weight_bytes
 
 _I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 
@@ -104,12 +104,6 @@ def path() -> str:
                              f"(the int8 paths this CPU runs), got {forced!r}")
         return forced
     return next(p for p in PATHS if _runs_here(p, feats))  # generic at the latest
-
-
-def weight_bytes(which: str | None = None) -> int:
-    """Bytes per weight in the panels of path ``which`` (default: :func:`path`): 2 for
-    ``avx2`` (int16), else 1."""
-    return _weight_bytes(which or path())
 
 
 def checked_path() -> str:

@@ -13,7 +13,7 @@ MAX_COLS = (2**31 - 1) // (255 * 128)
 
 def pack_q8(wq: np.ndarray, wbytes: int = 1):
     """``int8[R, K]`` -> (panels int8[:], rowsum int32[R32]) in the layout above, the
-    weights as ``wbytes``-byte integers (:func:`edgernn.kernels.tile_i8.weight_bytes`)."""
+    weights as ``wbytes``-byte integers (:func:`weight_bytes`)."""
     R, K = wq.shape
     R32, G = -(-R // ROWS) * ROWS, -(-K // 4)
     full = np.zeros((R32, 4 * G), np.int8)
