@@ -191,8 +191,7 @@ def convert_conv(ctx, node, ins):
         raise ctx.unsupported(node, f"a {nd}-D Conv of a cache's frames arranged "
                                     f"{list(v.cells.shape)} with axes {list(labels)}; only "
                                     f"over time, [N, C, T] or [N, C, T, F]")
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     if auto not in ("NOTSET", "VALID"):
         raise ctx.unsupported(node, f"auto_pad={auto!r} over a cache's frames; only explicit "
                                     f"pads")

@@ -133,6 +133,13 @@ class Context:
         v = at.get(attr)
         return None if v is None else [int(x) for x in v]
 
+    @staticmethod
+    def auto_pad(at) -> str:
+        """A convolution's or pool's ``auto_pad`` attribute as a string (``NOTSET`` when
+        absent; ONNX stores it as bytes)."""
+        auto = at.get("auto_pad", b"NOTSET")
+        return auto.decode() if isinstance(auto, bytes) else str(auto)
+
     def slice_args(self, node) -> tuple:
         """``(starts, ends, axes, steps)`` of a Slice (inputs from opset 10, attributes
         before), ``axes`` and ``steps`` defaulted as ONNX says."""

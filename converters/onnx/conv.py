@@ -38,8 +38,7 @@ def convert_conv(ctx, node, ins):
     group = int(at.get("group", 1))
     stride = [int(v) for v in at.get("strides", [1])]
     dil = [int(v) for v in at.get("dilations", [1])]
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     k = w.shape[2]
     c_in, length = sizes[1], sizes[2]
     if labels[1:] == ("U", "F"):          # one channel: the features are the length
@@ -88,8 +87,7 @@ def _over_time(ctx, node, at, v, w, b):
     stride = [int(s) for s in at.get("strides", [1])][0]
     dil = [int(d) for d in at.get("dilations", [1])][0]
     pads = [int(p) for p in at.get("pads", [0, 0])]
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     if auto not in ("NOTSET", "VALID"):
         pads = None
     frames += pads[0] if pads else 0

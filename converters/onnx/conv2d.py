@@ -68,8 +68,7 @@ def convert_conv(ctx, node, ins):
     else:
         raise ctx.unsupported(node, f"a 2-D Conv of data with axes {list(labels)}; expected "
                                     f"[N, C, T, F] with the channels before time")
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     if auto not in ("NOTSET", "VALID"):
         raise ctx.unsupported(node, f"auto_pad={auto!r} for a Conv over time; only explicit "
                                     f"pads (a causal one)")

@@ -43,8 +43,7 @@ def _matrix(w, groups, length, stride, dilation, pad_b, pad_e, out_pad):
 def convert_conv_transpose(ctx, node, ins):
     at = ctx.check_attrs(node, ("auto_pad", "dilations", "group", "kernel_shape",
                                 "output_padding", "pads", "strides"))
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     if auto not in ("NOTSET", "VALID"):
         raise ctx.unsupported(node, f"auto_pad={auto!r}; only explicit pads")
     w = np.asarray(ctx.const(node, 1, "W"), np.float32)

@@ -71,8 +71,7 @@ def convert_pool(ctx, node, ins):
     stride = [int(v) for v in at.get("strides", [1])][0]
     dil = [int(v) for v in at.get("dilations", [1])][0]
     span = dil * (k - 1) + 1
-    auto = at.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    auto = ctx.auto_pad(at)
     if auto in ("SAME_UPPER", "SAME_LOWER"):
         out = -(-length // stride)
         total = max(0, (out - 1) * stride + span - length)
