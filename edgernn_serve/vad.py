@@ -40,7 +40,6 @@ from pathlib import Path
 import numpy as np
 
 import edgernn
-from edgernn.audio import VAD
 from edgernn.errors import EdgeRNNError
 from edgernn_serve.items import Result
 from edgernn_serve.models import ModelLoadError
@@ -78,6 +77,14 @@ def vad_schema(t, math_check, math_expect) -> VadConf:
     return c
 
 
+def _vad(model, math: str):
+    """A new :class:`edgernn.audio.VAD` of ``model``, imported here: a daemon without a
+    ``[vad]`` stage never imports ``edgernn.audio`` (nor numba, which its front end uses)."""
+    from edgernn.audio import VAD
+
+    return VAD(model, math=math)
+
+
 @dataclass(frozen=True)
 class VadModel:
     """A loaded, checked VAD model: ``conf``, the model, its file's sha256, and the
@@ -94,7 +101,7 @@ def load_vad(conf: VadConf, in_rate: int) -> VadModel:
     try:
         raw = Path(conf.model).read_bytes()
         model = edgernn.load(conf.model)
-        probe = VAD(model, math=conf.math)
+        probe = _vad(model, conf.math)
         probe.process(np.zeros(probe.hop, np.float32))
     except OSError as e:
         raise ModelLoadError(f"vad.model {conf.model}: cannot read it: {e.strerror or e}") \
@@ -155,7 +162,7 @@ class _Stream:
 
     def __init__(self, vm: VadModel, start: int = 0) -> None:
         c = vm.conf
-        self.vad = VAD(vm.model, math=c.math)
+        self.vad = _vad(vm.model, c.math)
         self.rate, self.hop = self.vad.sample_rate, self.vad.hop
         self.resample = None
         if vm.in_rate != self.rate:
@@ -188,7 +195,7 @@ class VadStage:
         c = vm.conf
         for key, s in list(self.streams.items()):
             if swap:
-                vad = VAD(vm.model, math=c.math)
+                vad = _vad(vm.model, c.math)
                 if (vad.sample_rate, vad.hop) != (s.rate, s.hop):
                     del self.streams[key]  # another rate: this stream starts afresh
                     continue
