@@ -10,9 +10,15 @@ port (RESULTs back to the device), a unix socket read by this script (every
 result's ``latency_us``: arrival to result, inside the daemon) and, when
 mosquitto is installed, an MQTT broker on 127.0.0.1. Every --interval seconds
 the script samples the daemon's RSS (/proc/PID/status VmRSS) and the latency
-percentiles of that window; at the end it stops the daemon with SIGTERM.
+percentiles of that window; at the end it reads the daemon's peak RSS
+(VmHWM) and the numba, llvmlite and scipy shared objects it mapped
+(/proc/PID/maps), then stops it with SIGTERM. Before the daemon starts,
+``edgernn serve --check`` loads and steps the model once in a process of its
+own, as the systemd unit's ExecStartPre does, so the daemon starts on a warm
+cache (the native image: no numba in it unless it must compile).
 
-Target (issue 11): RSS flat within 1 MB after warm-up (the first --warmup s).
+Targets: RSS flat within 1 MB after warm-up (the first --warmup s; issue 11),
+peak RSS <= 80 MB (issue 19).
 Writes bench/out/soak.json and bench/out/soak.png. Other jobs sharing the CPU
 move the latency figures: report them with the command and the machine's load.
 """
@@ -47,12 +53,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_kb(pid: int) -> int:
+def rss_kb(pid: int, field: str = "VmRSS") -> int:
+    """``field`` of /proc/PID/status in kB (VmRSS: now; VmHWM: the peak so far)."""
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError(f"no VmRSS for pid {pid}")
+    raise RuntimeError(f"no {field} for pid {pid}")
+
+
+def heavy_objects(pid: int) -> list:
+    """The numba, llvmlite and scipy shared objects mapped into process ``pid``."""
+    with open(f"/proc/{pid}/maps") as fh:
+        paths = {ln.split(None, 5)[5].strip() for ln in fh if len(ln.split(None, 5)) == 6}
+    return sorted(p for p in paths
+                  if any(f"/{n}/" in p or f"/{n}." in p for n in ("numba", "llvmlite", "scipy")))
 
 
 def cpu_s(pid: int) -> float:
@@ -147,6 +162,7 @@ def main(argv=None) -> int:
     while not (tmp / "dev").exists():
         time.sleep(0.01)
     cmd = [sys.executable, "-m", "edgernn", "serve", "--config", str(tmp / "edgernn.toml")]
+    subprocess.run([*cmd, "--check"], check=True, cwd=ROOT, stdout=subprocess.DEVNULL)
     if args.cpu is not None:
         cmd = ["taskset", "-c", str(args.cpu), *cmd]
     err = open(tmp / "daemon.log", "wb")  # noqa: SIM115
@@ -174,6 +190,9 @@ def main(argv=None) -> int:
               f"p50 {q[0]:7.1f}  p99 {q[1]:7.1f}  p99.9 {q[2]:7.1f} us  cpu {cpu_pct:5.1f}%",
               flush=True)
     sim.wait(60)
+    # VmHWM comes from the kernel's approximate per-CPU counters: never below a sample
+    peak_kb = max([rss_kb(daemon.pid, "VmHWM"), *(x["rss_kb"] for x in samples)])
+    heavy = heavy_objects(daemon.pid)
     t_stop = time.monotonic()
     daemon.send_signal(signal.SIGTERM)
     rc = daemon.wait(30)
@@ -198,6 +217,8 @@ def main(argv=None) -> int:
                              else None, "max_mb": max(steady) / 1024 if steady else None,
                              "range_mb": rss_range, "slope_mb_per_hour": slope},
         "rss_flat_within_1mb": rss_range is not None and rss_range <= 1.0,
+        "peak_rss_mb": peak_kb / 1024, "peak_rss_le_80mb": peak_kb <= 80 * 1024,
+        "mapped_numba_llvmlite_scipy": heavy,
         "cpu_pct_median": float(np.median([x["cpu_pct"] for x in samples[1:]]))
         if len(samples) > 1 else None,
         "latency_us_median_of_windows": {k: float(np.nanmedian([x[k] for x in samples]))
@@ -210,6 +231,8 @@ def main(argv=None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "soak.json").write_text(json.dumps(res, indent=1, default=float))
     print(json.dumps({k: res[k] for k in ("rss_after_warmup", "rss_flat_within_1mb",
+                                          "peak_rss_mb", "peak_rss_le_80mb",
+                                          "mapped_numba_llvmlite_scipy",
                                           "cpu_pct_median", "latency_us_median_of_windows",
                                           "device", "daemon_exit", "stop_s")},
                      indent=1, default=float))
@@ -233,8 +256,9 @@ def plot(res: dict) -> None:
     a.axvline(res["rss_after_warmup"]["warmup_s"] / 60, color="grey", ls=":", label="warm-up")
     a.set_ylabel("daemon RSS (MB)")
     r = res["rss_after_warmup"]
-    a.set_title(f"edgernn serve at {res['rate_hz']:g} Hz, model M: RSS range after warm-up "
-                f"{r['range_mb']:.2f} MB" if r["range_mb"] is not None else "edgernn serve")
+    a.set_title(f"edgernn serve at {res['rate_hz']:g} Hz, model M: peak RSS "
+                f"{res['peak_rss_mb']:.1f} MB, range after warm-up {r['range_mb']:.2f} MB"
+                if r["range_mb"] is not None else "edgernn serve")
     a.legend()
     for key in ("p50_us", "p99_us", "p99.9_us"):
         b.plot(t, [x[key] for x in s], "o-", ms=3, label=key.replace("_us", ""))
