@@ -63,6 +63,31 @@ def test_mac_i8_matches_an_int64_product_on_each_path(rng, monkeypatch, which):
         np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
 
 
+@pytest.mark.parametrize("which", int8_paths_here())
+def test_two_tiles_match_an_int64_product_on_each_path(rng, monkeypatch, which):
+    """``mac_i8x2``: two tiles ``tstride`` bytes apart (a gap between them that must not
+    be read) into 64 consecutive rows, the same integers as two ``mac_i8`` calls."""
+    monkeypatch.setenv("EDGERNN_INT8_PATH", which)
+    mac2 = tile_i8.mac_i8_for(which, ntiles=2)
+
+    @njit(cache=False)
+    def tiles(W, wo, G, X, xo, D, do, tstride):
+        mac2(W, wo, G, X, xo, D, do, tstride)
+
+    for G, w, x in _cases(rng):
+        w2 = rng.integers(-128, 128, w.shape).astype(np.int8)
+        p1, p2 = _panel(w, which), _panel(w2, which)
+        gap = rng.integers(-128, 128, 64).astype(np.int8)
+        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), p1, gap, p2])
+        X = np.concatenate([rng.integers(0, 256, 5).astype(np.uint8), x])
+        D = rng.integers(-10**6, 10**6, 2 * ROWS + 7).astype(np.int32)
+        want = D.astype(np.int64)
+        want[7:7 + ROWS] += w.astype(np.int64) @ x.astype(np.int64)
+        want[7 + ROWS:] += w2.astype(np.int64) @ x.astype(np.int64)
+        tiles(W, 3, G, X, 5, D, 7, len(p1) + len(gap))
+        np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
+
+
 @pytest.mark.parametrize("features,want", [
     ("+neon,+fp-armv8,+crc", "neon"),                          # Cortex-A72: Raspberry Pi 4
     ("+neon,+fp-armv8,+crc,+lse,+rcpc,+dotprod", "sdot"),      # Cortex-A76: Raspberry Pi 5

@@ -33,7 +33,7 @@ from .linalg import matvec
 from .mathfn import strict_mul
 from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .spec.qlinalg import HEADER, MAX_COLS, pack_q8, qscratch_floats  # noqa: F401
-from .tile_i8 import ROWS, mac_i8
+from .tile_i8 import ROWS, mac_i8, mac_i8x2
 
 U = np.uint64
 _f32 = np.float32
@@ -92,15 +92,29 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def _tiles(W8, WI, SB, SI, A, idx, m, meta, q, acc):
-    """Integer products of the matrix ``meta`` with each stream's quantised vector."""
+def _tiles(W8, WI, S, SB, SI, A, idx, m, meta, q, zp, acc):
+    """Integer products of the matrix ``meta`` with each stream's quantised vector,
+    each stream's accumulators starting from ``-(128 + zp) * rowsum`` (its zero point
+    at ``S[s, zp]``): they end as ``sum_k W_q[r, k] * (v_q[k] - zp)``, exactly (int32
+    sums wrap the same in any order, and the result fits, K <= MAX_COLS)."""
     panel, G = WI[meta], WI[meta + 5]
     R32 = -(-WI[meta + 3] // ROWS) * ROWS
+    rs = U(WI[meta + 1])
     for i in range(m):
-        o = U(idx[i] * A + acc)
-        SI[o:o + U(R32)] = 0  # a memset (an indexed loop here became a scatter)
+        b = idx[i] * A
+        o = U(b + acc)
+        off = np.int32(128) + np.int32(S[U(b + zp)])
+        for r in range(U(R32)):
+            SI[o + r] = np.int32(-off * WI[rs + r])
     step = WI[meta + 6]
-    for t in range(R32 // ROWS):
+    nt = R32 // ROWS
+    for t in range(0, nt - 1, 2):   # two tiles at a time, then the odd one out
+        for i in range(m):
+            b = idx[i] * A
+            mac_i8x2(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI,
+                     U(b + acc + t * ROWS), U(step))
+    if nt % 2:
+        t = nt - 1
         for i in range(m):
             b = idx[i] * A
             mac_i8(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI, U(b + acc + t * ROWS))
@@ -138,32 +152,27 @@ def qmatvec_impl(W, W8, WI, S, SB, SI, A, idx, m, ma, sa, pa, mb, sb, pb, q, y, 
         if two:
             _quantize(S, SB, b + sb, WI[mb + 4], Gb, b + qb, mode_b, s_b, z_b, away_b,
                       b + sv + 2)
-    _tiles(W8, WI, SB, SI, A, idx, m, ma, q, acc_a)
+    _tiles(W8, WI, S, SB, SI, A, idx, m, ma, q, sv + 1, acc_a)
     if two:
-        _tiles(W8, WI, SB, SI, A, idx, m, mb, qb, acc_b)
-    rs_a, sc_a = U(WI[ma + 1]), U(WI[ma + 2])
-    rs_b, sc_b = (U(WI[mb + 1]), U(WI[mb + 2])) if two else (rs_a, sc_a)
+        _tiles(W8, WI, S, SB, SI, A, idx, m, mb, qb, sv + 3, acc_b)
+    sc_a = U(WI[ma + 2])
+    sc_b = U(WI[mb + 2]) if two else sc_a
     for i in range(m):
         b = idx[i] * A
-        sva, off_a = S[b + sv], np.int32(128) + np.int32(S[b + sv + 1])
-        svb, off_b = S[b + sv + 2], np.int32(128) + np.int32(S[b + sv + 3])
+        sva, svb = S[b + sv], S[b + sv + 2]
         a, c, yo = U(b + acc_a), U(b + acc_b), U(b + y)
-        # acc - off * rowsum fits int32 (K <= MAX_COLS): int32 arithmetic is exact
         if two:
             for r in range(U(shared)):
-                va = _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (W[sc_a + r] * sva)
-                vb = _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (W[sc_b + r] * svb)
+                va = _f32(SI[a + r]) * (W[sc_a + r] * sva)
+                vb = _f32(SI[c + r]) * (W[sc_b + r] * svb)
                 S[yo + r] = (S[yo + r] + va) + vb
             oa, ob = U(b + ya) - U(shared), U(b + yb) - U(shared)
             for r in range(U(shared), U(rows)):
-                S[oa + r] += _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (
-                    W[sc_a + r] * sva)
-                S[ob + r] += _f32(np.int32(SI[c + r] - off_b * WI[rs_b + r])) * (
-                    W[sc_b + r] * svb)
+                S[oa + r] += _f32(SI[a + r]) * (W[sc_a + r] * sva)
+                S[ob + r] += _f32(SI[c + r]) * (W[sc_b + r] * svb)
         else:
             for r in range(U(rows)):
-                S[yo + r] += _f32(np.int32(SI[a + r] - off_a * WI[rs_a + r])) * (
-                    W[sc_a + r] * sva)
+                S[yo + r] += _f32(SI[a + r]) * (W[sc_a + r] * sva)
 
 
 @kernel(types.int64(*[types.int64] * 12))

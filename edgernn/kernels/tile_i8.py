@@ -252,13 +252,25 @@ def _neon_tile(builder, wp, xp, G, dp, native):
         builder.store(builder.add(builder.load(p, align=4), s), p, align=4)
 
 
-def _emit(which):
+def _emit(which, ntiles=1):
+    """Codegen of ``ntiles`` consecutive tiles (panels ``tstride`` bytes apart, rows
+    consecutive in ``D``): on the ``vnni`` path in one loop sharing each input word
+    (twice the independent ``vpdpbusd`` chains: their 5-cycle latency, not the ports,
+    bounds one tile), elsewhere one tile after the other. The same integers either way."""
     def codegen(context, builder, sig, args):
-        W, wo, G, X, xo, D, do = args
+        W, wo, G, X, xo, D, do = args[:7]
         t = sig.args
         wp = builder.gep(context.make_array(t[0])(context, builder, W).data, [wo])
         xp = builder.gep(context.make_array(t[3])(context, builder, X).data, [xo])
         dp = builder.gep(context.make_array(t[5])(context, builder, D).data, [do])
+        if ntiles > 1 and which != "vnni":
+            one = _emit(which)
+            for k in range(ntiles):
+                wok = builder.add(wo, builder.mul(args[7], ir.Constant(_I64, k)))
+                dok = builder.add(do, ir.Constant(_I64, k * ROWS))
+                one(context, builder, sig.replace(args=t[:7]), [W, wok, G, X, xo, D, dok])
+            return context.get_dummy_value()
+        tstride = args[7] if ntiles > 1 else ir.Constant(_I64, 0)
         if which == "avx2":
             _avx2_tile(builder, wp, xp, G, dp)
             return context.get_dummy_value()
@@ -283,7 +295,7 @@ def _emit(which):
         nparts = 1 if which == "generic" else ROWS // lanes
         part_ty = acc_ty if which == "generic" else ir.VectorType(_I32, lanes)
         zero = ir.Constant(part_ty, None)
-        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nparts)]
+        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nparts * ntiles)]
                 for _ in range(2)]
 
         def group(g, phase):
@@ -302,8 +314,10 @@ def _emit(which):
                 xv = builder.bitcast(_splat(builder, xw, 4, _I32), ir.VectorType(_I8, 16))
             else:
                 xv = _splat(builder, xw, 16, _I32)
-            for part in range(nparts):
-                off = builder.add(base, ir.Constant(_I64, part * 4 * lanes))
+            for part in range(nparts * ntiles):
+                tile, part_ = divmod(part, nparts)
+                off = builder.add(builder.add(base, builder.mul(tstride, ir.Constant(
+                    _I64, tile))), ir.Constant(_I64, part_ * 4 * lanes))
                 wty = ir.VectorType(_I8, 16) if which == "sdot" else ir.VectorType(_I32, 16)
                 wv = builder.load(builder.bitcast(builder.gep(wp, [off]), wty.as_pointer()),
                                   align=1)
@@ -320,7 +334,7 @@ def _emit(which):
         with cgutils.for_range_slice(builder, builder.mul(pairs, ir.Constant(_I64, 2)), G,
                                      ir.Constant(_I64, 1), inc=True) as (g, _):
             group(g, 0)
-        for part in range(nparts):
+        for part in range(nparts * ntiles):
             s = builder.add(builder.load(accs[0][part]), builder.load(accs[1][part]))
             if which == "sdot":  # + 128 * rowsum, stored after the tile's weights
                 rs = builder.gep(wp, [builder.add(builder.mul(G, ir.Constant(_I64, 4 * ROWS)),
@@ -335,23 +349,39 @@ def _emit(which):
     return codegen
 
 
+def _ok(W, X, D):
+    return (isinstance(W, types.Array) and W.dtype == types.int8
+            and isinstance(X, types.Array) and X.dtype in (types.uint8, types.int8)
+            and isinstance(D, types.Array) and D.dtype == types.int32)
+
+
 def _mac_typer(which):
     def mac_i8(typingctx, W, wo, G, X, xo, D, do):
         """``D[do:do+32] += panel(W at wo, G groups) @ X[xo:xo+4G]`` (module docstring)."""
-        if not (isinstance(W, types.Array) and W.dtype == types.int8
-                and isinstance(X, types.Array) and X.dtype in (types.uint8, types.int8)
-                and isinstance(D, types.Array) and D.dtype == types.int32):
+        if not _ok(W, X, D):
             return None
         return types.void(W, wo, G, X, xo, D, do), _emit(which or path())
     return mac_i8
 
 
+def _mac2_typer(which):
+    def mac_i8x2(typingctx, W, wo, G, X, xo, D, do, tstride):
+        """Two tiles: ``D[do:do+32]`` by the panel at ``wo``, ``D[do+32:do+64]`` by the
+        one at ``wo + tstride``."""
+        if not _ok(W, X, D):
+            return None
+        return types.void(W, wo, G, X, xo, D, do, tstride), _emit(which or path(), 2)
+    return mac_i8x2
+
+
 #: the tile on this machine's path (:func:`path`, read when it is first compiled)
 mac_i8 = intrinsic(_mac_typer(None))
+#: ``mac_i8x2(W, wo, G, X, xo, D, do, tstride)``: two consecutive tiles
+mac_i8x2 = intrinsic(_mac2_typer(None))
 
 
-def mac_i8_for(which: str):
-    """The tile compiled for path ``which``: Numba keeps one typing of an intrinsic per
-    process, so a test that checks several forced paths in one process takes each its
-    own."""
-    return intrinsic(_mac_typer(which))
+def mac_i8_for(which: str, ntiles: int = 1):
+    """The tile (``ntiles`` 2: :data:`mac_i8x2`) compiled for path ``which``: Numba keeps
+    one typing of an intrinsic per process, so a test that checks several forced paths
+    in one process takes each its own."""
+    return intrinsic(_mac2_typer(which) if ntiles == 2 else _mac_typer(which))
