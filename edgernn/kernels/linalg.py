@@ -23,7 +23,20 @@ from .abi import call_ptr, kernel, views
 from .cache import CACHE
 from .optable import H_MATVEC
 from .spec.linalg import pack_panels, panel_size  # noqa: F401
-from .tile import MULTI, STREAMS, TAIL, TILE, mac8, mac32, mac32t2, mac32t3, mac32t4, mac32x2
+from .tile import (
+    MULTI,
+    STREAMS,
+    TAIL,
+    TILE,
+    mac8,
+    mac8t2,
+    mac8t3,
+    mac32,
+    mac32t2,
+    mac32t3,
+    mac32t4,
+    mac32x2,
+)
 
 CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
 GROUP = 8    # streams that share a pass over the panel chunks
@@ -68,6 +81,16 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
         r = r0
         while r < r8:
             width = U(TILE) if r < n32 * U(TILE) else U(TAIL)
+            tails = (r8 - r) // U(TAIL)
+            if width == U(TAIL) and tails >= U(2) and g1 - g0 == 1 and K <= U(CHUNK):
+                b = U(idx[g0]) * U(A)   # one stream's 16 or 24 tail rows: one call
+                if tails == U(3):
+                    mac8t3(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r, K * width)
+                else:
+                    mac8t2(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r, K * width)
+                wo += tails * K * width
+                r += tails * width
+                continue
             c0 = U(0)
             while c0 < K:
                 c1 = min(c0 + U(CHUNK), K)

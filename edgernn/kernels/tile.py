@@ -190,6 +190,10 @@ mac32t4 = intrinsic(_typer_tiles(32, 4))
 #: 3 and 2 tiles of 32 rows of one stream
 mac32t3 = intrinsic(_typer_tiles(32, 3))
 mac32t2 = intrinsic(_typer_tiles(32, 2))
+#: 3 and 2 tail tiles of 8 rows of one stream, each input loaded once (a layer of 9-24
+#: rows, e.g. a Dense head: one 8-row tile is two FMA chains, bound by their latency)
+mac8t3 = intrinsic(_typer_tiles(8, 3))
+mac8t2 = intrinsic(_typer_tiles(8, 2))
 #: most tiles per multi-tile call for one stream (1: none; on AVX2 and NEON the
 #: accumulators of several tiles would not fit in the registers)
 MULTI = 4 if _wide() else 1
