@@ -36,6 +36,7 @@ from .tile import (
     mac32t3,
     mac32t4,
     mac32x2,
+    mac32x4,
 )
 
 CHUNK = 256  # columns per pass over a panel chunk (32 rows x 256 x 4 B = 32 KB)
@@ -82,12 +83,15 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
         while r < r8:
             width = U(TILE) if r < n32 * U(TILE) else U(TAIL)
             tails = (r8 - r) // U(TAIL)
-            if width == U(TAIL) and tails >= U(2) and g1 - g0 == 1 and K <= U(CHUNK):
-                b = U(idx[g0]) * U(A)   # one stream's 16 or 24 tail rows: one call
-                if tails == U(3):
-                    mac8t3(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r, K * width)
-                else:
-                    mac8t2(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r, K * width)
+            if width == U(TAIL) and tails >= U(2) and K <= U(CHUNK):
+                for i in range(g0, g1):   # each stream's 16 or 24 tail rows in one call
+                    b = U(idx[i]) * U(A)
+                    if tails == U(3):
+                        mac8t3(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r,
+                               K * width)
+                    else:
+                        mac8t2(W, wo, K1, K2, S, b + U(x1), b + U(x2), b + U(y) + r,
+                               K * width)
                 wo += tails * K * width
                 r += tails * width
                 continue
@@ -101,7 +105,15 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
                 w = wo + c0 * width
                 i = g0
                 if width == U(TILE):
-                    while i + STREAMS <= g1 and STREAMS == 2:
+                    while i + 4 <= g1 and STREAMS == 4:
+                        b, c = U(idx[i]) * U(A), U(idx[i + 1]) * U(A)
+                        d, e = U(idx[i + 2]) * U(A), U(idx[i + 3]) * U(A)
+                        mac32x4(W, w, n1, n2, S, b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r,
+                                c + U(x1) + a1, c + U(x2) + a2, c + U(y) + r,
+                                d + U(x1) + a1, d + U(x2) + a2, d + U(y) + r,
+                                e + U(x1) + a1, e + U(x2) + a2, e + U(y) + r)
+                        i += 4
+                    while i + 2 <= g1 and STREAMS >= 2:
                         b, c = U(idx[i]) * U(A), U(idx[i + 1]) * U(A)
                         mac32x2(W, w, n1, n2, S, b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r,
                                 c + U(x1) + a1, c + U(x2) + a2, c + U(y) + r)

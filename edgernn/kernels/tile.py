@@ -154,6 +154,17 @@ def _typer2(rows):
     return typer
 
 
+def _typer4(rows):
+    def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb, x1c, x2c, yc, x1d, x2d,
+              yd):
+        if not _arrays_ok(W, S):
+            return None
+        return (types.void(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb, x1c, x2c, yc, x1d,
+                           x2d, yd), _emit_mac(rows, 4))
+    typer.__name__ = typer.__qualname__ = f"mac{rows}x4"
+    return typer
+
+
 def _typer_tiles(rows, ntiles):
     def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, tstride):
         if not _arrays_ok(W, S):
@@ -175,13 +186,16 @@ def _wide() -> bool:
 #: float32 lanes per LLVM vector: 16 (one AVX-512 register), else 8 (one AVX or two
 #: NEON registers); per-lane arithmetic is the same for any width
 VEC = 16 if _wide() else 8
-#: streams per weight load in batched products
-STREAMS = 2 if _wide() else 1
+#: streams per weight load in batched products (most; 2 when fewer are left)
+STREAMS = 4 if _wide() else 1
 
 #: ``mac32(W, wo, K1, K2, S, x1, x2, y)``: 32 rows of one stream (offsets: uint64)
 mac32 = intrinsic(_typer1(32))
 #: ``mac32x2(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb)``: 32 rows of two streams
 mac32x2 = intrinsic(_typer2(32))
+#: 32 rows of four streams (AVX-512 only: 16 accumulators; one weight load per 4 FMAs
+#: leaves the load ports room for the four broadcasts)
+mac32x4 = intrinsic(_typer4(32))
 #: 8 rows of one stream
 mac8 = intrinsic(_typer1(8))
 #: ``mac32t4(W, wo, K1, K2, S, x1, x2, y, tstride)``: 4 tiles of 32 rows of one stream,
