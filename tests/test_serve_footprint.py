@@ -1,11 +1,11 @@
 """What a running daemon has loaded: no numba, llvmlite or scipy unless it must compile.
 
-Model M's kernels are first compiled into a cache folder of the test's own by a
-fresh process (which writes the native image, :mod:`edgernn.kernels.native`);
-the daemon then starts on that cache (``python -m edgernn serve``, as systemd
-would) and is checked from outside, through ``/proc/PID/maps``: the shared
-objects it mapped are those of its imports, so a numba, llvmlite or scipy
-extension module there means the package was imported.
+Model M's kernels and the denoiser's (its model and the audio front end) are first
+compiled into a cache folder of the test's own by a fresh process (which writes
+the native image, :mod:`edgernn.kernels.native`); the daemon then starts on that
+cache (``python -m edgernn serve``, as systemd would) and is checked from outside,
+through ``/proc/PID/maps``: the shared objects it mapped are those of its imports,
+so a numba, llvmlite or scipy extension module there means the package was imported.
 """
 
 from __future__ import annotations
@@ -15,11 +15,13 @@ import os
 import platform
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.helpers import need_module
 from tests.serve_helpers import Daemon, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -36,6 +38,9 @@ import edgernn
 m = edgernn.load(sys.argv[1])
 m.stream().step(np.zeros(m.input_size, np.float32))
 m.streams(2).step(np.zeros((2, m.input_size), np.float32))
+from edgernn.audio import Denoiser
+
+Denoiser().process(np.zeros(4000, np.float32))
 """
 
 
@@ -47,7 +52,8 @@ def _env(cache: Path) -> dict:
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):
-    """A cache folder holding model M's kernels and their native image."""
+    """A cache folder holding model M's and the bundled denoiser's kernels and the audio
+    front end's, and their native image."""
     cache = tmp_path_factory.mktemp("cache")
     p = subprocess.run([sys.executable, "-c", _WARM, str(MODEL_M)], env=_env(cache),
                        capture_output=True, text=True, timeout=900)
@@ -109,3 +115,31 @@ def test_serve_model_m_from_a_serial_device_maps_no_numba_llvmlite_or_scipy(tmp_
     assert rep["ok"] and rep["mismatched"] == 0 and rep["missing"] == 0, rep
     assert rep["matched"] > 1000 and len(d.lines) == rep["matched"]
     assert np.isfinite(d.results()[-1]["y"]).all()
+
+
+def test_serve_denoise_wav_maps_no_numba_and_equals_the_offline_denoiser(tmp_path, cache):
+    """A denoising daemon (bundled model, a WAV file in real time, a WAV file out) runs the
+    front end from the native image too, bit for bit the offline :class:`Denoiser`'s."""
+    sf = need_module("soundfile", "soundfile (the audio extra)")
+    from edgernn.audio import Denoiser
+
+    x, rate = sf.read(ROOT / "edgernn" / "data" / "denoise_demo.wav", dtype="float32")
+    x = x[:3 * rate]
+    sf.write(tmp_path / "noisy.wav", x, rate, subtype="FLOAT")
+    cfg = tmp_path / "edgernn.toml"
+    cfg.write_text('device = "mic-1"\n[source]\nkind = "wav"\npath = "noisy.wav"\n'
+                   'denoise = true\nrealtime = true\n[[sink]]\ntype = "wav"\n'
+                   'path = "clean.wav"\n[metrics]\nlisten = ""\n')
+    d = Daemon(cfg, env=_env(cache))
+    try:
+        d.wait_ready()
+        time.sleep(1.0)  # a second of the file's three, in real time: the front end ran
+        loaded = heavy_objects(d.proc.pid)
+        d.run_to_end(60)
+    finally:
+        d.kill()
+    assert loaded == [], f"the daemon mapped {loaded}"
+    y = sf.read(tmp_path / "clean.wav", dtype="float32")[0]
+    n = len(x) // 160 * 160
+    assert len(y) == n
+    np.testing.assert_array_equal(y, Denoiser().process(x[:n]))  # bit for bit

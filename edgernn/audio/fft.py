@@ -7,9 +7,10 @@ more than the transform itself at these sizes. This file packs a real frame of
 complex FFT of size ``m`` and untangles the result (the standard real-FFT
 split), so one 512-point real transform is about 1.2k butterflies.
 
-Tables (`make_tables`): ``rev`` int64[m] bit-reversal permutation,
-``cos_t``/``sin_t`` float64[m] with ``cos(2 pi k / n)``, ``sin(2 pi k / n)``
-for ``k < m`` (the complex transform of size m uses every second entry).
+Tables (`make_tables`, from :mod:`edgernn.audio.layout`): ``rev`` int64[m]
+bit-reversal permutation, ``cos_t``/``sin_t`` float64[m] with ``cos(2 pi k / n)``,
+``sin(2 pi k / n)`` for ``k < m`` (the complex transform of size m uses every
+second entry).
 
 Conventions are numpy's: ``rfft(x)[k] = sum_t x[t] exp(-2 pi i k t / n)``,
 ``irfft`` is its inverse including the ``1/n``.
@@ -17,21 +18,12 @@ Conventions are numpy's: ``rfft(x)[k] = sum_t x[t] exp(-2 pi i k t / n)``,
 
 from __future__ import annotations
 
-import numpy as np
 from numba import njit
 
 from ..kernels.cache import CACHE
+from .layout import make_tables
 
-
-def make_tables(n: int):
-    """Bit-reversal and twiddle tables for real transforms of size ``n`` (a power of 2)."""
-    if n < 4 or n & (n - 1):
-        raise ValueError(f"FFT size must be a power of two >= 4, got {n!r}")
-    m = n // 2
-    bits = m.bit_length() - 1
-    rev = np.array([int(f"{i:0{bits}b}"[::-1], 2) if bits else 0 for i in range(m)], np.int64)
-    k = np.arange(m)
-    return rev, np.cos(2 * np.pi * k / n), np.sin(2 * np.pi * k / n)
+__all__ = ["make_tables", "rfft", "irfft"]
 
 
 @njit(cache=CACHE, nogil=True)

@@ -25,17 +25,22 @@ energies (B), their change since the previous frame (B), and a voicing value:
 the largest normalised autocorrelation of the windowed frame at lags of a
 pitch between 83 and 500 Hz (from the inverse FFT of the power spectrum; lags
 above ``n_fft - N`` would wrap around).
+
+The compiled code (:mod:`edgernn.audio.stft`, numba) is loaded from the native
+image (:mod:`edgernn.kernels.native`) where it holds it, and called through the
+engine's Python wrapper (:func:`edgernn.engine.entry.wrap`): no numba in the
+process. Elsewhere (the image off, missing, stale or damaged; an input that is
+not contiguous float32) numba's own functions run, with the same bits.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 
-from ..kernels.cache import CACHE
-from . import fft
+from .layout import ANALYZE, CTX, SYNTHESIZE, make_tables
 
 LOG_EPS = 1e-9
+_state: dict = {}
 
 
 def vorbis_window(n: int) -> np.ndarray:
@@ -119,13 +124,13 @@ class FrontEnd:
     ``self.energy`` holds the band energies of the last analysed frame.
 
     All state lives in one float64 workspace and all tables in one int64 and one
-    float64 array, so each native call takes a handful of arguments (Numba's
-    dispatch costs about 70 ns per argument).
+    float64 array, whose addresses a context array holds (:data:`CTX`), so each
+    native call takes the context, its input and its output.
     """
 
     def __init__(self, cfg: FrontEndConfig):
         self.cfg = cfg
-        rev, cos_t, sin_t = fft.make_tables(cfg.n_fft)
+        rev, cos_t, sin_t = make_tables(cfg.n_fft)
         n, f, k, m, b = cfg.win, cfg.n_fft, cfg.n_bins, cfg.n_fft // 2, cfg.num_bands
         self._dims = np.array([n, f, k, m, b, cfg.min_lag, cfg.max_lag], np.int64)
         self._itab = np.concatenate([rev, cfg.band_lo]).astype(np.int64)
@@ -137,6 +142,12 @@ class FrontEnd:
         self._prev_log = self._ws[off + 2 * b:]
         self.features = np.zeros(cfg.num_features, np.float32)
         self.out = np.zeros(cfg.hop, np.float32)
+        self._ctx = np.zeros(CTX, np.int64)
+        self._ctx[:CTX - 1] = [a.ctypes.data for a in (self._ws, self._itab, self._ftab,
+                                                       self._dims)]
+        self._floor = self._ctx[CTX - 1:].view(np.float64)
+        self._addr = int(self._ctx.ctypes.data)
+        self._analyze_c, self._synthesize_c = _entries() or (None, None)
         self.reset()
 
     def reset(self) -> None:
@@ -144,105 +155,41 @@ class FrontEnd:
         self._prev_log[:] = np.log10(LOG_EPS)
 
     def analyze(self, hop: np.ndarray) -> np.ndarray:
-        _analyze(hop, self._ws, self._itab, self._ftab, self._dims, self.features)
+        if self._analyze_c is None or self._analyze_c(self._addr, hop, self.features, 0):
+            _jitted()._analyze(hop, self._ws, self._itab, self._ftab, self._dims,
+                               self.features)
         return self.features
 
     def synthesize(self, gains: np.ndarray, floor: float = 0.0) -> np.ndarray:
-        _synthesize(gains, floor, self._ws, self._itab, self._ftab, self._dims, self.out)
+        self._floor[0] = floor
+        if self._synthesize_c is None or self._synthesize_c(self._addr, gains, self.out, 0):
+            _jitted()._synthesize(gains, floor, self._ws, self._itab, self._ftab, self._dims,
+                                  self.out)
         return self.out
 
 
-@njit(cache=CACHE, nogil=True)
-def _views(ws, itab, ftab, dims):
-    n, f, k, m, b = dims[0], dims[1], dims[2], dims[3], dims[4]
-    frame, ola = ws[:n], ws[n:2 * n]
-    o = 2 * n
-    buf = ws[o:o + f]
-    o += f
-    re, im, pre, pim = ws[o:o + k], ws[o + k:o + 2 * k], ws[o + 2 * k:o + 3 * k], \
-        ws[o + 3 * k:o + 4 * k]
-    o += 4 * k
-    zr, zi = ws[o:o + m], ws[o + m:o + 2 * m]
-    o += 2 * m
-    gb, energy, prev_log = ws[o:o + b], ws[o + b:o + 2 * b], ws[o + 2 * b:o + 3 * b]
-    rev, band_lo = itab[:m], itab[m:m + k]
-    cos_t, sin_t, band_frac, window = ftab[:m], ftab[m:2 * m], ftab[2 * m:2 * m + k], \
-        ftab[2 * m + k:2 * m + k + n]
-    return (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
-            cos_t, sin_t, band_frac, window)
+def _jitted():
+    """:mod:`edgernn.audio.stft`, numba's code (imported only when it must run)."""
+    from . import stft
+
+    return stft
 
 
-@njit(cache=CACHE, nogil=True)
-def _analyze(hop, ws, itab, ftab, dims, feats):
-    (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
-     cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
-    min_lag, max_lag = dims[5], dims[6]
-    n_win = frame.size
-    h = hop.size
-    for t in range(n_win - h):
-        frame[t] = frame[t + h]
-    for t in range(h):
-        frame[n_win - h + t] = hop[t]
-    for t in range(n_win):
-        buf[t] = frame[t] * window[t]
-    for t in range(n_win, buf.size):
-        buf[t] = 0.0
-    fft.rfft(buf, re, im, zr, zi, rev, cos_t, sin_t)
-    nb, nk = energy.size, re.size
-    for b in range(nb):
-        energy[b] = 0.0
-    for k in range(nk):
-        p = re[k] * re[k] + im[k] * im[k]
-        pre[k] = p
-        b = band_lo[k]
-        f = band_frac[k]
-        energy[b] += (1.0 - f) * p
-        energy[b + 1] += f * p
-    for b in range(nb):
-        lg = np.log10(energy[b] + 1e-9)
-        feats[b] = lg
-        feats[nb + b] = lg - prev_log[b]
-        prev_log[b] = lg
-    # voicing: autocorrelation = inverse FFT of the power spectrum (buf is free now)
-    for k in range(nk):
-        pim[k] = 0.0
-    fft.irfft(pre, pim, buf, zr, zi, rev, cos_t, sin_t)
-    best = 0.0
-    r0 = buf[0]
-    if r0 > 1e-12:
-        for lag in range(min_lag, max_lag + 1):
-            r = buf[lag] / r0 * n_win / (n_win - lag)
-            if r > best:
-                best = r
-    feats[2 * nb] = min(best, 1.0)
+def _entries():
+    """``(analyze, synthesize)``: the C entries through the engine's Python wrapper, from
+    the image, else compiled (or loaded) by numba and written into it; None where the
+    image is off (numba's functions run)."""
+    if "entries" not in _state:
+        from ..engine import entry
+        from ..kernels import native
 
-
-@njit(cache=CACHE, nogil=True)
-def _synthesize(gains, floor, ws, itab, ftab, dims, out):
-    (frame, ola, buf, re, im, pre, pim, zr, zi, gb, energy, prev_log, rev, band_lo,
-     cos_t, sin_t, band_frac, window) = _views(ws, itab, ftab, dims)
-    nb, nk = gb.size, re.size
-    for b in range(nb):
-        g = gains[b]
-        if not g >= floor:                       # also catches NaN
-            g = floor
-        if g > 1.0:
-            g = 1.0
-        gb[b] = g
-    for k in range(nk):
-        b = band_lo[k]
-        f = band_frac[k]
-        g = (1.0 - f) * gb[b] + f * gb[b + 1]
-        pim[k] = im[k] * g
-        pre[k] = re[k] * g
-    fft.irfft(pre, pim, buf, zr, zi, rev, cos_t, sin_t)
-    n_win = ola.size
-    h = out.size
-    for t in range(n_win):
-        ola[t] += buf[t] * window[t]
-    for t in range(h):
-        out[t] = ola[t]
-    for t in range(n_win - h):
-        ola[t] = ola[t + h]
-    for t in range(n_win - h, n_win):
-        ola[t] = 0.0
+        fns = None
+        if native.enabled():
+            addrs = [native.lookup(name) for name in (ANALYZE, SYNTHESIZE)]
+            if None in addrs:
+                addrs = [_jitted().compiled(name).address for name in (ANALYZE, SYNTHESIZE)]
+            fns = tuple(entry.wrap(a, name)
+                        for a, name in zip(addrs, (ANALYZE, SYNTHESIZE), strict=True))
+            fns = None if None in fns else fns
+        _state["entries"] = fns
+    return _state["entries"]

@@ -61,6 +61,16 @@ def _builtin(address: int):
     return new(ctypes.addressof(mdef), None, None)
 
 
+def wrap(address: int, key: str):
+    """``fn(ctx, x, y, T) -> int``: the image's Python wrapper (:data:`CALL`) around another
+    C entry of the engine's signature at ``address`` (the audio front end's), loaded as
+    copy ``key``; None where the image is off or lacks the wrapper."""
+    if not image.enabled() or not _abi_ok():
+        return None
+    call = image.lookup(CALL, _symbols(address), key=f"{CALL}@{key}")
+    return _builtin(call) if call else None
+
+
 def from_image():
     """The entry from the native image alone (None when it lacks it): no numba."""
     if not image.enabled() or not _abi_ok():

@@ -137,7 +137,11 @@ run:
 #: shared library does not export them. The GIL helpers are numba's (``_helperlib.c``);
 #: the others serve only a ``cfunc``'s exception path (a kernel that raised, which the
 #: kernels do not do): they set a RuntimeError that the ``cfunc`` reports as
-#: unraisable, as numba's would, without numba's pickled message.
+#: unraisable, as numba's would, without numba's pickled message. ``NRT_Free`` and
+#: ``NRT_MemInfo_call_dtor`` do nothing: the image's code only views memory it does
+#: not own (arrays without a meminfo, slices of them), so no reference count of its
+#: ever falls to zero (code that allocates imports ``NRT_MemInfo_alloc*``, which
+#: nothing here defines: the loader refuses it, and numba runs it).
 HELPERS = native.HELPERS
 HELPERS_IR = r"""
 @PyExc_RuntimeError = external global i8*
@@ -181,6 +185,10 @@ define i32 @numba_do_raise(i8* %packed) {
 }
 
 define void @NRT_Free(i8* %p) {
+  ret void
+}
+
+define void @NRT_MemInfo_call_dtor(i8* %mi) {
   ret void
 }
 """

@@ -120,11 +120,14 @@ def _helpers() -> dict:
     return _state["helpers"]
 
 
-def lookup(name: str, extra: dict | None = None) -> int | None:
+def lookup(name: str, extra: dict | None = None, key: str | None = None) -> int | None:
     """Address of item ``name``'s entry symbol, loaded from the image; None when the
-    image has no usable copy of it (then numba must provide it)."""
-    if name in _state["items"]:
-        return _state["items"][name]
+    image has no usable copy of it (then numba must provide it). ``key`` names this
+    copy when one item is loaded more than once (with other ``extra`` symbols: the
+    engine's Python wrapper around another C entry)."""
+    key = key or name
+    if key in _state["items"]:
+        return _state["items"][key]
     addr = None
     found = _read(name) if enabled() else None
     if found:
@@ -135,7 +138,7 @@ def lookup(name: str, extra: dict | None = None) -> int | None:
         except NativeError:
             addr = None
     if addr:
-        _state["items"][name] = addr
+        _state["items"][key] = addr
     return addr
 
 
