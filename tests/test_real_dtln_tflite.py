@@ -3,15 +3,19 @@ dynamic-range int8) convert with ``from_tflite(states=)`` and stream step by ste
 their state inside edgernn, against LiteRT with the state fed back by hand as the
 authors' real-time loop does, on real recorded speech."""
 
+import platform
+
 import numpy as np
 import pytest
 
-from tests import naive
+from tests import litert_oracle, naive
 from tests.helpers import need_module
 from tests.real_models import dtln_magnitudes, model_file, speech_16k
 
 BLOCKS = 2000
 STATES = {1: {"input_3": "Identity_1"}, 2: {"input_5": "Identity_1"}}
+#: LiteRT's arithmetic here is the one tests.litert_oracle emulates (x86-64, no FMA)
+EMULATED_HERE = platform.machine() in ("x86_64", "AMD64")
 
 
 def _litert_stage(path, inputs, builtin=False):
@@ -147,16 +151,35 @@ def _overlap_add(blocks):
     return np.concatenate(out)
 
 
+def _oracle_stage(path, inputs):
+    """:class:`tests.litert_oracle.Interpreter` on a stage, the state fed back by hand as
+    :func:`_litert_stage` does: the outputs, stacked."""
+    it = litert_oracle.Interpreter(path.read_bytes())
+    state = np.zeros((1, 2, 128, 2), np.float32)
+    ys = []
+    for x in inputs:
+        y, state = it(x[None, None], state)
+        ys.append(y[0, 0])
+    return np.stack(ys)
+
+
 def test_int8_stages_compute_as_litert_free_running(speech):
     """model_quant_*: int8 weights with LiteRT's own per-tensor scales, inputs quantised
     per call, converted with ``arithmetic="litert"`` (the default for such files): the
     activations, the mean, the input quantisation and the bias add as LiteRT's builtin
-    kernels compute them (:mod:`converters.tflite.litert_math`). From LiteRT's own state
-    every block equals LiteRT's bit for bit (states too, but for subnormal values, which
-    edgernn flushes to zero); free-running, each runtime carrying its own state, both
-    stages and the whole pipeline stay within 2e-3 (measured: equal). In edgernn's own
-    arithmetic a last-bit difference moves a quantised input one step and the state
-    with it: 4.1e-2 apart on the mask after 2000 blocks."""
+    kernels compute them on x86-64 (:mod:`converters.tflite.litert_math`).
+
+    On every CPU, free-running over 2000 blocks, each stage and the whole pipeline equal
+    :mod:`tests.litert_oracle` (that arithmetic in numpy) bit for bit. On x86-64, LiteRT
+    computes it too: from LiteRT's own state every block equals LiteRT's bit for bit
+    (states too, but for subnormal values, which edgernn flushes to zero), and the
+    oracle equals LiteRT free-running. Elsewhere LiteRT is another arithmetic (aarch64:
+    fused multiply-adds in its activations and its FC's bias): a last-bit difference
+    moves a quantised input one step and, free-running, the state with it. Measured
+    under QEMU (cortex-a72, LiteRT 2.3's aarch64 wheel) against x86-64: from LiteRT's
+    own state 1.5e-3 at worst (one block of 2000; 1.2e-7 on stage 2), free-running
+    5.2e-2 on the mask, 4.4e-3 on stage 2, 7.4e-3 on the pipeline's samples: as far
+    apart as edgernn's own arithmetic is from LiteRT on x86-64 (4.1e-2 on the mask)."""
     from converters import from_tflite
 
     mags, phases = speech
@@ -170,22 +193,38 @@ def test_int8_stages_compute_as_litert_free_running(speech):
         assert not any(e["dynamic_zero_point"] for e in layers if "dynamic_zero_point" in e)
         acts = {t.op.name for t in m.graph.nodes if type(t.op).__name__ == "Activation"}
         assert acts == {"sigmoid_litert", "tanh_litert"}
-    masks, dy, ds = _forced(m1, q1, mags)
-    assert dy.max() == 0 and ds.max() < 1e-30
-    blocks = _blocks(mags, phases, masks)
-    want2, dy2, ds2 = _forced(m2, q2, blocks)
-    assert dy2.max() == 0 and ds2.max() < 1e-30
-    # free-running, the state inside
+    # free-running, the state inside, against the oracle: bit for bit on every CPU
+    o_masks = _oracle_stage(q1, mags)
+    o_blocks = _blocks(mags, phases, o_masks)
+    o_y2 = _oracle_stage(q2, o_blocks)
     got1 = m1.stream(math="exact").run(mags)
+    np.testing.assert_array_equal(got1, o_masks)
     s = m1.stream(math="exact")
     np.testing.assert_array_equal(np.stack([s.step(m).copy() for m in mags[:100]]), got1[:100])
-    assert np.abs(got1 - masks).max() <= 2e-3
-    assert np.abs(m2.stream().run(blocks) - want2).max() <= 2e-3
+    np.testing.assert_array_equal(m2.stream().run(o_blocks), o_y2)
     # the whole pipeline: edgernn's masks make edgernn's blocks for its stage 2
     got_out = _overlap_add(m2.stream().run(_blocks(mags, phases, got1)))
+    o_out = _overlap_add(o_y2)
+    assert o_out.std() > 1e-3
+    np.testing.assert_array_equal(got_out, o_out)
+    # against LiteRT itself: from its own state at each block, then free-running
+    masks, dy, ds = _forced(m1, q1, mags)
+    blocks = _blocks(mags, phases, masks)
+    want2, dy2, ds2 = _forced(m2, q2, blocks)
     want_out = _overlap_add(want2)
-    assert want_out.std() > 1e-3 and np.abs(got_out - want_out).max() <= 2e-3
-    # the oracle has teeth: edgernn's own arithmetic leaves LiteRT
+    if EMULATED_HERE:
+        assert dy.max() == 0 and ds.max() < 1e-30
+        assert dy2.max() == 0 and ds2.max() < 1e-30
+        # the oracle cannot drift: it is LiteRT's x86-64 arithmetic, free-running too
+        np.testing.assert_array_equal(o_masks, masks)
+        np.testing.assert_array_equal(o_y2, want2)
+        np.testing.assert_array_equal(got_out, want_out)
+    else:   # another arithmetic (docstring): tolerances above the measured figures
+        assert max(dy.max(), ds.max(), dy2.max(), ds2.max()) <= 5e-3
+        assert np.abs(got1 - masks).max() <= 0.1
+        assert np.abs(m2.stream().run(blocks) - want2).max() <= 2e-2
+        assert np.abs(got_out - want_out).max() <= 2e-2
+    # the oracle has teeth: edgernn's own arithmetic leaves it
     own = from_tflite(q1, states=STATES[1], arithmetic="edgernn")
     assert "arithmetic" not in own.provenance
-    assert np.abs(own.stream(math="exact").run(mags) - masks).max() > 2e-3
+    assert np.abs(own.stream(math="exact").run(mags) - o_masks).max() > 2e-3
