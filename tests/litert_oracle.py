@@ -7,7 +7,7 @@ numpy float32 array operation, rounded on its own; numpy never fuses a multiply-
 the oracle computes the same bits on every CPU, an x86-64 or a Raspberry Pi. LiteRT's
 aarch64 build computes others: Eigen's NEON ``pmadd`` is a fused ``vfmaq`` (one rounding),
 ``ptanh_float`` clamps at 8.01773357 under ``EIGEN_VECTORIZE_FMA``, the hybrid kernels
-fuse their bias (measured under QEMU with LiteRT 2.3's aarch64 wheel: the module
+fuse their bias (measured under QEMU with LiteRT 2.3's aarch64 wheel: the
 docstrings of tests/test_litert_math.py and tests/test_real_dtln_tflite.py).
 
 Eigen (gitlab.com/libeigen/eigen; read from ``eigen-mirror/eigen``):
