@@ -88,6 +88,32 @@ def test_two_tiles_match_an_int64_product_on_each_path(rng, monkeypatch, which):
         np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
 
 
+@pytest.mark.parametrize("which", int8_paths_here())
+def test_four_streams_match_an_int64_product_on_each_path(rng, monkeypatch, which):
+    """``mac_i8s4``: one tile for four streams (inputs and outputs each at their own
+    offset, out of order), the same integers as four ``mac_i8`` calls."""
+    monkeypatch.setenv("EDGERNN_INT8_PATH", which)
+    mac4 = tile_i8.mac_i8_for(which, nstreams=4)
+
+    @njit(cache=False)
+    def tiles(W, wo, G, X, D, xo, do):
+        mac4(W, wo, G, X, xo[0], D, do[0], xo[1], do[1], xo[2], do[2], xo[3], do[3])
+
+    for G, w, _ in _cases(rng):
+        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), _panel(w, which)])
+        xs = rng.integers(0, 256, (4, 4 * G)).astype(np.uint8)
+        xo = np.array([5 + 4 * G * k for k in (2, 0, 3, 1)], np.int64)
+        X = np.concatenate([rng.integers(0, 256, 5).astype(np.uint8), xs[[1, 3, 0, 2]].ravel()])
+        do = np.array([7 + ROWS * k for k in (3, 1, 0, 2)], np.int64)
+        D = rng.integers(-10**6, 10**6, 4 * ROWS + 7).astype(np.int32)
+        want = D.astype(np.int64)
+        for k in range(4):
+            x = X[xo[k]:xo[k] + 4 * G].astype(np.int64)
+            want[do[k]:do[k] + ROWS] += w.astype(np.int64) @ x
+        tiles(W, 3, G, X, D, xo, do)
+        np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
+
+
 @pytest.mark.parametrize("features,want", [
     ("+neon,+fp-armv8,+crc", "neon"),                          # Cortex-A72: Raspberry Pi 4
     ("+neon,+fp-armv8,+crc,+lse,+rcpc,+dotprod", "sdot"),      # Cortex-A76: Raspberry Pi 5

@@ -33,7 +33,7 @@ from .linalg import matvec
 from .mathfn import strict_mul
 from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .spec.qlinalg import HEADER, MAX_COLS, pack_q8, qscratch_floats  # noqa: F401
-from .tile_i8 import ROWS, mac_i8, mac_i8x2
+from .tile_i8 import ROWS, mac_i8, mac_i8s4, mac_i8x2
 
 U = np.uint64
 _f32 = np.float32
@@ -108,14 +108,23 @@ def _tiles(W8, WI, S, SB, SI, A, idx, m, meta, q, zp, acc):
             SI[o + r] = np.int32(-off * WI[rs + r])
     step = WI[meta + 6]
     nt = R32 // ROWS
+    m4 = m // 4 * 4 if m >= 4 else 0
+    if m4 > 0:   # a batch: four streams per weight load, then the rest one by one
+        for t in range(nt):
+            w = U(panel + t * step)
+            for i in range(0, m4, 4):
+                b0, b1, b2, b3 = idx[i] * A, idx[i + 1] * A, idx[i + 2] * A, idx[i + 3] * A
+                mac_i8s4(W8, w, U(G), SB, U(4 * (b0 + q)), SI, U(b0 + acc + t * ROWS),
+                         U(4 * (b1 + q)), U(b1 + acc + t * ROWS), U(4 * (b2 + q)),
+                         U(b2 + acc + t * ROWS), U(4 * (b3 + q)), U(b3 + acc + t * ROWS))
     for t in range(0, nt - 1, 2):   # two tiles at a time, then the odd one out
-        for i in range(m):
+        for i in range(m4, m):
             b = idx[i] * A
             mac_i8x2(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI,
                      U(b + acc + t * ROWS), U(step))
     if nt % 2:
         t = nt - 1
-        for i in range(m):
+        for i in range(m4, m):
             b = idx[i] * A
             mac_i8(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI, U(b + acc + t * ROWS))
 

@@ -252,24 +252,34 @@ def _neon_tile(builder, wp, xp, G, dp, native):
         builder.store(builder.add(builder.load(p, align=4), s), p, align=4)
 
 
-def _emit(which, ntiles=1):
+def _emit(which, ntiles=1, nstreams=1):
     """Codegen of ``ntiles`` consecutive tiles (panels ``tstride`` bytes apart, rows
-    consecutive in ``D``): on the ``vnni`` path in one loop sharing each input word
-    (twice the independent ``vpdpbusd`` chains: their 5-cycle latency, not the ports,
-    bounds one tile), elsewhere one tile after the other. The same integers either way."""
+    consecutive in ``D``) for one stream, or of one tile for ``nstreams`` streams (each
+    its own ``xo``, ``do``). On the ``vnni`` path in one loop: several tiles share each
+    input word (more independent ``vpdpbusd`` chains: their 5-cycle latency, not the
+    ports, bounds one tile), several streams each weight load (the load ports bound a
+    batch); elsewhere one tile or stream after the other. The same integers either way.
+
+    Arguments: ``W, wo, G, X, xo, D, do``, then ``tstride`` (tiles) or ``xo, do`` of
+    each further stream."""
     def codegen(context, builder, sig, args):
         W, wo, G, X, xo, D, do = args[:7]
         t = sig.args
-        wp = builder.gep(context.make_array(t[0])(context, builder, W).data, [wo])
-        xp = builder.gep(context.make_array(t[3])(context, builder, X).data, [xo])
-        dp = builder.gep(context.make_array(t[5])(context, builder, D).data, [do])
-        if ntiles > 1 and which != "vnni":
-            one = _emit(which)
+        if (ntiles > 1 or nstreams > 1) and which != "vnni":
+            one, sig1 = _emit(which), sig.replace(args=t[:7])
             for k in range(ntiles):
                 wok = builder.add(wo, builder.mul(args[7], ir.Constant(_I64, k)))
                 dok = builder.add(do, ir.Constant(_I64, k * ROWS))
-                one(context, builder, sig.replace(args=t[:7]), [W, wok, G, X, xo, D, dok])
+                one(context, builder, sig1, [W, wok, G, X, xo, D, dok])
+            for k in range(1, nstreams):
+                one(context, builder, sig1, [W, wo, G, X, args[5 + 2 * k], D, args[6 + 2 * k]])
             return context.get_dummy_value()
+        wp = builder.gep(context.make_array(t[0])(context, builder, W).data, [wo])
+        xps = [builder.gep(context.make_array(t[3])(context, builder, X).data, [o])
+               for o in [xo] + [args[5 + 2 * k] for k in range(1, nstreams)]]
+        dps = [builder.gep(context.make_array(t[5])(context, builder, D).data, [o])
+               for o in [do] + [args[6 + 2 * k] for k in range(1, nstreams)]]
+        xp, dp = xps[0], dps[0]
         tstride = args[7] if ntiles > 1 else ir.Constant(_I64, 0)
         if which == "avx2":
             _avx2_tile(builder, wp, xp, G, dp)
@@ -293,38 +303,40 @@ def _emit(which, ntiles=1):
                                       ir.VectorType(_I8, 16)]),
                 "llvm.aarch64.neon.sdot.v4i32.v16i8")
         nparts = 1 if which == "generic" else ROWS // lanes
+        units = nparts * ntiles            # weight vectors per group
         part_ty = acc_ty if which == "generic" else ir.VectorType(_I32, lanes)
         zero = ir.Constant(part_ty, None)
-        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(nparts * ntiles)]
+        accs = [[cgutils.alloca_once_value(builder, zero) for _ in range(units * nstreams)]
                 for _ in range(2)]
 
         def group(g, phase):
-            xw = builder.load(builder.bitcast(builder.gep(xp, [builder.mul(
-                g, ir.Constant(_I64, 4))]), _I32.as_pointer()), align=1)
             base = builder.mul(g, ir.Constant(_I64, 4 * ROWS))
+            xws = [builder.load(builder.bitcast(builder.gep(x, [builder.mul(
+                g, ir.Constant(_I64, 4))]), _I32.as_pointer()), align=1) for x in xps]
             if which == "generic":
                 p = builder.bitcast(builder.gep(wp, [base]), ir.VectorType(_I8, 4 * ROWS)
                                     .as_pointer())
                 a = accs[phase][0]
                 builder.store(_generic_group(builder, builder.load(a), builder.load(
-                    p, align=1), xw), a)
+                    p, align=1), xws[0]), a)
                 return
             if which == "sdot":
-                xw = builder.xor(xw, ir.Constant(_I32, 0x80808080))   # u8 -> s8 (x_q)
-                xv = builder.bitcast(_splat(builder, xw, 4, _I32), ir.VectorType(_I8, 16))
+                xw = builder.xor(xws[0], ir.Constant(_I32, 0x80808080))   # u8 -> s8 (x_q)
+                xvs = [builder.bitcast(_splat(builder, xw, 4, _I32), ir.VectorType(_I8, 16))]
             else:
-                xv = _splat(builder, xw, 16, _I32)
-            for part in range(nparts * ntiles):
-                tile, part_ = divmod(part, nparts)
+                xvs = [_splat(builder, xw, 16, _I32) for xw in xws]
+            for u in range(units):
+                tile, part_ = divmod(u, nparts)
                 off = builder.add(builder.add(base, builder.mul(tstride, ir.Constant(
                     _I64, tile))), ir.Constant(_I64, part_ * 4 * lanes))
                 wty = ir.VectorType(_I8, 16) if which == "sdot" else ir.VectorType(_I32, 16)
                 wv = builder.load(builder.bitcast(builder.gep(wp, [off]), wty.as_pointer()),
                                   align=1)
-                a = accs[phase][part]
-                args_ = [builder.load(a), wv, xv] if which == "sdot" else \
-                    [builder.load(a), xv, wv]
-                builder.store(builder.call(f, args_), a)
+                for k, xv in enumerate(xvs):
+                    a = accs[phase][k * units + u]
+                    args_ = [builder.load(a), wv, xv] if which == "sdot" else \
+                        [builder.load(a), xv, wv]
+                    builder.store(builder.call(f, args_), a)
 
         pairs = builder.udiv(G, ir.Constant(_I64, 2))
         with cgutils.for_range(builder, pairs) as loop:
@@ -334,16 +346,18 @@ def _emit(which, ntiles=1):
         with cgutils.for_range_slice(builder, builder.mul(pairs, ir.Constant(_I64, 2)), G,
                                      ir.Constant(_I64, 1), inc=True) as (g, _):
             group(g, 0)
-        for part in range(nparts * ntiles):
-            s = builder.add(builder.load(accs[0][part]), builder.load(accs[1][part]))
-            if which == "sdot":  # + 128 * rowsum, stored after the tile's weights
-                rs = builder.gep(wp, [builder.add(builder.mul(G, ir.Constant(_I64, 4 * ROWS)),
-                                                  ir.Constant(_I64, part * 4 * lanes))])
-                s = builder.add(s, builder.load(builder.bitcast(rs, part_ty.as_pointer()),
-                                                align=1))
-            p = builder.bitcast(builder.gep(dp, [ir.Constant(_I64, part * lanes)]),
-                                part_ty.as_pointer())
-            builder.store(builder.add(builder.load(p, align=4), s), p, align=4)
+        for k, dpk in enumerate(dps):
+            for u in range(units):
+                s = builder.add(builder.load(accs[0][k * units + u]),
+                                builder.load(accs[1][k * units + u]))
+                if which == "sdot":  # + 128 * rowsum, stored after the tile's weights
+                    rs = builder.gep(wp, [builder.add(builder.mul(G, ir.Constant(
+                        _I64, 4 * ROWS)), ir.Constant(_I64, u * 4 * lanes))])
+                    s = builder.add(s, builder.load(builder.bitcast(rs, part_ty.as_pointer()),
+                                                    align=1))
+                p = builder.bitcast(builder.gep(dpk, [ir.Constant(_I64, u * lanes)]),
+                                    part_ty.as_pointer())
+                builder.store(builder.add(builder.load(p, align=4), s), p, align=4)
         return context.get_dummy_value()
 
     return codegen
@@ -374,14 +388,28 @@ def _mac2_typer(which):
     return mac_i8x2
 
 
+def _mac4s_typer(which):
+    def mac_i8s4(typingctx, W, wo, G, X, xo, D, do, xo2, do2, xo3, do3, xo4, do4):
+        """One tile for four streams: ``D[do_k:do_k+32] += panel @ X[xo_k:xo_k+4G]``."""
+        if not _ok(W, X, D):
+            return None
+        return (types.void(W, wo, G, X, xo, D, do, xo2, do2, xo3, do3, xo4, do4),
+                _emit(which or path(), 1, 4))
+    return mac_i8s4
+
+
 #: the tile on this machine's path (:func:`path`, read when it is first compiled)
 mac_i8 = intrinsic(_mac_typer(None))
 #: ``mac_i8x2(W, wo, G, X, xo, D, do, tstride)``: two consecutive tiles
 mac_i8x2 = intrinsic(_mac2_typer(None))
+#: ``mac_i8s4(W, wo, G, X, xo, D, do, xo2, do2, xo3, do3, xo4, do4)``: one tile, four streams
+mac_i8s4 = intrinsic(_mac4s_typer(None))
 
 
-def mac_i8_for(which: str, ntiles: int = 1):
-    """The tile (``ntiles`` 2: :data:`mac_i8x2`) compiled for path ``which``: Numba keeps
-    one typing of an intrinsic per process, so a test that checks several forced paths
-    in one process takes each its own."""
+def mac_i8_for(which: str, ntiles: int = 1, nstreams: int = 1):
+    """The tile (``ntiles`` 2: :data:`mac_i8x2`; ``nstreams`` 4: :data:`mac_i8s4`)
+    compiled for path ``which``: Numba keeps one typing of an intrinsic per process, so
+    a test that checks several forced paths in one process takes each its own."""
+    if nstreams == 4:
+        return intrinsic(_mac4s_typer(which))
     return intrinsic(_mac2_typer(which) if ntiles == 2 else _mac_typer(which))
