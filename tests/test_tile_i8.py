@@ -63,28 +63,32 @@ def test_mac_i8_matches_an_int64_product_on_each_path(rng, monkeypatch, which):
         np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
 
 
+@pytest.mark.parametrize("ntiles", [2, 3])
 @pytest.mark.parametrize("which", int8_paths_here())
-def test_two_tiles_match_an_int64_product_on_each_path(rng, monkeypatch, which):
-    """``mac_i8x2``: two tiles ``tstride`` bytes apart (a gap between them that must not
-    be read) into 64 consecutive rows, the same integers as two ``mac_i8`` calls."""
+def test_several_tiles_match_an_int64_product_on_each_path(rng, monkeypatch, which, ntiles):
+    """``mac_i8x2``/``mac_i8x3``: tiles ``tstride`` bytes apart (a gap between them that
+    must not be read) into consecutive rows, the same integers as one ``mac_i8`` each."""
     monkeypatch.setenv("EDGERNN_INT8_PATH", which)
-    mac2 = tile_i8.mac_i8_for(which, ntiles=2)
+    macn = tile_i8.mac_i8_for(which, ntiles=ntiles)
 
     @njit(cache=False)
     def tiles(W, wo, G, X, xo, D, do, tstride):
-        mac2(W, wo, G, X, xo, D, do, tstride)
+        macn(W, wo, G, X, xo, D, do, tstride)
 
     for G, w, x in _cases(rng):
-        w2 = rng.integers(-128, 128, w.shape).astype(np.int8)
-        p1, p2 = _panel(w, which), _panel(w2, which)
+        ws = [w] + [rng.integers(-128, 128, w.shape).astype(np.int8) for _ in range(ntiles - 1)]
+        panels = [_panel(wk, which) for wk in ws]
         gap = rng.integers(-128, 128, 64).astype(np.int8)
-        W = np.concatenate([rng.integers(-128, 128, 3).astype(np.int8), p1, gap, p2])
+        parts = [rng.integers(-128, 128, 3).astype(np.int8)]
+        for p in panels:
+            parts += [p, gap]
+        W = np.concatenate(parts)
         X = np.concatenate([rng.integers(0, 256, 5).astype(np.uint8), x])
-        D = rng.integers(-10**6, 10**6, 2 * ROWS + 7).astype(np.int32)
+        D = rng.integers(-10**6, 10**6, ntiles * ROWS + 7).astype(np.int32)
         want = D.astype(np.int64)
-        want[7:7 + ROWS] += w.astype(np.int64) @ x.astype(np.int64)
-        want[7 + ROWS:] += w2.astype(np.int64) @ x.astype(np.int64)
-        tiles(W, 3, G, X, 5, D, 7, len(p1) + len(gap))
+        for k, wk in enumerate(ws):
+            want[7 + k * ROWS:7 + (k + 1) * ROWS] += wk.astype(np.int64) @ x.astype(np.int64)
+        tiles(W, 3, G, X, 5, D, 7, len(panels[0]) + len(gap))
         np.testing.assert_array_equal(D, want, err_msg=f"{which}, G={G}")
 
 

@@ -33,7 +33,7 @@ from .linalg import matvec
 from .mathfn import strict_mul
 from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .spec.qlinalg import HEADER, MAX_COLS, pack_q8, qscratch_floats  # noqa: F401
-from .tile_i8 import ROWS, mac_i8, mac_i8s4, mac_i8x2
+from .tile_i8 import ROWS, mac_i8, mac_i8s4, mac_i8x2, mac_i8x3
 
 U = np.uint64
 _f32 = np.float32
@@ -117,16 +117,23 @@ def _tiles(W8, WI, S, SB, SI, A, idx, m, meta, q, zp, acc):
                 mac_i8s4(W8, w, U(G), SB, U(4 * (b0 + q)), SI, U(b0 + acc + t * ROWS),
                          U(4 * (b1 + q)), U(b1 + acc + t * ROWS), U(4 * (b2 + q)),
                          U(b2 + acc + t * ROWS), U(4 * (b3 + q)), U(b3 + acc + t * ROWS))
-    for t in range(0, nt - 1, 2):   # two tiles at a time, then the odd one out
+    # two tiles at a time; an odd count ends with three (one tile alone is latency-bound)
+    pairs_end = nt - 3 if nt % 2 and nt >= 3 else nt - nt % 2
+    for t in range(0, pairs_end, 2):
         for i in range(m4, m):
             b = idx[i] * A
             mac_i8x2(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI,
                      U(b + acc + t * ROWS), U(step))
     if nt % 2:
-        t = nt - 1
+        t = pairs_end
         for i in range(m4, m):
             b = idx[i] * A
-            mac_i8(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI, U(b + acc + t * ROWS))
+            if nt >= 3:
+                mac_i8x3(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI,
+                         U(b + acc + t * ROWS), U(step))
+            else:
+                mac_i8(W8, U(panel + t * step), U(G), SB, U(4 * (b + q)), SI,
+                       U(b + acc + t * ROWS))
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")

@@ -378,13 +378,14 @@ def _mac_typer(which):
     return mac_i8
 
 
-def _mac2_typer(which):
+def _mac2_typer(which, ntiles=2):
     def mac_i8x2(typingctx, W, wo, G, X, xo, D, do, tstride):
-        """Two tiles: ``D[do:do+32]`` by the panel at ``wo``, ``D[do+32:do+64]`` by the
-        one at ``wo + tstride``."""
+        """``ntiles`` tiles: ``D[do:do+32]`` by the panel at ``wo``, ``D[do+32:do+64]`` by
+        the one at ``wo + tstride``, ..."""
         if not _ok(W, X, D):
             return None
-        return types.void(W, wo, G, X, xo, D, do, tstride), _emit(which or path(), 2)
+        return types.void(W, wo, G, X, xo, D, do, tstride), _emit(which or path(), ntiles)
+    mac_i8x2.__name__ = mac_i8x2.__qualname__ = f"mac_i8x{ntiles}"
     return mac_i8x2
 
 
@@ -402,14 +403,17 @@ def _mac4s_typer(which):
 mac_i8 = intrinsic(_mac_typer(None))
 #: ``mac_i8x2(W, wo, G, X, xo, D, do, tstride)``: two consecutive tiles
 mac_i8x2 = intrinsic(_mac2_typer(None))
+#: three consecutive tiles (a layer with an odd number of tiles ends with three)
+mac_i8x3 = intrinsic(_mac2_typer(None, 3))
 #: ``mac_i8s4(W, wo, G, X, xo, D, do, xo2, do2, xo3, do3, xo4, do4)``: one tile, four streams
 mac_i8s4 = intrinsic(_mac4s_typer(None))
 
 
 def mac_i8_for(which: str, ntiles: int = 1, nstreams: int = 1):
-    """The tile (``ntiles`` 2: :data:`mac_i8x2`; ``nstreams`` 4: :data:`mac_i8s4`)
+    """The tile (``ntiles`` 2 or 3: :data:`mac_i8x2`, :data:`mac_i8x3`; ``nstreams`` 4:
+    :data:`mac_i8s4`)
     compiled for path ``which``: Numba keeps one typing of an intrinsic per process, so
     a test that checks several forced paths in one process takes each its own."""
     if nstreams == 4:
         return intrinsic(_mac4s_typer(which))
-    return intrinsic(_mac2_typer(which) if ntiles == 2 else _mac_typer(which))
+    return intrinsic(_mac2_typer(which, ntiles) if ntiles > 1 else _mac_typer(which))
