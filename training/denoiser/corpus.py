@@ -88,3 +88,35 @@ def cached_examples(n, seed, sp, off, cfg, snr_focus=0.0):
     X, G, V = data.batch_examples(n, FRAMES, seed, sp, off, cfg, snr_focus)
     np.savez(path, X=X, G=G, V=V)
     return X, G, V
+
+
+def mixed_sources(n, seed, mix: str, snr_focus=0.0, first=None):
+    """Index into `corpora(mix)` of each example's speech in ``cached_mixed(n, seed, mix,
+    ..., snr_focus)``: `data.mixed_examples`'s draws replayed without the front end (the
+    mixture files keep no source; the replay repeats its defaults, spread 12 dB and half
+    reverberant), kept in .cache/ too. ``first``: the set's first features [T, F]; the
+    replayed first mixture must give exactly these (else the replay has drifted)."""
+    tag = mix.replace(":", "").replace(",", "_") + (f"_f{snr_focus:g}" if snr_focus else "")
+    path = CACHE / f"sources_{n}_{seed}_{tag}.npy"
+    if path.exists():
+        return np.load(path)
+    cs = corpora(mix)
+    w = np.array([c[3] for c in cs], np.float64)
+    w /= w.sum()
+    rng = np.random.default_rng(seed)
+    src = np.empty(n, np.int8)
+    for i in range(n):
+        src[i] = k = rng.choice(len(cs), p=w)
+        b = cs[rng.choice(len(cs), p=w)]
+        mix_i = data.example(FRAMES, rng, cs[k][0], cs[k][1], snr_focus=snr_focus,
+                             babble=b[:2], spread=12.0, p_reverb=0.5)[0]
+        if i == 0 and first is not None:
+            from edgernn.audio import FrontEndConfig
+
+            got = data.analyze(mix_i, FrontEndConfig())[0]
+            if not np.array_equal(got, first):
+                raise RuntimeError(f"mixed_sources: replaying seed {seed} does not give the "
+                                   f"cached first mixture (max |diff| "
+                                   f"{np.abs(got - first).max():.3g})")
+    np.save(path, src)
+    return src

@@ -90,6 +90,7 @@ from corpus import (  # noqa: E402  (speech_corpus: also bench/denoise.py's)
     MIX,
     cached_examples,
     cached_mixed,
+    mixed_sources,
     speech_corpus,
 )
 from losses import loss_fn  # noqa: E402
@@ -108,9 +109,7 @@ def train(args):
     t0 = time.time()
     T = None
     if args.mix:
-        X, G, V, *T = cached_mixed(args.examples, args.data_seed, args.mix, cfg, args.snr_focus,
-                                   teacher=args.teacher > 0)
-        T = torch.from_numpy(T[0]) if T else None
+        X, G, V, T = mixed_sets(args, cfg)
     else:
         X, G, V = cached_examples(args.examples, args.data_seed, sp, off, cfg, args.snr_focus)
     Xv, Gv, Vv = cached_examples(80, 3, sp, off, cfg)           # the same validation set always
@@ -169,6 +168,30 @@ def train(args):
                     "log": log, "args": vars(args), "init_log": init_log},
                    args.out or checkpoint_path(args.arch))
     return net
+
+
+def mixed_sets(args, cfg):
+    """X, G, V and the teacher's gains (or None) of ``--examples``/``--data-seed`` and every
+    ``--also N:SEED`` set, concatenated; with ``--teacher-voices real`` the examples of
+    synthetic voices get the ideal gains, sharpened as `loss_fn`'s ``rnnoise2`` does, as
+    their teacher target (their whole loss is then RNNoise 0.2's on the ideal gains)."""
+    sets = [(args.examples, args.data_seed)] + args.also
+    got = [cached_mixed(n, seed, args.mix, cfg, args.snr_focus, teacher=args.teacher > 0)
+           for n, seed in sets]
+    X, G, V = (np.concatenate([g[k] for g in got]) for k in range(3))
+    if args.teacher <= 0:
+        return X, G, V, None
+    T = np.concatenate([g[3] for g in got])
+    if args.teacher_voices == "real":
+        synth = [i for i, item in enumerate(args.mix.split(",")) if item.startswith("synth:")]
+        src = np.concatenate([mixed_sources(n, seed, args.mix, args.snr_focus, g[0][0])
+                              for (n, seed), g in zip(sets, got, strict=True)])
+        own = np.isin(src, synth)
+        t = np.clip(G[own], 0, 1)
+        T[own] = np.where(G[own] < 0, -1.0, t * np.tanh(8 * t) ** 2)
+        print(f"teacher on real voices only: {own.sum()} of {len(own)} examples synthetic",
+              flush=True)
+    return X, G, V, torch.from_numpy(T)
 
 
 def checkpoint_path(arch: str) -> Path:
@@ -290,6 +313,16 @@ def recipe() -> None:
     convert(load_checkpoint())
 
 
+def _n_seed(text):
+    """``N:SEED`` -> (N, SEED), for ``--also``."""
+    try:
+        n, seed = (int(t) for t in text.split(":"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected N:SEED (e.g. 1500:13), got {text!r}") \
+            from None
+    return n, seed
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--utterances", type=int, default=1600)
@@ -320,6 +353,12 @@ def main(argv=None):
     p.add_argument("--teacher", type=float, default=0.0,
                    help="with --mix: share of the loss on DTLN's band gains (teacher.py, "
                         "loss 'distill') instead of the ideal gains")
+    p.add_argument("--teacher-voices", choices=["all", "real"], default="all",
+                   help="real: DTLN's gains as targets for the examples of recorded voices "
+                        "only, the ideal ones for synthetic voices (corpus.mixed_sources)")
+    p.add_argument("--also", action="append", default=[], metavar="N:SEED", type=_n_seed,
+                   help="with --mix: train on this cached mixture set too (same mix and "
+                        "--snr-focus); repeatable")
     p.add_argument("--snr-focus", type=float, default=0.0,
                    help="share of noisy mixtures drawn at 0-10 dB instead of -5-20 dB")
     p.add_argument("--init-from", help="start from this checkpoint's weights (fine-tuning)")
