@@ -15,7 +15,8 @@ math): the float32 approximations of Eigen that LiteRT's builtin ``TANH`` and
 (LiteRT's x86-64 wheel is built for SSE, 4-float packets, no FMA): tanh a 9/8
 rational, the logistic ``e / (1 + e)`` with ``e = exp(x / 2)**2`` from a degree-5
 polynomial; a slice's last ``n % 4`` elements take Eigen's scalar logistic
-(libm ``expf``). Checked bit for bit against LiteRT by ``tests/test_litert_math.py``.
+(libm ``expf``). Checked bit for bit against ``tests/litert_oracle.py`` (numpy, every CPU)
+and against LiteRT's x86-64 wheel by ``tests/test_litert_math.py``.
 
 Activation codes are named below (:mod:`edgernn.ops.activation` maps names to
 them); ``code + EXACT`` selects the exact variant of tanh, sigmoid and scaled_tanh.
