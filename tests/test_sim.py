@@ -65,7 +65,9 @@ def test_sim_and_bridge_clis_end_to_end_over_pty(tmp_path):
         report = json.loads(out)
         assert sim.returncode == 0, (report, err)
         bridge.send_signal(signal.SIGINT)  # Ctrl-C
-        b_out, b_err = bridge.communicate(timeout=10)
+        # (30 s: a bridge still compiling its engine, e.g. on a cold cache of a busy
+        # machine, finishes that before it handles the signal)
+        b_out, b_err = bridge.communicate(timeout=30)
     finally:
         for proc in (sim, bridge):
             if proc.poll() is None:
