@@ -91,7 +91,7 @@ def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
     S[U(out) + U(1)] = zp
 
 
-@njit(cache=CACHE, error_model="numpy", inline="always")
+@njit(cache=CACHE, error_model="numpy")   # not inlined: its two calls share one body
 def _tiles(W8, WI, S, SB, SI, A, idx, m, meta, q, zp, acc):
     """Integer products of the matrix ``meta`` with each stream's quantised vector,
     each stream's accumulators starting from ``-(128 + zp) * rowsum`` (its zero point
