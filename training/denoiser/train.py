@@ -1,6 +1,6 @@
 """Train the bundled denoiser: corpus -> features -> GainNet -> .pt -> (.onnx -> .ernn int8).
 
-One command reproduces the bundled model from scratch, all eleven runs in a row
+One command reproduces the bundled model from scratch, all thirteen runs in a row
 (each reads the last one's checkpoint unless it names another, ``@N``; run 10
 is the mean of runs 8 and 9), and the conversion (about 3 h on an idle core)::
 
@@ -25,6 +25,11 @@ run's checkpoint in ``.cache/`` and ``--no-convert``, and converts at the end)::
     11 --mix --examples 3000 --data-seed 12 --snr-focus 0.5 --epochs 4 --lr 3e-4 \
        --loss rnnoise2 --widths 48,48,64,128 --teacher 0.5   from 10: half the loss on
                                                       DTLN's band gains (teacher.py)
+    12 --mix --examples 3000 --data-seed 12 --also 1500:13 --snr-focus 0.5 --epochs 3 \
+       --lr 3e-4 --loss rnnoise2 --widths 48,48,64,144 --teacher 0.5   from 11, its gain
+                                                      GRU widened 128 -> 144
+    13 --mix --examples 3000 --data-seed 14 --snr-focus 0.5 --epochs 2 --lr 2e-4 \
+       --loss rnnoise2 --widths 48,48,64,144 --teacher 0.5   from 12, fresh mixtures
     .venv/bin/python training/denoiser/train.py --convert-only   # gainnet.pt -> model file
 
 Runs 1-3 (issue 10) trained the previous bundled model on synthetic voices only
@@ -51,10 +56,16 @@ jobs on core 0, at load 4-6). Run 11 (issue 20, third round) distils DTLN
 DTLN runs on every mixture), half of the loss on DTLN's gains (``--teacher
 0.5``, loss ``distill``: RNNoise 0.2's without sharpening the targets), half
 on the ideal ones (``rnnoise2``); 23 min, two jobs on core 0 at load 7-10.
-Figures per run: docs/audio.md. The shipped weights come from runs 4-11
+Runs 12 and 13 (issue 20, fourth round) widen run 11's gain GRU to 144
+(205k parameters, 237 KB int8) and train on more of DTLN's mixtures: run 12 3
+epochs on run 11's 3000 and 1500 made last round and never trained on (seed
+13, ``--also``; 28 min, two or three jobs on core 0 at load 5-7), run 13 2
+epochs on 3000 fresh ones (seed 14, made in 37 min at load 6; 12 min).
+Figures per run: docs/audio.md. The shipped weights come from runs 4-13
 started from the committed run-3 checkpoint (``--init-from``, outputs in
-/tmp; run 11 from the committed mean of runs 8 and 9); ``--recipe`` chains the
-same arguments but has not been run end to end.
+/tmp; run 11 from the committed mean of runs 8 and 9, run 12 from the
+committed run 11); ``--recipe`` chains the same arguments but has not been
+run end to end.
 
 Reproducible: fixed seeds for the corpus, the mixtures and torch; the thread
 counts above (float sums differ with the thread count). The checkpoint keeps
@@ -276,6 +287,11 @@ RECIPE = [
     # third round); run 11: distilled from DTLN (teacher.py) on fresh mixtures, from run 10
     "--mix --examples 3000 --data-seed 12 --snr-focus 0.5 --epochs 4 --lr 3e-4 --loss rnnoise2 "
     "--widths 48,48,64,128 --teacher 0.5",
+    # runs 12 and 13 (fourth round): the gain GRU widened to 144, more of DTLN's mixtures
+    "--mix --examples 3000 --data-seed 12 --also 1500:13 --snr-focus 0.5 --epochs 3 --lr 3e-4 "
+    "--loss rnnoise2 --widths 48,48,64,144 --teacher 0.5",
+    "--mix --examples 3000 --data-seed 14 --snr-focus 0.5 --epochs 2 --lr 2e-4 --loss rnnoise2 "
+    "--widths 48,48,64,144 --teacher 0.5",
 ]
 
 
