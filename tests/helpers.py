@@ -7,9 +7,13 @@ reason locally, and fails it under ``CI=true``: CI's own files must install it.
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -97,3 +101,26 @@ def stack_model(rng, kind: str = "gru", n_in: int = 16, hidden: int = 32, n_out:
                weights(rng, g))
     head = edgernn.Dense(weights(rng, n_out, hidden), weights(rng, n_out), activation)
     return edgernn.Model([cell, head])
+
+
+def run_child(code: str, args: list, cache, out, native: bool = True):
+    """Run ``code`` in a fresh interpreter with the cache folder ``cache`` and the native
+    image on or off; it must exit 0, print nothing on stderr, print a JSON line last and
+    write arrays to ``out`` (``.npz``). Returns ``(that JSON, the arrays)``."""
+    root = Path(__file__).resolve().parents[1]
+    path = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
+    env = dict(os.environ, PYTHONPATH=path, EDGERNN_CACHE_DIR=str(cache),
+               EDGERNN_NATIVE="1" if native else "0")
+    p = subprocess.run([sys.executable, "-c", code, *map(str, args), str(out)], env=env,
+                       capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert p.stderr == "", p.stderr[-3000:]
+    return json.loads(p.stdout.strip().splitlines()[-1]), dict(np.load(out))
+
+
+def assert_same_bits(a: dict, b: dict) -> None:
+    """The same arrays under the same names, byte for byte."""
+    assert a.keys() == b.keys()
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        assert a[k].tobytes() == b[k].tobytes(), f"{k}: not bit-identical"

@@ -13,9 +13,7 @@ damaged item falls back to numba with the same bits and is written again.
 from __future__ import annotations
 
 import json
-import os
 import platform
-import subprocess
 import sys
 from pathlib import Path
 
@@ -25,9 +23,9 @@ import pytest
 from edgernn.audio import FrontEndConfig
 from edgernn.audio.layout import ANALYZE, SYNTHESIZE
 from edgernn.kernels import cachedir, native
+from tests.helpers import assert_same_bits, run_child
 from tests.test_audio_frontend import _oracle
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(platform.machine() != "x86_64" or sys.platform != "linux",
                                 reason="the native image is used by default on x86-64 Linux")
 
@@ -72,21 +70,7 @@ print(json.dumps(info | {"native": fe._analyze_c is not None}))
 
 
 def _run(cache: Path, out: Path, native: bool = True):
-    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = dict(os.environ, PYTHONPATH=path, EDGERNN_CACHE_DIR=str(cache),
-               EDGERNN_NATIVE="1" if native else "0")
-    p = subprocess.run([sys.executable, "-c", _CHILD, str(out)], env=env, capture_output=True,
-                       text=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stderr == "", p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1]), dict(np.load(out))
-
-
-def _same(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-        assert a[k].tobytes() == b[k].tobytes(), f"{k}: not bit-identical"
+    return run_child(_CHILD, [], cache, out, native)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +82,7 @@ def runs(tmp_path_factory):
     assert cold_info["native"]
     numba_info, numba_only = _run(cache, tmp / "numba.npz", native=False)
     assert numba_info["numba"] and not numba_info["native"]
-    _same(cold, numba_only)
+    assert_same_bits(cold, numba_only)
     return cache, cold
 
 
@@ -114,7 +98,7 @@ def test_a_warm_front_end_imports_no_numba_and_computes_numbas_bits(runs, tmp_pa
     assert len(_items(cache)) == 2
     info, warm = _run(cache, tmp_path / "warm.npz")
     assert info == {"numba": False, "llvmlite": False, "scipy": False, "native": True}
-    _same(warm, cold)
+    assert_same_bits(warm, cold)
 
 
 def test_the_native_front_end_matches_the_numpy_oracle(runs, tmp_path):
@@ -147,10 +131,10 @@ def test_a_damaged_front_end_item_falls_back_to_numba_and_is_written_again(runs,
             meta.write_text(json.dumps({**json.loads(good_meta), "source": "0" * 64}))
         info, got = _run(cache, tmp_path / "damaged.npz")
         assert info["numba"] and info["native"], (info, _items(cache))   # numba made it
-        _same(got, cold)
+        assert_same_bits(got, cold)
         info, again = _run(cache, tmp_path / "again.npz")
         assert not info["numba"] and info["native"]   # the item was written again
-        _same(again, cold)
+        assert_same_bits(again, cold)
     finally:
         obj.write_bytes(good_obj)
         meta.write_text(good_meta)

@@ -10,7 +10,6 @@ with the same results and no error.
 
 import hashlib
 import json
-import os
 import platform
 import subprocess
 import sys
@@ -21,10 +20,10 @@ import pytest
 
 import edgernn
 from edgernn.kernels import elfload
+from tests.helpers import assert_same_bits, run_child
 from tests.test_graph import rnnoise_like
 from tests.test_quant_engine import quantized
 
-ROOT = Path(__file__).resolve().parents[1]
 # x86-64 by default; AArch64 when asked for (EDGERNN_NATIVE=1, as these tests' children are)
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64")
                                 or sys.platform != "linux",
@@ -91,21 +90,7 @@ def _models(rng):
 
 
 def _run(paths, cache, out, native=True):
-    path = os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])
-    env = dict(os.environ, PYTHONPATH=path, EDGERNN_CACHE_DIR=str(cache),
-               EDGERNN_NATIVE="1" if native else "0")
-    p = subprocess.run([sys.executable, "-c", _CHILD, *map(str, paths), str(out)], env=env,
-                       capture_output=True, text=True, timeout=900)
-    assert p.returncode == 0, p.stderr[-3000:]
-    assert p.stderr == "", p.stderr[-3000:]
-    return json.loads(p.stdout.strip().splitlines()[-1]), dict(np.load(out))
-
-
-def _same(a, b):
-    assert a.keys() == b.keys()
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-        assert a[k].tobytes() == b[k].tobytes(), f"{k}: not bit-identical"
+    return run_child(_CHILD, paths, cache, out, native)
 
 
 @pytest.fixture(scope="module")
@@ -121,7 +106,7 @@ def warm(tmp_path_factory):
     cold_info, cold = _run(paths, cache, tmp / "cold.npz")
     assert cold_info["numba"] and cold_info["image"]
     _, numba_only = _run(paths, cache, tmp / "numba.npz", native=False)
-    _same(cold, numba_only)
+    assert_same_bits(cold, numba_only)
     return paths, cache, cold
 
 
@@ -134,7 +119,7 @@ def test_a_warm_process_imports_no_numba_and_computes_the_same_bits(warm, tmp_pa
     paths, cache, cold = warm
     info, out = _run(paths, cache, tmp_path / "warm.npz")
     assert info == {"numba": False, "llvmlite": False, "image": True}
-    _same(out, cold)
+    assert_same_bits(out, cold)
 
 
 @pytest.mark.parametrize("damage", ["missing", "stale", "other_cpu", "bad_sha", "corrupt"])
@@ -161,10 +146,10 @@ def test_a_damaged_image_falls_back_to_numba_and_is_written_again(warm, tmp_path
         meta_path.write_text(json.dumps(meta))
     info, out = _run(paths, work, tmp_path / "out.npz")
     assert info["numba"] and info["image"]   # the GRU kernel came from numba
-    _same(out, cold)
+    assert_same_bits(out, cold)
     info, out = _run(paths, work, tmp_path / "again.npz")
     assert info == {"numba": False, "llvmlite": False, "image": True}   # written again
-    _same(out, cold)
+    assert_same_bits(out, cold)
 
 
 def test_the_loader_refuses_what_it_cannot_load(warm):
