@@ -108,8 +108,8 @@ def _tiles(W8, WI, S, SB, SI, A, idx, m, meta, q, zp, acc):
             SI[o + r] = np.int32(-off * WI[rs + r])
     step = WI[meta + 6]
     nt = R32 // ROWS
-    m4 = m // 4 * 4 if m >= 4 else 0
-    if m4 > 0:   # a batch: four streams per weight load, then the rest one by one
+    m4 = m // 4 * 4   # a batch: four streams per weight load, then the rest one by one
+    if m4 > 0:
         for t in range(nt):
             w = U(panel + t * step)
             for i in range(0, m4, 4):
