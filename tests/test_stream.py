@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import edgernn
+from edgernn.engine import entry
 from tests import naive
 
 
@@ -165,6 +166,27 @@ def test_step_rejects_bad_out_and_tokens(rng):
         emb.step(np.array([5]))
     with pytest.raises(ValueError, match="token ids"):
         emb.run(np.array([1, 2, 7]))
+
+
+def test_trusted_out_changed_in_place_is_refused_before_stepping(rng):
+    """``step`` checks a new ``out`` fully once; reshaped afterwards, it is refused with a
+    clear error and the stream does not advance; made read-only, too, where the native
+    image's entry checks it on every call (numba's entry, without the image, writes it:
+    that check would cost the Pi's ``step`` a tenth)."""
+    model = _lstm_gru_model(rng)
+    xs = _r(rng, 3, 10, scale=1)
+    s, ref = model.stream(), model.stream()
+    out = np.zeros(6, np.float32)
+    np.testing.assert_array_equal(s.step(xs[0], out=out), ref.step(xs[0]))
+    out.shape = (2, 3)
+    with pytest.raises(edgernn.StreamError, match=r"out: expected float32 array of shape \(6,\)"):
+        s.step(xs[1], out=out)
+    out.shape = (6,)
+    if entry.checks_arrays(entry.native()):
+        out.flags.writeable = False
+        with pytest.raises(edgernn.StreamError, match="read-only"):
+            s.step(xs[1], out=out)
+    np.testing.assert_array_equal(s.step(xs[1]), ref.step(xs[1]))   # not advanced twice
 
 
 def test_nonfinite_state_is_counted_and_reset(rng):

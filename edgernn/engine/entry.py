@@ -28,6 +28,7 @@ STRIDED = 2
 ENGINE = "loop:_engine_c"
 CALL = "entry:call"
 METH_FASTCALL = 0x80
+WRITEABLE = 0x400
 _state: dict = {}
 
 
@@ -43,7 +44,17 @@ def _abi_ok() -> bool:
     return (at(id(a) + 16).value == a.ctypes.data and ctypes.c_int32.from_address(
         id(a) + 24).value == 1 and at(at(id(a) + 32).value).value == 3
         and at(at(id(a) + 40).value).value == 4 and at(id(a) + 56).value == id(a.dtype)
-        and a.dtype is np.dtype(np.float32))
+        and a.dtype is np.dtype(np.float32) and _flags_ok(a))
+
+
+def _flags_ok(a) -> bool:
+    """Whether ``a``'s flags are the int at +64, NPY_ARRAY_WRITEABLE its bit 0x400."""
+    flags = ctypes.c_int32.from_address(id(a) + 64)
+    was = flags.value
+    a.flags.writeable = False
+    off = flags.value
+    a.flags.writeable = True
+    return was & WRITEABLE and not off & WRITEABLE and flags.value == was
 
 
 def _symbols(engine: int) -> dict:
@@ -58,7 +69,15 @@ def _builtin(address: int):
                                                    ctypes.py_object]
     mdef = _MethodDef(b"engine", address, METH_FASTCALL, None)
     _state.setdefault("defs", []).append(mdef)   # must outlive the function
-    return new(ctypes.addressof(mdef), None, None)
+    fn = new(ctypes.addressof(mdef), None, None)
+    _state.setdefault("checking", []).append(fn)   # kept: identity stays unique
+    return fn
+
+
+def checks_arrays(fn) -> bool:
+    """Whether ``fn`` is the image's wrapper, which checks its arrays itself (returning
+    STRIDED for any it cannot take); numba's raw entry point trusts its callers."""
+    return any(fn is f for f in _state.get("checking", ()))
 
 
 def wrap(address: int, key: str):

@@ -128,12 +128,16 @@ class Stream:
         self._segments = [(seg, [Runner(p) for p in seg.plans]) for seg in model._segments(math)]
         self._streamable = model.streamable
         first = self._segments[0][1][0]
-        self._fn, self._addr = first.fn, first.addr
+        self._native, self._addr = first.fn, first.addr
         self._ni, self._no = model.input_size, model.output_size
         self._tokens = model.num_tokens
         self._slow = bool(self._tokens) or not self._streamable
+        checking = engine.checks_arrays(self._native)
+        self._fn = self._slow_call if self._slow and checking else self._native
+        if not checking:   # numba's raw entry point trusts its arguments: check every step
+            self.step = self._step_checked
         self._xbuf = np.zeros(self._ni, np.float32)
-        self._out = None
+        self._out = False   # no out= yet (None must not match it: it asks for a new array)
         if model.initial_state is not None:
             self.set_state(model.initial_state)
 
@@ -151,10 +155,54 @@ class Stream:
         -------
         float32[output_size] (several outputs concatenated: see ``Model.split``)
         """
+        if out is not self._out:
+            out = self._take_out(out)
+        rc = self._fn(self._addr, x, out, 1)
+        if rc:
+            out = self._step_again(x, out, rc)
+        return out
+
+    def _take_out(self, out):
+        """A new ``out``: None gets a new array; an array is checked fully, then trusted
+        on later steps (its buffer stays valid memory while the stream holds it; the
+        engine's entry checks its type, dimensions, dtype and stride, and the engine its
+        size, on every call)."""
+        if out is None:
+            return np.empty(self._no, np.float32)
+        if out.__class__ is not np.ndarray or out.dtype is not _F32 or out.ndim != 1 \
+                or not out.flags.writeable:
+            check_vec(out, self._no, "step: out", writeable=True)
+        self._out = out
+        return out
+
+    def _step_again(self, x, out, rc):
+        """The engine refused ``x`` or ``out`` before stepping: a clear error, or, for
+        float32 vectors that are not exact contiguous ones, the step on a packed copy."""
+        if rc == engine.STRIDED:
+            if not (isinstance(x, np.ndarray) and x.dtype == _F32 and x.shape == (self._ni,)):
+                x = self._slow_input(x)
+            check_vec(out, self._no, "step: out", writeable=True)
+            y = np.empty(self._no, np.float32)
+            rc = self._fn(self._addr, packed(x), y, 1)
+            if not rc:
+                out[:] = y
+                return out
+        self._step_error(x, out, rc)
+
+    def _slow_call(self, addr, x, out, steps):
+        """The engine's entry for a model whose ``x`` is not a float32 vector (token ids)
+        or that cannot step (Bidirectional): :meth:`_slow_input` first."""
+        return self._native(addr, self._slow_input(x), out, steps)
+
+    def _step_checked(self, x, out=None) -> np.ndarray:
+        """:meth:`step` through numba's raw entry point (no native image: aarch64 unless
+        ``EDGERNN_NATIVE=1``), which unboxes its arguments unchecked: the checks the
+        image's entry makes are made here, on every step (except ``out``'s
+        writeability, checked when it is new)."""
         if out is None:
             out = np.empty(self._no, np.float32)
         elif out is not self._out or out.ndim != 1:
-            self._check_out(out)
+            out = self._take_out(out)
         try:
             if x.dtype is not _F32 or x.ndim != 1 or self._slow:
                 x = self._slow_input(x)
@@ -162,23 +210,8 @@ class Stream:
             x = self._slow_input(x)
         rc = self._fn(self._addr, x, out, 1)
         if rc:
-            if rc == engine.STRIDED:  # strided views: the native loop takes contiguous ones
-                y = np.empty(self._no, np.float32)
-                rc = self._fn(self._addr, packed(x), y, 1)
-                out[:] = y
-            if rc:
-                self._step_error(x, out, rc)
+            out = self._step_again(x, out, rc)
         return out
-
-    def _check_out(self, out):
-        """Check a new ``out`` fully, then trust that same array object on later steps:
-        its buffer stays valid and writeable memory while the stream holds it, and its
-        ``ndim`` (which decides how native code unboxes it) is checked on every step;
-        its size is checked in native code."""
-        if out.__class__ is not np.ndarray or out.dtype is not _F32 or out.ndim != 1 \
-                or not out.flags.writeable:
-            check_vec(out, self._no, "step: out", writeable=True)
-        self._out = out
 
     def _slow_input(self, x):
         if not self._streamable:

@@ -17,17 +17,19 @@ from . import native, tile_i8
 #: the image item holding the Python entry of the engine
 CALL = "entry:call"
 CALL_SYMBOL = "edgernn_engine_call"
-#: status returned when an argument is not an exact 1-D float32 ndarray of stride 4
-#: (the caller passes contiguous float32 copies: :data:`edgernn.engine.entry.STRIDED`)
+#: status returned when an argument is not an exact 1-D float32 ndarray of stride 4, or
+#: ``y`` is read-only (the caller checks them, and passes contiguous float32 copies:
+#: :data:`edgernn.engine.entry.STRIDED`)
 STRIDED = 2
 
 #: ``PyObject *edgernn_engine_call(PyObject *self, PyObject *const *args, Py_ssize_t n)``
 #: with ``args = (desc: int, x: ndarray, y: ndarray, T: int)``: checks each array is an
-#: exact ``numpy.ndarray``, 1-D, float32 (the dtype singleton) and of stride 4 (else
-#: returns STRIDED), reads its data pointer and length at the offsets of numpy's
-#: ``PyArrayObject`` (data +16, nd +24, dimensions +32, strides +40, descr +56; checked
-#: at load by :mod:`edgernn.engine.entry`), releases the GIL around
-#: ``edgernn_engine(desc, x, nx, y, ny, T)`` and returns its status as an int.
+#: exact ``numpy.ndarray``, 1-D, float32 (the dtype singleton) and of stride 4, and ``y``
+#: writeable (else returns STRIDED), reads its data pointer and length at the offsets of
+#: numpy's ``PyArrayObject`` (data +16, nd +24, dimensions +32, strides +40, descr +56,
+#: flags +64 with NPY_ARRAY_WRITEABLE 0x400; checked at load by
+#: :mod:`edgernn.engine.entry`), releases the GIL around ``edgernn_engine(desc, x, nx, y,
+#: ny, T)`` and returns its status as an int.
 WRAPPER_IR = r"""
 @edgernn_ndarray_type = external global i8
 @edgernn_float32_descr = external global i8
@@ -110,7 +112,13 @@ arrays:
   %y = load i8*, i8** %p2
   %okx = call i1 @ok(i8* %x)
   %oky = call i1 @ok(i8* %y)
-  %okb = and i1 %okx, %oky
+  %yfp = getelementptr i8, i8* %y, i64 64
+  %yfi = bitcast i8* %yfp to i32*
+  %yf = load i32, i32* %yfi
+  %yw = and i32 %yf, 1024
+  %okw = icmp ne i32 %yw, 0
+  %oka = and i1 %okx, %oky
+  %okb = and i1 %oka, %okw
   br i1 %okb, label %run, label %strided
 strided:
   %r2 = call i8* @PyLong_FromLongLong(i64 2)
