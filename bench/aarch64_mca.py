@@ -7,7 +7,8 @@ What it measures: the hot inner loop of
   Cortex-A76 (Pi 5, ``sdot``); on the Cortex-A72 also the portable ``generic`` path,
   the one it took before ``neon`` (``TABLE``);
 - the float tile (``kernels/tile.py``'s ``mac32``: the f32 FMA loop of every float
-  matrix-vector product) on both.
+  matrix-vector product) on both, and a batch's two-stream tile (``mac16x2``: two
+  streams share each weight load, 16 rows of a 32-row panel a call) as ``float x2``.
 
 How: the tile's LLVM IR is built by the kernels' own codegen functions (the ones
 their Numba intrinsics call; the path and the vector width chosen by the kernels'
@@ -71,7 +72,9 @@ KINDS = {
 }
 #: the table's rows: (kernel, CPU, int8 path forced or None for the CPU's own choice)
 TABLE = [("int8", "cortex-a72", None), ("int8", "cortex-a72", "generic"),
-         ("float", "cortex-a72", None), ("int8", "cortex-a76", None), ("float", "cortex-a76", None)]
+         ("float", "cortex-a72", None), ("float x2", "cortex-a72", None),
+         ("int8", "cortex-a76", None), ("float", "cortex-a76", None),
+         ("float x2", "cortex-a76", None)]
 #: always reported, zero or not
 MAIN = ("smull", "smlal", "sadalp", "sdot", "fmla", "load", "store")
 _MUL = re.compile(r"^([su]dot|[su]mull2?|[su]mlal2?|mla|mul|fmla)\s+v\d+\.(\d+)([bhsd])")
@@ -91,7 +94,7 @@ def _as_cpu(features):
 
 
 def _kernel(kernel, features, which=None):
-    """(path name, numba signature, codegen) of ``kernel`` ("int8" or "float")."""
+    """(path name, numba signature, codegen) of ``kernel`` ("int8", "float" or "float x2")."""
     with _as_cpu(features):
         if kernel == "int8":
             which = which or tile_i8.path()
@@ -101,9 +104,12 @@ def _kernel(kernel, features, which=None):
             return which, sig, tile_i8._emit(which)
         vec = 16 if tile._wide() else 8
     f32, u64 = types.Array(types.float32, 1, "C"), types.uint64
-    sig = types.void(f32, u64, u64, u64, f32, u64, u64, u64)
+    two = kernel == "float x2"
+    sig = types.void(f32, u64, u64, u64, f32, *[u64] * (6 if two else 3))
     saved, tile.VEC = tile.VEC, vec       # tile.VEC is this machine's width, read by _emit_mac
     try:
+        if two:
+            return f"f32x{vec}", sig, tile._emit_mac(16, 2, 1, tile.TILE)
         return f"f32x{vec}", sig, tile._emit_mac(tile.TILE, 1)
     finally:
         tile.VEC = saved

@@ -31,6 +31,7 @@ from .tile import (
     mac8,
     mac8t2,
     mac8t3,
+    mac16x2,
     mac32,
     mac32t2,
     mac32t3,
@@ -112,6 +113,13 @@ def matvec_impl(W, w_off, rows, k1, k2, S, A, idx, m, x1, x2, y):
                                 d + U(x1) + a1, d + U(x2) + a2, d + U(y) + r,
                                 e + U(x1) + a1, e + U(x2) + a2, e + U(y) + r)
                         i += 4
+                    while i + 2 <= g1 and STREAMS == 2:
+                        b, c = U(idx[i]) * U(A), U(idx[i + 1]) * U(A)
+                        for h in (U(0), U(16)):
+                            mac16x2(W, w + h, n1, n2, S, b + U(x1) + a1, b + U(x2) + a2,
+                                    b + U(y) + r + h, c + U(x1) + a1, c + U(x2) + a2,
+                                    c + U(y) + r + h)
+                        i += 2
                 while i < g1:
                     b = U(idx[i]) * U(A)
                     xa, xb, yr = b + U(x1) + a1, b + U(x2) + a2, b + U(y) + r

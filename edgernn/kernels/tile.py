@@ -18,7 +18,12 @@ even column prefetches the weights ``PREFETCH`` columns ahead into L1 (layers wh
 weights sit in L2 are bound by that bandwidth).
 ``mac32x4`` runs four streams per weight load (batches, on AVX-512, whose 32
 registers hold their 16 accumulators; the rest of a group of streams goes one by one:
-a two-stream variant saved little and cost 0.17 s of compile time).
+a two-stream variant saved little there and cost 0.17 s of compile time). Elsewhere
+(AVX2's 16 registers, NEON's 32 of half the width) ``mac16x2`` runs two streams per
+weight load on half a 32-row tile: 16 accumulators. The Pi 4's one load a cycle makes
+the one-stream tile load-bound (llvm-mca's ESTIMATE for the Cortex-A72: 4.76 against
+4.01 cycles per 16 MACs, ``bench/aarch64_mca.py``); on AVX2 code timed on a Xeon it
+saves about 3% of a batch's step.
 
 Every output lane sums in an order fixed by the code, whatever the vector
 width or the number of streams, and ``llvm.fma`` rounds once: results are
@@ -47,15 +52,18 @@ def _elem_ptr(context, builder, aryty, ary, off):
     return builder.gep(a.data, [off])
 
 
-def _emit_mac(rows, nstreams, ntiles=1):
+def _emit_mac(rows, nstreams, ntiles=1, cstride=None):
     """Codegen of ``rows`` output rows for ``nstreams`` streams sharing each weight load;
     with ``ntiles`` > 1, one stream and that many consecutive tiles of ``rows`` sharing
-    each input load (their panels ``tstride`` floats apart).
+    each input load (their panels ``tstride`` floats apart). ``cstride``: floats from
+    one column of the panel to the next (``rows``, or a wider tile's when these rows
+    are part of it).
 
     Arguments: ``W, wo, K1, K2, S`` then per stream ``x1, x2, y`` (offsets into S), then
     ``tstride`` when ``ntiles`` > 1.
     """
     vec = min(VEC, rows)
+    cstride = cstride or rows
     vty = ir.VectorType(_F32, vec)
     nvec = rows // vec * ntiles        # vectors of a column, tile by tile
 
@@ -82,13 +90,13 @@ def _emit_mac(rows, nstreams, ntiles=1):
                 for _ in range(nstreams)]
 
         def column(seg, c, wcol, phase):
-            base = builder.mul(wcol, ir.Constant(_I64, rows))
+            base = builder.mul(wcol, ir.Constant(_I64, cstride))
             wvs = []
             for v in range(nvec):
                 p = builder.gep(wp, [builder.add(base, at(v))])
                 wvs.append(builder.load(builder.bitcast(p, vty.as_pointer()), align=4))
             if phase == 0:  # the column PREFETCH ahead into L1 (read, keep: no effect on bits)
-                ahead = builder.add(base, ir.Constant(_I64, PREFETCH * rows))
+                ahead = builder.add(base, ir.Constant(_I64, PREFETCH * cstride))
                 for tile in range(ntiles):
                     for line in range(max(1, rows * 4 // 64)):
                         p = builder.gep(wp, [builder.add(ahead, at(
@@ -156,6 +164,16 @@ def _typer4(rows):
     return typer
 
 
+def _typer2(rows, cstride):
+    def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb):
+        if not _arrays_ok(W, S):
+            return None
+        return (types.void(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb),
+                _emit_mac(rows, 2, 1, cstride))
+    typer.__name__ = typer.__qualname__ = f"mac{rows}x2"
+    return typer
+
+
 def _typer_tiles(rows, ntiles):
     def typer(typingctx, W, wo, K1, K2, S, x1, x2, y, tstride):
         if not _arrays_ok(W, S):
@@ -177,14 +195,17 @@ def _wide() -> bool:
 #: float32 lanes per LLVM vector: 16 (one AVX-512 register), else 8 (one AVX or two
 #: NEON registers); per-lane arithmetic is the same for any width
 VEC = 16 if _wide() else 8
-#: streams per weight load in batched products
-STREAMS = 4 if _wide() else 1
+#: streams per weight load in batched products (``mac32x4``, or ``mac16x2`` twice a tile)
+STREAMS = 4 if _wide() else 2
 
 #: ``mac32(W, wo, K1, K2, S, x1, x2, y)``: 32 rows of one stream (offsets: uint64)
 mac32 = intrinsic(_typer1(32))
 #: 32 rows of four streams (AVX-512 only: 16 accumulators; one weight load per 4 FMAs
 #: leaves the load ports room for the four broadcasts)
 mac32x4 = intrinsic(_typer4(32))
+#: ``mac16x2(W, wo, K1, K2, S, x1, x2, y, x1b, x2b, yb)``: 16 rows of a 32-row tile's
+#: panel for two streams (AVX2, NEON: their 16 accumulators fit in the registers)
+mac16x2 = intrinsic(_typer2(16, 32))
 #: 8 rows of one stream
 mac8 = intrinsic(_typer1(8))
 #: ``mac32t4(W, wo, K1, K2, S, x1, x2, y, tstride)``: 4 tiles of 32 rows of one stream,
