@@ -90,7 +90,8 @@ for cpu in "${CPUS[@]}"; do
   t=$(date +%s)
   if [ "${AARCH64_TESTS:-1}" != 0 ]; then
     if "${EMU[@]}" "$py" -m pytest -q -p no:cacheprovider tests/test_parity.py tests/test_quant_engine.py \
-        tests/test_graph.py tests/test_tile_i8.py > "$W/pytest-$cpu.log" 2>&1; then st=passed; else st=FAILED; rc=1; fi
+        tests/test_graph.py tests/test_tile_i8.py tests/test_tile.py tests/test_minmax.py \
+        > "$W/pytest-$cpu.log" 2>&1; then st=passed; else st=FAILED; rc=1; fi
     log "[$cpu] tests $st in $(( $(date +%s) - t )) s: $(tail -1 "$W/pytest-$cpu.log")"
   fi
   t=$(date +%s)

@@ -31,6 +31,7 @@ from .abi import call_ptr, kernel, qviews
 from .cache import CACHE
 from .linalg import matvec
 from .mathfn import strict_mul
+from .minmax import vrange
 from .optable import H_QMATVEC, QBUF, QM0, QM1, QP_H, QP_X, QPAR
 from .spec.qlinalg import HEADER, MAX_COLS, pack_q8, qscratch_floats  # noqa: F401
 from .tile_i8 import ROWS, mac_i8, mac_i8s4, mac_i8x2, mac_i8x3
@@ -40,28 +41,12 @@ _f32 = np.float32
 
 
 @njit(cache=CACHE, error_model="numpy", inline="always")
-def _range(S, o, n):
-    """``(min(0, S[o:o+n]), max(0, S[o:o+n]))``, NaNs skipped, in four independent
-    chains (one chain of min/max is latency-bound: its order changes no result)."""
-    z = _f32(0.0)
-    l0, l1, l2, l3, h0, h1, h2, h3 = z, z, z, z, z, z, z, z
-    n4 = n // U(4) * U(4)
-    for i in range(U(0), n4, U(4)):
-        a, b, c, d = S[o + i], S[o + i + U(1)], S[o + i + U(2)], S[o + i + U(3)]
-        l0, l1, l2, l3 = min(l0, a), min(l1, b), min(l2, c), min(l3, d)
-        h0, h1, h2, h3 = max(h0, a), max(h1, b), max(h2, c), max(h3, d)
-    for i in range(n4, n):
-        l0, h0 = min(l0, S[o + i]), max(h0, S[o + i])
-    return min(min(l0, l1), min(l2, l3)), max(max(h0, h1), max(h2, h3))
-
-
-@njit(cache=CACHE, error_model="numpy", inline="always")
 def _quantize(S, B, src, K, G, q, mode, s_static, zp_static, away, out):
     """``S[src:src+K]`` -> unsigned bytes ``B[4q:4q+4G]``; ``S[out] = s``, ``S[out+1] = zp``."""
     o, n = U(src), U(K)
     s, zp, inv = s_static, zp_static, _f32(1.0)
     if mode != 0:
-        lo, hi = _range(S, o, n)
+        lo, hi = vrange(S, o, n)   # vector registers: minmax.py
         if mode == 1:
             s = max(-lo, hi) / _f32(127.0)
             zp = _f32(0.0)
