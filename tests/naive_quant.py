@@ -134,6 +134,8 @@ def step(layer, x, st):
     if kind == "Dense":
         y = qmatvec(layer.weight, sc["weight"], x, mode, *_x(q))
         return _requantize(naive.act(layer.activation, y + _b(layer.bias, y.size)), q)
+    if kind == "CausalConv1d":
+        return _causal_conv(layer, x, st, q)
     H = layer.hidden_size
     h = st.setdefault("h", np.zeros(H))
     gx = qmatvec(layer.weight_ih, sc["weight_ih"], x, mode, *_x(q))
@@ -182,6 +184,28 @@ def step(layer, x, st):
         st["h"] = (1 - z) * n + z * h
         return st["h"]
     raise TypeError(f"no quantised oracle for {kind}")
+
+
+def _causal_conv(layer, x, st, q):
+    """One step of an int8 causal convolution: its window of K frames (tap j: the input
+    ``(K-1-j) d`` steps back, zeros before the first step), channels of group g against
+    weight rows of group g, is one product's input vector, quantised as x."""
+    w = np.asarray(layer.weight)
+    co, cig, K = w.shape
+    d, G = layer.dilation, layer.groups
+    ci, per = cig * G, co // G
+    past = st.setdefault("frames", [])
+    past.append(np.asarray(x, np.float64))
+    frames = [past[-1 - (K - 1 - j) * d] if (K - 1 - j) * d < len(past) else np.zeros(ci)
+              for j in range(K)]
+    del past[:-max(1, (K - 1) * d + 1)]
+    w2 = np.zeros((co, K, ci), np.int8)
+    for o in range(co):
+        g = o // per
+        w2[o, :, g * cig:(g + 1) * cig] = w[o].T
+    y = qmatvec(w2.reshape(co, K * ci), q.scales["weight"], np.concatenate(frames), q.mode,
+                *_x(q))
+    return naive.act(layer.activation, y + _b(layer.bias, co))
 
 
 def run_layer(layer, xs, state=None):

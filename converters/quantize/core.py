@@ -20,7 +20,7 @@ from . import ranges as R
 from . import trace
 from .calibration import CalibrationError, carve_held_out, load_sequences, settle_steps
 from .modes import MIN_MACS, resolve_modes, small_nodes
-from .qlayer import build, kind, quant
+from .qlayer import build, has_state_product, kind, quant
 
 METHODS = ("auto", "minmax", "percentile", "mse")
 DYNAMIC = ("asymmetric", "symmetric")
@@ -101,7 +101,7 @@ def _calibrate(op, mode, x_in, y_ref, method, bar, dynamic):
     """(quantised op, ranges record) for one op; static ranges by measured error."""
     if mode == "int8-weights":
         return build(op, mode, dynamic_zero_point=dynamic == "asymmetric"), {}
-    recurrent = bool(op.state_vectors())
+    recurrent = has_state_product(op)
     methods = None if method == "auto" else (method,)
     xc = R.candidates(np.concatenate([np.ravel(a) for a in x_in]), None, methods)
     hc = R.candidates(np.concatenate([np.ravel(a) for a in y_ref]), state_bound(op),

@@ -34,13 +34,21 @@ def quant(op):
 
 
 def quantize_weight(w) -> tuple[np.ndarray, np.ndarray]:
-    """(int8[R, K], float32[R]): per-output-row symmetric quantisation, scale > 0."""
+    """(int8[R, ...], float32[R]): per-output-row symmetric quantisation, scale > 0 (a
+    convolution's ``[C_out, C_in/G, K]`` weight: per output channel)."""
     w64 = np.asarray(w, np.float64)
-    m = np.abs(w64).max(axis=1)
+    rows = w64.reshape(w64.shape[0], -1)
+    m = np.abs(rows).max(axis=1)
     s = (m / 127).astype(np.float32)
     s[~(s > np.finfo(np.float32).tiny)] = 1.0  # zero rows (and rows too small to scale)
-    q = np.clip(np.rint(w64 / s[:, None].astype(np.float64)), -127, 127).astype(np.int8)
-    return q, s
+    q = np.clip(np.rint(rows / s[:, None].astype(np.float64)), -127, 127).astype(np.int8)
+    return q.reshape(w64.shape), s
+
+
+def has_state_product(op) -> bool:
+    """Whether ``op`` multiplies its recurrent state (quantised with the state's own
+    parameters); a causal convolution's history is its input's past, quantised as x."""
+    return "weight_hh" in op.quantizable
 
 
 def merged_biases(op) -> dict:
@@ -80,7 +88,7 @@ def build(op, mode: str, x_range=None, h_range=None, dynamic_zero_point=False,
 
     Parameters
     ----------
-    op : edgernn Dense, RNN, LSTM or GRU (float)
+    op : edgernn Dense, RNN, LSTM, GRU or CausalConv1d (float)
     mode : "int8-weights" or "int8"
     x_range, h_range : (scale, zero_point), static mode only (h: recurrent ops)
     dynamic_zero_point : bool
@@ -99,7 +107,7 @@ def build(op, mode: str, x_range=None, h_range=None, dynamic_zero_point=False,
         weights[name], scales[name] = quantize_weight(getattr(op, name))
     kw = {}
     if mode == "int8":
-        recurrent = bool(op.state_vectors())
+        recurrent = has_state_product(op)
         if x_range is None or (recurrent and h_range is None):
             raise ValueError(f"static int8 {k} needs calibrated input"
                              f"{' and state' if recurrent else ''} ranges")

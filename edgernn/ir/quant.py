@@ -139,9 +139,9 @@ class QuantParams:
             raise ModelFormatError(f"{owner}.{name}: int8 weights need QuantParams.scales"
                                    f"[{name!r}]")
         a = np.asarray(w)
-        if a.dtype != np.int8 or a.ndim != 2:
-            raise ModelFormatError(f"{owner}.{name}: expected a 2-D int8 array, got "
-                                   f"{a.dtype} {a.shape}")
+        if a.dtype != np.int8 or a.ndim not in (2, 3):
+            raise ModelFormatError(f"{owner}.{name}: expected a 2-D (3-D for a convolution) "
+                                   f"int8 array, got {a.dtype} {a.shape}")
         if self.scales[name].shape != (a.shape[0],):
             raise ModelFormatError(f"{owner}.{name}: {a.shape[0]} rows but "
                                    f"{self.scales[name].size} scales")

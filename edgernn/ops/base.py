@@ -152,6 +152,11 @@ class Op:
     #: weight fields that int8 quantisation may replace (the quantiser asks the op)
     quantizable: tuple[str, ...] = ()
 
+    def matrix_cols(self, name: str) -> int:
+        """Columns of the matrix product of weight field ``name`` (its last axis; an op
+        whose weight is reshaped into the product's matrix says otherwise)."""
+        return getattr(self, name).shape[-1]
+
     def __init_subclass__(cls, **kw):
         super().__init_subclass__(**kw)
         if not cls.__dict__.get("kernels") and isinstance(cls.__dict__.get("kernel"), str):
@@ -309,7 +314,7 @@ def check_quant(op) -> None:
     from ..kernels.spec.qlinalg import MAX_COLS
 
     for name in op.quantizable:
-        cols = getattr(op, name).shape[-1]
+        cols = op.matrix_cols(name)
         if cols > MAX_COLS:
             raise ModelFormatError(f"{owner}.{name}: an int8 matrix has at most {MAX_COLS} "
                                    f"columns (int32 sums), got {cols}; keep this op in float")

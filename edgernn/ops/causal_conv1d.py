@@ -13,7 +13,16 @@ from ..errors import ModelFormatError
 from ..kernels import optable as T
 from ..kernels.spec import causal_conv1d as K
 from .activation import Activation, activation_field
-from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
+from .base import (
+    Op,
+    Schema,
+    check_quant,
+    opt_f32_array,
+    pad8,
+    quant_scratch,
+    set_count,
+    weight_field,
+)
 from .registry import register
 
 
@@ -30,6 +39,9 @@ class CausalConv1d(Op):
     dilation : int, default 1
     groups : int, default 1
     activation : str or Activation, default "linear"
+    quant : edgernn.QuantParams or None
+        int8 ``weight`` (per output channel scales): the step's window of ``kernel_size``
+        frames is the product's input, quantised as one vector (``input_*`` when static)
     """
 
     weight: np.ndarray
@@ -37,18 +49,22 @@ class CausalConv1d(Op):
     dilation: int = 1
     groups: int = 1
     activation: Activation | str | None = "linear"
+    quant: object = None
     _arrays = ("weight", "bias")
+    quantizable = ("weight",)
     kernel = "causal_conv1d:causal_conv1d_kernel"
-    schema = {"dilation": Schema.INT, "groups": Schema.INT, "activation": Schema.ACT}
+    schema = {"dilation": Schema.INT, "groups": Schema.INT, "activation": Schema.ACT,
+              "quant": Schema.QUANT}
 
     def __post_init__(self):
-        w = f32_array("weight", self.weight, None, owner="CausalConv1d")
+        for k in ("dilation", "groups"):
+            set_count(self, k)
+        check_quant(self)
+        w = weight_field(self, "weight")
         if w.ndim != 3 or 0 in w.shape:
             raise ModelFormatError(f"CausalConv1d.weight: expected a non-empty 3-D "
                                    f"[out_channels, in_channels/groups, kernel_size] array, got "
                                    f"shape {w.shape}")
-        for k in ("dilation", "groups"):
-            set_count(self, k)
         if w.shape[0] % self.groups:
             raise ModelFormatError(f"CausalConv1d: out_channels {w.shape[0]} is not a multiple "
                                    f"of groups {self.groups}")
@@ -75,23 +91,34 @@ class CausalConv1d(Op):
     def macs(self) -> int:
         return self.weight.size
 
+    def matrix_cols(self, name: str) -> int:
+        """Columns of the product's matrix (:meth:`dense_weight`): K * C_in."""
+        shape = np.shape(self.weight)
+        return shape[2] * shape[1] * self.groups if len(shape) == 3 else 0
+
     def dense_weight(self) -> np.ndarray:
         """``W2[o, j * C_in + c] = weight[o, c, j]`` (zero across groups):
-        float32[C_out, K * C_in]."""
+        [C_out, K * C_in], float32 or, quantised, int8."""
         co, cig, k = self.weight.shape
         ci, g = self.in_channels, self.groups
-        w2 = np.zeros((co, k, ci), np.float32)
+        w2 = np.zeros((co, k, ci), self.weight.dtype)
         per = co // g
         for gi in range(g):
             rows = slice(gi * per, (gi + 1) * per)
             w2[rows, :, gi * cig:(gi + 1) * cig] = self.weight[rows].transpose(0, 2, 1)
         return w2.reshape(co, k * ci)
 
-    def scratch_floats(self) -> int:
-        return pad8(self.out_channels) + self.kernel_size * self.in_channels
+    def scratch_floats(self) -> int:   # the output, the window, int8 scratch
+        cols = self.kernel_size * self.in_channels
+        return pad8(self.out_channels) + cols + quant_scratch(self, cols, self.out_channels)
 
     def pack(self, pk, row, state) -> None:
-        row[T.WOFF] = pk.panels(self.dense_weight())
+        if self.quant is None:
+            row[T.WOFF] = pk.panels(self.dense_weight())
+        else:
+            row[T.QM0] = pk.qmatrix(self.dense_weight(), self.quant.scales["weight"])
+            row[T.QPAR] = pk.qparams(self.quant)
+            row[T.QBUF] = row[T.SCR] + pad8(self.out_channels) + self.matrix_cols("weight")
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias, pad8(self.out_channels))
         row[T.ACT_CODE] = pk.act(self.activation)
         row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])

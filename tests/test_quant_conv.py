@@ -1,0 +1,99 @@
+"""int8 causal convolutions: the engine against the plain-numpy oracle of the int8
+arithmetic (tests/naive_quant.py: the window of K frames is one product's input), and
+the quantiser (data-free and calibrated) turning a convolution's weights into int8."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+import edgernn
+from converters import quantize
+from edgernn import QuantParams
+from tests import naive
+from tests import naive_quant as nq
+from tests.test_quant_engine import MODES
+
+
+def _r(rng, *shape, scale=0.3):
+    return (rng.standard_normal(shape) * scale).astype(np.float32)
+
+
+def _q8(w):
+    """Per-output-channel symmetric int8 (independent of the converters' quantiser)."""
+    rows = w.reshape(w.shape[0], -1)
+    s = np.abs(rows).max(axis=1) / 127
+    s[s == 0] = 1
+    q = np.clip(np.rint(rows / s[:, None]), -127, 127).astype(np.int8)
+    return q.reshape(w.shape), s.astype(np.float32)
+
+
+def _convs(rng):
+    return [
+        edgernn.CausalConv1d(_r(rng, 16, 6, 3), _r(rng, 16), dilation=2, activation="tanh"),
+        edgernn.CausalConv1d(_r(rng, 16, 4, 2), None, groups=4, activation="relu"),
+        edgernn.GRU(_r(rng, 36, 16), _r(rng, 36, 12), _r(rng, 36), _r(rng, 36)),
+        edgernn.CausalConv1d(_r(rng, 5, 12, 1), _r(rng, 5)),
+    ]
+
+
+def _int8(op, mode, **kw):
+    new, scales = {}, {}
+    for f in op.quantizable:
+        new[f], scales[f] = _q8(getattr(op, f))
+    return dataclasses.replace(op, **new, quant=QuantParams(mode, scales, **kw))
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_int8_causal_convolutions_match_the_oracle(rng, mode):
+    name, kw = MODES[mode]
+    model = edgernn.Model([_int8(op, name, **kw) for op in _convs(rng)])
+    assert all(op.quant is not None for op in model.layers)
+    xs = _r(rng, 80, 6, scale=1.5)
+    ys = model.stream().run(xs)
+    ref = nq.run(model, xs)
+    np.testing.assert_allclose(ys[:5], ref[:5], atol=2e-6, rtol=0)
+    np.testing.assert_allclose(ys, ref, atol=5e-3, rtol=0)
+    assert np.abs(ys - ref).mean() < 1e-5
+    s = model.stream()
+    np.testing.assert_array_equal(np.stack([s.step(x) for x in xs]), ys)
+    X = np.ascontiguousarray(np.stack([xs, xs[::-1], xs * 0.5], axis=1))
+    np.testing.assert_array_equal(model.streams(3).run(X)[:, 0], ys)
+
+
+def test_quantize_makes_convolutions_int8_without_data_and_with_it(rng, tmp_path):
+    model = edgernn.Model(_convs(rng))
+    xs = _r(rng, 200, 6, scale=1)
+    ref = naive.run(model, xs)
+    q = quantize(model, mode="int8-weights", min_macs=0, progress=False)
+    for op in q.layers:
+        assert op.quant is not None and op.quant.mode == "int8-weights"
+    conv = q.layers[0]
+    assert conv.weight.dtype == np.int8 and conv.weight.shape == (16, 6, 3)
+    ys = q.stream().run(xs)
+    np.testing.assert_allclose(ys, nq.run(q, xs), atol=5e-3, rtol=0)
+    err = np.abs(ys - ref).max()
+    assert 0 < err < 0.05 * np.abs(ref).max(), err
+    q.save(tmp_path / "q.ernn")
+    again = edgernn.load(tmp_path / "q.ernn")
+    np.testing.assert_array_equal(again.stream().run(xs), ys)
+    big = edgernn.Model([edgernn.CausalConv1d(_r(rng, 64, 64, 3), _r(rng, 64))])
+    big.save(tmp_path / "f.ernn")
+    quantize(big, mode="int8-weights", min_macs=0, progress=False).save(tmp_path / "b.ernn")
+    ratio = (tmp_path / "b.ernn").stat().st_size / (tmp_path / "f.ernn").stat().st_size
+    assert ratio < 0.35, ratio   # 48 KB of float32 weights against 12 KB of int8 + scales
+    static = quantize(model, calibration=xs, mode="int8", min_macs=0, progress=False)
+    assert static.layers[0].quant.mode == "int8" and static.layers[0].quant.input_scale > 0
+    ys8 = static.stream().run(xs)
+    np.testing.assert_allclose(ys8, nq.run(static, xs), atol=5e-3, rtol=0)
+    assert np.abs(ys8 - ref).max() < 0.1 * np.abs(ref).max()
+
+
+def test_bad_int8_convolution_weights_are_refused(rng):
+    conv = edgernn.CausalConv1d(_r(rng, 4, 3, 2))
+    w, s = _q8(conv.weight)
+    with pytest.raises(edgernn.ModelFormatError, match="4 rows but 3 scales"):
+        dataclasses.replace(conv, weight=w, quant=QuantParams("int8-weights", {"weight": s[:3]}))
+    with pytest.raises(edgernn.ModelFormatError, match="int8 array"):
+        dataclasses.replace(conv, weight=w.astype(np.int16),
+                            quant=QuantParams("int8-weights", {"weight": s}))
