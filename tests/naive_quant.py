@@ -136,6 +136,8 @@ def step(layer, x, st):
         return _requantize(naive.act(layer.activation, y + _b(layer.bias, y.size)), q)
     if kind == "CausalConv1d":
         return _causal_conv(layer, x, st, q)
+    if kind == "Conv1d":
+        return _conv(layer, x, q)
     H = layer.hidden_size
     h = st.setdefault("h", np.zeros(H))
     gx = qmatvec(layer.weight_ih, sc["weight_ih"], x, mode, *_x(q))
@@ -206,6 +208,22 @@ def _causal_conv(layer, x, st, q):
     y = qmatvec(w2.reshape(co, K * ci), q.scales["weight"], np.concatenate(frames), q.mode,
                 *_x(q))
     return naive.act(layer.activation, y + _b(layer.bias, co))
+
+
+def _conv(layer, x, q):
+    """An int8 convolution within a step (one group): the window of each output position
+    ``l`` (``col[c K + j] = x[c, l s + j d - pb]``, zero outside) quantised on its own."""
+    w = np.asarray(layer.weight)
+    co, ci, K = w.shape
+    s, d, (pb, pe) = layer.stride, layer.dilation, layer.padding
+    xp = np.pad(np.asarray(x, np.float64).reshape(ci, layer.length), ((0, 0), (pb, pe)))
+    lout = (xp.shape[1] - d * (K - 1) - 1) // s + 1
+    y = np.zeros((co, lout))
+    for col in range(lout):
+        win = np.stack([xp[:, col * s + j * d] for j in range(K)], axis=1)   # [c, j]
+        y[:, col] = qmatvec(w.reshape(co, ci * K), q.scales["weight"], win.ravel(), q.mode,
+                            *_x(q))
+    return naive.act(layer.activation, (y + _b(layer.bias, co)[:, None]).ravel())
 
 
 def run_layer(layer, xs, state=None):

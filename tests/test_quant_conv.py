@@ -97,3 +97,44 @@ def test_bad_int8_convolution_weights_are_refused(rng):
     with pytest.raises(edgernn.ModelFormatError, match="int8 array"):
         dataclasses.replace(conv, weight=w.astype(np.int16),
                             quant=QuantParams("int8-weights", {"weight": s}))
+
+
+def _within(rng):
+    """Convolutions within a step over a [4, 12] input (Silero VAD's kind), then a GRU."""
+    return [
+        edgernn.Conv1d(_r(rng, 8, 4, 3), _r(rng, 8), length=12, stride=2, padding=(1, 2),
+                       activation="relu"),
+        edgernn.Conv1d(_r(rng, 6, 8, 2), None, length=7, dilation=2),
+        edgernn.GRU(_r(rng, 15, 30), _r(rng, 15, 5), _r(rng, 15), _r(rng, 15)),
+    ]
+
+
+@pytest.mark.parametrize("mode", sorted(MODES))
+def test_int8_convolutions_within_a_step_match_the_oracle(rng, mode):
+    name, kw = MODES[mode]
+    model = edgernn.Model([_int8(op, name, **kw) for op in _within(rng)])
+    xs = _r(rng, 40, 48, scale=1.5)
+    ys = model.stream().run(xs)
+    ref = nq.run(model, xs)
+    np.testing.assert_allclose(ys[:5], ref[:5], atol=2e-6, rtol=0)
+    np.testing.assert_allclose(ys, ref, atol=5e-3, rtol=0)
+    assert np.abs(ys - ref).mean() < 1e-5
+    s = model.stream()
+    np.testing.assert_array_equal(np.stack([s.step(x) for x in xs]), ys)
+    X = np.ascontiguousarray(np.stack([xs, xs[::-1], xs * 0.5], axis=1))
+    np.testing.assert_array_equal(model.streams(3).run(X)[:, 0], ys)
+
+
+def test_quantize_keeps_a_grouped_convolution_float_and_says_why(rng):
+    model = edgernn.Model([*_within(rng)[:2],
+                           edgernn.Conv1d(_r(rng, 6, 2, 3), None, length=5, groups=3)])
+    with pytest.warns(UserWarning, match="groups"):
+        q = quantize(model, calibration=_r(rng, 30, 48, scale=1), mode="int8-weights",
+                     min_macs=0, progress=False)
+    assert [op.quant is not None for op in q.layers] == [True, True, False]
+    xs = _r(rng, 30, 48, scale=1)
+    np.testing.assert_allclose(q.stream().run(xs), nq.run(q, xs), atol=5e-3, rtol=0)
+    conv = model.layers[2]
+    w, s = _q8(conv.weight)
+    with pytest.raises(edgernn.ModelFormatError, match="groups 1"):
+        dataclasses.replace(conv, weight=w, quant=QuantParams("int8-weights", {"weight": s}))

@@ -15,7 +15,16 @@ from ..kernels import optable as T
 from ..kernels.spec import conv1d as K
 from ..kernels.spec.linalg import pack_panels
 from .activation import Activation, activation_field
-from .base import Op, Schema, f32_array, opt_f32_array, pad8, set_count
+from .base import (
+    Op,
+    Schema,
+    check_quant,
+    opt_f32_array,
+    pad8,
+    quant_scratch,
+    set_count,
+    weight_field,
+)
 from .registry import register
 
 
@@ -33,6 +42,9 @@ class Conv1d(Op):
     stride, dilation, groups : int, default 1
     padding : (int, int)    zeros before and after, default (0, 0)
     activation : str or Activation, default "linear"
+    quant : edgernn.QuantParams or None
+        int8 ``weight`` (one group only; per output channel scales): each output
+        position's window is quantised on its own (``input_*`` when static)
     """
 
     weight: np.ndarray
@@ -43,18 +55,25 @@ class Conv1d(Op):
     groups: int = 1
     padding: tuple = (0, 0)
     activation: Activation | str | None = "linear"
+    quant: object = None
     _arrays = ("weight", "bias")
-    kernel = "conv1d:conv1d_kernel"
+    quantizable = ("weight",)
+    kernels = ("conv1d:conv1d_kernel", "conv1d:conv1d_q_kernel")
     schema = {"length": Schema.INT, "stride": Schema.INT, "dilation": Schema.INT,
-              "groups": Schema.INT, "padding": Schema.INTS, "activation": Schema.ACT}
+              "groups": Schema.INT, "padding": Schema.INTS, "activation": Schema.ACT,
+              "quant": Schema.QUANT}
 
     def __post_init__(self):
-        w = f32_array("weight", self.weight, None, owner="Conv1d")
+        for k in ("length", "stride", "dilation", "groups"):
+            set_count(self, k)
+        check_quant(self)
+        if self.quant is not None and self.groups != 1:
+            raise ModelFormatError(f"Conv1d.quant: int8 weights need groups 1, got groups "
+                                   f"{self.groups}; keep this op in float")
+        w = weight_field(self, "weight")
         if w.ndim != 3 or 0 in w.shape:
             raise ModelFormatError(f"Conv1d.weight: expected a non-empty 3-D [out_channels, "
                                    f"in_channels/groups, kernel_size] array, got {w.shape}")
-        for k in ("length", "stride", "dilation", "groups"):
-            set_count(self, k)
         pad = tuple(int(p) for p in self.padding)
         if len(pad) != 2 or min(pad) < 0:
             raise ModelFormatError(f"Conv1d.padding: expected two non-negative integers, got "
@@ -85,18 +104,31 @@ class Conv1d(Op):
     input_size = property(lambda self: self.in_channels * self.length)
     output_size = property(lambda self: self.out_channels * self.out_length)
 
+    @property
+    def kernel(self) -> str:
+        return "conv1d:conv1d_kernel" if self.quant is None else "conv1d:conv1d_q_kernel"
+
     def macs(self) -> int:
         return self.weight.size * self.out_length
 
-    def scratch_floats(self) -> int:   # every position's window and outputs
-        per = self.out_channels // self.groups
-        return self.out_length * (pad8(per) + self.weight.shape[1] * self.kernel_size)
+    def matrix_cols(self, name: str) -> int:
+        """Columns of a group's matrix: in_channels / groups * kernel_size."""
+        shape = np.shape(self.weight)
+        return shape[1] * shape[2] if len(shape) == 3 else 0
+
+    def scratch_floats(self) -> int:   # every position's window, outputs (, int8 scratch)
+        per, cols = self.out_channels // self.groups, self.matrix_cols("weight")
+        return self.out_length * (pad8(per) + cols + quant_scratch(self, cols, per))
 
     def pack(self, pk, row, state) -> None:
         per = self.out_channels // self.groups
-        row[T.WOFF] = pk.f32(np.concatenate([   # each group's panels, one after another
-            pack_panels(self.weight[g * per:(g + 1) * per].reshape(per, -1))
-            for g in range(self.groups)]))
+        if self.quant is None:
+            row[T.WOFF] = pk.f32(np.concatenate([   # each group's panels, one after another
+                pack_panels(self.weight[g * per:(g + 1) * per].reshape(per, -1))
+                for g in range(self.groups)]))
+        else:
+            row[T.QM0] = pk.qmatrix(self.weight.reshape(per, -1), self.quant.scales["weight"])
+            row[T.QPAR] = pk.qparams(self.quant)
         row[T.BOFF] = -1 if self.bias is None else pk.f32(self.bias)
         row[T.ACT_CODE] = pk.act(self.activation)
         row[T.PAR] = pk.f32([self.activation.alpha, self.activation.beta])
