@@ -12,7 +12,7 @@ from converters import quantize
 from edgernn import QuantParams
 from tests import naive
 from tests import naive_quant as nq
-from tests.test_quant_engine import MODES
+from tests.test_quant_engine import MODES, matches_the_oracle
 
 
 def _r(rng, *shape, scale=0.3):
@@ -49,16 +49,7 @@ def test_int8_causal_convolutions_match_the_oracle(rng, mode):
     name, kw = MODES[mode]
     model = edgernn.Model([_int8(op, name, **kw) for op in _convs(rng)])
     assert all(op.quant is not None for op in model.layers)
-    xs = _r(rng, 80, 6, scale=1.5)
-    ys = model.stream().run(xs)
-    ref = nq.run(model, xs)
-    np.testing.assert_allclose(ys[:5], ref[:5], atol=2e-6, rtol=0)
-    np.testing.assert_allclose(ys, ref, atol=5e-3, rtol=0)
-    assert np.abs(ys - ref).mean() < 1e-5
-    s = model.stream()
-    np.testing.assert_array_equal(np.stack([s.step(x) for x in xs]), ys)
-    X = np.ascontiguousarray(np.stack([xs, xs[::-1], xs * 0.5], axis=1))
-    np.testing.assert_array_equal(model.streams(3).run(X)[:, 0], ys)
+    matches_the_oracle(model, _r(rng, 80, 6, scale=1.5))
 
 
 def test_quantize_makes_convolutions_int8_without_data_and_with_it(rng, tmp_path):
@@ -113,16 +104,7 @@ def _within(rng):
 def test_int8_convolutions_within_a_step_match_the_oracle(rng, mode):
     name, kw = MODES[mode]
     model = edgernn.Model([_int8(op, name, **kw) for op in _within(rng)])
-    xs = _r(rng, 40, 48, scale=1.5)
-    ys = model.stream().run(xs)
-    ref = nq.run(model, xs)
-    np.testing.assert_allclose(ys[:5], ref[:5], atol=2e-6, rtol=0)
-    np.testing.assert_allclose(ys, ref, atol=5e-3, rtol=0)
-    assert np.abs(ys - ref).mean() < 1e-5
-    s = model.stream()
-    np.testing.assert_array_equal(np.stack([s.step(x) for x in xs]), ys)
-    X = np.ascontiguousarray(np.stack([xs, xs[::-1], xs * 0.5], axis=1))
-    np.testing.assert_array_equal(model.streams(3).run(X)[:, 0], ys)
+    matches_the_oracle(model, _r(rng, 40, 48, scale=1.5))
 
 
 def test_quantize_keeps_a_grouped_convolution_float_and_says_why(rng):

@@ -58,7 +58,12 @@ def _layers(rng, I=10, H=24):
 def test_int8_ops_match_the_oracle(rng, mode):
     name, kw = MODES[mode]
     model = edgernn.Model([quantized(la, name, **kw) for la in _layers(rng)])
-    xs = _r(rng, 60, 10, scale=1.5)
+    matches_the_oracle(model, _r(rng, 60, 10, scale=1.5))
+
+
+def matches_the_oracle(model, xs):
+    """``model`` (int8 ops) against tests/naive_quant.py over ``xs``; step == run, and a
+    stream in a batch of three == alone, bit for bit."""
     ys = model.stream().run(xs)
     ref = nq.run(model, xs)
     # integer products are exact; the rest is float32 against float64, and a state
