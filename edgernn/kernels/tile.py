@@ -185,7 +185,7 @@ def _typer_tiles(rows, ntiles):
 
 
 def _wide() -> bool:
-    """True where 512-bit vectors are native (AVX-512): 16-lane vectors, and two streams
+    """True where 512-bit vectors are native (AVX-512): 16-lane vectors, and four streams
     per weight load in batches (32 vector registers hold their accumulators)."""
     from .tile_i8 import _features
 
