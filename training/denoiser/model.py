@@ -5,7 +5,8 @@
     GRU 64 (noise_gru) on concat[d, v, x]         -> u
     GRU 96 (gain_gru)  on concat[v, u, x]         -> w ;  gains = Dense B sigmoid (w)
 
-The bundled model has a gain GRU of 128 (`train.py --widths 48,48,64,128`, `widened`).
+The bundled model has a gain GRU of 152 (`train.py --widths 48,48,64,152`, `widened`);
+`narrowed` prunes the noise GRU (tried in issue 20's fifth round, not shipped).
 
 The feature normalisation (fixed mean/std from the training corpus) is folded
 into every layer that reads the features on export (`folded`), so the runtime
@@ -117,6 +118,47 @@ def widened(net: GainNet, seed: int = 0, scale: float = 0.05, **widths) -> GainN
         out.gain_out.weight.zero_()
         out.gain_out.weight[:, :go] = net.gain_out.weight
         out.gain_out.bias.copy_(net.gain_out.bias)
+    return out
+
+
+def narrowed(net: GainNet, x: torch.Tensor, noise: int) -> GainNet:
+    """A GainNet whose noise GRU keeps only its ``noise`` most used units (pruning).
+
+    A unit's use: the spread (std) of its output over the features ``x``
+    [N, T, F] times the norm of the gain GRU's weights reading it. The mean
+    output of each dropped unit over ``x`` is folded into the gain GRU's input
+    bias, so what is lost is only that unit's variation; training recovers
+    the rest (unlike `widened`, the function changes).
+    """
+    old = net.widths
+    if not 0 < noise < old["noise"]:
+        raise ValueError(f"narrowed: noise must shrink, got {old['noise']} -> {noise}")
+    v, no = old["vad"], old["noise"]
+    with torch.no_grad():
+        xn = (x - net.mean) / net.std
+        d = torch.tanh(net.dense(xn))
+        vo, _ = net.vad_gru(d)
+        u, _ = net.noise_gru(torch.cat([d, vo, xn], -1))
+        u = u.reshape(-1, no)
+        w = net.gain_gru.weight_ih_l0[:, v:v + no]
+        use = u.std(0) * w.norm(dim=0)
+        keep = torch.sort(torch.argsort(use, descending=True)[:noise]).values
+        drop = torch.tensor([j for j in range(no) if j not in set(keep.tolist())])
+        out = GainNet(net.mean.numel(), net.gain_out.out_features, **{**old, "noise": noise})
+        out.load_state_dict({k: t for k, t in net.state_dict().items()
+                             if not k.startswith(("noise_gru", "gain_gru"))}, strict=False)
+        rows = torch.cat([keep + g * no for g in range(3)])
+        ng, og = out.noise_gru, net.noise_gru
+        ng.weight_ih_l0.copy_(og.weight_ih_l0[rows])
+        ng.weight_hh_l0.copy_(og.weight_hh_l0[rows][:, keep])
+        ng.bias_ih_l0.copy_(og.bias_ih_l0[rows])
+        ng.bias_hh_l0.copy_(og.bias_hh_l0[rows])
+        cols = torch.cat([torch.arange(v), v + keep, v + no + torch.arange(net.mean.numel())])
+        gg, ogg = out.gain_gru, net.gain_gru
+        gg.weight_ih_l0.copy_(ogg.weight_ih_l0[:, cols])
+        gg.weight_hh_l0.copy_(ogg.weight_hh_l0)
+        gg.bias_ih_l0.copy_(ogg.bias_ih_l0 + ogg.weight_ih_l0[:, v + drop] @ u[:, drop].mean(0))
+        gg.bias_hh_l0.copy_(ogg.bias_hh_l0)
     return out
 
 

@@ -1,6 +1,6 @@
 """Train the bundled denoiser: corpus -> features -> GainNet -> .pt -> (.onnx -> .ernn int8).
 
-One command reproduces the bundled model from scratch, all thirteen runs in a row
+One command reproduces the bundled model from scratch, all fourteen runs in a row
 (each reads the last one's checkpoint unless it names another, ``@N``; run 10
 is the mean of runs 8 and 9), and the conversion (about 3 h on an idle core)::
 
@@ -30,42 +30,23 @@ run's checkpoint in ``.cache/`` and ``--no-convert``, and converts at the end)::
                                                       GRU widened 128 -> 144
     13 --mix --examples 3000 --data-seed 14 --snr-focus 0.5 --epochs 2 --lr 2e-4 \
        --loss rnnoise2 --widths 48,48,64,144 --teacher 0.5   from 12, fresh mixtures
+    14 --mix --examples 3000 --data-seed 14 --also 3000:12 --also 1500:13 \
+       --also 2000:15 --snr-focus 0.5 --epochs 4 --lr 3e-4 --loss rnnoise2 \
+       --widths 48,48,64,152 --teacher 0.5            from 13, its gain GRU widened
+                                                      144 -> 152, every DTLN set
     .venv/bin/python training/denoiser/train.py --convert-only   # gainnet.pt -> model file
 
-Runs 1-3 (issue 10) trained the previous bundled model on synthetic voices only
-(``gainnet.pt`` as of commit 9531501; run 1 took 55 min at load 5-9, runs 2 and
-3 8 and 3 min). Runs 4-6 (issue 20) add real recorded speech (``--mix``:
-`real_speech.py`, Hedgewars and Flight of the Amazon Queen voices, 30% of the
-examples still synthetic voices), a 12 dB spread of utterance levels and half
-of the examples reverberant; run 4 with RNNoise 0.1's loss, runs 5 and 6 with
-RNNoise 0.2's (``--loss rnnoise2``; ``spectral2``, the same plus a compressed
-multi-resolution band-spectrum term, `spectral_term`, was run beside them and
-kept more SI-SDR but less PESQ). They ran pinned and niced (``taskset -c 0 nice
--n 19``, one torch thread) on the shared 2-core machine, two or three jobs at
-once on that core: run 4 23 min (its mixtures 5 min, epochs 60-210 s), run 5
-24 min, run 6 19 min; generating the mixtures of runs 5 and 6 took 13 and 12
-min. Runs 7-9 (issue 20, second round) widen the gain GRU of run 6 to 128
-(`model.widened`: the wider net starts computing exactly what run 6 computes)
-and train on fresh mixtures (seed 11, 4000, made in 13 min); run 9 weights
-over-attenuated speech bands 1.5x (``rnnoise2a``); the shipped weights are the
-mean of runs 8 and 9 (``--soup``, a "model soup": run 8 alone keeps more
-PESQ, run 9 more SI-SDR). Run 7 took 30 min, runs 8 and 9 10 min each (two
-jobs on core 0, at load 4-6). Run 11 (issue 20, third round) distils DTLN
-(`teacher.py`; MIT, ``../shared/models/dtln``): 3000 fresh mixtures (seed
-12) with DTLN's band gains beside the ideal ones (made in 15 min at load 7:
-DTLN runs on every mixture), half of the loss on DTLN's gains (``--teacher
-0.5``, loss ``distill``: RNNoise 0.2's without sharpening the targets), half
-on the ideal ones (``rnnoise2``); 23 min, two jobs on core 0 at load 7-10.
-Runs 12 and 13 (issue 20, fourth round) widen run 11's gain GRU to 144
-(205k parameters, 237 KB int8) and train on more of DTLN's mixtures: run 12 3
-epochs on run 11's 3000 and 1500 made last round and never trained on (seed
-13, ``--also``; 28 min, two or three jobs on core 0 at load 5-7), run 13 2
-epochs on 3000 fresh ones (seed 14, made in 37 min at load 6; 12 min).
-Figures per run: docs/audio.md. The shipped weights come from runs 4-13
-started from the committed run-3 checkpoint (``--init-from``, outputs in
-/tmp; run 11 from the committed mean of runs 8 and 9, run 12 from the
-committed run 11); ``--recipe`` chains the same arguments but has not been
-run end to end.
+Runs 1-3 (issue 10) train on synthetic voices only; runs 4-6 (issue 20) add
+recorded voices (``--mix``, `real_speech.py`), level spread and reverberation,
+and RNNoise 0.2's loss; runs 7-10 widen the gain GRU and average two runs;
+run 11 distils DTLN (`teacher.py`, ``--teacher``); runs 12-14 widen the gain
+GRU again (144, then 152: the widest that keeps the int8 file under 250,000
+bytes) and train on more DTLN-labelled mixtures (``--also``). How long each
+run took and on what load: README.md here; figures per run: docs/audio.md.
+The shipped weights come from runs 4-14 started from the committed run-3
+checkpoint (``--init-from``, outputs in /tmp; run 11 from the committed mean of
+runs 8 and 9, runs 12 and 14 from the committed runs 11 and 13); ``--recipe``
+chains the same arguments but has not been run end to end.
 
 Reproducible: fixed seeds for the corpus, the mixtures and torch; the thread
 counts above (float sums differ with the thread count). The checkpoint keeps
@@ -105,7 +86,7 @@ from corpus import (  # noqa: E402  (speech_corpus: also bench/denoise.py's)
     speech_corpus,
 )
 from losses import loss_fn  # noqa: E402
-from model import GainNet, SeqNet, widened  # noqa: E402
+from model import GainNet, SeqNet, narrowed, widened  # noqa: E402
 
 from edgernn.audio import FrontEndConfig  # noqa: E402
 
@@ -136,6 +117,8 @@ def train(args):
     if args.init_from:                      # continue from a checkpoint with a new schedule
         ck = torch.load(args.init_from, weights_only=True)
         prev = load_checkpoint(path=args.init_from)
+        if widths.get("noise", 0) and widths["noise"] < prev.widths["noise"]:   # pruned
+            prev = narrowed(prev, torch.from_numpy(X[:64]), widths["noise"])
         net = widened(prev, **{k: w for k, w in widths.items() if k in ("noise", "gain")}) \
             if widths and widths != getattr(prev, "widths", None) else prev
         net.train()
@@ -292,6 +275,9 @@ RECIPE = [
     "--loss rnnoise2 --widths 48,48,64,144 --teacher 0.5",
     "--mix --examples 3000 --data-seed 14 --snr-focus 0.5 --epochs 2 --lr 2e-4 --loss rnnoise2 "
     "--widths 48,48,64,144 --teacher 0.5",
+    # run 14 (fifth round): the gain GRU widened to 152 (the 250 KB budget), every DTLN set
+    "--mix --examples 3000 --data-seed 14 --also 3000:12 --also 1500:13 --also 2000:15 "
+    "--snr-focus 0.5 --epochs 4 --lr 3e-4 --loss rnnoise2 --widths 48,48,64,152 --teacher 0.5",
 ]
 
 
@@ -352,7 +338,8 @@ def main(argv=None):
                         "engine v2); seq: a plain Dense/GRU/GRU/Dense stack")
     p.add_argument("--widths", type=lambda t: [int(w) for w in t.split(",")],
                    help="graph: dense,vad,noise,gain sizes (default 48,48,64,96); with "
-                        "--init-from a narrower checkpoint, widened keeping its function")
+                        "--init-from a narrower checkpoint, widened keeping its function "
+                        "(a smaller noise width: its least used units pruned, narrowed)")
     p.add_argument("--data-seed", type=int, default=2, help="seed of the training mixtures")
     p.add_argument("--mix", nargs="?", const=MIX, default=None,
                    help=f"speech from several corpora by weight (default {MIX}; "
