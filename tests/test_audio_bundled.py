@@ -44,3 +44,12 @@ def test_denoise_cli_uses_the_bundled_model(tmp_path, capsys):
     y, rate = sf.read(out, dtype="float32")
     x, _ = sf.read(NOISY, dtype="float32")
     assert rate == 16000 and y.shape == x.shape and np.sum(y ** 2) < np.sum(x ** 2)
+
+
+def test_bundled_model_is_int8_within_issue_20s_budget():
+    """<= 250 KB of model file (read as 250,000 bytes), every product int8: a new
+    model, or a converter that writes more, must still fit what the device copies."""
+    assert BUNDLED.stat().st_size <= 250_000, BUNDLED.stat().st_size
+    d = Denoiser()
+    products = [n.op for n in d.model.graph.nodes if n.op.quantizable]
+    assert products and all(op.quant is not None for op in products)
