@@ -83,6 +83,9 @@ def test_quantize_makes_convolutions_int8_without_data_and_with_it(rng, tmp_path
 def test_bad_int8_convolution_weights_are_refused(rng):
     conv = edgernn.CausalConv1d(_r(rng, 4, 3, 2))
     w, s = _q8(conv.weight)
+    with pytest.raises(edgernn.ModelFormatError, match="only a Dense re-quantises"):
+        dataclasses.replace(conv, weight=w, quant=QuantParams(
+            "int8", {"weight": s}, input_scale=0.1, output_scale=0.05))
     with pytest.raises(edgernn.ModelFormatError, match="4 rows but 3 scales"):
         dataclasses.replace(conv, weight=w, quant=QuantParams("int8-weights", {"weight": s[:3]}))
     with pytest.raises(edgernn.ModelFormatError, match="int8 array"):
@@ -107,12 +110,23 @@ def test_int8_convolutions_within_a_step_match_the_oracle(rng, mode):
     matches_the_oracle(model, _r(rng, 40, 48, scale=1.5))
 
 
-def test_quantize_keeps_a_grouped_convolution_float_and_says_why(rng):
+def test_int8_convolution_within_a_step_round_trips_a_file(rng, tmp_path):
+    model = edgernn.Model([_int8(op, "int8-weights", dynamic_zero_point=True)
+                           for op in _within(rng)])
+    model.save(tmp_path / "q.ernn")
+    again = edgernn.load(tmp_path / "q.ernn")
+    assert again.layers[0].weight.dtype == np.int8 and again.layers[0].quant is not None
+    xs = _r(rng, 30, 48, scale=1)
+    np.testing.assert_array_equal(again.stream().run(xs), model.stream().run(xs))
+
+
+@pytest.mark.parametrize("calibrated", [False, True])
+def test_quantize_keeps_a_grouped_convolution_float_and_says_why(rng, calibrated):
     model = edgernn.Model([*_within(rng)[:2],
                            edgernn.Conv1d(_r(rng, 6, 2, 3), None, length=5, groups=3)])
+    data = _r(rng, 30, 48, scale=1) if calibrated else None
     with pytest.warns(UserWarning, match="groups"):
-        q = quantize(model, calibration=_r(rng, 30, 48, scale=1), mode="int8-weights",
-                     min_macs=0, progress=False)
+        q = quantize(model, calibration=data, mode="int8-weights", min_macs=0, progress=False)
     assert [op.quant is not None for op in q.layers] == [True, True, False]
     xs = _r(rng, 30, 48, scale=1)
     np.testing.assert_allclose(q.stream().run(xs), nq.run(q, xs), atol=5e-3, rtol=0)

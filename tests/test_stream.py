@@ -189,6 +189,25 @@ def test_trusted_out_changed_in_place_is_refused_before_stepping(rng):
     np.testing.assert_array_equal(s.step(xs[1]), ref.step(xs[1]))   # not advanced twice
 
 
+def test_a_bad_out_of_any_kind_is_a_stream_error_and_a_stream_is_freed_by_refcount(rng):
+    import gc
+    import weakref
+
+    model = _lstm_gru_model(rng)
+    s = model.stream()
+    x = _r(rng, 10, scale=1)
+    for bad in (False, 0, "out", [0.0] * 6):
+        with pytest.raises(edgernn.StreamError, match="out"):
+            s.step(x, out=bad)
+    gc.disable()
+    try:
+        ref = weakref.ref(s)
+        del s
+        assert ref() is None   # no cycle: freed at once, not by the cyclic collector
+    finally:
+        gc.enable()
+
+
 def test_nonfinite_state_is_counted_and_reset(rng):
     model = edgernn.Model([edgernn.LSTM(_r(rng, 16, 3), _r(rng, 16, 4))])
     s = model.stream()

@@ -254,6 +254,8 @@ def _without_data(model, per, mode, held_out, max_error, dynamic, small):
                 entry["precision"] = want
             except (EdgeRNNError, ValueError, TypeError) as exc:
                 entry["reason"] = f"could not be quantised: {exc}"
+                warnings.warn(f"layer {t.name} ({kind(t.op)}) stays float32: {exc}",
+                              stacklevel=3)
     note = ("no calibration data: the error against float32 was not measured (give "
             "calibration data to report it)")
     quantizable = {e["precision"] for e in info if model.graph.nodes[e["index"]].op.quantizable}

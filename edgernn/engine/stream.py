@@ -20,6 +20,7 @@ from . import entry as engine
 from .arena import address
 
 _F32 = np.dtype(np.float32)
+_NO_OUT = object()   # a stream's trusted ``out`` before its first ``out=``
 
 
 def describe(a) -> str:
@@ -135,9 +136,9 @@ class Stream:
         checking = engine.checks_arrays(self._native)
         self._fn = self._slow_call if self._slow and checking else self._native
         if not checking:   # numba's raw entry point trusts its arguments: check every step
-            self.step = self._step_checked
+            self.__class__ = _CheckedStream
         self._xbuf = np.zeros(self._ni, np.float32)
-        self._out = False   # no out= yet (None must not match it: it asks for a new array)
+        self._out = _NO_OUT   # no out= yet (None must not match it: it asks for a new array)
         if model.initial_state is not None:
             self.set_state(model.initial_state)
 
@@ -238,7 +239,8 @@ class Stream:
     def _step_error(self, x, out, rc):
         if rc < 0:
             raise StreamError(f"step: token id out of range [0, {self._tokens})")
-        check_vec(x, self._ni, "step: x")
+        if not self._tokens:   # a token id was made an x vector that fits
+            check_vec(x, self._ni, "step: x")
         check_vec(out, self._no, "step: out", writeable=True)
         raise StreamError(f"step: expected x float32 ({self._ni},) and out float32 "
                           f"({self._no},), got {describe(x)} and {describe(out)}")
@@ -388,6 +390,12 @@ class Stream:
         """Steps in which some op's output or state was non-finite (such a state is
         reset to zero)."""
         return int(sum(r.L[0, T.S_NONFINITE] for r in self._runners()))
+
+
+class _CheckedStream(Stream):
+    """A :class:`Stream` over numba's raw entry point: ``step`` checks in Python."""
+
+    step = Stream._step_checked
 
 
 def _whole(op, runners, xs):

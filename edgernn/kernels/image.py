@@ -112,14 +112,15 @@ arrays:
   %y = load i8*, i8** %p2
   %okx = call i1 @ok(i8* %x)
   %oky = call i1 @ok(i8* %y)
+  %oka = and i1 %okx, %oky
+  br i1 %oka, label %flags, label %strided
+flags:
   %yfp = getelementptr i8, i8* %y, i64 64
   %yfi = bitcast i8* %yfp to i32*
   %yf = load i32, i32* %yfi
   %yw = and i32 %yf, 1024
   %okw = icmp ne i32 %yw, 0
-  %oka = and i1 %okx, %oky
-  %okb = and i1 %oka, %okw
-  br i1 %okb, label %run, label %strided
+  br i1 %okw, label %run, label %strided
 strided:
   %r2 = call i8* @PyLong_FromLongLong(i64 2)
   ret i8* %r2

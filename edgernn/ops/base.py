@@ -311,6 +311,9 @@ def check_quant(op) -> None:
     if set(quant.scales) != set(op.quantizable):
         raise ModelFormatError(f"{owner}.quant.scales: expected scales for exactly "
                                f"{list(op.quantizable)}, got {sorted(quant.scales)}")
+    if quant.output_scale is not None and owner != "Dense":
+        raise ModelFormatError(f"{owner}.quant.output_scale: only a Dense re-quantises its "
+                               f"output, got {quant.output_scale!r}")
     from ..kernels.spec.qlinalg import MAX_COLS
 
     for name in op.quantizable:
