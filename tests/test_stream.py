@@ -208,6 +208,15 @@ def test_a_bad_out_of_any_kind_is_a_stream_error_and_a_stream_is_freed_by_refcou
         gc.enable()
 
 
+def test_a_token_models_error_names_the_out_that_no_longer_fits(rng):
+    emb = edgernn.Model([edgernn.Embedding(_r(rng, 5, 3))]).stream()
+    out = np.zeros(3, np.float32)
+    emb.step(np.array([1]), out=out)
+    out.resize(2, refcheck=False)   # the trusted out, shrunk in place
+    with pytest.raises(edgernn.StreamError, match=r"step: out: .*shape \(3,\), got .*\(2,\)"):
+        emb.step(np.array([2]), out=out)
+
+
 def test_nonfinite_state_is_counted_and_reset(rng):
     model = edgernn.Model([edgernn.LSTM(_r(rng, 16, 3), _r(rng, 16, 4))])
     s = model.stream()
