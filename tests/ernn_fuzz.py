@@ -21,7 +21,6 @@ TARGET`` runs cases in a worker process and prints one JSON line per case
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import io
 import json
@@ -38,6 +37,7 @@ import numpy as np
 
 import edgernn
 from edgernn.format import archive
+from tests.int8_ops import quantized
 
 CASE_SECONDS = 5.0
 
@@ -66,21 +66,11 @@ def _models():
                                           edgernn.Dense(r(1, 4))], return_sequences=False,
                                          initial_state=state), r(6, 2)),
         "int8_conv_gru": (edgernn.Model([
-            _int8(edgernn.CausalConv1d(r(6, 3, 2), r(6), dilation=2), dynamic_zero_point=True),
-            _int8(gru(6, 4)), edgernn.Dense(r(2, 4))]), r(6, 3)),
+            quantized(edgernn.CausalConv1d(r(6, 3, 2), r(6), dilation=2), "int8-weights",
+                      dynamic_zero_point=True),
+            quantized(gru(6, 4), "int8-weights"), edgernn.Dense(r(2, 4))]), r(6, 3)),
     }
 
-
-def _int8(op, **kw):
-    """``op`` with int8 weights (per-row symmetric) and dynamic-range QuantParams."""
-    new, scales = {}, {}
-    for f in op.quantizable:
-        w = getattr(op, f)
-        s = np.abs(w.reshape(w.shape[0], -1)).max(axis=1) / 127
-        new[f] = np.clip(np.rint(w / s.reshape((-1,) + (1,) * (w.ndim - 1))), -127,
-                         127).astype(np.int8)
-        scales[f] = s.astype(np.float32)
-    return dataclasses.replace(op, **new, quant=edgernn.QuantParams("int8-weights", scales, **kw))
 
 
 @cache

@@ -21,8 +21,8 @@ import pytest
 import edgernn
 from edgernn.kernels import elfload
 from tests.helpers import assert_same_bits, run_child
+from tests.int8_ops import quantized
 from tests.test_graph import rnnoise_like
-from tests.test_quant_engine import quantized
 
 # x86-64 by default; AArch64 when asked for (EDGERNN_NATIVE=1, as these tests' children are)
 pytestmark = pytest.mark.skipif(platform.machine() not in ("x86_64", "aarch64")

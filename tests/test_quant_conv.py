@@ -12,20 +12,12 @@ from converters import quantize
 from edgernn import QuantParams
 from tests import naive
 from tests import naive_quant as nq
+from tests.int8_ops import q8, quantized
 from tests.test_quant_engine import MODES, matches_the_oracle
 
 
 def _r(rng, *shape, scale=0.3):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def _q8(w):
-    """Per-output-channel symmetric int8 (independent of the converters' quantiser)."""
-    rows = w.reshape(w.shape[0], -1)
-    s = np.abs(rows).max(axis=1) / 127
-    s[s == 0] = 1
-    q = np.clip(np.rint(rows / s[:, None]), -127, 127).astype(np.int8)
-    return q.reshape(w.shape), s.astype(np.float32)
 
 
 def _convs(rng):
@@ -37,17 +29,10 @@ def _convs(rng):
     ]
 
 
-def _int8(op, mode, **kw):
-    new, scales = {}, {}
-    for f in op.quantizable:
-        new[f], scales[f] = _q8(getattr(op, f))
-    return dataclasses.replace(op, **new, quant=QuantParams(mode, scales, **kw))
-
-
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_int8_causal_convolutions_match_the_oracle(rng, mode):
     name, kw = MODES[mode]
-    model = edgernn.Model([_int8(op, name, **kw) for op in _convs(rng)])
+    model = edgernn.Model([quantized(op, name, **kw) for op in _convs(rng)])
     assert all(op.quant is not None for op in model.layers)
     matches_the_oracle(model, _r(rng, 80, 6, scale=1.5))
 
@@ -82,7 +67,7 @@ def test_quantize_makes_convolutions_int8_without_data_and_with_it(rng, tmp_path
 
 def test_bad_int8_convolution_weights_are_refused(rng):
     conv = edgernn.CausalConv1d(_r(rng, 4, 3, 2))
-    w, s = _q8(conv.weight)
+    w, s = q8(conv.weight)
     with pytest.raises(edgernn.ModelFormatError, match="only a Dense re-quantises"):
         dataclasses.replace(conv, weight=w, quant=QuantParams(
             "int8", {"weight": s}, input_scale=0.1, output_scale=0.05))
@@ -106,12 +91,12 @@ def _within(rng):
 @pytest.mark.parametrize("mode", sorted(MODES))
 def test_int8_convolutions_within_a_step_match_the_oracle(rng, mode):
     name, kw = MODES[mode]
-    model = edgernn.Model([_int8(op, name, **kw) for op in _within(rng)])
+    model = edgernn.Model([quantized(op, name, **kw) for op in _within(rng)])
     matches_the_oracle(model, _r(rng, 40, 48, scale=1.5))
 
 
 def test_int8_convolution_within_a_step_round_trips_a_file(rng, tmp_path):
-    model = edgernn.Model([_int8(op, "int8-weights", dynamic_zero_point=True)
+    model = edgernn.Model([quantized(op, "int8-weights", dynamic_zero_point=True)
                            for op in _within(rng)])
     model.save(tmp_path / "q.ernn")
     again = edgernn.load(tmp_path / "q.ernn")
@@ -131,6 +116,6 @@ def test_quantize_keeps_a_grouped_convolution_float_and_says_why(rng, calibrated
     xs = _r(rng, 30, 48, scale=1)
     np.testing.assert_allclose(q.stream().run(xs), nq.run(q, xs), atol=5e-3, rtol=0)
     conv = model.layers[2]
-    w, s = _q8(conv.weight)
+    w, s = q8(conv.weight)
     with pytest.raises(edgernn.ModelFormatError, match="groups 1"):
         dataclasses.replace(conv, weight=w, quant=QuantParams("int8-weights", {"weight": s}))

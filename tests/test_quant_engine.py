@@ -12,24 +12,11 @@ import edgernn
 from edgernn import QuantParams
 from tests import naive_quant as nq
 from tests.helpers import int8_paths_here
+from tests.int8_ops import q8, quantized
 
 
 def _r(rng, *shape, scale=0.3):
     return (rng.standard_normal(shape) * scale).astype(np.float32)
-
-
-def _q8(w):
-    """Symmetric per-row int8 (written here, independent of the converters' quantiser)."""
-    s = np.abs(w).max(axis=1) / 127
-    s[s == 0] = 1
-    return np.clip(np.rint(w / s[:, None]), -127, 127).astype(np.int8), s.astype(np.float32)
-
-
-def quantized(layer, mode, **kw):
-    new, scales = {}, {}
-    for f in layer.quantizable:
-        new[f], scales[f] = _q8(getattr(layer, f))
-    return dataclasses.replace(layer, **new, quant=QuantParams(mode, scales, **kw))
 
 
 MODES = {
@@ -116,7 +103,7 @@ def test_int8_model_round_trips_and_is_about_a_quarter_of_the_float_file(rng, tm
 ])
 def test_bad_quant_params_are_refused(rng, bad, match):
     gru = edgernn.GRU(_r(rng, 12, 3), _r(rng, 12, 4))
-    w = {f: _q8(getattr(gru, f)) for f in gru.quantizable}
+    w = {f: q8(getattr(gru, f)) for f in gru.quantizable}
     scales = {f: v[1] for f, v in w.items()}
     with pytest.raises(edgernn.ModelFormatError, match=match):
         dataclasses.replace(gru, weight_ih=w["weight_ih"][0], weight_hh=w["weight_hh"][0],

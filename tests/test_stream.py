@@ -1,6 +1,8 @@
 """Stream semantics: step == run bit for bit, state snapshots, batches, generate, errors."""
 
+import gc
 import tracemalloc
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -190,9 +192,6 @@ def test_trusted_out_changed_in_place_is_refused_before_stepping(rng):
 
 
 def test_a_bad_out_of_any_kind_is_a_stream_error_and_a_stream_is_freed_by_refcount(rng):
-    import gc
-    import weakref
-
     model = _lstm_gru_model(rng)
     s = model.stream()
     x = _r(rng, 10, scale=1)
