@@ -109,7 +109,7 @@ class CausalConv1d(Op):
         return w2.reshape(co, k * ci)
 
     def scratch_floats(self) -> int:   # the output, the window, int8 scratch
-        cols = self.kernel_size * self.in_channels
+        cols = self.matrix_cols("weight")
         return pad8(self.out_channels) + cols + quant_scratch(self, cols, self.out_channels)
 
     def pack(self, pk, row, state) -> None:
